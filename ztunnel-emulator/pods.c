@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "pods.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct listener_spec listener_specs[POD_LISTENERS] = {
+	{ 15008, "inbound", "ztunnel::proxy::inbound" },
+	{ 15006, "inbound plaintext", "ztunnel::proxy::inbound_passthrough" },
+	{ 15001, "outbound", "ztunnel::proxy::outbound" },
+};
+
+static uint64_t hash_bytes(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	while (len--) {
+		h ^= *p++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static size_t uid_bucket(const struct pod_table *t, const char *uid, size_t len)
+{
+	return hash_bytes(uid, len) & (t->nbuckets - 1);
+}
+
+static size_t ns_bucket(const struct pod_table *t, const struct netns_id *id)
+{
+	uint64_t k[2] = { (uint64_t)id->dev, (uint64_t)id->ino };
+
+	return hash_bytes(k, sizeof(k)) & (t->nbuckets - 1);
+}
+
+int pod_table_init(struct pod_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->nbuckets = 64;
+	t->by_uid = calloc(t->nbuckets, sizeof(*t->by_uid));
+	t->by_ns = calloc(t->nbuckets, sizeof(*t->by_ns));
+	if (!t->by_uid || !t->by_ns) {
+		pod_table_free(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void pod_table_free(struct pod_table *t)
+{
+	free(t->by_uid);
+	free(t->by_ns);
+	t->by_uid = t->by_ns = NULL;
+	t->nbuckets = 0;
+}
+
+struct pod *pod_find_uid(const struct pod_table *t, const char *uid, size_t len)
+{
+	struct pod *p;
+
+	for (p = t->by_uid[uid_bucket(t, uid, len)]; p; p = p->next_uid)
+		if (p->uid_len == len && !memcmp(p->uid, uid, len))
+			return p;
+	return NULL;
+}
+
+struct pod *pod_find_ns(const struct pod_table *t, const struct netns_id *id)
+{
+	struct pod *p;
+
+	for (p = t->by_ns[ns_bucket(t, id)]; p; p = p->next_ns)
+		if (netns_id_eq(&p->nsid, id))
+			return p;
+	return NULL;
+}
+
+static void link_hashes(struct pod_table *t, struct pod *p)
+{
+	size_t b = uid_bucket(t, p->uid, p->uid_len);
+
+	p->next_uid = t->by_uid[b];
+	t->by_uid[b] = p;
+	b = ns_bucket(t, &p->nsid);
+	p->next_ns = t->by_ns[b];
+	t->by_ns[b] = p;
+}
+
+/* Keeps chains short as pods grow (a dense node holds thousands). */
+static int grow(struct pod_table *t)
+{
+	size_t n = t->nbuckets * 2;
+	struct pod **u = calloc(n, sizeof(*u)), **s = calloc(n, sizeof(*s));
+	struct pod *p;
+
+	if (!u || !s) {
+		free(u);
+		free(s);
+		return -ENOMEM;
+	}
+	free(t->by_uid);
+	free(t->by_ns);
+	t->by_uid = u;
+	t->by_ns = s;
+	t->nbuckets = n;
+	for (p = t->head; p; p = p->next)
+		link_hashes(t, p);
+	return 0;
+}
+
+int pod_insert(struct pod_table *t, struct pod *p)
+{
+	if (t->count >= t->nbuckets && grow(t) < 0)
+		return -ENOMEM;
+	link_hashes(t, p);
+	p->prev = NULL;
+	p->next = t->head;
+	if (t->head)
+		t->head->prev = p;
+	t->head = p;
+	t->count++;
+	return 0;
+}
+
+static void unlink_chain(struct pod **slot, struct pod *p, size_t next_off)
+{
+	while (*slot) {
+		if (*slot == p) {
+			*slot = *(struct pod **)((char *)p + next_off);
+			return;
+		}
+		slot = (struct pod **)((char *)*slot + next_off);
+	}
+}
+
+void pod_remove(struct pod_table *t, struct pod *p)
+{
+	unlink_chain(&t->by_uid[uid_bucket(t, p->uid, p->uid_len)], p,
+		     offsetof(struct pod, next_uid));
+	unlink_chain(&t->by_ns[ns_bucket(t, &p->nsid)], p, offsetof(struct pod, next_ns));
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		t->head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+	t->count--;
+}
+
+static char *dup_n(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (d) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
+struct pod *pod_new(const char *uid, size_t uid_len, const char *name, size_t name_len,
+		    const char *ns, size_t ns_len, const char *sa, size_t sa_len)
+{
+	struct pod *p = calloc(1, sizeof(*p));
+	int i;
+
+	if (!p)
+		return NULL;
+	p->netns_fd = -1;
+	for (i = 0; i < POD_LISTENERS; i++) {
+		p->listeners[i].ev.kind = EV_LISTENER;
+		p->listeners[i].ev.fd = -1;
+		p->listeners[i].pod = p;
+		p->listeners[i].spec = &listener_specs[i];
+	}
+	p->uid = dup_n(uid, uid_len);
+	p->uid_len = uid_len;
+	p->name = dup_n(name, name_len);
+	p->namespace_ = dup_n(ns, ns_len);
+	p->service_account = dup_n(sa, sa_len);
+	if (!p->uid || !p->name || !p->namespace_ || !p->service_account) {
+		pod_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void pod_free(struct pod *p)
+{
+	int i;
+
+	if (!p)
+		return;
+	for (i = 0; i < POD_LISTENERS; i++)
+		if (p->listeners[i].ev.fd >= 0)
+			close(p->listeners[i].ev.fd);
+	if (p->netns_fd >= 0)
+		close(p->netns_fd);
+	free(p->uid);
+	free(p->name);
+	free(p->namespace_);
+	free(p->service_account);
+	free(p);
+}

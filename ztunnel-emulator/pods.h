@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef ZT_PODS_H
+#define ZT_PODS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "netns.h"
+
+/* What a descriptor registered with epoll stands for. */
+enum ev_kind { EV_SERVER, EV_SIGNAL, EV_CONN, EV_LISTENER };
+
+struct ev_src {
+	enum ev_kind kind;
+	int fd;
+};
+
+/* One of a pod's listeners, in ztunnel's order (ports and log targets as ztunnel's). */
+struct listener_spec {
+	uint16_t port;
+	const char *component;	/* as ztunnel's "listener established ... component=" */
+	const char *target;	/* ztunnel's log target for that proxy */
+};
+
+#define POD_LISTENERS 3
+extern const struct listener_spec listener_specs[POD_LISTENERS];
+
+struct pod;
+
+struct listener {
+	struct ev_src ev;	/* EV_LISTENER; ev.fd -1 when closed */
+	struct pod *pod;
+	const struct listener_spec *spec;
+	uint64_t accepted;
+};
+
+struct pod {
+	char *uid, *name, *namespace_, *service_account;
+	size_t uid_len;		/* a uid may hold any UTF-8, NUL included */
+	struct netns_id nsid;
+	int netns_fd;		/* held for the pod's life, as ztunnel does */
+	struct listener listeners[POD_LISTENERS];
+	uint64_t seen_conn;	/* serial of the last connection that Added/Kept it */
+	struct timespec started;
+	struct pod *next_uid, *next_ns;	/* hash chains */
+	struct pod *prev, *next;	/* all pods, for iteration */
+};
+
+struct pod_table {
+	struct pod **by_uid, **by_ns;
+	size_t nbuckets, count;
+	struct pod *head;
+};
+
+int pod_table_init(struct pod_table *t);
+void pod_table_free(struct pod_table *t);	/* the table only; pods must be gone */
+struct pod *pod_find_uid(const struct pod_table *t, const char *uid, size_t len);
+struct pod *pod_find_ns(const struct pod_table *t, const struct netns_id *id);
+int pod_insert(struct pod_table *t, struct pod *p);
+void pod_remove(struct pod_table *t, struct pod *p);
+
+/* A pod object with copies of its strings; netns_fd and listeners closed (-1). */
+struct pod *pod_new(const char *uid, size_t uid_len, const char *name, size_t name_len,
+		    const char *ns, size_t ns_len, const char *sa, size_t sa_len);
+/* Closes what the pod still holds and frees it. */
+void pod_free(struct pod *p);
+
+#endif

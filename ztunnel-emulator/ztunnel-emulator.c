@@ -1,0 +1,1116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ztunnel-emulator: the ztunnel side of Istio ambient's in-pod handoff.
+ * Serves ZDS v1 on a SOCK_SEQPACKET Unix socket; for each Add it receives
+ * the pod's netns fd, setns()es into it, creates the pod's listeners there,
+ * returns to its own netns and acks. One epoll loop serves every client,
+ * pod and listener; a bad request costs only its own connection.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "fdpass.h"
+#include "log.h"
+#include "netns.h"
+#include "nl.h"
+#include "pods.h"
+#include "zds.h"
+
+#define PROG "ztunnel-emulator"
+#define DEFAULT_SOCKET "/var/run/ztunnel/ztunnel.sock"
+#define T_WM "ztunnel::inpod::workloadmanager"
+#define T_SM "ztunnel::inpod::statemanager"
+#define T_EMU "ztunnel_emulator"
+/* Go's net.Listen uses somaxconn; the walk-thru's `ss` shows Send-Q 4096. */
+#define LISTEN_BACKLOG 4096
+#define ERRMSG_MAX 512
+
+struct conn {
+	struct ev_src ev;	/* EV_CONN */
+	uint64_t serial;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool got_request;
+	bool snapshot_sent;
+	struct timespec deadline;	/* for the first request */
+	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
+	struct conn *prev, *next;	/* all connections */
+};
+
+struct config {
+	const char *socket_path;
+	int family;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+	char addr_text[INET6_ADDRSTRLEN];
+	bool port_reuse;
+	double timeout;
+};
+
+struct daemon {
+	struct config cfg;
+	int epfd;
+	struct ev_src server, sig;
+	int own_netns_fd;
+	struct netns_id own_netns;
+	struct stat sock_st;	/* the socket file we made, to remove only ours */
+	struct pod_table pods;
+	struct conn *conns;
+	struct conn *wait_head, *wait_tail;
+	struct conn *dead_conns;	/* closed, freed after the event batch */
+	struct pod *dead_pods;
+	uint64_t next_serial;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void timespec_add(struct timespec *t, double secs)
+{
+	double whole = floor(secs);
+
+	t->tv_sec += (time_t)whole;
+	t->tv_nsec += (long)((secs - whole) * 1e9);
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static long ms_until(const struct timespec *deadline)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	/* round up so the wake-up is never before the deadline */
+	return ms < 0 ? 0 : ms + 1;
+}
+
+static bool expired(const struct timespec *deadline, const struct timespec *now)
+{
+	return now->tv_sec > deadline->tv_sec ||
+	       (now->tv_sec == deadline->tv_sec && now->tv_nsec >= deadline->tv_nsec);
+}
+
+/* WorkloadUid("...") as ztunnel's Debug formatting prints it. */
+static const char *uid_text(char *buf, size_t cap, const char *uid, size_t len)
+{
+	char q[300];
+
+	snprintf(buf, cap, "WorkloadUid(%s)", log_quote(q, sizeof(q), uid, len));
+	return buf;
+}
+
+static void format_addr(const struct config *cfg, uint16_t port, char *buf, size_t cap)
+{
+	if (cfg->family == AF_INET6)
+		snprintf(buf, cap, "[%s]:%u", cfg->addr_text, port);
+	else
+		snprintf(buf, cap, "%s:%u", cfg->addr_text, port);
+}
+
+/* Rust's io::Error Display, which ztunnel's messages embed. */
+static void os_error(char *buf, size_t cap, int err)
+{
+	snprintf(buf, cap, "%s (os error %d)", strerror(err), err);
+}
+
+static int epoll_add(struct daemon *d, struct ev_src *src)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* ---- returning home ---------------------------------------------------- */
+
+/*
+ * The one fatal error: a daemon that cannot get back to its own netns would
+ * create every later socket in a pod. ztunnel panics here; we exit(1).
+ */
+static void return_home(struct daemon *d)
+{
+	struct netns_id now;
+	int ret = netns_enter(d->own_netns_fd);
+
+	if (!ret)
+		ret = netns_current_id(&now);
+	if (!ret && !netns_id_eq(&now, &d->own_netns))
+		ret = -EIO;
+	if (ret) {
+		log_line(LOG_ERROR, T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
+			 strerror(-ret));
+		unlink(d->cfg.socket_path);
+		exit(1);
+	}
+}
+
+/* ---- pods -------------------------------------------------------------- */
+
+static void close_listeners(struct pod *p)
+{
+	int i;
+
+	for (i = 0; i < POD_LISTENERS; i++) {
+		if (p->listeners[i].ev.fd >= 0)
+			close(p->listeners[i].ev.fd);
+		p->listeners[i].ev.fd = -1;
+	}
+}
+
+static void warn_lo_down(const struct pod *p)
+{
+	struct netns_id id;
+	struct stat st;
+	char path[PATH_MAX], u[400];
+	const char *ns = "NETNS";
+
+	/* Name the netns in the fix when the pod's name is its /run/netns entry. */
+	if (snprintf(path, sizeof(path), "/run/netns/%s", p->name) < (int)sizeof(path) &&
+	    !strchr(p->name, '/') && stat(path, &st) == 0) {
+		id.dev = st.st_dev;
+		id.ino = st.st_ino;
+		if (netns_id_eq(&id, &p->nsid))
+			ns = p->name;
+	}
+	log_line(LOG_WARN, T_SM,
+		 "pod %s: loopback interface lo is down in its network namespace; listeners on 127.0.0.1 are unreachable (fix: ip -n %s link set lo up)",
+		 uid_text(u, sizeof(u), p->uid, p->uid_len), ns);
+}
+
+/*
+ * Creates the pod's listeners inside its netns. Only socket() needs to run
+ * there (a socket belongs to the netns it was created in), so all of them
+ * plus a netlink socket are made in one visit; bind/listen happen at home.
+ * On failure nothing is left behind and err says why.
+ */
+static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
+{
+	struct mnl_socket *nl = NULL;
+	int fds[POD_LISTENERS], i, ret, one = 1, saved = 0;
+	char addr[INET6_ADDRSTRLEN + 8], oserr[128];
+	bool lo_up = true;
+
+	for (i = 0; i < POD_LISTENERS; i++)
+		fds[i] = -1;
+
+	ret = netns_enter(p->netns_fd);
+	if (ret) {
+		os_error(oserr, sizeof(oserr), -ret);
+		snprintf(err, errlen, "failed to enter the pod network namespace: %s", oserr);
+		return ret;
+	}
+	for (i = 0; i < POD_LISTENERS; i++) {
+		fds[i] = socket(d->cfg.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0) {
+			saved = errno;
+			break;
+		}
+	}
+	if (!saved) {
+		nl = nl_route_open();
+		if (!nl)
+			log_line(LOG_WARN, T_EMU, "cannot open rtnetlink in the pod netns: %s; lo state not checked",
+				 strerror(errno));
+	}
+	return_home(d);
+
+	if (saved) {
+		os_error(oserr, sizeof(oserr), saved);
+		snprintf(err, errlen, "failed to create a socket in the pod network namespace: %s", oserr);
+		ret = -saved;
+		goto fail;
+	}
+
+	for (i = 0; i < POD_LISTENERS; i++) {
+		const struct listener_spec *spec = &listener_specs[i];
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		memset(&ss, 0, sizeof(ss));
+		if (d->cfg.family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = d->cfg.addr.v6;
+			s6->sin6_port = htons(spec->port);
+			sl = sizeof(*s6);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			s4->sin_family = AF_INET;
+			s4->sin_addr = d->cfg.addr.v4;
+			s4->sin_port = htons(spec->port);
+			sl = sizeof(*s4);
+		}
+		format_addr(&d->cfg, spec->port, addr, sizeof(addr));
+		/* SO_REUSEADDR as Go/tokio listeners set it: a re-added pod may rebind at once */
+		if (setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    (d->cfg.port_reuse &&
+		     setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)) {
+			ret = -errno;
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to set socket options for %s: %s", addr, oserr);
+			goto fail;
+		}
+		if (bind(fds[i], (struct sockaddr *)&ss, sl) < 0) {
+			ret = -errno;
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to bind to address %s: %s", addr, oserr);
+			goto fail;
+		}
+		if (listen(fds[i], LISTEN_BACKLOG) < 0) {
+			ret = -errno;
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to listen on %s: %s", addr, oserr);
+			goto fail;
+		}
+	}
+
+	for (i = 0; i < POD_LISTENERS; i++) {
+		p->listeners[i].ev.fd = fds[i];
+		ret = epoll_add(d, &p->listeners[i].ev);
+		if (ret) {
+			snprintf(err, errlen, "failed to watch listener: %s", strerror(-ret));
+			/* closing fds[] below also drops those already in epoll */
+			for (i = 0; i < POD_LISTENERS; i++)
+				p->listeners[i].ev.fd = -1;
+			goto fail;
+		}
+	}
+
+	if (nl) {
+		ret = nl_link_is_up(nl, "lo", &lo_up);
+		if (ret)
+			log_line(LOG_WARN, T_EMU, "cannot read the state of lo in the pod netns: %s",
+				 strerror(-ret));
+		nl_close(nl);
+		nl = NULL;
+	}
+	for (i = 0; i < POD_LISTENERS; i++) {
+		format_addr(&d->cfg, listener_specs[i].port, addr, sizeof(addr));
+		log_line(LOG_INFO, listener_specs[i].target,
+			 "listener established address=%s component=\"%s\" transparent=false", addr,
+			 listener_specs[i].component);
+	}
+	if (!lo_up)
+		warn_lo_down(p);
+	clock_gettime(CLOCK_REALTIME, &p->started);
+	return 0;
+
+fail:
+	for (i = 0; i < POD_LISTENERS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	nl_close(nl);
+	return ret ? ret : -EIO;
+}
+
+/*
+ * Closes the pod's listeners (epoll forgets them) and its netns fd at once;
+ * the memory waits until the current batch of events is done, as a later
+ * event in the batch may still point at one of its listeners.
+ */
+static void pod_drain(struct daemon *d, struct pod *p)
+{
+	pod_remove(&d->pods, p);
+	close_listeners(p);
+	close(p->netns_fd);
+	p->netns_fd = -1;
+	p->next = d->dead_pods;
+	d->dead_pods = p;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void wait_unlink(struct daemon *d, struct conn *c)
+{
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else if (d->wait_head == c)
+		d->wait_head = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	else if (d->wait_tail == c)
+		d->wait_tail = c->wprev;
+	c->wprev = c->wnext = NULL;
+}
+
+static void conn_close(struct daemon *d, struct conn *c, const char *why)
+{
+	log_line(LOG_INFO, T_WM, "connection from pid=%d uid=%u closed: %s", (int)c->pid,
+		 (unsigned)c->uid, why);
+	if (!c->got_request)
+		wait_unlink(d, c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	close(c->ev.fd);
+	c->ev.fd = -1;
+	/* freed after the current batch of events, which may still name it */
+	c->next = d->dead_conns;
+	d->dead_conns = c;
+}
+
+static void reap(struct daemon *d)
+{
+	while (d->dead_conns) {
+		struct conn *c = d->dead_conns;
+
+		d->dead_conns = c->next;
+		free(c);
+	}
+	while (d->dead_pods) {
+		struct pod *p = d->dead_pods;
+
+		d->dead_pods = p->next;
+		pod_free(p);
+	}
+}
+
+static void accept_conn(struct daemon *d)
+{
+	uint8_t hello[8];
+	struct ucred cred = { 0 };
+	socklen_t cl = sizeof(cred);
+	struct conn *c;
+	ssize_t n;
+	int fd, ret;
+
+	fd = accept4(d->server.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_line(LOG_WARN, T_WM, "accept failed: %s", strerror(errno));
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_line(LOG_WARN, T_WM, "out of memory accepting a connection");
+		close(fd);
+		return;
+	}
+	c->ev.kind = EV_CONN;
+	c->ev.fd = fd;
+	c->serial = ++d->next_serial;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+	}
+	ret = epoll_add(d, &c->ev);
+	if (ret) {
+		log_line(LOG_WARN, T_WM, "cannot watch a new connection: %s", strerror(-ret));
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	timespec_add(&c->deadline, d->cfg.timeout);
+	c->wprev = d->wait_tail;
+	if (d->wait_tail)
+		d->wait_tail->wnext = c;
+	else
+		d->wait_head = c;
+	d->wait_tail = c;
+
+	log_line(LOG_INFO, T_WM, "handling new stream");
+	n = zds_encode_hello(hello, sizeof(hello), ZDS_VERSION_V1);
+	ret = fdpass_send(fd, hello, (size_t)n, NULL, 0, MSG_DONTWAIT);
+	if (ret)
+		conn_close(d, c, "failed to send hello");
+}
+
+/* Sends the Ack; false when the connection had to be closed. */
+static bool send_ack(struct daemon *d, struct conn *c, const char *error)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	size_t len = error ? strlen(error) : 0;
+	ssize_t n;
+	int ret;
+
+	/* a nack longer than the peer's 1024-byte buffer would be truncated there */
+	if (len > ZDS_MAX_MSG - 8)
+		len = ZDS_MAX_MSG - 8;
+	n = zds_encode_ack(buf, sizeof(buf), error, len);
+	ret = n < 0 ? (int)n : fdpass_send(c->ev.fd, buf, (size_t)n, NULL, 0, MSG_DONTWAIT);
+	if (ret) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "failed to send ack: %s", strerror(-ret));
+		conn_close(d, c, why);
+		return false;
+	}
+	return true;
+}
+
+static void nack_and_close(struct daemon *d, struct conn *c, const char *prefix, const char *msg)
+{
+	char text[ZDS_MAX_MSG];
+
+	snprintf(text, sizeof(text), "%s : %s", prefix, msg);
+	log_line(LOG_ERROR, T_WM, "%s", text);
+	if (send_ack(d, c, text))
+		conn_close(d, c, prefix);
+}
+
+static void protocol_error(struct daemon *d, struct conn *c, const char *what)
+{
+	char msg[ERRMSG_MAX];
+
+	/*
+	 * Real ztunnel exits(1) on a protocol error; serving many clients, the
+	 * emulator closes only the offending connection.
+	 */
+	snprintf(msg, sizeof(msg), "ProtocolError(\"%s\")", what);
+	nack_and_close(d, c, "failure to process message", msg);
+}
+
+static void start_failure(struct daemon *d, struct conn *c, const char *why)
+{
+	char text[ZDS_MAX_MSG];
+
+	snprintf(text, sizeof(text), "failure to start proxy : %s", why);
+	log_line(LOG_ERROR, T_SM, "%s", text);
+	send_ack(d, c, text);
+}
+
+static void handle_add(struct daemon *d, struct conn *c, const struct zds_request *req, int fd)
+{
+	struct netns_id id;
+	struct pod *p, *other;
+	char u[400], err[ERRMSG_MAX];
+	int ret;
+
+	if (!req->has_workload_info) {
+		close(fd);
+		protocol_error(d, c, "workload_info is required");
+		return;
+	}
+	log_line(LOG_INFO, T_SM, "pod %s received netns, starting proxy",
+		 uid_text(u, sizeof(u), req->uid.p, req->uid.len));
+
+	ret = netns_fd_id(fd, &id);
+	if (ret) {
+		close(fd);
+		snprintf(err, sizeof(err), "cannot stat the netns fd: %s", strerror(-ret));
+		start_failure(d, c, err);
+		return;
+	}
+	/* istio#55139: a host netns sent as a pod's made the node unusable */
+	if (netns_id_eq(&id, &d->own_netns)) {
+		close(fd);
+		start_failure(d, c, "refusing to enroll the host network namespace");
+		return;
+	}
+
+	p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
+	if (p && netns_id_eq(&p->nsid, &id)) {
+		close(fd);
+		p->seen_conn = c->serial;
+		log_line(LOG_INFO, T_SM, "pod %s already running in this netns, nothing to do", u);
+		send_ack(d, c, NULL);
+		return;
+	}
+	other = pod_find_ns(&d->pods, &id);
+	if (other && other != p) {
+		char o[400];
+
+		close(fd);
+		snprintf(err, sizeof(err), "network namespace already enrolled as pod %s",
+			 uid_text(o, sizeof(o), other->uid, other->uid_len));
+		start_failure(d, c, err);
+		return;
+	}
+	if (p) {
+		/* sandbox recreated: same uid, new netns */
+		log_line(LOG_INFO, T_SM, "pod %s netns changed, draining old proxy", u);
+		pod_drain(d, p);
+	}
+
+	p = pod_new(req->uid.p, req->uid.len, req->info.name.p, req->info.name.len,
+		    req->info.namespace_.p, req->info.namespace_.len, req->info.service_account.p,
+		    req->info.service_account.len);
+	if (!p) {
+		close(fd);
+		start_failure(d, c, "out of memory");
+		return;
+	}
+	p->netns_fd = fd;
+	p->nsid = id;
+	p->seen_conn = c->serial;
+	ret = proxy_start(d, p, err, sizeof(err));
+	if (!ret && pod_insert(&d->pods, p) < 0) {
+		snprintf(err, sizeof(err), "out of memory");
+		ret = -ENOMEM;
+	}
+	if (ret) {
+		pod_free(p);
+		start_failure(d, c, err);
+		return;
+	}
+	send_ack(d, c, NULL);
+}
+
+static void handle_del(struct daemon *d, struct conn *c, const struct zds_request *req)
+{
+	struct pod *p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
+	char u[400];
+
+	log_line(LOG_INFO, T_SM, "pod %s delete request, draining proxy",
+		 uid_text(u, sizeof(u), req->uid.p, req->uid.len));
+	if (p)
+		pod_drain(d, p);
+	send_ack(d, c, NULL);
+}
+
+static void handle_keep(struct daemon *d, struct conn *c, const struct zds_request *req)
+{
+	struct pod *p;
+
+	if (c->snapshot_sent) {
+		protocol_error(d, c, "pod keep received after snapshot");
+		return;
+	}
+	p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
+	if (p)
+		p->seen_conn = c->serial;
+	send_ack(d, c, NULL);
+}
+
+static void handle_snapshot(struct daemon *d, struct conn *c)
+{
+	struct pod *p, *next;
+	char u[400];
+
+	if (c->snapshot_sent) {
+		protocol_error(d, c, "pod snapshot received already");
+		return;
+	}
+	c->snapshot_sent = true;
+	log_line(LOG_INFO, T_SM, "pod received snapshot sent");
+	for (p = d->pods.head; p; p = next) {
+		next = p->next;
+		if (p->seen_conn != c->serial) {
+			log_line(LOG_INFO, T_SM, "pod %s not in snapshot, draining proxy",
+				 uid_text(u, sizeof(u), p->uid, p->uid_len));
+			pod_drain(d, p);
+		}
+	}
+	send_ack(d, c, NULL);
+}
+
+static void read_request(struct daemon *d, struct conn *c)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	struct fdpass_msg m;
+	struct zds_request req;
+	const char *why = NULL;
+	char text[ERRMSG_MAX];
+	int ret, fd;
+
+	ret = fdpass_recv(c->ev.fd, buf, sizeof(buf), MSG_DONTWAIT, &m);
+	if (ret == -EAGAIN || ret == -EINTR)
+		return;
+	if (ret == -EMSGSIZE || ret == -ENOBUFS || ret == -EBADMSG) {
+		nack_and_close(d, c, "failure to read message",
+			       ret == -EMSGSIZE ? "message truncated: longer than 1024 bytes" :
+			       ret == -ENOBUFS ? "control message truncated: too many file descriptors" :
+						 "malformed control message");
+		return;
+	}
+	if (ret) {
+		conn_close(d, c, strerror(-ret));
+		return;
+	}
+	if (m.len == 0) {
+		/* SOCK_SEQPACKET: an empty datagram and end of stream read the same */
+		fdpass_close_fds(&m);
+		conn_close(d, c, "end of stream");
+		return;
+	}
+	if (m.other_cmsgs)
+		log_line(LOG_WARN, T_WM, "ignoring %zu non-SCM_RIGHTS control message(s)", m.other_cmsgs);
+	if (!c->got_request) {
+		c->got_request = true;
+		wait_unlink(d, c);
+	}
+
+	if (m.nfds > 1) {
+		snprintf(text, sizeof(text), "Expected 1 FD, got %zu", m.nfds);
+		fdpass_close_fds(&m);
+		nack_and_close(d, c, "failure to read message", text);
+		return;
+	}
+	if (zds_decode_request(buf, m.len, &req, &why)) {
+		fdpass_close_fds(&m);
+		snprintf(text, sizeof(text), "failed to decode message: %s", why);
+		nack_and_close(d, c, "failure to read message", text);
+		return;
+	}
+	if (req.type == ZDS_REQ_NONE) {
+		fdpass_close_fds(&m);
+		nack_and_close(d, c, "failure to read message", "unknown or missing request payload");
+		return;
+	}
+	if (req.type == ZDS_REQ_ADD && m.nfds == 0) {
+		nack_and_close(d, c, "failure to read message", "No control message");
+		return;
+	}
+	if (req.type != ZDS_REQ_ADD && m.nfds) {
+		fdpass_close_fds(&m);
+		nack_and_close(d, c, "failure to read message", "Unexpected control message");
+		return;
+	}
+
+	switch (req.type) {
+	case ZDS_REQ_ADD:
+		fd = m.fds[0];
+		ret = ns_fd_type(fd);
+		if (ret != CLONE_NEWNET) {
+			close(fd);
+			if (ret < 0)
+				snprintf(text, sizeof(text), "the fd is not a namespace file");
+			else
+				snprintf(text, sizeof(text), "the fd is a %s namespace, not a network namespace",
+					 ns_type_name(ret));
+			nack_and_close(d, c, "failure to read message", text);
+			return;
+		}
+		handle_add(d, c, &req, fd);
+		break;
+	case ZDS_REQ_DEL:
+		handle_del(d, c, &req);
+		break;
+	case ZDS_REQ_KEEP:
+		handle_keep(d, c, &req);
+		break;
+	case ZDS_REQ_SNAPSHOT_SENT:
+		handle_snapshot(d, c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void expire_conns(struct daemon *d)
+{
+	struct timespec now;
+	char why[96];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	while (d->wait_head && expired(&d->wait_head->deadline, &now)) {
+		snprintf(why, sizeof(why), "no request within %gs of the hello", d->cfg.timeout);
+		log_line(LOG_WARN, T_WM, "closing idle connection from pid=%d", (int)d->wait_head->pid);
+		conn_close(d, d->wait_head, why);
+	}
+}
+
+static void accept_on_listener(struct listener *l)
+{
+	int fd;
+
+	/* Traffic handling comes later: accept proves the listener, then close. */
+	for (;;) {
+		fd = accept4(l->ev.fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		l->accepted++;
+		close(fd);
+	}
+}
+
+/* ---- start-up and shutdown --------------------------------------------- */
+
+static int sock_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char dir[PATH_MAX];
+	char *s;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	s = strrchr(dir, '/');
+	if (!s || s == dir)
+		return 0;
+	*s = '\0';
+	for (s = dir + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/*
+ * Refuses a path that is not a socket (never deletes it) and a socket a live
+ * daemon answers on; removes a stale socket left by a daemon that died.
+ */
+static void claim_socket_path(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return;
+		die("%s: %s", path, strerror(errno));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		die("%s: exists and is not a socket; refusing to replace it", path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? errno : 0;
+	close(fd);
+	if (ret == 0 || ret == EAGAIN)
+		die("%s: another daemon is already serving on this socket", path);
+	if (ret == EPROTOTYPE)
+		die("%s: another program is listening on this socket", path);
+	if (ret != ECONNREFUSED)
+		die("%s: cannot probe the existing socket: %s", path, strerror(ret));
+	if (unlink(path) < 0 && errno != ENOENT)
+		die("%s: cannot remove the stale socket: %s", path, strerror(errno));
+	log_line(LOG_INFO, T_EMU, "removed stale socket %s", path);
+}
+
+static void setup_server(struct daemon *d)
+{
+	const char *path = d->cfg.socket_path;
+	struct sockaddr_un sa;
+	int ret, fd;
+
+	if (sock_addr(path, &sa) < 0)
+		die("%s: socket path too long (at most %zu bytes)", path, sizeof(sa.sun_path) - 1);
+	ret = mkdir_parents(path);
+	if (ret)
+		die("cannot create the directory of %s: %s", path, strerror(-ret));
+	claim_socket_path(path, &sa);
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = errno;
+		close(fd);
+		if (ret == EADDRINUSE)
+			die("%s: another daemon is already serving on this socket", path);
+		die("%s: bind: %s", path, strerror(ret));
+	}
+	if (lstat(path, &d->sock_st) < 0 || listen(fd, 128) < 0) {
+		ret = errno;
+		close(fd);
+		unlink(path);
+		die("%s: listen: %s", path, strerror(ret));
+	}
+	d->server.kind = EV_SERVER;
+	d->server.fd = fd;
+}
+
+/* Removes the socket file only if it is still the one this daemon bound. */
+static void remove_socket(struct daemon *d)
+{
+	struct stat st;
+
+	if (lstat(d->cfg.socket_path, &st) == 0 && st.st_ino == d->sock_st.st_ino &&
+	    st.st_dev == d->sock_st.st_dev)
+		unlink(d->cfg.socket_path);
+}
+
+static void shutdown_all(struct daemon *d)
+{
+	while (d->conns) {
+		struct conn *c = d->conns;
+
+		d->conns = c->next;
+		close(c->ev.fd);
+		free(c);
+	}
+	while (d->pods.head)
+		pod_drain(d, d->pods.head);
+	reap(d);
+	pod_table_free(&d->pods);
+	close(d->server.fd);
+	remove_socket(d);
+	close(d->sig.fd);
+	close(d->epfd);
+	close(d->own_netns_fd);
+}
+
+static void check_capabilities(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+	int have = caps_have_effective(CAP_SYS_ADMIN);
+
+	if (have != 0)
+		return;	/* have it, or libcap cannot tell: setns errors will say */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	die("missing CAP_SYS_ADMIN, needed to setns() into pod network namespaces: run as root, or grant it with 'sudo setcap cap_sys_admin+ep %s'",
+	    n > 0 ? exe : "ztunnel-emulator/ztunnel-emulator");
+}
+
+/* ---- command line ------------------------------------------------------ */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [OPTIONS] [SOCKET]\n"
+		"\n"
+		"Emulates ztunnel's side of Istio ambient's in-pod handoff: serves ZDS v1 on\n"
+		"the Unix socket SOCKET (default %s), receives each pod's network\n"
+		"namespace fd, and creates the pod's listeners (15008, 15006, 15001) inside it.\n"
+		"\n"
+		"Options:\n"
+		"  -a, --listen-address ADDR  address of the in-pod listeners (default 127.0.0.1;\n"
+		"                             IPv6 literals allowed, e.g. ::)\n"
+		"      --no-port-reuse        do not set SO_REUSEPORT on the listeners\n"
+		"  -t, --timeout SECONDS      close a connection that sends no request this long\n"
+		"                             after the hello (default 5)\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              show the version and exit\n"
+		"\n"
+		"Logs go to stdout in ztunnel's format. SIGINT/SIGTERM remove the socket and exit 0.\n"
+		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
+		PROG, DEFAULT_SOCKET);
+}
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fprintf(stderr, PROG ": ");
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "Try '%s --help' for more information.\n", PROG);
+	exit(2);
+}
+
+static double parse_seconds(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 86400)
+		usage_error("invalid timeout '%s': expected seconds, more than 0 and at most 86400", s);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, struct config *cfg)
+{
+	static const struct option opts[] = {
+		{ "listen-address", required_argument, NULL, 'a' },
+		{ "no-port-reuse", no_argument, NULL, 'R' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *addr = "127.0.0.1";
+	int c;
+
+	cfg->socket_path = DEFAULT_SOCKET;
+	cfg->port_reuse = true;
+	cfg->timeout = 5;
+	while ((c = getopt_long(argc, argv, "a:t:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			addr = optarg;
+			break;
+		case 'R':
+			cfg->port_reuse = false;
+			break;
+		case 't':
+			cfg->timeout = parse_seconds(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("%s %s\n", PROG, ZE_VERSION);
+			exit(0);
+		default:
+			usage_error(NULL);
+		}
+	}
+	if (argc - optind > 1)
+		usage_error("too many arguments");
+	if (optind < argc)
+		cfg->socket_path = argv[optind];
+	if (!*cfg->socket_path)
+		usage_error("empty socket path");
+
+	if (inet_pton(AF_INET, addr, &cfg->addr.v4) == 1)
+		cfg->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &cfg->addr.v6) == 1)
+		cfg->family = AF_INET6;
+	else
+		usage_error("invalid listen address '%s': expected an IPv4 or IPv6 literal", addr);
+	inet_ntop(cfg->family, &cfg->addr, cfg->addr_text, sizeof(cfg->addr_text));
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	sigset_t mask;
+	int ret;
+
+	memset(&d, 0, sizeof(d));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	parse_args(argc, argv, &d.cfg);
+	check_capabilities();
+
+	/* ztunnel saves its own netns once, before any pod is handled */
+	d.own_netns_fd = netns_open_current();
+	if (d.own_netns_fd < 0)
+		die("cannot open the daemon's own network namespace: %s", strerror(-d.own_netns_fd));
+	ret = netns_fd_id(d.own_netns_fd, &d.own_netns);
+	if (ret)
+		die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
+	if (pod_table_init(&d.pods) < 0)
+		die("out of memory");
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		die("sigprocmask: %s", strerror(errno));
+	d.sig.kind = EV_SIGNAL;
+	d.sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d.sig.fd < 0)
+		die("signalfd: %s", strerror(errno));
+	d.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d.epfd < 0)
+		die("epoll_create1: %s", strerror(errno));
+
+	setup_server(&d);
+	if (epoll_add(&d, &d.server) || epoll_add(&d, &d.sig)) {
+		remove_socket(&d);
+		die("epoll_ctl: %s", strerror(errno));
+	}
+
+	log_plain("inpod_enabled: true");
+	log_plain("inpod_uds: %s", d.cfg.socket_path);
+	log_plain("inpod_port_reuse: %s", d.cfg.port_reuse ? "true" : "false");
+	log_line(LOG_INFO, T_EMU, "%s %s listening on %s; pod listeners on %s ports 15008, 15006, 15001",
+		 PROG, ZE_VERSION, d.cfg.socket_path, d.cfg.addr_text);
+
+	for (;;) {
+		struct epoll_event evs[64];
+		int n, i, timeout = -1;
+
+		if (d.wait_head) {
+			long ms = ms_until(&d.wait_head->deadline);
+
+			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
+		}
+		n = epoll_wait(d.epfd, evs, 64, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_line(LOG_ERROR, T_EMU, "epoll_wait: %s", strerror(errno));
+			shutdown_all(&d);
+			return 1;
+		}
+		for (i = 0; i < n; i++) {
+			struct ev_src *src = evs[i].data.ptr;
+			struct signalfd_siginfo si;
+
+			if (src->fd < 0)
+				continue;	/* closed earlier in this batch */
+
+			switch (src->kind) {
+			case EV_SERVER:
+				accept_conn(&d);
+				break;
+			case EV_SIGNAL:
+				if (read(d.sig.fd, &si, sizeof(si)) == sizeof(si)) {
+					log_line(LOG_INFO, T_EMU, "received %s, shutting down",
+						 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+					shutdown_all(&d);
+					return 0;
+				}
+				break;
+			case EV_CONN:
+				read_request(&d, (struct conn *)src);
+				break;
+			case EV_LISTENER:
+				accept_on_listener((struct listener *)src);
+				break;
+			}
+		}
+		expire_conns(&d);
+		reap(&d);
+	}
+}
