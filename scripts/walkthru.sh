@@ -1,0 +1,418 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# walkthru.sh - the README walk-thru, narrated step by step, every command
+# echoed before it runs: istio-cni (cni-emulator) hands a pod's network
+# namespace to ztunnel (ztunnel-emulator), which binds the pod's listeners
+# inside it. Leaves nothing behind, also when a step fails or on Ctrl-C.
+set -euo pipefail
+
+PROG=${0##*/}
+SCRIPTS=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
+ROOT=$(dirname -- "$SCRIPTS")
+STATE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
+NETNS_DIR=/var/run/netns
+ZT=./ztunnel-emulator/ztunnel-emulator
+CNI=./cni-emulator/cni-emulator
+SOCKET_WAIT=50 # tenths of a second to wait for the daemon's socket
+
+usage() {
+	cat <<EOF
+Usage: $PROG [--netns NAME] [--socket PATH] [--pause]
+
+Runs the README walk-thru end to end, narrating each step and echoing each
+command ('\$ command') before running it:
+  1. build             make
+  2. capabilities      what a non-root user would need (setcap)
+  3. pod netns         scripts/netns-setup.sh NAME; ip -n NAME link show
+  4. ztunnel           $ZT PATH & (in the background)
+  5. CNI handoff       ss -ntlp in the netns, $CNI PATH /var/run/netns/NAME,
+                       ss -ntlp again
+  6. verify            nc -v -z localhost 15008/15006/15001 (and 15002: refused),
+                       scripts/verify.sh NAME, the daemon log | grep inpod
+  7. cleanup           scripts/cleanup.sh
+It refuses to start if netns NAME or PATH already exist (it never deletes what
+it did not create), and cleans up after itself on failure or Ctrl-C.
+
+Options:
+  -n, --netns NAME    the pod's network namespace (default ns2)
+  -s, --socket PATH   the daemon's Unix socket (default /tmp/zt.sock)
+  -p, --pause         wait for Enter before each step (default: no pauses,
+                      no stdin needed)
+  -h, --help          show this help and exit
+
+State (PIDs, netns, log) is kept in \${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}.
+Must be run as root. Exit status: 0 when every step succeeded, 1 when one failed
+(or it refused to start), 2 on a usage error, 128+N when stopped by signal N.
+EOF
+}
+
+die() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+usage_error() {
+	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
+	exit 2
+}
+
+netns=ns2
+sock=/tmp/zt.sock
+pause=0
+while (($#)); do
+	case $1 in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	-n | --netns | -s | --socket)
+		(($# >= 2)) || usage_error "$1 needs an argument"
+		case $1 in
+		-n | --netns) netns=$2 ;;
+		*) sock=$2 ;;
+		esac
+		shift
+		;;
+	--netns=*) netns=${1#*=} ;;
+	--socket=*) sock=${1#*=} ;;
+	-p | --pause) pause=1 ;;
+	*) usage_error "unknown argument: $1" ;;
+	esac
+	shift
+done
+
+if [[ -z $netns || $netns == . || $netns == .. || $netns == */* || $netns == -* ]]; then
+	usage_error "invalid netns name: '$netns'"
+fi
+[[ -n $sock ]] || usage_error "empty socket path"
+[[ $sock == /* ]] || sock=$PWD/$sock # we cd to the repo root below
+
+((EUID == 0)) || die "must be run as root (try: sudo $0)"
+for cmd in make ip ss nc ps grep; do
+	command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' not found (run scripts/deps.sh)"
+done
+
+# Refuse, in one line, to touch anything that is not ours.
+if [[ -e $NETNS_DIR/$netns ]]; then
+	die "netns '$netns' already exists; refusing to touch it (delete it yourself, or pick another with --netns NAME)"
+fi
+if [[ -e $sock || -L $sock ]]; then
+	die "$sock already exists; refusing to touch it (another ztunnel-emulator? remove it yourself, or pick another with --socket PATH)"
+fi
+for f in walkthru.pid daemon.pid netns socket dirs; do
+	if [[ -e $STATE/$f ]]; then
+		other=$(head -n 1 "$STATE/walkthru.pid" 2>/dev/null || true)
+		if [[ $other =~ ^[0-9]+$ ]] && kill -0 "$other" 2>/dev/null; then
+			die "another $PROG (PID $other) is running with state dir $STATE; wait for it (or set ZE_LAB_STATE)"
+		fi
+		die "$STATE holds records of an earlier run; run scripts/cleanup.sh first"
+	fi
+done
+
+cd -- "$ROOT"
+# Build as a user typing `make` would, even when started by `make demo`.
+unset MAKELEVEL MAKEFLAGS MFLAGS
+
+mkdir -p -- "$STATE"
+# Claim the state dir; from here on, whatever we record gets cleaned up.
+if ! (set -C && printf '%s\n' "$$" >"$STATE/walkthru.pid") 2>/dev/null; then
+	die "another $PROG just claimed $STATE; try again later"
+fi
+export ZE_LAB_STATE=$STATE
+
+# --- presentation ----------------------------------------------------------
+
+if [[ -t 1 && -z ${NO_COLOR-} ]]; then
+	B=$'\e[1m' C=$'\e[1;36m' G=$'\e[32m' R=$'\e[1;31m' D=$'\e[2m' N=$'\e[0m'
+else
+	B='' C='' G='' R='' D='' N=''
+fi
+
+# A command line as one would type it (arguments quoted only when needed).
+cmdline() {
+	local out='' w
+	for w in "$@"; do
+		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,-]+$ ]]; then
+			out+=" $w"
+		else
+			out+=" $(printf '%q' "$w")"
+		fi
+	done
+	printf '%s' "${out# }"
+}
+
+show() { printf '%s$ %s%s\n' "$C" "$*" "$N"; }
+say() { printf '%s# %s%s\n' "$D" "$*" "$N"; }
+good() { printf '%sok%s   - %s\n' "$G" "$N" "$*"; }
+
+failures=0
+failed_steps=()
+bad() {
+	printf '%sFAIL%s - %s\n' "$R" "$N" "$*"
+	failures=$((failures + 1))
+	failed_steps+=("step $step_no: $*")
+}
+
+step_no=0
+step() {
+	if ((pause && step_no > 0)); then
+		printf '%s[Enter] for step %d: %s %s' "$B" "$((step_no + 1))" "$1" "$N"
+		read -r _ || echo
+	fi
+	step_no=$((step_no + 1))
+	printf '\n%s=== Step %d/7: %s ===%s\n' "$B" "$step_no" "$1" "$N"
+}
+
+# Echo a command, run it; return its status.
+run() {
+	show "$(cmdline "$@")"
+	local rc=0
+	"$@" || rc=$?
+	return "$rc"
+}
+
+# A command that must succeed: on failure, stop the walk-thru (the EXIT trap
+# cleans up).
+must() {
+	local rc=0
+	run "$@" || rc=$?
+	if ((rc)); then
+		bad "$(cmdline "$@") exited with status $rc"
+		abort
+	fi
+}
+
+# A check that should succeed: on failure note it and go on.
+check() {
+	local rc=0
+	run "$@" || rc=$?
+	((rc == 0)) || bad "$(cmdline "$@") exited with status $rc"
+}
+
+# A command that should fail (the demo's negative test).
+expect_failure() {
+	local rc=0
+	run "$@" || rc=$?
+	if ((rc)); then
+		say "it failed, as expected (exit status $rc)"
+	else
+		bad "$(cmdline "$@") succeeded, but it should have failed"
+	fi
+}
+
+daemon_pid=
+daemon_launching=0
+daemon_status= # its exit status, once reaped
+
+# Collect the exit status of the daemon (our child) once it is gone.
+reap_daemon() {
+	if [[ -n $daemon_pid && -z $daemon_status ]] && ! alive "$daemon_pid"; then
+		daemon_status=0
+		wait "$daemon_pid" 2>/dev/null || daemon_status=$?
+	fi
+}
+
+# Is PID running (and not a zombie waiting to be reaped)?
+alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+show_daemon_log() {
+	if [[ -s $STATE/daemon.log ]]; then
+		say "daemon log ($STATE/daemon.log):"
+		sed 's/^/    /' "$STATE/daemon.log"
+	fi
+}
+
+abort() {
+	printf '%s%s: step %d failed; stopping here%s\n' "$R" "$PROG" "$step_no" "$N" >&2
+	((step_no < 4)) || show_daemon_log
+	exit 1
+}
+
+# --- cleanup, on every way out ---------------------------------------------
+
+cleaned=0
+start_time() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	# shellcheck disable=SC2086 # split the remaining fields on purpose
+	set -- $stat
+	printf '%s\n' "${20}"
+}
+
+record_daemon() {
+	printf '%s\n' "$1" >"$STATE/daemon.pid"
+	start_time "$1" >"$STATE/daemon.start"
+}
+
+cleanup_now() {
+	local rc=0
+	trap '' INT TERM HUP # let cleanup finish
+	# Interrupted right after starting the daemon, before recording its PID?
+	if ((daemon_launching)) && [[ ! -s $STATE/daemon.pid && -n ${!:-} ]]; then
+		record_daemon "$!"
+	fi
+	scripts/cleanup.sh || rc=$?
+	reap_daemon
+	((rc)) || cleaned=1
+	return "$rc"
+}
+
+on_exit() {
+	local rc=$?
+	trap - EXIT
+	if ((!cleaned)); then
+		printf '\n%s# cleaning up%s\n' "$B" "$N"
+		show "scripts/cleanup.sh"
+		cleanup_now || rc=1
+	fi
+	exit "$rc"
+}
+
+on_signal() {
+	printf '\n%s%s: interrupted by SIG%s%s\n' "$R" "$PROG" "$1" "$N" >&2
+	exit "$2"
+}
+
+trap on_exit EXIT
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
+trap 'on_signal HUP 129' HUP
+
+# --- the walk-thru ---------------------------------------------------------
+
+printf '%sIstio ambient pod handoff, emulated%s\n' "$B" "$N"
+say "cni-emulator plays the istio-cni node agent: it opens the pod's network namespace"
+say "and passes the fd over a Unix socket (SCM_RIGHTS) to ztunnel-emulator, which plays"
+say "ztunnel: it setns()es into the pod's netns, binds 15008, 15006 and 15001 there and"
+say "returns to its own netns; the sockets stay in the pod's."
+say "repo $ROOT, pod netns $netns, socket $sock, state $STATE"
+
+step "build"
+say "Build both programs (C; see the Makefile):"
+must make
+run ls -l "$CNI" "$ZT"
+
+step "capabilities"
+say "ztunnel-emulator needs CAP_SYS_ADMIN to setns() into another network namespace."
+say "You are root, so there is nothing to do. Without root you would give it the capability"
+say "(and re-run this after every rebuild, as linking drops it):"
+show "sudo setcap cap_sys_admin+ep $ZT"
+say "(not run: as root it is not needed)"
+
+step "create the pod's network namespace"
+say "A fresh netns stands in for the pod: only a loopback interface, brought up."
+must scripts/netns-setup.sh "$netns"
+must ip -n "$netns" link show
+
+step "start ztunnel"
+say "The daemon serves ZDS on $sock and waits for pods; its log goes to a file."
+if [[ -e $sock || -L $sock ]]; then
+	bad "$sock appeared meanwhile; not starting a daemon on it"
+	abort
+fi
+# The daemon creates the socket's missing parent directories: record them too.
+dirs=()
+d=$(dirname -- "$sock")
+while [[ $d != / && ! -e $d && ! -L $d ]]; do
+	dirs+=("$d")
+	d=$(dirname -- "$d")
+done
+if ((${#dirs[@]})); then
+	printf '%s\n' "${dirs[@]}" >"$STATE/dirs"
+fi
+show "$(cmdline "$ZT" "$sock") > $(cmdline "$STATE/daemon.log") 2>&1 &"
+daemon_launching=1
+"$ZT" "$sock" >"$STATE/daemon.log" 2>&1 </dev/null &
+daemon_pid=$!
+record_daemon "$daemon_pid"
+daemon_launching=0
+printf '[1] %s\n' "$daemon_pid"
+say "PID $daemon_pid recorded in $STATE/daemon.pid (cleanup stops it by PID)"
+
+for ((i = 0; i < SOCKET_WAIT; i++)); do
+	[[ -S $sock ]] && break
+	alive "$daemon_pid" || break
+	sleep 0.1
+done
+if [[ -S $sock ]] && alive "$daemon_pid"; then
+	printf '%s\n' "$sock" >"$STATE/socket"
+	say "socket $sock is up after $((i / 10)).$((i % 10)) s"
+elif alive "$daemon_pid"; then
+	bad "no socket at $sock after $((SOCKET_WAIT / 10)) s"
+	abort
+else
+	reap_daemon
+	bad "ztunnel-emulator exited with status $daemon_status before creating $sock"
+	abort
+fi
+must ls -l "$sock"
+must ps -o pid,cmd -p "$daemon_pid"
+
+step "hand the pod's netns to ztunnel (the CNI step)"
+say "Before the handoff nothing listens in the pod's netns:"
+must ip netns exec "$netns" ss -ntlp
+say "cni-emulator opens $NETNS_DIR/$netns and sends its fd to the daemon:"
+must "$CNI" "$sock" "$NETNS_DIR/$netns"
+say "Now the pod's netns has the daemon's listeners, although the daemon runs in the host netns:"
+must ip netns exec "$netns" ss -ntlp
+
+step "verify the listeners in the pod's netns"
+say "Connect from inside the pod's netns (the README does this from 'ip netns exec $netns bash'):"
+for port in 15008 15006 15001; do
+	check ip netns exec "$netns" nc -v -z localhost "$port"
+done
+say "Nothing listens on 15002, so this one is refused:"
+expect_failure ip netns exec "$netns" nc -v -z localhost 15002
+say "The same, checked by a script (and: no such listener in the host netns):"
+check scripts/verify.sh "$netns"
+say "The daemon's log, in ztunnel's format:"
+check cat "$STATE/daemon.log"
+say "The lab's 'kubectl logs ds/ztunnel -n istio-system | grep inpod':"
+check grep inpod "$STATE/daemon.log"
+
+step "cleanup"
+say "Delete the netns and stop the daemon by its recorded PID (no pkill):"
+show "scripts/cleanup.sh"
+if cleanup_now; then
+	rc=0
+else
+	rc=$?
+	bad "scripts/cleanup.sh exited with status $rc"
+fi
+if [[ -e $NETNS_DIR/$netns ]]; then
+	bad "netns $netns is still there"
+else
+	good "netns $netns is gone"
+fi
+if [[ -z $daemon_status ]]; then
+	bad "ztunnel-emulator (PID $daemon_pid) is still running"
+elif ((daemon_status == 0)); then
+	good "ztunnel-emulator (PID $daemon_pid) has exited (status 0: it shut down cleanly on SIGTERM)"
+else
+	bad "ztunnel-emulator (PID $daemon_pid) exited with status $daemon_status (expected 0 after SIGTERM)"
+fi
+if [[ -e $sock ]]; then
+	bad "$sock is still there"
+else
+	good "$sock is gone"
+fi
+if [[ -e $STATE ]]; then
+	bad "$STATE is still there"
+else
+	good "$STATE is gone"
+fi
+
+echo
+if ((failures)); then
+	printf '%s%s: %d check(s) FAILED:%s\n' "$R" "$PROG" "$failures" "$N"
+	printf '  %s\n' "${failed_steps[@]}"
+	exit 1
+fi
+printf '%sWalk-thru complete: every step succeeded, nothing left behind.%s\n' "$B" "$N"

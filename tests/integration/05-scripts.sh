@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The lab scripts: the narrated walk-thru runs end to end and leaves nothing
+# behind; netns-setup.sh is idempotent; verify.sh fails when it should.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+S=$ZE_ROOT/scripts
+export ZE_LAB_STATE=$T_DIR/state
+ns="$T_PREFIX-walk"
+sock=$T_DIR/walk.sock
+
+out=$("$S/walkthru.sh" --netns "$ns" --socket "$sock" </dev/null 2>&1) && rc=0 || rc=$?
+is "$rc" 0 "walkthru.sh exits 0"
+like "$out" "\$ ./cni-emulator/cni-emulator $sock /var/run/netns/$ns" "walkthru.sh echoes each command before running it"
+like "$out" "listeners ready" "walkthru.sh shows 'listeners ready'"
+like "$out" "127.0.0.1:15001      0.0.0.0:*    users:((\"ztunnel-emulato\"" "walkthru.sh shows the ss LISTEN lines"
+like "$out" "port 15002 (tcp) failed: Connection refused" "walkthru.sh shows 15002 refused"
+check "walkthru.sh: the netns is gone" eval "! ip netns list | grep -qw '$ns'"
+check "walkthru.sh: the socket is gone" test ! -e "$sock"
+check "walkthru.sh: the state dir is gone" test ! -e "$ZE_LAB_STATE"
+check "walkthru.sh: no daemon left on that socket" eval "! pgrep -f 'ztunnel-emulator $sock' >/dev/null"
+
+# netns-setup.sh: twice is the same as once; cleanup.sh removes only its own.
+mk_netns foreign
+foreign=$NS
+"$S/netns-setup.sh" -q "$T_PREFIX-setup" "$foreign" >/dev/null
+_netns+=("$T_PREFIX-setup")
+"$S/netns-setup.sh" -q "$T_PREFIX-setup" >/dev/null
+is "$(ip netns list | grep -cw "$T_PREFIX-setup")" 1 "netns-setup.sh twice: one netns"
+is "$(ip -n "$T_PREFIX-setup" -o link show lo | grep -c 'UP')" 1 "netns-setup.sh brings lo up"
+"$S/cleanup.sh" -q >/dev/null
+check "cleanup.sh removes the netns netns-setup.sh created" eval "! ip netns list | grep -qw '$T_PREFIX-setup'"
+check "cleanup.sh leaves a netns it did not create" eval "ip netns list | grep -qw '$foreign'"
+
+# verify.sh must fail on a pod without listeners, and on a missing netns.
+rc=0
+"$S/verify.sh" "$foreign" >/dev/null 2>&1 || rc=$?
+is "$rc" 1 "verify.sh fails (1) on a netns without the listeners"
+rc=0
+"$S/verify.sh" "$T_PREFIX-nope" >/dev/null 2>&1 || rc=$?
+is "$rc" 2 "verify.sh exits 2 on a netns that does not exist"
+
+done_testing

@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# Variables here are for the test scripts that source this file.
+# shellcheck disable=SC2034
+# Helpers for the integration tests: TAP output, resources recorded for
+# cleanup in the calling shell (never inside $(...), where the bookkeeping
+# would be lost), bounded polling instead of bare sleeps.
+set -euo pipefail
+
+ZE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ZT=$ZE_ROOT/ztunnel-emulator/ztunnel-emulator
+CNI=$ZE_ROOT/cni-emulator/cni-emulator
+TOOL=$ZE_ROOT/tests/helpers/zds-tool
+
+_t_n=0
+_t_failed=0
+_pids=()
+_netns=()
+_mounts=()
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ze-test.XXXXXX")
+# Unique per test file, short enough for readable `ip netns` output.
+T_PREFIX="zet$$"
+
+_cleanup() {
+	local pid ns m
+	for pid in "${_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${_pids[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	for m in "${_mounts[@]}"; do
+		umount -l "$m" 2>/dev/null || true
+	done
+	for ns in "${_netns[@]}"; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -rf "$T_DIR"
+}
+trap _cleanup EXIT
+
+# ---- TAP ------------------------------------------------------------------
+
+ok() { _t_n=$((_t_n + 1)); echo "ok $_t_n - $*"; }
+not_ok() {
+	_t_n=$((_t_n + 1))
+	_t_failed=$((_t_failed + 1))
+	echo "not ok $_t_n - $*"
+}
+diag() { printf '%s\n' "$@" | sed 's/^/#   /'; }
+
+# check DESC CMD...: ok when CMD succeeds.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# is GOT WANT DESC
+is() {
+	if [[ $1 == "$2" ]]; then
+		ok "$3"
+	else
+		not_ok "$3"
+		diag "got:  '$1'" "want: '$2'"
+	fi
+}
+
+# like TEXT PATTERN DESC: TEXT contains PATTERN (a fixed string).
+like() {
+	if [[ $1 == *"$2"* ]]; then
+		ok "$3"
+	else
+		not_ok "$3"
+		diag "text: '$1'" "does not contain: '$2'"
+	fi
+}
+
+unlike() {
+	if [[ $1 != *"$2"* ]]; then
+		ok "$3"
+	else
+		not_ok "$3"
+		diag "text: '$1'" "unexpectedly contains: '$2'"
+	fi
+}
+
+done_testing() {
+	echo "1..$_t_n"
+	[[ $_t_failed == 0 ]]
+}
+
+# ---- polling --------------------------------------------------------------
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds or time is up.
+wait_for() {
+	local deadline=$((SECONDS + $1)) 
+	shift
+	until "$@"; do
+		((SECONDS <= deadline)) || return 1
+		sleep 0.05
+	done
+}
+
+# ---- resources ------------------------------------------------------------
+
+# mk_netns NAME: creates $T_PREFIX-NAME with lo up; sets NS to its name.
+mk_netns() {
+	NS="$T_PREFIX-$1"
+	ip netns add "$NS"
+	_netns+=("$NS")
+	ip -n "$NS" link set lo up
+}
+
+# mk_netns_lo_down NAME: as mk_netns, lo left down.
+mk_netns_lo_down() {
+	NS="$T_PREFIX-$1"
+	ip netns add "$NS"
+	_netns+=("$NS")
+}
+
+del_netns() { ip netns del "$1"; }
+
+# bind_mount SRC FILE: bind-mounts SRC on a new FILE; unmounted (lazily) at exit.
+bind_mount() {
+	touch "$2"
+	mount --bind "$1" "$2"
+	_mounts+=("$2")
+}
+
+# spawn CMD...: runs CMD in the background, records its PID in LAST_PID.
+spawn() {
+	"$@" &
+	LAST_PID=$!
+	_pids+=("$LAST_PID")
+}
+
+# start_daemon [OPTIONS]: ztunnel-emulator on $T_DIR/zt.sock; sets ZT_PID, SOCK, ZT_LOG.
+start_daemon() {
+	SOCK=${SOCK:-$T_DIR/zt.sock}
+	ZT_LOG=$T_DIR/zt.log
+	touch "$ZT_LOG"
+	# a stale socket may already exist: wait for this daemon's own line
+	_started=$(grep -c " listening on " "$ZT_LOG" || true)
+	spawn "$ZT" "$@" "$SOCK" >>"$ZT_LOG" 2>&1
+	ZT_PID=$LAST_PID
+	if ! wait_for 5 eval '[[ $(grep -c " listening on " "$ZT_LOG") -gt $_started ]]'; then
+		echo "# daemon did not create $SOCK; its log:"
+		sed 's/^/#   /' "$ZT_LOG"
+		return 1
+	fi
+}
+
+# stop_daemon: SIGTERM, waits; sets ZT_STATUS to its exit status.
+stop_daemon() {
+	kill -TERM "$ZT_PID"
+	ZT_STATUS=0
+	wait "$ZT_PID" || ZT_STATUS=$?
+}
+
+daemon_alive() { kill -0 "$ZT_PID" 2>/dev/null; }
+
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# fds_back_to N: the daemon holds exactly N fds again (closes happen just after acks).
+fds_back_to() { [[ $(fd_count "$ZT_PID") == "$1" ]]; }
+
+# listeners NS: "addr:port" of every TCP listener in NS owned by the daemon.
+listeners() {
+	ip netns exec "$1" ss -Htnlp 2>/dev/null | awk -v pid="pid=$ZT_PID," \
+		'index($0, pid) { print $4 }' | sort
+}
+
+listener_count() { listeners "$1" | wc -l; }
+
+# in_own_netns PID: every thread of PID is in this shell's netns.
+in_own_netns() {
+	local mine t
+	mine=$(readlink /proc/self/ns/net)
+	for t in /proc/"$1"/task/*; do
+		[[ $(readlink "$t/ns/net") == "$mine" ]] || return 1
+	done
+}
+
+stream_count() { grep -c 'handling new stream' "$ZT_LOG" || true; }
+
+# quiet CMD...: CMD with its output dropped (for check, whose own output must stay).
+quiet() { "$@" >/dev/null 2>&1; }

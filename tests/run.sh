@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Runs every test (C unit tests, then integration scripts in real network
+# namespaces), each speaking TAP, and ends with "N passed, N failed".
+# As root it uses `ip netns` on the host; as a plain user (or with --userns)
+# it re-executes itself under `unshare --user --map-root-user --net --mount`
+# with a private /run, so the same tests run rootless.
+# Exit status: 0 when nothing failed. With CI=true a skipped test is a failure.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+
+usage() {
+	cat <<USAGE
+Usage: tests/run.sh [--userns] [TEST...]
+
+Runs the unit tests (tests/unit/test_*) and integration tests
+(tests/integration/*.sh), or only the TEST files named, and prints
+"N passed, N failed". --userns runs them in a user namespace even as root
+(what a plain user gets automatically).
+USAGE
+}
+
+want_userns=0
+tests=()
+for a in "$@"; do
+	case $a in
+	-h | --help) usage; exit 0 ;;
+	--userns) want_userns=1 ;;
+	-*) echo "run.sh: unknown option '$a'" >&2; usage >&2; exit 2 ;;
+	*) tests+=("$a") ;;
+	esac
+done
+
+if [[ -z ${ZE_TEST_IN_USERNS:-} ]] && { [[ $want_userns == 1 ]] || [[ $(id -u) != 0 ]]; }; then
+	if ! command -v unshare >/dev/null; then
+		echo "run.sh: not root and unshare(1) is missing: run as root or install util-linux" >&2
+		exit 1
+	fi
+	echo "# running as uid $(id -u) in a user namespace (unshare --user --map-root-user --net --mount)"
+	export ZE_TEST_IN_USERNS=1
+	# A private /run makes `ip netns add` work without touching the host's.
+	exec unshare --user --map-root-user --net --mount -- \
+		bash -c 'mount -t tmpfs tmpfs /run && exec "$0" "$@"' "$here/run.sh" "${tests[@]}"
+fi
+
+if [[ ${#tests[@]} == 0 ]]; then
+	for t in "$here"/unit/test_* "$here"/integration/*.sh; do
+		[[ $t == *.c ]] && continue
+		[[ -x $t ]] && tests+=("$t")
+	done
+fi
+
+pass=0 fail=0 skip=0
+failed_names=()
+for t in "${tests[@]}"; do
+	name=${t#"$root"/}
+	echo "# ---- $name"
+	out=$(mktemp)
+	set +e
+	"$t" >"$out" 2>&1
+	status=$?
+	set -e
+	planned=-1 seen=0 tfail=0
+	while IFS= read -r line; do
+		case $line in
+		"ok "*"# SKIP"* | "ok "*"# skip"*)
+			seen=$((seen + 1))
+			skip=$((skip + 1))
+			failed_names+=("$name: ${line#ok } (skipped)")
+			;;
+		"ok "*)
+			seen=$((seen + 1))
+			pass=$((pass + 1))
+			;;
+		"not ok "*)
+			seen=$((seen + 1))
+			tfail=$((tfail + 1))
+			fail=$((fail + 1))
+			failed_names+=("$name: ${line#not ok }")
+			;;
+		1..*)
+			planned=${line#1..}
+			planned=${planned%% *}
+			;;
+		esac
+		printf '%s\n' "$line"
+	done <"$out"
+	rm -f "$out"
+	if [[ $status == 77 ]]; then
+		skip=$((skip + 1))
+		failed_names+=("$name: skipped as a whole")
+	elif [[ $status != 0 && $tfail == 0 ]]; then
+		fail=$((fail + 1))
+		failed_names+=("$name: exited with status $status")
+	elif [[ $planned != -1 && $planned != "$seen" ]]; then
+		fail=$((fail + 1))
+		failed_names+=("$name: planned $planned tests, ran $seen")
+	elif [[ $planned == -1 ]]; then
+		fail=$((fail + 1))
+		failed_names+=("$name: no TAP plan (crashed?)")
+	fi
+done
+
+if [[ ${CI:-} == true && $skip -gt 0 ]]; then
+	echo "# CI=true: $skip skipped test(s) count as failures"
+	fail=$((fail + skip))
+	skip=0
+fi
+if [[ ${#failed_names[@]} -gt 0 ]]; then
+	echo "# not passed:"
+	printf '#   %s\n' "${failed_names[@]}"
+fi
+[[ $skip -gt 0 ]] && echo "# $skip skipped"
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]
