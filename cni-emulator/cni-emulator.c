@@ -5,9 +5,7 @@
  * ztunnel over ZDS v1 (SCM_RIGHTS on an Add request), then waits for the Ack.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -105,24 +103,17 @@ static int open_netns(const char *spec, char *path, size_t cap, const char **nam
 		return fail("invalid network namespace '%s'", spec), -1;
 	if (ret)
 		return fail("%s: %s", spec, strerror(-ret)), -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT && *name)
-			fail("%s: No such file or directory (create it with 'ip netns add %s')", path, *name);
-		else
-			fail("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	ret = ns_fd_type(fd);
-	if (ret == CLONE_NEWNET)
+	fd = netns_open_path(path, &ret);
+	if (fd >= 0)
 		return fd;
-	close(fd);
-	if (ret == -ENOTTY)
+	if (fd == -ENOENT && *name)
+		fail("%s: No such file or directory (create it with 'ip netns add %s')", path, *name);
+	else if (fd == -ENOTTY)
 		fail("%s: not a namespace file", path);
-	else if (ret > 0)
+	else if (fd == -EINVAL)
 		fail("%s: is a %s namespace, not a network namespace", path, ns_type_name(ret));
 	else
-		fail("%s: %s", path, strerror(-ret));
+		fail("%s: %s", path, strerror(-fd));
 	return -1;
 }
 
@@ -152,7 +143,7 @@ static int recv_step(int sock, uint8_t *buf, int timeout_ms, const char *socket_
 static int cmd_add(const char *socket_path, const char *netns_spec, const struct add_opts *o)
 {
 	char path[4096], uidbuf[64], q[1100];
-	uint8_t buf[ZDS_MAX_MSG];
+	uint8_t buf[ZDS_MAX_MSG], add[ZDS_MAX_MSG];
 	const char *name, *why = NULL, *uid;
 	struct zds_request req = { .type = ZDS_REQ_ADD, .has_workload_info = true };
 	struct zds_response resp;
@@ -178,7 +169,7 @@ static int cmd_add(const char *socket_path, const char *netns_spec, const struct
 	req.info.name = zds_str_c(o->name ? o->name : uid);
 	req.info.namespace_ = zds_str_c(o->namespace_);
 	req.info.service_account = zds_str_c(o->service_account);
-	n = zds_encode_request(buf, sizeof(buf), &req);
+	n = zds_encode_request(add, sizeof(add), &req);
 	if (n < 0) {
 		fail("the add request would exceed %d bytes; use shorter names", ZDS_MAX_MSG);
 		goto out;
@@ -208,8 +199,7 @@ static int cmd_add(const char *socket_path, const char *netns_spec, const struct
 		goto out;
 	}
 
-	n = zds_encode_request(buf, sizeof(buf), &req);
-	ret = uds_send_timeout(sock, buf, (size_t)n, &nsfd, 1, o->timeout_ms);
+	ret = uds_send_timeout(sock, add, (size_t)n, &nsfd, 1, o->timeout_ms);
 	if (ret == -ETIMEDOUT) {
 		fail("%s: timed out after %gs sending the add request", socket_path,
 		     o->timeout_ms / 1000.0);

@@ -129,19 +129,22 @@ int netns_resolve(const char *spec, char *path, size_t cap, const char **name)
 	return 0;
 }
 
-int netns_open_path(const char *path)
+int netns_open_path(const char *path, int *nstype)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int ret;
+	int t;
 
 	if (fd < 0)
 		return -errno;
-	ret = netns_check_fd(fd);
-	if (ret < 0) {
-		close(fd);
-		return ret;
-	}
-	return fd;
+	t = ns_fd_type(fd);
+	if (t == CLONE_NEWNET)
+		return fd;
+	close(fd);
+	if (t < 0)
+		return t;
+	if (nstype)
+		*nstype = t;
+	return -EINVAL;
 }
 
 int netns_open_current(void)

@@ -40,8 +40,12 @@ int netns_fd_id(int fd, struct netns_id *id);
  */
 int netns_resolve(const char *spec, char *path, size_t cap, const char **name);
 
-/* Opens path (O_RDONLY|O_CLOEXEC) and checks it is a netns: fd or -errno as netns_check_fd. */
-int netns_open_path(const char *path);
+/*
+ * Opens path (O_RDONLY|O_CLOEXEC) and checks it is a netns: fd, or -errno
+ * (open's, or -ENOTTY / -EINVAL as netns_check_fd). On -EINVAL *nstype (if
+ * not NULL) says which kind of namespace it was instead.
+ */
+int netns_open_path(const char *path, int *nstype);
 
 /* The calling thread's own netns: fd (O_CLOEXEC) or -errno. */
 int netns_open_current(void);

@@ -34,6 +34,7 @@
 #include "netns.h"
 #include "nl.h"
 #include "pods.h"
+#include "uds.h"
 #include "zds.h"
 
 #define PROG "ztunnel-emulator"
@@ -806,10 +807,10 @@ static void die(const char *fmt, ...)
  * Refuses a path that is not a socket (never deletes it) and a socket a live
  * daemon answers on; removes a stale socket left by a daemon that died.
  */
-static void claim_socket_path(const char *path, const struct sockaddr_un *sa)
+static void claim_socket_path(const char *path)
 {
 	struct stat st;
-	int fd, ret;
+	int fd;
 
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
@@ -818,17 +819,15 @@ static void claim_socket_path(const char *path, const struct sockaddr_un *sa)
 	}
 	if (!S_ISSOCK(st.st_mode))
 		die("%s: exists and is not a socket; refusing to replace it", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die("socket: %s", strerror(errno));
-	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ? errno : 0;
-	close(fd);
-	if (ret == 0 || ret == EAGAIN)
+	fd = uds_connect(path);
+	if (fd >= 0)
+		close(fd);
+	if (fd >= 0 || fd == -EAGAIN)
 		die("%s: another daemon is already serving on this socket", path);
-	if (ret == EPROTOTYPE)
+	if (fd == -EPROTOTYPE)
 		die("%s: another program is listening on this socket", path);
-	if (ret != ECONNREFUSED)
-		die("%s: cannot probe the existing socket: %s", path, strerror(ret));
+	if (fd != -ECONNREFUSED)
+		die("%s: cannot probe the existing socket: %s", path, strerror(-fd));
 	if (unlink(path) < 0 && errno != ENOENT)
 		die("%s: cannot remove the stale socket: %s", path, strerror(errno));
 	log_line(LOG_INFO, T_EMU, "removed stale socket %s", path);
@@ -845,7 +844,7 @@ static void setup_server(struct daemon *d)
 	ret = mkdir_parents(path);
 	if (ret)
 		die("cannot create the directory of %s: %s", path, strerror(-ret));
-	claim_socket_path(path, &sa);
+	claim_socket_path(path);
 
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

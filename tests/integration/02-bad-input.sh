@@ -14,9 +14,13 @@ POD=$NS
 start_daemon --timeout 1
 base=$(fd_count "$ZT_PID")
 
-# after CASE: the daemon is alive, in its own netns, and holds $base fds again.
+# serves: a new client gets the hello (and the daemon drops it after --timeout).
+serves() { [[ $("$TOOL" send --idle --timeout 0.3 "$SOCK") == "hello 0801"$'\n'"open after"* ]]; }
+
+# after CASE: the daemon serves, is in its own netns, and holds $base fds again.
 after() {
 	check "$1: the daemon is still running" daemon_alive
+	check "$1: the daemon still serves new clients" serves
 	check "$1: the daemon's fd count is back to $base" wait_for 3 fds_back_to "$base"
 	check "$1: the daemon is in its own netns" in_own_netns "$ZT_PID"
 }

@@ -153,9 +153,9 @@ static void test_open_path(void)
 	int before = count_fds(), fd, tfd, p[2] = { -1, -1 }, sv[2] = { -1, -1 };
 	int fl;
 
-	is_int(netns_open_path("/nonexistent/test_netns/ns"), -ENOENT,
+	is_int(netns_open_path("/nonexistent/test_netns/ns", NULL), -ENOENT,
 	       "netns_open_path(missing) == -ENOENT");
-	fd = netns_open_path("/proc/self/ns/net");
+	fd = netns_open_path("/proc/self/ns/net", NULL);
 	ok(fd >= 0, "netns_open_path(/proc/self/ns/net) returns an fd (%d)", fd);
 	if (fd >= 0) {
 		fl = fcntl(fd, F_GETFD);
@@ -163,21 +163,27 @@ static void test_open_path(void)
 		is_int(netns_check_fd(fd), 0, "netns_open_path fd is a netns");
 		close(fd);
 	}
-	is_int(netns_open_path("/proc/self/ns/uts"), -EINVAL, "netns_open_path(uts ns) == -EINVAL");
-	is_int(netns_open_path("/tmp"), -ENOTTY, "netns_open_path(directory) == -ENOTTY");
+	is_int(netns_open_path("/proc/self/ns/uts", NULL), -EINVAL, "netns_open_path(uts ns) == -EINVAL");
+	{
+		int t = 0;
+
+		netns_open_path("/proc/self/ns/uts", &t);
+		is_int(t, CLONE_NEWUTS, "netns_open_path(uts ns) reports the kind it found");
+	}
+	is_int(netns_open_path("/tmp", NULL), -ENOTTY, "netns_open_path(directory) == -ENOTTY");
 	if (access("/etc/hostname", R_OK) == 0)
-		is_int(netns_open_path("/etc/hostname"), -ENOTTY,
+		is_int(netns_open_path("/etc/hostname", NULL), -ENOTTY,
 		       "netns_open_path(/etc/hostname) == -ENOTTY");
 	tfd = mkostemp(tmp, O_CLOEXEC);
 	if (ok(tfd >= 0, "create a regular temp file")) {
-		is_int(netns_open_path(tmp), -ENOTTY, "netns_open_path(regular file) == -ENOTTY");
+		is_int(netns_open_path(tmp, NULL), -ENOTTY, "netns_open_path(regular file) == -ENOTTY");
 		close(tfd);
 		unlink(tmp);
 	}
 	if (ok(pipe2(p, O_CLOEXEC) == 0, "create a pipe")) {
 		/* reopening a pipe through /proc does not block: a writer exists */
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
-		is_int(netns_open_path(path), -ENOTTY,
+		is_int(netns_open_path(path, NULL), -ENOTTY,
 		       "netns_open_path(pipe via /proc/self/fd) == -ENOTTY");
 		close(p[0]);
 		close(p[1]);
@@ -186,7 +192,7 @@ static void test_open_path(void)
 	       "create a socketpair")) {
 		/* sockets cannot be opened by path at all */
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", sv[0]);
-		is_int(netns_open_path(path), -ENXIO,
+		is_int(netns_open_path(path, NULL), -ENXIO,
 		       "netns_open_path(socket via /proc/self/fd) == -ENXIO");
 		close(sv[0]);
 		close(sv[1]);
