@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -76,6 +77,7 @@ struct daemon {
 	int epfd;
 	struct ev_src server, sig;
 	int own_netns_fd;
+	int spare_fd;		/* given up to accept-and-drop when out of fds */
 	struct netns_id own_netns;
 	struct stat sock_st;	/* the socket file we made, to remove only ours */
 	struct pod_table pods;
@@ -397,6 +399,29 @@ static void reap(struct daemon *d)
 	}
 }
 
+/*
+ * accept4() that cannot spin: out of fds, a pending connection would keep a
+ * level-triggered listener readable forever, so give up the spare fd, take
+ * the connection and drop it, then take the spare back. -errno on failure.
+ */
+static int accept_fd(struct daemon *d, int lfd, int flags)
+{
+	int fd = accept4(lfd, NULL, NULL, flags);
+
+	if (fd >= 0)
+		return fd;
+	if ((errno == EMFILE || errno == ENFILE) && d->spare_fd >= 0) {
+		close(d->spare_fd);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		log_line(LOG_WARN, T_EMU, "out of file descriptors: dropped a new connection");
+		return -EMFILE;
+	}
+	return -errno;
+}
+
 static void accept_conn(struct daemon *d)
 {
 	uint8_t hello[8];
@@ -406,10 +431,10 @@ static void accept_conn(struct daemon *d)
 	ssize_t n;
 	int fd, ret;
 
-	fd = accept4(d->server.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = accept_fd(d, d->server.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_line(LOG_WARN, T_WM, "accept failed: %s", strerror(errno));
+		if (fd != -EAGAIN && fd != -EINTR && fd != -ECONNABORTED && fd != -EMFILE)
+			log_line(LOG_WARN, T_WM, "accept failed: %s", strerror(-fd));
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -739,13 +764,13 @@ static void expire_conns(struct daemon *d)
 	}
 }
 
-static void accept_on_listener(struct listener *l)
+static void accept_on_listener(struct daemon *d, struct listener *l)
 {
 	int fd;
 
 	/* Traffic handling comes later: accept proves the listener, then close. */
 	for (;;) {
-		fd = accept4(l->ev.fd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept_fd(d, l->ev.fd, SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		l->accepted++;
@@ -894,6 +919,8 @@ static void shutdown_all(struct daemon *d)
 	close(d->sig.fd);
 	close(d->epfd);
 	close(d->own_netns_fd);
+	if (d->spare_fd >= 0)
+		close(d->spare_fd);
 }
 
 static void check_capabilities(void)
@@ -908,6 +935,18 @@ static void check_capabilities(void)
 	exe[n > 0 ? n : 0] = '\0';
 	die("missing CAP_SYS_ADMIN, needed to setns() into pod network namespaces: run as root, or grant it with 'sudo setcap cap_sys_admin+ep %s'",
 	    n > 0 ? exe : "ztunnel-emulator/ztunnel-emulator");
+}
+
+/* Each pod holds 4 fds (netns + 3 listeners): the default soft limit of 1024 would cap a node at ~250 pods. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_line(LOG_WARN, T_EMU, "cannot raise the open-file limit: %s", strerror(errno));
+	}
 }
 
 /* ---- command line ------------------------------------------------------ */
@@ -1038,6 +1077,8 @@ int main(int argc, char **argv)
 		die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
 	if (pod_table_init(&d.pods) < 0)
 		die("out of memory");
+	raise_fd_limit();
+	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
@@ -1105,7 +1146,7 @@ int main(int argc, char **argv)
 				read_request(&d, (struct conn *)src);
 				break;
 			case EV_LISTENER:
-				accept_on_listener((struct listener *)src);
+				accept_on_listener(&d, (struct listener *)src);
 				break;
 			}
 		}

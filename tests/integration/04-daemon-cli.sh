@@ -134,4 +134,37 @@ like "$(cat "$ZT_LOG")" "listener established address=[::1]:15008" "--listen-add
 check "--listen-address ::1: nc -z ::1 15001 succeeds" ip netns exec "$NS" nc -z -w 2 ::1 15001
 stop_daemon
 
+# Out of fds: pod starts fail with a clear nack, and a connection the daemon
+# cannot take is dropped instead of spinning the event loop.
+SOCK=$T_DIR/zt5.sock
+ZT_LOG=$T_DIR/zt5.log
+spawn prlimit --nofile=24:24 "$ZT" "$SOCK" >"$ZT_LOG" 2>&1
+ZT_PID=$LAST_PID
+wait_for 5 test -S "$SOCK"
+nack=""
+for i in $(seq 1 8); do
+	mk_netns "fd$i"
+	run "$CNI" "$SOCK" "$NS"
+	if [[ $RC != 0 ]]; then nack=$ERR; break; fi
+done
+like "$nack" "Too many open files (os error 24)" "out of fds: the pod start is nacked, naming the cause"
+is "$(listener_count "$NS")" 0 "out of fds: the failed pod has no half-made listeners"
+# fill the table to the last fd with idle clients, then one more
+idle=()
+for i in $(seq 1 8); do
+	"$TOOL" send --idle --timeout 3 "$SOCK" >/dev/null 2>&1 &
+	idle+=($!)
+done
+ticks() { awk '{ print $14 + $15 }' "/proc/$ZT_PID/stat"; }
+sleep 0.5
+t0=$(ticks)
+sleep 1
+t1=$(ticks)
+check "out of fds: the event loop does not spin (used $((t1 - t0)) ticks in 1 s)" test $((t1 - t0)) -lt 30
+like "$(cat "$ZT_LOG")" "out of file descriptors: dropped a new connection" "out of fds: the drop is logged"
+for p in "${idle[@]}"; do wait "$p" || true; done
+check "out of fds: the daemon still runs" daemon_alive
+stop_daemon
+is "$ZT_STATUS" 0 "out of fds: still exits 0 on SIGTERM"
+
 done_testing
