@@ -61,6 +61,8 @@ int nl_link_is_up(struct mnl_socket *nl, const char *ifname, bool *up)
 
 	if (strlen(ifname) >= IFNAMSIZ)
 		return -EINVAL;
+	/* zeroed so attribute padding goes out defined */
+	memset(buf, 0, 256);
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_GETLINK;
 	/* the ack ends the exchange: the reply loop below stops on it */
