@@ -6,13 +6,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "fdpass.h"
 #include "log.h"
 #include "netns.h"
@@ -53,67 +53,26 @@ static void usage(FILE *out)
 		PROG);
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fmt) {
-		fprintf(stderr, PROG ": ");
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-	fprintf(stderr, "Try '%s --help' for more information.\n", PROG);
-	exit(2);
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
-static int parse_timeout_ms(const char *s)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > 86400)
-		usage_error("invalid timeout '%s': expected seconds, more than 0 and at most 86400", s);
-	return (int)(v * 1000 + 0.5) ?: 1;
-}
-
 /* Opens and checks NETNS before anything reaches the daemon. fd, or -1 after printing why. */
 static int open_netns(const char *spec, char *path, size_t cap, const char **name)
 {
 	int fd, ret = netns_resolve(spec, path, cap, name);
 
 	if (ret == -EINVAL)
-		return fail("invalid network namespace '%s'", spec), -1;
+		return cli_err("invalid network namespace '%s'", spec), -1;
 	if (ret)
-		return fail("%s: %s", spec, strerror(-ret)), -1;
+		return cli_err("%s: %s", spec, strerror(-ret)), -1;
 	fd = netns_open_path(path, &ret);
 	if (fd >= 0)
 		return fd;
 	if (fd == -ENOENT && *name)
-		fail("%s: No such file or directory (create it with 'ip netns add %s')", path, *name);
+		cli_err("%s: No such file or directory (create it with 'ip netns add %s')", path, *name);
 	else if (fd == -ENOTTY)
-		fail("%s: not a namespace file", path);
+		cli_err("%s: not a namespace file", path);
 	else if (fd == -EINVAL)
-		fail("%s: is a %s namespace, not a network namespace", path, ns_type_name(ret));
+		cli_err("%s: is a %s namespace, not a network namespace", path, ns_type_name(ret));
 	else
-		fail("%s: %s", path, strerror(-fd));
+		cli_err("%s: %s", path, strerror(-fd));
 	return -1;
 }
 
@@ -124,18 +83,18 @@ static int recv_step(int sock, uint8_t *buf, int timeout_ms, const char *socket_
 	int ret = uds_recv_timeout(sock, buf, ZDS_MAX_MSG, timeout_ms, &m);
 
 	if (ret == -ETIMEDOUT)
-		return fail("%s: timed out after %gs waiting for the %s", socket_path,
+		return cli_err("%s: timed out after %gs waiting for the %s", socket_path,
 			    timeout_ms / 1000.0, what);
 	if (ret == -EMSGSIZE)
-		return fail("%s: the %s is longer than %d bytes", socket_path, what, ZDS_MAX_MSG);
+		return cli_err("%s: the %s is longer than %d bytes", socket_path, what, ZDS_MAX_MSG);
 	if (ret)
-		return fail("%s: receiving the %s: %s", socket_path, what, strerror(-ret));
+		return cli_err("%s: receiving the %s: %s", socket_path, what, strerror(-ret));
 	if (m.nfds) {
 		fdpass_close_fds(&m);
-		return fail("%s: the %s unexpectedly carried file descriptors", socket_path, what);
+		return cli_err("%s: the %s unexpectedly carried file descriptors", socket_path, what);
 	}
 	if (m.len == 0)
-		return fail("%s: the daemon closed the connection before the %s", socket_path, what);
+		return cli_err("%s: the daemon closed the connection before the %s", socket_path, what);
 	*len = m.len;
 	return 0;
 }
@@ -171,56 +130,56 @@ static int cmd_add(const char *socket_path, const char *netns_spec, const struct
 	req.info.service_account = zds_str_c(o->service_account);
 	n = zds_encode_request(add, sizeof(add), &req);
 	if (n < 0) {
-		fail("the add request would exceed %d bytes; use shorter names", ZDS_MAX_MSG);
+		cli_err("the add request would exceed %d bytes; use shorter names", ZDS_MAX_MSG);
 		goto out;
 	}
 
 	sock = uds_connect(socket_path);
 	if (sock < 0) {
 		if (sock == -ENOENT || sock == -ECONNREFUSED)
-			fail("connect to %s: %s (is ztunnel-emulator running?)", socket_path,
+			cli_err("connect to %s: %s (is ztunnel-emulator running?)", socket_path,
 			     strerror(-sock));
 		else if (sock == -EPROTOTYPE)
-			fail("connect to %s: not a ZDS (SOCK_SEQPACKET) socket", socket_path);
+			cli_err("connect to %s: not a ZDS (SOCK_SEQPACKET) socket", socket_path);
 		else
-			fail("connect to %s: %s", socket_path, strerror(-sock));
+			cli_err("connect to %s: %s", socket_path, strerror(-sock));
 		goto out;
 	}
 
 	if (recv_step(sock, buf, o->timeout_ms, socket_path, "hello", &len))
 		goto out;
 	if (zds_decode_hello(buf, len, &version, &why)) {
-		fail("%s: malformed hello: %s", socket_path, why);
+		cli_err("%s: malformed hello: %s", socket_path, why);
 		goto out;
 	}
 	if (version != ZDS_VERSION_V1) {
-		fail("%s: unsupported ZDS version %llu in the hello (want 1)", socket_path,
+		cli_err("%s: unsupported ZDS version %llu in the hello (want 1)", socket_path,
 		     (unsigned long long)version);
 		goto out;
 	}
 
 	ret = uds_send_timeout(sock, add, (size_t)n, &nsfd, 1, o->timeout_ms);
 	if (ret == -ETIMEDOUT) {
-		fail("%s: timed out after %gs sending the add request", socket_path,
+		cli_err("%s: timed out after %gs sending the add request", socket_path,
 		     o->timeout_ms / 1000.0);
 		goto out;
 	} else if (ret) {
-		fail("%s: sending the add request: %s", socket_path, strerror(-ret));
+		cli_err("%s: sending the add request: %s", socket_path, strerror(-ret));
 		goto out;
 	}
 
 	if (recv_step(sock, buf, o->timeout_ms, socket_path, "ack", &len))
 		goto out;
 	if (zds_decode_response(buf, len, &resp, &why)) {
-		fail("%s: malformed response: %s", socket_path, why);
+		cli_err("%s: malformed response: %s", socket_path, why);
 		goto out;
 	}
 	if (!resp.has_ack) {
-		fail("%s: the response carries no ack", socket_path);
+		cli_err("%s: the response carries no ack", socket_path);
 		goto out;
 	}
 	if (resp.error.len) {
-		fail("pod %s: %.*s", log_quote(q, sizeof(q), uid, strlen(uid)), (int)resp.error.len,
+		cli_err("pod %s: %.*s", log_quote(q, sizeof(q), uid, strlen(uid)), (int)resp.error.len,
 		     resp.error.p);
 		goto out;
 	}
@@ -253,6 +212,7 @@ int main(int argc, char **argv)
 	char **pos;
 	int c, npos;
 
+	cli_set_prog(PROG);
 	while ((c = getopt_long(argc, argv, "u:n:N:s:t:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
@@ -268,7 +228,7 @@ int main(int argc, char **argv)
 			o.service_account = optarg;
 			break;
 		case 't':
-			o.timeout_ms = parse_timeout_ms(optarg);
+			o.timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -277,7 +237,7 @@ int main(int argc, char **argv)
 			printf("%s %s\n", PROG, ZE_VERSION);
 			return 0;
 		default:
-			usage_error(NULL);
+			cli_usage_error(NULL);
 		}
 	}
 	pos = argv + optind;
@@ -288,8 +248,8 @@ int main(int argc, char **argv)
 		npos--;
 	}
 	if (npos != 2)
-		usage_error(npos < 2 ? "missing SOCKET or NETNS" : "too many arguments");
+		cli_usage_error(npos < 2 ? "missing SOCKET or NETNS" : "too many arguments");
 	if (o.uid && !*o.uid)
-		usage_error("empty --uid");
+		cli_usage_error("empty --uid");
 	return cmd_add(pos[0], pos[1], &o);
 }

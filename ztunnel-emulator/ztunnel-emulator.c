@@ -15,7 +15,6 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "cli.h"
 #include "fdpass.h"
 #include "log.h"
 #include "netns.h"
@@ -814,20 +814,6 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
 /*
  * Refuses a path that is not a socket (never deletes it) and a socket a live
  * daemon answers on; removes a stale socket left by a daemon that died.
@@ -840,21 +826,21 @@ static void claim_socket_path(const char *path)
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return;
-		die("%s: %s", path, strerror(errno));
+		cli_die("%s: %s", path, strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		die("%s: exists and is not a socket; refusing to replace it", path);
+		cli_die("%s: exists and is not a socket; refusing to replace it", path);
 	fd = uds_connect(path);
 	if (fd >= 0)
 		close(fd);
 	if (fd >= 0 || fd == -EAGAIN)
-		die("%s: another daemon is already serving on this socket", path);
+		cli_die("%s: another daemon is already serving on this socket", path);
 	if (fd == -EPROTOTYPE)
-		die("%s: another program is listening on this socket", path);
+		cli_die("%s: another program is listening on this socket", path);
 	if (fd != -ECONNREFUSED)
-		die("%s: cannot probe the existing socket: %s", path, strerror(-fd));
+		cli_die("%s: cannot probe the existing socket: %s", path, strerror(-fd));
 	if (unlink(path) < 0 && errno != ENOENT)
-		die("%s: cannot remove the stale socket: %s", path, strerror(errno));
+		cli_die("%s: cannot remove the stale socket: %s", path, strerror(errno));
 	log_line(LOG_INFO, T_EMU, "removed stale socket %s", path);
 }
 
@@ -865,27 +851,27 @@ static void setup_server(struct daemon *d)
 	int ret, fd;
 
 	if (sock_addr(path, &sa) < 0)
-		die("%s: socket path too long (at most %zu bytes)", path, sizeof(sa.sun_path) - 1);
+		cli_die("%s: socket path too long (at most %zu bytes)", path, sizeof(sa.sun_path) - 1);
 	ret = mkdir_parents(path);
 	if (ret)
-		die("cannot create the directory of %s: %s", path, strerror(-ret));
+		cli_die("cannot create the directory of %s: %s", path, strerror(-ret));
 	claim_socket_path(path);
 
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		die("socket: %s", strerror(errno));
+		cli_die("socket: %s", strerror(errno));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ret = errno;
 		close(fd);
 		if (ret == EADDRINUSE)
-			die("%s: another daemon is already serving on this socket", path);
-		die("%s: bind: %s", path, strerror(ret));
+			cli_die("%s: another daemon is already serving on this socket", path);
+		cli_die("%s: bind: %s", path, strerror(ret));
 	}
 	if (lstat(path, &d->sock_st) < 0 || listen(fd, 128) < 0) {
 		ret = errno;
 		close(fd);
 		unlink(path);
-		die("%s: listen: %s", path, strerror(ret));
+		cli_die("%s: listen: %s", path, strerror(ret));
 	}
 	d->server.kind = EV_SERVER;
 	d->server.fd = fd;
@@ -933,7 +919,7 @@ static void check_capabilities(void)
 		return;	/* have it, or libcap cannot tell: setns errors will say */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
-	die("missing CAP_SYS_ADMIN, needed to setns() into pod network namespaces: run as root, or grant it with 'sudo setcap cap_sys_admin+ep %s'",
+	cli_die("missing CAP_SYS_ADMIN, needed to setns() into pod network namespaces: run as root, or grant it with 'sudo setcap cap_sys_admin+ep %s'",
 	    n > 0 ? exe : "ztunnel-emulator/ztunnel-emulator");
 }
 
@@ -974,34 +960,6 @@ static void usage(FILE *out)
 		PROG, DEFAULT_SOCKET);
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fmt) {
-		fprintf(stderr, PROG ": ");
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-	fprintf(stderr, "Try '%s --help' for more information.\n", PROG);
-	exit(2);
-}
-
-static double parse_seconds(const char *s)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > 86400)
-		usage_error("invalid timeout '%s': expected seconds, more than 0 and at most 86400", s);
-	return v;
-}
-
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
 	static const struct option opts[] = {
@@ -1027,7 +985,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 			cfg->port_reuse = false;
 			break;
 		case 't':
-			cfg->timeout = parse_seconds(optarg);
+			cfg->timeout = cli_parse_seconds("timeout", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -1036,22 +994,22 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 			printf("%s %s\n", PROG, ZE_VERSION);
 			exit(0);
 		default:
-			usage_error(NULL);
+			cli_usage_error(NULL);
 		}
 	}
 	if (argc - optind > 1)
-		usage_error("too many arguments");
+		cli_usage_error("too many arguments");
 	if (optind < argc)
 		cfg->socket_path = argv[optind];
 	if (!*cfg->socket_path)
-		usage_error("empty socket path");
+		cli_usage_error("empty socket path");
 
 	if (inet_pton(AF_INET, addr, &cfg->addr.v4) == 1)
 		cfg->family = AF_INET;
 	else if (inet_pton(AF_INET6, addr, &cfg->addr.v6) == 1)
 		cfg->family = AF_INET6;
 	else
-		usage_error("invalid listen address '%s': expected an IPv4 or IPv6 literal", addr);
+		cli_usage_error("invalid listen address '%s': expected an IPv4 or IPv6 literal", addr);
 	inet_ntop(cfg->family, &cfg->addr, cfg->addr_text, sizeof(cfg->addr_text));
 }
 
@@ -1064,6 +1022,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	memset(&d, 0, sizeof(d));
+	cli_set_prog(PROG);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(argc, argv, &d.cfg);
 	check_capabilities();
@@ -1071,12 +1030,12 @@ int main(int argc, char **argv)
 	/* ztunnel saves its own netns once, before any pod is handled */
 	d.own_netns_fd = netns_open_current();
 	if (d.own_netns_fd < 0)
-		die("cannot open the daemon's own network namespace: %s", strerror(-d.own_netns_fd));
+		cli_die("cannot open the daemon's own network namespace: %s", strerror(-d.own_netns_fd));
 	ret = netns_fd_id(d.own_netns_fd, &d.own_netns);
 	if (ret)
-		die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
+		cli_die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
 	if (pod_table_init(&d.pods) < 0)
-		die("out of memory");
+		cli_die("out of memory");
 	raise_fd_limit();
 	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -1085,19 +1044,19 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		die("sigprocmask: %s", strerror(errno));
+		cli_die("sigprocmask: %s", strerror(errno));
 	d.sig.kind = EV_SIGNAL;
 	d.sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (d.sig.fd < 0)
-		die("signalfd: %s", strerror(errno));
+		cli_die("signalfd: %s", strerror(errno));
 	d.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d.epfd < 0)
-		die("epoll_create1: %s", strerror(errno));
+		cli_die("epoll_create1: %s", strerror(errno));
 
 	setup_server(&d);
 	if (epoll_add(&d, &d.server) || epoll_add(&d, &d.sig)) {
 		remove_socket(&d);
-		die("epoll_ctl: %s", strerror(errno));
+		cli_die("epoll_ctl: %s", strerror(errno));
 	}
 
 	log_plain("inpod_enabled: true");

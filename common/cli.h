@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef ZE_CLI_H
+#define ZE_CLI_H
+
+/*
+ * The command layer both programs share (util-linux conventions): messages
+ * are "prog: text" on stderr; usage errors add a "Try 'prog --help'" line
+ * and exit 2. Only main() and the command code call these; the rest of
+ * common/ returns -errno and never prints or exits.
+ */
+void cli_set_prog(const char *name);
+
+/* Prints "prog: text" to stderr; returns 1, the exit status of a failure. */
+int cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* fmt may be NULL (getopt already said what was wrong). Exits 2. */
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Seconds as given to --timeout: more than 0, at most a day; else a usage error. */
+double cli_parse_seconds(const char *option, const char *s);
+
+#endif
