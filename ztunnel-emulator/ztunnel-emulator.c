@@ -68,6 +68,7 @@ struct config {
 		struct in6_addr v6;
 	} addr;
 	char addr_text[INET6_ADDRSTRLEN];
+	bool loopback;		/* lo down makes the listeners unreachable */
 	bool port_reuse;
 	double timeout;
 };
@@ -150,6 +151,16 @@ static int epoll_add(struct daemon *d, struct ev_src *src)
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
 }
 
+/* Removes the socket file only if it is still the one this daemon bound. */
+static void remove_socket(struct daemon *d)
+{
+	struct stat st;
+
+	if (lstat(d->cfg.socket_path, &st) == 0 && st.st_ino == d->sock_st.st_ino &&
+	    st.st_dev == d->sock_st.st_dev)
+		unlink(d->cfg.socket_path);
+}
+
 /* ---- returning home ---------------------------------------------------- */
 
 /*
@@ -168,7 +179,7 @@ static void return_home(struct daemon *d)
 	if (ret) {
 		log_line(LOG_ERROR, T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
 			 strerror(-ret));
-		unlink(d->cfg.socket_path);
+		remove_socket(d);
 		exit(1);
 	}
 }
@@ -186,7 +197,7 @@ static void close_listeners(struct pod *p)
 	}
 }
 
-static void warn_lo_down(const struct pod *p)
+static void warn_lo_down(const struct daemon *d, const struct pod *p)
 {
 	struct netns_id id;
 	struct stat st;
@@ -202,8 +213,8 @@ static void warn_lo_down(const struct pod *p)
 			ns = p->name;
 	}
 	log_line(LOG_WARN, T_SM,
-		 "pod %s: loopback interface lo is down in its network namespace; listeners on 127.0.0.1 are unreachable (fix: ip -n %s link set lo up)",
-		 uid_text(u, sizeof(u), p->uid, p->uid_len), ns);
+		 "pod %s: loopback interface lo is down in its network namespace; listeners on %s are unreachable (fix: ip -n %s link set lo up)",
+		 uid_text(u, sizeof(u), p->uid, p->uid_len), d->cfg.addr_text, ns);
 }
 
 /*
@@ -321,8 +332,8 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 			 "listener established address=%s component=\"%s\" transparent=false", addr,
 			 listener_specs[i].component);
 	}
-	if (!lo_up)
-		warn_lo_down(p);
+	if (!lo_up && d->cfg.loopback)
+		warn_lo_down(d, p);
 	clock_gettime(CLOCK_REALTIME, &p->started);
 	return 0;
 
@@ -877,16 +888,6 @@ static void setup_server(struct daemon *d)
 	d->server.fd = fd;
 }
 
-/* Removes the socket file only if it is still the one this daemon bound. */
-static void remove_socket(struct daemon *d)
-{
-	struct stat st;
-
-	if (lstat(d->cfg.socket_path, &st) == 0 && st.st_ino == d->sock_st.st_ino &&
-	    st.st_dev == d->sock_st.st_dev)
-		unlink(d->cfg.socket_path);
-}
-
 static void shutdown_all(struct daemon *d)
 {
 	while (d->conns) {
@@ -1011,6 +1012,8 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 	else
 		cli_usage_error("invalid listen address '%s': expected an IPv4 or IPv6 literal", addr);
 	inet_ntop(cfg->family, &cfg->addr, cfg->addr_text, sizeof(cfg->addr_text));
+	cfg->loopback = cfg->family == AF_INET ? (ntohl(cfg->addr.v4.s_addr) >> 24) == 127 :
+						 IN6_IS_ADDR_LOOPBACK(&cfg->addr.v6);
 }
 
 /* ---- main -------------------------------------------------------------- */
