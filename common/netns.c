@@ -131,7 +131,8 @@ int netns_resolve(const char *spec, char *path, size_t cap, const char **name)
 
 int netns_open_path(const char *path, int *nstype)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given as NETNS must fail the check, not hang the open */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	int t;
 
 	if (fd < 0)
