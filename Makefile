@@ -8,8 +8,8 @@ CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	-Wformat=2 -Wpointer-arith -Wundef -Wvla
 # Recursive (=) so pkg-config only runs when something is compiled, after `make deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl)
-PKG_LIBS = $(shell pkg-config --libs libcap libmnl)
+PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl libmicrohttpd)
+PKG_LIBS = $(shell pkg-config --libs libcap libmnl libmicrohttpd)
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon $(WARNINGS) \
 	$(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDLIBS)

@@ -9,8 +9,8 @@ set -euo pipefail
 PROG=${0##*/}
 
 PACKAGES=(
-	gcc libc6-dev make pkg-config libcap-dev libmnl-dev
-	iproute2 netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck
+	gcc libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev
+	iproute2 netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
 )
 
 usage() {

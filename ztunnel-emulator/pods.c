@@ -203,5 +203,6 @@ void pod_free(struct pod *p)
 	free(p->name);
 	free(p->namespace_);
 	free(p->service_account);
+	free(p->last_error);
 	free(p);
 }

@@ -10,7 +10,7 @@
 #include "netns.h"
 
 /* What a descriptor registered with epoll stands for. */
-enum ev_kind { EV_SERVER, EV_SIGNAL, EV_CONN, EV_LISTENER };
+enum ev_kind { EV_SERVER, EV_SIGNAL, EV_CONN, EV_LISTENER, EV_HTTP };
 
 struct ev_src {
 	enum ev_kind kind;
@@ -36,14 +36,26 @@ struct listener {
 	uint64_t accepted;
 };
 
+/*
+ * New: being started. Up: listeners bound. Pending: the start failed (e.g. a
+ * port taken in the pod); the netns is kept and the start retried until it
+ * works or a Del.
+ */
+enum pod_state { POD_NEW, POD_UP, POD_PENDING };
+
 struct pod {
+	enum pod_state state;
 	char *uid, *name, *namespace_, *service_account;
 	size_t uid_len;		/* a uid may hold any UTF-8, NUL included */
 	struct netns_id nsid;
 	int netns_fd;		/* held for the pod's life, as ztunnel does */
 	struct listener listeners[POD_LISTENERS];
 	uint64_t seen_conn;	/* serial of the last connection that Added/Kept it */
-	struct timespec started;
+	struct timespec added, started;	/* realtime: Add received, proxy up */
+	struct timespec next_retry;	/* monotonic, while pending */
+	unsigned retries;
+	char *last_error;	/* why the last start failed, while pending */
+	struct pod *pprev, *pnext;	/* pending FIFO */
 	struct pod *next_uid, *next_ns;	/* hash chains */
 	struct pod *prev, *next;	/* all pods, for iteration */
 };

@@ -30,6 +30,7 @@
 
 #include "caps.h"
 #include "cli.h"
+#include "daemon.h"
 #include "fdpass.h"
 #include "log.h"
 #include "netns.h"
@@ -38,56 +39,10 @@
 #include "uds.h"
 #include "zds.h"
 
-#define PROG "ztunnel-emulator"
 #define DEFAULT_SOCKET "/var/run/ztunnel/ztunnel.sock"
-#define T_WM "ztunnel::inpod::workloadmanager"
-#define T_SM "ztunnel::inpod::statemanager"
-#define T_EMU "ztunnel_emulator"
 /* Go's net.Listen uses somaxconn; the walk-thru's `ss` shows Send-Q 4096. */
 #define LISTEN_BACKLOG 4096
 #define ERRMSG_MAX 512
-
-struct conn {
-	struct ev_src ev;	/* EV_CONN */
-	uint64_t serial;
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	bool got_request;
-	bool snapshot_sent;
-	struct timespec deadline;	/* for the first request */
-	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
-	struct conn *prev, *next;	/* all connections */
-};
-
-struct config {
-	const char *socket_path;
-	int family;
-	union {
-		struct in_addr v4;
-		struct in6_addr v6;
-	} addr;
-	char addr_text[INET6_ADDRSTRLEN];
-	bool loopback;		/* lo down makes the listeners unreachable */
-	bool port_reuse;
-	double timeout;
-};
-
-struct daemon {
-	struct config cfg;
-	int epfd;
-	struct ev_src server, sig;
-	int own_netns_fd;
-	int spare_fd;		/* given up to accept-and-drop when out of fds */
-	struct netns_id own_netns;
-	struct stat sock_st;	/* the socket file we made, to remove only ours */
-	struct pod_table pods;
-	struct conn *conns;
-	struct conn *wait_head, *wait_tail;
-	struct conn *dead_conns;	/* closed, freed after the event batch */
-	struct pod *dead_pods;
-	uint64_t next_serial;
-};
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -345,6 +300,53 @@ fail:
 	return ret ? ret : -EIO;
 }
 
+static void pend_unlink(struct daemon *d, struct pod *p)
+{
+	if (p->pprev)
+		p->pprev->pnext = p->pnext;
+	else
+		d->pend_head = p->pnext;
+	if (p->pnext)
+		p->pnext->pprev = p->pprev;
+	else
+		d->pend_tail = p->pprev;
+	p->pprev = p->pnext = NULL;
+}
+
+static void set_up(struct daemon *d, struct pod *p)
+{
+	if (p->state == POD_PENDING) {
+		pend_unlink(d, p);
+		d->n_pending--;
+	}
+	p->state = POD_UP;
+	free(p->last_error);
+	p->last_error = NULL;
+	d->n_up++;
+	d->stats.proxies_started++;
+}
+
+/* Queues a pod whose start failed for a retry after --retry-interval. */
+static void set_pending(struct daemon *d, struct pod *p, const char *err)
+{
+	if (p->state == POD_PENDING)
+		pend_unlink(d, p);
+	else
+		d->n_pending++;
+	p->state = POD_PENDING;
+	free(p->last_error);
+	p->last_error = strdup(err);
+	clock_gettime(CLOCK_MONOTONIC, &p->next_retry);
+	timespec_add(&p->next_retry, d->cfg.retry_interval);
+	/* every pod waits the same interval, so appending keeps the FIFO in deadline order */
+	p->pprev = d->pend_tail;
+	if (d->pend_tail)
+		d->pend_tail->pnext = p;
+	else
+		d->pend_head = p;
+	d->pend_tail = p;
+}
+
 /*
  * Closes the pod's listeners (epoll forgets them) and its netns fd at once;
  * the memory waits until the current batch of events is done, as a later
@@ -352,12 +354,50 @@ fail:
  */
 static void pod_drain(struct daemon *d, struct pod *p)
 {
+	if (p->state == POD_PENDING) {
+		pend_unlink(d, p);
+		d->n_pending--;
+	} else if (p->state == POD_UP) {
+		d->n_up--;
+		d->stats.proxies_stopped++;
+	}
 	pod_remove(&d->pods, p);
 	close_listeners(p);
 	close(p->netns_fd);
 	p->netns_fd = -1;
 	p->next = d->dead_pods;
 	d->dead_pods = p;
+}
+
+/* Starts the proxy, or leaves the pod pending; err says why it failed. */
+static int try_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
+{
+	int ret = proxy_start(d, p, err, errlen);
+
+	if (ret)
+		set_pending(d, p, err);
+	else
+		set_up(d, p);
+	return ret;
+}
+
+static void retry_pending(struct daemon *d)
+{
+	struct timespec now;
+	char u[400], err[ERRMSG_MAX];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	while (d->pend_head && expired(&d->pend_head->next_retry, &now)) {
+		struct pod *p = d->pend_head;
+
+		p->retries++;
+		uid_text(u, sizeof(u), p->uid, p->uid_len);
+		if (try_start(d, p, err, sizeof(err)) == 0)
+			log_line(LOG_INFO, T_SM, "pod %s proxy started on retry %u", u, p->retries);
+		else
+			log_line(LOG_WARN, T_SM, "pod %s retry %u failed, still pending (next in %gs): %s",
+				 u, p->retries, d->cfg.retry_interval, err);
+	}
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -490,7 +530,7 @@ static void accept_conn(struct daemon *d)
 		conn_close(d, c, "failed to send hello");
 }
 
-/* Sends the Ack; false when the connection had to be closed. */
+/* Sends the Ack (counted under the request's kind); false when the connection had to be closed. */
 static bool send_ack(struct daemon *d, struct conn *c, const char *error)
 {
 	uint8_t buf[ZDS_MAX_MSG];
@@ -498,6 +538,7 @@ static bool send_ack(struct daemon *d, struct conn *c, const char *error)
 	ssize_t n;
 	int ret;
 
+	d->stats.requests[c->kind][len ? RES_NACK : RES_ACK]++;
 	/* a nack longer than the peer's 1024-byte buffer would be truncated there */
 	if (len > ZDS_MAX_MSG - 8)
 		len = ZDS_MAX_MSG - 8;
@@ -544,6 +585,20 @@ static void start_failure(struct daemon *d, struct conn *c, const char *why)
 	send_ack(d, c, text);
 }
 
+static void log_add(const struct daemon *d, const struct zds_request *req)
+{
+	char u[400], n[400], ns[400];
+
+	if (d->cfg.log_format == LOG_FORMAT_CURRENT)
+		log_line(LOG_INFO, T_SM, "pod received, starting proxy uid=%s name=%s namespace=%s",
+			 log_quote(u, sizeof(u), req->uid.p, req->uid.len),
+			 log_quote(n, sizeof(n), req->info.name.p, req->info.name.len),
+			 log_quote(ns, sizeof(ns), req->info.namespace_.p, req->info.namespace_.len));
+	else
+		log_line(LOG_INFO, T_SM, "pod %s received netns, starting proxy",
+			 uid_text(u, sizeof(u), req->uid.p, req->uid.len));
+}
+
 static void handle_add(struct daemon *d, struct conn *c, const struct zds_request *req, int fd)
 {
 	struct netns_id id;
@@ -556,8 +611,8 @@ static void handle_add(struct daemon *d, struct conn *c, const struct zds_reques
 		protocol_error(d, c, "workload_info is required");
 		return;
 	}
-	log_line(LOG_INFO, T_SM, "pod %s received netns, starting proxy",
-		 uid_text(u, sizeof(u), req->uid.p, req->uid.len));
+	log_add(d, req);
+	uid_text(u, sizeof(u), req->uid.p, req->uid.len);
 
 	ret = netns_fd_id(fd, &id);
 	if (ret) {
@@ -566,7 +621,7 @@ static void handle_add(struct daemon *d, struct conn *c, const struct zds_reques
 		start_failure(d, c, err);
 		return;
 	}
-	/* istio#55139: a host netns sent as a pod's made the node unusable */
+	/* istio#55139: a host netns sent as a pod's made the node unusable; never retried */
 	if (netns_id_eq(&id, &d->own_netns)) {
 		close(fd);
 		start_failure(d, c, "refusing to enroll the host network namespace");
@@ -577,8 +632,15 @@ static void handle_add(struct daemon *d, struct conn *c, const struct zds_reques
 	if (p && netns_id_eq(&p->nsid, &id)) {
 		close(fd);
 		p->seen_conn = c->serial;
-		log_line(LOG_INFO, T_SM, "pod %s already running in this netns, nothing to do", u);
-		send_ack(d, c, NULL);
+		if (p->state == POD_UP) {
+			log_line(LOG_INFO, T_SM, "pod %s already running in this netns, nothing to do", u);
+			send_ack(d, c, NULL);
+		} else if (try_start(d, p, err, sizeof(err)) == 0) {
+			log_line(LOG_INFO, T_SM, "pod %s was pending, proxy started", u);
+			send_ack(d, c, NULL);
+		} else {
+			start_failure(d, c, err);
+		}
 		return;
 	}
 	other = pod_find_ns(&d->pods, &id);
@@ -600,34 +662,37 @@ static void handle_add(struct daemon *d, struct conn *c, const struct zds_reques
 	p = pod_new(req->uid.p, req->uid.len, req->info.name.p, req->info.name.len,
 		    req->info.namespace_.p, req->info.namespace_.len, req->info.service_account.p,
 		    req->info.service_account.len);
-	if (!p) {
-		close(fd);
+	if (p) {
+		/* the netns identity is a hash key: set before inserting */
+		p->netns_fd = fd;
+		p->nsid = id;
+		p->seen_conn = c->serial;
+	}
+	if (!p || pod_insert(&d->pods, p) < 0) {
+		if (p)
+			pod_free(p);	/* closes fd */
+		else
+			close(fd);
 		start_failure(d, c, "out of memory");
 		return;
 	}
-	p->netns_fd = fd;
-	p->nsid = id;
-	p->seen_conn = c->serial;
-	ret = proxy_start(d, p, err, sizeof(err));
-	if (!ret && pod_insert(&d->pods, p) < 0) {
-		snprintf(err, sizeof(err), "out of memory");
-		ret = -ENOMEM;
-	}
-	if (ret) {
-		pod_free(p);
+	clock_gettime(CLOCK_REALTIME, &p->added);
+	/* a failed start keeps the pod pending, with its netns, as ztunnel does */
+	if (try_start(d, p, err, sizeof(err)))
 		start_failure(d, c, err);
-		return;
-	}
-	send_ack(d, c, NULL);
+	else
+		send_ack(d, c, NULL);
 }
 
 static void handle_del(struct daemon *d, struct conn *c, const struct zds_request *req)
 {
 	struct pod *p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
-	char u[400];
+	char q[400];
 
-	log_line(LOG_INFO, T_SM, "pod %s delete request, draining proxy",
-		 uid_text(u, sizeof(u), req->uid.p, req->uid.len));
+	/* tracing prints the uid as a field after the message */
+	log_line(LOG_INFO, T_SM, "pod delete request, %s proxy uid=%s",
+		 d->cfg.log_format == LOG_FORMAT_CURRENT ? "shutting down" : "draining",
+		 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
 	if (p)
 		pod_drain(d, p);
 	send_ack(d, c, NULL);
@@ -657,7 +722,8 @@ static void handle_snapshot(struct daemon *d, struct conn *c)
 		return;
 	}
 	c->snapshot_sent = true;
-	log_line(LOG_INFO, T_SM, "pod received snapshot sent");
+	log_line(LOG_INFO, T_SM, "%s", d->cfg.log_format == LOG_FORMAT_CURRENT ?
+				       "received snapshot sent" : "pod received snapshot sent");
 	for (p = d->pods.head; p; p = next) {
 		next = p->next;
 		if (p->seen_conn != c->serial) {
@@ -676,11 +742,14 @@ static void read_request(struct daemon *d, struct conn *c)
 	struct zds_request req;
 	const char *why = NULL;
 	char text[ERRMSG_MAX];
+	struct timespec t0, t1;
 	int ret, fd;
 
 	ret = fdpass_recv(c->ev.fd, buf, sizeof(buf), MSG_DONTWAIT, &m);
 	if (ret == -EAGAIN || ret == -EINTR)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c->kind = REQ_INVALID;	/* until it is known to be a well-formed request */
 	if (ret == -EMSGSIZE || ret == -ENOBUFS || ret == -EBADMSG) {
 		nack_and_close(d, c, "failure to read message",
 			       ret == -EMSGSIZE ? "message truncated: longer than 1024 bytes" :
@@ -734,6 +803,7 @@ static void read_request(struct daemon *d, struct conn *c)
 
 	switch (req.type) {
 	case ZDS_REQ_ADD:
+		c->kind = REQ_ADD;
 		fd = m.fds[0];
 		ret = ns_fd_type(fd);
 		if (ret != CLONE_NEWNET) {
@@ -747,14 +817,20 @@ static void read_request(struct daemon *d, struct conn *c)
 			return;
 		}
 		handle_add(d, c, &req, fd);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		stats_observe_add(&d->stats, (double)(t1.tv_sec - t0.tv_sec) +
+						     (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		break;
 	case ZDS_REQ_DEL:
+		c->kind = REQ_DEL;
 		handle_del(d, c, &req);
 		break;
 	case ZDS_REQ_KEEP:
+		c->kind = REQ_KEEP;
 		handle_keep(d, c, &req);
 		break;
 	case ZDS_REQ_SNAPSHOT_SENT:
+		c->kind = REQ_SNAPSHOT;
 		handle_snapshot(d, c);
 		break;
 	default:
@@ -897,6 +973,7 @@ static void shutdown_all(struct daemon *d)
 		close(c->ev.fd);
 		free(c);
 	}
+	http_stop(d);
 	while (d->pods.head)
 		pod_drain(d, d->pods.head);
 	reap(d);
@@ -953,10 +1030,19 @@ static void usage(FILE *out)
 		"      --no-port-reuse        do not set SO_REUSEPORT on the listeners\n"
 		"  -t, --timeout SECONDS      close a connection that sends no request this long\n"
 		"                             after the hello (default 5)\n"
+		"  -r, --retry-interval SECONDS\n"
+		"                             retry a pending pod's start this often (default 5)\n"
+		"      --log-format FORMAT    legacy (Istio 1.21's lines, as the debugging guide\n"
+		"                             shows; default) or current (today's ztunnel)\n"
+		"      --admin-addr HOST:PORT   config_dump (default 127.0.0.1:15000, or none)\n"
+		"      --ready-addr HOST:PORT   /healthz/ready (default 127.0.0.1:15021, or none)\n"
+		"      --metrics-addr HOST:PORT /metrics (default 127.0.0.1:15020, or none)\n"
+		"                             (port 0 picks a free port; the log says which)\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
-		"Logs go to stdout in ztunnel's format. SIGINT/SIGTERM remove the socket and exit 0.\n"
+		"Logs go to stdout in ztunnel's format. SIGUSR1 prints the pod table there.\n"
+		"SIGINT/SIGTERM close everything, remove the socket and exit 0.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
 		PROG, DEFAULT_SOCKET);
 }
@@ -967,17 +1053,24 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		{ "listen-address", required_argument, NULL, 'a' },
 		{ "no-port-reuse", no_argument, NULL, 'R' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "retry-interval", required_argument, NULL, 'r' },
+		{ "log-format", required_argument, NULL, 'L' },
+		{ "admin-addr", required_argument, NULL, 'A' },
+		{ "ready-addr", required_argument, NULL, 'Y' },
+		{ "metrics-addr", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *addr = "127.0.0.1";
+	const char *addr = "127.0.0.1", *admin = "127.0.0.1:15000", *ready = "127.0.0.1:15021",
+		   *metrics = "127.0.0.1:15020";
 	int c;
 
 	cfg->socket_path = DEFAULT_SOCKET;
 	cfg->port_reuse = true;
 	cfg->timeout = 5;
-	while ((c = getopt_long(argc, argv, "a:t:hV", opts, NULL)) != -1) {
+	cfg->retry_interval = 5;
+	while ((c = getopt_long(argc, argv, "a:t:r:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			addr = optarg;
@@ -987,6 +1080,26 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case 't':
 			cfg->timeout = cli_parse_seconds("timeout", optarg);
+			break;
+		case 'r':
+			cfg->retry_interval = cli_parse_seconds("retry interval", optarg);
+			break;
+		case 'L':
+			if (!strcmp(optarg, "legacy"))
+				cfg->log_format = LOG_FORMAT_LEGACY;
+			else if (!strcmp(optarg, "current"))
+				cfg->log_format = LOG_FORMAT_CURRENT;
+			else
+				cli_usage_error("invalid log format '%s': expected legacy or current", optarg);
+			break;
+		case 'A':
+			admin = optarg;
+			break;
+		case 'Y':
+			ready = optarg;
+			break;
+		case 'M':
+			metrics = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1012,11 +1125,51 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 	else
 		cli_usage_error("invalid listen address '%s': expected an IPv4 or IPv6 literal", addr);
 	inet_ntop(cfg->family, &cfg->addr, cfg->addr_text, sizeof(cfg->addr_text));
+	if (http_parse_addr(admin, &cfg->admin) < 0)
+		cli_usage_error("invalid --admin-addr '%s': expected HOST:PORT or none", admin);
+	if (http_parse_addr(ready, &cfg->ready) < 0)
+		cli_usage_error("invalid --ready-addr '%s': expected HOST:PORT or none", ready);
+	if (http_parse_addr(metrics, &cfg->metrics) < 0)
+		cli_usage_error("invalid --metrics-addr '%s': expected HOST:PORT or none", metrics);
 	cfg->loopback = cfg->family == AF_INET ? (ntohl(cfg->addr.v4.s_addr) >> 24) == 127 :
 						 IN6_IS_ADDR_LOOPBACK(&cfg->addr.v6);
 }
 
 /* ---- main -------------------------------------------------------------- */
+
+/* Milliseconds until the next thing the loop must do on its own, or -1. */
+static int next_timeout(const struct daemon *d)
+{
+	long ms = -1, t;
+
+	if (d->wait_head)
+		ms = ms_until(&d->wait_head->deadline);
+	if (d->pend_head) {
+		t = ms_until(&d->pend_head->next_retry);
+		if (ms < 0 || t < ms)
+			ms = t;
+	}
+	t = http_timeout_ms(d);
+	if (t >= 0 && (ms < 0 || t < ms))
+		ms = t;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* true when the daemon should exit */
+static bool handle_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	if (read(d->sig.fd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGUSR1) {
+		report_table(d, stdout);
+		return false;
+	}
+	log_line(LOG_INFO, T_EMU, "received %s, shutting down",
+		 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+	return true;
+}
 
 int main(int argc, char **argv)
 {
@@ -1029,6 +1182,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(argc, argv, &d.cfg);
 	check_capabilities();
+	clock_gettime(CLOCK_REALTIME, &d.start_time);
 
 	/* ztunnel saves its own netns once, before any pod is handled */
 	d.own_netns_fd = netns_open_current();
@@ -1046,6 +1200,7 @@ int main(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		cli_die("sigprocmask: %s", strerror(errno));
 	d.sig.kind = EV_SIGNAL;
@@ -1065,19 +1220,18 @@ int main(int argc, char **argv)
 	log_plain("inpod_enabled: true");
 	log_plain("inpod_uds: %s", d.cfg.socket_path);
 	log_plain("inpod_port_reuse: %s", d.cfg.port_reuse ? "true" : "false");
+	if (http_start(&d) < 0) {
+		remove_socket(&d);
+		return 1;
+	}
 	log_line(LOG_INFO, T_EMU, "%s %s listening on %s; pod listeners on %s ports 15008, 15006, 15001",
 		 PROG, ZE_VERSION, d.cfg.socket_path, d.cfg.addr_text);
 
 	for (;;) {
 		struct epoll_event evs[64];
-		int n, i, timeout = -1;
+		int n, i;
 
-		if (d.wait_head) {
-			long ms = ms_until(&d.wait_head->deadline);
-
-			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
-		}
-		n = epoll_wait(d.epfd, evs, 64, timeout);
+		n = epoll_wait(d.epfd, evs, 64, next_timeout(&d));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1087,7 +1241,6 @@ int main(int argc, char **argv)
 		}
 		for (i = 0; i < n; i++) {
 			struct ev_src *src = evs[i].data.ptr;
-			struct signalfd_siginfo si;
 
 			if (src->fd < 0)
 				continue;	/* closed earlier in this batch */
@@ -1097,9 +1250,7 @@ int main(int argc, char **argv)
 				accept_conn(&d);
 				break;
 			case EV_SIGNAL:
-				if (read(d.sig.fd, &si, sizeof(si)) == sizeof(si)) {
-					log_line(LOG_INFO, T_EMU, "received %s, shutting down",
-						 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+				if (handle_signal(&d)) {
 					shutdown_all(&d);
 					return 0;
 				}
@@ -1110,9 +1261,15 @@ int main(int argc, char **argv)
 			case EV_LISTENER:
 				accept_on_listener(&d, (struct listener *)src);
 				break;
+			case EV_HTTP:
+				http_dispatch(&d, src);
+				break;
 			}
 		}
 		expire_conns(&d);
+		retry_pending(&d);
+		/* MHD also has its own timeouts (idle HTTP clients) */
+		http_dispatch(&d, NULL);
 		reap(&d);
 	}
 }

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef ZT_DAEMON_H
+#define ZT_DAEMON_H
+
+/* What the daemon's parts share: its configuration, state and counters. */
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "netns.h"
+#include "pods.h"
+#include "zds.h"
+
+#define PROG "ztunnel-emulator"
+#define T_WM "ztunnel::inpod::workloadmanager"
+#define T_SM "ztunnel::inpod::statemanager"
+#define T_EMU "ztunnel_emulator"
+
+/* Log lines of Istio 1.21 (seeds/000, the default) or of today's ztunnel. */
+enum log_format { LOG_FORMAT_LEGACY, LOG_FORMAT_CURRENT };
+
+/* An HTTP endpoint's address (host netns, loopback by default); port 0 = any free one. */
+struct http_addr {
+	bool enabled;
+	char text[INET6_ADDRSTRLEN + 8];	/* as given, e.g. 127.0.0.1:15000 */
+	struct sockaddr_storage sa;
+	int family;
+};
+
+struct config {
+	const char *socket_path;
+	int family;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+	char addr_text[INET6_ADDRSTRLEN];
+	bool loopback;		/* lo down makes the listeners unreachable */
+	bool port_reuse;
+	double timeout;		/* for a connection's first request */
+	double retry_interval;	/* pending pods */
+	enum log_format log_format;
+	struct http_addr admin, ready, metrics;
+};
+
+struct conn {
+	struct ev_src ev;	/* EV_CONN */
+	uint64_t serial;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool got_request;
+	bool snapshot_sent;
+	int kind;		/* enum req_kind of the request being answered */
+	struct timespec deadline;	/* for the first request */
+	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
+	struct conn *prev, *next;	/* all connections */
+};
+
+/* Requests by type and result, for the metrics. */
+enum req_kind { REQ_ADD, REQ_DEL, REQ_KEEP, REQ_SNAPSHOT, REQ_INVALID, REQ_KINDS };
+enum req_result { RES_ACK, RES_NACK, RES_RESULTS };
+
+/* Add handling time (request received -> ack sent), in seconds. */
+#define ADD_BUCKETS 13
+extern const double add_bucket_bounds[ADD_BUCKETS];
+
+struct stats {
+	uint64_t proxies_started, proxies_stopped;
+	uint64_t requests[REQ_KINDS][RES_RESULTS];
+	uint64_t add_buckets[ADD_BUCKETS];	/* non-cumulative; the last is +Inf */
+	uint64_t add_count;
+	double add_sum;
+};
+
+struct http_server;
+
+struct daemon {
+	struct config cfg;
+	int epfd;
+	struct ev_src server, sig;
+	int own_netns_fd;
+	int spare_fd;		/* given up to accept-and-drop when out of fds */
+	struct netns_id own_netns;
+	struct stat sock_st;	/* the socket file we made, to remove only ours */
+	struct pod_table pods;
+	size_t n_up, n_pending;
+	struct pod *pend_head, *pend_tail;	/* pending pods, in retry order */
+	struct conn *conns;
+	struct conn *wait_head, *wait_tail;
+	struct conn *dead_conns;	/* closed, freed after the event batch */
+	struct pod *dead_pods;
+	uint64_t next_serial;
+	struct timespec start_time;
+	struct stats stats;
+	struct http_server *http[3];	/* admin, ready, metrics */
+};
+
+/* report.c: the pod table as config_dump JSON, readiness, Prometheus text, a human table. */
+void report_config_dump(const struct daemon *d, FILE *out);
+/* Returns true when ready; writes the body either way. */
+bool report_ready(const struct daemon *d, FILE *out);
+void report_metrics(const struct daemon *d, FILE *out);
+void report_table(const struct daemon *d, FILE *out);
+void stats_observe_add(struct stats *s, double seconds);
+const char *pod_state_name(const struct pod *p);
+
+/* http.c: libmicrohttpd servers run from the daemon's own epoll loop. */
+int http_parse_addr(const char *text, struct http_addr *a);	/* "HOST:PORT" or "none" */
+int http_start(struct daemon *d);	/* 0, or -1 after printing why */
+void http_dispatch(struct daemon *d, struct ev_src *src);
+long http_timeout_ms(const struct daemon *d);	/* -1: none */
+void http_stop(struct daemon *d);
+
+#endif

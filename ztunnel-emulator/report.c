@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What a person sees of the daemon's state: config_dump (JSON), readiness,
+ * Prometheus metrics and the SIGUSR1 table, all rendered from the one pod
+ * table so that they can never disagree.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+const double add_bucket_bounds[ADD_BUCKETS] = {
+	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+	0.0025, 0.005, 0.01, 0.025, 0.1, 0 /* +Inf */,
+};
+
+static const char *const req_names[REQ_KINDS] = {
+	[REQ_ADD] = "add", [REQ_DEL] = "del", [REQ_KEEP] = "keep",
+	[REQ_SNAPSHOT] = "snapshot_sent", [REQ_INVALID] = "invalid",
+};
+
+static const char *const res_names[RES_RESULTS] = { [RES_ACK] = "ack", [RES_NACK] = "nack" };
+
+void stats_observe_add(struct stats *s, double seconds)
+{
+	int i;
+
+	for (i = 0; i < ADD_BUCKETS - 1; i++)
+		if (seconds <= add_bucket_bounds[i])
+			break;
+	s->add_buckets[i]++;
+	s->add_count++;
+	s->add_sum += seconds;
+}
+
+const char *pod_state_name(const struct pod *p)
+{
+	return p->state == POD_UP ? "Up" : p->state == POD_PENDING ? "Pending" : "Starting";
+}
+
+static void json_str(FILE *out, const char *s, size_t len)
+{
+	size_t i;
+
+	fputc('"', out);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);	/* the ZDS decoder admitted only valid UTF-8 */
+	}
+	fputc('"', out);
+}
+
+static void json_cstr(FILE *out, const char *s)
+{
+	if (s)
+		json_str(out, s, strlen(s));
+	else
+		fputs("null", out);
+}
+
+static void rfc3339(const struct timespec *ts, char *buf, size_t cap)
+{
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, cap, "%s.%06ldZ", base, ts->tv_nsec / 1000);
+}
+
+static void listener_addr(const struct daemon *d, const struct listener *l, char *buf, size_t cap)
+{
+	snprintf(buf, cap, d->cfg.family == AF_INET6 ? "[%s]:%u" : "%s:%u", d->cfg.addr_text,
+		 l->spec->port);
+}
+
+static int by_uid(const void *a, const void *b)
+{
+	const struct pod *x = *(const struct pod *const *)a, *y = *(const struct pod *const *)b;
+	size_t n = x->uid_len < y->uid_len ? x->uid_len : y->uid_len;
+	int c = memcmp(x->uid, y->uid, n);
+
+	return c ? c : (x->uid_len > y->uid_len) - (x->uid_len < y->uid_len);
+}
+
+/* The pods sorted by uid, so every view lists them in the same order; NULL when none. */
+static struct pod **sorted_pods(const struct daemon *d)
+{
+	struct pod **v = d->pods.count ? calloc(d->pods.count, sizeof(*v)) : NULL;
+	struct pod *p;
+	size_t i = 0;
+
+	if (!v)
+		return NULL;
+	for (p = d->pods.head; p; p = p->next)
+		v[i++] = p;
+	qsort(v, d->pods.count, sizeof(*v), by_uid);
+	return v;
+}
+
+static void json_http_addr(FILE *out, const struct http_addr *a)
+{
+	json_cstr(out, a->enabled ? a->text : NULL);
+}
+
+void report_config_dump(const struct daemon *d, FILE *out)
+{
+	struct pod **v = sorted_pods(d);
+	char t[64], addr[INET6_ADDRSTRLEN + 8];
+	size_t i;
+	int k;
+
+	rfc3339(&d->start_time, t, sizeof(t));
+	fprintf(out, "{\n  \"config\": {\n    \"version\": \"%s\",\n    \"pid\": %d,\n", ZE_VERSION,
+		(int)getpid());
+	fputs("    \"inpod_uds\": ", out);
+	json_cstr(out, d->cfg.socket_path);
+	fprintf(out, ",\n    \"listen_address\": \"%s\",\n    \"inpod_port_reuse\": %s,\n", d->cfg.addr_text,
+		d->cfg.port_reuse ? "true" : "false");
+	fprintf(out, "    \"request_timeout_seconds\": %g,\n    \"retry_interval_seconds\": %g,\n",
+		d->cfg.timeout, d->cfg.retry_interval);
+	fprintf(out, "    \"log_format\": \"%s\",\n    \"admin_addr\": ",
+		d->cfg.log_format == LOG_FORMAT_CURRENT ? "current" : "legacy");
+	json_http_addr(out, &d->cfg.admin);
+	fputs(",\n    \"ready_addr\": ", out);
+	json_http_addr(out, &d->cfg.ready);
+	fputs(",\n    \"metrics_addr\": ", out);
+	json_http_addr(out, &d->cfg.metrics);
+	fprintf(out, ",\n    \"started\": \"%s\"\n  },\n  \"pods\": [", t);
+	for (i = 0; i < d->pods.count && v; i++) {
+		const struct pod *p = v[i];
+
+		fputs(i ? ",\n    {" : "\n    {", out);
+		fputs("\"uid\": ", out);
+		json_str(out, p->uid, p->uid_len);
+		fputs(", \"name\": ", out);
+		json_cstr(out, p->name);
+		fputs(", \"namespace\": ", out);
+		json_cstr(out, p->namespace_);
+		fputs(", \"service_account\": ", out);
+		json_cstr(out, p->service_account);
+		fprintf(out, ",\n      \"netns\": {\"dev\": \"%u:%u\", \"inode\": %" PRIu64 "}",
+			major(p->nsid.dev), minor(p->nsid.dev), (uint64_t)p->nsid.ino);
+		fprintf(out, ", \"state\": \"%s\"", pod_state_name(p));
+		rfc3339(&p->added, t, sizeof(t));
+		fprintf(out, ", \"added\": \"%s\", \"started\": ", t);
+		if (p->state == POD_UP) {
+			rfc3339(&p->started, t, sizeof(t));
+			fprintf(out, "\"%s\"", t);
+		} else {
+			fputs("null", out);
+		}
+		fprintf(out, ", \"retries\": %u, \"last_error\": ", p->retries);
+		json_cstr(out, p->last_error);
+		fputs(",\n      \"listeners\": [", out);
+		for (k = 0; p->state == POD_UP && k < POD_LISTENERS; k++) {
+			const struct listener *l = &p->listeners[k];
+
+			listener_addr(d, l, addr, sizeof(addr));
+			fprintf(out, "%s{\"address\": \"%s\", \"component\": \"%s\", \"accepted\": %" PRIu64 "}",
+				k ? ", " : "", addr, l->spec->component, l->accepted);
+		}
+		fputs("]}", out);
+	}
+	fputs(d->pods.count ? "\n  ]\n}\n" : "]\n}\n", out);
+	free(v);
+}
+
+bool report_ready(const struct daemon *d, FILE *out)
+{
+	struct pod **v;
+	size_t i, n = 0;
+	char q[400];
+
+	if (!d->n_pending) {
+		fputs("ready\n", out);
+		return true;
+	}
+	v = sorted_pods(d);
+	fprintf(out, "not ready: %zu pod(s) pending:", d->n_pending);
+	for (i = 0; v && i < d->pods.count; i++) {
+		if (v[i]->state != POD_PENDING)
+			continue;
+		fprintf(out, "%s %s", n++ ? "," : "", log_quote(q, sizeof(q), v[i]->uid, v[i]->uid_len));
+	}
+	fputc('\n', out);
+	free(v);
+	return false;
+}
+
+/* Prometheus label values escape \, " and newline. */
+static void prom_label(FILE *out, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\' || s[i] == '"')
+			fprintf(out, "\\%c", s[i]);
+		else if (s[i] == '\n')
+			fputs("\\n", out);
+		else
+			fputc(s[i], out);
+	}
+}
+
+static void prom_header(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void report_metrics(const struct daemon *d, FILE *out)
+{
+	struct pod **v = sorted_pods(d);
+	uint64_t cum = 0;
+	size_t i;
+	int k, r;
+
+	prom_header(out, "workload_manager_active_proxy_count", "gauge",
+		    "The total number current workloads with active proxies.");
+	fprintf(out, "workload_manager_active_proxy_count %zu\n", d->n_up);
+	prom_header(out, "workload_manager_pending_proxy_count", "gauge",
+		    "The total number current workloads with pending proxies.");
+	fprintf(out, "workload_manager_pending_proxy_count %zu\n", d->n_pending);
+	prom_header(out, "workload_manager_proxies_started_total", "counter",
+		    "The total number of proxies that were started.");
+	fprintf(out, "workload_manager_proxies_started_total %" PRIu64 "\n", d->stats.proxies_started);
+	prom_header(out, "workload_manager_proxies_stopped_total", "counter",
+		    "The total number of proxies that were stopped.");
+	fprintf(out, "workload_manager_proxies_stopped_total %" PRIu64 "\n", d->stats.proxies_stopped);
+
+	prom_header(out, "ztunnel_emulator_zds_requests_total", "counter",
+		    "ZDS requests answered, by request type and result (ack or nack).");
+	for (k = 0; k < REQ_KINDS; k++)
+		for (r = 0; r < RES_RESULTS; r++)
+			fprintf(out, "ztunnel_emulator_zds_requests_total{type=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+				req_names[k], res_names[r], d->stats.requests[k][r]);
+
+	prom_header(out, "ztunnel_emulator_listener_accepted_total", "counter",
+		    "Connections accepted by each running pod's listeners.");
+	for (i = 0; v && i < d->pods.count; i++) {
+		if (v[i]->state != POD_UP)
+			continue;
+		for (k = 0; k < POD_LISTENERS; k++) {
+			fputs("ztunnel_emulator_listener_accepted_total{uid=\"", out);
+			prom_label(out, v[i]->uid, v[i]->uid_len);
+			fprintf(out, "\",component=\"%s\",port=\"%u\"} %" PRIu64 "\n",
+				listener_specs[k].component, listener_specs[k].port, v[i]->listeners[k].accepted);
+		}
+	}
+
+	prom_header(out, "ztunnel_emulator_add_duration_seconds", "histogram",
+		    "Time from receiving an Add to sending its ack, by the daemon's monotonic clock.");
+	for (k = 0; k < ADD_BUCKETS; k++) {
+		cum += d->stats.add_buckets[k];
+		if (k == ADD_BUCKETS - 1)
+			fprintf(out, "ztunnel_emulator_add_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+		else
+			fprintf(out, "ztunnel_emulator_add_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				add_bucket_bounds[k], cum);
+	}
+	fprintf(out, "ztunnel_emulator_add_duration_seconds_sum %.9f\n", d->stats.add_sum);
+	fprintf(out, "ztunnel_emulator_add_duration_seconds_count %" PRIu64 "\n", d->stats.add_count);
+	free(v);
+}
+
+void report_table(const struct daemon *d, FILE *out)
+{
+	struct pod **v = sorted_pods(d);
+	char q[80], n[80], t[64];
+	size_t i;
+
+	flockfile(out);
+	fprintf(out, "pods: %zu (%zu up, %zu pending)\n", d->pods.count, d->n_up, d->n_pending);
+	if (d->pods.count)
+		fprintf(out, "%-24s %-20s %-12s %-8s %-20s %-9s %s\n", "UID", "NAME", "NAMESPACE", "STATE",
+			"NETNS (dev:inode)", "ACCEPTED", "SINCE / LAST ERROR");
+	for (i = 0; v && i < d->pods.count; i++) {
+		const struct pod *p = v[i];
+		char ns[40];
+		uint64_t acc = 0;
+		int k;
+
+		for (k = 0; k < POD_LISTENERS; k++)
+			acc += p->listeners[k].accepted;
+		snprintf(ns, sizeof(ns), "%u:%u:%" PRIu64, major(p->nsid.dev), minor(p->nsid.dev),
+			 (uint64_t)p->nsid.ino);
+		rfc3339(p->state == POD_UP ? &p->started : &p->added, t, sizeof(t));
+		fprintf(out, "%-24s %-20s %-12s %-8s %-20s %-9" PRIu64 " %s\n",
+			log_quote(q, sizeof(q), p->uid, p->uid_len),
+			log_quote(n, sizeof(n), p->name, strlen(p->name)), p->namespace_, pod_state_name(p), ns,
+			acc, p->state == POD_PENDING && p->last_error ? p->last_error : t);
+	}
+	funlockfile(out);
+	free(v);
+}
