@@ -4,7 +4,8 @@
 # walkthru.sh - the README walk-thru, narrated step by step, every command
 # echoed before it runs: istio-cni (cni-emulator) hands a pod's network
 # namespace to ztunnel (ztunnel-emulator), which binds the pod's listeners
-# inside it. Leaves nothing behind, also when a step fails or on Ctrl-C.
+# inside it; then the pod is deleted (ZDS Del) and ztunnel drains it. Leaves
+# nothing behind, also when a step fails or on Ctrl-C.
 set -euo pipefail
 
 PROG=${0##*/}
@@ -15,6 +16,7 @@ NETNS_DIR=/var/run/netns
 ZT=./ztunnel-emulator/ztunnel-emulator
 CNI=./cni-emulator/cni-emulator
 SOCKET_WAIT=50 # tenths of a second to wait for the daemon's socket
+STEPS=8
 
 usage() {
 	cat <<EOF
@@ -30,7 +32,11 @@ command ('\$ command') before running it:
                        ss -ntlp again
   6. verify            nc -v -z localhost 15008/15006/15001 (and 15002: refused),
                        scripts/verify.sh NAME, the daemon log | grep inpod
-  7. cleanup           scripts/cleanup.sh
+  7. delete the pod    $CNI del PATH NAME (ZDS Del: ztunnel drains the
+                       pod's proxy), ss -ntlp in the netns (empty),
+                       scripts/verify.sh --absent NAME,
+                       grep 'draining proxy' in the daemon log
+  8. cleanup           scripts/cleanup.sh
 It refuses to start if netns NAME or PATH already exist (it never deletes what
 it did not create), and cleans up after itself on failure or Ctrl-C.
 
@@ -135,6 +141,8 @@ cmdline() {
 	for w in "$@"; do
 		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,-]+$ ]]; then
 			out+=" $w"
+		elif [[ $w != *[\'[:cntrl:]]* ]]; then
+			out+=" '$w'"
 		else
 			out+=" $(printf '%q' "$w")"
 		fi
@@ -161,7 +169,7 @@ step() {
 		read -r _ || echo
 	fi
 	step_no=$((step_no + 1))
-	printf '\n%s=== Step %d/7: %s ===%s\n' "$B" "$step_no" "$1" "$N"
+	printf '\n%s=== Step %d/%d: %s ===%s\n' "$B" "$step_no" "$STEPS" "$1" "$N"
 }
 
 # Echo a command, run it; return its status.
@@ -376,6 +384,18 @@ say "The daemon's log, in ztunnel's format:"
 check cat "$STATE/daemon.log"
 say "The lab's 'kubectl logs ds/ztunnel -n istio-system | grep inpod':"
 check grep inpod "$STATE/daemon.log"
+
+step "delete the pod"
+say "When the pod goes away, istio-cni sends ztunnel a ZDS Del with the pod's uid ($netns)."
+say "ztunnel drains the pod's proxy: it closes the pod's listeners and drops its netns fd"
+say "(the netns itself stays until it is deleted; here that is the cleanup step)."
+must "$CNI" del "$sock" "$netns"
+say "The pod's netns has no listeners any more:"
+must ip netns exec "$netns" ss -ntlp
+say "Checked by the script's inverse mode: no daemon listener, every port refused:"
+check scripts/verify.sh --absent "$netns"
+say "The daemon logged it as ztunnel does:"
+check grep 'draining proxy' "$STATE/daemon.log"
 
 step "cleanup"
 say "Delete the netns and stop the daemon by its recorded PID (no pkill):"

@@ -140,14 +140,17 @@ spawn() {
 	_pids+=("$LAST_PID")
 }
 
-# start_daemon [OPTIONS]: ztunnel-emulator on $T_DIR/zt.sock; sets ZT_PID, SOCK, ZT_LOG.
+# start_daemon [OPTIONS]: ztunnel-emulator on $T_DIR/zt.sock with its HTTP
+# endpoints on free ports; sets ZT_PID, SOCK, ZT_LOG.
 start_daemon() {
 	SOCK=${SOCK:-$T_DIR/zt.sock}
 	ZT_LOG=$T_DIR/zt.log
 	touch "$ZT_LOG"
 	# a stale socket may already exist: wait for this daemon's own line
 	_started=$(grep -c " listening on " "$ZT_LOG" || true)
-	spawn "$ZT" "$@" "$SOCK" >>"$ZT_LOG" 2>&1
+	# free ports for the HTTP endpoints: tests never collide with a real daemon
+	spawn "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
+		"$@" "$SOCK" >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
 	if ! wait_for 5 eval '[[ $(grep -c " listening on " "$ZT_LOG") -gt $_started ]]'; then
 		echo "# daemon did not create $SOCK; its log:"
@@ -191,3 +194,53 @@ stream_count() { grep -c 'handling new stream' "$ZT_LOG" || true; }
 
 # quiet CMD...: CMD with its output dropped (for check, whose own output must stay).
 quiet() { "$@" >/dev/null 2>&1; }
+
+# ---- ZDS bytes, hex (strings shorter than 128 bytes) ----------------------
+
+_hexstr() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+_hexlen() { printf '%02x' "${#1}"; }
+# _field NUM HEXPAYLOAD: a length-delimited field (payload < 128 bytes)
+_field() { printf '%02x%02x%s' $(($1 << 3 | 2)) $((${#2} / 2)) "$2"; }
+_sfield() { [[ -z $2 ]] || _field "$1" "$(_hexstr "$2")"; }
+
+# zds_add_hex UID NAME NAMESPACE SA: WorkloadRequest.add as hex
+zds_add_hex() {
+	local info
+	info=$(_sfield 1 "$2")$(_sfield 2 "$3")$(_sfield 3 "$4")
+	_field 1 "$(_sfield 1 "$1")$(_field 2 "$info")"
+}
+zds_del_hex() { _field 2 "$(_sfield 2 "$1")"; }	# DelWorkload's uid is field 2
+zds_keep_hex() { _field 5 "$(_sfield 1 "$1")"; }
+ZDS_SNAPSHOT_HEX=1a00
+
+# ---- the daemon's HTTP endpoints (started on free ports) ------------------
+
+# http_port WHAT: the port the daemon logged for /config_dump, /healthz/ready or /metrics
+http_port() {
+	sed -n "s|.*serving $1 on http://127.0.0.1:\([0-9]*\)$1\$|\1|p" "$ZT_LOG" | tail -n 1
+}
+config_dump() { curl -sf "http://127.0.0.1:$(http_port /config_dump)/config_dump"; }
+metrics() { curl -sf "http://127.0.0.1:$(http_port /metrics)/metrics"; }
+# metric 'NAME{labels}': its value (0 when absent)
+# (label values may hold spaces: match the whole key, take the last field)
+metric() { metrics | awk -v k="$1 " 'index($0, k) == 1 { v = $NF } END { print v + 0 }'; }
+# ready: sets READY_CODE and READY_BODY
+ready() {
+	READY_BODY=$(curl -s -w '\n%{http_code}' "http://127.0.0.1:$(http_port /healthz/ready)/healthz/ready")
+	READY_CODE=${READY_BODY##*$'\n'}
+	READY_BODY=${READY_BODY%$'\n'*}
+}
+# pod_field UID JQ: a field of one pod in config_dump
+pod_field() { config_dump | jq -r --arg u "$1" ".pods[] | select(.uid == \$u) | $2"; }
+pod_uids() { config_dump | jq -r '.pods[].uid' | tr '\n' ' '; }
+
+# holds_inode PID INODE: one of PID's fds is the file with that inode (e.g. a netns)
+holds_inode() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(stat -L -c %i "$f" 2>/dev/null) == "$2" ]] && return 0
+	done
+	return 1
+}
+ns_inode() { stat -L -c %i "/run/netns/$1"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }

@@ -31,8 +31,11 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: zds-tool send [--hex HEX | --size N | --empty] [--fd PATH]... [--idle]\n"
-		"                     [--timeout SECONDS] [--wait-close SECONDS] SOCKET\n"
+		"Usage: zds-tool send [--hex HEX | --size N | --empty [--fd PATH]...]... [--idle]\n"
+		"                     [--delay S] [--repeat N] [--quiet] [--timeout S]\n"
+		"                     [--wait-close S] SOCKET\n"
+		"  Messages are sent in order, each answered before the next; --fd attaches\n"
+		"  to the message before it and is opened afresh for every send.\n"
 		"       zds-tool hold-port [--reuseport] ADDR PORT\n");
 }
 
@@ -94,6 +97,60 @@ static void report_close(int sock, int wait_ms)
 		printf("closed\n");
 }
 
+#define MAX_MSGS 16
+
+/* One message of a sequence: its bytes and the paths whose fds ride with it. */
+struct msg {
+	uint8_t *data;
+	size_t len;
+	const char *fd_paths[FDPASS_MAX_FDS];
+	int nfds;
+};
+
+/* Sends m (opening its fds fresh) and reads the answer. 1 ack ok, 0 nack, -1 no ack. */
+static int exchange(int sock, const struct msg *m, int timeout_ms, bool quiet)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	int fds[FDPASS_MAX_FDS], i, ret;
+	struct fdpass_msg r;
+	struct zds_response resp;
+	const char *why;
+
+	for (i = 0; i < m->nfds; i++) {
+		fds[i] = open(m->fd_paths[i], O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			fprintf(stderr, "zds-tool: %s: %s\n", m->fd_paths[i], strerror(errno));
+			exit(2);
+		}
+	}
+	ret = fdpass_send(sock, m->data, m->len, fds, (size_t)m->nfds, 0);
+	for (i = 0; i < m->nfds; i++)
+		close(fds[i]);
+	if (ret) {
+		printf("send failed: %s\n", strerror(-ret));
+		return -1;
+	}
+	ret = uds_recv_timeout(sock, buf, sizeof(buf), timeout_ms, &r);
+	fdpass_close_fds(&r);
+	if (ret == -ETIMEDOUT) {
+		printf("no ack: timeout\n");
+	} else if (ret) {
+		printf("no ack: %s\n", strerror(-ret));
+	} else if (r.len == 0) {
+		printf("no ack: closed\n");
+	} else if (zds_decode_response(buf, r.len, &resp, &why) || !resp.has_ack) {
+		printf("bad response\n");
+	} else if (resp.error.len) {
+		printf("ack error: %.*s\n", (int)resp.error.len, resp.error.p);
+		return 0;
+	} else {
+		if (!quiet)
+			printf("ack ok\n");
+		return 1;
+	}
+	return -1;
+}
+
 static int cmd_send(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -102,53 +159,66 @@ static int cmd_send(int argc, char **argv)
 		{ "empty", no_argument, NULL, 'e' },
 		{ "fd", required_argument, NULL, 'f' },
 		{ "idle", no_argument, NULL, 'i' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "repeat", required_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "wait-close", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static uint8_t out[MAX_SEND];
+	static uint8_t out[MAX_MSGS][MAX_SEND];
+	struct msg msgs[MAX_MSGS];
 	uint8_t buf[ZDS_MAX_MSG];
-	int fds[FDPASS_MAX_FDS], nfds = 0, sock, ret, c, timeout_ms = 5000, wait_ms = 1000;
-	size_t len = 0, i;
-	bool idle = false, have_payload = false;
+	int nmsgs = 0, sock, ret, c, k, timeout_ms = 5000, wait_ms = 1000;
+	long repeat = 1, r, acks = 0, nacks = 0;
+	size_t i;
+	bool idle = false, quiet = false;
+	double delay = 0, t0;
 	struct fdpass_msg m;
-	struct zds_response resp;
-	const char *why;
-	double t0;
 
+	memset(msgs, 0, sizeof(msgs));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'x':
-			len = parse_hex(optarg, out, sizeof(out));
-			have_payload = true;
-			break;
 		case 'z':
-			/* filler: only its size matters */
-			len = (size_t)atol(optarg);
-			if (len > sizeof(out))
-				len = sizeof(out);
-			memset(out, 0x78, len);
-			have_payload = true;
-			break;
 		case 'e':
-			len = 0;
-			have_payload = true;
+			if (nmsgs >= MAX_MSGS) {
+				fprintf(stderr, "zds-tool: too many messages\n");
+				return 2;
+			}
+			msgs[nmsgs].data = out[nmsgs];
+			if (c == 'x') {
+				msgs[nmsgs].len = parse_hex(optarg, out[nmsgs], MAX_SEND);
+			} else if (c == 'z') {
+				/* filler: only its size matters */
+				msgs[nmsgs].len = (size_t)atol(optarg);
+				if (msgs[nmsgs].len > MAX_SEND)
+					msgs[nmsgs].len = MAX_SEND;
+				memset(out[nmsgs], 0x78, msgs[nmsgs].len);
+			}
+			nmsgs++;
 			break;
 		case 'f':
-			if (nfds >= FDPASS_MAX_FDS) {
-				fprintf(stderr, "zds-tool: too many --fd\n");
+			/* rides with the message named before it */
+			if (!nmsgs || msgs[nmsgs - 1].nfds >= FDPASS_MAX_FDS) {
+				fprintf(stderr, "zds-tool: --fd must follow a message, at most %d\n",
+					FDPASS_MAX_FDS);
 				return 2;
 			}
-			fds[nfds] = open(optarg, O_RDONLY | O_CLOEXEC);
-			if (fds[nfds] < 0) {
-				fprintf(stderr, "zds-tool: %s: %s\n", optarg, strerror(errno));
-				return 2;
-			}
-			nfds++;
+			msgs[nmsgs - 1].fd_paths[msgs[nmsgs - 1].nfds++] = optarg;
 			break;
 		case 'i':
 			idle = true;
+			break;
+		case 'd':
+			delay = atof(optarg);
+			break;
+		case 'n':
+			repeat = atol(optarg);
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		case 't':
 			timeout_ms = (int)(atof(optarg) * 1000);
@@ -161,7 +231,7 @@ static int cmd_send(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || (!idle && !have_payload)) {
+	if (optind != argc - 1 || (!idle && !nmsgs) || repeat < 1) {
 		usage(stderr);
 		return 2;
 	}
@@ -192,33 +262,26 @@ static int cmd_send(int argc, char **argv)
 		close(sock);
 		return 0;
 	}
+	if (delay > 0) {
+		struct timespec ts = { (time_t)delay, (long)((delay - (time_t)delay) * 1e9) };
 
-	ret = fdpass_send(sock, out, len, fds, (size_t)nfds, 0);
-	for (c = 0; c < nfds; c++)
-		close(fds[c]);
-	if (ret) {
-		printf("send failed: %s\n", strerror(-ret));
-		close(sock);
-		return 1;
+		nanosleep(&ts, NULL);
 	}
-	ret = uds_recv_timeout(sock, buf, sizeof(buf), timeout_ms, &m);
-	fdpass_close_fds(&m);
-	if (ret == -ETIMEDOUT) {
-		printf("no ack: timeout\n");
-	} else if (ret) {
-		printf("no ack: %s\n", strerror(-ret));
-	} else if (m.len == 0) {
-		printf("no ack: closed\n");
-		close(sock);
-		return 0;
-	} else if (zds_decode_response(buf, m.len, &resp, &why) || !resp.has_ack) {
-		printf("bad response\n");
-	} else if (resp.error.len) {
-		printf("ack error: %.*s\n", (int)resp.error.len, resp.error.p);
-	} else {
-		printf("ack ok\n");
+	for (r = 0; r < repeat; r++) {
+		for (k = 0; k < nmsgs; k++) {
+			ret = exchange(sock, &msgs[k], timeout_ms, quiet);
+			fflush(stdout);
+			if (ret < 0)
+				goto done;
+			if (ret)
+				acks++;
+			else
+				nacks++;
+		}
 	}
-	fflush(stdout);
+done:
+	if (quiet)
+		printf("acks: %ld ok, %ld nack\n", acks, nacks);
 	report_close(sock, wait_ms);
 	close(sock);
 	return 0;

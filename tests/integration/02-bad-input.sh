@@ -9,6 +9,10 @@
 ADD_U=0a0e0a017512090a016e1201641a0173
 DEL_U=1203120175
 
+is "$(zds_add_hex u n d s)" "$ADD_U" "the tests' ZDS encoder matches the golden Add bytes"
+is "$(zds_del_hex u)" "$DEL_U" "the tests' ZDS encoder matches the golden Del bytes"
+is "$(zds_keep_hex u)" 2a030a0175 "the tests' ZDS encoder matches the golden Keep bytes"
+
 mk_netns pod
 POD=$NS
 start_daemon --timeout 1
@@ -115,7 +119,9 @@ is "$rc" 1 "port in use: cni-emulator exits 1"
 like "$out" "failure to start proxy : failed to bind to address 127.0.0.1:15006: Address already in use" \
 	"port in use: the nack names the address and the cause"
 is "$(listener_count "$POD")" 0 "port in use: rolled back, no half-made listeners (15008 closed too)"
-after "port in use"
+# the pod stays pending (retried later), holding only its netns fd
+check "port in use: the pending pod holds just its netns fd" wait_for 3 fds_back_to $((base + 1))
+check "port in use: the daemon still serves new clients" serves
 kill "$holder"
 wait "$holder" 2>/dev/null || true
 

@@ -138,7 +138,8 @@ stop_daemon
 # cannot take is dropped instead of spinning the event loop.
 SOCK=$T_DIR/zt5.sock
 ZT_LOG=$T_DIR/zt5.log
-spawn prlimit --nofile=24:24 "$ZT" "$SOCK" >"$ZT_LOG" 2>&1
+spawn prlimit --nofile=24:24 "$ZT" --admin-addr none --ready-addr none --metrics-addr none \
+	"$SOCK" >"$ZT_LOG" 2>&1
 ZT_PID=$LAST_PID
 wait_for 5 test -S "$SOCK"
 nack=""
