@@ -144,7 +144,7 @@ spawn() {
 # endpoints on free ports; sets ZT_PID, SOCK, ZT_LOG.
 start_daemon() {
 	SOCK=${SOCK:-$T_DIR/zt.sock}
-	ZT_LOG=$T_DIR/zt.log
+	ZT_LOG=${ZT_LOG:-$T_DIR/zt.log}
 	touch "$ZT_LOG"
 	# a stale socket may already exist: wait for this daemon's own line
 	_started=$(grep -c " listening on " "$ZT_LOG" || true)

@@ -40,9 +40,11 @@ if [[ -z ${ZE_TEST_IN_USERNS:-} ]] && { [[ $want_userns == 1 ]] || [[ $(id -u) !
 	fi
 	echo "# running as uid $(id -u) in a user namespace (unshare --user --map-root-user --net --mount)"
 	export ZE_TEST_IN_USERNS=1
-	# A private /run makes `ip netns add` work without touching the host's.
+	# A private /run makes `ip netns add` work without touching the host's;
+	# lo up, as on a host, for the daemon's HTTP endpoints on 127.0.0.1.
 	exec unshare --user --map-root-user --net --mount -- \
-		bash -c 'mount -t tmpfs tmpfs /run && exec "$0" "$@"' "$here/run.sh" "${tests[@]}"
+		bash -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$0" "$@"' \
+		"$here/run.sh" "${tests[@]}"
 fi
 
 if [[ ${#tests[@]} == 0 ]]; then
