@@ -140,6 +140,14 @@ spawn() {
 	_pids+=("$LAST_PID")
 }
 
+# hold_port NS PORT: a process in NS binds 127.0.0.1:PORT (no SO_REUSEPORT),
+# so a pod start there fails; sets HOLDER to its PID.
+hold_port() {
+	spawn ip netns exec "$1" "$TOOL" hold-port 127.0.0.1 "$2" >/dev/null
+	HOLDER=$LAST_PID
+	wait_for 5 eval "ip netns exec '$1' ss -Htnl | grep -q '127.0.0.1:$2 '"
+}
+
 # start_daemon [OPTIONS]: ztunnel-emulator on $T_DIR/zt.sock with its HTTP
 # endpoints on free ports; sets ZT_PID, SOCK, ZT_LOG.
 start_daemon() {

@@ -110,10 +110,7 @@ like "$(cat "$ZT_LOG")" "no request within 1s of the hello" "silent client: the 
 after "silent client"
 
 # A port already bound in the pod (without SO_REUSEPORT) fails the whole pod.
-spawn ip netns exec "$POD" "$TOOL" hold-port 127.0.0.1 15006 >/dev/null
-holder=$LAST_PID
-check "a pod process holds 127.0.0.1:15006" wait_for 5 \
-	eval "ip netns exec '$POD' ss -Htnl | grep -q '127.0.0.1:15006 '"
+check "a pod process holds 127.0.0.1:15006" hold_port "$POD" 15006
 out=$("$CNI" "$SOCK" "$POD" 2>&1) && rc=0 || rc=$?
 is "$rc" 1 "port in use: cni-emulator exits 1"
 like "$out" "failure to start proxy : failed to bind to address 127.0.0.1:15006: Address already in use" \
@@ -122,8 +119,8 @@ is "$(listener_count "$POD")" 0 "port in use: rolled back, no half-made listener
 # the pod stays pending (retried later), holding only its netns fd
 check "port in use: the pending pod holds just its netns fd" wait_for 3 fds_back_to $((base + 1))
 check "port in use: the daemon still serves new clients" serves
-kill "$holder"
-wait "$holder" 2>/dev/null || true
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null || true
 
 out=$("$CNI" "$SOCK" "$POD" 2>&1) && rc=0 || rc=$?
 is "$out" "listeners ready" "after all that, the same daemon enrolls the pod"

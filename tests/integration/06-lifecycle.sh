@@ -73,9 +73,7 @@ is "$(metric workload_manager_proxies_started_total)" 3 "metrics: started counts
 # ---- pending: a start failure is retried until it works ---------------------
 mk_netns c
 C=$NS
-spawn ip netns exec "$C" "$TOOL" hold-port 127.0.0.1 15006 >/dev/null
-holder=$LAST_PID
-wait_for 5 eval "ip netns exec '$C' ss -Htnl | grep -q '127.0.0.1:15006 '"
+hold_port "$C" 15006
 out=$("$CNI" "$SOCK" "$C" 2>&1) && rc=0 || rc=$?
 is "$rc" 1 "pending: the add is nacked"
 like "$out" "failure to start proxy : failed to bind to address 127.0.0.1:15006" "pending: the nack says why"
@@ -87,7 +85,7 @@ is "$READY_CODE" 503 "ready: 503 while a pod is pending"
 like "$READY_BODY" "\"$C\"" "ready: names the pending uid"
 is "$(metric workload_manager_pending_proxy_count)" 1 "metrics: one pending proxy"
 check "pending: retries are logged" wait_for 3 grep -q "pod WorkloadUid(\"$C\") retry 1 failed, still pending" "$ZT_LOG"
-kill "$holder"
+kill "$HOLDER"
 check "pending: the pod starts by itself once the port is free" \
 	wait_for 5 eval '[[ $(listener_count "$C") == 3 ]]'
 is "$(pod_field "$C" .state)" Up "config_dump: the pod is Up"
@@ -99,9 +97,7 @@ is "$(metric workload_manager_pending_proxy_count)" 0 "metrics: nothing pending"
 # a pending pod can be deleted; its netns is released and readiness recovers
 mk_netns d
 D=$NS
-spawn ip netns exec "$D" "$TOOL" hold-port 127.0.0.1 15001 >/dev/null
-holder=$LAST_PID
-wait_for 5 eval "ip netns exec '$D' ss -Htnl | grep -q '127.0.0.1:15001 '"
+hold_port "$D" 15001
 "$CNI" "$SOCK" "$D" >/dev/null 2>&1 || true
 is "$(pod_field "$D" .state)" Pending "a second pending pod"
 "$CNI" del "$SOCK" "$D" >/dev/null
@@ -109,7 +105,7 @@ is "$(pod_field "$D" .state)" "" "del removes a pending pod"
 check "del of a pending pod releases its netns" eval "! holds_inode $ZT_PID $(ns_inode "$D")"
 ready
 is "$READY_CODE" 200 "ready: 200 once the pending pod is gone"
-kill "$holder"
+kill "$HOLDER"
 
 # ---- keep --------------------------------------------------------------------
 out=$("$CNI" keep "$SOCK" "$B" 2>&1) && rc=0 || rc=$?
@@ -134,15 +130,13 @@ like "$(cat "$ZT_LOG")" "pod received snapshot sent" "log: pod received snapshot
 like "$(cat "$ZT_LOG")" "pod WorkloadUid(\"$E2\") not in snapshot, draining proxy" "log: the unlisted pod is drained"
 
 # sync where one pod cannot start: exit 1, that pod pending, the others fine
-spawn ip netns exec "$E2" "$TOOL" hold-port 127.0.0.1 15008 >/dev/null
-holder=$LAST_PID
-wait_for 5 eval "ip netns exec '$E2' ss -Htnl | grep -q '127.0.0.1:15008 '"
+hold_port "$E2" 15008
 out=$("$CNI" sync "$SOCK" "$E1" "$E2" 2>&1) && rc=0 || rc=$?
 is "$rc" 1 "sync with a failing pod exits 1"
 like "$out" "$E2: failure to start proxy : failed to bind to address 127.0.0.1:15008" "sync names the failing pod and why"
 is "$(pod_uids)" "$E1 $E2 " "config_dump: the snapshot kept the listed pods, dropped the rest"
 is "$(pod_field "$E2" .state)" Pending "the failing pod is pending"
-kill "$holder"
+kill "$HOLDER"
 check "and starts once its port is free" wait_for 5 eval '[[ $(listener_count "$E2") == 3 ]]'
 
 # ---- the human view ------------------------------------------------------------
