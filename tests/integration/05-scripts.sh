@@ -16,6 +16,8 @@ like "$out" "\$ ./cni-emulator/cni-emulator $sock /var/run/netns/$ns" "walkthru.
 like "$out" "listeners ready" "walkthru.sh shows 'listeners ready'"
 like "$out" "127.0.0.1:15001      0.0.0.0:*    users:((\"ztunnel-emulato\"" "walkthru.sh shows the ss LISTEN lines"
 like "$out" "port 15002 (tcp) failed: Connection refused" "walkthru.sh shows 15002 refused"
+like "$out" "pod $ns deleted" "walkthru.sh deletes the pod"
+like "$out" "pod delete request, draining proxy uid=\"$ns\"" "walkthru.sh shows the daemon draining the proxy"
 check "walkthru.sh: the netns is gone" eval "! ip netns list | grep -qw '$ns'"
 check "walkthru.sh: the socket is gone" test ! -e "$sock"
 check "walkthru.sh: the state dir is gone" test ! -e "$ZE_LAB_STATE"
@@ -40,5 +42,17 @@ is "$rc" 1 "verify.sh fails (1) on a netns without the listeners"
 rc=0
 "$S/verify.sh" "$T_PREFIX-nope" >/dev/null 2>&1 || rc=$?
 is "$rc" 2 "verify.sh exits 2 on a netns that does not exist"
+
+# --json and --absent
+rc=0
+json=$("$S/verify.sh" --json "$foreign" 2>/dev/null) || rc=$?
+is "$rc" 1 "verify.sh --json keeps the exit status"
+check "verify.sh --json: valid JSON reporting failures in present mode" \
+	jq -e '.mode == "present" and .failed > 0 and (.checks | length) == .passed + .failed' <<<"$json"
+rc=0
+json=$("$S/verify.sh" --absent --json "$foreign" 2>/dev/null) || rc=$?
+is "$rc" 0 "verify.sh --absent passes on a netns without listeners"
+check "verify.sh --absent --json: six passed checks" \
+	jq -e '.mode == "absent" and .passed == 6 and .failed == 0' <<<"$json"
 
 done_testing
