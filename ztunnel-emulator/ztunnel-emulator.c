@@ -172,6 +172,18 @@ static void warn_lo_down(const struct daemon *d, const struct pod *p)
 		 uid_text(u, sizeof(u), p->uid, p->uid_len), d->cfg.addr_text, ns);
 }
 
+#ifdef ZE_FUZZ
+/*
+ * The fuzzer (tests/fuzz/) drives the real request handling with a stand-in
+ * for the one part that needs privileges: entering a netns and binding ports.
+ */
+static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
+int fuzz_proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
+static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
+{
+	return fuzz_proxy_start(d, p, err, errlen);
+}
+#else
 /*
  * Creates the pod's listeners inside its netns. Only socket() needs to run
  * there (a socket belongs to the netns it was created in), so all of them
@@ -299,6 +311,8 @@ fail:
 	nl_close(nl);
 	return ret ? ret : -EIO;
 }
+
+#endif /* ZE_FUZZ */
 
 static void pend_unlink(struct daemon *d, struct pod *p)
 {
@@ -1171,6 +1185,7 @@ static bool handle_signal(struct daemon *d)
 	return true;
 }
 
+#ifndef ZE_FUZZ
 int main(int argc, char **argv)
 {
 	struct daemon d;
@@ -1273,3 +1288,4 @@ int main(int argc, char **argv)
 		reap(&d);
 	}
 }
+#endif /* ZE_FUZZ */
