@@ -8,7 +8,8 @@
 set -euo pipefail
 
 ZE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ZT=$ZE_ROOT/ztunnel-emulator/ztunnel-emulator
+ZT=${ZE_TEST_ZT:-$ZE_ROOT/ztunnel-emulator/ztunnel-emulator}
+ZT_WRAPPER=${ZT_WRAPPER:-}
 CNI=$ZE_ROOT/cni-emulator/cni-emulator
 TOOL=$ZE_ROOT/tests/helpers/zds-tool
 
@@ -157,7 +158,9 @@ start_daemon() {
 	# a stale socket may already exist: wait for this daemon's own line
 	_started=$(grep -c " listening on " "$ZT_LOG" || true)
 	# free ports for the HTTP endpoints: tests never collide with a real daemon
-	spawn "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
+	# ZT_WRAPPER (e.g. valgrind, or setpriv for the setcap mode) runs the daemon
+	# shellcheck disable=SC2086
+	spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
 		"$@" "$SOCK" >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
 	if ! wait_for 5 eval '[[ $(grep -c " listening on " "$ZT_LOG") -gt $_started ]]'; then

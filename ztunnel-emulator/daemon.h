@@ -44,6 +44,15 @@ struct config {
 	double retry_interval;	/* pending pods */
 	enum log_format log_format;
 	struct http_addr admin, ready, metrics;
+	/* who may talk to the daemon */
+	mode_t socket_mode;
+	gid_t socket_gid;	/* (gid_t)-1: unchanged */
+	uid_t allow_uids[16];
+	size_t n_allow_uids;
+	gid_t allow_gids[16];
+	size_t n_allow_gids;
+	bool allow_host_netns;	/* istio#55139: refused unless asked for */
+	size_t max_conns, max_pods;
 };
 
 struct conn {
@@ -54,6 +63,7 @@ struct conn {
 	gid_t gid;
 	bool got_request;
 	bool snapshot_sent;
+	bool refused;		/* peer not allowed: its first request gets "permission denied" */
 	int kind;		/* enum req_kind of the request being answered */
 	struct timespec deadline;	/* for the first request */
 	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
@@ -90,11 +100,13 @@ struct daemon {
 	size_t n_up, n_pending;
 	struct pod *pend_head, *pend_tail;	/* pending pods, in retry order */
 	struct conn *conns;
+	size_t n_conns;
 	struct conn *wait_head, *wait_tail;
 	struct conn *dead_conns;	/* closed, freed after the event batch */
 	struct pod *dead_pods;
 	uint64_t next_serial;
 	struct timespec start_time;
+	char *caps_kept;	/* the capability sets after start-up, as cap_to_text shows them */
 	struct stats stats;
 	struct http_server *http[3];	/* admin, ready, metrics */
 };

@@ -140,6 +140,21 @@ void report_config_dump(const struct daemon *d, FILE *out)
 	json_http_addr(out, &d->cfg.ready);
 	fputs(",\n    \"metrics_addr\": ", out);
 	json_http_addr(out, &d->cfg.metrics);
+	fprintf(out, ",\n    \"socket_mode\": \"%04o\",\n    \"socket_group\": ", (unsigned)d->cfg.socket_mode);
+	if (d->cfg.socket_gid == (gid_t)-1)
+		fputs("null", out);
+	else
+		fprintf(out, "%u", (unsigned)d->cfg.socket_gid);
+	fputs(",\n    \"allow_uids\": [", out);
+	for (i = 0; i < d->cfg.n_allow_uids; i++)
+		fprintf(out, "%s%u", i ? ", " : "", (unsigned)d->cfg.allow_uids[i]);
+	fputs("],\n    \"allow_gids\": [", out);
+	for (i = 0; i < d->cfg.n_allow_gids; i++)
+		fprintf(out, "%s%u", i ? ", " : "", (unsigned)d->cfg.allow_gids[i]);
+	fprintf(out, "],\n    \"allow_host_netns\": %s,\n    \"max_connections\": %zu,\n    \"max_pods\": %zu,\n",
+		d->cfg.allow_host_netns ? "true" : "false", d->cfg.max_conns, d->cfg.max_pods);
+	fputs("    \"capabilities\": ", out);
+	json_cstr(out, d->caps_kept);
 	fprintf(out, ",\n    \"started\": \"%s\"\n  },\n  \"pods\": [", t);
 	for (i = 0; i < d->pods.count && v; i++) {
 		const struct pod *p = v[i];

@@ -7,6 +7,10 @@
  * pod and listener; a bad request costs only its own connection.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -203,7 +207,9 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 	ret = netns_enter(p->netns_fd);
 	if (ret) {
 		os_error(oserr, sizeof(oserr), -ret);
-		snprintf(err, errlen, "failed to enter the pod network namespace: %s", oserr);
+		/* libcap said yes at start: EPERM here means the netns's user namespace says no */
+		snprintf(err, errlen, "failed to enter the pod network namespace: %s%s", oserr,
+			 ret == -EPERM ? " (the daemon lacks CAP_SYS_ADMIN over that namespace's owner)" : "");
 		return ret;
 	}
 	for (i = 0; i < POD_LISTENERS; i++) {
@@ -441,6 +447,7 @@ static void conn_close(struct daemon *d, struct conn *c, const char *why)
 		d->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	d->n_conns--;
 	close(c->ev.fd);
 	c->ev.fd = -1;
 	/* freed after the current batch of events, which may still name it */
@@ -462,6 +469,22 @@ static void reap(struct daemon *d)
 		d->dead_pods = p->next;
 		pod_free(p);
 	}
+}
+
+/* By default only root and the daemon's own user may hand it pods. */
+static bool peer_allowed(const struct config *cfg, const struct ucred *cr)
+{
+	size_t i;
+
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return true;
+	for (i = 0; i < cfg->n_allow_uids; i++)
+		if (cr->uid == cfg->allow_uids[i])
+			return true;
+	for (i = 0; i < cfg->n_allow_gids; i++)
+		if (cr->gid == cfg->allow_gids[i])
+			return true;
+	return false;
 }
 
 /*
@@ -502,6 +525,14 @@ static void accept_conn(struct daemon *d)
 			log_line(LOG_WARN, T_WM, "accept failed: %s", strerror(-fd));
 		return;
 	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
+		cred.uid = (uid_t)-1;	/* unknown: never allowed */
+	if (d->n_conns >= d->cfg.max_conns) {
+		log_line(LOG_WARN, T_WM, "too many connections (%zu, see --max-connections): closing the one from pid=%d uid=%u",
+			 d->n_conns, (int)cred.pid, (unsigned)cred.uid);
+		close(fd);
+		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_line(LOG_WARN, T_WM, "out of memory accepting a connection");
@@ -511,11 +542,10 @@ static void accept_conn(struct daemon *d)
 	c->ev.kind = EV_CONN;
 	c->ev.fd = fd;
 	c->serial = ++d->next_serial;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-	}
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->refused = !peer_allowed(&d->cfg, &cred);
 	ret = epoll_add(d, &c->ev);
 	if (ret) {
 		log_line(LOG_WARN, T_WM, "cannot watch a new connection: %s", strerror(-ret));
@@ -527,6 +557,7 @@ static void accept_conn(struct daemon *d)
 	if (d->conns)
 		d->conns->prev = c;
 	d->conns = c;
+	d->n_conns++;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
 	timespec_add(&c->deadline, d->cfg.timeout);
@@ -537,7 +568,12 @@ static void accept_conn(struct daemon *d)
 		d->wait_head = c;
 	d->wait_tail = c;
 
-	log_line(LOG_INFO, T_WM, "handling new stream");
+	/* tracing-style fields after the message: seeds/000's grep still matches */
+	log_line(LOG_INFO, T_WM, "handling new stream pid=%d uid=%u gid=%u", (int)c->pid,
+		 (unsigned)c->uid, (unsigned)c->gid);
+	if (c->refused)
+		log_line(LOG_WARN, T_WM, "peer pid=%d uid=%u gid=%u is not allowed (see --allow-uid, --allow-gid): its requests will be refused",
+			 (int)c->pid, (unsigned)c->uid, (unsigned)c->gid);
 	n = zds_encode_hello(hello, sizeof(hello), ZDS_VERSION_V1);
 	ret = fdpass_send(fd, hello, (size_t)n, NULL, 0, MSG_DONTWAIT);
 	if (ret)
@@ -636,7 +672,7 @@ static void handle_add(struct daemon *d, struct conn *c, const struct zds_reques
 		return;
 	}
 	/* istio#55139: a host netns sent as a pod's made the node unusable; never retried */
-	if (netns_id_eq(&id, &d->own_netns)) {
+	if (netns_id_eq(&id, &d->own_netns) && !d->cfg.allow_host_netns) {
 		close(fd);
 		start_failure(d, c, "refusing to enroll the host network namespace");
 		return;
@@ -671,6 +707,11 @@ static void handle_add(struct daemon *d, struct conn *c, const struct zds_reques
 		/* sandbox recreated: same uid, new netns */
 		log_line(LOG_INFO, T_SM, "pod %s netns changed, draining old proxy", u);
 		pod_drain(d, p);
+	} else if (d->pods.count >= d->cfg.max_pods) {
+		close(fd);
+		snprintf(err, sizeof(err), "pod limit reached (%zu pods, see --max-pods)", d->cfg.max_pods);
+		start_failure(d, c, err);
+		return;
 	}
 
 	p = pod_new(req->uid.p, req->uid.len, req->info.name.p, req->info.name.len,
@@ -786,6 +827,14 @@ static void read_request(struct daemon *d, struct conn *c)
 	if (!c->got_request) {
 		c->got_request = true;
 		wait_unlink(d, c);
+	}
+	if (c->refused) {
+		fdpass_close_fds(&m);
+		log_line(LOG_WARN, T_WM, "refused a request from pid=%d uid=%u: permission denied",
+			 (int)c->pid, (unsigned)c->uid);
+		if (send_ack(d, c, "permission denied"))
+			conn_close(d, c, "permission denied");
+		return;
 	}
 
 	if (m.nfds > 1) {
@@ -949,6 +998,7 @@ static void setup_server(struct daemon *d)
 {
 	const char *path = d->cfg.socket_path;
 	struct sockaddr_un sa;
+	mode_t old;
 	int ret, fd;
 
 	if (sock_addr(path, &sa) < 0)
@@ -961,12 +1011,22 @@ static void setup_server(struct daemon *d)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		cli_die("socket: %s", strerror(errno));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = errno;
+	/* born owner-only: no window in which others could connect before the chmod */
+	old = umask(0177);
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
+	umask(old);
+	if (ret) {
 		close(fd);
 		if (ret == EADDRINUSE)
 			cli_die("%s: another daemon is already serving on this socket", path);
 		cli_die("%s: bind: %s", path, strerror(ret));
+	}
+	if (chmod(path, d->cfg.socket_mode) < 0 ||
+	    (d->cfg.socket_gid != (gid_t)-1 && chown(path, (uid_t)-1, d->cfg.socket_gid) < 0)) {
+		ret = errno;
+		close(fd);
+		unlink(path);
+		cli_die("%s: cannot set the socket's mode or group: %s", path, strerror(ret));
 	}
 	if (lstat(path, &d->sock_st) < 0 || listen(fd, 128) < 0) {
 		ret = errno;
@@ -999,20 +1059,82 @@ static void shutdown_all(struct daemon *d)
 	close(d->own_netns_fd);
 	if (d->spare_fd >= 0)
 		close(d->spare_fd);
+	free(d->caps_kept);
 }
 
-static void check_capabilities(void)
+/* The capabilities the options need; the rest are dropped after start-up. */
+static size_t needed_caps(const struct config *cfg, cap_value_t *caps)
 {
-	char exe[PATH_MAX];
-	ssize_t n;
-	int have = caps_have_effective(CAP_SYS_ADMIN);
+	const struct http_addr *h[] = { &cfg->admin, &cfg->ready, &cfg->metrics };
+	size_t n = 0, i;
 
-	if (have != 0)
-		return;	/* have it, or libcap cannot tell: setns errors will say */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	cli_die("missing CAP_SYS_ADMIN, needed to setns() into pod network namespaces: run as root, or grant it with 'sudo setcap cap_sys_admin+ep %s'",
-	    n > 0 ? exe : "ztunnel-emulator/ztunnel-emulator");
+	caps[n++] = CAP_SYS_ADMIN;	/* setns() into pod network namespaces */
+	for (i = 0; i < 3; i++) {
+		uint16_t port = ntohs(((const struct sockaddr_in *)&h[i]->sa)->sin_port);
+
+		/* sin_port and sin6_port sit at the same offset */
+		if (h[i]->enabled && port && port < 1024) {
+			caps[n++] = CAP_NET_BIND_SERVICE;
+			break;
+		}
+	}
+	return n;
+}
+
+static const char *cap_reason(cap_value_t cap)
+{
+	return cap == CAP_SYS_ADMIN ? "to setns() into pod network namespaces" :
+	       cap == CAP_NET_BIND_SERVICE ? "to bind HTTP ports below 1024" : "";
+}
+
+/* Names every missing capability, why it is needed, and the setcap line that grants them. */
+static void check_capabilities(const struct config *cfg)
+{
+	cap_value_t caps[4];
+	char missing[512] = "", grant[256] = "", exe[PATH_MAX];
+	size_t n = needed_caps(cfg, caps), i, k, nmissing = 0;
+	ssize_t len;
+
+	for (i = 0; i < n; i++) {
+		char *name, upper[64];
+
+		if (caps_have_effective(caps[i]) != 0)
+			continue;	/* have it, or libcap cannot tell: setns errors will say */
+		name = cap_to_name(caps[i]);
+		if (!name)
+			continue;
+		for (k = 0; name[k] && k < sizeof(upper) - 1; k++)
+			upper[k] = (char)toupper((unsigned char)name[k]);
+		upper[k] = '\0';
+		snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s (%s)",
+			 nmissing ? ", " : "", upper, cap_reason(caps[i]));
+		snprintf(grant + strlen(grant), sizeof(grant) - strlen(grant), "%s%s",
+			 nmissing ? "," : "", name);
+		nmissing++;
+		cap_free(name);
+	}
+	if (!nmissing)
+		return;
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = '\0';
+	cli_die("missing %s: run as root, or grant %s with 'sudo setcap %s+ep %s'", missing,
+		nmissing > 1 ? "them" : "it", grant, len > 0 ? exe : "ztunnel-emulator/ztunnel-emulator");
+}
+
+/* After start-up: keep only what the options need; no ambient set, no_new_privs. */
+static void drop_capabilities(struct daemon *d)
+{
+	cap_value_t caps[4];
+	size_t n = needed_caps(&d->cfg, caps);
+	bool trimmed = false;
+	int ret = caps_limit_to(caps, n, &trimmed);
+
+	if (ret)
+		log_line(LOG_WARN, T_EMU, "cannot drop unneeded capabilities: %s", strerror(-ret));
+	d->caps_kept = caps_text();
+	log_line(LOG_INFO, T_EMU, "capabilities kept: %s (bounding set %s; no ambient; no_new_privs)",
+		 d->caps_kept ? d->caps_kept : "unknown",
+		 trimmed ? "trimmed to match" : "unchanged: trimming it needs CAP_SETPCAP");
 }
 
 /* Each pod holds 4 fds (netns + 3 listeners): the default soft limit of 1024 would cap a node at ~250 pods. */
@@ -1025,6 +1147,29 @@ static void raise_fd_limit(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_line(LOG_WARN, T_EMU, "cannot raise the open-file limit: %s", strerror(errno));
 	}
+}
+
+/* How many pods the open-file limit leaves room for, next to --max-pods. */
+static void log_capacity(const struct daemon *d)
+{
+	struct rlimit rl;
+	size_t used = 0, room;
+	DIR *dir = opendir("/proc/self/fd");
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || !dir) {
+		if (dir)
+			closedir(dir);
+		return;
+	}
+	while (readdir(dir))
+		used++;
+	closedir(dir);
+	/* every connection takes one fd; a pod 4 (netns + 3 listeners), 5 while starting */
+	room = rl.rlim_cur > used + d->cfg.max_conns + 8 ?
+		       (size_t)(rl.rlim_cur - used - d->cfg.max_conns - 8) / 4 : 0;
+	log_line(room < d->cfg.max_pods ? LOG_WARN : LOG_INFO, T_EMU,
+		 "open-file limit %llu: room for %zu pods (--max-pods %zu, --max-connections %zu)",
+		 (unsigned long long)rl.rlim_cur, room, d->cfg.max_pods, d->cfg.max_conns);
 }
 
 /* ---- command line ------------------------------------------------------ */
@@ -1052,6 +1197,17 @@ static void usage(FILE *out)
 		"      --ready-addr HOST:PORT   /healthz/ready (default 127.0.0.1:15021, or none)\n"
 		"      --metrics-addr HOST:PORT /metrics (default 127.0.0.1:15020, or none)\n"
 		"                             (port 0 picks a free port; the log says which)\n"
+		"\n"
+		"Who may hand it pods:\n"
+		"      --socket-mode MODE     permissions of SOCKET (octal, default 0600)\n"
+		"      --socket-group GROUP   group of SOCKET (name or number)\n"
+		"      --allow-uid USER       also serve this user (repeatable; root and the\n"
+		"                             daemon's own user are always served)\n"
+		"      --allow-gid GROUP      also serve peers of this primary group (repeatable)\n"
+		"      --allow-host-netns     accept the daemon's own netns as a pod's (refused by\n"
+		"                             default: istio#55139)\n"
+		"      --max-connections N    concurrent client connections (default 64)\n"
+		"      --max-pods N           pods, running or pending (default 10000)\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -1059,6 +1215,38 @@ static void usage(FILE *out)
 		"SIGINT/SIGTERM close everything, remove the socket and exit 0.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
 		PROG, DEFAULT_SOCKET);
+}
+
+/* A whole number in base, min..max. */
+static unsigned long parse_number(const char *what, const char *s, int base, unsigned long min,
+				  unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, base);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		cli_usage_error("invalid %s '%s'", what, s);
+	return v;
+}
+
+static uid_t parse_user(const char *s)
+{
+	struct passwd *pw = getpwnam(s);
+
+	if (pw)
+		return pw->pw_uid;
+	return (uid_t)parse_number("user (name or uid)", s, 10, 0, 0x7fffffff);
+}
+
+static gid_t parse_group(const char *s)
+{
+	struct group *gr = getgrnam(s);
+
+	if (gr)
+		return gr->gr_gid;
+	return (gid_t)parse_number("group (name or gid)", s, 10, 0, 0x7fffffff);
 }
 
 static void parse_args(int argc, char **argv, struct config *cfg)
@@ -1072,6 +1260,13 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		{ "admin-addr", required_argument, NULL, 'A' },
 		{ "ready-addr", required_argument, NULL, 'Y' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
+		{ "socket-mode", required_argument, NULL, 'O' },
+		{ "socket-group", required_argument, NULL, 'G' },
+		{ "allow-uid", required_argument, NULL, 'U' },
+		{ "allow-gid", required_argument, NULL, 'I' },
+		{ "allow-host-netns", no_argument, NULL, 'H' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-pods", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1084,6 +1279,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 	cfg->port_reuse = true;
 	cfg->timeout = 5;
 	cfg->retry_interval = 5;
+	cfg->socket_mode = 0600;
+	cfg->socket_gid = (gid_t)-1;
+	cfg->max_conns = 64;
+	cfg->max_pods = 10000;
 	while ((c = getopt_long(argc, argv, "a:t:r:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -1114,6 +1313,31 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case 'M':
 			metrics = optarg;
+			break;
+		case 'O':
+			cfg->socket_mode = (mode_t)parse_number("socket mode", optarg, 8, 0, 0777);
+			break;
+		case 'G':
+			cfg->socket_gid = parse_group(optarg);
+			break;
+		case 'U':
+			if (cfg->n_allow_uids == sizeof(cfg->allow_uids) / sizeof(cfg->allow_uids[0]))
+				cli_usage_error("too many --allow-uid");
+			cfg->allow_uids[cfg->n_allow_uids++] = parse_user(optarg);
+			break;
+		case 'I':
+			if (cfg->n_allow_gids == sizeof(cfg->allow_gids) / sizeof(cfg->allow_gids[0]))
+				cli_usage_error("too many --allow-gid");
+			cfg->allow_gids[cfg->n_allow_gids++] = parse_group(optarg);
+			break;
+		case 'H':
+			cfg->allow_host_netns = true;
+			break;
+		case 'C':
+			cfg->max_conns = (size_t)parse_number("--max-connections", optarg, 10, 1, 100000);
+			break;
+		case 'P':
+			cfg->max_pods = (size_t)parse_number("--max-pods", optarg, 10, 1, 10000000);
 			break;
 		case 'h':
 			usage(stdout);
@@ -1196,7 +1420,7 @@ int main(int argc, char **argv)
 	cli_set_prog(PROG);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(argc, argv, &d.cfg);
-	check_capabilities();
+	check_capabilities(&d.cfg);
 	clock_gettime(CLOCK_REALTIME, &d.start_time);
 
 	/* ztunnel saves its own netns once, before any pod is handled */
@@ -1239,8 +1463,10 @@ int main(int argc, char **argv)
 		remove_socket(&d);
 		return 1;
 	}
-	log_line(LOG_INFO, T_EMU, "%s %s listening on %s; pod listeners on %s ports 15008, 15006, 15001",
-		 PROG, ZE_VERSION, d.cfg.socket_path, d.cfg.addr_text);
+	log_capacity(&d);
+	drop_capabilities(&d);
+	log_line(LOG_INFO, T_EMU, "%s %s listening on %s (mode %04o); pod listeners on %s ports 15008, 15006, 15001",
+		 PROG, ZE_VERSION, d.cfg.socket_path, (unsigned)d.cfg.socket_mode, d.cfg.addr_text);
 
 	for (;;) {
 		struct epoll_event evs[64];

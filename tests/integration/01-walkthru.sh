@@ -41,7 +41,7 @@ like "$log" "inpod_enabled: true" "log starts with the inpod config lines"
 like "$log" "inpod_uds: $SOCK" "log names the socket"
 like "$log" "inpod_port_reuse: true" "port reuse is on by default, as ztunnel's"
 check "log lines have ztunnel's timestamp and level format" \
-	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z  INFO ztunnel::inpod::workloadmanager: handling new stream$' "$ZT_LOG"
+	grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z  INFO ztunnel::inpod::workloadmanager: handling new stream pid=[0-9]+ uid=0 gid=0$' "$ZT_LOG"
 like "$log" "INFO ztunnel::inpod::statemanager: pod WorkloadUid(\"$NS\") received netns, starting proxy" \
 	"log shows the pod received, with its uid"
 for l in 'address=127.0.0.1:15008 component="inbound"' \
