@@ -58,10 +58,11 @@ demo: deps
 	scripts/walkthru.sh
 
 # Unit and integration tests; ends with "N passed, N failed". As a plain user
-# the runner re-executes itself in a user namespace.
+# the runner re-executes itself in a user namespace; TEST_FLAGS=--setcap runs
+# every test daemon as nobody from a setcap'ed copy (see tests/run.sh --help).
 check: deps
 	@$(MAKE) --no-print-directory all
-	tests/run.sh
+	tests/run.sh $(TEST_FLAGS)
 
 test: check
 
@@ -92,7 +93,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 sanitize: deps
 	@$(MAKE) --no-print-directory clean
 	@$(MAKE) --no-print-directory all CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)"
-	@status=0; ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	@status=0; ZE_TEST_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tests/run.sh || status=$$?; \
 		$(MAKE) --no-print-directory clean >/dev/null; $(MAKE) --no-print-directory all >/dev/null; \
 		exit $$status

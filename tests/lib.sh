@@ -19,6 +19,8 @@ _pids=()
 _netns=()
 _mounts=()
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ze-test.XXXXXX")
+# a daemon run as another user (tests/run.sh --setcap) makes its socket here
+[[ -z ${ZE_TEST_SETCAP:-} ]] || chmod 1777 "$T_DIR"
 # Unique per test file, short enough for readable `ip netns` output.
 T_PREFIX="zet$$"
 

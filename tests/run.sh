@@ -13,21 +13,27 @@ root=$(dirname "$here")
 
 usage() {
 	cat <<USAGE
-Usage: tests/run.sh [--userns] [TEST...]
+Usage: tests/run.sh [--userns | --setcap] [TEST...]
 
 Runs the unit tests (tests/unit/test_*) and integration tests
 (tests/integration/*.sh), or only the TEST files named, and prints
-"N passed, N failed". --userns runs them in a user namespace even as root
-(what a plain user gets automatically).
+"N passed, N failed". The three ways the suite runs:
+  (as root)   everything as root, netns with ip netns on the host
+  --userns    in a user namespace (what a plain user gets automatically)
+  --setcap    as root, but every test daemon is a copy of ztunnel-emulator
+              with 'setcap cap_sys_admin+ep', run by the plain user nobody
+              against the root-made netns (the walk-thru's step 2)
 USAGE
 }
 
 want_userns=0
+want_setcap=0
 tests=()
 for a in "$@"; do
 	case $a in
 	-h | --help) usage; exit 0 ;;
 	--userns) want_userns=1 ;;
+	--setcap) want_setcap=1 ;;
 	-*) echo "run.sh: unknown option '$a'" >&2; usage >&2; exit 2 ;;
 	*) tests+=("$a") ;;
 	esac
@@ -45,6 +51,22 @@ if [[ -z ${ZE_TEST_IN_USERNS:-} ]] && { [[ $want_userns == 1 ]] || [[ $(id -u) !
 	exec unshare --user --map-root-user --net --mount -- \
 		bash -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$0" "$@"' \
 		"$here/run.sh" "${tests[@]}"
+fi
+
+if [[ $want_setcap == 1 ]]; then
+	if [[ $(id -u) != 0 || -n ${ZE_TEST_IN_USERNS:-} ]]; then
+		echo "run.sh: --setcap needs real root (to setcap a copy and switch to nobody)" >&2
+		exit 1
+	fi
+	capdir=$(mktemp -d)
+	chmod 755 "$capdir"
+	trap 'rm -rf "$capdir"' EXIT
+	cp "$root/ztunnel-emulator/ztunnel-emulator" "$capdir/"
+	setcap cap_sys_admin+ep "$capdir/ztunnel-emulator"
+	echo "# daemons: $capdir/ztunnel-emulator (cap_sys_admin+ep), run as nobody"
+	export ZE_TEST_ZT=$capdir/ztunnel-emulator
+	export ZT_WRAPPER="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
+	export ZE_TEST_SETCAP=1
 fi
 
 if [[ ${#tests[@]} == 0 ]]; then

@@ -87,10 +87,12 @@ is "$RC:$OUT" "0:listeners ready" "and serves on it"
 stop_daemon
 
 # Without CAP_SYS_ADMIN the daemon says so and how to fix it.
-run capsh --drop=cap_sys_admin -- -c "exec '$ZT' '$T_DIR/nocap.sock'"
+# (the build's own binary: a setcap'ed copy could not even be exec'ed without it in the bounding set)
+nocap=$ZE_ROOT/ztunnel-emulator/ztunnel-emulator
+run capsh --drop=cap_sys_admin -- -c "exec '$nocap' '$T_DIR/nocap.sock'"
 is "$RC" 1 "without CAP_SYS_ADMIN: exit 1"
 like "$ERR" "missing CAP_SYS_ADMIN" "without CAP_SYS_ADMIN: the error names the capability"
-like "$ERR" "setcap cap_sys_admin+ep $ZT" "without CAP_SYS_ADMIN: the error shows the setcap fix"
+like "$ERR" "setcap cap_sys_admin+ep $nocap" "without CAP_SYS_ADMIN: the error shows the setcap fix"
 check "without CAP_SYS_ADMIN: no socket is created" test ! -e "$T_DIR/nocap.sock"
 
 # lo down in the pod: the listeners bind, and the log says how to fix it.
@@ -108,7 +110,9 @@ check "after 'ip link set lo up' the listener answers" ip netns exec "$NS" nc -z
 # socket of the same user can share the port; with --no-port-reuse it cannot.
 mk_netns reuse
 run "$CNI" "$SOCK" "$NS"
-run timeout 2 ip netns exec "$NS" "$TOOL" hold-port --reuseport 127.0.0.1 15008
+# (SO_REUSEPORT shares a port only between sockets of the same user: the daemon's)
+# shellcheck disable=SC2086
+run timeout 2 ip netns exec "$NS" $ZT_WRAPPER "$TOOL" hold-port --reuseport 127.0.0.1 15008
 is "$RC" 124 "port reuse on: another SO_REUSEPORT socket binds 15008 too (it held until the timeout)"
 stop_daemon
 
@@ -117,7 +121,8 @@ start_daemon --no-port-reuse
 like "$(cat "$ZT_LOG")" "inpod_port_reuse: false" "--no-port-reuse shows in the config lines"
 mk_netns noreuse
 run "$CNI" "$SOCK" "$NS"
-run timeout 2 ip netns exec "$NS" "$TOOL" hold-port --reuseport 127.0.0.1 15008
+# shellcheck disable=SC2086
+run timeout 2 ip netns exec "$NS" $ZT_WRAPPER "$TOOL" hold-port --reuseport 127.0.0.1 15008
 is "$RC" 1 "--no-port-reuse: a SO_REUSEPORT socket cannot bind 15008"
 like "$ERR" "Address already in use" "--no-port-reuse: the port is taken"
 stop_daemon

@@ -95,8 +95,14 @@ like "$out" "acks: 2000 ok, 0 nack" "1,000 add/del cycles: every request acked"
 check "1,000 cycles: fd count back to $fds0" wait_for 3 fds_back_to "$fds0"
 rss1=$(rss_kb "$ZT_PID")
 diag "RSS before: ${rss0} kB, after: ${rss1} kB"
-check "1,000 cycles: RSS within 64 kB of where it started (${rss0} -> ${rss1} kB)" \
-	test $((rss1 - rss0)) -le 64
+if [[ -n ${ZE_TEST_SANITIZE:-} ]]; then
+	# ASan's quarantine keeps freed memory on purpose; LeakSanitizer checks
+	# for leaks instead when the daemon exits (and a leak fails its exit status)
+	diag "RSS not compared under ASan (quarantine); LeakSanitizer checks the exit"
+else
+	check "1,000 cycles: RSS within 64 kB of where it started (${rss0} -> ${rss1} kB)" \
+		test $((rss1 - rss0)) -le 64
+fi
 is "$(metric workload_manager_proxies_started_total)" 1020 "metrics: 1,020 proxies started"
 is "$(metric workload_manager_proxies_stopped_total)" 1020 "metrics: 1,020 proxies stopped"
 is "$(listener_count "$NS")" 0 "no listener left behind"
