@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef ZE_SOCKDIAG_H
+#define ZE_SOCKDIAG_H
+
+/*
+ * What `ss` sees, through NETLINK_SOCK_DIAG (libmnl). A netlink socket
+ * answers for the netns it was created in: open it inside the netns to
+ * inspect, use it from anywhere.
+ */
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct mnl_socket;
+
+struct sd_sock {
+	int family;		/* AF_INET / AF_INET6 */
+	int protocol;		/* IPPROTO_TCP / IPPROTO_UDP */
+	uint8_t state;		/* TCP_LISTEN, TCP_ESTABLISHED, ... (UDP: TCP_CLOSE/ESTABLISHED) */
+	struct sockaddr_storage local, remote;
+	uint32_t inode;		/* matches fstat(socket fd).st_ino */
+	uint32_t uid;
+};
+
+/* Return 0 to go on, non-zero to stop the dump early. */
+typedef int (*sd_cb)(const struct sd_sock *s, void *data);
+
+struct mnl_socket *sd_open(void);	/* NULL with errno */
+
+/*
+ * Dumps the sockets of one family and protocol whose state bit is set in
+ * states (1 << TCP_LISTEN, ...). 0, or -errno.
+ */
+int sd_dump(struct mnl_socket *nl, int family, int protocol, uint32_t states, sd_cb cb,
+	    void *data);
+
+/* "127.0.0.1:15001" / "[::]:15008" */
+void sd_format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap);
+
+#endif

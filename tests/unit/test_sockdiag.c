@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sock_diag: our own sockets show up with the inode, address and state ss would show. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sockdiag.h"
+#include "tap.h"
+
+#include <libmnl/libmnl.h>
+
+struct find {
+	uint32_t inode;
+	int found;
+	uint8_t state;
+	char addr[64];
+};
+
+static int find_cb(const struct sd_sock *s, void *data)
+{
+	struct find *f = data;
+
+	if (s->inode != f->inode)
+		return 0;
+	f->found++;
+	f->state = s->state;
+	sd_format_addr(&s->local, f->addr, sizeof(f->addr));
+	return 1;	/* stop early: the rest of the dump must be drained */
+}
+
+static int listener(int family, struct sockaddr_storage *ss, uint32_t *inode)
+{
+	socklen_t sl = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	struct stat st;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = (sa_family_t)family;
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)ss, sl) < 0 || listen(fd, 1) < 0 ||
+	    getsockname(fd, (struct sockaddr *)ss, &sl) < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*inode = (uint32_t)st.st_ino;
+	return fd;
+}
+
+int main(void)
+{
+	struct mnl_socket *nl = sd_open();
+	struct sockaddr_storage ss;
+	struct find f;
+	char want[64];
+	int fd, i;
+
+	if (!ok(nl != NULL, "sd_open: a NETLINK_SOCK_DIAG socket"))
+		return done_testing();
+	for (i = 0; i < 2; i++) {
+		int family = i ? AF_INET6 : AF_INET;
+		const char *fam = i ? "IPv6" : "IPv4";
+
+		memset(&f, 0, sizeof(f));
+		fd = listener(family, &ss, &f.inode);
+		if (!ok(fd >= 0, "%s: a listener on loopback", fam))
+			continue;
+		sd_format_addr(&ss, want, sizeof(want));
+		is_int(sd_dump(nl, family, IPPROTO_TCP, 1u << TCP_LISTEN, find_cb, &f), 0,
+		       "%s: the TCP LISTEN dump succeeds", fam);
+		is_int(f.found, 1, "%s: our listener is in it, found by inode", fam);
+		is_int(f.state, TCP_LISTEN, "%s: in state LISTEN", fam);
+		is_str(f.addr, want, "%s: with its local address", fam);
+		/* the socket is reusable after an early stop */
+		f.found = 0;
+		is_int(sd_dump(nl, family, IPPROTO_TCP, 1u << TCP_LISTEN, find_cb, &f), 0,
+		       "%s: a second dump on the same socket works", fam);
+		is_int(f.found, 1, "%s: and finds it again", fam);
+		close(fd);
+		f.found = 0;
+		sd_dump(nl, family, IPPROTO_TCP, 1u << TCP_LISTEN, find_cb, &f);
+		is_int(f.found, 0, "%s: once closed it is gone", fam);
+	}
+	mnl_socket_close(nl);
+	return done_testing();
+}
