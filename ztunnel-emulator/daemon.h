@@ -30,7 +30,19 @@ struct http_addr {
 	int family;
 };
 
+/* walkthru: seeds/001's three 127.0.0.1 listeners; ambient: real ztunnel's set, relaying */
+enum profile { PROFILE_WALKTHRU, PROFILE_AMBIENT };
+
 struct config {
+	enum profile profile;
+	struct listener_spec specs[POD_MAX_LISTENERS];
+	size_t nspecs;
+	int backlog;
+	uint32_t mark;		/* SO_MARK on every socket; 0 = none */
+	bool transparent;	/* IP_TRANSPARENT on the TCP listeners, best-effort */
+	bool confirm;		/* check the listeners through sock_diag before acking */
+	bool relay;		/* relay 15001/15006 traffic (ambient) */
+	bool socks5;
 	const char *socket_path;
 	int family;
 	union {
@@ -104,6 +116,8 @@ struct daemon {
 	struct conn *wait_head, *wait_tail;
 	struct conn *dead_conns;	/* closed, freed after the event batch */
 	struct pod *dead_pods;
+	struct relay *dead_relays;
+	size_t n_relays;
 	uint64_t next_serial;
 	struct timespec start_time;
 	char *caps_kept;	/* the capability sets after start-up, as cap_to_text shows them */
@@ -119,6 +133,14 @@ void report_metrics(const struct daemon *d, FILE *out);
 void report_table(const struct daemon *d, FILE *out);
 void stats_observe_add(struct stats *s, double seconds);
 const char *pod_state_name(const struct pod *p);
+
+/* relay.c: the data path of 15001 (outbound) and 15006 (inbound plaintext). */
+void relay_start(struct daemon *d, struct listener *l, int client_fd);
+void relay_dispatch(struct daemon *d, struct ev_src *src, uint32_t events);
+void relay_close_pod(struct daemon *d, struct pod *p);	/* pod drained: its connections go */
+void relay_reap(struct daemon *d);
+/* in ztunnel-emulator.c: a socket created inside the pod's netns (-errno) */
+int pod_socket(struct daemon *d, struct pod *p, int family, int type);
 
 /* http.c: libmicrohttpd servers run from the daemon's own epoll loop. */
 int http_parse_addr(const char *text, struct http_addr *a);	/* "HOST:PORT" or "none" */

@@ -6,12 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-const struct listener_spec listener_specs[POD_LISTENERS] = {
-	{ 15008, "inbound", "ztunnel::proxy::inbound" },
-	{ 15006, "inbound plaintext", "ztunnel::proxy::inbound_passthrough" },
-	{ 15001, "outbound", "ztunnel::proxy::outbound" },
-};
-
 static uint64_t hash_bytes(const void *data, size_t len)
 {
 	const unsigned char *p = data;
@@ -170,11 +164,10 @@ struct pod *pod_new(const char *uid, size_t uid_len, const char *name, size_t na
 	if (!p)
 		return NULL;
 	p->netns_fd = -1;
-	for (i = 0; i < POD_LISTENERS; i++) {
+	for (i = 0; i < POD_MAX_LISTENERS; i++) {
 		p->listeners[i].ev.kind = EV_LISTENER;
 		p->listeners[i].ev.fd = -1;
 		p->listeners[i].pod = p;
-		p->listeners[i].spec = &listener_specs[i];
 	}
 	p->uid = dup_n(uid, uid_len);
 	p->uid_len = uid_len;
@@ -194,7 +187,7 @@ void pod_free(struct pod *p)
 
 	if (!p)
 		return;
-	for (i = 0; i < POD_LISTENERS; i++)
+	for (i = 0; i < POD_MAX_LISTENERS; i++)
 		if (p->listeners[i].ev.fd >= 0)
 			close(p->listeners[i].ev.fd);
 	if (p->netns_fd >= 0)

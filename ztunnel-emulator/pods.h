@@ -4,36 +4,49 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "netns.h"
 
 /* What a descriptor registered with epoll stands for. */
-enum ev_kind { EV_SERVER, EV_SIGNAL, EV_CONN, EV_LISTENER, EV_HTTP };
+enum ev_kind { EV_SERVER, EV_SIGNAL, EV_CONN, EV_LISTENER, EV_HTTP, EV_RELAY };
 
 struct ev_src {
 	enum ev_kind kind;
 	int fd;
 };
 
+enum listener_role { ROLE_HBONE, ROLE_PLAINTEXT, ROLE_OUTBOUND, ROLE_DNS, ROLE_SOCKS5 };
+
 /* One of a pod's listeners, in ztunnel's order (ports and log targets as ztunnel's). */
 struct listener_spec {
+	int family;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
 	uint16_t port;
+	int socktype;		/* SOCK_STREAM or SOCK_DGRAM */
+	enum listener_role role;
 	const char *component;	/* as ztunnel's "listener established ... component=" */
 	const char *target;	/* ztunnel's log target for that proxy */
+	bool optional;		/* skipped when the pod lacks the address ([::1] without IPv6) */
+	char addr_text[48];	/* "127.0.0.1:15008", "[::]:15008" */
 };
 
-#define POD_LISTENERS 3
-extern const struct listener_spec listener_specs[POD_LISTENERS];
+#define POD_MAX_LISTENERS 8
 
 struct pod;
+struct relay;
 
 struct listener {
 	struct ev_src ev;	/* EV_LISTENER; ev.fd -1 when closed */
 	struct pod *pod;
 	const struct listener_spec *spec;
-	uint64_t accepted;
+	bool transparent;	/* IP_TRANSPARENT took */
+	uint64_t accepted, completed, failed, bytes_sent, bytes_recv;
 };
 
 /*
@@ -49,7 +62,9 @@ struct pod {
 	size_t uid_len;		/* a uid may hold any UTF-8, NUL included */
 	struct netns_id nsid;
 	int netns_fd;		/* held for the pod's life, as ztunnel does */
-	struct listener listeners[POD_LISTENERS];
+	struct listener listeners[POD_MAX_LISTENERS];
+	size_t nlisteners;
+	struct relay *relays;	/* connections being relayed for this pod */
 	uint64_t seen_conn;	/* serial of the last connection that Added/Kept it */
 	struct timespec added, started;	/* realtime: Add received, proxy up */
 	struct timespec next_retry;	/* monotonic, while pending */

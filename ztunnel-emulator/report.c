@@ -5,6 +5,8 @@
  * table so that they can never disagree.
  */
 #include <inttypes.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
@@ -82,12 +84,6 @@ static void rfc3339(const struct timespec *ts, char *buf, size_t cap)
 	snprintf(buf, cap, "%s.%06ldZ", base, ts->tv_nsec / 1000);
 }
 
-static void listener_addr(const struct daemon *d, const struct listener *l, char *buf, size_t cap)
-{
-	snprintf(buf, cap, d->cfg.family == AF_INET6 ? "[%s]:%u" : "%s:%u", d->cfg.addr_text,
-		 l->spec->port);
-}
-
 static int by_uid(const void *a, const void *b)
 {
 	const struct pod *x = *(const struct pod *const *)a, *y = *(const struct pod *const *)b;
@@ -120,7 +116,7 @@ static void json_http_addr(FILE *out, const struct http_addr *a)
 void report_config_dump(const struct daemon *d, FILE *out)
 {
 	struct pod **v = sorted_pods(d);
-	char t[64], addr[INET6_ADDRSTRLEN + 8];
+	char t[64];
 	size_t i;
 	int k;
 
@@ -129,8 +125,9 @@ void report_config_dump(const struct daemon *d, FILE *out)
 		(int)getpid());
 	fputs("    \"inpod_uds\": ", out);
 	json_cstr(out, d->cfg.socket_path);
-	fprintf(out, ",\n    \"listen_address\": \"%s\",\n    \"inpod_port_reuse\": %s,\n", d->cfg.addr_text,
-		d->cfg.port_reuse ? "true" : "false");
+	fprintf(out, ",\n    \"profile\": \"%s\",\n    \"listen_address\": \"%s\",\n    \"inpod_port_reuse\": %s,\n    \"inpod_mark\": %u,\n",
+		d->cfg.profile == PROFILE_AMBIENT ? "ambient" : "walkthru", d->cfg.addr_text,
+		d->cfg.port_reuse ? "true" : "false", (unsigned)d->cfg.mark);
 	fprintf(out, "    \"request_timeout_seconds\": %g,\n    \"retry_interval_seconds\": %g,\n",
 		d->cfg.timeout, d->cfg.retry_interval);
 	fprintf(out, "    \"log_format\": \"%s\",\n    \"admin_addr\": ",
@@ -182,12 +179,14 @@ void report_config_dump(const struct daemon *d, FILE *out)
 		fprintf(out, ", \"retries\": %u, \"last_error\": ", p->retries);
 		json_cstr(out, p->last_error);
 		fputs(",\n      \"listeners\": [", out);
-		for (k = 0; p->state == POD_UP && k < POD_LISTENERS; k++) {
+		for (k = 0; p->state == POD_UP && k < (int)p->nlisteners; k++) {
 			const struct listener *l = &p->listeners[k];
 
-			listener_addr(d, l, addr, sizeof(addr));
-			fprintf(out, "%s{\"address\": \"%s\", \"component\": \"%s\", \"accepted\": %" PRIu64 "}",
-				k ? ", " : "", addr, l->spec->component, l->accepted);
+			fprintf(out, "%s{\"address\": \"%s\", \"protocol\": \"%s\", \"component\": \"%s\", \"transparent\": %s, \"accepted\": %" PRIu64 ", \"completed\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"bytes_sent\": %" PRIu64 ", \"bytes_recv\": %" PRIu64 "}",
+				k ? ",\n        " : "\n        ", l->spec->addr_text,
+				l->spec->socktype == SOCK_DGRAM ? "udp" : "tcp", l->spec->component,
+				l->transparent ? "true" : "false", l->accepted, l->completed, l->failed,
+				l->bytes_sent, l->bytes_recv);
 		}
 		fputs("]}", out);
 	}
@@ -237,11 +236,35 @@ static void prom_header(FILE *out, const char *name, const char *type, const cha
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One counter of every running pod's listeners, labelled by uid, component, address, protocol. */
+static void prom_listeners(FILE *out, struct pod *const *v, size_t n, const char *name,
+			   const char *help, size_t field)
+{
+	char full[96];
+	size_t i, k;
+
+	snprintf(full, sizeof(full), "ztunnel_emulator_listener_%s", name);
+	prom_header(out, full, "counter", help);
+	for (i = 0; v && i < n; i++) {
+		if (v[i]->state != POD_UP)
+			continue;
+		for (k = 0; k < v[i]->nlisteners; k++) {
+			const struct listener *l = &v[i]->listeners[k];
+
+			fprintf(out, "%s{uid=\"", full);
+			prom_label(out, v[i]->uid, v[i]->uid_len);
+			fprintf(out, "\",component=\"%s\",address=\"%s\",protocol=\"%s\"} %" PRIu64 "\n",
+				l->spec->component, l->spec->addr_text,
+				l->spec->socktype == SOCK_DGRAM ? "udp" : "tcp",
+				*(const uint64_t *)((const char *)l + field));
+		}
+	}
+}
+
 void report_metrics(const struct daemon *d, FILE *out)
 {
 	struct pod **v = sorted_pods(d);
 	uint64_t cum = 0;
-	size_t i;
 	int k, r;
 
 	prom_header(out, "workload_manager_active_proxy_count", "gauge",
@@ -264,18 +287,24 @@ void report_metrics(const struct daemon *d, FILE *out)
 			fprintf(out, "ztunnel_emulator_zds_requests_total{type=\"%s\",result=\"%s\"} %" PRIu64 "\n",
 				req_names[k], res_names[r], d->stats.requests[k][r]);
 
-	prom_header(out, "ztunnel_emulator_listener_accepted_total", "counter",
-		    "Connections accepted by each running pod's listeners.");
-	for (i = 0; v && i < d->pods.count; i++) {
-		if (v[i]->state != POD_UP)
-			continue;
-		for (k = 0; k < POD_LISTENERS; k++) {
-			fputs("ztunnel_emulator_listener_accepted_total{uid=\"", out);
-			prom_label(out, v[i]->uid, v[i]->uid_len);
-			fprintf(out, "\",component=\"%s\",port=\"%u\"} %" PRIu64 "\n",
-				listener_specs[k].component, listener_specs[k].port, v[i]->listeners[k].accepted);
-		}
-	}
+	prom_listeners(out, v, d->pods.count, "accepted_total",
+		       "Connections (TCP) or datagrams (UDP) accepted by each running pod's listeners.",
+		       offsetof(struct listener, accepted));
+	prom_listeners(out, v, d->pods.count, "completed_total",
+		       "Relayed connections that completed, per listener.",
+		       offsetof(struct listener, completed));
+	prom_listeners(out, v, d->pods.count, "failed_total",
+		       "Relayed connections that failed (upstream refused, reset, pod drained).",
+		       offsetof(struct listener, failed));
+	prom_listeners(out, v, d->pods.count, "bytes_sent_total",
+		       "Bytes relayed from clients to their original destination.",
+		       offsetof(struct listener, bytes_sent));
+	prom_listeners(out, v, d->pods.count, "bytes_recv_total",
+		       "Bytes relayed from original destinations back to clients.",
+		       offsetof(struct listener, bytes_recv));
+	prom_header(out, "ztunnel_emulator_active_connections", "gauge",
+		    "Connections being relayed right now.");
+	fprintf(out, "ztunnel_emulator_active_connections %zu\n", d->n_relays);
 
 	prom_header(out, "ztunnel_emulator_add_duration_seconds", "histogram",
 		    "Time from receiving an Add to sending its ack, by the daemon's monotonic clock.");
@@ -307,9 +336,9 @@ void report_table(const struct daemon *d, FILE *out)
 		const struct pod *p = v[i];
 		char ns[40];
 		uint64_t acc = 0;
-		int k;
+		size_t k;
 
-		for (k = 0; k < POD_LISTENERS; k++)
+		for (k = 0; k < p->nlisteners; k++)
 			acc += p->listeners[k].accepted;
 		snprintf(ns, sizeof(ns), "%u:%u:%" PRIu64, major(p->nsid.dev), minor(p->nsid.dev),
 			 (uint64_t)p->nsid.ino);

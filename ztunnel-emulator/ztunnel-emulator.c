@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,12 +41,11 @@
 #include "netns.h"
 #include "nl.h"
 #include "pods.h"
+#include "sockdiag.h"
 #include "uds.h"
 #include "zds.h"
 
 #define DEFAULT_SOCKET "/var/run/ztunnel/ztunnel.sock"
-/* Go's net.Listen uses somaxconn; the walk-thru's `ss` shows Send-Q 4096. */
-#define LISTEN_BACKLOG 4096
 #define ERRMSG_MAX 512
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -87,14 +87,6 @@ static const char *uid_text(char *buf, size_t cap, const char *uid, size_t len)
 
 	snprintf(buf, cap, "WorkloadUid(%s)", log_quote(q, sizeof(q), uid, len));
 	return buf;
-}
-
-static void format_addr(const struct config *cfg, uint16_t port, char *buf, size_t cap)
-{
-	if (cfg->family == AF_INET6)
-		snprintf(buf, cap, "[%s]:%u", cfg->addr_text, port);
-	else
-		snprintf(buf, cap, "%s:%u", cfg->addr_text, port);
 }
 
 /* Rust's io::Error Display, which ztunnel's messages embed. */
@@ -147,13 +139,26 @@ static void return_home(struct daemon *d)
 
 static void close_listeners(struct pod *p)
 {
-	int i;
+	size_t i;
 
-	for (i = 0; i < POD_LISTENERS; i++) {
+	for (i = 0; i < POD_MAX_LISTENERS; i++) {
 		if (p->listeners[i].ev.fd >= 0)
 			close(p->listeners[i].ev.fd);
 		p->listeners[i].ev.fd = -1;
 	}
+	p->nlisteners = 0;
+}
+
+int pod_socket(struct daemon *d, struct pod *p, int family, int type)
+{
+	int fd, ret = netns_enter(p->netns_fd);
+
+	if (ret)
+		return ret;
+	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ret = fd < 0 ? -errno : fd;
+	return_home(d);
+	return ret;
 }
 
 static void warn_lo_down(const struct daemon *d, const struct pod *p)
@@ -188,20 +193,123 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 	return fuzz_proxy_start(d, p, err, errlen);
 }
 #else
+/* Socket options of a listener, as ztunnel sets them, before bind. */
+static int listener_options(const struct config *cfg, const struct listener_spec *spec, int fd)
+{
+	int one = 1, zero = 0;
+
+	if (cfg->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &cfg->mark, sizeof(cfg->mark)) < 0)
+		return -errno;
+	/* SO_REUSEADDR as Go/tokio listeners set it: a re-added pod may rebind at once */
+	if (spec->socktype == SOCK_STREAM &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		return -errno;
+	if (cfg->port_reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		return -errno;
+	/* [::] listeners take IPv4 too (dual-stack), as ztunnel's */
+	if (spec->family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
+		return -errno;
+	return 0;
+}
+
+static socklen_t spec_sockaddr(const struct listener_spec *spec, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (spec->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = spec->addr.v6;
+		s6->sin6_port = htons(spec->port);
+		return sizeof(*s6);
+	}
+	((struct sockaddr_in *)ss)->sin_family = AF_INET;
+	((struct sockaddr_in *)ss)->sin_addr = spec->addr.v4;
+	((struct sockaddr_in *)ss)->sin_port = htons(spec->port);
+	return sizeof(struct sockaddr_in);
+}
+
+/* IP_TRANSPARENT is best-effort (it needs CAP_NET_RAW or CAP_NET_ADMIN), as in ztunnel. */
+static bool set_transparent(const struct listener_spec *spec, int fd)
+{
+	int one = 1;
+
+	if (spec->family == AF_INET6)
+		return setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == 0;
+	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == 0;
+}
+
+struct confirm {
+	uint32_t inode[POD_MAX_LISTENERS];
+	bool found[POD_MAX_LISTENERS];
+	size_t n;
+};
+
+static int confirm_cb(const struct sd_sock *s, void *data)
+{
+	struct confirm *c = data;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->inode[i] == s->inode)
+			c->found[i] = true;
+	return 0;
+}
+
+/*
+ * Asks the kernel, through sock_diag in the pod's netns, whether every
+ * listener is there: the ack then states a fact the kernel confirmed.
+ */
+static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *err, size_t errlen)
+{
+	static const int fams[] = { AF_INET, AF_INET6 };
+	struct confirm c = { .n = p->nlisteners };
+	struct stat st;
+	size_t i, f;
+	int ret;
+
+	for (i = 0; i < c.n; i++) {
+		if (fstat(p->listeners[i].ev.fd, &st) < 0)
+			return -errno;
+		c.inode[i] = (uint32_t)st.st_ino;
+	}
+	for (f = 0; f < 2; f++) {
+		ret = sd_dump(sd, fams[f], IPPROTO_TCP, 1u << TCP_LISTEN, confirm_cb, &c);
+		if (!ret)
+			ret = sd_dump(sd, fams[f], IPPROTO_UDP, 1u << TCP_CLOSE, confirm_cb, &c);
+		if (ret) {
+			snprintf(err, errlen, "sock_diag in the pod network namespace failed: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	for (i = 0; i < c.n; i++) {
+		if (!c.found[i]) {
+			snprintf(err, errlen, "listener %s is not visible in the pod network namespace (sock_diag)",
+				 p->listeners[i].spec->addr_text);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
 /*
  * Creates the pod's listeners inside its netns. Only socket() needs to run
  * there (a socket belongs to the netns it was created in), so all of them
- * plus a netlink socket are made in one visit; bind/listen happen at home.
- * On failure nothing is left behind and err says why.
+ * plus the netlink sockets are made in one visit; bind/listen happen at
+ * home. On failure nothing is left behind and err says why.
  */
 static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 {
-	struct mnl_socket *nl = NULL;
-	int fds[POD_LISTENERS], i, ret, one = 1, saved = 0;
-	char addr[INET6_ADDRSTRLEN + 8], oserr[128];
+	const struct config *cfg = &d->cfg;
+	struct mnl_socket *nl = NULL, *sd = NULL;
+	int fds[POD_MAX_LISTENERS], ret = 0, saved = 0;
+	char oserr[128];
 	bool lo_up = true;
+	size_t i, n = cfg->nspecs, k;
 
-	for (i = 0; i < POD_LISTENERS; i++)
+	for (i = 0; i < n; i++)
 		fds[i] = -1;
 
 	ret = netns_enter(p->netns_fd);
@@ -212,18 +320,20 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 			 ret == -EPERM ? " (the daemon lacks CAP_SYS_ADMIN over that namespace's owner)" : "");
 		return ret;
 	}
-	for (i = 0; i < POD_LISTENERS; i++) {
-		fds[i] = socket(d->cfg.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fds[i] < 0) {
+	for (i = 0; i < n && !saved; i++) {
+		fds[i] = socket(cfg->specs[i].family,
+				cfg->specs[i].socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		/* no IPv6 in the pod: an optional [::1] listener is simply not made */
+		if (fds[i] < 0 && !(cfg->specs[i].optional && errno == EAFNOSUPPORT))
 			saved = errno;
-			break;
-		}
 	}
 	if (!saved) {
 		nl = nl_route_open();
 		if (!nl)
 			log_line(LOG_WARN, T_EMU, "cannot open rtnetlink in the pod netns: %s; lo state not checked",
 				 strerror(errno));
+		if (cfg->confirm && !(sd = sd_open()))
+			saved = errno;
 	}
 	return_home(d);
 
@@ -234,59 +344,64 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 		goto fail;
 	}
 
-	for (i = 0; i < POD_LISTENERS; i++) {
-		const struct listener_spec *spec = &listener_specs[i];
+	for (i = 0; i < n; i++) {
+		const struct listener_spec *spec = &cfg->specs[i];
 		struct sockaddr_storage ss;
-		socklen_t sl;
+		socklen_t sl = spec_sockaddr(spec, &ss);
 
-		memset(&ss, 0, sizeof(ss));
-		if (d->cfg.family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-			s6->sin6_family = AF_INET6;
-			s6->sin6_addr = d->cfg.addr.v6;
-			s6->sin6_port = htons(spec->port);
-			sl = sizeof(*s6);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-			s4->sin_family = AF_INET;
-			s4->sin_addr = d->cfg.addr.v4;
-			s4->sin_port = htons(spec->port);
-			sl = sizeof(*s4);
-		}
-		format_addr(&d->cfg, spec->port, addr, sizeof(addr));
-		/* SO_REUSEADDR as Go/tokio listeners set it: a re-added pod may rebind at once */
-		if (setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		    (d->cfg.port_reuse &&
-		     setsockopt(fds[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)) {
-			ret = -errno;
+		if (fds[i] < 0)
+			continue;
+		ret = listener_options(cfg, spec, fds[i]);
+		if (ret) {
 			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to set socket options for %s: %s", addr, oserr);
+			snprintf(err, errlen, "failed to set socket options for %s: %s", spec->addr_text, oserr);
 			goto fail;
 		}
 		if (bind(fds[i], (struct sockaddr *)&ss, sl) < 0) {
 			ret = -errno;
+			if (spec->optional && ret == -EADDRNOTAVAIL) {
+				close(fds[i]);
+				fds[i] = -1;
+				continue;
+			}
 			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to bind to address %s: %s", addr, oserr);
+			snprintf(err, errlen, "failed to bind to address %s: %s", spec->addr_text, oserr);
 			goto fail;
 		}
-		if (listen(fds[i], LISTEN_BACKLOG) < 0) {
+		if (spec->socktype == SOCK_STREAM && listen(fds[i], cfg->backlog) < 0) {
 			ret = -errno;
 			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to listen on %s: %s", addr, oserr);
+			snprintf(err, errlen, "failed to listen on %s: %s", spec->addr_text, oserr);
 			goto fail;
 		}
 	}
 
-	for (i = 0; i < POD_LISTENERS; i++) {
-		p->listeners[i].ev.fd = fds[i];
-		ret = epoll_add(d, &p->listeners[i].ev);
+	/* the made ones, in order, become the pod's listeners */
+	for (i = 0, k = 0; i < n; i++) {
+		struct listener *l;
+
+		if (fds[i] < 0)
+			continue;
+		l = &p->listeners[k++];
+		l->spec = &cfg->specs[i];
+		l->ev.fd = fds[i];
+		/* the proxies are transparent; the DNS server is not */
+		l->transparent = cfg->transparent && l->spec->role != ROLE_DNS &&
+				 l->spec->role != ROLE_SOCKS5 && set_transparent(l->spec, fds[i]);
+		fds[i] = -1;
+		ret = epoll_add(d, &l->ev);
 		if (ret) {
 			snprintf(err, errlen, "failed to watch listener: %s", strerror(-ret));
-			/* closing fds[] below also drops those already in epoll */
-			for (i = 0; i < POD_LISTENERS; i++)
-				p->listeners[i].ev.fd = -1;
+			p->nlisteners = k;
+			close_listeners(p);
+			goto fail;
+		}
+	}
+	p->nlisteners = k;
+	if (sd) {
+		ret = confirm_listeners(sd, p, err, errlen);
+		if (ret) {
+			close_listeners(p);
 			goto fail;
 		}
 	}
@@ -296,26 +411,28 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 		if (ret)
 			log_line(LOG_WARN, T_EMU, "cannot read the state of lo in the pod netns: %s",
 				 strerror(-ret));
-		nl_close(nl);
-		nl = NULL;
 	}
-	for (i = 0; i < POD_LISTENERS; i++) {
-		format_addr(&d->cfg, listener_specs[i].port, addr, sizeof(addr));
-		log_line(LOG_INFO, listener_specs[i].target,
-			 "listener established address=%s component=\"%s\" transparent=false", addr,
-			 listener_specs[i].component);
-	}
+	for (i = 0; i < p->nlisteners; i++)
+		log_line(LOG_INFO, p->listeners[i].spec->target,
+			 "listener established address=%s component=\"%s\" transparent=%s",
+			 p->listeners[i].spec->addr_text, p->listeners[i].spec->component,
+			 p->listeners[i].transparent ? "true" : "false");
 	if (!lo_up && d->cfg.loopback)
 		warn_lo_down(d, p);
 	clock_gettime(CLOCK_REALTIME, &p->started);
-	return 0;
+	ret = 0;
+	goto out;
 
 fail:
-	for (i = 0; i < POD_LISTENERS; i++)
+	for (i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	if (!ret)
+		ret = -EIO;
+out:
 	nl_close(nl);
-	return ret ? ret : -EIO;
+	nl_close(sd);
+	return ret;
 }
 
 #endif /* ZE_FUZZ */
@@ -382,6 +499,7 @@ static void pod_drain(struct daemon *d, struct pod *p)
 		d->stats.proxies_stopped++;
 	}
 	pod_remove(&d->pods, p);
+	relay_close_pod(d, p);
 	close_listeners(p);
 	close(p->netns_fd);
 	p->netns_fd = -1;
@@ -457,6 +575,7 @@ static void conn_close(struct daemon *d, struct conn *c, const char *why)
 
 static void reap(struct daemon *d)
 {
+	relay_reap(d);
 	while (d->dead_conns) {
 		struct conn *c = d->dead_conns;
 
@@ -866,7 +985,6 @@ static void read_request(struct daemon *d, struct conn *c)
 
 	switch (req.type) {
 	case ZDS_REQ_ADD:
-		c->kind = REQ_ADD;
 		fd = m.fds[0];
 		ret = ns_fd_type(fd);
 		if (ret != CLONE_NEWNET) {
@@ -879,6 +997,7 @@ static void read_request(struct daemon *d, struct conn *c)
 			nack_and_close(d, c, "failure to read message", text);
 			return;
 		}
+		c->kind = REQ_ADD;	/* a well-formed Add from here on; before, a read failure */
 		handle_add(d, c, &req, fd);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		stats_observe_add(&d->stats, (double)(t1.tv_sec - t0.tv_sec) +
@@ -916,15 +1035,24 @@ static void expire_conns(struct daemon *d)
 
 static void accept_on_listener(struct daemon *d, struct listener *l)
 {
+	char buf[512];
 	int fd;
 
-	/* Traffic handling comes later: accept proves the listener, then close. */
+	if (l->spec->socktype == SOCK_DGRAM) {
+		/* DNS proxying is not emulated: queries are counted and dropped */
+		while (recv(l->ev.fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			l->accepted++;
+		return;
+	}
 	for (;;) {
-		fd = accept_fd(d, l->ev.fd, SOCK_CLOEXEC);
+		fd = accept_fd(d, l->ev.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		l->accepted++;
-		close(fd);
+		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))
+			relay_start(d, l, fd);
+		else
+			close(fd);	/* accepting proves the listener; nothing to relay */
 	}
 }
 
@@ -1069,6 +1197,10 @@ static size_t needed_caps(const struct config *cfg, cap_value_t *caps)
 	size_t n = 0, i;
 
 	caps[n++] = CAP_SYS_ADMIN;	/* setns() into pod network namespaces */
+	if (cfg->mark)
+		caps[n++] = CAP_NET_ADMIN;	/* SO_MARK */
+	if (cfg->transparent)
+		caps[n++] = CAP_NET_RAW;	/* IP_TRANSPARENT, and binding the client's address */
 	for (i = 0; i < 3; i++) {
 		uint16_t port = ntohs(((const struct sockaddr_in *)&h[i]->sa)->sin_port);
 
@@ -1084,13 +1216,15 @@ static size_t needed_caps(const struct config *cfg, cap_value_t *caps)
 static const char *cap_reason(cap_value_t cap)
 {
 	return cap == CAP_SYS_ADMIN ? "to setns() into pod network namespaces" :
+	       cap == CAP_NET_ADMIN ? "to set SO_MARK on pod sockets" :
+	       cap == CAP_NET_RAW ? "for IP_TRANSPARENT sockets" :
 	       cap == CAP_NET_BIND_SERVICE ? "to bind HTTP ports below 1024" : "";
 }
 
 /* Names every missing capability, why it is needed, and the setcap line that grants them. */
 static void check_capabilities(const struct config *cfg)
 {
-	cap_value_t caps[4];
+	cap_value_t caps[6];
 	char missing[512] = "", grant[256] = "", exe[PATH_MAX];
 	size_t n = needed_caps(cfg, caps), i, k, nmissing = 0;
 	ssize_t len;
@@ -1124,7 +1258,7 @@ static void check_capabilities(const struct config *cfg)
 /* After start-up: keep only what the options need; no ambient set, no_new_privs. */
 static void drop_capabilities(struct daemon *d)
 {
-	cap_value_t caps[4];
+	cap_value_t caps[6];
 	size_t n = needed_caps(&d->cfg, caps);
 	bool trimmed = false;
 	int ret = caps_limit_to(caps, n, &trimmed);
@@ -1184,8 +1318,14 @@ static void usage(FILE *out)
 		"namespace fd, and creates the pod's listeners (15008, 15006, 15001) inside it.\n"
 		"\n"
 		"Options:\n"
-		"  -a, --listen-address ADDR  address of the in-pod listeners (default 127.0.0.1;\n"
-		"                             IPv6 literals allowed, e.g. ::)\n"
+		"  -p, --profile PROFILE      walkthru (default): 127.0.0.1:15008/15006/15001, as\n"
+		"                             the reference walk-thru; ambient: real ztunnel's set\n"
+		"                             (DNS 15053, [::]:15008/15006/15001, mark 1337,\n"
+		"                             IP_TRANSPARENT) relaying 15001/15006 traffic\n"
+		"  -a, --listen-address ADDR  walkthru: address of the in-pod listeners (default\n"
+		"                             127.0.0.1; IPv6 literals allowed, e.g. ::)\n"
+		"      --socks5               ambient: add 127.0.0.1:15080\n"
+		"      --mark MARK            SO_MARK on every pod socket (ambient default 1337)\n"
 		"      --no-port-reuse        do not set SO_REUSEPORT on the listeners\n"
 		"  -t, --timeout SECONDS      close a connection that sends no request this long\n"
 		"                             after the hello (default 5)\n"
@@ -1249,6 +1389,61 @@ static gid_t parse_group(const char *s)
 	return (gid_t)parse_number("group (name or gid)", s, 10, 0, 0x7fffffff);
 }
 
+static void add_spec(struct config *cfg, int family, const char *addr, uint16_t port, int socktype,
+		     enum listener_role role, const char *component, const char *target, bool optional)
+{
+	struct listener_spec *s = &cfg->specs[cfg->nspecs++];
+	char text[INET6_ADDRSTRLEN];
+
+	s->family = family;
+	inet_pton(family, addr, &s->addr);
+	inet_ntop(family, &s->addr, text, sizeof(text));
+	snprintf(s->addr_text, sizeof(s->addr_text), family == AF_INET6 ? "[%s]:%u" : "%s:%u", text,
+		 port);
+	s->port = port;
+	s->socktype = socktype;
+	s->role = role;
+	s->component = component;
+	s->target = target;
+	s->optional = optional;
+}
+
+#define T_INBOUND "ztunnel::proxy::inbound"
+#define T_PLAIN "ztunnel::proxy::inbound_passthrough"
+#define T_OUTBOUND "ztunnel::proxy::outbound"
+#define T_DNS "ztunnel::dns::server"
+#define T_SOCKS "ztunnel::proxy::socks5"
+
+/* The listeners of each profile, in ztunnel's order. */
+static void build_profile(struct config *cfg)
+{
+	cfg->nspecs = 0;
+	if (cfg->profile == PROFILE_WALKTHRU) {
+		/* seeds/001: 127.0.0.1 by default; Go's listen backlog (somaxconn) shows in ss */
+		cfg->backlog = 4096;
+		add_spec(cfg, cfg->family, cfg->addr_text, 15008, SOCK_STREAM, ROLE_HBONE, "inbound",
+			 T_INBOUND, false);
+		add_spec(cfg, cfg->family, cfg->addr_text, 15006, SOCK_STREAM, ROLE_PLAINTEXT,
+			 "inbound plaintext", T_PLAIN, false);
+		add_spec(cfg, cfg->family, cfg->addr_text, 15001, SOCK_STREAM, ROLE_OUTBOUND, "outbound",
+			 T_OUTBOUND, false);
+		return;
+	}
+	/* real ztunnel: DNS first (IPv6 only when the pod has it), then dual-stack proxies */
+	cfg->backlog = 128;
+	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, false);
+	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, false);
+	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, true);
+	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, true);
+	add_spec(cfg, AF_INET6, "::", 15008, SOCK_STREAM, ROLE_HBONE, "inbound", T_INBOUND, false);
+	add_spec(cfg, AF_INET6, "::", 15006, SOCK_STREAM, ROLE_PLAINTEXT, "inbound plaintext", T_PLAIN,
+		 false);
+	add_spec(cfg, AF_INET6, "::", 15001, SOCK_STREAM, ROLE_OUTBOUND, "outbound", T_OUTBOUND, false);
+	if (cfg->socks5)
+		add_spec(cfg, AF_INET, "127.0.0.1", 15080, SOCK_STREAM, ROLE_SOCKS5, "socks5", T_SOCKS,
+			 false);
+}
+
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
 	static const struct option opts[] = {
@@ -1260,6 +1455,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		{ "admin-addr", required_argument, NULL, 'A' },
 		{ "ready-addr", required_argument, NULL, 'Y' },
 		{ "metrics-addr", required_argument, NULL, 'M' },
+		{ "profile", required_argument, NULL, 'p' },
+		{ "socks5", no_argument, NULL, 'S' },
+		{ "mark", required_argument, NULL, 'k' },
 		{ "socket-mode", required_argument, NULL, 'O' },
 		{ "socket-group", required_argument, NULL, 'G' },
 		{ "allow-uid", required_argument, NULL, 'U' },
@@ -1271,8 +1469,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *addr = "127.0.0.1", *admin = "127.0.0.1:15000", *ready = "127.0.0.1:15021",
+	const char *addr = NULL, *admin = "127.0.0.1:15000", *ready = "127.0.0.1:15021",
 		   *metrics = "127.0.0.1:15020";
+	long mark = -1;
 	int c;
 
 	cfg->socket_path = DEFAULT_SOCKET;
@@ -1283,7 +1482,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 	cfg->socket_gid = (gid_t)-1;
 	cfg->max_conns = 64;
 	cfg->max_pods = 10000;
-	while ((c = getopt_long(argc, argv, "a:t:r:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:p:t:r:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			addr = optarg;
@@ -1313,6 +1512,20 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case 'M':
 			metrics = optarg;
+			break;
+		case 'p':
+			if (!strcmp(optarg, "walkthru"))
+				cfg->profile = PROFILE_WALKTHRU;
+			else if (!strcmp(optarg, "ambient"))
+				cfg->profile = PROFILE_AMBIENT;
+			else
+				cli_usage_error("invalid profile '%s': expected walkthru or ambient", optarg);
+			break;
+		case 'S':
+			cfg->socks5 = true;
+			break;
+		case 'k':
+			mark = (long)parse_number("--mark", optarg, 0, 0, 0xffffffff);
 			break;
 		case 'O':
 			cfg->socket_mode = (mode_t)parse_number("socket mode", optarg, 8, 0, 0777);
@@ -1356,6 +1569,15 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 	if (!*cfg->socket_path)
 		cli_usage_error("empty socket path");
 
+	if (addr && cfg->profile == PROFILE_AMBIENT)
+		cli_usage_error("--listen-address is for the walkthru profile: ambient binds ztunnel's own addresses");
+	if (!addr)
+		addr = "127.0.0.1";
+	if (cfg->socks5 && cfg->profile != PROFILE_AMBIENT)
+		cli_usage_error("--socks5 needs --profile ambient");
+	/* ztunnel marks every socket 1337 (0x539) so the in-pod rules let it through */
+	cfg->mark = mark >= 0 ? (uint32_t)mark : cfg->profile == PROFILE_AMBIENT ? 1337 : 0;
+	cfg->transparent = cfg->confirm = cfg->relay = cfg->profile == PROFILE_AMBIENT;
 	if (inet_pton(AF_INET, addr, &cfg->addr.v4) == 1)
 		cfg->family = AF_INET;
 	else if (inet_pton(AF_INET6, addr, &cfg->addr.v6) == 1)
@@ -1369,8 +1591,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		cli_usage_error("invalid --ready-addr '%s': expected HOST:PORT or none", ready);
 	if (http_parse_addr(metrics, &cfg->metrics) < 0)
 		cli_usage_error("invalid --metrics-addr '%s': expected HOST:PORT or none", metrics);
-	cfg->loopback = cfg->family == AF_INET ? (ntohl(cfg->addr.v4.s_addr) >> 24) == 127 :
-						 IN6_IS_ADDR_LOOPBACK(&cfg->addr.v6);
+	cfg->loopback = cfg->profile == PROFILE_WALKTHRU &&
+			(cfg->family == AF_INET ? (ntohl(cfg->addr.v4.s_addr) >> 24) == 127 :
+						  IN6_IS_ADDR_LOOPBACK(&cfg->addr.v6));
+	build_profile(cfg);
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -1391,6 +1615,19 @@ static int next_timeout(const struct daemon *d)
 	if (t >= 0 && (ms < 0 || t < ms))
 		ms = t;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static const char *listener_summary(const struct config *cfg)
+{
+	static char buf[512];
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < cfg->nspecs && o < sizeof(buf); i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s%s", i ? ", " : "",
+				      cfg->specs[i].addr_text,
+				      cfg->specs[i].socktype == SOCK_DGRAM ? "/udp" : "");
+	return buf;
 }
 
 /* true when the daemon should exit */
@@ -1459,14 +1696,17 @@ int main(int argc, char **argv)
 	log_plain("inpod_enabled: true");
 	log_plain("inpod_uds: %s", d.cfg.socket_path);
 	log_plain("inpod_port_reuse: %s", d.cfg.port_reuse ? "true" : "false");
+	if (d.cfg.mark)
+		log_plain("inpod_mark: %u", d.cfg.mark);
 	if (http_start(&d) < 0) {
 		remove_socket(&d);
 		return 1;
 	}
 	log_capacity(&d);
 	drop_capabilities(&d);
-	log_line(LOG_INFO, T_EMU, "%s %s listening on %s (mode %04o); pod listeners on %s ports 15008, 15006, 15001",
-		 PROG, ZE_VERSION, d.cfg.socket_path, (unsigned)d.cfg.socket_mode, d.cfg.addr_text);
+	log_line(LOG_INFO, T_EMU, "%s %s listening on %s (mode %04o); profile %s: pod listeners %s",
+		 PROG, ZE_VERSION, d.cfg.socket_path, (unsigned)d.cfg.socket_mode,
+		 d.cfg.profile == PROFILE_AMBIENT ? "ambient" : "walkthru", listener_summary(&d.cfg));
 
 	for (;;) {
 		struct epoll_event evs[64];
@@ -1504,6 +1744,9 @@ int main(int argc, char **argv)
 				break;
 			case EV_HTTP:
 				http_dispatch(&d, src);
+				break;
+			case EV_RELAY:
+				relay_dispatch(&d, src, evs[i].events);
 				break;
 			}
 		}

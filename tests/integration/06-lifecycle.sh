@@ -35,7 +35,7 @@ ready
 is "$READY_CODE" 200 "ready: 200 with nothing pending"
 is "$(metric workload_manager_active_proxy_count)" 1 "metrics: one active proxy"
 is "$(metric workload_manager_proxies_started_total)" 1 "metrics: one proxy started"
-is "$(metric 'ztunnel_emulator_listener_accepted_total{uid="'"$A"'",component="inbound plaintext",port="15006"}')" 1 \
+is "$(metric 'ztunnel_emulator_listener_accepted_total{uid="'"$A"'",component="inbound plaintext",address="127.0.0.1:15006",protocol="tcp"}')" 1 \
 	"metrics: the accepted connection, per listener"
 
 # ---- del ---------------------------------------------------------------------
