@@ -5,38 +5,71 @@
  * ztunnel over ZDS v1 (SCM_RIGHTS on an Add request), then waits for the Ack.
  * del and keep send a pod's uid; sync replays istio-cni's snapshot after a
  * restart on one connection: an Add per netns, then SnapshotSent.
+ * With --redirect, add first installs istio-cni's in-pod redirection rules
+ * (common/redirect.h), as istio-cni does before it hands a pod to ztunnel;
+ * inspect shows in one view what a person checks when debugging a pod.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <libmnl/libmnl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "fdpass.h"
 #include "log.h"
 #include "netns.h"
+#include "redirect.h"
+#include "sockdiag.h"
 #include "uds.h"
 #include "zds.h"
 
 #define PROG "cni-emulator"
 #define NETNS_DIR "/run/netns"
+#define DEFAULT_ADMIN "http://127.0.0.1:15000"
 
-enum cmd { CMD_ADD, CMD_DEL, CMD_KEEP, CMD_SYNC };
+enum cmd { CMD_ADD, CMD_DEL, CMD_KEEP, CMD_SYNC, CMD_INSPECT };
 
-static const char *const cmd_names[] = { "add", "del", "keep", "sync" };
+static const char *const cmd_names[] = { "add", "del", "keep", "sync", "inspect" };
 
 /* One bit per option given, so that a subcommand can refuse those it has no use for. */
-enum { OPT_UID = 1, OPT_NAME = 2, OPT_NAMESPACE = 4, OPT_SA = 8, OPT_ALL = 16 };
+enum {
+	OPT_UID = 1,
+	OPT_NAME = 2,
+	OPT_NAMESPACE = 4,
+	OPT_SA = 8,
+	OPT_ALL = 16,
+	OPT_REDIRECT = 32,
+	OPT_DNS = 64,
+	OPT_NETNS = 128,
+	OPT_JSON = 256,
+	OPT_SOCKET = 512,
+	OPT_ADMIN = 1024,
+};
+
+/* long-only options */
+enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN };
 
 struct opts {
 	const char *uid, *name, *namespace_, *service_account;
 	unsigned int given;
 	int timeout_ms;
+	enum rd_variant variant;	/* with --redirect */
+	bool dns_capture;
+	const char *netns;		/* del --netns */
+	const char *socket, *admin;	/* inspect */
 };
 
 /* One connection to the daemon. Every error it prints starts with pfx. */
@@ -55,6 +88,7 @@ enum { CALL_NACK = 1, CALL_NOT_SENT = -1, CALL_NO_ACK = -2 };
 struct pod {
 	const char *spec;
 	char *spec_owned;
+	const char *where;	/* the netns as messages name it: its name, else spec */
 	int nsfd;
 	const char *uid;
 	char uidbuf[32];
@@ -66,19 +100,23 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: %s [add] [OPTIONS] SOCKET NETNS\n"
-		"       %s del [--timeout SECONDS] SOCKET UID\n"
+		"       %s del [--netns NETNS] [--timeout SECONDS] SOCKET UID\n"
 		"       %s keep [--timeout SECONDS] SOCKET UID\n"
 		"       %s sync [OPTIONS] SOCKET [NETNS...]\n"
 		"       %s sync --all [OPTIONS] SOCKET\n"
+		"       %s inspect [--json] [--socket SOCKET] [--admin URL] NETNS\n"
 		"\n"
 		"Emulates the istio-cni node agent's side of Istio ambient's in-pod handoff,\n"
 		"talking ZDS v1 to ztunnel-emulator on the Unix socket SOCKET.\n"
 		"\n"
 		"  add   opens the pod's network namespace NETNS and sends its fd to the daemon\n"
 		"        (an Add with SCM_RIGHTS), then waits for the ack. Prints 'listeners\n"
-		"        ready' once the daemon has bound the pod's listeners.\n"
+		"        ready' once the daemon has bound the pod's listeners. With --redirect\n"
+		"        it first installs istio-cni's redirection rules in NETNS (a 'rules:'\n"
+		"        line says what it did) and removes them again if the add fails.\n"
 		"  del   deletes pod UID: the daemon closes its listeners (an unknown UID is\n"
-		"        acked too). Prints 'pod UID deleted'.\n"
+		"        acked too). Prints 'pod UID deleted'. With --netns it first removes\n"
+		"        the redirection rules from NETNS, if the netns still exists.\n"
 		"  keep  sends a Keep for pod UID, as istio-cni does in a snapshot for a pod\n"
 		"        whose netns it has not found; alone on a connection it changes\n"
 		"        nothing. Prints 'pod UID kept'.\n"
@@ -87,6 +125,10 @@ static void usage(FILE *out)
 		"        listed (with no NETNS, all of them). --all lists every network\n"
 		"        namespace under " NETNS_DIR ", sorted by name. Prints 'UID: listeners\n"
 		"        ready' or 'UID: <the daemon's nack>' per pod, then a 'sync:' summary.\n"
+		"  inspect  shows what to check when debugging a pod: the TCP/UDP listeners in\n"
+		"        NETNS and their processes, the ISTIO_* chains with packet and byte\n"
+		"        counters per rule, the ip rule and the routes of table 100, and\n"
+		"        whether the daemon (its /config_dump) has the netns enrolled.\n"
 		"\n"
 		"NETNS is a path (/var/run/netns/ns2), a name under /run/netns (ns2), or a\n"
 		"process id (1234 = /proc/1234/ns/net). Every NETNS is opened and checked\n"
@@ -101,14 +143,30 @@ static void usage(FILE *out)
 		"  -s, --service-account SA      add, sync: pod's service account\n"
 		"                                (default: default)\n"
 		"  -a, --all                     sync: every network namespace under " NETNS_DIR "\n"
+		"      --redirect[=VARIANT]      add, sync: install the in-pod redirection rules\n"
+		"                                first: tproxy (Istio 1.21-1.23, the default) or\n"
+		"                                redirect (Istio >= 1.24); plus the ip rule\n"
+		"                                fwmark 0x111/0xfff lookup 100 and its route\n"
+		"      --dns-capture=BOOL        with --redirect: true (default) or false (no\n"
+		"                                port 53 -> 15053 rules)\n"
+		"      --netns NETNS             del: remove the redirection rules from NETNS\n"
+		"      --json                    inspect: one JSON object on stdout\n"
+		"      --socket SOCKET           inspect: also check that the daemon answers on\n"
+		"                                SOCKET (its ZDS hello)\n"
+		"      --admin URL               inspect: the daemon's admin endpoint\n"
+		"                                (default " DEFAULT_ADMIN ")\n"
 		"  -t, --timeout SECONDS         deadline for each step: hello, each send, each\n"
-		"                                ack (default 5)\n"
+		"                                ack, inspect's HTTP request (default 5)\n"
 		"  -h, --help                    show this help and exit\n"
 		"  -V, --version                 show the version and exit\n"
 		"\n"
-		"Exit status: 0 when the daemon acked every request, 1 on a nack, timeout or\n"
-		"error, 2 on a usage error.\n",
-		PROG, PROG, PROG, PROG, PROG);
+		"--redirect, del --netns and inspect run iptables-restore/iptables-save inside\n"
+		"NETNS and change its routing: they need root (CAP_NET_ADMIN and CAP_SYS_ADMIN\n"
+		"over the netns).\n"
+		"\n"
+		"Exit status: 0 when the daemon acked every request (inspect: when everything\n"
+		"could be read), 1 on a nack, timeout or error, 2 on a usage error.\n",
+		PROG, PROG, PROG, PROG, PROG, PROG);
 }
 
 /* Opens and checks NETNS before anything reaches the daemon: fd, or -errno and why. */
@@ -174,6 +232,7 @@ static int pod_prepare(struct pod *p, const char *spec, const struct opts *o, co
 	p->nsfd = open_netns(spec, path, sizeof(path), &name, why, whycap);
 	if (p->nsfd < 0)
 		return p->nsfd;
+	p->where = name ? name : spec;
 	p->uid = o->uid;
 	if (!p->uid && name) {
 		p->uid = name;
@@ -296,16 +355,140 @@ static int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd,
 	return resp.error.len ? CALL_NACK : 0;
 }
 
+/* ---- redirection rules (common/redirect.h) ---------------------------------- */
+
+#define RULE_DESC "ip rule fwmark 0x111/0xfff lookup 100"
+#define ROUTE_DESC "route local default dev lo table 100"
+
+/* What to do about a refusal to enter the netns or change its rules. */
+static const char *perm_hint(int ret)
+{
+	return ret == -EPERM || ret == -EACCES ?
+		       " (needs root: CAP_SYS_ADMIN and CAP_NET_ADMIN over the netns)" : "";
+}
+
+static void variant_desc(char *buf, size_t cap, enum rd_variant v, bool dns)
+{
+	snprintf(buf, cap, "%s variant%s", rd_variant_name(v), dns ? "" : " without DNS capture");
+}
+
+/* After rd_apply(): one line on stdout saying what it did in the pod's netns. */
+static void print_rules_applied(const char *pfx, const char *where, int nsfd,
+				const struct opts *o, const struct rd_state *added)
+{
+	char want[64], found[64], have[192], why[512];
+	struct rd_rules r;
+	enum rd_variant v = RD_TPROXY;
+	bool dns = true;
+	int ret;
+
+	variant_desc(want, sizeof(want), o->variant, o->dns_capture);
+	if (added->chains) {
+		snprintf(have, sizeof(have), "%s installed", want);
+	} else {
+		ret = rd_read(nsfd, &r, why, sizeof(why));
+		if (!ret) {
+			ret = rd_identify(&r, &v, &dns);
+			rd_rules_free(&r);
+		}
+		variant_desc(found, sizeof(found), v, dns);
+		if (!ret && v == o->variant && dns == o->dns_capture)
+			snprintf(have, sizeof(have), "%s already present", want);
+		else if (!ret)
+			snprintf(have, sizeof(have), "%s already present (%s requested; left as is)",
+				 found, want);
+		else
+			snprintf(have, sizeof(have),
+				 "ISTIO_* chains already present, matching no known variant (left as is)");
+	}
+	if (added->ip_rule == added->route)
+		printf("%srules: %s in %s (%s and %s %s)\n", pfx, have, where, RULE_DESC, ROUTE_DESC,
+		       added->ip_rule ? "added" : "already present");
+	else
+		printf("%srules: %s in %s (%s %s, %s %s)\n", pfx, have, where, RULE_DESC,
+		       added->ip_rule ? "added" : "already present", ROUTE_DESC,
+		       added->route ? "added" : "already present");
+}
+
+/* After a failed add: takes back what this run installed, and only that. 0, or 1 after printing why. */
+static int undo_rules(const char *where, int nsfd, const struct rd_state *added)
+{
+	char why[1024];
+	int ret;
+
+	if (!added->chains && !added->ip_rule && !added->route)
+		return 0;
+	ret = rd_undo(nsfd, added, why, sizeof(why));
+	if (ret)
+		return cli_err("%s: removing the redirection rules this add installed: %s%s", where,
+			       why, perm_hint(ret));
+	cli_err("%s: removed the redirection rules this add installed (the pod was not added)",
+		where);
+	return 0;
+}
+
+/*
+ * del --netns: removes the rules as istio-cni does for a pod leaving the mesh.
+ * 0 done (or the netns is gone), 1 after printing why (the Del still goes),
+ * -1 when spec is not a network namespace (nothing is sent).
+ */
+static int remove_rules(const char *spec)
+{
+	char path[4096], why[8192], what[256];
+	struct rd_state had;
+	const char *name, *where;
+	size_t len = 0;
+	int fd, ret;
+
+	fd = open_netns(spec, path, sizeof(path), &name, why, sizeof(why));
+	where = name ? name : spec;
+	if (fd == -ENOENT) {
+		printf("rules: %s is gone; nothing to remove\n", where);
+		return 0;
+	}
+	if (fd < 0)
+		return cli_err("%s", why), -1;
+	ret = rd_remove(fd, &had, why, sizeof(why));
+	close(fd);
+	if (ret)
+		return cli_err("%s: removing the redirection rules: %s%s", where, why, perm_hint(ret));
+	what[0] = '\0';
+	if (had.chains)
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "ISTIO_* chains");
+	if (had.ip_rule)
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s" RULE_DESC,
+					len ? ", " : "");
+	if (had.route)
+		snprintf(what + len, sizeof(what) - len, "%s" ROUTE_DESC, len ? ", " : "");
+	if (what[0])
+		printf("rules: removed from %s: %s\n", where, what);
+	else
+		printf("rules: none in %s\n", where);
+	return 0;
+}
+
 static int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 {
 	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "" };
 	char why[8192], q[1100];
+	struct rd_state added = { false, false, false };
+	bool redirect = o->given & OPT_REDIRECT;
 	struct zds_str nack;
 	struct pod p;
 	int ret;
 
 	if (pod_prepare(&p, spec, o, NULL, why, sizeof(why)))
 		return cli_err("%s", why);
+	/* istio-cni's order: the rules are in place before ztunnel hears of the pod */
+	if (redirect) {
+		ret = rd_apply(p.nsfd, o->variant, o->dns_capture, &added, why, sizeof(why));
+		if (ret) {
+			close(p.nsfd);
+			return cli_err("%s: installing the %s rules: %s%s", p.where,
+				       rd_variant_name(o->variant), why, perm_hint(ret));
+		}
+		print_rules_applied("", p.where, p.nsfd, o, &added);
+	}
 	ret = zconn_open(&c) ? CALL_NOT_SENT :
 			       zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack);
 	if (ret == CALL_NACK)
@@ -314,6 +497,8 @@ static int cmd_add(const char *socket_path, const char *spec, const struct opts 
 	else if (ret == 0)
 		printf("listeners ready\n");
 	zconn_close(&c);
+	if (ret && redirect)
+		undo_rules(p.where, p.nsfd, &added);
 	close(p.nsfd);
 	return ret ? 1 : 0;
 }
@@ -327,7 +512,7 @@ static int cmd_uid(enum cmd cmd, const char *socket_path, const char *uid, const
 	uint8_t msg[ZDS_MAX_MSG];
 	struct zds_str nack;
 	ssize_t n;
-	int ret;
+	int ret, rules_ret = 0;
 
 	snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), uid, strlen(uid)));
 	snprintf(what, sizeof(what), "%s request", cmd_names[cmd]);
@@ -335,13 +520,19 @@ static int cmd_uid(enum cmd cmd, const char *socket_path, const char *uid, const
 	if (n < 0)
 		return cli_err("%sthe %s would exceed %d bytes; use a shorter UID", pfx, what,
 			       ZDS_MAX_MSG);
+	/* istio-cni's order for a running pod leaving the mesh: rules out, then the Del */
+	if (cmd == CMD_DEL && o->netns) {
+		rules_ret = remove_rules(o->netns);
+		if (rules_ret < 0)
+			return 1;
+	}
 	ret = zconn_open(&c) ? CALL_NOT_SENT : zconn_call(&c, msg, (size_t)n, -1, what, &nack);
 	if (ret == CALL_NACK)
 		cli_err("%s%.*s", pfx, (int)nack.len, nack.p);
 	else if (ret == 0)
 		printf("pod %s %s\n", uid, cmd == CMD_DEL ? "deleted" : "kept");
 	zconn_close(&c);
-	return ret ? 1 : 0;
+	return ret || rules_ret ? 1 : 0;
 }
 
 static int netns_dir_entry(const struct dirent *e)
@@ -474,9 +665,10 @@ static void print_uids(FILE *f, const struct pod *pods, size_t from, size_t npod
 static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 		    const struct opts *o)
 {
-	char q[1100], pfx[1110], *line = NULL;
+	char q[1100], pfx[1110], rpfx[1110], *line = NULL;
 	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx };
-	size_t i, sent = 0, ready = 0, failed = 0, linelen = 0;
+	size_t i, sent = 0, ready = 0, failed = 0, skipped = 0, linelen = 0;
+	bool redirect = o->given & OPT_REDIRECT;
 	uint8_t snap[16];
 	struct zds_str nack = { NULL, 0 };
 	struct pod *pods;
@@ -497,9 +689,28 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 
 	for (i = 0; i < (size_t)npods; i++) {
 		struct pod *p = &pods[i];
+		struct rd_state added = { false, false, false };
+		char why[1024];
 
 		snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
+		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */
+		if (redirect) {
+			ret = rd_apply(p->nsfd, o->variant, o->dns_capture, &added, why, sizeof(why));
+			if (ret == -ENOTRECOVERABLE)
+				cli_die("%s", why);
+			if (ret) {
+				printf("%s: installing the %s rules in %s: %s%s\n", p->uid,
+				       rd_variant_name(o->variant), p->where, why, perm_hint(ret));
+				failed++;
+				skipped++;
+				continue;
+			}
+			snprintf(rpfx, sizeof(rpfx), "%s: ", p->uid);
+			print_rules_applied(rpfx, p->where, p->nsfd, o, &added);
+		}
 		ret = zconn_call(&c, p->msg, p->len, p->nsfd, "add request", &nack);
+		if (ret && redirect)
+			undo_rules(p->where, p->nsfd, &added);
 		if (ret == CALL_NOT_SENT)
 			break;
 		sent++;
@@ -534,9 +745,9 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 		fprintf(f, "; snapshot nacked: %.*s", (int)nack.len, nack.p);
 	} else if (i < (size_t)npods) {
 		fprintf(f, "; connection lost");
-		if (sent < (size_t)npods) {
+		if (sent + skipped < (size_t)npods) {
 			fprintf(f, ", not sent: ");
-			print_uids(f, pods, sent, (size_t)npods);
+			print_uids(f, pods, sent + skipped, (size_t)npods);
 		}
 		fprintf(f, "; snapshot not sent (nothing drained)");
 	} else if (snap_ret == CALL_NOT_SENT) {
@@ -554,6 +765,922 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 	return snap_ret == 0 && !failed ? 0 : 1;
 }
 
+/* ---- inspect ----------------------------------------------------------------------- */
+
+struct owner {
+	int pid, fd;
+	char comm[32];
+};
+
+struct lsock {
+	const char *proto, *state;
+	char local[64];
+	uint32_t inode, uid;
+	struct owner *owners;
+	size_t nowners;
+};
+
+struct lsocks {
+	struct lsock *v;
+	size_t n, cap;
+	const char *proto, *state;
+	int err;
+};
+
+static int lsock_cb(const struct sd_sock *s, void *data)
+{
+	struct lsocks *ls = data;
+	struct lsock *l;
+
+	if (ls->n == ls->cap) {
+		size_t ncap = ls->cap ? ls->cap * 2 : 16;
+
+		l = realloc(ls->v, ncap * sizeof(*l));
+		if (!l) {
+			ls->err = -ENOMEM;
+			return 1;
+		}
+		ls->v = l;
+		ls->cap = ncap;
+	}
+	l = &ls->v[ls->n++];
+	memset(l, 0, sizeof(*l));
+	l->proto = ls->proto;
+	l->state = ls->state;
+	l->inode = s->inode;
+	l->uid = s->uid;
+	sd_format_addr(&s->local, l->local, sizeof(l->local));
+	return 0;
+}
+
+static void lsocks_free(struct lsocks *ls)
+{
+	size_t i;
+
+	for (i = 0; i < ls->n; i++)
+		free(ls->v[i].owners);
+	free(ls->v);
+	memset(ls, 0, sizeof(*ls));
+}
+
+static int open_sockdiag(void *arg)
+{
+	struct mnl_socket **nl = arg;
+
+	*nl = sd_open();
+	return *nl ? 0 : -errno;
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* Who holds each socket, as `ss -p` finds out: socket:[inode] links under /proc/PID/fd. */
+static void find_owners(struct lsocks *ls)
+{
+	char path[300], link[64], comm[32];
+	struct dirent *pe, *fe;
+	DIR *proc, *fds;
+	size_t i;
+	ssize_t n;
+	unsigned long ino;
+	char *end;
+	FILE *f;
+
+	if (!ls->n)
+		return;
+	proc = opendir("/proc");
+	if (!proc)
+		return;
+	while ((pe = readdir(proc))) {
+		if (!all_digits(pe->d_name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
+		fds = opendir(path);
+		if (!fds)
+			continue;	/* gone, or not ours to read: ss shows no owner either */
+		comm[0] = '\0';
+		while ((fe = readdir(fds))) {
+			n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
+			if (n < 9)
+				continue;
+			link[n] = '\0';
+			if (strncmp(link, "socket:[", 8))
+				continue;
+			ino = strtoul(link + 8, &end, 10);
+			if (*end != ']')
+				continue;
+			for (i = 0; i < ls->n; i++) {
+				struct lsock *l = &ls->v[i];
+				struct owner *o;
+
+				if (l->inode != ino)
+					continue;
+				if (!comm[0]) {
+					snprintf(path, sizeof(path), "/proc/%s/comm", pe->d_name);
+					f = fopen(path, "re");
+					if (!f || !fgets(comm, sizeof(comm), f))
+						snprintf(comm, sizeof(comm), "?");
+					if (f)
+						fclose(f);
+					comm[strcspn(comm, "\n")] = '\0';
+				}
+				o = realloc(l->owners, (l->nowners + 1) * sizeof(*o));
+				if (!o)
+					continue;
+				l->owners = o;
+				o = &l->owners[l->nowners++];
+				o->pid = atoi(pe->d_name);
+				o->fd = atoi(fe->d_name);
+				snprintf(o->comm, sizeof(o->comm), "%s", comm);
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+}
+
+/* TCP listeners and bound UDP sockets in the netns, with their owners: 0 or -errno. */
+static int read_listeners(int nsfd, struct lsocks *ls, char *err, size_t cap)
+{
+	static const struct {
+		int family, protocol;
+		uint32_t states;
+		const char *proto, *state;
+	} dumps[] = {
+		{ AF_INET, IPPROTO_TCP, 1u << TCP_LISTEN, "tcp", "LISTEN" },
+		{ AF_INET6, IPPROTO_TCP, 1u << TCP_LISTEN, "tcp", "LISTEN" },
+		{ AF_INET, IPPROTO_UDP, 1u << TCP_CLOSE, "udp", "UNCONN" },
+		{ AF_INET6, IPPROTO_UDP, 1u << TCP_CLOSE, "udp", "UNCONN" },
+	};
+	struct mnl_socket *nl = NULL;
+	size_t i;
+	int ret;
+
+	memset(ls, 0, sizeof(*ls));
+	/* a sock_diag socket answers for the netns it was made in */
+	ret = rd_in_netns(nsfd, open_sockdiag, &nl);
+	if (ret == -ENOTRECOVERABLE)
+		cli_die("could not return to the original network namespace");
+	if (ret) {
+		snprintf(err, cap, "sock_diag socket in the network namespace: %s", strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]) && !ret; i++) {
+		ls->proto = dumps[i].proto;
+		ls->state = dumps[i].state;
+		ret = sd_dump(nl, dumps[i].family, dumps[i].protocol, dumps[i].states, lsock_cb, ls);
+		/* a kernel without IPv6 has nothing to dump there */
+		if (ret == -ENOENT || ret == -EAFNOSUPPORT)
+			ret = 0;
+		if (!ret && ls->err)
+			ret = ls->err;
+	}
+	mnl_socket_close(nl);
+	if (ret) {
+		snprintf(err, cap, "sock_diag dump: %s", strerror(-ret));
+		lsocks_free(ls);
+		return ret;
+	}
+	find_owners(ls);
+	return 0;
+}
+
+/* ---- the daemon's /config_dump, over a plain HTTP/1.0 GET --------------------------- */
+
+struct url {
+	char host[256], port[8], path[512], text[800];
+};
+
+/* "http://HOST[:PORT][/PATH]" (HOST may be [IPv6]); an empty path means /config_dump. */
+static int parse_url(const char *s, struct url *u)
+{
+	const char *h = s, *p, *hend;
+	size_t hlen;
+
+	if (!strncmp(h, "http://", 7))
+		h += 7;
+	else if (strstr(h, "://"))
+		return -EPROTONOSUPPORT;
+	if (*h == '[') {
+		hend = strchr(h, ']');
+		if (!hend)
+			return -EINVAL;
+		hlen = (size_t)(hend - h - 1);
+		h++;
+		p = hend + 1;
+	} else {
+		p = h + strcspn(h, ":/");
+		hlen = (size_t)(p - h);
+	}
+	if (!hlen || hlen >= sizeof(u->host))
+		return -EINVAL;
+	snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen, h);
+	snprintf(u->port, sizeof(u->port), "80");
+	if (*p == ':') {
+		size_t plen = strspn(p + 1, "0123456789");
+
+		if (!plen || plen >= sizeof(u->port) || (p[1 + plen] && p[1 + plen] != '/') ||
+		    atoi(p + 1) < 1 || atoi(p + 1) > 65535)
+			return -EINVAL;
+		snprintf(u->port, sizeof(u->port), "%.*s", (int)plen, p + 1);
+		p += 1 + plen;
+	}
+	if (*p && *p != '/')
+		return -EINVAL;
+	if (strlen(p) >= sizeof(u->path) || strpbrk(p, " \r\n"))
+		return -EINVAL;
+	snprintf(u->path, sizeof(u->path), "%s", *p && strcmp(p, "/") ? p : "/config_dump");
+	snprintf(u->text, sizeof(u->text), "http://%s%s%s:%s%s", strchr(u->host, ':') ? "[" : "",
+		 u->host, strchr(u->host, ':') ? "]" : "", u->port, u->path);
+	return 0;
+}
+
+/* GET u: 0 with the HTTP status and body (malloc'd, NUL-terminated), or -errno and why. */
+static int http_get(const struct url *u, int timeout_ms, int *status, char **body, char *err,
+		    size_t cap)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL, *ai;
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	char req[1400], *buf = NULL, *hdr_end;
+	size_t len = 0, bcap = 0;
+	ssize_t n;
+	int fd = -1, ret, gai;
+
+	*body = NULL;
+	gai = getaddrinfo(u->host, u->port, &hints, &res);
+	if (gai) {
+		snprintf(err, cap, "%s", gai_strerror(gai));
+		return -EHOSTUNREACH;
+	}
+	ret = -ECONNREFUSED;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			ret = -errno;
+			continue;
+		}
+		/* SO_SNDTIMEO bounds connect() too */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		ret = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, cap, "%s", strerror(-ret));
+		return ret;
+	}
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: application/json\r\n"
+		     "Connection: close\r\n\r\n", u->path, u->host, u->port);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		goto fail;
+	}
+	for (;;) {
+		if (len + 4096 + 1 > bcap) {
+			char *nb;
+
+			bcap = bcap ? bcap * 2 : 16384;
+			if (bcap > (16u << 20)) {
+				ret = -EFBIG;
+				goto fail;
+			}
+			nb = realloc(buf, bcap);
+			if (!nb) {
+				ret = -ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+		}
+		n = recv(fd, buf + len, bcap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	fd = -1;
+	if (!buf) {
+		snprintf(err, cap, "empty response");
+		return -EPROTO;
+	}
+	buf[len] = '\0';
+	hdr_end = strstr(buf, "\r\n\r\n");
+	if (strncmp(buf, "HTTP/1.", 7) || !hdr_end || sscanf(buf + 8, " %d", status) != 1) {
+		free(buf);
+		snprintf(err, cap, "not an HTTP response");
+		return -EPROTO;
+	}
+	memmove(buf, hdr_end + 4, len - (size_t)(hdr_end + 4 - buf) + 1);
+	*body = buf;
+	return 0;
+fail:
+	snprintf(err, cap, "%s", strerror(-ret));
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+/* Just enough JSON to read .pods[] = {uid, state, netns: {dev, inode}} out of config_dump. */
+struct jscan {
+	const char *p, *end;
+};
+
+static void js_ws(struct jscan *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
+		j->p++;
+}
+
+static bool js_eat(struct jscan *j, char c)
+{
+	js_ws(j);
+	if (j->p < j->end && *j->p == c) {
+		j->p++;
+		return true;
+	}
+	return false;
+}
+
+/* A string into out (may be NULL; truncated, \u escapes outside ASCII become '?'). */
+static int js_string(struct jscan *j, char *out, size_t cap)
+{
+	size_t n = 0;
+	char c;
+
+	if (!js_eat(j, '"'))
+		return -EINVAL;
+	while (j->p < j->end && *j->p != '"') {
+		c = *j->p++;
+		if (c == '\\') {
+			if (j->p >= j->end)
+				return -EINVAL;
+			c = *j->p++;
+			switch (c) {
+			case 'n': c = '\n'; break;
+			case 't': c = '\t'; break;
+			case 'r': c = '\r'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'u': {
+				char hex[5] = { 0 };
+				unsigned long v;
+
+				if (j->end - j->p < 4)
+					return -EINVAL;
+				memcpy(hex, j->p, 4);
+				j->p += 4;
+				v = strtoul(hex, NULL, 16);
+				c = v < 0x80 ? (char)v : '?';
+				break;
+			}
+			default: break;	/* \" \\ \/ */
+			}
+		}
+		if (out && n + 1 < cap)
+			out[n++] = c;
+	}
+	if (out && cap)
+		out[n] = '\0';
+	return js_eat(j, '"') ? 0 : -EINVAL;
+}
+
+static int js_skip(struct jscan *j, int depth)
+{
+	char open;
+
+	js_ws(j);
+	if (j->p >= j->end || depth > 64)
+		return -EINVAL;
+	if (*j->p == '"')
+		return js_string(j, NULL, 0);
+	if (*j->p == '{' || *j->p == '[') {
+		open = *j->p++;
+		if (js_eat(j, open == '{' ? '}' : ']'))
+			return 0;
+		do {
+			if (open == '{' && (js_string(j, NULL, 0) || !js_eat(j, ':')))
+				return -EINVAL;
+			if (js_skip(j, depth + 1))
+				return -EINVAL;
+		} while (js_eat(j, ','));
+		return js_eat(j, open == '{' ? '}' : ']') ? 0 : -EINVAL;
+	}
+	/* numbers, true, false, null */
+	if (!strchr("-0123456789tfn", *j->p))
+		return -EINVAL;
+	while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
+				 (*j->p >= 'a' && *j->p <= 'z')))
+		j->p++;
+	return 0;
+}
+
+struct dump_pod {
+	char uid[256], state[32], dev[32];
+	uint64_t inode;
+};
+
+static int js_pod(struct jscan *j, struct dump_pod *p)
+{
+	char key[32];
+
+	memset(p, 0, sizeof(*p));
+	if (!js_eat(j, '{'))
+		return -EINVAL;
+	if (js_eat(j, '}'))
+		return 0;
+	do {
+		if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
+			return -EINVAL;
+		if (!strcmp(key, "uid")) {
+			if (js_string(j, p->uid, sizeof(p->uid)))
+				return -EINVAL;
+		} else if (!strcmp(key, "state")) {
+			if (js_string(j, p->state, sizeof(p->state)))
+				return -EINVAL;
+		} else if (!strcmp(key, "netns")) {
+			/* anything but an object (null) names no netns */
+			if (!js_eat(j, '{')) {
+				if (js_skip(j, 1))
+					return -EINVAL;
+				continue;
+			}
+			if (js_eat(j, '}'))
+				continue;
+			do {
+				if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
+					return -EINVAL;
+				js_ws(j);
+				if (!strcmp(key, "inode")) {
+					char *end;
+
+					p->inode = strtoull(j->p, &end, 10);
+					if (end == j->p)
+						return -EINVAL;
+					j->p = end;
+				} else if (!strcmp(key, "dev")) {
+					if (js_string(j, p->dev, sizeof(p->dev)))
+						return -EINVAL;
+				} else if (js_skip(j, 2)) {
+					return -EINVAL;
+				}
+			} while (js_eat(j, ','));
+			if (!js_eat(j, '}'))
+				return -EINVAL;
+		} else if (js_skip(j, 1)) {
+			return -EINVAL;
+		}
+	} while (js_eat(j, ','));
+	return js_eat(j, '}') ? 0 : -EINVAL;
+}
+
+/*
+ * Finds the pod whose netns is id in a config_dump: 0 with *found, *match
+ * and *npods set, or -EINVAL when body is not the JSON expected.
+ */
+static int find_pod(const char *body, const struct netns_id *id, bool *found,
+		    struct dump_pod *match, size_t *npods)
+{
+	struct jscan j = { body, body + strlen(body) };
+	struct dump_pod p;
+	char key[32], dev[32];
+
+	*found = false;
+	*npods = 0;
+	snprintf(dev, sizeof(dev), "%u:%u", major(id->dev), minor(id->dev));
+	if (!js_eat(&j, '{'))
+		return -EINVAL;
+	if (js_eat(&j, '}'))
+		return 0;
+	do {
+		if (js_string(&j, key, sizeof(key)) || !js_eat(&j, ':'))
+			return -EINVAL;
+		if (strcmp(key, "pods")) {
+			if (js_skip(&j, 1))
+				return -EINVAL;
+			continue;
+		}
+		if (!js_eat(&j, '['))
+			return -EINVAL;
+		if (js_eat(&j, ']'))
+			continue;
+		do {
+			if (js_pod(&j, &p))
+				return -EINVAL;
+			++*npods;
+			if (!*found && p.inode == (uint64_t)id->ino && (!p.dev[0] || !strcmp(p.dev, dev))) {
+				*found = true;
+				*match = p;
+			}
+		} while (js_eat(&j, ','));
+		if (!js_eat(&j, ']'))
+			return -EINVAL;
+	} while (js_eat(&j, ','));
+	return js_eat(&j, '}') ? 0 : -EINVAL;
+}
+
+/* ---- inspect: collect, then print ------------------------------------------------ */
+
+struct inspect {
+	const char *spec, *name;
+	char path[4096];
+	struct netns_id id;
+	struct lsocks ls;
+	char ls_err[512];
+	int ls_ret;
+	struct rd_rules rules;
+	char rules_err[1024];
+	int rules_ret, variant_ret;
+	enum rd_variant variant;
+	bool dns;
+	struct rd_policy pol;
+	char pol_err[512];
+	int pol_ret;
+	struct url url;
+	char http_err[512];
+	int http_ret;	/* 0 reachable and parsed; < 0 not */
+	bool reachable, enrolled;
+	struct dump_pod pod;
+	size_t npods;
+	const char *sock;
+	char sock_err[512];
+	int sock_ret;
+};
+
+static void inspect_daemon(struct inspect *in, int timeout_ms)
+{
+	char *body = NULL;
+	int status = 0;
+
+	in->http_ret = http_get(&in->url, timeout_ms, &status, &body, in->http_err,
+				sizeof(in->http_err));
+	if (in->http_ret)
+		return;
+	in->reachable = true;
+	if (status != 200) {
+		snprintf(in->http_err, sizeof(in->http_err), "it answered HTTP %d", status);
+		in->http_ret = -EPROTO;
+	} else if (find_pod(body, &in->id, &in->enrolled, &in->pod, &in->npods)) {
+		snprintf(in->http_err, sizeof(in->http_err),
+			 "its answer is not a config_dump (JSON with .pods[].netns.inode)");
+		in->http_ret = -EPROTO;
+	}
+	free(body);
+}
+
+/* --socket: does the daemon answer with a ZDS v1 hello? (it logs a stream that ends at once) */
+static void inspect_socket(struct inspect *in, int timeout_ms)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	struct fdpass_msg m;
+	const char *why = NULL;
+	uint64_t version;
+	int fd = uds_connect(in->sock), ret;
+
+	if (fd < 0) {
+		in->sock_ret = fd;
+		snprintf(in->sock_err, sizeof(in->sock_err), "connect: %s", strerror(-fd));
+		return;
+	}
+	ret = uds_recv_timeout(fd, buf, sizeof(buf), timeout_ms, &m);
+	if (!ret && m.nfds) {
+		fdpass_close_fds(&m);
+		ret = -EPROTO;
+	}
+	if (ret)
+		snprintf(in->sock_err, sizeof(in->sock_err), "receiving the hello: %s",
+			 strerror(-ret));
+	else if (zds_decode_hello(buf, m.len, &version, &why) || version != ZDS_VERSION_V1)
+		snprintf(in->sock_err, sizeof(in->sock_err), "no ZDS v1 hello%s%s", why ? ": " : "",
+			 why ? why : "");
+	in->sock_ret = ret ? ret : in->sock_err[0] ? -EPROTO : 0;
+	close(fd);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_err(FILE *f, int ret, const char *err)
+{
+	if (ret)
+		json_str(f, err);
+	else
+		fputs("null", f);
+}
+
+static void owners_text(FILE *f, const struct lsock *l)
+{
+	size_t k;
+
+	if (!l->nowners)
+		return;
+	fputs(" users:(", f);
+	for (k = 0; k < l->nowners; k++)
+		fprintf(f, "%s(\"%s\",pid=%d,fd=%d)", k ? "," : "", l->owners[k].comm,
+			l->owners[k].pid, l->owners[k].fd);
+	fputc(')', f);
+}
+
+static void print_json(FILE *f, const struct inspect *in)
+{
+	char line[256];
+	size_t i, k;
+
+	fputs("{\n  \"netns\": {\"spec\": ", f);
+	json_str(f, in->spec);
+	fputs(", \"name\": ", f);
+	if (in->name)
+		json_str(f, in->name);
+	else
+		fputs("null", f);
+	fputs(", \"path\": ", f);
+	json_str(f, in->path);
+	fprintf(f, ", \"dev\": \"%u:%u\", \"inode\": %" PRIu64 "},\n", major(in->id.dev),
+		minor(in->id.dev), (uint64_t)in->id.ino);
+
+	fputs("  \"listeners\": [", f);
+	for (i = 0; i < in->ls.n; i++) {
+		const struct lsock *l = &in->ls.v[i];
+
+		fprintf(f, "%s\n    {\"protocol\": \"%s\", \"state\": \"%s\", \"address\": \"%s\", "
+			"\"inode\": %" PRIu32 ", \"uid\": %" PRIu32 ", \"owners\": [",
+			i ? "," : "", l->proto, l->state, l->local, l->inode, l->uid);
+		for (k = 0; k < l->nowners; k++) {
+			fprintf(f, "%s{\"comm\": ", k ? ", " : "");
+			json_str(f, l->owners[k].comm);
+			fprintf(f, ", \"pid\": %d, \"fd\": %d}", l->owners[k].pid, l->owners[k].fd);
+		}
+		fputs("]}", f);
+	}
+	fputs(in->ls.n ? "\n  ],\n  \"listeners_error\": " : "],\n  \"listeners_error\": ", f);
+	json_err(f, in->ls_ret, in->ls_err);
+
+	fputs(",\n  \"iptables\": {\"variant\": ", f);
+	if (!in->rules_ret && !in->variant_ret)
+		fprintf(f, "\"%s\", \"dns_capture\": %s", rd_variant_name(in->variant),
+			in->dns ? "true" : "false");
+	else if (!in->rules_ret && in->variant_ret == -ENOMSG)
+		fputs("\"unknown\", \"dns_capture\": null", f);
+	else
+		fputs("null, \"dns_capture\": null", f);
+	fputs(", \"chains\": [", f);
+	for (i = 0, k = 0; i < in->rules.n; i++) {
+		const struct rd_entry *e = &in->rules.e[i];
+
+		if (e->rule)
+			continue;
+		fprintf(f, "%s{\"table\": \"%s\", \"chain\": \"%s\"}", k++ ? ", " : "", e->table,
+			e->chain);
+	}
+	fputs("],\n    \"rules\": [", f);
+	for (i = 0, k = 0; i < in->rules.n; i++) {
+		const struct rd_entry *e = &in->rules.e[i];
+
+		if (!e->rule)
+			continue;
+		fprintf(f, "%s\n      {\"table\": \"%s\", \"chain\": \"%s\", \"packets\": %" PRIu64
+			", \"bytes\": %" PRIu64 ", \"rule\": ", k++ ? "," : "", e->table, e->chain,
+			e->packets, e->bytes);
+		json_str(f, e->rule);
+		fputc('}', f);
+	}
+	fputs(k ? "\n    ], \"error\": " : "], \"error\": ", f);
+	json_err(f, in->rules_ret, in->rules_err);
+
+	fputs("},\n  \"policy_routing\": {\"rules\": [", f);
+	for (i = 0; i < in->pol.nrules; i++) {
+		const struct rd_ip_rule *r = &in->pol.rules[i];
+
+		rd_format_ip_rule(r, line, sizeof(line));
+		fprintf(f, "%s{\"priority\": %" PRIu32 ", \"fwmark\": ", i ? ", " : "", r->priority);
+		if (r->has_fwmark)
+			fprintf(f, "\"%#" PRIx32 "/%#" PRIx32 "\"", r->fwmark, r->fwmask);
+		else
+			fputs("null", f);
+		fprintf(f, ", \"table\": %" PRIu32 ", \"text\": ", r->table);
+		json_str(f, line);
+		fputc('}', f);
+	}
+	fputs("],\n    \"routes\": [", f);
+	for (i = 0; i < in->pol.nroutes; i++) {
+		const struct rd_route *r = &in->pol.routes[i];
+
+		rd_format_route(r, line, sizeof(line));
+		fprintf(f, "%s{\"table\": %" PRIu32 ", \"dev\": ", i ? ", " : "", r->table);
+		json_str(f, r->dev);
+		fputs(", \"text\": ", f);
+		json_str(f, line);
+		fputc('}', f);
+	}
+	fputs("], \"error\": ", f);
+	json_err(f, in->pol_ret, in->pol_err);
+
+	fputs("},\n  \"daemon\": {\"url\": ", f);
+	json_str(f, in->url.text);
+	fprintf(f, ", \"reachable\": %s, \"pods\": ", in->reachable ? "true" : "false");
+	if (!in->http_ret)
+		fprintf(f, "%zu", in->npods);
+	else
+		fputs("null", f);
+	fputs(", \"error\": ", f);
+	json_err(f, in->http_ret, in->http_err);
+	if (in->sock) {
+		fputs(", \"socket\": {\"path\": ", f);
+		json_str(f, in->sock);
+		fprintf(f, ", \"hello\": %s, \"error\": ", in->sock_ret ? "false" : "true");
+		json_err(f, in->sock_ret, in->sock_err);
+		fputc('}', f);
+	}
+	fputs("},\n  \"enrolled\": ", f);
+	fputs(in->http_ret ? "null" : in->enrolled ? "true" : "false", f);
+	fputs(",\n  \"pod\": ", f);
+	if (!in->http_ret && in->enrolled) {
+		fputs("{\"uid\": ", f);
+		json_str(f, in->pod.uid);
+		fputs(", \"state\": ", f);
+		json_str(f, in->pod.state);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fputs("\n}\n", f);
+}
+
+static void print_human(FILE *f, const struct inspect *in)
+{
+	char line[256], q[300];
+	const char *table = NULL;
+	size_t i, k;
+
+	fprintf(f, "netns: %s (%s, inode %" PRIu64 ")\n", in->name ? in->name : in->spec, in->path,
+		(uint64_t)in->id.ino);
+
+	fputs("listeners:\n", f);
+	if (in->ls_ret)
+		fprintf(f, "  error: %s\n", in->ls_err);
+	else if (!in->ls.n)
+		fputs("  (none)\n", f);
+	for (i = 0; i < in->ls.n; i++) {
+		fprintf(f, "  %s %-6s %-24s", in->ls.v[i].proto, in->ls.v[i].state, in->ls.v[i].local);
+		owners_text(f, &in->ls.v[i]);
+		fputc('\n', f);
+	}
+
+	if (in->rules_ret) {
+		fprintf(f, "iptables:\n  error: %s\n", in->rules_err);
+	} else if (in->variant_ret == -ENOENT) {
+		fputs("iptables: no ISTIO_* chains\n", f);
+	} else {
+		if (in->variant_ret)
+			fputs("iptables: ISTIO_* chains matching no known variant\n", f);
+		else
+			fprintf(f, "iptables: %s variant, DNS capture %s\n",
+				rd_variant_name(in->variant), in->dns ? "on" : "off");
+		for (i = 0; i < in->rules.n; i++) {
+			const struct rd_entry *e = &in->rules.e[i];
+
+			if (table && !strcmp(table, e->table))
+				continue;
+			table = e->table;
+			fprintf(f, "  %s: chains", table);
+			for (k = i; k < in->rules.n; k++)
+				if (!in->rules.e[k].rule && !strcmp(in->rules.e[k].table, table))
+					fprintf(f, " %s", in->rules.e[k].chain);
+			fprintf(f, "\n  %10s %12s  %s\n", "pkts", "bytes", "rule");
+			for (k = i; k < in->rules.n; k++)
+				if (in->rules.e[k].rule && !strcmp(in->rules.e[k].table, table))
+					fprintf(f, "  %10" PRIu64 " %12" PRIu64 "  %s\n",
+						in->rules.e[k].packets, in->rules.e[k].bytes,
+						in->rules.e[k].rule);
+		}
+	}
+
+	fputs("ip rules (fwmark or table 100):\n", f);
+	if (in->pol_ret)
+		fprintf(f, "  error: %s\n", in->pol_err);
+	else if (!in->pol.nrules)
+		fputs("  (none)\n", f);
+	for (i = 0; i < in->pol.nrules; i++) {
+		rd_format_ip_rule(&in->pol.rules[i], line, sizeof(line));
+		fprintf(f, "  %s\n", line);
+	}
+	fputs("routes (table 100):\n", f);
+	if (in->pol_ret)
+		fprintf(f, "  error: %s\n", in->pol_err);
+	else if (!in->pol.nroutes)
+		fputs("  (none)\n", f);
+	for (i = 0; i < in->pol.nroutes; i++) {
+		rd_format_route(&in->pol.routes[i], line, sizeof(line));
+		fprintf(f, "  %s\n", line);
+	}
+
+	if (in->sock && !in->sock_ret)
+		fprintf(f, "daemon socket: %s answers (ZDS v1 hello)\n", in->sock);
+	else if (in->sock)
+		fprintf(f, "daemon socket: %s: %s\n", in->sock, in->sock_err);
+	if (!in->reachable)
+		fprintf(f, "enrolled: unknown: daemon not reachable at %s: %s\n", in->url.text,
+			in->http_err);
+	else if (in->http_ret)
+		fprintf(f, "enrolled: unknown: the daemon at %s: %s\n", in->url.text, in->http_err);
+	else if (in->enrolled)
+		fprintf(f, "enrolled: yes, pod %s (%s) at %s\n",
+			log_quote(q, sizeof(q), in->pod.uid, strlen(in->pod.uid)), in->pod.state,
+			in->url.text);
+	else
+		fprintf(f, "enrolled: no: none of the %zu pod%s at %s has this netns\n", in->npods,
+			in->npods == 1 ? "" : "s", in->url.text);
+}
+
+static int cmd_inspect(const char *spec, const struct opts *o)
+{
+	struct inspect in;
+	char why[8192];
+	int fd, ret;
+
+	memset(&in, 0, sizeof(in));
+	in.spec = spec;
+	in.sock = o->socket;
+	if (parse_url(o->admin ? o->admin : DEFAULT_ADMIN, &in.url))
+		cli_usage_error("invalid --admin '%s': expected http://HOST:PORT[/PATH]", o->admin);
+	fd = open_netns(spec, in.path, sizeof(in.path), &in.name, why, sizeof(why));
+	if (fd < 0)
+		return cli_err("%s", why);
+	netns_fd_id(fd, &in.id);
+
+	in.ls_ret = read_listeners(fd, &in.ls, in.ls_err, sizeof(in.ls_err));
+	in.rules_ret = rd_read(fd, &in.rules, in.rules_err, sizeof(in.rules_err));
+	if (!in.rules_ret)
+		in.variant_ret = rd_identify(&in.rules, &in.variant, &in.dns);
+	in.pol_ret = rd_policy_read(fd, &in.pol, in.pol_err, sizeof(in.pol_err));
+	if (in.pol_ret == -ENOTRECOVERABLE)
+		cli_die("%s", in.pol_err);
+	close(fd);
+	if (in.sock)
+		inspect_socket(&in, o->timeout_ms);
+	inspect_daemon(&in, o->timeout_ms);
+
+	if (o->given & OPT_JSON)
+		print_json(stdout, &in);
+	else
+		print_human(stdout, &in);
+	/* an unreachable daemon is a finding, not a failure to inspect */
+	ret = in.ls_ret ? in.ls_ret : in.rules_ret ? in.rules_ret : in.pol_ret;
+	if (ret)
+		cli_err("%s: could not read everything: %s%s", in.name ? in.name : spec,
+			in.ls_ret ? in.ls_err : in.rules_ret ? in.rules_err : in.pol_err,
+			perm_hint(ret));
+	lsocks_free(&in.ls);
+	rd_rules_free(&in.rules);
+	rd_policy_free(&in.pol);
+	return ret ? 1 : 0;
+}
+
+static bool parse_bool(const char *s, bool *v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (!strcmp(s, yes[i]) || !strcmp(s, no[i])) {
+			*v = !strcmp(s, yes[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -562,6 +1689,12 @@ int main(int argc, char **argv)
 		{ "namespace", required_argument, NULL, 'N' },
 		{ "service-account", required_argument, NULL, 's' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "redirect", optional_argument, NULL, LO_REDIRECT },
+		{ "dns-capture", optional_argument, NULL, LO_DNS },
+		{ "netns", required_argument, NULL, LO_NETNS },
+		{ "json", no_argument, NULL, LO_JSON },
+		{ "socket", required_argument, NULL, LO_SOCKET },
+		{ "admin", required_argument, NULL, LO_ADMIN },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -569,17 +1702,26 @@ int main(int argc, char **argv)
 	};
 	/* the options each subcommand takes besides --timeout */
 	static const unsigned int allowed[] = {
-		[CMD_ADD] = OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA,
-		[CMD_DEL] = 0,
+		[CMD_ADD] = OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA | OPT_REDIRECT | OPT_DNS,
+		[CMD_DEL] = OPT_NETNS,
 		[CMD_KEEP] = 0,
-		[CMD_SYNC] = OPT_NAMESPACE | OPT_SA | OPT_ALL,
+		[CMD_SYNC] = OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS,
+		[CMD_INSPECT] = OPT_JSON | OPT_SOCKET | OPT_ADMIN,
 	};
 	static const char *const opt_names[] = { "--uid", "--name", "--namespace",
-						 "--service-account", "--all" };
+						 "--service-account", "--all", "--redirect",
+						 "--dns-capture", "--netns", "--json", "--socket",
+						 "--admin" };
+	/* where an option belongs, for the usage error that refuses it elsewhere */
+	static const char *const opt_homes[] = { "add", "add", "add and sync", "add and sync",
+						 "sync", "add and sync", "add and sync", "del",
+						 "inspect", "inspect", "inspect" };
 	struct opts o = {
 		.namespace_ = "default",
 		.service_account = "default",
 		.timeout_ms = 5000,
+		.variant = RD_TPROXY,
+		.dns_capture = true,
 	};
 	enum cmd cmd = CMD_ADD;
 	unsigned int bad;
@@ -608,6 +1750,35 @@ int main(int argc, char **argv)
 		case 'a':
 			o.given |= OPT_ALL;
 			break;
+		case LO_REDIRECT:
+			if (optarg && rd_variant_parse(optarg, &o.variant))
+				cli_usage_error("invalid --redirect '%s': expected tproxy or redirect",
+						optarg);
+			o.given |= OPT_REDIRECT;
+			break;
+		case LO_DNS:
+			if (optarg && !parse_bool(optarg, &o.dns_capture))
+				cli_usage_error("invalid --dns-capture '%s': expected true or false",
+						optarg);
+			if (!optarg)
+				o.dns_capture = true;
+			o.given |= OPT_DNS;
+			break;
+		case LO_NETNS:
+			o.netns = optarg;
+			o.given |= OPT_NETNS;
+			break;
+		case LO_JSON:
+			o.given |= OPT_JSON;
+			break;
+		case LO_SOCKET:
+			o.socket = optarg;
+			o.given |= OPT_SOCKET;
+			break;
+		case LO_ADMIN:
+			o.admin = optarg;
+			o.given |= OPT_ADMIN;
+			break;
 		case 't':
 			o.timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 			break;
@@ -635,11 +1806,19 @@ int main(int argc, char **argv)
 	bad = o.given & ~allowed[cmd];
 	if (bad) {
 		i = __builtin_ctz(bad);
-		cli_usage_error("%s is not valid with '%s'%s", opt_names[i], cmd_names[cmd],
-				cmd == CMD_SYNC ? " (each pod's uid and name come from its NETNS)" :
-				cmd == CMD_ADD ? " (it is for sync)" :
-				(bad & OPT_UID) ? " (give the UID as an argument)" : "");
+		if (cmd == CMD_SYNC && (bad & (OPT_UID | OPT_NAME)))
+			cli_usage_error("%s is not valid with 'sync' (each pod's uid and name come "
+					"from its NETNS)", opt_names[i]);
+		if ((cmd == CMD_DEL || cmd == CMD_KEEP) && (bad & OPT_UID))
+			cli_usage_error("--uid is not valid with '%s' (give the UID as an argument)",
+					cmd_names[cmd]);
+		cli_usage_error("%s is not valid with '%s' (it is for %s)", opt_names[i],
+				cmd_names[cmd], opt_homes[i]);
 	}
+	if ((o.given & OPT_DNS) && !(o.given & OPT_REDIRECT))
+		cli_usage_error("--dns-capture needs --redirect");
+	if ((o.given & OPT_NETNS) && !*o.netns)
+		cli_usage_error("empty --netns");
 	/* live output when a sync of many pods runs into a pipe */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	switch (cmd) {
@@ -662,6 +1841,10 @@ int main(int argc, char **argv)
 		if ((o.given & OPT_ALL) && npos > 1)
 			cli_usage_error("--all takes no NETNS arguments");
 		return cmd_sync(pos[0], pos + 1, (size_t)npos - 1, o.given & OPT_ALL, &o);
+	case CMD_INSPECT:
+		if (npos != 1)
+			cli_usage_error(npos < 1 ? "missing NETNS" : "too many arguments");
+		return cmd_inspect(pos[0], &o);
 	}
 	return 1;
 }

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef ZE_REDIRECT_H
+#define ZE_REDIRECT_H
+
+/*
+ * istio-cni's in-pod traffic redirection (shared/reference/inpod-rules.md):
+ * the ISTIO_* iptables chains, applied with `iptables-restore --noflush` by a
+ * child that setns()es into the pod's netns, and the policy routing that
+ * delivers marked packets locally, through rtnetlink (libmnl) on a socket
+ * created inside the netns. IPv4 only.
+ *
+ * Every function returns 0 or -errno and, where it takes one, writes a one-line
+ * reason into err (never printed here). A tool that ran but failed gives -EIO
+ * with its own stderr in err, e.g. "iptables-restore: line 2 failed: ...".
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The constants istio-cni uses in the pod (ztunnel's mark 1337 = 0x539). */
+#define RD_ZTUNNEL_MARK 0x539
+#define RD_CONNMARK 0x111
+#define RD_MASK 0xfff
+#define RD_RULE_PRIORITY 32764
+#define RD_ROUTE_TABLE 100
+
+enum rd_variant {
+	RD_TPROXY,	/* Istio 1.21-1.23: TPROXY inbound (mangle), REDIRECT outbound (nat) */
+	RD_REDIRECT,	/* Istio >= 1.24: REDIRECT both ways (nat), DNS conntrack zone (raw) */
+};
+
+const char *rd_variant_name(enum rd_variant v);
+/* "tproxy" / "redirect": 0, or -EINVAL. */
+int rd_variant_parse(const char *s, enum rd_variant *v);
+
+/* The iptables-restore input of a variant: its length, or -ENOBUFS. */
+int rd_rules_text(enum rd_variant v, bool dns_capture, char *buf, size_t cap);
+
+/*
+ * One ISTIO-related line of `iptables-save -c` in a netns: the declaration of
+ * an ISTIO_* chain (rule NULL), a rule in one, or a jump to one from another
+ * chain. rule is "-A CHAIN ..." as iptables-save prints it.
+ */
+struct rd_entry {
+	char table[16];
+	char chain[32];
+	uint64_t packets, bytes;
+	char *rule;
+};
+
+struct rd_rules {
+	struct rd_entry *e;
+	size_t n;
+};
+
+/* Reads the ISTIO_* chains of every table in the netns nsfd, with counters. */
+int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap);
+void rd_rules_free(struct rd_rules *r);
+
+/* How many ISTIO_* chains r declares (0: none installed). */
+size_t rd_chain_count(const struct rd_rules *r);
+
+/*
+ * Which variant r holds, by its chains and the number of rules in each:
+ * 0 with *v and *dns_capture set, -ENOENT when r has no ISTIO_* chain,
+ * -ENOMSG when the chains match no variant (changed by hand, half removed).
+ */
+int rd_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture);
+
+/* What is in a netns, or what one call installed or removed. */
+struct rd_state {
+	bool chains;	/* the ISTIO_* chains */
+	bool ip_rule;	/* fwmark 0x111/0xfff pref 32764 lookup 100 */
+	bool route;	/* local 0.0.0.0/0 dev lo table 100 */
+};
+
+/*
+ * Installs the rules of a variant, the ip rule and the route in the netns,
+ * each unless already there (a second apply adds nothing). *added says what
+ * this call installed, so that rd_undo() can take back exactly that. On
+ * failure nothing this call installed is left behind.
+ */
+int rd_apply(int nsfd, enum rd_variant v, bool dns_capture, struct rd_state *added, char *err,
+	     size_t cap);
+
+/* Removes what *what names (e.g. what rd_apply installed). Absent parts are fine. */
+int rd_undo(int nsfd, const struct rd_state *what, char *err, size_t cap);
+
+/*
+ * Removes all of it, as istio-cni does when a running pod leaves the mesh:
+ * -D the jumps, -F and -X every ISTIO_* chain in every table, delete the ip
+ * rule and the route. *removed says what was there. Goes on after a failed
+ * step and returns the first error.
+ */
+int rd_remove(int nsfd, struct rd_state *removed, char *err, size_t cap);
+
+/* Policy routing in a netns, as rtnetlink dumps it. */
+struct rd_ip_rule {
+	uint32_t priority, table, fwmark, fwmask;
+	bool has_fwmark;
+};
+
+struct rd_route {
+	uint32_t table, oif;
+	uint8_t type, scope, protocol, dst_len;
+	uint8_t dst[4];
+	char dev[16];	/* the name of oif in the netns; "" when none */
+};
+
+struct rd_policy {
+	struct rd_ip_rule *rules;	/* IPv4 rules with a fwmark or that look up table 100 */
+	size_t nrules;
+	struct rd_route *routes;	/* IPv4 routes of table 100 */
+	size_t nroutes;
+};
+
+int rd_policy_read(int nsfd, struct rd_policy *p, char *err, size_t cap);
+void rd_policy_free(struct rd_policy *p);
+
+/* As `ip rule` / `ip route show table 100` print them. */
+void rd_format_ip_rule(const struct rd_ip_rule *r, char *buf, size_t cap);
+void rd_format_route(const struct rd_route *r, char *buf, size_t cap);
+
+/*
+ * Runs fn(arg) with the calling thread in the netns nsfd, then returns to the
+ * thread's own netns: fn's result, or -errno from entering. A socket fn
+ * creates belongs to that netns for good. -ENOTRECOVERABLE means the thread
+ * could not get back and is still inside: the caller must not go on.
+ */
+int rd_in_netns(int nsfd, int (*fn)(void *), void *arg);
+
+#endif
