@@ -66,12 +66,12 @@ all2=$NS
 echo "not a netns" >"$T_DIR/junk"
 out=$(unshare --mount --propagation private -- bash -c '
 	set -e
-	keep=$(mktemp -d)
+	keep=$6	# under the test dir, removed with it
 	for ns in "$1" "$2"; do touch "$keep/$ns"; mount --bind "/run/netns/$ns" "$keep/$ns"; done
 	mount -t tmpfs tmpfs /run/netns
 	for ns in "$1" "$2"; do touch "/run/netns/$ns"; mount --bind "$keep/$ns" "/run/netns/$ns"; done
 	cp "$4" /run/netns/junk
-	"$3" sync --all "$5" 2>&1' _ "$all1" "$all2" "$CNI" "$T_DIR/junk" "$SOCK") && rc=0 || rc=$?
+	"$3" sync --all "$5" 2>&1' _ "$all1" "$all2" "$CNI" "$T_DIR/junk" "$SOCK" "$T_DIR") && rc=0 || rc=$?
 is "$rc" 0 "sync --all exits 0"
 like "$out" "$all1: listeners ready" "sync --all enrolls the first netns"
 like "$out" "$all2: listeners ready" "sync --all enrolls the second netns"
