@@ -87,7 +87,7 @@ enum req_kind { REQ_ADD, REQ_DEL, REQ_KEEP, REQ_SNAPSHOT, REQ_INVALID, REQ_KINDS
 enum req_result { RES_ACK, RES_NACK, RES_RESULTS };
 
 /* Add handling time (request received -> ack sent), in seconds. */
-#define ADD_BUCKETS 13
+#define ADD_BUCKETS 22
 extern const double add_bucket_bounds[ADD_BUCKETS];
 
 struct stats {
