@@ -12,7 +12,9 @@ PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl libmicrohttpd)
 PKG_LIBS = $(shell pkg-config --libs libcap libmnl libmicrohttpd)
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon $(WARNINGS) \
 	$(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lm $(LDLIBS)
+# --as-needed: each program loads only the libraries it calls (cni-emulator
+# starts once per pod, and every shared library costs start-up time)
+LDLIBS_ALL = -Wl,--as-needed $(PKG_LIBS) -lm $(LDLIBS)
 
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:.c=.o)

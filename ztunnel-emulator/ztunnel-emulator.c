@@ -1271,12 +1271,38 @@ static void drop_capabilities(struct daemon *d)
 		 trimmed ? "trimmed to match" : "unchanged: trimming it needs CAP_SETPCAP");
 }
 
-/* Each pod holds 4 fds (netns + 3 listeners): the default soft limit of 1024 would cap a node at ~250 pods. */
-static void raise_fd_limit(void)
+/*
+ * Each pod holds 4 fds (netns + 3 listeners), 8 in the ambient profile: the
+ * default soft limit of 1024 would cap a node at ~250 pods.
+ */
+static void raise_fd_limit(const struct config *cfg)
 {
+	rlim_t want = (rlim_t)cfg->max_pods * 4 + cfg->max_conns + 64, nr_open = 0;
 	struct rlimit rl;
+	FILE *f;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	/* a privileged daemon may lift the hard limit too (CAP_SYS_RESOURCE), up to fs.nr_open */
+	if (rl.rlim_max < want) {
+		f = fopen("/proc/sys/fs/nr_open", "r");
+		if (f) {
+			unsigned long long v;
+
+			if (fscanf(f, "%llu", &v) == 1)
+				nr_open = (rlim_t)v;
+			fclose(f);
+		}
+		if (nr_open && want > nr_open)
+			want = nr_open;
+		if (want > rl.rlim_max) {
+			struct rlimit up = { want, want };
+
+			if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+				return;
+		}
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_line(LOG_WARN, T_EMU, "cannot raise the open-file limit: %s", strerror(errno));
@@ -1674,7 +1700,7 @@ int main(int argc, char **argv)
 		cli_die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
 	if (pod_table_init(&d.pods) < 0)
 		cli_die("out of memory");
-	raise_fd_limit();
+	raise_fd_limit(&d.cfg);
 	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	signal(SIGPIPE, SIG_IGN);
