@@ -25,7 +25,7 @@ PROGS := cni-emulator/cni-emulator ztunnel-emulator/ztunnel-emulator
 UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/unit/test_*.c))
 HELPERS := $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all deps demo check test clean shellcheck fuzz sanitize valgrind soak
+.PHONY: all deps demo check test clean shellcheck fuzz sanitize valgrind soak bench
 
 all: $(PROGS) $(UNIT_TESTS) $(HELPERS)
 
@@ -109,6 +109,13 @@ valgrind: deps
 soak: deps
 	@$(MAKE) --no-print-directory all
 	tests/soak.sh
+
+# Benchmarks (root): handoff cost, daemon Add latency, snapshot throughput,
+# scale, relay throughput; prints a table with targets and writes
+# tests/bench/results.json. Figures, never timed tests.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	tests/bench/run.sh
 
 shellcheck:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/integration/*.sh .ci/run
