@@ -21,6 +21,7 @@ STEPS=8
 usage() {
 	cat <<EOF
 Usage: $PROG [--netns NAME] [--socket PATH] [--pause]
+       $PROG --ambient [--variant tproxy|redirect] [--socket PATH] [--pause]
 
 Runs the README walk-thru end to end, narrating each step and echoing each
 command ('\$ command') before running it:
@@ -40,11 +41,32 @@ command ('\$ command') before running it:
 It refuses to start if netns NAME or PATH already exist (it never deletes what
 it did not create), and cleans up after itself on failure or Ctrl-C.
 
+With --ambient it runs the ambient data-path chapter instead, in the two-pod
+lab of scripts/lab.sh:
+  1. build             make
+  2. the lab           scripts/lab.sh up --variant VARIANT: pod-a and pod-b on a
+                       veth pair, an echo server in pod-b, ztunnel-emulator
+                       --profile ambient, both pods enrolled with the in-pod rules
+  3. listeners         ss -ntlp in pod-a: ztunnel's listener set
+  4. the rules         iptables-save, ip rule, ip route show table 100 in pod-a
+  5. the exchange      counters zeroed (iptables -Z), then pod-a -> pod-b:8080
+  6. counters          iptables -t nat -L ISTIO_OUTPUT -n -v -x in pod-a, and the
+                       inbound chain in pod-b (mangle ISTIO_PRERT for tproxy,
+                       nat ISTIO_PRERT for redirect)
+  7. the proof         the daemon's access log lines; the server's view of the
+                       source address (pod-a's, not ztunnel's)
+  8. inspect           $CNI inspect pod-b
+  9. lab down          scripts/lab.sh down; nothing left
+It refuses to start if a lab is already up, and takes the lab down on failure
+or Ctrl-C. The pods are \${ZE_LAB_PREFIX}pod-a and \${ZE_LAB_PREFIX}pod-b.
+
 Options:
   -n, --netns NAME    the pod's network namespace (default ns2)
   -s, --socket PATH   the daemon's Unix socket (default /tmp/zt.sock)
   -p, --pause         wait for Enter before each step (default: no pauses,
                       no stdin needed)
+  -a, --ambient       the ambient data-path chapter (above)
+  -v, --variant V     with --ambient: the in-pod rules, tproxy (default) or redirect
   -h, --help          show this help and exit
 
 State (PIDs, netns, log) is kept in \${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}.
@@ -66,27 +88,40 @@ usage_error() {
 netns=ns2
 sock=/tmp/zt.sock
 pause=0
+ambient=0
+variant=''
+netns_given=0
+sock_given=0
 while (($#)); do
 	case $1 in
 	-h | --help)
 		usage
 		exit 0
 		;;
-	-n | --netns | -s | --socket)
+	-n | --netns | -s | --socket | -v | --variant)
 		(($# >= 2)) || usage_error "$1 needs an argument"
 		case $1 in
-		-n | --netns) netns=$2 ;;
-		*) sock=$2 ;;
+		-n | --netns) netns=$2 netns_given=1 ;;
+		-v | --variant) variant=$2 ;;
+		*) sock=$2 sock_given=1 ;;
 		esac
 		shift
 		;;
-	--netns=*) netns=${1#*=} ;;
-	--socket=*) sock=${1#*=} ;;
+	--netns=*) netns=${1#*=} netns_given=1 ;;
+	--socket=*) sock=${1#*=} sock_given=1 ;;
+	--variant=*) variant=${1#*=} ;;
 	-p | --pause) pause=1 ;;
+	-a | --ambient) ambient=1 ;;
 	*) usage_error "unknown argument: $1" ;;
 	esac
 	shift
 done
+if ((ambient)); then
+	((!netns_given)) || usage_error "--netns does not go with --ambient (the lab's pods are pod-a and pod-b)"
+	case ${variant:-tproxy} in tproxy | redirect) ;; *) usage_error "unknown variant '$variant' (tproxy or redirect)" ;; esac
+elif [[ -n $variant ]]; then
+	usage_error "--variant goes with --ambient"
+fi
 
 if [[ -z $netns || $netns == . || $netns == .. || $netns == */* || $netns == -* ]]; then
 	usage_error "invalid netns name: '$netns'"
@@ -98,34 +133,6 @@ fi
 for cmd in make ip ss nc ps grep; do
 	command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' not found (run scripts/deps.sh)"
 done
-
-# Refuse, in one line, to touch anything that is not ours.
-if [[ -e $NETNS_DIR/$netns ]]; then
-	die "netns '$netns' already exists; refusing to touch it (delete it yourself, or pick another with --netns NAME)"
-fi
-if [[ -e $sock || -L $sock ]]; then
-	die "$sock already exists; refusing to touch it (another ztunnel-emulator? remove it yourself, or pick another with --socket PATH)"
-fi
-for f in walkthru.pid daemon.pid netns socket dirs; do
-	if [[ -e $STATE/$f ]]; then
-		other=$(head -n 1 "$STATE/walkthru.pid" 2>/dev/null || true)
-		if [[ $other =~ ^[0-9]+$ ]] && kill -0 "$other" 2>/dev/null; then
-			die "another $PROG (PID $other) is running with state dir $STATE; wait for it (or set ZE_LAB_STATE)"
-		fi
-		die "$STATE holds records of an earlier run; run scripts/cleanup.sh first"
-	fi
-done
-
-cd -- "$ROOT"
-# Build as a user typing `make` would, even when started by `make demo`.
-unset MAKELEVEL MAKEFLAGS MFLAGS
-
-mkdir -p -- "$STATE"
-# Claim the state dir; from here on, whatever we record gets cleaned up.
-if ! (set -C && printf '%s\n' "$$" >"$STATE/walkthru.pid") 2>/dev/null; then
-	die "another $PROG just claimed $STATE; try again later"
-fi
-export ZE_LAB_STATE=$STATE
 
 # --- presentation ----------------------------------------------------------
 
@@ -208,6 +215,251 @@ expect_failure() {
 		bad "$(cmdline "$@") succeeded, but it should have failed"
 	fi
 }
+
+# --- the ambient data-path chapter (--ambient) ---------------------------------
+
+LAB_STATE=$STATE/ambient
+
+# lab_get KEY: a value scripts/lab.sh recorded in its lab.env
+lab_get() {
+	[[ -f $LAB_STATE/lab.env ]] || return 0
+	sed -n "s/^$1=//p" "$LAB_STATE/lab.env" | tail -n 1
+}
+
+# feed TEXT CMD...: echo, then run, CMD with one line of TEXT on its stdin;
+# its output is shown and kept in FED
+feed() {
+	local text=$1 rc=0
+	shift
+	show "echo '$text' | $(cmdline "$@")"
+	FED=$(printf '%s\n' "$text" | "$@") || rc=$?
+	[[ -z $FED ]] || printf '%s\n' "$FED"
+	return "$rc"
+}
+
+# rule_packets NS TABLE CHAIN PATTERN: packets of CHAIN's rules holding PATTERN
+rule_packets() {
+	ip netns exec "$1" iptables-save -c -t "$2" 2>/dev/null | awk -v c="-A $3 " -v p="$4" '
+		index($0, c) && index($0, p) { split(substr($1, 2), x, ":"); n += x[1] } END { print n + 0 }'
+}
+
+# On every way out of the chapter: take the lab down if it brought it up.
+ambient_exit() {
+	local rc=$?
+	trap - EXIT
+	set +e # a closed output pipe must not stop the cleanup
+	trap '' INT TERM HUP PIPE # let the cleanup finish
+	if ((lab_up && broken_pipe)); then
+		# nobody reads our output any more: take the lab down silently
+		scripts/lab.sh down -q >/dev/null 2>&1 || rc=1
+	elif ((lab_up)); then
+		printf '\n%s# taking the lab down%s\n' "$B" "$N"
+		show "scripts/lab.sh down"
+		scripts/lab.sh down || rc=1
+	fi
+	exit "$rc"
+}
+
+ambient_signal() {
+	if [[ $1 == PIPE ]]; then
+		broken_pipe=1
+		trap '' PIPE # writing about it would raise it again
+	fi
+	printf '\n%s%s: interrupted by SIG%s%s\n' "$R" "$PROG" "$1" "$N" >&2 || true
+	exit "$2"
+}
+
+lab_up=0
+broken_pipe=0
+ambient_walkthru() {
+	local v=${variant:-tproxy} a b addr_a addr_b port log peers admin dpid n port_
+	local in_table=mangle in_pat='--on-port 15006' in_what='TPROXY --on-port 15006'
+	local lab_args=(--variant "$v")
+	if [[ $v == redirect ]]; then
+		in_table=nat in_pat='--to-ports 15006' in_what='REDIRECT --to-ports 15006'
+	fi
+	((sock_given)) && lab_args+=(--socket "$sock")
+	STEPS=9
+
+	abort() {
+		printf '%s%s: step %d failed; stopping here%s\n' "$R" "$PROG" "$step_no" "$N" >&2
+		exit 1
+	}
+
+	if [[ -e $LAB_STATE ]]; then
+		die "a lab is already up ($LAB_STATE); take it down first (scripts/lab.sh down), this chapter leaves nothing behind"
+	fi
+	for cmd in socat iptables-save; do
+		command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' not found (run scripts/deps.sh)"
+	done
+	cd -- "$ROOT"
+	# Build as a user typing `make` would, even when started by `make demo`.
+	unset MAKELEVEL MAKEFLAGS MFLAGS
+	trap ambient_exit EXIT
+	trap 'ambient_signal INT 130' INT
+	trap 'ambient_signal TERM 143' TERM
+	trap 'ambient_signal HUP 129' HUP
+	trap 'ambient_signal PIPE 141' PIPE
+
+	printf '%sIstio ambient data path, emulated (%s variant)%s\n' "$B" "$v" "$N"
+	say "In ambient mode the listeners ztunnel binds in a pod carry that pod's traffic:"
+	say "istio-cni's in-pod rules send pod-a's outbound TCP to ztunnel's 15001, and the"
+	say "inbound TCP of pod-b to its 15006; ztunnel relays both to the original destination."
+	say "repo $ROOT, lab state $LAB_STATE"
+
+	step "build"
+	say "Build both programs (C; see the Makefile):"
+	must make
+
+	step "the two-pod lab"
+	say "Two network namespaces joined by a veth pair stand in for two pods on a node. An"
+	say "echo server in pod-b plays the app. lab.sh starts ztunnel-emulator --profile ambient"
+	say "and enrolls both pods the way istio-cni does: the in-pod rules first, then the Add."
+	lab_up=1
+	must scripts/lab.sh up "${lab_args[@]}"
+	a=$(lab_get NETNS_A) b=$(lab_get NETNS_B) addr_a=$(lab_get ADDR_A) addr_b=$(lab_get ADDR_B)
+	port=$(lab_get PORT) log=$(lab_get DAEMON_LOG) peers=$(lab_get PEERS_LOG) admin=$(lab_get ADMIN_URL)
+	dpid=$(head -n 1 "$LAB_STATE/daemon.pid" 2>/dev/null || true)
+
+	step "ztunnel's listeners in pod-a"
+	say "As the debugging guide expects (seeds/000): 15001, 15006 and 15008 on every address"
+	say "(*), DNS on 127.0.0.1:15053, all owned by the daemon, which runs in the host netns:"
+	must ip netns exec "$a" ss -ntlp
+	for port_ in 15001 15006 15008; do
+		if [[ $(ip netns exec "$a" ss -Htnlp "sport = :$port_") == *"*:$port_ "*"pid=$dpid,"* ]]; then
+			good "*:$port_ LISTEN in $a, owned by ztunnel-emulator (PID $dpid)"
+		else
+			bad "no *:$port_ listener of PID $dpid in $a"
+		fi
+	done
+
+	step "the in-pod rules"
+	say "What istio-cni installed in pod-a ($v variant). The last rule of nat ISTIO_OUTPUT,"
+	say "REDIRECT --to-ports 15001, sends the pod's outbound TCP to ztunnel; ztunnel's own"
+	say "connections carry mark 0x539 and pass. In pod-b, $in_table ISTIO_PRERT's $in_what"
+	say "takes the inbound TCP to ztunnel's 15006."
+	must ip netns exec "$a" iptables-save
+	say "Marked packets (0x111) are delivered locally through table 100:"
+	must ip netns exec "$a" ip rule
+	must ip netns exec "$a" ip route show table 100
+
+	step "the exchange"
+	say "Zero the counters first, so that what grows is this exchange only:"
+	must ip netns exec "$a" iptables -t nat -Z ISTIO_OUTPUT
+	must ip netns exec "$b" iptables -t "$in_table" -Z ISTIO_PRERT
+	say "pod-a connects to pod-b's address, as any app would; it knows nothing of ztunnel:"
+	if feed "hello from pod-a" ip netns exec "$a" socat -t 2 - "TCP:$addr_b:$port" &&
+		[[ $FED == "hello from pod-a" ]]; then
+		good "the echo came back from $addr_b:$port"
+	else
+		bad "no echo from $addr_b:$port"
+	fi
+
+	step "the counters grew"
+	say "The rule that caught the connection in pod-a (iptables -L -n -v -x: packets, bytes):"
+	must ip netns exec "$a" iptables -t nat -L ISTIO_OUTPUT -n -v -x
+	n=$(rule_packets "$a" nat ISTIO_OUTPUT '--to-ports 15001')
+	if ((n > 0)); then
+		good "pod-a: REDIRECT --to-ports 15001 matched $n packet(s): the connection went to ztunnel's 15001"
+	else
+		bad "pod-a: REDIRECT --to-ports 15001 matched no packet"
+	fi
+	say "And the one that caught it arriving in pod-b:"
+	must ip netns exec "$b" iptables -t "$in_table" -L ISTIO_PRERT -n -v -x
+	n=$(rule_packets "$b" "$in_table" ISTIO_PRERT "$in_pat")
+	if ((n > 0)); then
+		good "pod-b: $in_what matched $n packet(s): the connection went to ztunnel's 15006"
+	else
+		bad "pod-b: $in_what matched no packet"
+	fi
+
+	step "the proof: ztunnel relayed it"
+	say "The daemon logged the connection twice, in ztunnel's access-log format: outbound"
+	say "(pod-a's 15001) and inbound (pod-b's 15006), both to the original destination:"
+	check grep ' access: ' "$log"
+	for port_ in outbound inbound; do
+		if grep -q "connection complete src.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$port_\"" "$log"; then
+			good "$port_: connection complete, dst.addr=$addr_b:$port"
+		else
+			bad "no complete $port_ connection to $addr_b:$port in the access log"
+		fi
+	done
+	say "The server's view: who connected (SOCAT_PEERADDR). ztunnel in pod-b connected to the"
+	say "app from the client's own address (IP_TRANSPARENT), so the app sees pod-a, not ztunnel:"
+	check cat "$peers"
+	if grep -q "^peer=$addr_a:" "$peers"; then
+		good "the server saw $addr_a (pod-a) as the source"
+	else
+		bad "the server did not see $addr_a as the source"
+	fi
+
+	step "inspect"
+	say "cni-emulator inspect puts it in one view: listeners, rules with counters, policy"
+	say "routing, and whether the daemon has the pod enrolled:"
+	check "$CNI" inspect --admin "$admin" "$b"
+
+	step "lab down"
+	say "lab.sh removes the rules and the pods (cni-emulator del --netns), stops the echo"
+	say "server and the daemon by their recorded PIDs, deletes the netns and its state:"
+	must scripts/lab.sh down
+	lab_up=0
+	if [[ -e $NETNS_DIR/$a || -e $NETNS_DIR/$b ]]; then
+		bad "a pod's netns is still there"
+	else
+		good "netns $a and $b are gone"
+	fi
+	if [[ -n $dpid ]] && kill -0 "$dpid" 2>/dev/null && [[ $(awk '/^State:/ { print $2 }' "/proc/$dpid/status" 2>/dev/null) != Z ]]; then
+		bad "ztunnel-emulator (PID $dpid) is still running"
+	else
+		good "ztunnel-emulator (PID $dpid) has exited"
+	fi
+	if [[ -e $LAB_STATE ]]; then
+		bad "$LAB_STATE is still there"
+	else
+		good "$LAB_STATE is gone"
+	fi
+
+	echo
+	if ((failures)); then
+		printf '%s%s: %d check(s) FAILED:%s\n' "$R" "$PROG" "$failures" "$N"
+		printf '  %s\n' "${failed_steps[@]}"
+		exit 1
+	fi
+	printf '%sAmbient chapter complete: every step succeeded, nothing left behind.%s\n' "$B" "$N"
+	exit 0
+}
+
+if ((ambient)); then
+	ambient_walkthru
+fi
+
+# Refuse, in one line, to touch anything that is not ours.
+if [[ -e $NETNS_DIR/$netns ]]; then
+	die "netns '$netns' already exists; refusing to touch it (delete it yourself, or pick another with --netns NAME)"
+fi
+if [[ -e $sock || -L $sock ]]; then
+	die "$sock already exists; refusing to touch it (another ztunnel-emulator? remove it yourself, or pick another with --socket PATH)"
+fi
+for f in walkthru.pid daemon.pid netns socket dirs; do
+	if [[ -e $STATE/$f ]]; then
+		other=$(head -n 1 "$STATE/walkthru.pid" 2>/dev/null || true)
+		if [[ $other =~ ^[0-9]+$ ]] && kill -0 "$other" 2>/dev/null; then
+			die "another $PROG (PID $other) is running with state dir $STATE; wait for it (or set ZE_LAB_STATE)"
+		fi
+		die "$STATE holds records of an earlier run; run scripts/cleanup.sh first"
+	fi
+done
+
+cd -- "$ROOT"
+# Build as a user typing `make` would, even when started by `make demo`.
+unset MAKELEVEL MAKEFLAGS MFLAGS
+
+mkdir -p -- "$STATE"
+# Claim the state dir; from here on, whatever we record gets cleaned up.
+if ! (set -C && printf '%s\n' "$$" >"$STATE/walkthru.pid") 2>/dev/null; then
+	die "another $PROG just claimed $STATE; try again later"
+fi
+export ZE_LAB_STATE=$STATE
 
 daemon_pid=
 daemon_launching=0

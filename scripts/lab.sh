@@ -1,0 +1,586 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# lab.sh - the two-pod ambient lab: network namespaces pod-a and pod-b joined
+# by a veth pair, an echo server in pod-b, ztunnel-emulator --profile ambient,
+# and both pods enrolled with istio-cni's in-pod redirection rules
+# (cni-emulator add --redirect). `down` removes exactly what `up` made,
+# processes by their recorded PIDs only. Every command is echoed before it runs.
+set -euo pipefail
+
+PROG=${0##*/}
+SCRIPTS=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
+ROOT=$(dirname -- "$SCRIPTS")
+ZT=$ROOT/ztunnel-emulator/ztunnel-emulator
+CNI=$ROOT/cni-emulator/cni-emulator
+STATE_BASE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
+STATE=$STATE_BASE/ambient
+NETNS_DIR=/var/run/netns
+ADDR_A=198.18.0.1
+ADDR_B=198.18.0.2
+ADDR6_A=fd00:198:18::1
+ADDR6_B=fd00:198:18::2
+IFACE=eth0
+WAIT=50      # tenths of a second to wait for the daemon, the server
+TERM_WAIT=50 # tenths of a second after SIGTERM before SIGKILL
+
+usage() {
+	cat <<EOF
+Usage: $PROG up [--variant tproxy|redirect] [--socket PATH] [--prefix P]
+                [--port N] [--ipv6] [--dns-capture=false] [-q]
+       $PROG down [-q]
+       $PROG status
+
+up    builds the lab (each step skipped when already done, so running it twice
+      is harmless):
+        - network namespaces \${P}pod-a and \${P}pod-b, lo up, joined by a veth
+          pair ($IFACE in each): $ADDR_A/24 and $ADDR_B/24 (with --ipv6 also
+          $ADDR6_A/64 and $ADDR6_B/64, nodad);
+        - a TCP echo server in pod-b on port N (socat TCP-LISTEN:N,fork,reuseaddr)
+          that appends who connected (SOCAT_PEERADDR) to peers.log;
+        - ztunnel-emulator --profile ambient on PATH, in the background, its
+          HTTP endpoints on free ports of 127.0.0.1 (the URLs are recorded);
+        - both pods enrolled: cni-emulator add --redirect=VARIANT PATH NETNS
+          (istio-cni's in-pod rules first, then the ZDS Add).
+      It refuses to touch a pod-a/pod-b netns or a socket it did not make. If a
+      step fails (or on Ctrl-C) it removes what it made.
+down  stops the echo server and the daemon (by recorded PID only), removes the
+      rules and deletes the pods (cni-emulator del --netns), deletes the
+      network namespaces, the socket and the state files. Harmless when the
+      lab is not up.
+status  prints what is recorded and whether it is still there (exit 0 when the
+      lab is up and whole, 1 otherwise).
+
+Options (up):
+  -v, --variant V     in-pod rules: tproxy (Istio 1.21-1.23, default) or redirect
+                      (Istio >= 1.24)
+  -s, --socket PATH   the daemon's ZDS socket (default: \$STATE/ztunnel.sock)
+  -p, --prefix P      prefix of the netns names (default \${ZE_LAB_PREFIX:-}, i.e.
+                      pod-a and pod-b); lets several labs run side by side
+      --port N        the echo server's port (default 8080)
+      --ipv6          add the IPv6 addresses and an IPv6 echo server too
+                      (cni-emulator installs IPv4 rules only: IPv6 goes direct)
+      --dns-capture=false   no port 53 -> 15053 rules
+  -q, --quiet         do not echo the commands
+  -h, --help          show this help and exit
+
+State (PIDs, names, log paths, as KEY=VALUE lines in lab.env) is kept in
+\$STATE = \${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}/ambient, here
+$STATE. debug-dump.sh and walkthru.sh --ambient read it.
+
+Must be run as root. Exit status: 0 on success, 1 on an error or refusal,
+2 on a usage error.
+EOF
+}
+
+die() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+usage_error() {
+	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
+	exit 2
+}
+
+# ---- arguments --------------------------------------------------------------
+
+(($#)) || usage_error "no command given (up, down or status)"
+case $1 in
+-h | --help)
+	usage
+	exit 0
+	;;
+up | down | status) cmd=$1 ;;
+*) usage_error "unknown command: $1" ;;
+esac
+shift
+
+variant='' sock='' prefix=${ZE_LAB_PREFIX:-} port='' ipv6='' dns='' quiet=0
+prefix_given=0
+if [[ -n ${ZE_LAB_PREFIX:-} ]]; then prefix_given=1; fi
+while (($#)); do
+	case $1 in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	-v | --variant | -s | --socket | -p | --prefix | --port)
+		(($# >= 2)) || usage_error "$1 needs an argument"
+		case $1 in
+		-v | --variant) variant=$2 ;;
+		-s | --socket) sock=$2 ;;
+		-p | --prefix) prefix=$2 prefix_given=1 ;;
+		--port) port=$2 ;;
+		esac
+		shift
+		;;
+	--variant=* | --redirect=*) variant=${1#*=} ;;
+	--socket=*) sock=${1#*=} ;;
+	--prefix=*) prefix=${1#*=} prefix_given=1 ;;
+	--port=*) port=${1#*=} ;;
+	--ipv6) ipv6=1 ;;
+	--dns-capture=*) dns=${1#*=} ;;
+	-q | --quiet) quiet=1 ;;
+	*) usage_error "unknown argument: $1" ;;
+	esac
+	shift
+done
+
+if [[ $cmd != up ]] && [[ -n $variant$sock$port$ipv6$dns ]]; then
+	usage_error "$cmd takes no options but -q (it reads what up recorded)"
+fi
+case $variant in '' | tproxy | redirect) ;; *) usage_error "unknown variant '$variant' (tproxy or redirect)" ;; esac
+case $dns in '' | true | false) ;; *) usage_error "--dns-capture takes true or false" ;; esac
+if [[ -n $port ]] && ! [[ $port =~ ^[1-9][0-9]{0,4}$ && $port -le 65535 ]]; then
+	usage_error "invalid port '$port'"
+fi
+[[ $prefix =~ ^[A-Za-z0-9_.-]{0,40}$ ]] || usage_error "invalid prefix '$prefix' (letters, digits, _ . -; at most 40)"
+if [[ -n $sock && $sock != /* ]]; then sock=$PWD/$sock; fi
+
+((EUID == 0)) || die "must be run as root (try: sudo $0 $cmd)"
+
+# ---- presentation (as walkthru.sh) -----------------------------------------
+
+if [[ -t 1 && -z ${NO_COLOR-} ]]; then
+	C=$'\e[1;36m' D=$'\e[2m' R=$'\e[1;31m' N=$'\e[0m'
+else
+	C='' D='' R='' N=''
+fi
+
+cmdline() {
+	local out='' w
+	for w in "$@"; do
+		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,-]+$ ]]; then
+			out+=" $w"
+		elif [[ $w != *[\'[:cntrl:]]* ]]; then
+			out+=" '$w'"
+		else
+			out+=" $(printf '%q' "$w")"
+		fi
+	done
+	printf '%s' "${out# }"
+}
+
+# (a reader gone away - a closed pipe - must not stop a cleanup half-way)
+show() { ((quiet)) || printf '%s$ %s%s\n' "$C" "$*" "$N" || true; }
+say() { ((quiet)) || printf '%s# %s%s\n' "$D" "$*" "$N" || true; }
+warn() { printf '%s%s: %s%s\n' "$R" "$PROG" "$*" "$N" >&2 || true; }
+
+# Echo a command, run it (its output shown unless quiet); return its status.
+run() {
+	show "$(cmdline "$@")"
+	if ((quiet)); then
+		"$@" >/dev/null
+	else
+		"$@"
+	fi
+}
+
+# ---- state ------------------------------------------------------------------
+
+# lab_get KEY: a value recorded in lab.env ('' when absent)
+lab_get() {
+	[[ -f $STATE/lab.env ]] || return 0
+	sed -n "s/^$1=//p" "$STATE/lab.env" | tail -n 1
+}
+
+lab_set() {
+	local tmp=$STATE/lab.env.tmp
+	{
+		[[ ! -f $STATE/lab.env ]] || grep -v "^$1=" "$STATE/lab.env" || true
+		printf '%s=%s\n' "$1" "$2"
+	} >"$tmp"
+	mv -f -- "$tmp" "$STATE/lab.env"
+}
+
+recorded() { [[ -f $STATE/$1 ]] && grep -Fqx -- "$2" "$STATE/$1"; }
+record() { recorded "$1" "$2" || printf '%s\n' "$2" >>"$STATE/$1"; }
+
+# Field 22 of /proc/PID/stat (after the "(comm)", which may hold spaces): the
+# start time, to tell our process from a later one with the same PID.
+start_time() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	# shellcheck disable=SC2086 # split the remaining fields on purpose
+	set -- $stat
+	printf '%s\n' "${20}"
+}
+
+# ours NAME EXE: the process recorded as NAME (NAME.pid, NAME.start) is alive,
+# not a zombie, runs EXE (argv[0]'s base name) and started when recorded.
+ours() {
+	local pid want argv0 stat
+	[[ -f $STATE/$1.pid ]] || return 1
+	pid=$(head -n 1 "$STATE/$1.pid")
+	[[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
+	want=$(head -n 1 "$STATE/$1.start" 2>/dev/null || true)
+	argv0=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | head -n 1) || return 1
+	[[ ${argv0##*/} == "$2" ]] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != [ZX] ]] || return 1
+	[[ -z $want || $(start_time "$pid") == "$want" ]]
+}
+
+record_pid() {
+	printf '%s\n' "$2" >"$STATE/$1.pid"
+	start_time "$2" >"$STATE/$1.start" || true
+}
+
+# children PID: the PIDs whose parent is PID (socat's per-connection forks)
+children() {
+	local s stat ppid f
+	for s in /proc/[0-9]*/stat; do
+		stat=$(cat "$s" 2>/dev/null) || continue
+		stat=${stat##*) }
+		read -r _ ppid _ <<<"$stat"
+		[[ $ppid == "$1" ]] || continue
+		f=${s#/proc/}
+		printf '%s\n' "${f%/stat}"
+	done
+}
+
+# stop NAME EXE: SIGTERM (then SIGKILL) the recorded process, if it is still ours.
+stop() {
+	local name=$1 exe=$2 pid i kids=()
+	if [[ ! -f $STATE/$name.pid ]]; then
+		return 0
+	fi
+	pid=$(head -n 1 "$STATE/$name.pid")
+	if ! ours "$name" "$exe"; then
+		say "$exe ($name, PID $pid) has already exited"
+		rm -f -- "$STATE/$name.pid" "$STATE/$name.start"
+		return 0
+	fi
+	if [[ $exe == socat ]]; then
+		mapfile -t kids < <(children "$pid")
+	fi
+	show "kill -TERM $pid${kids[*]:+ ${kids[*]}}   # $exe ($name)"
+	kill -TERM "$pid" "${kids[@]}" 2>/dev/null || true
+	for ((i = 0; i < TERM_WAIT; i++)); do
+		ours "$name" "$exe" || break
+		sleep 0.1
+	done
+	if ours "$name" "$exe"; then
+		warn "$exe (PID $pid) still running $((TERM_WAIT / 10)) s after SIGTERM; sending SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+		sleep 0.2
+		if ours "$name" "$exe"; then
+			warn "$exe (PID $pid) survived SIGKILL"
+			return 1
+		fi
+	fi
+	rm -f -- "$STATE/$name.pid" "$STATE/$name.start"
+}
+
+netns_exists() { [[ -e $NETNS_DIR/$1 ]]; }
+
+# ---- down -------------------------------------------------------------------
+
+do_down() {
+	local failed=0 ns s sockp
+	if [[ ! -d $STATE ]]; then
+		say "the lab is not up: nothing to do ($STATE does not exist)"
+		return 0
+	fi
+	sockp=$(lab_get SOCKET)
+	# 1. rules and pods, while the daemon still answers
+	if [[ -f $STATE/enrolled ]]; then
+		while IFS= read -r ns; do
+			[[ -n $ns ]] || continue
+			if ! netns_exists "$ns"; then
+				say "netns $ns is already gone (its rules went with it)"
+			elif ours daemon ztunnel-emulator && [[ -S $sockp ]]; then
+				run "$CNI" del --netns "$ns" "$sockp" "$ns" ||
+					warn "could not delete pod $ns cleanly (its netns is deleted below anyway)"
+			else
+				say "the daemon is gone; the rules in $ns go with its netns below"
+			fi
+		done <"$STATE/enrolled"
+		rm -f -- "$STATE/enrolled"
+	fi
+	# 2. the echo servers and the daemon, by recorded PID
+	for s in server server6; do
+		stop "$s" socat || failed=1
+	done
+	stop daemon ztunnel-emulator || failed=1
+	# 3. the network namespaces (the veth pair goes with them)
+	if [[ -f $STATE/netns ]]; then
+		while IFS= read -r ns; do
+			[[ -n $ns && $ns != */* ]] || continue
+			if netns_exists "$ns"; then
+				run ip netns delete "$ns" || failed=1
+			fi
+		done <"$STATE/netns"
+		((failed)) || rm -f -- "$STATE/netns"
+	fi
+	# 4. the socket (the daemon removes it on SIGTERM; not after SIGKILL)
+	if [[ -n $sockp && -S $sockp && -f $STATE/socket.ours ]] && ((!failed)); then
+		run rm -f -- "$sockp"
+	fi
+	if ((failed)); then
+		warn "some things could not be removed; their records stay in $STATE (run '$PROG down' again)"
+		return 1
+	fi
+	# 5. the state files, then the dir (and its parent if up made it and it is empty)
+	local base_ours=0
+	[[ ! -e $STATE/base.ours ]] || base_ours=1
+	rm -f -- "$STATE"/{lab.env,lab.env.tmp,socket.ours,daemon.log,server.log,peers.log,base.ours,lock}
+	if ! rmdir -- "$STATE" 2>/dev/null; then
+		warn "left $STATE: it holds files $PROG did not write"
+		return 1
+	fi
+	((!base_ours)) || rmdir -- "$STATE_BASE" 2>/dev/null || true
+	say "lab down: nothing left"
+}
+
+# ---- status -----------------------------------------------------------------
+
+do_status() {
+	local ok=1 ns s
+	if [[ ! -f $STATE/lab.env ]]; then
+		echo "lab: down (no $STATE/lab.env)"
+		return 1
+	fi
+	echo "lab: $STATE"
+	sed 's/^/  /' "$STATE/lab.env"
+	for ns in $(lab_get NETNS_A) $(lab_get NETNS_B); do
+		if netns_exists "$ns"; then echo "  netns $ns: present"; else echo "  netns $ns: MISSING"; ok=0; fi
+	done
+	local procs=(daemon:ztunnel-emulator server:socat)
+	[[ -z $(lab_get IPV6) ]] || procs+=(server6:socat)
+	for s in "${procs[@]}"; do
+		if ours "${s%%:*}" "${s#*:}"; then
+			echo "  ${s#*:} (${s%%:*}): running, PID $(head -n 1 "$STATE/${s%%:*}.pid")"
+		else
+			echo "  ${s#*:} (${s%%:*}): NOT RUNNING"
+			ok=0
+		fi
+	done
+	((ok))
+}
+
+# ---- up ---------------------------------------------------------------------
+
+wait_listen() { # NS PORT FAMILY(4|6)
+	local i
+	for ((i = 0; i < WAIT; i++)); do
+		[[ -n $(ip netns exec "$1" ss -Htln -"$3" "sport = :$2" 2>/dev/null) ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The echo handler: socat runs it (sh -c) per connection, with SOCAT_* set.
+# No commas (socat's option separator) in it.
+# shellcheck disable=SC2016 # expanded by the handler's shell, not here
+HANDLER='echo "peer=$SOCAT_PEERADDR:$SOCAT_PEERPORT local=$SOCAT_SOCKADDR:$SOCAT_SOCKPORT" >>"$LAB_PEERS_LOG"; exec cat'
+
+start_server() { # NAME FAMILY
+	local name=$1 listen pid
+	if ours "$name" socat; then
+		say "echo server ($name) already running, PID $(head -n 1 "$STATE/$name.pid")"
+		return 0
+	fi
+	if [[ $2 == 4 ]]; then
+		listen=TCP4-LISTEN:$port,fork,reuseaddr
+	else
+		listen=TCP6-LISTEN:$port,fork,reuseaddr,ipv6only=1
+	fi
+	show "LAB_PEERS_LOG=$(cmdline "$STATE/peers.log") $(cmdline ip netns exec "$ns_b" socat "$listen" "SYSTEM:$HANDLER") >>$(cmdline "$STATE/server.log") 2>&1 &"
+	LAB_PEERS_LOG=$STATE/peers.log ip netns exec "$ns_b" socat "$listen" "SYSTEM:$HANDLER" \
+		</dev/null >>"$STATE/server.log" 2>&1 9>&- &
+	pid=$!
+	record_pid "$name" "$pid"
+	wait_listen "$ns_b" "$port" "$2" || die "the echo server ($listen) is not listening in $ns_b; $(tail -n 3 "$STATE/server.log" 2>/dev/null)"
+	say "echo server PID $pid listening on port $port (IPv$2) in $ns_b"
+}
+
+start_daemon() {
+	local pid i before
+	if ours daemon ztunnel-emulator; then
+		say "ztunnel-emulator already running, PID $(head -n 1 "$STATE/daemon.pid")"
+		return 0
+	fi
+	if [[ -e $sock || -L $sock ]]; then
+		if [[ -f $STATE/socket.ours && -S $sock ]]; then
+			run rm -f -- "$sock" # left by our daemon, which has died
+		else
+			die "$sock already exists and is not this lab's; refusing to touch it (another ztunnel-emulator? pick another with --socket PATH)"
+		fi
+	fi
+	before=$(grep -c ' listening on ' "$STATE/daemon.log" 2>/dev/null || true)
+	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
+		--metrics-addr 127.0.0.1:0 "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
+	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
+		"$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
+	pid=$!
+	record_pid daemon "$pid"
+	: >"$STATE/socket.ours"
+	for ((i = 0; i < WAIT; i++)); do
+		[[ -S $sock && $(grep -c ' listening on ' "$STATE/daemon.log" || true) -gt ${before:-0} ]] && break
+		ours daemon ztunnel-emulator || break
+		sleep 0.1
+	done
+	if ! [[ -S $sock ]] || ! ours daemon ztunnel-emulator; then
+		tail -n 5 "$STATE/daemon.log" | sed 's/^/    /' >&2
+		die "ztunnel-emulator did not come up on $sock (log: $STATE/daemon.log)"
+	fi
+	local url
+	for url in config_dump:ADMIN_URL metrics:METRICS_URL healthz/ready:READY_URL; do
+		lab_set "${url#*:}" "$(sed -n "s|.* serving /${url%%:*} on \(http://[0-9.:]*\)/${url%%:*}\$|\1|p" \
+			"$STATE/daemon.log" | tail -n 1)"
+	done
+	say "ztunnel-emulator PID $pid on $sock; admin $(lab_get ADMIN_URL)"
+}
+
+do_up() {
+	local ns
+
+	# The binaries, built with the --redirect support.
+	[[ -x $ZT && -x $CNI ]] || die "build first: make -C $ROOT"
+	local help
+	help=$("$CNI" --help 2>/dev/null) || true
+	[[ $help == *--redirect* ]] || die "$CNI has no --redirect (rebuild: make -C $ROOT)"
+	for c in ip ss socat iptables-save flock; do
+		command -v "$c" >/dev/null 2>&1 || die "'$c' not found (run scripts/deps.sh)"
+	done
+
+	# What is recorded wins for anything not given; a conflict is refused.
+	if [[ -f $STATE/lab.env ]]; then
+		local r
+		for r in variant:VARIANT sock:SOCKET port:PORT ipv6:IPV6 dns:DNS_CAPTURE; do
+			local var=${r%%:*} key=${r#*:} rec
+			rec=$(lab_get "$key")
+			if [[ -n ${!var} && -n $rec && ${!var} != "$rec" ]]; then
+				die "the lab is up with $key=$rec ($STATE/lab.env); run '$PROG down' first to change it"
+			fi
+			[[ -n ${!var} ]] || printf -v "$var" '%s' "$rec"
+		done
+		rec=$(lab_get PREFIX)
+		if ((prefix_given)) && [[ $prefix != "$rec" ]]; then
+			die "the lab is up with prefix '$rec' ($STATE/lab.env); run '$PROG down' first"
+		fi
+		prefix=$rec
+	fi
+	variant=${variant:-tproxy} sock=${sock:-$STATE/ztunnel.sock} port=${port:-8080}
+	dns=${dns:-true}
+	ns_a=${prefix}pod-a ns_b=${prefix}pod-b
+	if [[ -n $ipv6 && ! -d /proc/sys/net/ipv6 ]]; then
+		warn "this kernel has no IPv6: --ipv6 ignored"
+		ipv6=
+	fi
+
+	# Never touch what is not ours.
+	for ns in "$ns_a" "$ns_b"; do
+		if netns_exists "$ns" && ! recorded netns "$ns"; then
+			die "netns '$ns' already exists and was not made by $PROG; refusing to touch it (delete it yourself, or use --prefix P)"
+		fi
+	done
+	if [[ -e $sock || -L $sock ]] && ! { [[ -f $STATE/socket.ours ]] && [[ $(lab_get SOCKET) == "$sock" ]]; }; then
+		die "$sock already exists and is not this lab's; refusing to touch it (pick another with --socket PATH)"
+	fi
+
+	local made_base=0
+	[[ -e $STATE_BASE ]] || made_base=1
+	mkdir -p -- "$STATE"
+	((!made_base)) || : >"$STATE/base.ours" # down removes $STATE_BASE too, if empty
+	exec 9>>"$STATE/lock"
+	flock -n 9 || die "another $PROG is working on $STATE; try again later"
+
+	trap 'on_up_exit' EXIT
+	trap 'warn "interrupted"; exit 130' INT
+	trap 'warn "terminated"; exit 143' TERM
+	trap 'exit 141' PIPE # our reader went away: still remove what we made
+
+	lab_set VARIANT "$variant"
+	lab_set PREFIX "$prefix"
+	lab_set NETNS_A "$ns_a"
+	lab_set NETNS_B "$ns_b"
+	lab_set ADDR_A "$ADDR_A"
+	lab_set ADDR_B "$ADDR_B"
+	lab_set PORT "$port"
+	lab_set IPV6 "$ipv6"
+	if [[ -n $ipv6 ]]; then
+		lab_set ADDR6_A "$ADDR6_A"
+		lab_set ADDR6_B "$ADDR6_B"
+	fi
+	lab_set DNS_CAPTURE "$dns"
+	lab_set SOCKET "$sock"
+	lab_set DAEMON_LOG "$STATE/daemon.log"
+	lab_set SERVER_LOG "$STATE/server.log"
+	lab_set PEERS_LOG "$STATE/peers.log"
+
+	say "two pods joined by a veth pair: $ns_a ($ADDR_A) and $ns_b ($ADDR_B), state in $STATE"
+	for ns in "$ns_a" "$ns_b"; do
+		if netns_exists "$ns"; then
+			say "netns $ns exists (made earlier by $PROG)"
+		else
+			record netns "$ns"
+			run ip netns add "$ns"
+		fi
+		run ip -n "$ns" link set lo up
+	done
+	if ! ip -n "$ns_a" link show "$IFACE" >/dev/null 2>&1; then
+		run ip link add "$IFACE" netns "$ns_a" type veth peer name "$IFACE" netns "$ns_b"
+	fi
+	run ip -n "$ns_a" addr replace "$ADDR_A/24" dev "$IFACE"
+	run ip -n "$ns_b" addr replace "$ADDR_B/24" dev "$IFACE"
+	if [[ -n $ipv6 ]]; then
+		run ip -n "$ns_a" -6 addr replace "$ADDR6_A/64" dev "$IFACE" nodad
+		run ip -n "$ns_b" -6 addr replace "$ADDR6_B/64" dev "$IFACE" nodad
+	fi
+	run ip -n "$ns_a" link set "$IFACE" up
+	run ip -n "$ns_b" link set "$IFACE" up
+
+	say "the app in $ns_b: an echo server that logs who connected"
+	start_server server 4
+	if [[ -n $ipv6 ]]; then start_server server6 6; fi
+
+	say "ztunnel, in the host netns; its listeners will live in the pods"
+	start_daemon
+
+	say "istio-cni: the in-pod rules ($variant variant), then the ZDS Add, for each pod"
+	local dns_opt=''
+	[[ $dns == true ]] || dns_opt=--dns-capture=false
+	for ns in "$ns_a" "$ns_b"; do
+		record enrolled "$ns"
+		run "$CNI" add --redirect="$variant" ${dns_opt:+"$dns_opt"} "$sock" "$ns" ||
+			die "cni-emulator add failed for $ns"
+	done
+	up_done=1
+	say "lab up. Try:"
+	say "  ip netns exec $ns_a socat - TCP:$ADDR_B:$port          (type, see it echoed)"
+	say "  cat $STATE/peers.log      (the server's view of the source)"
+	say "  grep access: $STATE/daemon.log"
+	say "  $SCRIPTS/debug-dump.sh $ns_a [--trace]"
+	say "  $PROG down"
+}
+
+up_done=0
+on_up_exit() {
+	local rc=$?
+	trap - EXIT
+	trap '' INT TERM PIPE # let the cleanup finish (writes to a closed pipe just fail)
+	set +e
+	if ((!up_done)); then
+		warn "up did not finish: removing what it made"
+		do_down || true
+		rc=1
+	fi
+	exit "$rc"
+}
+
+case $cmd in
+up) do_up ;;
+down)
+	if [[ -d $STATE ]]; then
+		exec 9>>"$STATE/lock"
+		flock -n 9 || die "another $PROG is working on $STATE; try again later"
+	fi
+	do_down
+	;;
+status) do_status ;;
+esac
