@@ -148,7 +148,7 @@ spawn() {
 hold_port() {
 	spawn ip netns exec "$1" "$TOOL" hold-port 127.0.0.1 "$2" >/dev/null
 	HOLDER=$LAST_PID
-	wait_for 5 eval "ip netns exec '$1' ss -Htnl | grep -q '127.0.0.1:$2 '"
+	wait_for 5 eval "[[ \$(ip netns exec '$1' ss -Htnl) == *'127.0.0.1:$2 '* ]]"
 }
 
 # start_daemon [OPTIONS]: ztunnel-emulator on $T_DIR/zt.sock with its HTTP

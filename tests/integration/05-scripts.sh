@@ -18,7 +18,10 @@ like "$out" "127.0.0.1:15001      0.0.0.0:*    users:((\"ztunnel-emulato\"" "wal
 like "$out" "port 15002 (tcp) failed: Connection refused" "walkthru.sh shows 15002 refused"
 like "$out" "pod $ns deleted" "walkthru.sh deletes the pod"
 like "$out" "pod delete request, draining proxy uid=\"$ns\"" "walkthru.sh shows the daemon draining the proxy"
-check "walkthru.sh: the netns is gone" eval "! ip netns list | grep -qw '$ns'"
+# (grep reads all its input: grep -q would exit early and, under pipefail,
+# fail the pipeline when ip is killed by SIGPIPE)
+netns_listed() { [[ $(ip netns list) =~ (^|[[:space:]])$1($|[[:space:]]) ]]; }
+check "walkthru.sh: the netns is gone" eval "! netns_listed '$ns'"
 check "walkthru.sh: the socket is gone" test ! -e "$sock"
 check "walkthru.sh: the state dir is gone" test ! -e "$ZE_LAB_STATE"
 check "walkthru.sh: no daemon left on that socket" eval "! pgrep -f 'ztunnel-emulator $sock' >/dev/null"
@@ -32,8 +35,8 @@ _netns+=("$T_PREFIX-setup")
 is "$(ip netns list | grep -cw "$T_PREFIX-setup")" 1 "netns-setup.sh twice: one netns"
 is "$(ip -n "$T_PREFIX-setup" -o link show lo | grep -c 'UP')" 1 "netns-setup.sh brings lo up"
 "$S/cleanup.sh" -q >/dev/null
-check "cleanup.sh removes the netns netns-setup.sh created" eval "! ip netns list | grep -qw '$T_PREFIX-setup'"
-check "cleanup.sh leaves a netns it did not create" eval "ip netns list | grep -qw '$foreign'"
+check "cleanup.sh removes the netns netns-setup.sh created" eval "! netns_listed '$T_PREFIX-setup'"
+check "cleanup.sh leaves a netns it did not create" netns_listed "$foreign"
 
 # verify.sh must fail on a pod without listeners, and on a missing netns.
 rc=0
@@ -48,11 +51,11 @@ rc=0
 json=$("$S/verify.sh" --json "$foreign" 2>/dev/null) || rc=$?
 is "$rc" 1 "verify.sh --json keeps the exit status"
 check "verify.sh --json: valid JSON reporting failures in present mode" \
-	jq -e '.mode == "present" and .failed > 0 and (.checks | length) == .passed + .failed' <<<"$json"
+	quiet jq -e '.mode == "present" and .failed > 0 and (.checks | length) == .passed + .failed' <<<"$json"
 rc=0
 json=$("$S/verify.sh" --absent --json "$foreign" 2>/dev/null) || rc=$?
 is "$rc" 0 "verify.sh --absent passes on a netns without listeners"
 check "verify.sh --absent --json: six passed checks" \
-	jq -e '.mode == "absent" and .passed == 6 and .failed == 0' <<<"$json"
+	quiet jq -e '.mode == "absent" and .passed == 6 and .failed == 0' <<<"$json"
 
 done_testing
