@@ -1681,12 +1681,8 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	cli_set_prog(PROG);
-	/*
-	 * Fully buffered, flushed once per turn of the event loop before it
-	 * sleeps: an Add's five log lines cost one write, not five, and no line
-	 * waits longer than the work that produced it.
-	 */
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	/* line-buffered: every log line reaches a pipe or file as it is written */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(argc, argv, &d.cfg);
 	check_capabilities(&d.cfg);
 	clock_gettime(CLOCK_REALTIME, &d.start_time);
@@ -1743,7 +1739,6 @@ int main(int argc, char **argv)
 		struct epoll_event evs[64];
 		int n, i;
 
-		fflush(stdout);
 		n = epoll_wait(d.epfd, evs, 64, next_timeout(&d));
 		if (n < 0) {
 			if (errno == EINTR)
