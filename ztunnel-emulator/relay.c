@@ -212,8 +212,11 @@ static int pump(struct half *h, int from, int to)
 			return 0;
 		}
 		n = splice(from, NULL, h->pipe[1], NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n == 0)
+		if (n == 0) {
+			/* not a round: the half-close must still be passed on in this call */
 			h->eof = true;
+			round--;
+		}
 		else if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		else
