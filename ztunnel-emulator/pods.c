@@ -56,7 +56,7 @@ struct pod *pod_find_uid(const struct pod_table *t, const char *uid, size_t len)
 	struct pod *p;
 
 	for (p = t->by_uid[uid_bucket(t, uid, len)]; p; p = p->next_uid)
-		if (p->uid_len == len && !memcmp(p->uid, uid, len))
+		if (p->uid_len == len && (!len || !memcmp(p->uid, uid, len)))
 			return p;
 	return NULL;
 }
@@ -149,7 +149,8 @@ static char *dup_n(const char *s, size_t len)
 	char *d = malloc(len + 1);
 
 	if (d) {
-		memcpy(d, s, len);
+		if (len)	/* an absent string decodes as {NULL, 0} */
+			memcpy(d, s, len);
 		d[len] = '\0';
 	}
 	return d;
