@@ -1,0 +1,852 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# tests/bench/run.sh - the benchmark suite (issue 6): handoff cost, daemon-side
+# Add latency, snapshot throughput, scale, and the ambient relay. Prints every
+# figure next to its target with a met / not met column and writes
+# tests/bench/results.json. Figures, never timed tests: the exit status says
+# whether the figures could be taken, not whether the targets were met.
+#
+# Everything it makes (network namespaces under its own prefix, processes by
+# their recorded PIDs, the temp dir with its helpers) is removed on every
+# exit, Ctrl-C included.
+set -euo pipefail
+
+PROG=tests/bench/run.sh
+HERE=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
+ROOT=$(cd -- "$HERE/../.." && pwd)
+ZT=$ROOT/ztunnel-emulator/ztunnel-emulator
+CNI=$ROOT/cni-emulator/cni-emulator
+CC=${CC:-cc}
+JSON_OUT=$HERE/results.json
+NSDIR=/run/netns
+
+# sizes (the issue's; --quick shrinks them for a smoke run)
+HANDOFF_RUNS=300   # 1, 2: one-shot adds (>= 200), each into a fresh netns
+WARMUP_RUNS=10     # untimed adds before each timed series
+SYNC_PODS=2000     # 3: pods per sync (the issue: 1,000-2,000)
+SYNC_ROUNDS=3      # 3: syncs, median reported
+SCALE_PODS=10000   # 4: the goal; capped by the daemon's open-file limit
+SCALE_PROBES=400   # 4: add/del cycles measured at each level
+RELAY_MIB=1024     # 5: per transfer (1 GiB)
+RELAY_ROUNDS=3     # 5: transfers per path, median reported
+CONNS=200          # 5: short connections per path
+SOCAT_BUF=65536    # socat -b: the daemon's splice chunk, like for like
+
+usage() {
+	cat <<EOF
+Usage: $PROG [--quick] [--only LIST] [--json FILE] [-h|--help]
+
+Runs the benchmark suite of issue 6 against the built ztunnel-emulator and
+cni-emulator ('make bench' builds them first, then runs this as root):
+
+  1  handoff end to end: wall time of 'cni-emulator add' into a fresh netns,
+     $HANDOFF_RUNS runs alternating with /bin/true (the spawn floor), timed by a C
+     driver (fork/exec/wait, CLOCK_MONOTONIC). Target: median <= 1.3x floor.
+  2  daemon-side Add handling from ztunnel_emulator_add_duration_seconds
+     (the daemon's own clock), percentiles interpolated linearly within the
+     histogram's buckets. Target (walk-thru set): p50 <= 50 us, p99 <= 150 us;
+     the ambient set (--profile ambient) is reported beside it.
+  3  snapshot throughput: one 'cni-emulator sync' enrolling $SYNC_PODS netns, $SYNC_ROUNDS
+     rounds; wall time of the process and the daemon's count/sum.
+     Target: >= 20,000 pods/s.
+  4  scale: as many pods as the daemon's open-file limit allows (goal
+     $SCALE_PODS), fds and RSS per pod, Add p50/p99 at 10, 1,000 and the max
+     ($SCALE_PROBES add/del cycles each), then delete all. Targets: latency at
+     the max within 1.5x of at 10; RSS growth <= 2 KiB per pod; fds and the
+     pod table back to the start.
+  5  relay: $RELAY_MIB MiB x $RELAY_ROUNDS through 15001 between two pods enrolled with
+     --redirect (daemon --profile ambient: 15001 in pod-a, then 15006 in
+     pod-b), against the same direct (a second pair, no rules) and through
+     socat (-b $SOCAT_BUF, one hop; two hops for like for like), plus a pod whose
+     peer is not enrolled (15001 alone); each round runs the paths in a
+     shuffled order.
+     Then $CONNS short connections per path (connect + 1-byte echo). Targets:
+     >= 80% of direct, faster than socat; the setup overhead p50 is reported.
+
+Options:
+  --quick      small sizes, for checking the script (figures not comparable)
+  --only LIST  run only these sections, e.g. 1,2 or 3,5 (1 and 2 share a run)
+  --json FILE  write the results there (default: tests/bench/results.json)
+  -h, --help   show this help
+
+Network namespaces are named zb<PID>-<letter><n> under $NSDIR and created
+by a small C helper (mknetns.c, built here with $CC -O2 -Wall -Wextra -Werror
+into a temp dir, like the other helpers: spawn-timer.c, tcpbench.c). Lab
+veths get addresses from 198.18.0.0/15; all traffic stays on loopback or in
+the bench's own netns. Everything is removed on exit, Ctrl-C included.
+Must be run as root. Exit status: 0 when every figure was taken (met or not),
+1 when a measurement failed, 2 on a usage error.
+EOF
+}
+
+# ---- arguments ----------------------------------------------------------------
+
+QUICK=0
+ONLY=1,2,3,4,5
+while (($#)); do
+	case $1 in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--quick) QUICK=1 ;;
+	--only)
+		(($# >= 2)) || { echo "$PROG: --only needs a list (e.g. 1,2)" >&2; exit 2; }
+		ONLY=$2
+		shift
+		;;
+	--only=*) ONLY=${1#*=} ;;
+	--json)
+		(($# >= 2)) || { echo "$PROG: --json needs a file" >&2; exit 2; }
+		JSON_OUT=$2
+		shift
+		;;
+	--json=*) JSON_OUT=${1#*=} ;;
+	*)
+		echo "$PROG: unknown argument '$1' (try --help)" >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+[[ $ONLY =~ ^[1-5](,[1-5])*$ ]] || { echo "$PROG: --only takes section numbers 1-5, comma-separated" >&2; exit 2; }
+want() { [[ ,$ONLY, == *,$1,* ]]; }
+if want 1 || want 2; then ONLY+=,1,2; fi
+ONLY=$(tr ',' '\n' <<<"$ONLY" | sort -un | paste -sd ,)
+if ((QUICK)); then
+	HANDOFF_RUNS=40 WARMUP_RUNS=3 SYNC_PODS=200 SYNC_ROUNDS=2 SCALE_PODS=400 SCALE_PROBES=30
+	RELAY_MIB=64 RELAY_ROUNDS=2 CONNS=30
+fi
+
+if ((EUID != 0)); then
+	echo "$PROG: must run as root: it creates network namespaces and the daemon needs CAP_SYS_ADMIN (try: sudo make bench)" >&2
+	exit 1
+fi
+for f in "$ZT" "$CNI"; do
+	[[ -x $f ]] || { echo "$PROG: $f is missing: run 'make all' first (or 'make bench')" >&2; exit 1; }
+done
+for t in "$CC" curl ip ss socat iptables-restore awk top; do
+	command -v "$t" >/dev/null 2>&1 || { echo "$PROG: '$t' is missing (make deps installs it)" >&2; exit 1; }
+done
+
+# ---- state and cleanup --------------------------------------------------------
+
+PFX="zb$$-"
+if compgen -G "$NSDIR/$PFX*" >/dev/null; then
+	echo "$PROG: network namespaces $NSDIR/$PFX* already exist; not touching them" >&2
+	exit 1
+fi
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ze-bench.XXXXXX")
+BIN=$TMP/bin
+PIDS=()         # every background process this script started
+NS_PREFIXES=()  # every netns prefix handed to mknetns
+CMDS=()         # the commands, in order, for the JSON
+NOTES=()
+ROWS=()         # section|key|label|value|unit|target|status
+FAILED=0
+
+# children PID: the PIDs whose parent is PID (socat's per-connection forks)
+children() {
+	local s stat ppid f
+	for s in /proc/[0-9]*/stat; do
+		stat=$(cat "$s" 2>/dev/null) || continue
+		stat=${stat##*) }
+		read -r _ ppid _ <<<"$stat"
+		[[ $ppid == "$1" ]] || continue
+		f=${s#/proc/}
+		printf '%s\n' "${f%/stat}"
+	done
+}
+
+# alive PID: running and not a zombie (an exited child stays one until waited for)
+alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != [ZX] ]]
+}
+# stop_pids PID...: SIGTERM to each (and to socat's per-connection children),
+# up to 5 s for all of them to go, then SIGKILL; reaps them.
+stop_pids() {
+	local pid i left kids=()
+	for pid in "$@"; do
+		alive "$pid" || continue
+		mapfile -t -O "${#kids[@]}" kids < <(children "$pid")
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	((${#kids[@]} == 0)) || kill -TERM "${kids[@]}" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		left=0
+		for pid in "$@" "${kids[@]}"; do alive "$pid" && left=1; done
+		((left)) || break
+		sleep 0.1
+	done
+	for pid in "$@" "${kids[@]}"; do
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	done
+	for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# forget PID...: stopped and reaped, so never signalled again (its number may be reused)
+forget() {
+	local keep=() p q drop
+	for p in "${PIDS[@]}"; do
+		drop=0
+		for q in "$@"; do [[ $p == "$q" ]] && drop=1; done
+		((drop)) || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+cleanup() {
+	local status=$? p
+	trap - EXIT INT TERM
+	((${#PIDS[@]} == 0)) || stop_pids "${PIDS[@]}"
+	if [[ -x $BIN/mknetns ]]; then
+		for p in "${NS_PREFIXES[@]}"; do
+			"$BIN/mknetns" del "$p" >/dev/null || echo "$PROG: could not remove every $NSDIR/$p*" >&2
+		done
+	fi
+	rm -rf -- "$TMP"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'echo "$PROG: interrupted" >&2; exit 130' INT
+trap 'exit 143' TERM
+
+# ---- presentation -------------------------------------------------------------
+
+quote() {
+	local out='' w
+	for w in "$@"; do
+		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,{}-]+$ ]]; then out+=" $w"; else out+=" $(printf '%q' "$w")"; fi
+	done
+	printf '%s' "${out# }"
+}
+# shorten: the temp dir and the netns dir read better as variables
+short() {
+	local s=$1
+	s=${s//$TMP/\$T}
+	s=${s//$ROOT\//}
+	printf '%s' "$s"
+}
+say() { printf '# %s\n' "$*"; }
+cmd_note() { # the exact command, printed and kept for the JSON
+	local c
+	c=$(short "$(quote "$@")")
+	printf '$ %s\n' "$c"
+	CMDS+=("$c")
+}
+cmd_text() { # a command given as text (a loop, a pipeline)
+	printf '$ %s\n' "$1"
+	CMDS+=("$1")
+}
+section() { printf '\n== %s\n' "$*"; }
+note() { NOTES+=("$*"); say "$*"; }
+fail() { FAILED=1; say "ERROR: $*"; }
+
+# row SECTION KEY LABEL VALUE UNIT TARGET STATUS
+row() { ROWS+=("$1|$2|$3|$4|$5|$6|$7"); }
+# status OK(0/1): met / not met
+met() { if [[ $1 == 1 ]]; then echo met; else echo "not met"; fi; }
+# cmp A OP B -> 1/0 (floating point)
+fcmp() {
+	awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+		num = "^-?[0-9]+([.][0-9]+)?$"
+		if (a !~ num || b !~ num) { print 0; exit }
+		a += 0; b += 0
+		print (op == "<=" ? a <= b : op == ">=" ? a >= b : op == "<" ? a < b : a > b) }'
+}
+# calc EXPR [DECIMALS]: nan when EXPR uses a missing figure
+calc() {
+	if [[ $1 =~ nan|\ \ |^\ |\ $|\(\ |\ \) ]]; then echo nan; return; fi
+	awk "BEGIN { printf \"%.${2:-1}f\", $1 }"
+}
+
+# ---- system helpers -----------------------------------------------------------
+
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+CLK_TCK=$(getconf CLK_TCK)
+# kworker_ticks: CPU time (clock ticks) of the kernel's worker threads so far
+kworker_ticks() {
+	local f line sum=0
+	for f in /proc/[0-9]*/stat; do
+		read -r line <"$f" 2>/dev/null || continue
+		[[ $line == *"(kworker"* ]] || continue
+		line=${line##*) }
+		read -r _ _ _ _ _ _ _ _ _ _ _ ut st _ <<<"$line"
+		sum=$((sum + ut + st))
+	done
+	echo "$sum"
+}
+# netns_work: how many kernel workers are running netns work (cleanup_net)
+# now: a worker's name shows its workqueue, "kworker/u8:4+netns"
+netns_work() { cat /proc/[0-9]*/comm 2>/dev/null | grep -c '+netns' || true; }
+
+# settle: wait (up to 20 s) until the kernel has finished destroying the
+# netns this script removed (cleanup_net keeps a core busy for a second or
+# more per thousand), so that one section's teardown does not land in the
+# next one's figures: no worker on netns work and the workers below 10% of a
+# core, five times in a row, 0.2 s apart.
+settle() {
+	local i quiet=0 t0=$SECONDS a b
+	a=$(kworker_ticks)
+	for ((i = 0; i < 100 && quiet < 5; i++)); do
+		sleep 0.2
+		b=$(kworker_ticks)
+		if (($(netns_work) == 0 && (b - a) * 100 <= 2 * CLK_TCK)); then
+			quiet=$((quiet + 1))
+		else
+			quiet=0
+		fi
+		a=$b
+	done
+	if ((quiet < 5)); then
+		say "the kernel's workers were still busy after 20 s; going on"
+	elif ((SECONDS - t0 >= 2)); then
+		say "waited $((SECONDS - t0)) s for the kernel to destroy removed netns"
+	fi
+}
+
+mkns() { # PREFIX COUNT: create PREFIX0..PREFIX<COUNT-1>
+	NS_PREFIXES+=("$1")
+	cmd_note "$BIN/mknetns" add "$1" "$2"
+	"$BIN/mknetns" add "$1" "$2" | sed 's/^/  /'
+}
+rmns() { # PREFIX
+	"$BIN/mknetns" del "$1" >/dev/null
+}
+
+# start_daemon NAME ARGS...: ztunnel-emulator in the background, its log in
+# $TMP/NAME.log; sets DPID and METRICS (the /metrics URL).
+start_daemon() {
+	local name=$1 log i
+	shift
+	log=$TMP/$name.log
+	cmd_note "$ZT" --admin-addr none --ready-addr none --metrics-addr 127.0.0.1:0 "$@"
+	: >"$log"
+	# setsid: a Ctrl-C at the terminal reaches this script, which stops it in order
+	setsid "$ZT" --admin-addr none --ready-addr none --metrics-addr 127.0.0.1:0 "$@" >"$log" 2>&1 </dev/null &
+	DPID=$!
+	PIDS+=("$DPID")
+	for ((i = 0; i < 100; i++)); do
+		grep -q ' listening on ' "$log" && break
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! grep -q ' listening on ' "$log"; then
+		sed 's/^/  | /' "$log" >&2
+		echo "$PROG: the daemon did not start" >&2
+		exit 1
+	fi
+	METRICS=$(grep -o 'serving /metrics on http://[0-9.:]*/metrics' "$log" | head -n 1 | sed 's/^serving \/metrics on //' || true)
+	[[ -n $METRICS ]] || { echo "$PROG: the daemon did not say where /metrics is; its log: $log" >&2; exit 1; }
+	say "daemon PID $DPID, metrics at $METRICS, log $(short "$log")"
+	grep -o 'open-file limit .*' "$log" | sed 's/^/  daemon: /' || true
+}
+# after a failed request: is the daemon still there? (a failure is noted either way)
+daemon_alive() {
+	fail "a request failed (daemon PID $DPID)"
+	if ! kill -0 "$DPID" 2>/dev/null; then
+		echo "$PROG: the daemon exited; its log ends:" >&2
+		tail -n 5 "$TMP"/*.log >&2 || true
+		return 1
+	fi
+}
+stop_daemon() {
+	stop_pids "$DPID"
+	forget "$DPID"
+}
+
+# ---- histogram helpers ----------------------------------------------------------
+
+# snap FILE: the Add histogram now, as "le cumulative" lines, then "sum S" and "count N"
+snap() {
+	curl -sf --max-time 10 "$METRICS" | awk '
+		/^ztunnel_emulator_add_duration_seconds_bucket/ {
+			match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); print le, $2 }
+		/^ztunnel_emulator_add_duration_seconds_sum/ { s = $2 }
+		/^ztunnel_emulator_add_duration_seconds_count/ { c = $2 }
+		END { print "sum", s; print "count", c }' >"$1"
+	grep -q '^count [0-9]' "$1" || { echo "$PROG: no Add histogram at $METRICS" >&2; exit 1; }
+}
+# hdiff A B OUT: what happened between two snapshots
+hdiff() {
+	paste -d ' ' "$1" "$2" | awk '{ d = $4 - $2; if ($1 == "sum") printf "sum %.9f\n", d; else print $1, d }' >"$3"
+}
+# hq FILE Q: the Q quantile in microseconds, interpolated linearly within its
+# bucket (as Prometheus's histogram_quantile); a value in the +Inf bucket is
+# reported as the last finite bound.
+hq() {
+	awk -v q="$2" '
+		$1 == "sum" || $1 == "count" { next }
+		{ n++; le[n] = $1; c[n] = $2 }
+		END {
+			total = c[n]; if (total == 0) { print "nan"; exit }
+			r = q * total; prev = 0; lo = 0
+			for (i = 1; i <= n; i++) {
+				if (c[i] >= r) {
+					if (le[i] == "+Inf") { printf "%.1f\n", lo * 1e6; exit }
+					b = c[i] - prev
+					printf "%.1f\n", (lo + (le[i] - lo) * (b > 0 ? (r - prev) / b : 0)) * 1e6; exit
+				}
+				prev = c[i]; lo = le[i]
+			}
+		}' "$1"
+}
+hcount() { awk '$1 == "count" { print $2 }' "$1"; }
+hsum() { awk '$1 == "sum" { print $2 }' "$1"; }
+# hshow FILE: the non-empty buckets, one line
+hshow() {
+	awk '$1 == "sum" || $1 == "count" { next } { d = $2 - p; p = $2; if (d > 0) s = s sprintf(" <=%s:%d", $1, d) } END { print "  buckets (le seconds:count):" s }' "$1"
+}
+
+# ---- build the helpers ----------------------------------------------------------
+
+mkdir -p "$BIN"
+for h in mknetns spawn-timer tcpbench add-floor; do
+	"$CC" -O2 -Wall -Wextra -Werror -o "$BIN/$h" "$HERE/$h.c"
+done
+
+# ---- header -----------------------------------------------------------------------
+
+KERNEL=$(uname -srvm)
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+NCPU=$(nproc)
+MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+LOAD=$(cut -d ' ' -f 1-3 /proc/loadavg)
+DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+# busy_now: the other processes using >= 5% CPU now (a second top frame:
+# current, not lifetime, CPU), then their total on a line of its own
+busy_now() {
+	top -b -n 2 -d 0.5 -w 200 2>/dev/null | awk -v me=$$ '
+		/^top -/ { f++ }
+		f == 2 && $1 ~ /^[0-9]+$/ && $1 != me && $9 + 0 >= 5 { printf "%s%s %s%% (pid %s)", sep, $12, $9, $1; sep = ", "; t += $9 }
+		END { printf "\n%d\n", t }' || printf '\n0\n'
+}
+{ read -r BUSY; read -r BUSY_PCT; } < <(busy_now)
+LOAD_WARNING=
+if ((BUSY_PCT >= 30)); then
+	LOAD_WARNING="other processes were using ${BUSY_PCT}% CPU (of $(($(nproc) * 100))%) when the run started: figures are noisy and latencies inflated; re-run on a quiet machine"
+fi
+NOFILE_HARD=$(ulimit -Hn)
+# CAP_SYS_RESOURCE (bit 24) in the bounding set: without it not even root can raise a hard limit
+if (($(awk '/^CapBnd:/ { print "0x" $2 }' /proc/self/status) >> 24 & 1)); then
+	SYS_RESOURCE="CAP_SYS_RESOURCE is in the bounding set"
+else
+	SYS_RESOURCE="CAP_SYS_RESOURCE is not in the bounding set, so not even root can raise it"
+fi
+
+echo "ztunnel-emulator benchmark suite (issue 6)$( ((QUICK)) && echo ' -- QUICK MODE: small sizes, figures not comparable')"
+echo "date:     $DATE"
+echo "commit:   $COMMIT$( ((DIRTY)) && echo " (+$DIRTY modified tracked files)")"
+echo "kernel:   $KERNEL"
+echo "cpu:      $CPU_MODEL, $NCPU online; memory $MEM"
+echo "load:     $LOAD (1/5/15 min); busy now: ${BUSY:-nothing else above 5% CPU}"
+[[ -z $LOAD_WARNING ]] || echo "WARNING:  $LOAD_WARNING"
+echo "limits:   open files (hard) $NOFILE_HARD ($SYS_RESOURCE); fs.nr_open $(cat /proc/sys/fs/nr_open)"
+echo "binaries: $(short "$ZT"), $(short "$CNI")"
+echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor; \$T = $TMP)"
+echo "sections: ${ONLY//,/ } (run in the order 1 2 3 5 4: the scale teardown keeps the kernel busy)"
+
+# ---- 1 + 2: handoff end to end, daemon-side Add ------------------------------------
+
+run_handoff() { # PROFILE: one daemon; warm-up; timed alternating series
+	local profile=$1 w="${PFX}w${1:0:1}" h="${PFX}h${1:0:1}" sock=$TMP/zt-$1.sock out
+	local -a zargs=(--profile "$profile" "$sock")
+	mkns "$w" "$WARMUP_RUNS"
+	mkns "$h" "$HANDOFF_RUNS"
+	settle
+	start_daemon "handoff-$profile" "${zargs[@]}"
+	say "warm-up: $WARMUP_RUNS adds, untimed"
+	cmd_note "$BIN/spawn-timer" alt "$WARMUP_RUNS" "$NSDIR" "$w" -- "$CNI" add "$sock" '{}'
+	"$BIN/spawn-timer" alt "$WARMUP_RUNS" "$NSDIR" "$w" -- "$CNI" add "$sock" '{}' >/dev/null
+	snap "$TMP/h-$profile.0"
+	say "timed: $HANDOFF_RUNS rounds, each /bin/true and cni-emulator add into a fresh netns, alternating which goes first"
+	cmd_note "$BIN/spawn-timer" alt --errlog "$TMP/handoff-$profile.err" --raw "$TMP/handoff-$profile.raw" \
+		"$HANDOFF_RUNS" "$NSDIR" "$h" -- "$CNI" add "$sock" '{}'
+	out=$TMP/handoff-$profile.out
+	if ! "$BIN/spawn-timer" alt --errlog "$TMP/handoff-$profile.err" --raw "$TMP/handoff-$profile.raw" \
+		"$HANDOFF_RUNS" "$NSDIR" "$h" -- "$CNI" add "$sock" '{}' >"$out"; then
+		fail "some cni-emulator adds failed ($profile):"
+		head -n 5 "$TMP/handoff-$profile.err" | sed 's/^/  | /'
+	fi
+	sed 's/^/  /' "$out"
+	snap "$TMP/h-$profile.1"
+	if [[ $profile == walkthru ]]; then
+		say "the client's own start-up, same method: cni-emulator --version (exec, dynamic linking, exit; no daemon)"
+		cmd_note "$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$h" -- "$CNI" --version
+		"$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$h" -- "$CNI" --version >"$TMP/version.out"
+		sed 's/^/  /' "$TMP/version.out"
+	fi
+	hdiff "$TMP/h-$profile.0" "$TMP/h-$profile.1" "$TMP/h-$profile.d"
+	say "daemon histogram over the $(hcount "$TMP/h-$profile.d") timed adds:"
+	hshow "$TMP/h-$profile.d"
+	cmd_text "curl -s $METRICS | grep ztunnel_emulator_add_duration_seconds   # before and after the timed series; the difference"
+	stop_daemon
+	rmns "$w"
+	rmns "$h"
+}
+
+# field FILE LINEKEY NAME: the value after NAME on the line starting with LINEKEY
+field() { awk -v k="$2" -v n="$3" '$1 == k { for (i = 2; i < NF; i++) if ($i == n) { print $(i + 1); exit } }' "$1"; }
+
+if want 1; then
+	section "1+2. Handoff end to end (walk-thru profile) and daemon-side Add handling"
+	run_handoff walkthru
+	o=$TMP/handoff-walkthru.out
+	fmed=$(field "$o" floor median_us) cmed=$(field "$o" cmd median_us)
+	ratio=$(field "$o" ratio median)
+	row 1 handoff_add_min_us "cni-emulator add: min" "$(field "$o" cmd min_us)" us "-" info
+	row 1 handoff_add_median_us "cni-emulator add: median" "$cmed" us "-" info
+	row 1 handoff_add_p99_us "cni-emulator add: p99" "$(field "$o" cmd p99_us)" us "-" info
+	row 1 spawn_floor_min_us "/bin/true (floor): min" "$(field "$o" floor min_us)" us "-" info
+	row 1 spawn_floor_median_us "/bin/true (floor): median" "$fmed" us "-" info
+	row 1 spawn_floor_p99_us "/bin/true (floor): p99" "$(field "$o" floor p99_us)" us "-" info
+	row 1 handoff_ratio "add median / floor median" "$ratio" x "<= 1.3" "$(met "$(fcmp "$ratio" '<=' 1.3)")"
+	row 1 startup_ratio "cni-emulator --version / floor (start-up)" "$(field "$TMP/version.out" ratio median)" x "-" info
+	d=$TMP/h-walkthru.d
+	p50=$(hq "$d" 0.5) p99=$(hq "$d" 0.99)
+	row 2 add_p50_us_walkthru "daemon Add p50, walk-thru set" "$p50" us "<= 50 us" "$(met "$(fcmp "$p50" '<=' 50)")"
+	row 2 add_p99_us_walkthru "daemon Add p99, walk-thru set" "$p99" us "<= 150 us" "$(met "$(fcmp "$p99" '<=' 150)")"
+	row 2 add_mean_us_walkthru "daemon Add mean (sum/count), walk-thru" "$(calc "$(hsum "$d") / $(hcount "$d") * 1e6")" us "-" info
+	say "the kernel work of a walk-thru Add alone (setns, 3 sockets, setns, options, bind, listen, epoll_ctl), back to back in fresh netns:"
+	mkns "${PFX}k" "$HANDOFF_RUNS"
+	settle
+	cmd_note "$BIN/add-floor" "$NSDIR" "${PFX}k" "$HANDOFF_RUNS"
+	"$BIN/add-floor" "$NSDIR" "${PFX}k" "$HANDOFF_RUNS" >"$TMP/add-floor.out" || fail "add-floor"
+	sed 's/^/  /' "$TMP/add-floor.out"
+	rmns "${PFX}k"
+	row 2 add_kernel_floor_p50_us "Add's kernel work alone, p50 (tight loop)" "$(field "$TMP/add-floor.out" add-floor p50_us)" us "-" info
+fi
+if want 2; then
+	section "2. Daemon-side Add handling, ambient set (--profile ambient)"
+	run_handoff ambient
+	d=$TMP/h-ambient.d
+	row 2 add_p50_us_ambient "daemon Add p50, ambient set" "$(hq "$d" 0.5)" us "report" info
+	row 2 add_p99_us_ambient "daemon Add p99, ambient set" "$(hq "$d" 0.99)" us "report" info
+	row 2 add_mean_us_ambient "daemon Add mean (sum/count), ambient" "$(calc "$(hsum "$d") / $(hcount "$d") * 1e6")" us "-" info
+	row 2 handoff_ratio_ambient "cni-emulator add median / floor, ambient" "$(field "$TMP/handoff-ambient.out" ratio median)" x "-" info
+	note "Add percentiles come from the daemon's histogram (ztunnel_emulator_add_duration_seconds, request received -> ack sent), interpolated linearly within a bucket, over the timed adds only (snapshot difference)"
+fi
+
+# ---- 3: snapshot throughput ------------------------------------------------------------
+
+if want 3; then
+	section "3. Snapshot throughput: one 'cni-emulator sync' connection enrolling $SYNC_PODS netns"
+	s="${PFX}s" sock=$TMP/zt-sync.sock
+	mkns "$s" "$SYNC_PODS"
+	mkns "${PFX}x" 1
+	settle
+	start_daemon sync "$sock"
+	mapfile -t nslist < <(for ((i = 0; i < SYNC_PODS; i++)); do echo "$NSDIR/$s$i"; done)
+	say "warm-up: one add and del"
+	cmd_note "$CNI" add "$sock" "${PFX}x0"
+	"$CNI" add "$sock" "${PFX}x0" >/dev/null
+	cmd_note "$CNI" del "$sock" "${PFX}x0"
+	"$CNI" del "$sock" "${PFX}x0" >/dev/null
+	rates=() drates=()
+	for ((r = 1; r <= SYNC_ROUNDS; r++)); do
+		snap "$TMP/s$r.0"
+		cmd_text "$(short "$BIN/spawn-timer") once --out \$T/sync$r.out -- $(short "$CNI") sync $(short "$sock") $NSDIR/${s}0 ... $NSDIR/$s$((SYNC_PODS - 1))   # round $r"
+		res=$("$BIN/spawn-timer" once --out "$TMP/sync$r.out" -- "$CNI" sync "$sock" "${nslist[@]}")
+		snap "$TMP/s$r.1"
+		hdiff "$TMP/s$r.0" "$TMP/s$r.1" "$TMP/s$r.d"
+		ns=$(awk '{ print $2 }' <<<"$res") st=$(awk '{ print $4 }' <<<"$res")
+		ready=$(grep -c ': listeners ready$' "$TMP/sync$r.out" || true)
+		[[ $st == 0 && $ready == "$SYNC_PODS" ]] || fail "sync round $r: exit $st, $ready of $SYNC_PODS pods ready"
+		say "round $r: the sync's own lines ($((ready)) per-pod lines; first two and the summary):"
+		{ head -n 2 "$TMP/sync$r.out"; tail -n 1 "$TMP/sync$r.out"; } | sed 's/^/  | /'
+		rate=$(calc "$SYNC_PODS / ($ns / 1e9)" 0)
+		drate=$(calc "$(hcount "$TMP/s$r.d") / $(hsum "$TMP/s$r.d")" 0)
+		say "round $r: wall $(calc "$ns / 1e6" 1) ms for $SYNC_PODS pods = $rate pods/s; daemon: $(hcount "$TMP/s$r.d") adds in $(calc "$(hsum "$TMP/s$r.d") * 1e3" 1) ms of handling = $drate pods/s (p50 $(hq "$TMP/s$r.d" 0.5) us)"
+		rates+=("$rate") drates+=("$drate")
+		# drain for the next round (untimed): a sync listing nothing
+		cmd_note "$CNI" sync "$sock"
+		"$CNI" sync "$sock" >/dev/null
+	done
+	med() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+	rate=$(med "${rates[@]}") drate=$(med "${drates[@]}")
+	row 3 sync_pods_per_s "sync wall: pods/s (median of $SYNC_ROUNDS x $SYNC_PODS)" "$rate" "pods/s" ">= 20000" "$(met "$(fcmp "$rate" '>=' 20000)")"
+	row 3 sync_daemon_pods_per_s "daemon handling only: count/sum" "$drate" "pods/s" "-" info
+	row 3 sync_add_p50_us "daemon Add p50 during the sync (last round)" "$(hq "$TMP/s$SYNC_ROUNDS.d" 0.5)" us "-" info
+	stop_daemon
+	rmns "$s"
+	rmns "${PFX}x"
+fi
+
+# ---- 5: relay (run before 4: 4's teardown keeps the kernel busy for seconds) ---------
+
+wait_port() { # NETNS PORT
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ -n $(ip netns exec "$1" ss -Htln "sport = :$2" 2>/dev/null) ]] && return 0
+		sleep 0.1
+	done
+	echo "$PROG: nothing listening on port $2 in $1" >&2
+	exit 1
+}
+bg_run() { # LOG CMD...: a recorded background process
+	local log=$1
+	shift
+	cmd_note "$@"
+	setsid "$@" >"$log" 2>&1 </dev/null &
+	PIDS+=("$!")
+}
+veth_pair() { # NS_A NS_B ADDR_A ADDR_B
+	cmd_note ip -n "$1" link add eth0 type veth peer name eth0 netns "$2"
+	ip -n "$1" link add eth0 type veth peer name eth0 netns "$2"
+	cmd_note ip -n "$1" addr add "$3/24" dev eth0
+	ip -n "$1" addr add "$3/24" dev eth0
+	cmd_note ip -n "$2" addr add "$4/24" dev eth0
+	ip -n "$2" addr add "$4/24" dev eth0
+	cmd_note ip -n "$1" link set eth0 up
+	ip -n "$1" link set eth0 up
+	cmd_note ip -n "$2" link set eth0 up
+	ip -n "$2" link set eth0 up
+}
+
+if want 5; then
+	section "5. Relay (ambient data path): ${RELAY_MIB} MiB through 15001 vs direct vs socat"
+	r="${PFX}r" sock=$TMP/zt-relay.sock
+	A=${r}0 B=${r}1 DA=${r}2 DB=${r}3 OA=${r}4 OB=${r}5
+	mkns "$r" 6
+	say "$A -> $B: both enrolled with --redirect (the ambient path: 15001 in $A, 15006 in $B)"
+	say "$DA -> $DB: no rules (direct, and socat); $OA -> $OB: only $OA enrolled (15001 alone, like-for-like with socat's one hop)"
+	veth_pair "$A" "$B" 198.18.10.1 198.18.10.2
+	veth_pair "$DA" "$DB" 198.18.11.1 198.18.11.2
+	veth_pair "$OA" "$OB" 198.18.12.1 198.18.12.2
+	settle
+	start_daemon relay --profile ambient "$sock"
+	npids=${#PIDS[@]}
+	for n in "$A" "$B" "$OA"; do
+		cmd_note "$CNI" add --redirect "$sock" "$n"
+		"$CNI" add --redirect "$sock" "$n" | sed 's/^/  /'
+	done
+	bg_run "$TMP/sink-b.log" "$BIN/tcpbench" sink --netns "$NSDIR/$B" 0.0.0.0 5001 5002
+	bg_run "$TMP/sink-db.log" "$BIN/tcpbench" sink --netns "$NSDIR/$DB" 0.0.0.0 5001 5002
+	bg_run "$TMP/sink-ob.log" "$BIN/tcpbench" sink --netns "$NSDIR/$OB" 0.0.0.0 5001 5002
+	# socat, one hop: in DA, 127.0.0.1:6001/6002 -> DB's sink (the shape of the
+	# daemon's 15001 hop). Two hops: DA 6003/6005 -> DB 6004/6006 -> the sink,
+	# the shape of the ambient path (15001 in pod-a, 15006 in pod-b).
+	bg_run "$TMP/socat1.log" ip netns exec "$DA" socat -b "$SOCAT_BUF" TCP4-LISTEN:6001,bind=127.0.0.1,reuseaddr,fork TCP4:198.18.11.2:5001
+	bg_run "$TMP/socat2.log" ip netns exec "$DA" socat -b "$SOCAT_BUF" TCP4-LISTEN:6002,bind=127.0.0.1,reuseaddr,fork TCP4:198.18.11.2:5002
+	bg_run "$TMP/socat3.log" ip netns exec "$DA" socat -b "$SOCAT_BUF" TCP4-LISTEN:6003,bind=127.0.0.1,reuseaddr,fork TCP4:198.18.11.2:6004
+	bg_run "$TMP/socat4.log" ip netns exec "$DB" socat -b "$SOCAT_BUF" TCP4-LISTEN:6004,bind=198.18.11.2,reuseaddr,fork TCP4:127.0.0.1:5001
+	bg_run "$TMP/socat5.log" ip netns exec "$DA" socat -b "$SOCAT_BUF" TCP4-LISTEN:6005,bind=127.0.0.1,reuseaddr,fork TCP4:198.18.11.2:6006
+	bg_run "$TMP/socat6.log" ip netns exec "$DB" socat -b "$SOCAT_BUF" TCP4-LISTEN:6006,bind=198.18.11.2,reuseaddr,fork TCP4:127.0.0.1:5002
+	for p in 5001 5002; do wait_port "$B" $p; wait_port "$DB" $p; wait_port "$OB" $p; done
+	for p in 6001 6002 6003 6005; do wait_port "$DA" $p; done
+	for p in 6004 6006; do wait_port "$DB" $p; done
+	bytes=$((RELAY_MIB * 1048576))
+	out=$TMP/stream.out
+	targets=("direct,$NSDIR/$DA,198.18.11.2,5001" "ztunnel,$NSDIR/$A,198.18.10.2,5001"
+		"socat,$NSDIR/$DA,127.0.0.1,6001" "socat-2hop,$NSDIR/$DA,127.0.0.1,6003"
+		"ztunnel-1hop,$NSDIR/$OA,198.18.12.2,5001")
+	cmd_note "$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}"
+	"$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}" >"$out" 2>"$TMP/stream.err" || true
+	sed 's/^/  /' "$out"
+	sed 's/^/  | /' "$TMP/stream.err"
+	sm() { awk -v n="$1" -v f="$2" '$1 == "stream-summary" && $2 == n { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$out"; }
+	for n in direct socat socat-2hop; do # failures of these are the bench's, not the product's
+		[[ $(sm "$n" failed) == 0 ]] || fail "$(sm "$n" failed) $n transfer(s) failed"
+	done
+	zt_ok=$(sm ztunnel ok) zt_failed=$(sm ztunnel failed)
+	z1_failed=$(sm ztunnel-1hop failed)
+	if [[ -z $zt_ok ]]; then
+		fail "no ztunnel transfer figures"
+		zt_ok=0 zt_failed=$RELAY_ROUNDS
+	fi
+	if ((zt_failed + ${z1_failed:-0} > 0)); then
+		cw=$(ip netns exec "$A" ss -Htn state close-wait "sport = :15001" | wc -l)
+		cw1=$(ip netns exec "$OA" ss -Htn state close-wait "sport = :15001" | wc -l)
+		note "relay: $zt_failed + ${z1_failed:-?} (2-hop + 1-hop) of $RELAY_ROUNDS + $RELAY_ROUNDS ztunnel transfers stalled: every byte was sent, but the sink never saw the end of stream; the daemon still holds $cw + $cw1 client connection(s) on 15001 in CLOSE-WAIT (EOF received, half-close not passed on; see: ip netns exec $A|$OA ss -tn state close-wait)"
+		ip netns exec "$A" ss -Htn state close-wait "sport = :15001" | sed 's/^/  | /'
+		ip netns exec "$OA" ss -Htn state close-wait "sport = :15001" | sed 's/^/  | /'
+	fi
+	ctargets=("direct,$NSDIR/$DA,198.18.11.2,5002" "ztunnel,$NSDIR/$A,198.18.10.2,5002"
+		"socat,$NSDIR/$DA,127.0.0.1,6002" "socat-2hop,$NSDIR/$DA,127.0.0.1,6005"
+		"ztunnel-1hop,$NSDIR/$OA,198.18.12.2,5002")
+	cout=$TMP/connect.out
+	cmd_note "$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}"
+	"$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}" >"$cout" || fail "some connections failed"
+	sed 's/^/  /' "$cout"
+	# the ztunnel path really went through the daemon: its access log
+	outb=$(grep -c "connection complete .*dst.addr=198.18.10.2:5001 direction=\"outbound\" bytes_sent=$bytes " "$TMP/relay.log" || true)
+	inb=$(grep -c "connection complete .*dst.addr=198.18.10.2:5001 direction=\"inbound\" bytes_sent=$bytes " "$TMP/relay.log" || true)
+	say "daemon access log: $outb outbound (15001) and $inb inbound (15006) completed transfers of $bytes bytes, of $RELAY_ROUNDS"
+	((outb >= zt_ok && inb >= zt_ok)) || fail "the ztunnel transfers did not all pass 15001 and 15006"
+	cm() { awk -v n="$1" '$1 == "connect-summary" && $2 == n { print $8 }' "$cout"; }
+	dir=$(sm direct median_MiBps) zt=$(sm ztunnel median_MiBps) so=$(sm socat median_MiBps) so2=$(sm socat-2hop median_MiBps)
+	z1=$(sm ztunnel-1hop median_MiBps)
+	pct=$(calc "100 * $zt / $dir" 1)
+	row 5 relay_direct_MiBps "direct (no rules), median of $RELAY_ROUNDS" "$dir" MiB/s "-" info
+	row 5 relay_ztunnel_MiBps "ztunnel 15001->15006 (2 hops), median" "$zt" MiB/s "-" info
+	row 5 relay_ztunnel_completed "ztunnel transfers completed (2 hops)" "$zt_ok of $RELAY_ROUNDS" "" "all" "$(met "$(fcmp "$zt_failed" '<=' 0)")"
+	row 5 relay_ztunnel1_MiBps "ztunnel 15001 only (1 hop), median" "$z1" MiB/s "-" info
+	row 5 relay_ztunnel1_completed "ztunnel transfers completed (1 hop)" "$(sm ztunnel-1hop ok) of $RELAY_ROUNDS" "" "all" "$(met "$(fcmp "${z1_failed:-1}" '<=' 0)")"
+	row 5 relay_socat_MiBps "socat 1 hop (-b $SOCAT_BUF), median" "$so" MiB/s "-" info
+	row 5 relay_socat2_MiBps "socat 2 hops (like the ambient path)" "$so2" MiB/s "-" info
+	row 5 relay_pct_of_direct "ztunnel / direct" "$pct" % ">= 80 %" "$(met "$(fcmp "$pct" '>=' 80)")"
+	row 5 relay_vs_socat "ztunnel / socat 1 hop" "$(calc "$zt / $so" 2)" x "> 1 (faster)" "$(met "$(fcmp "$zt" '>' "$so")")"
+	row 5 relay_vs_socat2 "ztunnel / socat 2 hops (like for like)" "$(calc "$zt / $so2" 2)" x "-" info
+	row 5 relay1_vs_socat "ztunnel 1 hop / socat 1 hop (like for like)" "$(calc "$z1 / $so" 2)" x "-" info
+	maxcpu=$(awk '$1 == "stream" && $2 == "direct" { if ($14 > m) m = $14; if ($16 > m) m = $16 } END { print m + 0 }' "$out")
+	row 5 relay_tools_cpu "source/sink CPU, worst direct transfer" "$maxcpu" "% of a core" "< 90 % (not the bottleneck)" "$(met "$(fcmp "$maxcpu" '<' 90)")"
+	cd_=$(cm direct) cz=$(cm ztunnel) cs=$(cm socat) cs2=$(cm socat-2hop) cz1=$(cm ztunnel-1hop)
+	row 5 connect_direct_p50_us "connect+1B echo p50, direct ($CONNS)" "$cd_" us "-" info
+	row 5 connect_ztunnel_p50_us "connect+1B echo p50, ztunnel" "$cz" us "-" info
+	row 5 connect_ztunnel1_p50_us "connect+1B echo p50, ztunnel 1 hop" "$cz1" us "-" info
+	row 5 connect_socat_p50_us "connect+1B echo p50, socat 1 hop" "$cs" us "-" info
+	row 5 connect_socat2_p50_us "connect+1B echo p50, socat 2 hops" "$cs2" us "-" info
+	row 5 connect_overhead_p50_us "setup overhead p50: ztunnel - direct" "$(calc "$cz - $cd_" 1)" us "report" info
+	row 5 connect_overhead1_p50_us "setup overhead p50: ztunnel 1 hop - direct" "$(calc "$cz1 - $cd_" 1)" us "report" info
+	note "relay: tcpbench stream sends from a 1 MiB buffer, the sink discards with recv(MSG_TRUNC) and reports its CPU time; each round runs every path once, in a new pseudo-random order (fixed seed)"
+	helpers=("${PIDS[@]:npids}")
+	stop_pids "${helpers[@]}"
+	forget "${helpers[@]}"
+	stop_daemon
+	rmns "$r"
+fi
+
+# ---- 4: scale ----------------------------------------------------------------------------
+
+if want 4; then
+	section "4. Scale: pods in one daemon (goal $SCALE_PODS)"
+	sock=$TMP/zt-scale.sock f="${PFX}f" p="${PFX}p"
+	settle
+	start_daemon scale --max-pods $((SCALE_PODS + 1)) "$sock"
+	room=$(grep -o 'room for [0-9]* pods' "$TMP/scale.log" | awk '{ print $3 }' || true)
+	room=${room:-$SCALE_PODS}
+	maxl=$SCALE_PODS
+	if ((room - 1 < maxl)); then
+		maxl=$((room - 1))
+		note "scale capped at $maxl pods (+1 probe = $room): the daemon's open-file limit is $NOFILE_HARD (the hard limit; $SYS_RESOURCE), a walk-thru pod holds 4 fds, and the daemon logs 'room for $room pods'"
+	fi
+	levels=(10 1000 "$maxl")
+	((QUICK)) && levels=(10 100 "$maxl")
+	mkns "$f" "$maxl"
+	mkns "$p" "$SCALE_PROBES"
+	settle
+	fd0=$(fd_count "$DPID") rss0=$(rss_kb "$DPID")
+	say "start: daemon fds $fd0, RSS $rss0 kB"
+	cmd_text "$(short "$CNI") sync $(short "$sock") $NSDIR/${f}0 ... $NSDIR/$f\$((L-1))   # fill to level L (pods already there: acked as running)"
+	cmd_text "for i in \$(seq 0 $((SCALE_PROBES - 1))); do $(short "$CNI") add $(short "$sock") ${p}\$i; $(short "$CNI") del $(short "$sock") ${p}\$i; done   # at each level, after 10 such cycles untimed"
+	declare -A P50 P99 FDS RSS RSS2
+	for L in "${levels[@]}"; do
+		mapfile -t nslist < <(for ((i = 0; i < L; i++)); do echo "$NSDIR/$f$i"; done)
+		"$CNI" sync "$sock" "${nslist[@]}" >"$TMP/fill-$L.out" || fail "fill to $L: $(tail -n 1 "$TMP/fill-$L.out")"
+		FDS[$L]=$(fd_count "$DPID") RSS[$L]=$(rss_kb "$DPID") # before any /metrics scrape at this level
+		for ((i = 0; i < 10; i++)); do # warm-up, untimed
+			"$CNI" add "$sock" "$p$i" >/dev/null && "$CNI" del "$sock" "$p$i" >/dev/null
+		done
+		snap "$TMP/l$L.0"
+		for ((i = 0; i < SCALE_PROBES; i++)); do
+			"$CNI" add "$sock" "$p$i" >/dev/null || daemon_alive || exit 1
+			"$CNI" del "$sock" "$p$i" >/dev/null || daemon_alive || exit 1
+		done
+		snap "$TMP/l$L.1"
+		hdiff "$TMP/l$L.0" "$TMP/l$L.1" "$TMP/l$L.d"
+		P50[$L]=$(hq "$TMP/l$L.d" 0.5) P99[$L]=$(hq "$TMP/l$L.d" 0.99) RSS2[$L]=$(rss_kb "$DPID")
+		say "level $L pods: fds ${FDS[$L]}, RSS ${RSS[$L]} kB; $SCALE_PROBES probe adds: p50 ${P50[$L]} us, p99 ${P99[$L]} us"
+		hshow "$TMP/l$L.d"
+	done
+	# delete every pod: one sync listing nothing drains them all
+	cmd_note "$CNI" sync "$sock"
+	"$CNI" sync "$sock" >/dev/null || fail "drain sync"
+	fde=$(fd_count "$DPID")
+	for ((i = 0; i < 50 && fde != fd0; i++)); do sleep 0.1; fde=$(fd_count "$DPID"); done
+	rsse=$(rss_kb "$DPID")
+	pods=$(curl -sf "$METRICS" | awk '/^workload_manager_(active|pending)_proxy_count / { s += $2; n++ } END { print n ? s : "?" }' || echo "?")
+	say "after deleting all: fds $fde (start $fd0), pods in the table $pods, RSS $rsse kB"
+	l1=${levels[0]} l3=${levels[2]}
+	perpod=$(calc "(${RSS[$l3]} - ${RSS[$l1]}) * 1024 / ($l3 - $l1)" 0)
+	fdper=$(calc "(${FDS[$l3]} - ${FDS[$l1]}) / ($l3 - $l1)" 2)
+	r50=$(calc "${P50[$l3]} / ${P50[$l1]}" 2) r99=$(calc "${P99[$l3]} / ${P99[$l1]}" 2)
+	row 4 scale_max_pods "pods reached (goal $SCALE_PODS)" "$l3" pods ">= $SCALE_PODS" "$(met "$(fcmp "$l3" '>=' "$SCALE_PODS")") (fd limit)"
+	for L in "${levels[@]}"; do
+		row 4 "scale_fds_at_$L" "daemon fds at $L pods" "${FDS[$L]}" fds "-" info
+	done
+	row 4 scale_fds_per_pod "fds per pod" "$fdper" fds "-" info
+	row 4 scale_rss_start_kb "daemon RSS at 0 / $l1 / $l3 pods" "$rss0 / ${RSS[$l1]} / ${RSS[$l3]}" kB "-" info
+	row 4 scale_rss_per_pod_bytes "RSS growth per pod ($l1 -> $l3)" "$perpod" bytes "<= 2048 B" "$(met "$(fcmp "$perpod" '<=' 2048)")"
+	for L in "${levels[@]}"; do
+		row 4 "scale_add_p50_us_at_$L" "Add p50 / p99 at $L pods" "${P50[$L]} / ${P99[$L]}" us "-" info
+	done
+	row 4 scale_p50_ratio "Add p50 at $l3 / at $l1" "$r50" x "<= 1.5" "$(met "$(fcmp "$r50" '<=' 1.5)")"
+	row 4 scale_p99_ratio "Add p99 at $l3 / at $l1" "$r99" x "<= 1.5" "$(met "$(fcmp "$r99" '<=' 1.5)")"
+	ok=0
+	[[ $fde == "$fd0" && $pods == 0 ]] && ok=1
+	row 4 scale_delete_all "after delete all: fds / pods" "$fde / $pods" "" "$fd0 / 0" "$(met $ok)"
+	row 4 scale_rss_scraped_kb "RSS at $l3 pods after 2 /metrics scrapes" "${RSS2[$l3]}" kB "-" info
+	row 4 scale_rss_after_kb "daemon RSS after delete all" "$rsse" kB "-" info
+	stop_daemon
+	rmns "$f"
+	rmns "$p"
+fi
+
+# ---- table and JSON ------------------------------------------------------------------------
+
+settle # not to count this script's own netns teardown as someone else's load
+{ read -r BUSY_END; read -r BUSY_END_PCT; } < <(busy_now)
+if ((BUSY_END_PCT >= 30)); then
+	note "at the end other processes were using ${BUSY_END_PCT}% CPU: $BUSY_END"
+fi
+[[ -z $LOAD_WARNING ]] || NOTES+=("WARNING: $LOAD_WARNING")
+
+section "Results$( ((QUICK)) && echo ' (QUICK MODE: not comparable)')"
+printf '%-3s %-44s %-22s %-26s %s\n' "#" "figure" "value" "target" "result"
+printf '%s\n' "$(printf '%.0s-' {1..110})"
+nmet=0 nnot=0
+for rw in "${ROWS[@]}"; do
+	IFS='|' read -r sec _ label value unit target status <<<"$rw"
+	printf '%-3s %-44s %-22s %-26s %s\n' "$sec" "$label" "$value${unit:+ $unit}" "$target" "$status"
+	case $status in met) nmet=$((nmet + 1)) ;; "not met"*) nnot=$((nnot + 1)) ;; esac
+done
+echo
+echo "targets: $nmet met, $nnot not met"
+for n in "${NOTES[@]}"; do echo "note: $n"; done
+
+jstr() { # a JSON string
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\t'/ }
+	printf '"%s"' "$s"
+}
+jval() { if [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf '%s' "$1"; else jstr "$1"; fi; }
+{
+	printf '{\n'
+	printf '  "suite": "ztunnel-emulator bench (issue 6)",\n'
+	printf '  "date": %s,\n  "commit": %s,\n  "quick": %s,\n' "$(jstr "$DATE")" "$(jstr "$COMMIT")" "$( ((QUICK)) && echo true || echo false)"
+	printf '  "kernel": %s,\n  "cpu_model": %s,\n  "cpus": %s,\n  "memory": %s,\n' \
+		"$(jstr "$KERNEL")" "$(jstr "$CPU_MODEL")" "$NCPU" "$(jstr "$MEM")"
+	printf '  "load_at_start": %s,\n  "busy_at_start": %s,\n  "busy_at_end": %s,\n  "nofile_hard": %s,\n' \
+		"$(jstr "$LOAD")" "$(jstr "${BUSY:-}")" "$(jstr "${BUSY_END:-}")" "$(jval "$NOFILE_HARD")"
+	printf '  "sections": %s,\n  "tmpdir_in_commands": %s,\n' "$(jstr "$ONLY")" "$(jstr "\$T = $TMP (removed at exit)")"
+	printf '  "figures": [\n'
+	sep=''
+	for rw in "${ROWS[@]}"; do
+		IFS='|' read -r sec key label value unit target status <<<"$rw"
+		printf '%s    {"section": %s, "key": %s, "label": %s, "value": %s, "unit": %s, "target": %s, "status": %s}' \
+			"$sep" "$sec" "$(jstr "$key")" "$(jstr "$label")" "$(jval "$value")" "$(jstr "$unit")" "$(jstr "$target")" "$(jstr "$status")"
+		sep=$',\n'
+	done
+	printf '\n  ],\n  "notes": ['
+	sep=''
+	for n in "${NOTES[@]}"; do printf '%s\n    %s' "$sep" "$(jstr "$n")"; sep=','; done
+	printf '\n  ],\n  "commands": ['
+	sep=''
+	for c in "${CMDS[@]}"; do printf '%s\n    %s' "$sep" "$(jstr "$c")"; sep=','; done
+	printf '\n  ]\n}\n'
+} >"$JSON_OUT.tmp"
+mv -f -- "$JSON_OUT.tmp" "$JSON_OUT"
+echo "results written to $JSON_OUT"
+if ((FAILED)); then
+	echo "$PROG: some measurements failed (see ERROR lines above)" >&2
+	exit 1
+fi
