@@ -6,6 +6,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -28,6 +29,15 @@ struct mnl_socket *sd_open(void)
 		return NULL;
 	}
 	return nl;
+}
+
+struct mnl_socket *sd_open_lookup(void)
+{
+	/*
+	 * As nl_route_open(): an exact lookup is answered before sendto()
+	 * returns, so a non-blocking, kernel-bound socket reads it at once.
+	 */
+	return mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC | SOCK_NONBLOCK);
 }
 
 struct dump_ctx {
@@ -117,6 +127,64 @@ int sd_dump(struct mnl_socket *nl, int family, int protocol, uint32_t states, sd
 			ret = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
 		} while (ret > MNL_CB_STOP);
 	}
+	return 0;
+}
+
+static int one_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY || mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
+		return MNL_CB_ERROR;
+	*(uint32_t *)data = m->idiag_inode;
+	return MNL_CB_OK;
+}
+
+int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage *local,
+	      uint32_t *inode)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh;
+	struct inet_diag_req_v2 *req;
+	unsigned int seq = (unsigned int)time(NULL), portid = mnl_socket_get_portid(nl);
+	bool v6 = local->ss_family == AF_INET6;
+	const void *addr = v6 ? (const void *)&((const struct sockaddr_in6 *)local)->sin6_addr :
+				(const void *)&((const struct sockaddr_in *)local)->sin_addr;
+	__be16 port = v6 ? ((const struct sockaddr_in6 *)local)->sin6_port :
+			   ((const struct sockaddr_in *)local)->sin_port;
+	ssize_t n;
+
+	memset(buf, 0, 256);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	/* no NLM_F_DUMP: the kernel looks the one socket up in its hash tables */
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = (uint8_t)local->ss_family;
+	req->sdiag_protocol = (uint8_t)protocol;
+	req->idiag_states = ~0u;
+	/*
+	 * The local address goes in both src and dst: the TCP lookup reads the
+	 * local side from src, the UDP one (swapped "for historical reasons" in
+	 * udp_diag) from dst. The other side then names no connected socket,
+	 * so the lookup falls through to the listening / unconnected one.
+	 */
+	memcpy(req->id.idiag_src, addr, v6 ? 16 : 4);
+	memcpy(req->id.idiag_dst, addr, v6 ? 16 : 4);
+	req->id.idiag_sport = port;
+	req->id.idiag_dport = port;
+	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	if (n < 0)
+		return -errno;
+	*inode = 0;
+	/* a missing socket comes back as NLMSG_ERROR -ENOENT, which mnl_cb_run turns into errno */
+	if (mnl_cb_run(buf, (size_t)n, seq, portid, one_cb, inode) < 0)
+		return -errno;
 	return 0;
 }
 

@@ -26,6 +26,8 @@ struct sd_sock {
 typedef int (*sd_cb)(const struct sd_sock *s, void *data);
 
 struct mnl_socket *sd_open(void);	/* NULL with errno */
+/* For sd_lookup only: non-blocking and unbound (two syscalls fewer). */
+struct mnl_socket *sd_open_lookup(void);
 
 /*
  * Dumps the sockets of one family and protocol whose state bit is set in
@@ -33,6 +35,14 @@ struct mnl_socket *sd_open(void);	/* NULL with errno */
  */
 int sd_dump(struct mnl_socket *nl, int family, int protocol, uint32_t states, sd_cb cb,
 	    void *data);
+
+/*
+ * Looks up the one socket bound to local (a listening TCP or an unconnected
+ * UDP socket) without a dump, and gives its inode. 0; -ENOENT when there is
+ * none; or -errno.
+ */
+int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage *local,
+	      uint32_t *inode);
 
 /* "127.0.0.1:15001" / "[::]:15008" */
 void sd_format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap);

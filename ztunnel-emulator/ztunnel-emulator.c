@@ -240,55 +240,37 @@ static bool set_transparent(const struct listener_spec *spec, int fd)
 	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == 0;
 }
 
-struct confirm {
-	uint32_t inode[POD_MAX_LISTENERS];
-	bool found[POD_MAX_LISTENERS];
-	size_t n;
-};
-
-static int confirm_cb(const struct sd_sock *s, void *data)
-{
-	struct confirm *c = data;
-	size_t i;
-
-	for (i = 0; i < c->n; i++)
-		if (c->inode[i] == s->inode)
-			c->found[i] = true;
-	return 0;
-}
-
 /*
  * Asks the kernel, through sock_diag in the pod's netns, whether every
- * listener is there: the ack then states a fact the kernel confirmed.
+ * listener is there: the ack then states a fact the kernel confirmed. One
+ * exact lookup per listener (no dump: a dump walks the whole host's socket
+ * tables, whatever the netns).
  */
 static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *err, size_t errlen)
 {
-	static const int fams[] = { AF_INET, AF_INET6 };
-	struct confirm c = { .n = p->nlisteners };
+	struct sockaddr_storage ss;
 	struct stat st;
-	size_t i, f;
+	uint32_t inode;
+	size_t i;
 	int ret;
 
-	for (i = 0; i < c.n; i++) {
+	for (i = 0; i < p->nlisteners; i++) {
+		const struct listener_spec *spec = p->listeners[i].spec;
+
 		if (fstat(p->listeners[i].ev.fd, &st) < 0)
 			return -errno;
-		c.inode[i] = (uint32_t)st.st_ino;
-	}
-	for (f = 0; f < 2; f++) {
-		ret = sd_dump(sd, fams[f], IPPROTO_TCP, 1u << TCP_LISTEN, confirm_cb, &c);
-		if (!ret)
-			ret = sd_dump(sd, fams[f], IPPROTO_UDP, 1u << TCP_CLOSE, confirm_cb, &c);
+		spec_sockaddr(spec, &ss);
+		ret = sd_lookup(sd, spec->socktype == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP, &ss,
+				&inode);
+		if (ret == -ENOENT || (!ret && inode != (uint32_t)st.st_ino)) {
+			snprintf(err, errlen, "listener %s is not visible in the pod network namespace (sock_diag)",
+				 spec->addr_text);
+			return -ENOENT;
+		}
 		if (ret) {
 			snprintf(err, errlen, "sock_diag in the pod network namespace failed: %s",
 				 strerror(-ret));
 			return ret;
-		}
-	}
-	for (i = 0; i < c.n; i++) {
-		if (!c.found[i]) {
-			snprintf(err, errlen, "listener %s is not visible in the pod network namespace (sock_diag)",
-				 p->listeners[i].spec->addr_text);
-			return -ENOENT;
 		}
 	}
 	return 0;
@@ -332,7 +314,7 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 		if (!nl)
 			log_line(LOG_WARN, T_EMU, "cannot open rtnetlink in the pod netns: %s; lo state not checked",
 				 strerror(errno));
-		if (cfg->confirm && !(sd = sd_open()))
+		if (cfg->confirm && !(sd = sd_open_lookup()))
 			saved = errno;
 	}
 	return_home(d);

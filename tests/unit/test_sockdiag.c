@@ -2,6 +2,7 @@
 /* sock_diag: our own sockets show up with the inode, address and state ss would show. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -33,19 +34,27 @@ static int find_cb(const struct sd_sock *s, void *data)
 	return 1;	/* stop early: the rest of the dump must be drained */
 }
 
-static int listener(int family, struct sockaddr_storage *ss, uint32_t *inode)
+/* A socket bound to loopback (or [::], dual-stack with SO_REUSEPORT, as ztunnel's). */
+static int bound(int family, int type, bool any, struct sockaddr_storage *ss, uint32_t *inode)
 {
 	socklen_t sl = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	struct stat st;
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(family, type | SOCK_CLOEXEC, 0), one = 1, zero = 0;
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ss_family = (sa_family_t)family;
 	if (family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_addr = in6addr_loopback;
+		((struct sockaddr_in6 *)ss)->sin6_addr = any ? in6addr_any : in6addr_loopback;
 	else
 		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)ss, sl) < 0 || listen(fd, 1) < 0 ||
+	if (fd >= 0 && any)
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0) {
+			close(fd);
+			return -1;
+		}
+	if (fd < 0 || bind(fd, (struct sockaddr *)ss, sl) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1) < 0) ||
 	    getsockname(fd, (struct sockaddr *)ss, &sl) < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -53,6 +62,43 @@ static int listener(int family, struct sockaddr_storage *ss, uint32_t *inode)
 	}
 	*inode = (uint32_t)st.st_ino;
 	return fd;
+}
+
+static int listener(int family, struct sockaddr_storage *ss, uint32_t *inode)
+{
+	return bound(family, SOCK_STREAM, false, ss, inode);
+}
+
+/* sd_lookup: one socket by its local address, no dump */
+static void lookups(struct mnl_socket *nl)
+{
+	static const struct {
+		int family, type;
+		bool any;
+		const char *what;
+	} cases[] = {
+		{ AF_INET, SOCK_STREAM, false, "TCP listener on 127.0.0.1" },
+		{ AF_INET6, SOCK_STREAM, false, "TCP listener on [::1]" },
+		{ AF_INET6, SOCK_STREAM, true, "dual-stack TCP listener on [::] with SO_REUSEPORT" },
+		{ AF_INET, SOCK_DGRAM, false, "UDP socket on 127.0.0.1" },
+		{ AF_INET6, SOCK_DGRAM, true, "dual-stack UDP socket on [::] with SO_REUSEPORT" },
+	};
+	struct sockaddr_storage ss;
+	uint32_t inode, got;
+	size_t i;
+	int fd, proto;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		proto = cases[i].type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+		fd = bound(cases[i].family, cases[i].type, cases[i].any, &ss, &inode);
+		if (!ok(fd >= 0, "sd_lookup: made a %s", cases[i].what))
+			continue;
+		got = 0;
+		is_int(sd_lookup(nl, proto, &ss, &got), 0, "sd_lookup: finds the %s", cases[i].what);
+		ok(got == inode, "sd_lookup: with its inode (%u, want %u)", got, inode);
+		close(fd);
+		is_int(sd_lookup(nl, proto, &ss, &got), -ENOENT, "sd_lookup: once closed: ENOENT");
+	}
 }
 
 int main(void)
@@ -89,6 +135,12 @@ int main(void)
 		sd_dump(nl, family, IPPROTO_TCP, 1u << TCP_LISTEN, find_cb, &f);
 		is_int(f.found, 0, "%s: once closed it is gone", fam);
 	}
+	lookups(nl);
 	mnl_socket_close(nl);
+	nl = sd_open_lookup();
+	if (ok(nl != NULL, "sd_open_lookup: a non-blocking, unbound NETLINK_SOCK_DIAG socket"))
+		lookups(nl);
+	if (nl)
+		mnl_socket_close(nl);
 	return done_testing();
 }
