@@ -31,7 +31,7 @@ SCALE_PROBES=400   # 4: add/del cycles measured at each level
 RELAY_MIB=1024     # 5: per transfer (1 GiB)
 RELAY_ROUNDS=3     # 5: transfers per path, median reported
 CONNS=200          # 5: short connections per path
-SOCAT_BUF=65536    # socat -b: the daemon's splice chunk, like for like
+SOCAT_BUF=1048576  # socat -b: the daemon's splice chunk (its 1 MiB pipe), like for like
 
 usage() {
 	cat <<EOF
