@@ -43,10 +43,14 @@ cni-emulator ('make bench' builds them first, then runs this as root):
   1  handoff end to end: wall time of 'cni-emulator add' into a fresh netns,
      $HANDOFF_RUNS runs alternating with /bin/true (the spawn floor), timed by a C
      driver (fork/exec/wait, CLOCK_MONOTONIC). Target: median <= 1.3x floor.
+     Beside it, the client's start-up alone (--version) and an empty main()
+     linked libc-only, with libmnl, and static: what linking costs.
   2  daemon-side Add handling from ztunnel_emulator_add_duration_seconds
      (the daemon's own clock), percentiles interpolated linearly within the
      histogram's buckets. Target (walk-thru set): p50 <= 50 us, p99 <= 150 us;
-     the ambient set (--profile ambient) is reported beside it.
+     the ambient set (--profile ambient) is reported beside it, and so is
+     the kernel work alone in a tight loop (add-floor), without and with
+     the lo check and the ack the issue asks for.
   3  snapshot throughput: one 'cni-emulator sync' enrolling $SYNC_PODS netns, $SYNC_ROUNDS
      rounds; wall time of the process and the daemon's count/sum.
      Target: >= 20,000 pods/s.
@@ -482,6 +486,21 @@ run_handoff() { # PROFILE: one daemon; warm-up; timed alternating series
 		cmd_note "$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$h" -- "$CNI" --version
 		"$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$h" -- "$CNI" --version >"$TMP/version.out"
 		sed 's/^/  /' "$TMP/version.out"
+		say "what linking costs a one-shot client: an empty main() linked three ways, same method"
+		printf 'int main(void) { return 0; }\n' >"$TMP/empty.c"
+		local how
+		local -a mnl
+		read -ra mnl <<<"$(pkg-config --libs libmnl)"
+		for how in libc libmnl static; do
+			case $how in
+			libc) "$CC" -O2 -o "$BIN/empty-$how" "$TMP/empty.c" ;;
+			libmnl) "$CC" -O2 -o "$BIN/empty-$how" "$TMP/empty.c" -Wl,--no-as-needed "${mnl[@]}" ;;
+			static) "$CC" -O2 -static -o "$BIN/empty-$how" "$TMP/empty.c" ;;
+			esac
+			cmd_note "$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$h" -- "$BIN/empty-$how"
+			"$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$h" -- "$BIN/empty-$how" >"$TMP/empty-$how.out"
+			sed 's/^/  /' "$TMP/empty-$how.out"
+		done
 	fi
 	hdiff "$TMP/h-$profile.0" "$TMP/h-$profile.1" "$TMP/h-$profile.d"
 	say "daemon histogram over the $(hcount "$TMP/h-$profile.d") timed adds:"
@@ -509,12 +528,16 @@ if want 1; then
 	row 1 spawn_floor_p99_us "/bin/true (floor): p99" "$(field "$o" floor p99_us)" us "-" info
 	row 1 handoff_ratio "add median / floor median" "$ratio" x "<= 1.3" "$(met "$(fcmp "$ratio" '<=' 1.3)")"
 	row 1 startup_ratio "cni-emulator --version / floor (start-up)" "$(field "$TMP/version.out" ratio median)" x "-" info
+	row 1 empty_libc_ratio "empty main(), libc only / floor" "$(field "$TMP/empty-libc.out" ratio median)" x "-" info
+	row 1 empty_libmnl_ratio "empty main(), + libmnl.so / floor" "$(field "$TMP/empty-libmnl.out" ratio median)" x "-" info
+	row 1 empty_static_ratio "empty main(), static / floor" "$(field "$TMP/empty-static.out" ratio median)" x "-" info
 	d=$TMP/h-walkthru.d
 	p50=$(hq "$d" 0.5) p99=$(hq "$d" 0.99)
 	row 2 add_p50_us_walkthru "daemon Add p50, walk-thru set" "$p50" us "<= 50 us" "$(met "$(fcmp "$p50" '<=' 50)")"
 	row 2 add_p99_us_walkthru "daemon Add p99, walk-thru set" "$p99" us "<= 150 us" "$(met "$(fcmp "$p99" '<=' 150)")"
 	row 2 add_mean_us_walkthru "daemon Add mean (sum/count), walk-thru" "$(calc "$(hsum "$d") / $(hcount "$d") * 1e6")" us "-" info
-	say "the kernel work of a walk-thru Add alone (setns, 3 sockets, setns, options, bind, listen, epoll_ctl), back to back in fresh netns:"
+	say "the kernel work of a walk-thru Add alone (setns, 3 sockets, setns, options, bind, listen, epoll_ctl), back to back in fresh netns;"
+	say "then with what the issue also asks for each Add: the rtnetlink lo check and the ack to a client blocked reading it:"
 	mkns "${PFX}k" "$HANDOFF_RUNS"
 	settle
 	cmd_note "$BIN/add-floor" "$NSDIR" "${PFX}k" "$HANDOFF_RUNS"
@@ -522,6 +545,8 @@ if want 1; then
 	sed 's/^/  /' "$TMP/add-floor.out"
 	rmns "${PFX}k"
 	row 2 add_kernel_floor_p50_us "Add's kernel work alone, p50 (tight loop)" "$(field "$TMP/add-floor.out" add-floor p50_us)" us "-" info
+	row 2 add_required_p50_us "+ lo check + ack to a waiting peer, p50" "$(field "$TMP/add-floor.out" add-required p50_us)" us "-" info
+	row 2 add_required_p99_us "+ lo check + ack to a waiting peer, p99" "$(field "$TMP/add-floor.out" add-required p99_us)" us "-" info
 fi
 if want 2; then
 	section "2. Daemon-side Add handling, ambient set (--profile ambient)"
