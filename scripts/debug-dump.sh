@@ -10,6 +10,9 @@
 set -euo pipefail
 
 PROG=${0##*/}
+# die, usage_error, the colours, cmdline, show, say, warn:
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
 STATE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}/ambient
 NETNS_DIR=/var/run/netns
 NF_LOG_ALL=/proc/sys/net/netfilter/nf_log_all_netns
@@ -60,16 +63,6 @@ Options:
 Must be run as root. Exit status: 0 when every check ran, 1 when one failed or
 the trace could not be set up, 2 on a usage error (or no such NETNS).
 EOF
-}
-
-die() {
-	printf '%s: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-
-usage_error() {
-	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
-	exit 2
 }
 
 trace=0 probe='' wait_s='' log='' ns=''
@@ -134,33 +127,10 @@ if [[ -n $probe ]]; then
 	fi
 fi
 
-# ---- presentation (as walkthru.sh) -----------------------------------------
-
-if [[ -t 1 && -z ${NO_COLOR-} ]]; then
-	B=$'\e[1m' C=$'\e[1;36m' D=$'\e[2m' R=$'\e[1;31m' N=$'\e[0m'
-else
-	B='' C='' D='' R='' N=''
-fi
-
-cmdline() {
-	local out='' w
-	for w in "$@"; do
-		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,-]+$ ]]; then
-			out+=" $w"
-		elif [[ $w != *[\'[:cntrl:]]* ]]; then
-			out+=" '$w'"
-		else
-			out+=" $(printf '%q' "$w")"
-		fi
-	done
-	printf '%s' "${out# }"
-}
+# ---- presentation (cmdline, show, say, warn: lib.sh) -------------------------
 
 # (a reader gone away - a closed pipe - must not stop the cleanup half-way)
-show() { printf '%s$ %s%s\n' "$C" "$*" "$N" || true; }
-say() { printf '%s# %s%s\n' "$D" "$*" "$N" || true; }
 section() { printf '\n%s=== %s ===%s\n' "$B" "$*" "$N" || true; }
-warn() { printf '%s%s: %s%s\n' "$R" "$PROG" "$*" "$N" >&2 || true; }
 
 failures=0
 # Echo a command, run it; a failure is counted, not fatal.

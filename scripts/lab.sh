@@ -11,6 +11,9 @@ set -euo pipefail
 PROG=${0##*/}
 SCRIPTS=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
 ROOT=$(dirname -- "$SCRIPTS")
+# die, usage_error, the colours, cmdline, show, say, warn:
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SCRIPTS/lib.sh"
 ZT=$ROOT/ztunnel-emulator/ztunnel-emulator
 CNI=$ROOT/cni-emulator/cni-emulator
 STATE_BASE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
@@ -73,16 +76,6 @@ Must be run as root. Exit status: 0 on success, 1 on an error or refusal,
 EOF
 }
 
-die() {
-	printf '%s: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-
-usage_error() {
-	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
-	exit 2
-}
-
 # ---- arguments --------------------------------------------------------------
 
 (($#)) || usage_error "no command given (up, down or status)"
@@ -140,32 +133,7 @@ if [[ -n $sock && $sock != /* ]]; then sock=$PWD/$sock; fi
 
 ((EUID == 0)) || die "must be run as root (try: sudo $0 $cmd)"
 
-# ---- presentation (as walkthru.sh) -----------------------------------------
-
-if [[ -t 1 && -z ${NO_COLOR-} ]]; then
-	C=$'\e[1;36m' D=$'\e[2m' R=$'\e[1;31m' N=$'\e[0m'
-else
-	C='' D='' R='' N=''
-fi
-
-cmdline() {
-	local out='' w
-	for w in "$@"; do
-		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,-]+$ ]]; then
-			out+=" $w"
-		elif [[ $w != *[\'[:cntrl:]]* ]]; then
-			out+=" '$w'"
-		else
-			out+=" $(printf '%q' "$w")"
-		fi
-	done
-	printf '%s' "${out# }"
-}
-
-# (a reader gone away - a closed pipe - must not stop a cleanup half-way)
-show() { ((quiet)) || printf '%s$ %s%s\n' "$C" "$*" "$N" || true; }
-say() { ((quiet)) || printf '%s# %s%s\n' "$D" "$*" "$N" || true; }
-warn() { printf '%s%s: %s%s\n' "$R" "$PROG" "$*" "$N" >&2 || true; }
+# ---- presentation (cmdline, show, say, warn: lib.sh) -------------------------
 
 # Echo a command, run it (its output shown unless quiet); return its status.
 run() {

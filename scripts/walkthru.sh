@@ -11,6 +11,9 @@ set -euo pipefail
 PROG=${0##*/}
 SCRIPTS=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
 ROOT=$(dirname -- "$SCRIPTS")
+# die, usage_error, the colours, cmdline:
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SCRIPTS/lib.sh"
 STATE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
 NETNS_DIR=/var/run/netns
 ZT=./ztunnel-emulator/ztunnel-emulator
@@ -75,16 +78,6 @@ Must be run as root. Exit status: 0 when every step succeeded, 1 when one failed
 EOF
 }
 
-die() {
-	printf '%s: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-
-usage_error() {
-	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
-	exit 2
-}
-
 netns=ns2
 sock=/tmp/zt.sock
 pause=0
@@ -134,29 +127,10 @@ for cmd in make ip ss nc ps grep; do
 	command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' not found (run scripts/deps.sh)"
 done
 
-# --- presentation ----------------------------------------------------------
+# --- presentation (colours and cmdline: lib.sh) ------------------------------
 
-if [[ -t 1 && -z ${NO_COLOR-} ]]; then
-	B=$'\e[1m' C=$'\e[1;36m' G=$'\e[32m' R=$'\e[1;31m' D=$'\e[2m' N=$'\e[0m'
-else
-	B='' C='' G='' R='' D='' N=''
-fi
-
-# A command line as one would type it (arguments quoted only when needed).
-cmdline() {
-	local out='' w
-	for w in "$@"; do
-		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,-]+$ ]]; then
-			out+=" $w"
-		elif [[ $w != *[\'[:cntrl:]]* ]]; then
-			out+=" '$w'"
-		else
-			out+=" $(printf '%q' "$w")"
-		fi
-	done
-	printf '%s' "${out# }"
-}
-
+# The walk-thru's own show and say, not lib.sh's: no quiet mode, and a write
+# that fails is a failure here (set -e), not ignored.
 show() { printf '%s$ %s%s\n' "$C" "$*" "$N"; }
 say() { printf '%s# %s%s\n' "$D" "$*" "$N"; }
 good() { printf '%sok%s   - %s\n' "$G" "$N" "$*"; }

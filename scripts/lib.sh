@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+#
+# lib.sh - the helpers walkthru.sh, lab.sh and debug-dump.sh share: their
+# messages (die, usage_error, warn), their colours and the echo-before-run
+# narration (cmdline, show, say). Sourced, not run: it sets no shell options
+# of its own; the script sets PROG, the name its messages start with.
+
+die() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+usage_error() {
+	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
+	exit 2
+}
+
+# ---- presentation -------------------------------------------------------------
+
+# Bold, cyan (commands), green, red, dim (narration), normal: only on a
+# terminal, and not with NO_COLOR.
+# shellcheck disable=SC2034 # each script uses some of them
+if [[ -t 1 && -z ${NO_COLOR-} ]]; then
+	B=$'\e[1m' C=$'\e[1;36m' G=$'\e[32m' R=$'\e[1;31m' D=$'\e[2m' N=$'\e[0m'
+else
+	B='' C='' G='' R='' D='' N=''
+fi
+
+# A command line as one would type it (arguments quoted only when needed).
+cmdline() {
+	local out='' w
+	for w in "$@"; do
+		if [[ $w =~ ^[][A-Za-z0-9_./:=@%+,-]+$ ]]; then
+			out+=" $w"
+		elif [[ $w != *[\'[:cntrl:]]* ]]; then
+			out+=" '$w'"
+		else
+			out+=" $(printf '%q' "$w")"
+		fi
+	done
+	printf '%s' "${out# }"
+}
+
+# show CMDLINE: '$ CMDLINE'; say TEXT: '# TEXT'; warn TEXT: 'PROG: TEXT' on
+# stderr. show and say print nothing when the script sets quiet=1 (lab.sh -q).
+# (a reader gone away - a closed pipe - must not stop a cleanup half-way)
+quiet=0
+show() { ((quiet)) || printf '%s$ %s%s\n' "$C" "$*" "$N" || true; }
+say() { ((quiet)) || printf '%s# %s%s\n' "$D" "$*" "$N" || true; }
+warn() { printf '%s%s: %s%s\n' "$R" "$PROG" "$*" "$N" >&2 || true; }
