@@ -141,6 +141,11 @@ void relay_close_pod(struct daemon *d, struct pod *p);	/* pod drained: its conne
 void relay_reap(struct daemon *d);
 /* in ztunnel-emulator.c: a socket created inside the pod's netns (-errno) */
 int pod_socket(struct daemon *d, struct pod *p, int family, int type);
+/*
+ * in ztunnel-emulator.c: the made sockets (fds[i] >= 0, one per spec) become the
+ * pod's listeners, watched by epoll; taken ones are set to -1 (0 or -errno, err says why)
+ */
+int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, size_t errlen);
 
 /* http.c: libmicrohttpd servers run from the daemon's own epoll loop. */
 int http_parse_addr(const char *text, struct http_addr *a);	/* "HOST:PORT" or "none" */

@@ -181,6 +181,50 @@ static void warn_lo_down(const struct daemon *d, const struct pod *p)
 		 uid_text(u, sizeof(u), p->uid, p->uid_len), d->cfg.addr_text, ns);
 }
 
+/* IP_TRANSPARENT is best-effort (it needs CAP_NET_RAW or CAP_NET_ADMIN), as in ztunnel. */
+static bool set_transparent(const struct listener_spec *spec, int fd)
+{
+	int one = 1;
+
+	if (spec->family == AF_INET6)
+		return setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == 0;
+	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == 0;
+}
+
+/*
+ * See daemon.h. On failure the pod's listeners are closed and what is left in
+ * fds is the caller's. The fuzzer's stand-in for proxy_start uses it too.
+ */
+int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, size_t errlen)
+{
+	const struct config *cfg = &d->cfg;
+	size_t i, k;
+	int ret;
+
+	for (i = 0, k = 0; i < cfg->nspecs; i++) {
+		struct listener *l;
+
+		if (fds[i] < 0)
+			continue;
+		l = &p->listeners[k++];
+		l->spec = &cfg->specs[i];
+		l->ev.fd = fds[i];
+		/* the proxies are transparent; the DNS server is not */
+		l->transparent = cfg->transparent && l->spec->role != ROLE_DNS &&
+				 l->spec->role != ROLE_SOCKS5 && set_transparent(l->spec, fds[i]);
+		fds[i] = -1;
+		ret = epoll_add(d, &l->ev);
+		if (ret) {
+			snprintf(err, errlen, "failed to watch listener: %s", strerror(-ret));
+			p->nlisteners = k;
+			close_listeners(p);
+			return ret;
+		}
+	}
+	p->nlisteners = k;
+	return 0;
+}
+
 #ifdef ZE_FUZZ
 /*
  * The fuzzer (tests/fuzz/) drives the real request handling with a stand-in
@@ -228,16 +272,6 @@ static socklen_t spec_sockaddr(const struct listener_spec *spec, struct sockaddr
 	((struct sockaddr_in *)ss)->sin_addr = spec->addr.v4;
 	((struct sockaddr_in *)ss)->sin_port = htons(spec->port);
 	return sizeof(struct sockaddr_in);
-}
-
-/* IP_TRANSPARENT is best-effort (it needs CAP_NET_RAW or CAP_NET_ADMIN), as in ztunnel. */
-static bool set_transparent(const struct listener_spec *spec, int fd)
-{
-	int one = 1;
-
-	if (spec->family == AF_INET6)
-		return setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == 0;
-	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == 0;
 }
 
 /*
@@ -289,7 +323,7 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 	int fds[POD_MAX_LISTENERS], ret = 0, saved = 0;
 	char oserr[128];
 	bool lo_up = true;
-	size_t i, n = cfg->nspecs, k;
+	size_t i, n = cfg->nspecs;
 
 	for (i = 0; i < n; i++)
 		fds[i] = -1;
@@ -359,27 +393,9 @@ static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen
 	}
 
 	/* the made ones, in order, become the pod's listeners */
-	for (i = 0, k = 0; i < n; i++) {
-		struct listener *l;
-
-		if (fds[i] < 0)
-			continue;
-		l = &p->listeners[k++];
-		l->spec = &cfg->specs[i];
-		l->ev.fd = fds[i];
-		/* the proxies are transparent; the DNS server is not */
-		l->transparent = cfg->transparent && l->spec->role != ROLE_DNS &&
-				 l->spec->role != ROLE_SOCKS5 && set_transparent(l->spec, fds[i]);
-		fds[i] = -1;
-		ret = epoll_add(d, &l->ev);
-		if (ret) {
-			snprintf(err, errlen, "failed to watch listener: %s", strerror(-ret));
-			p->nlisteners = k;
-			close_listeners(p);
-			goto fail;
-		}
-	}
-	p->nlisteners = k;
+	ret = pod_take_listeners(d, p, fds, err, errlen);
+	if (ret)
+		goto fail;
 	if (sd) {
 		ret = confirm_listeners(sd, p, err, errlen);
 		if (ret) {

@@ -98,7 +98,7 @@ int fuzz_proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 {
 	const struct config *cfg = &d->cfg;
 	int fds[POD_MAX_LISTENERS], ret;
-	size_t i, k, n = cfg->nspecs, fail_at = SIZE_MAX;
+	size_t i, n = cfg->nspecs, fail_at = SIZE_MAX;
 	bool no_ipv6 = !strncmp(p->namespace_, "v4", 2);
 
 	FUZZ_CHECK(p->state != POD_UP, "proxy_start on a running pod");
@@ -131,25 +131,10 @@ int fuzz_proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	for (i = 0, k = 0; i < n; i++) {
-		struct listener *l;
-
-		if (fds[i] < 0)
-			continue;
-		l = &p->listeners[k++];
-		l->spec = &cfg->specs[i];
-		l->ev.fd = fds[i];
-		l->transparent = false;
-		fds[i] = -1;
-		ret = epoll_add(d, &l->ev);
-		if (ret) {
-			snprintf(err, errlen, "failed to watch listener: %s", strerror(-ret));
-			p->nlisteners = k;
-			close_listeners(p);
-			goto fail;
-		}
-	}
-	p->nlisteners = k;
+	/* as the real one: IP_TRANSPARENT on an eventfd fails, so none is transparent */
+	ret = pod_take_listeners(d, p, fds, err, errlen);
+	if (ret)
+		goto fail;
 	clock_gettime(CLOCK_REALTIME, &p->started);
 	return 0;
 
