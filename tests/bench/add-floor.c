@@ -47,27 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static size_t nearest_rank(size_t n, double q)
-{
-	size_t r = (size_t)((double)n * q + 0.999999);
-
-	return r < 1 ? 0 : (r > n ? n - 1 : r - 1);
-}
+#include "timing.h"
 
 static void report(const char *what, int64_t *t, long n)
 {

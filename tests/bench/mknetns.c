@@ -39,15 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #define RUN_DIR "/run/netns"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void usage(FILE *out)
 {
@@ -134,7 +128,8 @@ static int do_add(const char *prefix, unsigned long count, unsigned long start)
 	char path[300];
 	unsigned long i, made = 0;
 	int home, fd, failed = 0;
-	double t0 = now(), dt;
+	int64_t t0 = now_ns();
+	double dt;
 
 	if (prepare_run_dir() < 0)
 		return 1;
@@ -182,7 +177,7 @@ static int do_add(const char *prefix, unsigned long count, unsigned long start)
 		fprintf(stderr, "mknetns: removed the %lu netns this call made\n", made);
 		return 1;
 	}
-	dt = now() - t0;
+	dt = (double)(now_ns() - t0) / 1e9;
 	printf("created %lu netns %s%lu..%s%lu in %.2f s (%.0f per s)\n", count, prefix, start, prefix,
 	       start + count - 1, dt, dt > 0 ? (double)count / dt : 0.0);
 	return 0;

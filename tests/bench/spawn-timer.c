@@ -35,19 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: spawn-timer alt [--floor PROG] [--raw FILE] [--errlog FILE] RUNS NSDIR PREFIX -- CMD ARG...\n"
 		"       spawn-timer once [--out FILE] -- CMD ARG...\n");
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Runs argv with stdout -> out_fd (or /dev/null), stderr -> err_fd (or /dev/null); returns ns, sets *status. */
@@ -82,23 +76,10 @@ static int64_t timed_run(char *const argv[], int out_fd, int err_fd, int *status
 	return t1 - t0;
 }
 
-static int cmp64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* nearest rank: the smallest sample with at least q of the samples at or below it */
 static int64_t rank(const int64_t *v, size_t n, double q)
 {
-	size_t r = (size_t)((double)n * q + 0.999999);
-
-	if (r < 1)
-		r = 1;
-	if (r > n)
-		r = n;
-	return v[r - 1];
+	return v[nearest_rank(n, q)];
 }
 
 static void summary(const char *name, int64_t *v, size_t n)

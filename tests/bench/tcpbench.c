@@ -58,6 +58,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #define MAX_TARGETS 8
 #define MAX_CONNS 256
 #define SRC_BUF (1 << 20)
@@ -83,14 +85,6 @@ static void usage(FILE *out)
 		"Usage: tcpbench sink [--netns PATH] ADDR DISCARD_PORT ECHO_PORT\n"
 		"       tcpbench stream --bytes N --rounds R NAME,NETNS,ADDR,PORT...\n"
 		"       tcpbench connect --count N NAME,NETNS,ADDR,PORT...\n");
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int64_t cpu_ns(void)
@@ -326,25 +320,11 @@ static int do_sink(int argc, char **argv)
 
 /* ---- clients ------------------------------------------------------------- */
 
-static int cmp64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int cmpd(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-static size_t nearest_rank(size_t n, double q)
-{
-	size_t r = (size_t)((double)n * q + 0.999999);
-
-	return r < 1 ? 0 : (r > n ? n - 1 : r - 1);
 }
 
 /*
