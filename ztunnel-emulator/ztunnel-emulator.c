@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1681,6 +1682,14 @@ int main(int argc, char **argv)
 	cli_set_prog(PROG);
 	/* line-buffered: every log line reaches a pipe or file as it is written */
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/*
+	 * A fixed mmap threshold: a /metrics or /config_dump body for thousands
+	 * of pods (megabytes) is then always its own mapping, returned to the
+	 * kernel when freed. glibc's default raises the threshold after the first
+	 * big free, and the next body stays in the heap for good (measured: RSS
+	 * 9.6 -> 26 MB at 4,977 pods after two scrapes, and never back).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	parse_args(argc, argv, &d.cfg);
 	check_capabilities(&d.cfg);
 	clock_gettime(CLOCK_REALTIME, &d.start_time);
