@@ -6,6 +6,9 @@
 set -euo pipefail
 
 PROG=${0##*/}
+# die, usage_error:
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
 STATE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
 NETNS_DIR=/var/run/netns # where `ip netns` keeps its bind mounts
 
@@ -27,16 +30,6 @@ Options:
 
 Must be run as root. Exit status: 0 on success, 1 on an error, 2 on a usage error.
 EOF
-}
-
-die() {
-	printf '%s: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-
-usage_error() {
-	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
-	exit 2
 }
 
 quiet=0
