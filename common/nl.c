@@ -22,6 +22,18 @@ struct mnl_socket *nl_route_open(void)
 	return mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
 }
 
+struct nlmsghdr *nl_request(char *buf, size_t zero, uint16_t type, uint16_t flags, uint32_t seq)
+{
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, zero);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = seq;
+	return nlh;
+}
+
 void nl_close(struct mnl_socket *nl)
 {
 	if (nl)
@@ -51,13 +63,8 @@ int nl_link_is_up(struct mnl_socket *nl, const char *ifname, bool *up)
 
 	if (strlen(ifname) >= IFNAMSIZ)
 		return -EINVAL;
-	/* zeroed so attribute padding goes out defined */
-	memset(buf, 0, 256);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETLINK;
 	/* no NLM_F_ACK: the one reply is the link, or an error for a missing one */
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = seq;
+	nlh = nl_request(buf, 256, RTM_GETLINK, 0, seq);
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);

@@ -3,8 +3,18 @@
 #define ZE_NL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct mnl_socket;
+struct nlmsghdr;
+
+/*
+ * Starts a netlink request in buf: the first zero bytes cleared (so that
+ * attribute padding goes out defined), then the header with type,
+ * NLM_F_REQUEST | flags and seq. Returns the header.
+ */
+struct nlmsghdr *nl_request(char *buf, size_t zero, uint16_t type, uint16_t flags, uint32_t seq);
 
 /*
  * An rtnetlink socket. A netlink socket talks to the netns it was created in,

@@ -821,15 +821,7 @@ static int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, voi
 
 static struct nlmsghdr *nl_msg(char *buf, uint16_t type, uint16_t flags)
 {
-	struct nlmsghdr *nlh;
-
-	/* zeroed so attribute padding goes out defined */
-	memset(buf, 0, 512);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	nlh->nlmsg_seq = next_seq();
-	return nlh;
+	return nl_request(buf, 512, type, flags, next_seq());
 }
 
 struct link_q {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "sockdiag.h"
+#include "nl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,11 +99,7 @@ int sd_dump(struct mnl_socket *nl, int family, int protocol, uint32_t states, sd
 	ssize_t n;
 	int ret;
 
-	memset(buf, 0, 256);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
+	nlh = nl_request(buf, 256, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, seq);
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = (uint8_t)family;
 	req->sdiag_protocol = (uint8_t)protocol;
@@ -154,12 +151,8 @@ int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage
 			   ((const struct sockaddr_in *)local)->sin_port;
 	ssize_t n;
 
-	memset(buf, 0, 256);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	/* no NLM_F_DUMP: the kernel looks the one socket up in its hash tables */
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = seq;
+	nlh = nl_request(buf, 256, SOCK_DIAG_BY_FAMILY, 0, seq);
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = (uint8_t)local->ss_family;
 	req->sdiag_protocol = (uint8_t)protocol;
