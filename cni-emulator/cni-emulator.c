@@ -831,16 +831,6 @@ static int open_sockdiag(void *arg)
 	return *nl ? 0 : -errno;
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
 /* Who holds each socket, as `ss -p` finds out: socket:[inode] links under /proc/PID/fd. */
 static void find_owners(struct lsocks *ls)
 {

@@ -81,7 +81,7 @@ int netns_fd_id(int fd, struct netns_id *id)
 	return 0;
 }
 
-static bool all_digits(const char *s)
+bool all_digits(const char *s)
 {
 	if (!*s)
 		return false;

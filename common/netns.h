@@ -56,4 +56,7 @@ int netns_current_id(struct netns_id *id);
 /* setns(fd, CLONE_NEWNET): 0 or -errno. */
 int netns_enter(int fd);
 
+/* Non-empty and only 0-9: a PID, as a NETNS argument or a /proc entry. */
+bool all_digits(const char *s);
+
 #endif
