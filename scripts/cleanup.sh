@@ -7,6 +7,9 @@
 set -euo pipefail
 
 PROG=${0##*/}
+# die, start_time:
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
 STATE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
 NETNS_DIR=/var/run/netns
 DAEMON=ztunnel-emulator
@@ -37,11 +40,6 @@ Must be run as root. Exit status: 0 when everything recorded is gone, 1 otherwis
 EOF
 }
 
-die() {
-	printf '%s: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-
 quiet=0
 while (($#)); do
 	case $1 in
@@ -69,17 +67,6 @@ if [[ ! -d $STATE ]]; then
 fi
 
 failed=0
-
-# The process start time (field 22 of /proc/PID/stat, after the "(comm)" that
-# may itself contain spaces), to tell our daemon from a later reuse of its PID.
-start_time() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	# shellcheck disable=SC2086 # split the remaining fields on purpose
-	set -- $stat
-	printf '%s\n' "${20}"
-}
 
 # Is PID our daemon: alive (not a zombie), argv[0] is ztunnel-emulator and,
 # when recorded, it started when the recorded one did?

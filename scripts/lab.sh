@@ -165,17 +165,6 @@ lab_set() {
 recorded() { [[ -f $STATE/$1 ]] && grep -Fqx -- "$2" "$STATE/$1"; }
 record() { recorded "$1" "$2" || printf '%s\n' "$2" >>"$STATE/$1"; }
 
-# Field 22 of /proc/PID/stat (after the "(comm)", which may hold spaces): the
-# start time, to tell our process from a later one with the same PID.
-start_time() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	# shellcheck disable=SC2086 # split the remaining fields on purpose
-	set -- $stat
-	printf '%s\n' "${20}"
-}
-
 # ours NAME EXE: the process recorded as NAME (NAME.pid, NAME.start) is alive,
 # not a zombie, runs EXE (argv[0]'s base name) and started when recorded.
 ours() {

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 #
-# lib.sh - the helpers walkthru.sh, lab.sh and debug-dump.sh share: their
-# messages (die, usage_error, warn), their colours and the echo-before-run
-# narration (cmdline, show, say). Sourced, not run: it sets no shell options
+# lib.sh - the helpers the lab scripts share: their messages (die,
+# usage_error, warn), a process's start time (start_time), their colours and
+# the echo-before-run narration (cmdline, show, say). Sourced, not run: it sets no shell options
 # of its own; the script sets PROG, the name its messages start with.
 
 die() {
@@ -14,6 +14,18 @@ die() {
 usage_error() {
 	printf '%s: %s (try --help)\n' "$PROG" "$*" >&2
 	exit 2
+}
+
+# The start time of process PID (field 22 of /proc/PID/stat, after the
+# "(comm)" that may itself hold spaces), to tell a recorded process from a
+# later one that reuses its PID. Status 1 when there is no such process.
+start_time() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	# shellcheck disable=SC2086 # split the remaining fields on purpose
+	set -- $stat
+	printf '%s\n' "${20}"
 }
 
 # ---- presentation -------------------------------------------------------------

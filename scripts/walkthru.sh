@@ -471,18 +471,9 @@ abort() {
 # --- cleanup, on every way out ---------------------------------------------
 
 cleaned=0
-start_time() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	stat=${stat##*) }
-	# shellcheck disable=SC2086 # split the remaining fields on purpose
-	set -- $stat
-	printf '%s\n' "${20}"
-}
-
 record_daemon() {
 	printf '%s\n' "$1" >"$STATE/daemon.pid"
-	start_time "$1" >"$STATE/daemon.start"
+	start_time "$1" >"$STATE/daemon.start" || true
 }
 
 cleanup_now() {
