@@ -186,19 +186,6 @@ record_pid() {
 	start_time "$2" >"$STATE/$1.start" || true
 }
 
-# children PID: the PIDs whose parent is PID (socat's per-connection forks)
-children() {
-	local s stat ppid f
-	for s in /proc/[0-9]*/stat; do
-		stat=$(cat "$s" 2>/dev/null) || continue
-		stat=${stat##*) }
-		read -r _ ppid _ <<<"$stat"
-		[[ $ppid == "$1" ]] || continue
-		f=${s#/proc/}
-		printf '%s\n' "${f%/stat}"
-	done
-}
-
 # stop NAME EXE: SIGTERM (then SIGKILL) the recorded process, if it is still ours.
 stop() {
 	local name=$1 exe=$2 pid i kids=()

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 #
-# lib.sh - the helpers the lab scripts share: their messages (die,
-# usage_error, warn), a process's start time (start_time), their colours and
-# the echo-before-run narration (cmdline, show, say). Sourced, not run: it sets no shell options
-# of its own; the script sets PROG, the name its messages start with.
+# lib.sh - the helpers the lab scripts (and the bench) share: their
+# messages (die, usage_error, warn), process lookups (start_time, children),
+# their colours and the echo-before-run narration (cmdline, show, say).
+# Sourced, not run: it sets no shell options of its own; the script sets
+# PROG, the name its messages start with.
 
 die() {
 	printf '%s: %s\n' "$PROG" "$*" >&2
@@ -26,6 +27,19 @@ start_time() {
 	# shellcheck disable=SC2086 # split the remaining fields on purpose
 	set -- $stat
 	printf '%s\n' "${20}"
+}
+
+# children PID: the PIDs whose parent is PID (e.g. socat's per-connection forks)
+children() {
+	local s stat ppid f
+	for s in /proc/[0-9]*/stat; do
+		stat=$(cat "$s" 2>/dev/null) || continue
+		stat=${stat##*) }
+		read -r _ ppid _ <<<"$stat"
+		[[ $ppid == "$1" ]] || continue
+		f=${s#/proc/}
+		printf '%s\n' "${f%/stat}"
+	done
 }
 
 # ---- presentation -------------------------------------------------------------

@@ -15,6 +15,9 @@ set -euo pipefail
 PROG=tests/bench/run.sh
 HERE=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd)
 ROOT=$(cd -- "$HERE/../.." && pwd)
+# children (and die, start_time, ...); the bench's own say replaces lib.sh's:
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 ZT=$ROOT/ztunnel-emulator/ztunnel-emulator
 CNI=$ROOT/cni-emulator/cni-emulator
 CC=${CC:-cc}
@@ -149,19 +152,6 @@ CMDS=()         # the commands, in order, for the JSON
 NOTES=()
 ROWS=()         # section|key|label|value|unit|target|status
 FAILED=0
-
-# children PID: the PIDs whose parent is PID (socat's per-connection forks)
-children() {
-	local s stat ppid f
-	for s in /proc/[0-9]*/stat; do
-		stat=$(cat "$s" 2>/dev/null) || continue
-		stat=${stat##*) }
-		read -r _ ppid _ <<<"$stat"
-		[[ $ppid == "$1" ]] || continue
-		f=${s#/proc/}
-		printf '%s\n' "${f%/stat}"
-	done
-}
 
 # alive PID: running and not a zombie (an exited child stays one until waited for)
 alive() {
