@@ -14,12 +14,11 @@ static const char *const level_names[] = {
 	[LOG_DEBUG] = "DEBUG",
 };
 
-void log_line(enum log_level level, const char *target, const char *fmt, ...)
+static void log_vline(enum log_level level, const char *target, const char *fmt, va_list ap)
 {
 	struct timespec ts;
 	struct tm tm;
 	char stamp[32];
-	va_list ap;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -27,11 +26,45 @@ void log_line(enum log_level level, const char *target, const char *fmt, ...)
 
 	flockfile(stdout);
 	printf("%s.%06ldZ %5s %s: ", stamp, ts.tv_nsec / 1000, level_names[level], target);
-	va_start(ap, fmt);
 	vprintf(fmt, ap);
-	va_end(ap);
 	putchar('\n');
 	funlockfile(stdout);
+}
+
+void log_line(enum log_level level, const char *target, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(level, target, fmt, ap);
+	va_end(ap);
+}
+
+bool log_limited(struct log_limit *lim, enum log_level level, const char *target, const char *fmt, ...)
+{
+	struct timespec now;
+	double age;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	age = (double)(now.tv_sec - lim->window.tv_sec) + (double)(now.tv_nsec - lim->window.tv_nsec) / 1e9;
+	if (lim->in_window == 0 || age >= lim->interval) {
+		lim->window = now;
+		lim->in_window = 0;
+	}
+	if (lim->in_window >= lim->burst) {
+		lim->suppressed++;
+		return false;
+	}
+	lim->in_window++;
+	va_start(ap, fmt);
+	log_vline(level, target, fmt, ap);
+	va_end(ap);
+	if (lim->suppressed) {
+		log_line(level, target, "suppressed %lu similar", lim->suppressed);
+		lim->suppressed = 0;
+	}
+	return true;
 }
 
 void log_plain(const char *fmt, ...)

@@ -2,7 +2,9 @@
 #ifndef ZE_LOG_H
 #define ZE_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 /*
  * Log lines in the format of ztunnel's tracing subscriber, which is what the
@@ -14,6 +16,25 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_line(enum log_level level, const char *target, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Rate limit for one kind of repeated warning (refused peers, out of fds,
+ * oversized requests): at most `burst` lines per `interval` seconds. Lines
+ * over the limit are counted, and the first line let through afterwards is
+ * followed by "suppressed N similar" so the log says what it left out.
+ */
+struct log_limit {
+	double interval;	/* seconds */
+	unsigned burst;
+	struct timespec window;	/* CLOCK_MONOTONIC start of the current window */
+	unsigned in_window;
+	unsigned long suppressed;
+};
+#define LOG_LIMIT_INIT(seconds, lines) { .interval = (seconds), .burst = (lines) }
+
+/* log_line() through a limit; returns true when the line was written. */
+bool log_limited(struct log_limit *lim, enum log_level level, const char *target, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* A line without timestamp or level, as ztunnel prints its config dump. */
 void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
