@@ -122,7 +122,7 @@ static int resolve_existing(const char *dir, char *real, char *missing, size_t c
 		if (errno != ENOENT)
 			return reason(why, wcap, -errno, "%s: %s", head, strerror(errno));
 		slash = strrchr(head, '/');
-		if (!slash || slash == head)
+		if (!slash)
 			return reason(why, wcap, -ENOENT, "%s: cannot resolve", dir);
 		if (!strcmp(slash + 1, ".") || !strcmp(slash + 1, ".."))
 			return reason(why, wcap, -EINVAL, "%s: '.' or '..' after a missing directory",
@@ -130,7 +130,7 @@ static int resolve_existing(const char *dir, char *real, char *missing, size_t c
 		if (snprintf(missing, cap, "%s%s", slash, tail) >= (int)cap)
 			return reason(why, wcap, -ENAMETOOLONG, "%s: path too long", dir);
 		snprintf(tail, sizeof(tail), "%s", missing);
-		*slash = '\0';
+		slash[slash == head] = '\0';	/* "/a" -> "/" */
 	}
 	snprintf(missing, cap, "%s", tail);
 	return 0;

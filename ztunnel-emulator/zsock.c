@@ -129,9 +129,10 @@ void zsock_watch(struct daemon *d)
 		ret = sockpath_check(&d->sock);
 		if (!ret)
 			return;
-		snprintf(d->sock_lost, sizeof(d->sock_lost), "ZDS socket %s %s", d->sock.path,
+		snprintf(d->sock_lost, sizeof(d->sock_lost), "ZDS socket %s %s%s", d->sock.path,
 			 ret == -ENOENT ? "was removed" :
-			 ret == -ESTALE ? "was replaced by another file" : strerror(-ret));
+			 ret == -ESTALE ? "was replaced by another file" : "cannot be checked: ",
+			 ret == -ENOENT || ret == -ESTALE ? "" : strerror(-ret));
 		log_line(LOG_ERROR, T_EMU, "%s: new clients cannot reach the daemon; not ready%s",
 			 d->sock_lost, d->cfg.recreate_socket ? ", re-creating it" :
 			 " until restarted (--no-recreate-socket)");
