@@ -38,6 +38,7 @@ if [[ -n $setcap ]]; then
 	diag "fault 1 (LD_PRELOAD race): the setcap'ed daemon ignores LD_PRELOAD (secure execution); checked in the root and --userns runs"
 else
 	# a sanitizer build's runtime must come first; the shim holds no sanitizer code
+	asan_saved=${ASAN_OPTIONS-}
 	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 	victim=$T_DIR/victim
 	echo secret >"$victim"
@@ -65,7 +66,8 @@ else
 	bypath=$(grep -E "^(chmod|chown|lchown|fchmodat) |^fchownat '[^']+'" <<<"$calls" || true)
 	is "$bypath" "" "fault 1: after bind nothing is chmod'ed or chown'ed by path (only through a pinned fd)"
 	stop_daemon
-	unset ASAN_OPTIONS
+	ASAN_OPTIONS=$asan_saved
+	[[ -n $ASAN_OPTIONS ]] || unset ASAN_OPTIONS
 fi
 
 # ---- fault 1: the socket's directory ------------------------------------------
