@@ -23,11 +23,13 @@ LIB := common/libcommon.a
 
 PROGS := cni-emulator/cni-emulator ztunnel-emulator/ztunnel-emulator
 UNIT_TESTS := $(patsubst %.c,%,$(wildcard tests/unit/test_*.c))
-HELPERS := $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
+HELPERS := $(patsubst %.c,%,$(filter-out %-preload.c,$(wildcard tests/helpers/*.c)))
+# LD_PRELOAD shims for tests; without sanitizers (they load before the runtime)
+PRELOADS := $(patsubst %.c,%.so,$(wildcard tests/helpers/*-preload.c))
 
 .PHONY: all deps demo check test clean shellcheck fuzz sanitize valgrind soak bench
 
-all: $(PROGS) $(UNIT_TESTS) $(HELPERS)
+all: $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS)
 
 common/%.o: common/%.c $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -49,6 +51,9 @@ tests/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) $(COMMON_HDRS)
 
 tests/helpers/%: tests/helpers/%.c $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+tests/helpers/%-preload.so: tests/helpers/%-preload.c
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -O2 -g -fPIC -shared -o $@ $< -ldl
 
 # Installs what is missing with apt-get (Debian/Ubuntu); a no-op when all is there.
 deps:
@@ -84,6 +89,7 @@ tests/fuzz/fuzz_zds: tests/fuzz/fuzz_zds.c $(COMMON_SRCS) $(COMMON_HDRS)
 tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c $(ZT_SRCS) $(ZT_HDRS) $(COMMON_SRCS) $(COMMON_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -DZE_FUZZ -Wno-unused-function -o $@ $< \
 		ztunnel-emulator/pods.c ztunnel-emulator/report.c ztunnel-emulator/http.c ztunnel-emulator/relay.c \
+		ztunnel-emulator/zsock.c \
 		$(COMMON_SRCS) $(PKG_LIBS) -lm
 
 # Runs each fuzz target for FUZZ_SECONDS over its corpus in tests/fuzz/corpus/.
@@ -121,4 +127,4 @@ shellcheck:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/integration/*.sh .ci/run
 
 clean:
-	rm -f $(COMMON_OBJS) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(FUZZ_TARGETS)
+	rm -f $(COMMON_OBJS) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)

@@ -12,6 +12,7 @@
 
 #include "netns.h"
 #include "pods.h"
+#include "sockpath.h"
 #include "zds.h"
 
 #define PROG "ztunnel-emulator"
@@ -59,6 +60,8 @@ struct config {
 	/* who may talk to the daemon */
 	mode_t socket_mode;
 	gid_t socket_gid;	/* (gid_t)-1: unchanged */
+	bool insecure_socket_dir;	/* warn about, not refuse, a directory others control */
+	bool recreate_socket;	/* put the socket back when it is removed under us */
 	uid_t allow_uids[16];
 	size_t n_allow_uids;
 	gid_t allow_gids[16];
@@ -107,7 +110,9 @@ struct daemon {
 	int own_netns_fd;
 	int spare_fd;		/* given up to accept-and-drop when out of fds */
 	struct netns_id own_netns;
-	struct stat sock_st;	/* the socket file we made, to remove only ours */
+	struct sockpath sock;	/* the socket file we made, to check and remove only ours */
+	struct timespec sock_next_check;	/* CLOCK_MONOTONIC */
+	char sock_lost[PATH_MAX + 64];	/* why not ready: the socket is gone ("" = fine) */
 	struct pod_table pods;
 	size_t n_up, n_pending;
 	struct pod *pend_head, *pend_tail;	/* pending pods, in retry order */
@@ -146,6 +151,11 @@ int pod_socket(struct daemon *d, struct pod *p, int family, int type);
  * pod's listeners, watched by epoll; taken ones are set to -1 (0 or -errno, err says why)
  */
 int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, size_t errlen);
+
+/* zsock.c: the ZDS socket file (faults.md 1, 14, 15). */
+void zsock_setup(struct daemon *d);	/* exits when it cannot be made safely */
+void zsock_watch(struct daemon *d);	/* in the loop: notices a lost socket, re-creates it */
+long zsock_timeout_ms(const struct daemon *d);	/* until the next check */
 
 /* http.c: libmicrohttpd servers run from the daemon's own epoll loop. */
 int http_parse_addr(const char *text, struct http_addr *a);	/* "HOST:PORT" or "none" */

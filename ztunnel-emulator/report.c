@@ -202,6 +202,11 @@ bool report_ready(const struct daemon *d, FILE *out)
 	size_t i, n = 0;
 	char q[400];
 
+	/* istio-cni cannot reach a daemon whose socket is gone, whatever else holds */
+	if (d->sock_lost[0]) {
+		fprintf(out, "not ready: %s\n", d->sock_lost);
+		return false;
+	}
 	if (!d->n_pending) {
 		fputs("ready\n", out);
 		return true;

@@ -106,11 +106,7 @@ static int epoll_add(struct daemon *d, struct ev_src *src)
 /* Removes the socket file only if it is still the one this daemon bound. */
 static void remove_socket(struct daemon *d)
 {
-	struct stat st;
-
-	if (lstat(d->cfg.socket_path, &st) == 0 && st.st_ino == d->sock_st.st_ino &&
-	    st.st_dev == d->sock_st.st_dev)
-		unlink(d->cfg.socket_path);
+	sockpath_remove(&d->sock);
 }
 
 /* ---- returning home ---------------------------------------------------- */
@@ -1057,114 +1053,6 @@ static void accept_on_listener(struct daemon *d, struct listener *l)
 
 /* ---- start-up and shutdown --------------------------------------------- */
 
-static int sock_addr(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
-static int mkdir_parents(const char *path)
-{
-	char dir[PATH_MAX];
-	char *s;
-
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return -ENAMETOOLONG;
-	s = strrchr(dir, '/');
-	if (!s || s == dir)
-		return 0;
-	*s = '\0';
-	for (s = dir + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-/*
- * Refuses a path that is not a socket (never deletes it) and a socket a live
- * daemon answers on; removes a stale socket left by a daemon that died.
- */
-static void claim_socket_path(const char *path)
-{
-	struct stat st;
-	int fd;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return;
-		cli_die("%s: %s", path, strerror(errno));
-	}
-	if (!S_ISSOCK(st.st_mode))
-		cli_die("%s: exists and is not a socket; refusing to replace it", path);
-	fd = uds_connect(path);
-	if (fd >= 0)
-		close(fd);
-	if (fd >= 0 || fd == -EAGAIN)
-		cli_die("%s: another daemon is already serving on this socket", path);
-	if (fd == -EPROTOTYPE)
-		cli_die("%s: another program is listening on this socket", path);
-	if (fd != -ECONNREFUSED)
-		cli_die("%s: cannot probe the existing socket: %s", path, strerror(-fd));
-	if (unlink(path) < 0 && errno != ENOENT)
-		cli_die("%s: cannot remove the stale socket: %s", path, strerror(errno));
-	log_line(LOG_INFO, T_EMU, "removed stale socket %s", path);
-}
-
-static void setup_server(struct daemon *d)
-{
-	const char *path = d->cfg.socket_path;
-	struct sockaddr_un sa;
-	mode_t old;
-	int ret, fd;
-
-	if (sock_addr(path, &sa) < 0)
-		cli_die("%s: socket path too long (at most %zu bytes)", path, sizeof(sa.sun_path) - 1);
-	ret = mkdir_parents(path);
-	if (ret)
-		cli_die("cannot create the directory of %s: %s", path, strerror(-ret));
-	claim_socket_path(path);
-
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		cli_die("socket: %s", strerror(errno));
-	/* born owner-only: no window in which others could connect before the chmod */
-	old = umask(0177);
-	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
-	umask(old);
-	if (ret) {
-		close(fd);
-		if (ret == EADDRINUSE)
-			cli_die("%s: another daemon is already serving on this socket", path);
-		cli_die("%s: bind: %s", path, strerror(ret));
-	}
-	if (chmod(path, d->cfg.socket_mode) < 0 ||
-	    (d->cfg.socket_gid != (gid_t)-1 && chown(path, (uid_t)-1, d->cfg.socket_gid) < 0)) {
-		ret = errno;
-		close(fd);
-		unlink(path);
-		cli_die("%s: cannot set the socket's mode or group: %s", path, strerror(ret));
-	}
-	if (lstat(path, &d->sock_st) < 0 || listen(fd, 128) < 0) {
-		ret = errno;
-		close(fd);
-		unlink(path);
-		cli_die("%s: listen: %s", path, strerror(ret));
-	}
-	d->server.kind = EV_SERVER;
-	d->server.fd = fd;
-}
-
 static void shutdown_all(struct daemon *d)
 {
 	while (d->conns) {
@@ -1366,6 +1254,12 @@ static void usage(FILE *out)
 		"Who may hand it pods:\n"
 		"      --socket-mode MODE     permissions of SOCKET (octal, default 0600)\n"
 		"      --socket-group GROUP   group of SOCKET (name or number)\n"
+		"      --insecure-socket-dir  use a socket directory another user owns or may\n"
+		"                             write to (refused by default: that user could\n"
+		"                             replace the socket and receive the pods' netns)\n"
+		"      --no-recreate-socket   when SOCKET is removed or replaced, stay not ready\n"
+		"                             instead of re-creating it (--recreate-socket, the\n"
+		"                             default; the path is checked every second)\n"
 		"      --allow-uid USER       also serve this user (repeatable; root and the\n"
 		"                             daemon's own user are always served)\n"
 		"      --allow-gid GROUP      also serve peers of this primary group (repeatable)\n"
@@ -1485,6 +1379,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		{ "mark", required_argument, NULL, 'k' },
 		{ "socket-mode", required_argument, NULL, 'O' },
 		{ "socket-group", required_argument, NULL, 'G' },
+		{ "insecure-socket-dir", no_argument, NULL, 'D' },
+		{ "recreate-socket", no_argument, NULL, 'E' },
+		{ "no-recreate-socket", no_argument, NULL, 'e' },
 		{ "allow-uid", required_argument, NULL, 'U' },
 		{ "allow-gid", required_argument, NULL, 'I' },
 		{ "allow-host-netns", no_argument, NULL, 'H' },
@@ -1505,6 +1402,7 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 	cfg->retry_interval = 5;
 	cfg->socket_mode = 0600;
 	cfg->socket_gid = (gid_t)-1;
+	cfg->recreate_socket = true;
 	cfg->max_conns = 64;
 	cfg->max_pods = 10000;
 	while ((c = getopt_long(argc, argv, "a:p:t:r:hV", opts, NULL)) != -1) {
@@ -1557,6 +1455,13 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case 'G':
 			cfg->socket_gid = parse_group(optarg);
+			break;
+		case 'D':
+			cfg->insecure_socket_dir = true;
+			break;
+		case 'E':
+		case 'e':
+			cfg->recreate_socket = c == 'E';
 			break;
 		case 'U':
 			if (cfg->n_allow_uids == sizeof(cfg->allow_uids) / sizeof(cfg->allow_uids[0]))
@@ -1638,6 +1543,9 @@ static int next_timeout(const struct daemon *d)
 	}
 	t = http_timeout_ms(d);
 	if (t >= 0 && (ms < 0 || t < ms))
+		ms = t;
+	t = zsock_timeout_ms(d);
+	if (ms < 0 || t < ms)
 		ms = t;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
@@ -1721,7 +1629,7 @@ int main(int argc, char **argv)
 	if (d.epfd < 0)
 		cli_die("epoll_create1: %s", strerror(errno));
 
-	setup_server(&d);
+	zsock_setup(&d);
 	if (epoll_add(&d, &d.server) || epoll_add(&d, &d.sig)) {
 		remove_socket(&d);
 		cli_die("epoll_ctl: %s", strerror(errno));
@@ -1786,6 +1694,7 @@ int main(int argc, char **argv)
 		}
 		expire_conns(&d);
 		retry_pending(&d);
+		zsock_watch(&d);
 		/* MHD also has its own timeouts (idle HTTP clients) */
 		http_dispatch(&d, NULL);
 		reap(&d);

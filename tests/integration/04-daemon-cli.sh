@@ -58,7 +58,9 @@ check "the socket's missing directories were created" test -S "$SOCK"
 first=$ZT_PID
 
 # A second daemon on a live socket is refused; the first keeps serving.
-run "$ZT" "$SOCK"
+# (as the first one's user: another user's directory is refused before that)
+# shellcheck disable=SC2086
+run $ZT_WRAPPER "$ZT" "$SOCK"
 is "$RC" 1 "a second daemon on a live socket: exit 1"
 like "$ERR" "$SOCK: another daemon is already serving on this socket" \
 	"a second daemon: the error names the path"

@@ -136,7 +136,7 @@ mkdir -m 755 "$bin"
 cp "$ZE_ROOT/ztunnel-emulator/ztunnel-emulator" "$ZE_ROOT/cni-emulator/cni-emulator" "$bin/"
 setcap cap_sys_admin+ep "$bin/ztunnel-emulator"
 run_dir=$T_DIR/plain
-mkdir -m 777 "$run_dir"
+mkdir -m 1777 "$run_dir"	# sticky: a plain user's daemon may make its socket here
 # setpriv execs the daemon: the PID recorded is the daemon's
 spawn setpriv --reuid="$OTHER" --regid="$OTHER" --clear-groups -- "$bin/ztunnel-emulator" \
 	--admin-addr none --ready-addr none --metrics-addr none "$run_dir/zt.sock" >"$run_dir/log" 2>&1
