@@ -13,6 +13,7 @@ void cli_set_prog(const char *name)
 	prog = name;
 }
 
+static void vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static void vmsg(const char *fmt, va_list ap)
 {
 	fflush(stdout);	/* keep the order of interleaved stdout and stderr */
