@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "log.h"
+
 static const char *prog = "";
 
 void cli_set_prog(const char *name)
@@ -16,7 +18,9 @@ void cli_set_prog(const char *name)
 static void vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static void vmsg(const char *fmt, va_list ap)
 {
-	fflush(stdout);	/* keep the order of interleaved stdout and stderr */
+	/* keep the order of interleaved stdout and stderr (bounded: the log may be stalled) */
+	fflush(stdout);
+	log_flush(1.0);
 	fprintf(stderr, "%s: ", prog);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
