@@ -1680,6 +1680,9 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	cli_set_prog(PROG);
+	ret = cli_guard_stdio();
+	if (ret)
+		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-ret));
 	/* line-buffered: every log line reaches a pipe or file as it is written */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/*
