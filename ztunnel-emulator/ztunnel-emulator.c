@@ -1663,7 +1663,7 @@ static bool handle_signal(struct daemon *d)
 	if (read(d->sig.fd, &si, sizeof(si)) != sizeof(si))
 		return false;
 	if (si.ssi_signo == SIGUSR1) {
-		report_table(d, stdout);
+		report_log_table(d);
 		return false;
 	}
 	log_line(LOG_INFO, T_EMU, "received %s, shutting down",
@@ -1683,8 +1683,6 @@ int main(int argc, char **argv)
 	ret = cli_guard_stdio();
 	if (ret)
 		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-ret));
-	/* line-buffered: every log line reaches a pipe or file as it is written */
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	/*
 	 * A fixed mmap threshold: a /metrics or /config_dump body for thousands
 	 * of pods (megabytes) is then always its own mapping, returned to the
@@ -1694,6 +1692,10 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	parse_args(argc, argv, &d.cfg);
+	/* a stalled reader of stdout must not stall ZDS, HTTP or SIGTERM; 1 MiB: a table of ~7,000 pods */
+	ret = log_start(STDOUT_FILENO, 1 << 20);
+	if (ret)
+		cli_die("cannot start the log writer: %s", strerror(-ret));
 	check_capabilities(&d.cfg);
 	clock_gettime(CLOCK_REALTIME, &d.start_time);
 
