@@ -117,9 +117,15 @@ check "fault 2: SIGTERM with a full log pipe stops the daemon in ${TOOK}s (at mo
 
 # ---- fault 19: closed stdin, stdout, stderr -------------------------------
 # fds 0-2 closed: the first files the daemon opens would become them.
+wrap=$ZT_WRAPPER
+if [[ $wrap == *valgrind* ]]; then
+	diag "valgrind opens its own log file onto a closed fd 1 before the daemon runs:" \
+		"the closed-fd daemons run without it"
+	wrap=
+fi
 SOCK=$T_DIR/closed.sock
 # shellcheck disable=SC2086
-spawn $ZT_WRAPPER "$ZT" --admin-addr none --ready-addr none --metrics-addr none "$SOCK" <&- >&- 2>&-
+spawn $wrap "$ZT" --admin-addr none --ready-addr none --metrics-addr none "$SOCK" <&- >&- 2>&-
 ZT_PID=$LAST_PID
 check "fault 19: the daemon starts with fds 0-2 closed" wait_for 5 test -S "$SOCK"
 mk_netns closed
@@ -144,7 +150,7 @@ is "$ZT_STATUS" 0 "fault 19: exit status 0 after SIGTERM"
 # stdout closed, stderr open: one warning there
 SOCK=$T_DIR/warn.sock
 # shellcheck disable=SC2086
-spawn $ZT_WRAPPER "$ZT" --admin-addr none --ready-addr none --metrics-addr none "$SOCK" >&- 2>"$T_DIR/warn.err"
+spawn $wrap "$ZT" --admin-addr none --ready-addr none --metrics-addr none "$SOCK" >&- 2>"$T_DIR/warn.err"
 ZT_PID=$LAST_PID
 wait_for 5 test -S "$SOCK" || true
 is "$(readlink "/proc/$ZT_PID/fd/1")" /dev/null "fault 19: stdout closed: fd 1 is /dev/null"
