@@ -1377,6 +1377,8 @@ static void usage(FILE *out)
 		"  -V, --version              show the version and exit\n"
 		"\n"
 		"Logs go to stdout in ztunnel's format. SIGUSR1 prints the pod table there.\n"
+		"A reader of stdout that falls behind costs log lines, counted in /metrics\n"
+		"(ztunnel_emulator_log_dropped_total), never a stalled daemon.\n"
 		"SIGINT/SIGTERM close everything, remove the socket and exit 0.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
 		PROG, DEFAULT_SOCKET);
