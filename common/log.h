@@ -17,13 +17,14 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /*
  * Without log_start() every line is one blocking write(2) to stdout, as for
- * any command-line tool. After it, lines are written by a thread of their
- * own: a line goes straight out when stdout can take it at once (a file, or
- * a pipe with room), else into a queue of at most queue_bytes. A full queue
- * drops lines and counts them, and once the reader catches up a WARN line
- * says how many were lost, so a stalled reader of stdout never stalls the
- * caller (faults.md 2). Lines are never split or reordered. The queue is
- * written out at exit(), waiting at most a second. Returns 0 or -errno.
+ * any command-line tool. After it, lines go to fd (the daemon's stdout)
+ * without ever blocking the caller: a line goes straight out when fd can take
+ * it at once (a file, a socket or a pipe with room), else into a queue of at
+ * most queue_bytes that a writer thread of its own drains. A full queue drops
+ * lines and counts them, and once the reader catches up a WARN line says how
+ * many were lost, so a stalled reader never stalls the daemon (faults.md 2).
+ * Lines are never split or reordered. The queue is written out at exit(),
+ * waiting at most a second. Returns 0 or -errno.
  */
 int log_start(int fd, size_t queue_bytes);
 
@@ -36,7 +37,7 @@ bool log_flush(double seconds);
  */
 bool log_stop(double seconds);
 
-/* Lines dropped since log_start(), for ztunnel_emulator_log_dropped_total. */
+/* Lines dropped since the program started, for ztunnel_emulator_log_dropped_total. */
 uint64_t log_dropped(void);
 
 void log_line(enum log_level level, const char *target, const char *fmt, ...)
