@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,9 +211,29 @@ static ssize_t writer_write(const char *s, size_t n)
 	}
 }
 
+/*
+ * Capabilities, the bounding set and no_new_privs belong to each thread, and
+ * the writer starts before the daemon drops its own (the start-up is logged
+ * too): it gives up everything at once, as writing to an fd it already holds
+ * needs nothing. Failures leave it no stronger than before.
+ */
+static void writer_drop_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+	unsigned long c;
+
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	for (c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+		prctl(PR_CAPBSET_DROP, c, 0, 0, 0);	/* needs CAP_SETPCAP: root only */
+	memset(none, 0, sizeof(none));
+	syscall(SYS_capset, &hdr, none);
+}
+
 static void *writer(void *arg)
 {
 	(void)arg;
+	writer_drop_privileges();
 	pthread_mutex_lock(&q.mu);
 	for (;;) {
 		size_t start, n;
