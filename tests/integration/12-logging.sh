@@ -74,8 +74,29 @@ fill() {
 	[[ $(dropped_metric) -gt 0 ]]
 }
 
+# status_field TASKDIR KEY: a field of /proc/PID/task/TID/status
+status_field() { awk -v k="$2:" '$1 == k { print $2 }' "$1/status"; }
+# threads_within_main PID: every thread holds no capability and no bounding
+# set beyond the main thread's, and has no_new_privs (the log writer starts
+# before the daemon drops its capabilities, and they are per thread)
+threads_within_main() {
+	local t k main_v v bad=""
+	for t in /proc/"$1"/task/*; do
+		for k in CapPrm CapEff CapInh CapAmb CapBnd; do
+			main_v=$(status_field "/proc/$1/task/$1" "$k")
+			v=$(status_field "$t" "$k")
+			(((0x$v & ~0x$main_v) == 0)) || bad+=" ${t##*/}:$k=$v"
+		done
+		[[ $(status_field "$t" NoNewPrivs) == 1 ]] || bad+=" ${t##*/}:NoNewPrivs=0"
+	done
+	[[ -z $bad ]] || diag "beyond the main thread's:$bad"
+	[[ -z $bad ]]
+}
+
 # ---- fault 2: a stalled log reader ----------------------------------------
 start_stalled stall
+check "fault 2: the log writer thread exists and keeps no privilege beyond the main thread's" \
+	eval '[[ $(find "/proc/$ZT_PID/task" -mindepth 1 -maxdepth 1 | wc -l) -ge 2 ]] && threads_within_main "$ZT_PID"'
 out=$(flood)
 is "$out" "acks: $FLOOD ok, 0 nack" "fault 2: $FLOOD requests are answered while nobody reads the daemon's stdout"
 check "fault 2: ... and more, until the queue is full and lines are dropped" fill
