@@ -1719,6 +1719,9 @@ int main(int argc, char **argv)
 	int c, npos, i;
 
 	cli_set_prog(PROG);
+	i = cli_guard_stdio();
+	if (i)
+		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-i));
 	while ((c = getopt_long(argc, argv, "u:n:N:s:at:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':

@@ -2,9 +2,14 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
 
 static const char *prog = "";
 
@@ -13,9 +18,12 @@ void cli_set_prog(const char *name)
 	prog = name;
 }
 
+static void vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static void vmsg(const char *fmt, va_list ap)
 {
-	fflush(stdout);	/* keep the order of interleaved stdout and stderr */
+	/* keep the order of interleaved stdout and stderr (bounded: the log may be stalled) */
+	fflush(stdout);
+	log_flush(1.0);
 	fprintf(stderr, "%s: ", prog);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
@@ -52,6 +60,37 @@ void cli_usage_error(const char *fmt, ...)
 	}
 	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
 	exit(2);
+}
+
+int cli_guard_stdio(void)
+{
+	bool closed[3];
+	int fd, nfd, flags;
+
+	/*
+	 * In order 0, 1, 2: open() returns the lowest free descriptor, so each
+	 * /dev/null lands exactly on the gap being filled.
+	 */
+	for (fd = 0; fd < 3; fd++) {
+		closed[fd] = fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+		if (!closed[fd])
+			continue;
+		nfd = open("/dev/null", O_RDWR);
+		if (nfd < 0)
+			return -errno;
+		if (nfd != fd) {
+			close(nfd);
+			return -EBADF;
+		}
+	}
+	flags = fcntl(STDOUT_FILENO, F_GETFL);
+	if (closed[2])
+		return 0;	/* nowhere to warn */
+	if (closed[1])
+		cli_err("stdout is closed: its output goes to /dev/null");
+	else if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY)
+		cli_err("stdout is open read-only: its output is lost");
+	return 0;
 }
 
 double cli_parse_seconds(const char *option, const char *s)

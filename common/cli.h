@@ -10,6 +10,15 @@
  */
 void cli_set_prog(const char *name);
 
+/*
+ * Opens /dev/null onto any of fds 0-2 that is closed, so that nothing the
+ * program opens later (a pod's netns fd, a socket) becomes its stdout and
+ * gets its output (faults.md 19). Call first in main, before any open().
+ * Warns once on stderr when stdout was closed or cannot be written.
+ * Returns 0, or -errno when /dev/null cannot be opened.
+ */
+int cli_guard_stdio(void);
+
 /* Prints "prog: text" to stderr; returns 1, the exit status of a failure. */
 int cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

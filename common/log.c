@@ -1,11 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "ERROR",
@@ -14,21 +29,437 @@ static const char *const level_names[] = {
 	[LOG_DEBUG] = "DEBUG",
 };
 
-static void log_vline(enum log_level level, const char *target, const char *fmt, va_list ap)
+/*
+ * How the logging thread may write a line itself without ever blocking
+ * (faults.md 2): FAST_WRITE on a descriptor where write() cannot wait for a
+ * reader (a regular file, /dev/null, or a private O_NONBLOCK description of
+ * a pipe), FAST_SEND with MSG_DONTWAIT on a socket; FAST_NONE (a terminal,
+ * a pipe we cannot reopen): every line goes through the queue.
+ */
+enum fast_kind { FAST_NONE, FAST_WRITE, FAST_SEND };
+
+/*
+ * The bounded queue between the logging thread (the daemon's loop) and the
+ * writer thread. Lines are appended whole at tail and written from head;
+ * the writer does blocking writes on fd without holding mu, on bytes the
+ * producer never touches until len says they are consumed.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work;	/* the writer waits for lines */
+	pthread_cond_t idle;	/* log_flush() waits for an empty queue */
+	pthread_t thread;
+	bool started, stopping, gave_up;
+	bool last_ok;		/* the last write worked: a summary can get through */
+	int fd;
+	int fast_fd;
+	bool own_fast_fd;
+	enum fast_kind fast;
+	char *buf;
+	size_t cap, head, len;
+	uint64_t dropped;	/* ever, for the metric */
+	uint64_t gap;		/* dropped since the last summary line */
+} q = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
+	.fd = -1,
+	.fast_fd = -1,
+};
+
+static size_t count_lines(const char *s, size_t n)
+{
+	size_t k = 0;
+
+	while (n--)
+		k += *s++ == '\n';
+	return k;
+}
+
+/* Called with mu held (or before the writer exists). */
+static void drop_lines(size_t k)
+{
+	q.dropped += k;
+	q.gap += k;
+}
+
+/* Blocking write of everything, for before log_start() (or after log_stop()). */
+static void write_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Appends to the ring; the caller checked the room. */
+static void push(const char *s, size_t n)
+{
+	size_t tail = (q.head + q.len) % q.cap, first = q.cap - tail < n ? q.cap - tail : n;
+
+	memcpy(q.buf + tail, s, first);
+	memcpy(q.buf, s + first, n - first);
+	q.len += n;
+}
+
+static size_t format_stamp(char *out, size_t cap, enum log_level level, const char *target)
 {
 	struct timespec ts;
 	struct tm tm;
 	char stamp[32];
+	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(out, cap, "%s.%06ldZ %5s %s: ", stamp, ts.tv_nsec / 1000, level_names[level], target);
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
 
-	flockfile(stdout);
-	printf("%s.%06ldZ %5s %s: ", stamp, ts.tv_nsec / 1000, level_names[level], target);
-	vprintf(fmt, ap);
-	putchar('\n');
-	funlockfile(stdout);
+/* The line saying how many were lost, queued where the loss is noticed. */
+static bool push_summary(size_t room_after)
+{
+	char line[256];
+	size_t n = format_stamp(line, sizeof(line), LOG_WARN, "ztunnel_emulator::log");
+	int m;
+
+	m = snprintf(line + n, sizeof(line) - n,
+		     "%" PRIu64 " log line%s dropped: stdout was not read fast enough (its reader is slow or stopped)\n",
+		     q.gap, q.gap == 1 ? "" : "s");
+	if (m < 0 || (size_t)m >= sizeof(line) - n)
+		return false;
+	n += (size_t)m;
+	if (q.cap - q.len < n + room_after)
+		return false;
+	push(line, n);
+	q.gap = 0;
+	return true;
+}
+
+static ssize_t fast_write(const char *s, size_t n)
+{
+	if (q.fast == FAST_SEND)
+		return send(q.fast_fd, s, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return write(q.fast_fd, s, n);
+}
+
+/* One complete line (or block of lines), ending in '\n'. Never blocks once started. */
+static void emit(const char *s, size_t n)
+{
+	ssize_t w;
+
+	pthread_mutex_lock(&q.mu);
+	if (!q.started) {
+		pthread_mutex_unlock(&q.mu);
+		write_all(STDOUT_FILENO, s, n);
+		return;
+	}
+	if (n > q.cap) {
+		drop_lines(count_lines(s, n));
+		goto out;
+	}
+	/* nothing queued: the line can go straight out, in order, if it fits now */
+	if (!q.len && !q.gap && q.fast != FAST_NONE) {
+		do
+			w = fast_write(s, n);
+		while (w < 0 && errno == EINTR);
+		if (w >= 0) {
+			q.last_ok = true;
+			s += w;
+			n -= (size_t)w;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			q.last_ok = false;	/* the reader is gone: EPIPE */
+			drop_lines(count_lines(s, n));
+			goto out;
+		}
+		if (!n)
+			goto out;
+		/* the rest of a partly written line fits: the queue is empty */
+	} else if (q.gap && q.last_ok) {
+		push_summary(n);
+	}
+	if (q.cap - q.len < n) {
+		drop_lines(count_lines(s, n));
+		goto out;
+	}
+	push(s, n);
+	pthread_cond_signal(&q.work);
+out:
+	pthread_mutex_unlock(&q.mu);
+}
+
+/* Blocking write of part of the queue; -1 when the descriptor is broken. */
+static ssize_t writer_write(const char *s, size_t n)
+{
+	struct pollfd pfd = { .fd = q.fd, .events = POLLOUT };
+	ssize_t w;
+
+	for (;;) {
+		w = write(q.fd, s, n);
+		if (w >= 0)
+			return w;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			poll(&pfd, 1, -1);	/* someone else made it O_NONBLOCK */
+		else if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Capabilities, the bounding set and no_new_privs belong to each thread, and
+ * the writer starts before the daemon drops its own (the start-up is logged
+ * too): it gives up everything at once, as writing to an fd it already holds
+ * needs nothing. Failures leave it no stronger than before.
+ */
+static void writer_drop_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+	unsigned long c;
+
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	for (c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+		prctl(PR_CAPBSET_DROP, c, 0, 0, 0);	/* needs CAP_SETPCAP: root only */
+	memset(none, 0, sizeof(none));
+	syscall(SYS_capset, &hdr, none);
+}
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	writer_drop_privileges();
+	pthread_mutex_lock(&q.mu);
+	for (;;) {
+		size_t start, n;
+		ssize_t w;
+
+		if (!q.len && q.gap && q.last_ok)
+			push_summary(0);
+		if (!q.len) {
+			pthread_cond_broadcast(&q.idle);
+			if (q.stopping)
+				break;
+			pthread_cond_wait(&q.work, &q.mu);
+			continue;
+		}
+		start = q.head;
+		n = q.cap - start < q.len ? q.cap - start : q.len;
+		pthread_mutex_unlock(&q.mu);
+		w = writer_write(q.buf + start, n);
+		pthread_mutex_lock(&q.mu);
+		q.last_ok = w >= 0;
+		if (w < 0) {
+			/* a line cut by the end of the ring is counted by its second part */
+			drop_lines(count_lines(q.buf + start, n));
+			w = (ssize_t)n;
+		}
+		q.head = (q.head + (size_t)w) % q.cap;
+		q.len -= (size_t)w;
+	}
+	pthread_mutex_unlock(&q.mu);
+	return NULL;
+}
+
+/* A descriptor of the same pipe, terminal or file on which the logging thread never waits. */
+static void choose_fast(int fd)
+{
+	struct stat st;
+	char path[64];
+
+	q.fast = FAST_NONE;
+	if (fstat(fd, &st) < 0)
+		return;
+	if (S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))) {
+		q.fast = FAST_WRITE;	/* a file or /dev/null: no reader to wait for */
+		q.fast_fd = fd;
+	} else if (S_ISSOCK(st.st_mode)) {
+		q.fast = FAST_SEND;
+		q.fast_fd = fd;
+	} else if (S_ISFIFO(st.st_mode)) {
+		/*
+		 * O_NONBLOCK belongs to the open file description, which a shell
+		 * pipeline shares with its other processes: a description of our
+		 * own, opened through /proc, is non-blocking for us alone.
+		 */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		q.fast_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (q.fast_fd >= 0) {
+			q.fast = FAST_WRITE;
+			q.own_fast_fd = true;
+		}
+	}
+}
+
+static void stop_at_exit(void)
+{
+	log_stop(1.0);
+}
+
+int log_start(int fd, size_t queue_bytes)
+{
+	static bool registered;
+	sigset_t all, old;
+	int ret;
+
+	if (q.started)
+		return -EALREADY;
+	if (queue_bytes < 4096)
+		queue_bytes = 4096;
+	q.buf = malloc(queue_bytes);
+	if (!q.buf)
+		return -ENOMEM;
+	q.cap = queue_bytes;
+	q.head = q.len = 0;
+	q.fd = fd;
+	q.last_ok = true;
+	q.stopping = false;
+	q.gap = 0;	/* a summary belongs to the stream that lost the lines */
+	choose_fast(fd);
+	/* signals stay with the loop's signalfd: the writer blocks them all from its first instruction */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&q.thread, NULL, writer, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		if (q.own_fast_fd)
+			close(q.fast_fd);
+		q.fast_fd = -1;
+		q.own_fast_fd = false;
+		free(q.buf);
+		q.buf = NULL;
+		return -ret;
+	}
+	q.started = true;
+	if (!registered && !atexit(stop_at_exit))
+		registered = true;
+	return 0;
+}
+
+static bool drained(void)
+{
+	return !q.len && !(q.gap && q.last_ok);
+}
+
+bool log_flush(double seconds)
+{
+	struct timespec until;
+	bool done;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)seconds;
+	until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&q.mu);
+	while (q.started && !drained()) {
+		pthread_cond_signal(&q.work);	/* a summary may be due */
+		if (pthread_cond_timedwait(&q.idle, &q.mu, &until) == ETIMEDOUT)
+			break;
+	}
+	done = !q.started || drained();
+	pthread_mutex_unlock(&q.mu);
+	return done;
+}
+
+bool log_stop(double seconds)
+{
+	bool done;
+
+	if (!q.started)
+		return true;
+	if (q.gave_up)
+		return false;
+	log_flush(seconds);
+	pthread_mutex_lock(&q.mu);
+	done = drained();
+	if (done) {
+		q.stopping = true;
+		pthread_cond_signal(&q.work);
+	}
+	pthread_mutex_unlock(&q.mu);
+	/*
+	 * A writer stuck on a reader that never reads is left to the process
+	 * exit, queue and all: waiting longer would stall SIGTERM.
+	 */
+	if (!done) {
+		q.gave_up = true;
+		return false;
+	}
+	pthread_join(q.thread, NULL);
+	pthread_mutex_lock(&q.mu);
+	q.started = false;
+	if (q.own_fast_fd)
+		close(q.fast_fd);
+	q.fast_fd = -1;
+	q.own_fast_fd = false;
+	free(q.buf);
+	q.buf = NULL;
+	q.cap = 0;
+	pthread_mutex_unlock(&q.mu);
+	return true;
+}
+
+uint64_t log_dropped(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&q.mu);
+	n = q.dropped;
+	pthread_mutex_unlock(&q.mu);
+	return n;
+}
+
+/* Formats prefix + fmt + '\n' and emits it; on the stack unless it is long. */
+static void format_emit(const char *prefix, size_t plen, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void format_emit(const char *prefix, size_t plen, const char *fmt, va_list ap)
+{
+	char small[1024], *line = small;
+	va_list again;
+	int m;
+
+	memcpy(small, prefix, plen);
+	va_copy(again, ap);
+	m = vsnprintf(small + plen, sizeof(small) - plen - 1, fmt, ap);
+	if (m < 0) {
+		va_end(again);
+		return;
+	}
+	if ((size_t)m >= sizeof(small) - plen - 1) {
+		line = malloc(plen + (size_t)m + 2);
+		if (!line) {
+			va_end(again);
+			pthread_mutex_lock(&q.mu);
+			drop_lines(1);
+			pthread_mutex_unlock(&q.mu);
+			return;
+		}
+		memcpy(line, prefix, plen);
+		vsnprintf(line + plen, (size_t)m + 1, fmt, again);
+	}
+	va_end(again);
+	line[plen + (size_t)m] = '\n';
+	emit(line, plen + (size_t)m + 1);
+	if (line != small)
+		free(line);
+}
+
+static void log_vline(enum log_level level, const char *target, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void log_vline(enum log_level level, const char *target, const char *fmt, va_list ap)
+{
+	char prefix[256];
+	size_t n = format_stamp(prefix, sizeof(prefix), level, target);
+
+	format_emit(prefix, n, fmt, ap);
 }
 
 void log_line(enum log_level level, const char *target, const char *fmt, ...)
@@ -72,9 +503,8 @@ void log_plain(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	format_emit("", 0, fmt, ap);
 	va_end(ap);
-	putchar('\n');
 }
 
 /* One byte as Rust's escape_debug shows it; returns the length written to out. */

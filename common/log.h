@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 /*
@@ -13,6 +14,31 @@
  * The level is right-aligned in five columns, hence two spaces before INFO.
  */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/*
+ * Without log_start() every line is one blocking write(2) to stdout, as for
+ * any command-line tool. After it, lines go to fd (the daemon's stdout)
+ * without ever blocking the caller: a line goes straight out when fd can take
+ * it at once (a file, a socket or a pipe with room), else into a queue of at
+ * most queue_bytes that a writer thread of its own drains. A full queue drops
+ * lines and counts them, and once the reader catches up a WARN line says how
+ * many were lost, so a stalled reader never stalls the daemon (faults.md 2).
+ * Lines are never split or reordered. The queue is written out at exit(),
+ * waiting at most a second. Returns 0 or -errno.
+ */
+int log_start(int fd, size_t queue_bytes);
+
+/* Waits up to `seconds` until everything queued is written; true if it was. */
+bool log_flush(double seconds);
+
+/*
+ * log_flush(), then ends the writer thread, back to blocking writes; false
+ * (and the thread left to the process exit) if the queue did not drain.
+ */
+bool log_stop(double seconds);
+
+/* Lines dropped since the program started, for ztunnel_emulator_log_dropped_total. */
+uint64_t log_dropped(void);
 
 void log_line(enum log_level level, const char *target, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

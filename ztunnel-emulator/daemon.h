@@ -136,6 +136,8 @@ void report_config_dump(const struct daemon *d, FILE *out);
 bool report_ready(const struct daemon *d, FILE *out);
 void report_metrics(const struct daemon *d, FILE *out);
 void report_table(const struct daemon *d, FILE *out);
+/* The SIGUSR1 table, through the log in one piece (queued or dropped whole). */
+void report_log_table(const struct daemon *d);
 void stats_observe_add(struct stats *s, double seconds);
 const char *pod_state_name(const struct pod *p);
 

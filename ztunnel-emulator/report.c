@@ -4,7 +4,9 @@
  * Prometheus metrics and the SIGUSR1 table, all rendered from the one pod
  * table so that they can never disagree.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -312,6 +314,9 @@ void report_metrics(const struct daemon *d, FILE *out)
 	prom_header(out, "ztunnel_emulator_active_connections", "gauge",
 		    "Connections being relayed right now.");
 	fprintf(out, "ztunnel_emulator_active_connections %zu\n", d->n_relays);
+	prom_header(out, "ztunnel_emulator_log_dropped_total", "counter",
+		    "Log lines dropped because stdout was not read fast enough.");
+	fprintf(out, "ztunnel_emulator_log_dropped_total %" PRIu64 "\n", log_dropped());
 
 	prom_header(out, "ztunnel_emulator_add_duration_seconds", "histogram",
 		    "Time from receiving an Add to sending its ack, by the daemon's monotonic clock.");
@@ -357,4 +362,21 @@ void report_table(const struct daemon *d, FILE *out)
 	}
 	funlockfile(out);
 	free(v);
+}
+
+void report_log_table(const struct daemon *d)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f) {
+		log_line(LOG_WARN, T_EMU, "cannot print the pod table: %s", strerror(errno));
+		return;
+	}
+	report_table(d, f);
+	/* the table ends in a newline: log_plain adds its own */
+	if (!fclose(f) && len && len - 1 <= INT_MAX)
+		log_plain("%.*s", (int)(len - 1), text);
+	free(text);
 }
