@@ -17,6 +17,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +27,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "fdpass.h"
+#include "guard.h"
 #include "log.h"
 #include "netns.h"
 #include "redirect.h"
@@ -57,10 +61,12 @@ enum {
 	OPT_JSON = 256,
 	OPT_SOCKET = 512,
 	OPT_ADMIN = 1024,
+	OPT_ALLOW_HOST = 2048,
+	OPT_RESTORE = 4096,
 };
 
 /* long-only options */
-enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN };
+enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE };
 
 struct opts {
 	const char *uid, *name, *namespace_, *service_account;
@@ -78,6 +84,8 @@ struct zconn {
 	const char *path;
 	int timeout_ms;
 	const char *pfx;	/* "" or e.g. "pod \"uid\": " */
+	int sigfd;		/* guard_signals()'s fd, or -1: waits end on SIGINT/SIGTERM/SIGHUP */
+	int signo;		/* the signal that ended a wait, or 0 */
 	uint8_t buf[ZDS_MAX_MSG];
 };
 
@@ -149,6 +157,11 @@ static void usage(FILE *out)
 		"                                fwmark 0x111/0xfff lookup 100 and its route\n"
 		"      --dns-capture=BOOL        with --redirect: true (default) or false (no\n"
 		"                                port 53 -> 15053 rules)\n"
+		"      --allow-host-netns        with --redirect: also a NETNS that is the host's\n"
+		"                                (cni-emulator's own, init's or the daemon's),\n"
+		"                                refused otherwise before anything is changed\n"
+		"      --iptables-restore PATH   with --redirect or --netns: run this executable\n"
+		"                                (an absolute path) instead of iptables-restore\n"
 		"      --netns NETNS             del: remove the redirection rules from NETNS\n"
 		"      --json                    inspect: one JSON object on stdout\n"
 		"      --socket SOCKET           inspect: also check that the daemon answers on\n"
@@ -162,7 +175,13 @@ static void usage(FILE *out)
 		"\n"
 		"--redirect, del --netns and inspect run iptables-restore/iptables-save inside\n"
 		"NETNS and change its routing: they need root (CAP_NET_ADMIN and CAP_SYS_ADMIN\n"
-		"over the netns).\n"
+		"over the netns). The tools are taken from /usr/sbin, /sbin, /usr/bin or /bin\n"
+		"only (never $PATH) and run with a fixed minimal environment. del --netns\n"
+		"removes only istio-cni's own objects: ISTIO_PRERT and ISTIO_OUTPUT of mangle,\n"
+		"nat and raw and the jumps into them. add --redirect installs nothing over\n"
+		"another ISTIO_* chain or a partial set; interrupted (SIGINT, SIGTERM, SIGHUP),\n"
+		"it takes back what it installed. When the ack does not come, it sends a Del\n"
+		"on a new connection and removes the rules only once that is acked.\n"
 		"\n"
 		"Exit status: 0 when the daemon acked every request (inspect: when everything\n"
 		"could be read), 1 on a nack, timeout or error, 2 on a usage error.\n",
@@ -253,11 +272,48 @@ static int pod_prepare(struct pod *p, const char *spec, const struct opts *o, co
 	return 0;
 }
 
+/*
+ * Waits up to the step's timeout for events on the socket, or for a signal
+ * when c->sigfd is set: 0 ready, -ETIMEDOUT, -EINTR with c->signo set.
+ */
+static int zconn_wait(struct zconn *c, short events)
+{
+	struct pollfd pf[2] = { { c->sock, events, 0 }, { c->sigfd, POLLIN, 0 } };
+	struct timespec t0, now;
+	long left;
+	int n;
+
+	if (c->sigfd < 0)
+		return 0;	/* uds_*_timeout() wait on their own */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = c->timeout_ms - ((now.tv_sec - t0.tv_sec) * 1000 +
+					(now.tv_nsec - t0.tv_nsec) / 1000000);
+		n = poll(pf, 2, left > 0 ? (int)left : 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (pf[1].revents && (c->signo = guard_signal(c->sigfd)))
+			return -EINTR;
+		if (pf[0].revents)
+			return 0;
+		if (!n)
+			return -ETIMEDOUT;
+	}
+}
+
 static int recv_step(struct zconn *c, const char *what, size_t *len)
 {
 	struct fdpass_msg m;
-	int ret = uds_recv_timeout(c->sock, c->buf, ZDS_MAX_MSG, c->timeout_ms, &m);
+	int ret = zconn_wait(c, POLLIN);
 
+	if (!ret)
+		ret = uds_recv_timeout(c->sock, c->buf, ZDS_MAX_MSG, c->timeout_ms, &m);
+	if (ret == -EINTR)
+		return cli_err("%s%s: interrupted by %s while waiting for the %s", c->pfx, c->path,
+			       strsignal(c->signo), what);
 	if (ret == -ETIMEDOUT)
 		return cli_err("%s%s: timed out after %gs waiting for the %s", c->pfx, c->path,
 			       c->timeout_ms / 1000.0, what);
@@ -278,12 +334,10 @@ static int recv_step(struct zconn *c, const char *what, size_t *len)
 	return 0;
 }
 
-/* Connects and checks the daemon's hello: 0, or 1 after printing why. */
-static int zconn_open(struct zconn *c)
+/* Connects (the daemon's hello is not read yet): 0, or 1 after printing why. */
+static int zconn_connect(struct zconn *c)
 {
-	const char *why = NULL;
-	uint64_t version;
-	size_t len;
+	char hint[4400];
 
 	c->sock = uds_connect(c->path);
 	if (c->sock < 0) {
@@ -295,8 +349,23 @@ static int zconn_open(struct zconn *c)
 		if (err == EPROTOTYPE)
 			return cli_err("%sconnect to %s: not a ZDS (SOCK_SEQPACKET) socket", c->pfx,
 				       c->path);
+		if (err == EACCES) {
+			guard_explain_eacces(c->path, hint, sizeof(hint));
+			return cli_err("%sconnect to %s: %s%s", c->pfx, c->path, strerror(err),
+				       hint);
+		}
 		return cli_err("%sconnect to %s: %s", c->pfx, c->path, strerror(err));
 	}
+	return 0;
+}
+
+/* Reads and checks the daemon's hello: 0, or 1 after printing why. */
+static int zconn_hello(struct zconn *c)
+{
+	const char *why = NULL;
+	uint64_t version;
+	size_t len;
+
 	if (recv_step(c, "hello", &len))
 		return 1;
 	if (zds_decode_hello(c->buf, len, &version, &why))
@@ -305,6 +374,12 @@ static int zconn_open(struct zconn *c)
 		return cli_err("%s%s: unsupported ZDS version %llu in the hello (want 1)", c->pfx,
 			       c->path, (unsigned long long)version);
 	return 0;
+}
+
+/* Connects and checks the daemon's hello: 0, or 1 after printing why. */
+static int zconn_open(struct zconn *c)
+{
+	return zconn_connect(c) || zconn_hello(c);
 }
 
 static void zconn_close(struct zconn *c)
@@ -325,8 +400,15 @@ static int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd,
 	struct zds_response resp;
 	const char *why = NULL;
 	size_t n;
-	int ret = uds_send_timeout(c->sock, msg, len, &nsfd, nsfd >= 0, c->timeout_ms);
+	int ret = zconn_wait(c, POLLOUT);
 
+	if (!ret)
+		ret = uds_send_timeout(c->sock, msg, len, &nsfd, nsfd >= 0, c->timeout_ms);
+	if (ret == -EINTR) {
+		cli_err("%s%s: interrupted by %s before the %s was sent", c->pfx, c->path,
+			strsignal(c->signo), what);
+		return CALL_NOT_SENT;
+	}
 	if (ret == -ETIMEDOUT) {
 		cli_err("%s%s: timed out after %gs sending the %s", c->pfx, c->path,
 			c->timeout_ms / 1000.0, what);
@@ -410,8 +492,12 @@ static void print_rules_applied(const char *pfx, const char *where, int nsfd,
 		       added->route ? "added" : "already present");
 }
 
-/* After a failed add: takes back what this run installed, and only that. 0, or 1 after printing why. */
-static int undo_rules(const char *where, int nsfd, const struct rd_state *added)
+/*
+ * After a failed add: takes back what this run installed, and only that;
+ * outcome says what became of the pod. 0, or 1 after printing why.
+ */
+static int undo_rules(const char *where, int nsfd, const struct rd_state *added,
+		      const char *outcome)
 {
 	char why[1024];
 	int ret;
@@ -422,9 +508,65 @@ static int undo_rules(const char *where, int nsfd, const struct rd_state *added)
 	if (ret)
 		return cli_err("%s: removing the redirection rules this add installed: %s%s", where,
 			       why, perm_hint(ret));
-	cli_err("%s: removed the redirection rules this add installed (the pod was not added)",
-		where);
+	cli_err("%s: removed the redirection rules this add installed (%s)", where, outcome);
 	return 0;
+}
+
+/* Fault 3: before any rule goes into a pod's netns, a host netns is refused. 0, or 1 after printing why. */
+static int refuse_host_netns(const struct pod *p, pid_t daemon, const struct opts *o)
+{
+	char why[256];
+	int ret;
+
+	if (o->given & OPT_ALLOW_HOST)
+		return 0;
+	ret = guard_host_netns(p->nsfd, daemon, why, sizeof(why));
+	if (ret < 0)
+		return cli_err("%s: identifying the network namespace: %s", p->where, strerror(-ret));
+	if (ret)
+		return cli_err("%s: refusing to install redirection rules in the host network "
+			       "namespace: %s; nothing was changed (--allow-host-netns overrides)",
+			       p->where, why);
+	return 0;
+}
+
+/* How long the Del that takes back an unanswered add may wait, at least */
+#define RECOVER_MS 5000
+
+/*
+ * The add got no ack after this run installed rules (a timeout, a lost
+ * connection, an interruption), so the daemon may still start the pod.
+ * Removing the rules now could leave it Up with no redirection: first a Del
+ * on a new connection; only when that is acked do the rules go. Otherwise
+ * they stay (istio-cni keeps them too and retries). Prints what happened.
+ */
+static void recover_no_ack(const char *socket_path, const struct pod *p,
+			   const struct rd_state *added, const struct opts *o)
+{
+	char q[1100], pfx[1150];
+	struct zconn d = { .sock = -1, .path = socket_path, .pfx = pfx, .sigfd = -1,
+			   .timeout_ms = o->timeout_ms > RECOVER_MS ? o->timeout_ms : RECOVER_MS };
+	uint8_t msg[ZDS_MAX_MSG];
+	struct zds_str nack;
+	ssize_t n = encode_req(msg, ZDS_REQ_DEL, p->uid, NULL, o);
+	int ret;
+
+	log_quote(q, sizeof(q), p->uid, strlen(p->uid));
+	snprintf(pfx, sizeof(pfx), "pod %s: taking back the unanswered add: ", q);
+	ret = n < 0 || zconn_open(&d) ? CALL_NOT_SENT :
+					zconn_call(&d, msg, (size_t)n, -1, "del request", &nack);
+	zconn_close(&d);
+	if (ret == CALL_NACK)
+		cli_err("%s%.*s", pfx, (int)nack.len, nack.p);
+	if (!ret) {
+		undo_rules(p->where, p->nsfd, added,
+			   "no ack for the add; a Del sent on a new connection was acked, so the "
+			   "pod is not enrolled");
+		return;
+	}
+	cli_err("%s: no ack for the add and none for the Del that would take it back: the "
+		"outcome is unknown (the pod may be Up), so the redirection rules stay in place; "
+		"to remove both: %s del --netns %s %s %s", p->where, PROG, p->spec, socket_path, q);
 }
 
 /*
@@ -469,38 +611,60 @@ static int remove_rules(const char *spec)
 
 static int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 {
-	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "" };
+	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "",
+			   .sigfd = -1 };
 	char why[8192], q[1100];
 	struct rd_state added = { false, false, false };
 	bool redirect = o->given & OPT_REDIRECT;
 	struct zds_str nack;
 	struct pod p;
-	int ret;
+	int ret, signo;
 
 	if (pod_prepare(&p, spec, o, NULL, why, sizeof(why)))
 		return cli_err("%s", why);
+	/* connected first: the daemon's pid (its netns) is known before any rule is written */
+	if (zconn_connect(&c)) {
+		close(p.nsfd);
+		return 1;
+	}
 	/* istio-cni's order: the rules are in place before ztunnel hears of the pod */
 	if (redirect) {
-		ret = rd_apply(p.nsfd, o->variant, o->dns_capture, &added, why, sizeof(why));
+		ret = refuse_host_netns(&p, guard_peer_pid(c.sock), o);
+		if (!ret && (c.sigfd = guard_signals()) < 0)
+			ret = cli_err("blocking signals: %s", strerror(-c.sigfd));
+		if (!ret && (ret = rd_apply(p.nsfd, o->variant, o->dns_capture, &added, why,
+					    sizeof(why))))
+			ret = cli_err("%s: installing the %s rules: %s%s", p.where,
+				      rd_variant_name(o->variant), why, perm_hint(ret));
 		if (ret) {
+			guard_end(c.sigfd);
+			zconn_close(&c);
 			close(p.nsfd);
-			return cli_err("%s: installing the %s rules: %s%s", p.where,
-				       rd_variant_name(o->variant), why, perm_hint(ret));
+			return 1;
 		}
 		print_rules_applied("", p.where, p.nsfd, o, &added);
 	}
-	ret = zconn_open(&c) ? CALL_NOT_SENT :
-			       zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack);
+	ret = zconn_hello(&c) ? CALL_NOT_SENT :
+				zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack);
 	if (ret == CALL_NACK)
 		cli_err("pod %s: %.*s", log_quote(q, sizeof(q), p.uid, strlen(p.uid)), (int)nack.len,
 			nack.p);
 	else if (ret == 0)
 		printf("listeners ready\n");
+	/* the first connection stays open until the Del is answered */
+	if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
+		recover_no_ack(socket_path, &p, &added, o);
+	else if (ret && redirect)
+		undo_rules(p.where, p.nsfd, &added, c.signo ? "interrupted; the add was not sent" :
+				"the pod was not added");
 	zconn_close(&c);
-	if (ret && redirect)
-		undo_rules(p.where, p.nsfd, &added);
 	close(p.nsfd);
-	return ret ? 1 : 0;
+	/* a signal that came after the ack finds the work done: it is dropped */
+	signo = c.signo ? c.signo : ret ? guard_signal(c.sigfd) : 0;
+	while (guard_signal(c.sigfd))
+		;
+	guard_end(c.sigfd);
+	return signo ? 128 + signo : ret ? 1 : 0;
 }
 
 /* del and keep: one request naming a pod by uid. */
@@ -508,7 +672,8 @@ static int cmd_uid(enum cmd cmd, const char *socket_path, const char *uid, const
 {
 	enum zds_req_type type = cmd == CMD_DEL ? ZDS_REQ_DEL : ZDS_REQ_KEEP;
 	char q[1100], pfx[1110], what[32];
-	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx };
+	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx,
+			  .sigfd = -1 };
 	uint8_t msg[ZDS_MAX_MSG];
 	struct zds_str nack;
 	ssize_t n;
@@ -666,7 +831,8 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 		    const struct opts *o)
 {
 	char q[1100], pfx[1110], rpfx[1110], *line = NULL;
-	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx };
+	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx,
+			  .sigfd = -1 };
 	size_t i, sent = 0, ready = 0, failed = 0, skipped = 0, linelen = 0;
 	bool redirect = o->given & OPT_REDIRECT;
 	uint8_t snap[16];
@@ -674,17 +840,27 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 	struct pod *pods;
 	ssize_t n, npods;
 	FILE *f;
-	int ret = 0, snap_ret = CALL_NOT_SENT;
+	pid_t daemon;
+	int ret = 0, snap_ret = CALL_NOT_SENT, signo;
 
 	npods = prepare_pods(&pods, specs, nspecs, all, o);
 	if (npods < 0)
 		return 1;
 	n = encode_req(snap, ZDS_REQ_SNAPSHOT_SENT, NULL, NULL, o);
 	pfx[0] = '\0';
-	if (n < 0 || check_pods(pods, (size_t)npods) || zconn_open(&c)) {
-		zconn_close(&c);
+	if (n < 0 || check_pods(pods, (size_t)npods) || zconn_connect(&c)) {
 		pods_free(pods, (size_t)npods);
 		return 1;
+	}
+	daemon = guard_peer_pid(c.sock);
+	if (redirect && (c.sigfd = guard_signals()) < 0)
+		cli_err("blocking signals: %s", strerror(-c.sigfd));
+	if (c.sigfd < -1 || zconn_hello(&c)) {
+		signo = c.signo;
+		guard_end(c.sigfd);
+		zconn_close(&c);
+		pods_free(pods, (size_t)npods);
+		return signo ? 128 + signo : 1;
 	}
 
 	for (i = 0; i < (size_t)npods; i++) {
@@ -694,6 +870,12 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 
 		snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
 		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */
+		if (redirect && refuse_host_netns(p, daemon, o)) {
+			printf("%s: not sent: %s is a host network namespace\n", p->uid, p->where);
+			failed++;
+			skipped++;
+			continue;
+		}
 		if (redirect) {
 			ret = rd_apply(p->nsfd, o->variant, o->dns_capture, &added, why, sizeof(why));
 			if (ret == -ENOTRECOVERABLE)
@@ -709,8 +891,11 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 			print_rules_applied(rpfx, p->where, p->nsfd, o, &added);
 		}
 		ret = zconn_call(&c, p->msg, p->len, p->nsfd, "add request", &nack);
-		if (ret && redirect)
-			undo_rules(p->where, p->nsfd, &added);
+		if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
+			recover_no_ack(socket_path, p, &added, o);
+		else if (ret && redirect)
+			undo_rules(p->where, p->nsfd, &added,
+				   c.signo ? "interrupted; the add was not sent" : "the pod was not added");
 		if (ret == CALL_NOT_SENT)
 			break;
 		sent++;
@@ -762,6 +947,12 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 		cli_err("%s", line);
 	free(line);
 	pods_free(pods, (size_t)npods);
+	signo = c.signo ? c.signo : snap_ret ? guard_signal(c.sigfd) : 0;
+	while (guard_signal(c.sigfd))
+		;
+	guard_end(c.sigfd);
+	if (signo)
+		return 128 + signo;
 	return snap_ret == 0 && !failed ? 0 : 1;
 }
 
@@ -1685,6 +1876,8 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, LO_JSON },
 		{ "socket", required_argument, NULL, LO_SOCKET },
 		{ "admin", required_argument, NULL, LO_ADMIN },
+		{ "allow-host-netns", no_argument, NULL, LO_ALLOW_HOST },
+		{ "iptables-restore", required_argument, NULL, LO_RESTORE },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1692,20 +1885,23 @@ int main(int argc, char **argv)
 	};
 	/* the options each subcommand takes besides --timeout */
 	static const unsigned int allowed[] = {
-		[CMD_ADD] = OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA | OPT_REDIRECT | OPT_DNS,
-		[CMD_DEL] = OPT_NETNS,
+		[CMD_ADD] = OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA | OPT_REDIRECT | OPT_DNS |
+			    OPT_ALLOW_HOST | OPT_RESTORE,
+		[CMD_DEL] = OPT_NETNS | OPT_RESTORE,
 		[CMD_KEEP] = 0,
-		[CMD_SYNC] = OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS,
+		[CMD_SYNC] = OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST |
+			     OPT_RESTORE,
 		[CMD_INSPECT] = OPT_JSON | OPT_SOCKET | OPT_ADMIN,
 	};
 	static const char *const opt_names[] = { "--uid", "--name", "--namespace",
 						 "--service-account", "--all", "--redirect",
 						 "--dns-capture", "--netns", "--json", "--socket",
-						 "--admin" };
+						 "--admin", "--allow-host-netns", "--iptables-restore" };
 	/* where an option belongs, for the usage error that refuses it elsewhere */
 	static const char *const opt_homes[] = { "add", "add", "add and sync", "add and sync",
 						 "sync", "add and sync", "add and sync", "del",
-						 "inspect", "inspect", "inspect" };
+						 "inspect", "inspect", "inspect", "add and sync",
+						 "add, sync and del" };
 	struct opts o = {
 		.namespace_ = "default",
 		.service_account = "default",
@@ -1769,6 +1965,16 @@ int main(int argc, char **argv)
 			o.admin = optarg;
 			o.given |= OPT_ADMIN;
 			break;
+		case LO_ALLOW_HOST:
+			o.given |= OPT_ALLOW_HOST;
+			break;
+		case LO_RESTORE:
+			c = rd_set_tool("iptables-restore", optarg);
+			if (c)
+				cli_usage_error("invalid --iptables-restore '%s': %s", optarg,
+						c == -EINVAL ? "not an absolute path" : strerror(-c));
+			o.given |= OPT_RESTORE;
+			break;
 		case 't':
 			o.timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 			break;
@@ -1807,6 +2013,10 @@ int main(int argc, char **argv)
 	}
 	if ((o.given & OPT_DNS) && !(o.given & OPT_REDIRECT))
 		cli_usage_error("--dns-capture needs --redirect");
+	if ((o.given & OPT_ALLOW_HOST) && !(o.given & OPT_REDIRECT))
+		cli_usage_error("--allow-host-netns needs --redirect");
+	if ((o.given & OPT_RESTORE) && !(o.given & (OPT_REDIRECT | OPT_NETNS)))
+		cli_usage_error("--iptables-restore needs --redirect (add, sync) or --netns (del)");
 	if ((o.given & OPT_NETNS) && !*o.netns)
 		cli_usage_error("empty --netns");
 	/* live output when a sync of many pods runs into a pipe */

@@ -242,13 +242,17 @@ mk_netns nodaemon
 run "$CNI" add --redirect=redirect "$T_DIR/no-daemon.sock" "$NS"
 is "$RC" 1 "no daemon: exit 1"
 like "$ERR" "(is ztunnel-emulator running?)" "no daemon: said so"
+unlike "$OUT" "rules:" "no daemon: nothing installed (connected before the rules)"
 is "$(istio_count "$NS")" 0 "no daemon: no rules left"
 is "$(fw_rules "$NS")$(table100 "$NS")" "" "no daemon: no ip rule, no route left"
 
 # only what this add installed is taken back: an ip rule that was there stays
+# (a nacked add: without a daemon nothing is installed at all)
 mk_netns partial
 ip -n "$NS" rule add fwmark 0x111/0xfff pref 32764 lookup 100
-run "$CNI" add --redirect "$T_DIR/no-daemon.sock" "$NS"
+hold_port "$NS" 15006
+run "$CNI" add --redirect "$SOCK" "$NS"
+"$CNI" del "$SOCK" "$NS" >/dev/null
 like "$OUT" "(ip rule fwmark 0x111/0xfff lookup 100 already present, route local default dev lo table 100 added)" \
 	"a pre-existing ip rule is reported as already present"
 is "$(istio_count "$NS")" 0 "failed add: its chains are removed"
