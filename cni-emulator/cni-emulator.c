@@ -1503,7 +1503,64 @@ struct inspect {
 	const char *sock;
 	char sock_err[512];
 	int sock_ret;
+	char verdict[256];	/* "" when nothing is wrong that inspect can tell */
 };
+
+/* Is there a TCP listener on port (any address) in ls? */
+static bool tcp_listens(const struct lsocks *ls, unsigned int port)
+{
+	char suffix[16];
+	size_t i, n = (size_t)snprintf(suffix, sizeof(suffix), ":%u", port);
+
+	for (i = 0; i < ls->n; i++) {
+		size_t len = strlen(ls->v[i].local);
+
+		if (!strcmp(ls->v[i].proto, "tcp") && len > n &&
+		    !strcmp(ls->v[i].local + len - n, suffix))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Fault 22: rules that send TCP to ports nobody listens on refuse the pod's
+ * traffic (e.g. after the daemon was killed). DNS (15053) is left out: the
+ * walk-thru daemon has no DNS proxy and says so elsewhere.
+ */
+static void inspect_verdict(struct inspect *in)
+{
+	static const char *const keys[] = { "--to-ports ", "--to-port ", "--on-port " };
+	unsigned int ports[8], port;
+	size_t i, k, n = 0, len = 0, j;
+	const char *p;
+
+	if (in->rules_ret || in->ls_ret)
+		return;
+	for (i = 0; i < in->rules.n; i++) {
+		if (!in->rules.e[i].rule || strncmp(in->rules.e[i].chain, "ISTIO_", 6))
+			continue;
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			p = strstr(in->rules.e[i].rule, keys[k]);
+			if (!p || sscanf(p + strlen(keys[k]), "%u", &port) != 1 || port == 15053)
+				continue;
+			for (j = 0; j < n && ports[j] != port; j++)
+				;
+			if (j == n && n < sizeof(ports) / sizeof(ports[0]) && !tcp_listens(&in->ls, port))
+				ports[n++] = port;
+		}
+	}
+	if (!n)
+		return;
+	len = (size_t)snprintf(in->verdict, sizeof(in->verdict),
+			       "traffic of this pod is refused: its rules redirect to ");
+	for (j = 0; j < n && len < sizeof(in->verdict); j++)
+		len += (size_t)snprintf(in->verdict + len, sizeof(in->verdict) - len, "%s%u",
+					j ? (j + 1 == n ? " and " : ", ") : "", ports[j]);
+	if (len < sizeof(in->verdict))
+		snprintf(in->verdict + len, sizeof(in->verdict) - len,
+			 " but nothing listens there (re-add the pod, or remove its rules with "
+			 "del --netns)");
+}
 
 static void inspect_daemon(struct inspect *in, int timeout_ms)
 {
@@ -1704,6 +1761,11 @@ static void print_json(FILE *f, const struct inspect *in)
 	}
 	fputs("},\n  \"enrolled\": ", f);
 	fputs(in->http_ret ? "null" : in->enrolled ? "true" : "false", f);
+	fputs(",\n  \"verdict\": ", f);
+	if (in->verdict[0])
+		json_str(f, in->verdict);
+	else
+		fputs("null", f);
 	fputs(",\n  \"pod\": ", f);
 	if (!in->http_ret && in->enrolled) {
 		fputs("{\"uid\": ", f);
@@ -1801,6 +1863,8 @@ static void print_human(FILE *f, const struct inspect *in)
 	else
 		fprintf(f, "enrolled: no: none of the %zu pod%s at %s has this netns\n", in->npods,
 			in->npods == 1 ? "" : "s", in->url.text);
+	if (in->verdict[0])
+		fprintf(f, "verdict: %s\n", in->verdict);
 }
 
 static int cmd_inspect(const char *spec, const struct opts *o)
@@ -1830,6 +1894,7 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	if (in.sock)
 		inspect_socket(&in, o->timeout_ms);
 	inspect_daemon(&in, o->timeout_ms);
+	inspect_verdict(&in);
 
 	if (o->given & OPT_JSON)
 		print_json(stdout, &in);
@@ -1844,7 +1909,7 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	lsocks_free(&in.ls);
 	rd_rules_free(&in.rules);
 	rd_policy_free(&in.pol);
-	return ret ? 1 : 0;
+	return ret || in.verdict[0] ? 1 : 0;
 }
 
 static bool parse_bool(const char *s, bool *v)
