@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dump.h"
 #include "fdpass.h"
 #include "guard.h"
 #include "log.h"
@@ -165,7 +166,9 @@ static void usage(FILE *out)
 		"      --netns NETNS             del: remove the redirection rules from NETNS\n"
 		"      --json                    inspect: one JSON object on stdout\n"
 		"      --socket SOCKET           inspect: also check that the daemon answers on\n"
-		"                                SOCKET (its ZDS hello)\n"
+		"                                SOCKET (its ZDS hello), and without --admin\n"
+		"                                read that daemon's /config_dump (found from its\n"
+		"                                pid and listening ports)\n"
 		"      --admin URL               inspect: the daemon's admin endpoint\n"
 		"                                (default " DEFAULT_ADMIN ")\n"
 		"  -t, --timeout SECONDS         deadline for each step: hello, each send, each\n"
@@ -183,8 +186,10 @@ static void usage(FILE *out)
 		"it takes back what it installed. When the ack does not come, it sends a Del\n"
 		"on a new connection and removes the rules only once that is acked.\n"
 		"\n"
-		"Exit status: 0 when the daemon acked every request (inspect: when everything\n"
-		"could be read), 1 on a nack, timeout or error, 2 on a usage error.\n",
+		"Exit status: 0 when the daemon acked every request (inspect: when everything,\n"
+		"enrolment included, could be read and no verdict says the pod's traffic is\n"
+		"refused), 1 on a nack, timeout or error, 2 on a usage error; 128+N when\n"
+		"signal N interrupted an add or sync with --redirect.\n",
 		PROG, PROG, PROG, PROG, PROG, PROG);
 }
 
@@ -387,6 +392,21 @@ static void zconn_close(struct zconn *c)
 	if (c->sock >= 0)
 		close(c->sock);
 	c->sock = -1;
+}
+
+/*
+ * The config_dump of the daemon at the other end of c (found from its pid,
+ * see dump_find_admin()): malloc'd, or NULL when it cannot be read (another
+ * user's daemon, no admin endpoint). Only for messages that must be true.
+ */
+static char *zconn_dump(const struct zconn *c)
+{
+	struct url u;
+	char *body = NULL;
+
+	if (dump_find_admin(guard_peer_pid(c->sock), c->timeout_ms, &u, &body))
+		return NULL;
+	return body;
 }
 
 /*
@@ -609,6 +629,30 @@ static int remove_rules(const char *spec)
 	return 0;
 }
 
+/*
+ * The walkthru profile's 127.0.0.1:15001 accepts and closes: with the rules,
+ * every outbound connection of the pod seems to succeed and reaches nothing.
+ */
+static void warn_walkthru(const struct zconn *c)
+{
+	struct dump_config cfg;
+	char *body = zconn_dump(c);
+
+	if (body && !dump_scan(body, &cfg, NULL, NULL) && !strcmp(cfg.profile, "walkthru"))
+		cli_err("warning: the daemon (pid %ld) runs the walkthru profile: its 15001 accepts "
+			"and closes, so the pod's redirected connections seem to succeed and reach "
+			"nothing (start it with --profile ambient)", cfg.pid);
+	free(body);
+}
+
+/* The daemon warns in its log only; the person who ran the add should hear it too. */
+static void warn_lo_down(const struct pod *p)
+{
+	if (rd_link_up(p->nsfd, "lo") == 0)
+		cli_err("warning: %s: the loopback interface lo is down: the listeners on 127.0.0.1 "
+			"are unreachable (fix: ip -n %s link set lo up)", p->where, p->where);
+}
+
 static int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 {
 	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "",
@@ -644,13 +688,19 @@ static int cmd_add(const char *socket_path, const char *spec, const struct opts 
 		}
 		print_rules_applied("", p.where, p.nsfd, o, &added);
 	}
-	ret = zconn_hello(&c) ? CALL_NOT_SENT :
+	ret = zconn_hello(&c) ? CALL_NOT_SENT : 0;
+	if (!ret && redirect)
+		warn_walkthru(&c);
+	if (!ret)
+		ret =
 				zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack);
 	if (ret == CALL_NACK)
 		cli_err("pod %s: %.*s", log_quote(q, sizeof(q), p.uid, strlen(p.uid)), (int)nack.len,
 			nack.p);
 	else if (ret == 0)
 		printf("listeners ready\n");
+	if (ret == 0)
+		warn_lo_down(&p);
 	/* the first connection stays open until the Del is answered */
 	if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
 		recover_no_ack(socket_path, &p, &added, o);
@@ -676,8 +726,9 @@ static int cmd_uid(enum cmd cmd, const char *socket_path, const char *uid, const
 			  .sigfd = -1 };
 	uint8_t msg[ZDS_MAX_MSG];
 	struct zds_str nack;
+	char *body;
 	ssize_t n;
-	int ret, rules_ret = 0;
+	int ret, rules_ret = 0, known;
 
 	snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), uid, strlen(uid)));
 	snprintf(what, sizeof(what), "%s request", cmd_names[cmd]);
@@ -691,11 +742,18 @@ static int cmd_uid(enum cmd cmd, const char *socket_path, const char *uid, const
 		if (rules_ret < 0)
 			return 1;
 	}
-	ret = zconn_open(&c) ? CALL_NOT_SENT : zconn_call(&c, msg, (size_t)n, -1, what, &nack);
+	ret = zconn_open(&c) ? CALL_NOT_SENT : 0;
+	/* ztunnel acks an unknown uid too: the daemon's own list says whether it knew it */
+	body = ret ? NULL : zconn_dump(&c);
+	known = body ? dump_has_uid(body, uid) : -1;
+	free(body);
+	if (!ret)
+		ret = zconn_call(&c, msg, (size_t)n, -1, what, &nack);
 	if (ret == CALL_NACK)
 		cli_err("%s%.*s", pfx, (int)nack.len, nack.p);
 	else if (ret == 0)
-		printf("pod %s %s\n", uid, cmd == CMD_DEL ? "deleted" : "kept");
+		printf("pod %s %s%s\n", uid, cmd == CMD_DEL ? "deleted" : "kept",
+		       known == 0 ? " (no such pod)" : "");
 	zconn_close(&c);
 	return ret || rules_ret ? 1 : 0;
 }
@@ -827,6 +885,33 @@ static void print_uids(FILE *f, const struct pod *pods, size_t from, size_t npod
 			log_quote(q, sizeof(q), pods[i].uid, strlen(pods[i].uid)));
 }
 
+/*
+ * Which pods the snapshot will drain: those the daemon has (its config_dump)
+ * that are not among pods, as '"a", "b"' (malloc'd; *n their number), or
+ * NULL when the daemon's list cannot be read.
+ */
+static char *drained_pods(const struct zconn *c, const struct pod *pods, size_t npods,
+			  ssize_t *n)
+{
+	const char **uids = calloc(npods ? npods : 1, sizeof(*uids));
+	char *body = uids ? zconn_dump(c) : NULL, *text = NULL;
+	size_t len = 0, i;
+	FILE *f = body ? open_memstream(&text, &len) : NULL;
+
+	for (i = 0; i < npods && uids; i++)
+		uids[i] = pods[i].uid;
+	*n = f ? dump_other_pods(body, uids, npods, f) : -1;
+	if (f && fclose(f))
+		*n = -1;
+	free(uids);
+	free(body);
+	if (*n < 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 		    const struct opts *o)
 {
@@ -840,6 +925,8 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 	struct pod *pods;
 	ssize_t n, npods;
 	FILE *f;
+	char *drained = NULL;
+	ssize_t ndrained = 0;
 	pid_t daemon;
 	int ret = 0, snap_ret = CALL_NOT_SENT, signo;
 
@@ -909,6 +996,7 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 		failed += ret == CALL_NACK;
 	}
 	if (i == (size_t)npods) {
+		drained = drained_pods(&c, pods, (size_t)npods, &ndrained);
 		snprintf(pfx, sizeof(pfx), "snapshot: ");
 		snap_ret = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack);
 	}
@@ -924,7 +1012,10 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 		failed);
 	if (i < (size_t)npods && ret == CALL_NO_ACK)
 		fprintf(f, ", 1 unanswered");
-	if (snap_ret == 0) {
+	if (snap_ret == 0 && drained) {
+		fprintf(f, "; snapshot acknowledged; %zd pod%s not listed drained%s%s", ndrained,
+			ndrained == 1 ? "" : "s", ndrained ? ": " : "", drained);
+	} else if (snap_ret == 0) {
 		fprintf(f, "; snapshot acknowledged (pods not listed were drained)");
 	} else if (snap_ret == CALL_NACK) {
 		fprintf(f, "; snapshot nacked: %.*s", (int)nack.len, nack.p);
@@ -946,6 +1037,7 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 	else
 		cli_err("%s", line);
 	free(line);
+	free(drained);
 	pods_free(pods, (size_t)npods);
 	signo = c.signo ? c.signo : snap_ret ? guard_signal(c.sigfd) : 0;
 	while (guard_signal(c.sigfd))
@@ -1133,350 +1225,6 @@ static int read_listeners(int nsfd, struct lsocks *ls, char *err, size_t cap)
 	return 0;
 }
 
-/* ---- the daemon's /config_dump, over a plain HTTP/1.0 GET --------------------------- */
-
-struct url {
-	char host[256], port[8], path[512], text[800];
-};
-
-/* "http://HOST[:PORT][/PATH]" (HOST may be [IPv6]); an empty path means /config_dump. */
-static int parse_url(const char *s, struct url *u)
-{
-	const char *h = s, *p, *hend;
-	size_t hlen;
-
-	if (!strncmp(h, "http://", 7))
-		h += 7;
-	else if (strstr(h, "://"))
-		return -EPROTONOSUPPORT;
-	if (*h == '[') {
-		hend = strchr(h, ']');
-		if (!hend)
-			return -EINVAL;
-		hlen = (size_t)(hend - h - 1);
-		h++;
-		p = hend + 1;
-	} else {
-		p = h + strcspn(h, ":/");
-		hlen = (size_t)(p - h);
-	}
-	if (!hlen || hlen >= sizeof(u->host))
-		return -EINVAL;
-	snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen, h);
-	snprintf(u->port, sizeof(u->port), "80");
-	if (*p == ':') {
-		size_t plen = strspn(p + 1, "0123456789");
-
-		if (!plen || plen >= sizeof(u->port) || (p[1 + plen] && p[1 + plen] != '/') ||
-		    atoi(p + 1) < 1 || atoi(p + 1) > 65535)
-			return -EINVAL;
-		snprintf(u->port, sizeof(u->port), "%.*s", (int)plen, p + 1);
-		p += 1 + plen;
-	}
-	if (*p && *p != '/')
-		return -EINVAL;
-	if (strlen(p) >= sizeof(u->path) || strpbrk(p, " \r\n"))
-		return -EINVAL;
-	snprintf(u->path, sizeof(u->path), "%s", *p && strcmp(p, "/") ? p : "/config_dump");
-	snprintf(u->text, sizeof(u->text), "http://%s%s%s:%s%s", strchr(u->host, ':') ? "[" : "",
-		 u->host, strchr(u->host, ':') ? "]" : "", u->port, u->path);
-	return 0;
-}
-
-/* GET u: 0 with the HTTP status and body (malloc'd, NUL-terminated), or -errno and why. */
-static int http_get(const struct url *u, int timeout_ms, int *status, char **body, char *err,
-		    size_t cap)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL, *ai;
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	char req[1400], *buf = NULL, *hdr_end;
-	size_t len = 0, bcap = 0;
-	ssize_t n;
-	int fd = -1, ret, gai;
-
-	*body = NULL;
-	gai = getaddrinfo(u->host, u->port, &hints, &res);
-	if (gai) {
-		snprintf(err, cap, "%s", gai_strerror(gai));
-		return -EHOSTUNREACH;
-	}
-	ret = -ECONNREFUSED;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			ret = -errno;
-			continue;
-		}
-		/* SO_SNDTIMEO bounds connect() too */
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		ret = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, cap, "%s", strerror(-ret));
-		return ret;
-	}
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: application/json\r\n"
-		     "Connection: close\r\n\r\n", u->path, u->host, u->port);
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-		ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-		goto fail;
-	}
-	for (;;) {
-		if (len + 4096 + 1 > bcap) {
-			char *nb;
-
-			bcap = bcap ? bcap * 2 : 16384;
-			if (bcap > (16u << 20)) {
-				ret = -EFBIG;
-				goto fail;
-			}
-			nb = realloc(buf, bcap);
-			if (!nb) {
-				ret = -ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-		}
-		n = recv(fd, buf + len, bcap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	fd = -1;
-	if (!buf) {
-		snprintf(err, cap, "empty response");
-		return -EPROTO;
-	}
-	buf[len] = '\0';
-	hdr_end = strstr(buf, "\r\n\r\n");
-	if (strncmp(buf, "HTTP/1.", 7) || !hdr_end || sscanf(buf + 8, " %d", status) != 1) {
-		free(buf);
-		snprintf(err, cap, "not an HTTP response");
-		return -EPROTO;
-	}
-	memmove(buf, hdr_end + 4, len - (size_t)(hdr_end + 4 - buf) + 1);
-	*body = buf;
-	return 0;
-fail:
-	snprintf(err, cap, "%s", strerror(-ret));
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return ret;
-}
-
-/* Just enough JSON to read .pods[] = {uid, state, netns: {dev, inode}} out of config_dump. */
-struct jscan {
-	const char *p, *end;
-};
-
-static void js_ws(struct jscan *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-		j->p++;
-}
-
-static bool js_eat(struct jscan *j, char c)
-{
-	js_ws(j);
-	if (j->p < j->end && *j->p == c) {
-		j->p++;
-		return true;
-	}
-	return false;
-}
-
-/* A string into out (may be NULL; truncated, \u escapes outside ASCII become '?'). */
-static int js_string(struct jscan *j, char *out, size_t cap)
-{
-	size_t n = 0;
-	char c;
-
-	if (!js_eat(j, '"'))
-		return -EINVAL;
-	while (j->p < j->end && *j->p != '"') {
-		c = *j->p++;
-		if (c == '\\') {
-			if (j->p >= j->end)
-				return -EINVAL;
-			c = *j->p++;
-			switch (c) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'u': {
-				char hex[5] = { 0 };
-				unsigned long v;
-
-				if (j->end - j->p < 4)
-					return -EINVAL;
-				memcpy(hex, j->p, 4);
-				j->p += 4;
-				v = strtoul(hex, NULL, 16);
-				c = v < 0x80 ? (char)v : '?';
-				break;
-			}
-			default: break;	/* \" \\ \/ */
-			}
-		}
-		if (out && n + 1 < cap)
-			out[n++] = c;
-	}
-	if (out && cap)
-		out[n] = '\0';
-	return js_eat(j, '"') ? 0 : -EINVAL;
-}
-
-static int js_skip(struct jscan *j, int depth)
-{
-	char open;
-
-	js_ws(j);
-	if (j->p >= j->end || depth > 64)
-		return -EINVAL;
-	if (*j->p == '"')
-		return js_string(j, NULL, 0);
-	if (*j->p == '{' || *j->p == '[') {
-		open = *j->p++;
-		if (js_eat(j, open == '{' ? '}' : ']'))
-			return 0;
-		do {
-			if (open == '{' && (js_string(j, NULL, 0) || !js_eat(j, ':')))
-				return -EINVAL;
-			if (js_skip(j, depth + 1))
-				return -EINVAL;
-		} while (js_eat(j, ','));
-		return js_eat(j, open == '{' ? '}' : ']') ? 0 : -EINVAL;
-	}
-	/* numbers, true, false, null */
-	if (!strchr("-0123456789tfn", *j->p))
-		return -EINVAL;
-	while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
-				 (*j->p >= 'a' && *j->p <= 'z')))
-		j->p++;
-	return 0;
-}
-
-struct dump_pod {
-	char uid[256], state[32], dev[32];
-	uint64_t inode;
-};
-
-static int js_pod(struct jscan *j, struct dump_pod *p)
-{
-	char key[32];
-
-	memset(p, 0, sizeof(*p));
-	if (!js_eat(j, '{'))
-		return -EINVAL;
-	if (js_eat(j, '}'))
-		return 0;
-	do {
-		if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
-			return -EINVAL;
-		if (!strcmp(key, "uid")) {
-			if (js_string(j, p->uid, sizeof(p->uid)))
-				return -EINVAL;
-		} else if (!strcmp(key, "state")) {
-			if (js_string(j, p->state, sizeof(p->state)))
-				return -EINVAL;
-		} else if (!strcmp(key, "netns")) {
-			/* anything but an object (null) names no netns */
-			if (!js_eat(j, '{')) {
-				if (js_skip(j, 1))
-					return -EINVAL;
-				continue;
-			}
-			if (js_eat(j, '}'))
-				continue;
-			do {
-				if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
-					return -EINVAL;
-				js_ws(j);
-				if (!strcmp(key, "inode")) {
-					char *end;
-
-					p->inode = strtoull(j->p, &end, 10);
-					if (end == j->p)
-						return -EINVAL;
-					j->p = end;
-				} else if (!strcmp(key, "dev")) {
-					if (js_string(j, p->dev, sizeof(p->dev)))
-						return -EINVAL;
-				} else if (js_skip(j, 2)) {
-					return -EINVAL;
-				}
-			} while (js_eat(j, ','));
-			if (!js_eat(j, '}'))
-				return -EINVAL;
-		} else if (js_skip(j, 1)) {
-			return -EINVAL;
-		}
-	} while (js_eat(j, ','));
-	return js_eat(j, '}') ? 0 : -EINVAL;
-}
-
-/*
- * Finds the pod whose netns is id in a config_dump: 0 with *found, *match
- * and *npods set, or -EINVAL when body is not the JSON expected.
- */
-static int find_pod(const char *body, const struct netns_id *id, bool *found,
-		    struct dump_pod *match, size_t *npods)
-{
-	struct jscan j = { body, body + strlen(body) };
-	struct dump_pod p;
-	char key[32], dev[32];
-
-	*found = false;
-	*npods = 0;
-	snprintf(dev, sizeof(dev), "%u:%u", major(id->dev), minor(id->dev));
-	if (!js_eat(&j, '{'))
-		return -EINVAL;
-	if (js_eat(&j, '}'))
-		return 0;
-	do {
-		if (js_string(&j, key, sizeof(key)) || !js_eat(&j, ':'))
-			return -EINVAL;
-		if (strcmp(key, "pods")) {
-			if (js_skip(&j, 1))
-				return -EINVAL;
-			continue;
-		}
-		if (!js_eat(&j, '['))
-			return -EINVAL;
-		if (js_eat(&j, ']'))
-			continue;
-		do {
-			if (js_pod(&j, &p))
-				return -EINVAL;
-			++*npods;
-			if (!*found && p.inode == (uint64_t)id->ino && (!p.dev[0] || !strcmp(p.dev, dev))) {
-				*found = true;
-				*match = p;
-			}
-		} while (js_eat(&j, ','));
-		if (!js_eat(&j, ']'))
-			return -EINVAL;
-	} while (js_eat(&j, ','));
-	return js_eat(&j, '}') ? 0 : -EINVAL;
-}
-
 /* ---- inspect: collect, then print ------------------------------------------------ */
 
 struct inspect {
@@ -1504,6 +1252,8 @@ struct inspect {
 	char sock_err[512];
 	int sock_ret;
 	char verdict[256];	/* "" when nothing is wrong that inspect can tell */
+	pid_t daemon_pid;	/* the --socket peer's, or 0 */
+	bool no_admin;		/* --socket without --admin, and no endpoint of it found */
 };
 
 /* Is there a TCP listener on port (any address) in ls? */
@@ -1567,7 +1317,13 @@ static void inspect_daemon(struct inspect *in, int timeout_ms)
 	char *body = NULL;
 	int status = 0;
 
-	in->http_ret = http_get(&in->url, timeout_ms, &status, &body, in->http_err,
+	if (in->no_admin) {
+		in->http_ret = -ENOENT;
+		snprintf(in->http_err, sizeof(in->http_err),
+			 "no listener of it answers /config_dump (give --admin URL)");
+		return;
+	}
+	in->http_ret = dump_http_get(&in->url, timeout_ms, &status, &body, in->http_err,
 				sizeof(in->http_err));
 	if (in->http_ret)
 		return;
@@ -1575,7 +1331,7 @@ static void inspect_daemon(struct inspect *in, int timeout_ms)
 	if (status != 200) {
 		snprintf(in->http_err, sizeof(in->http_err), "it answered HTTP %d", status);
 		in->http_ret = -EPROTO;
-	} else if (find_pod(body, &in->id, &in->enrolled, &in->pod, &in->npods)) {
+	} else if (dump_find_pod(body, &in->id, &in->enrolled, &in->pod, &in->npods)) {
 		snprintf(in->http_err, sizeof(in->http_err),
 			 "its answer is not a config_dump (JSON with .pods[].netns.inode)");
 		in->http_ret = -EPROTO;
@@ -1597,6 +1353,7 @@ static void inspect_socket(struct inspect *in, int timeout_ms)
 		snprintf(in->sock_err, sizeof(in->sock_err), "connect: %s", strerror(-fd));
 		return;
 	}
+	in->daemon_pid = guard_peer_pid(fd);
 	ret = uds_recv_timeout(fd, buf, sizeof(buf), timeout_ms, &m);
 	if (!ret && m.nfds) {
 		fdpass_close_fds(&m);
@@ -1876,7 +1633,7 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	memset(&in, 0, sizeof(in));
 	in.spec = spec;
 	in.sock = o->socket;
-	if (parse_url(o->admin ? o->admin : DEFAULT_ADMIN, &in.url))
+	if (dump_parse_url(o->admin ? o->admin : DEFAULT_ADMIN, &in.url))
 		cli_usage_error("invalid --admin '%s': expected http://HOST:PORT[/PATH]", o->admin);
 	fd = open_netns(spec, in.path, sizeof(in.path), &in.name, why, sizeof(why));
 	if (fd < 0)
@@ -1893,6 +1650,16 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	close(fd);
 	if (in.sock)
 		inspect_socket(&in, o->timeout_ms);
+	/* the daemon behind --socket, not whatever answers on the default port */
+	if (in.sock && !o->admin &&
+	    dump_find_admin(in.daemon_pid, o->timeout_ms, &in.url, NULL)) {
+		in.no_admin = true;
+		if (in.daemon_pid > 0)
+			snprintf(in.url.text, sizeof(in.url.text), "the daemon behind %s (pid %d)",
+				 in.sock, (int)in.daemon_pid);
+		else
+			snprintf(in.url.text, sizeof(in.url.text), "the daemon behind %s", in.sock);
+	}
 	inspect_daemon(&in, o->timeout_ms);
 	inspect_verdict(&in);
 
@@ -1900,7 +1667,6 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 		print_json(stdout, &in);
 	else
 		print_human(stdout, &in);
-	/* an unreachable daemon is a finding, not a failure to inspect */
 	ret = in.ls_ret ? in.ls_ret : in.rules_ret ? in.rules_ret : in.pol_ret;
 	if (ret)
 		cli_err("%s: could not read everything: %s%s", in.name ? in.name : spec,
@@ -1909,7 +1675,8 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	lsocks_free(&in.ls);
 	rd_rules_free(&in.rules);
 	rd_policy_free(&in.pol);
-	return ret || in.verdict[0] ? 1 : 0;
+	/* enrolment that could not be read is no "all clear" either */
+	return ret || in.verdict[0] || in.http_ret ? 1 : 0;
 }
 
 static bool parse_bool(const char *s, bool *v)

@@ -1006,6 +1006,7 @@ static struct nlmsghdr *nl_msg(char *buf, uint16_t type, uint16_t flags)
 
 struct link_q {
 	uint32_t index;
+	unsigned int flags;	/* IFF_UP, ... */
 	char name[IFNAMSIZ];
 };
 
@@ -1030,6 +1031,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
 		return MNL_CB_ERROR;
 	q->index = (uint32_t)ifi->ifi_index;
+	q->flags = ifi->ifi_flags;
 	if (tb[IFLA_IFNAME])
 		snprintf(q->name, sizeof(q->name), "%s", mnl_attr_get_str(tb[IFLA_IFNAME]));
 	return MNL_CB_OK;
@@ -1143,6 +1145,24 @@ static int policy_change(int nsfd, bool add, const struct rd_state *what, struct
 	}
 	nl_close(nl);
 	return first;
+}
+
+int rd_link_up(int nsfd, const char *name)
+{
+	struct mnl_socket *nl = NULL;
+	struct link_q q = { .index = 0 };
+	char err[256];
+	int ret;
+
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	ret = nl_open_in(nsfd, &nl, err, sizeof(err));
+	if (ret)
+		return ret;
+	ret = nl_link(nl, &q);
+	nl_close(nl);
+	if (ret)
+		return ret;
+	return !!(q.flags & IFF_UP);
 }
 
 /* ---- apply and remove -------------------------------------------------------------- */

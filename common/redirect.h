@@ -102,6 +102,9 @@ int rd_undo(int nsfd, const struct rd_state *what, char *err, size_t cap);
  */
 int rd_remove(int nsfd, struct rd_state *removed, char *err, size_t cap);
 
+/* Is the link name (e.g. "lo") up in the netns nsfd? 1, 0, or -errno. */
+int rd_link_up(int nsfd, const char *name);
+
 /* Policy routing in a netns, as rtnetlink dumps it. */
 struct rd_ip_rule {
 	uint32_t priority, table, fwmark, fwmask;

@@ -185,7 +185,7 @@ check "inspect --json: per-rule packet counters count traffic (mangle OUTPUT: ${
 is "$(jq -r '[.daemon.reachable, .daemon.error] | tostring' <<<"$OUT")" '[true,null]' "inspect --json: the daemon was reachable"
 
 run "$CNI" inspect --admin http://127.0.0.1:1 "$TP"
-is "$RC" 0 "inspect with the daemon unreachable: still exit 0"
+is "$RC" 1 "inspect with the daemon unreachable: exit 1 (enrolment unknown)"
 like "$OUT" "enrolled: unknown: daemon not reachable at http://127.0.0.1:1/config_dump: Connection refused" \
 	"inspect: says the daemon is not reachable"
 run "$CNI" inspect --json --admin http://127.0.0.1:1 "$TP"
@@ -274,7 +274,7 @@ like "$OUT" "listeners:
   (none)" "inspect after del: no listeners"
 run "$CNI" del --netns "$TP" "$SOCK" "$TP"
 is "$RC:$OUT" "0:rules: none in $TP
-pod $TP deleted" "del --netns again: nothing to remove"
+pod $TP deleted (no such pod)" "del --netns again: nothing to remove"
 run "$CNI" del --netns "$RD" "$SOCK" "$RD"
 is "$(istio_count "$RD"):$(fw_rules "$RD")$(table100 "$RD")" "0:" \
 	"del --netns: the redirect variant is removed too (nat, mangle, raw), with rule and route"

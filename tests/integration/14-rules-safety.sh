@@ -127,7 +127,7 @@ check "fault 3: the daemon serves again after SIGCONT" quiet "$CNI" del "$SOCK" 
 # ---- fault 8: removal spares other tools' chains ------------------------------------
 mk_netns audit
 AUD=$NS
-"$CNI" add --redirect=redirect "$SOCK" "$AUD" >/dev/null
+"$CNI" add --redirect=redirect "$SOCK" "$AUD" >/dev/null 2>&1
 ip netns exec "$AUD" iptables -N ISTIO_AUDIT
 ip netns exec "$AUD" iptables -A INPUT -j ISTIO_AUDIT
 ip netns exec "$AUD" iptables -t nat -N ISTIO_CUSTOM
@@ -261,10 +261,51 @@ if [[ $strace_ok == 1 ]]; then
 		"fault 7: once the daemon goes on, the pod is Up with its rules"
 fi
 
+# ---- related misleading outputs (faults.md, end) -------------------------------------------
+mk_netns rel
+REL=$NS
+run "$CNI" add --redirect "$SOCK" "$REL"
+is "$RC" 0 "related: add --redirect against the walkthru daemon: exit 0"
+like "$ERR" "warning: the daemon (pid $ZT_PID) runs the walkthru profile: its 15001 accepts and closes" \
+	"related: --redirect against a walkthru-profile daemon is warned about"
+run "$CNI" inspect --socket "$SOCK" "$REL"
+is "$RC" 0 "related: inspect --socket without --admin: exit 0"
+like "$OUT" "enrolled: yes, pod \"$REL\" (Up) at $ADMIN/config_dump" \
+	"related: inspect --socket finds the daemon's own /config_dump (not 127.0.0.1:15000)"
+run "$CNI" inspect --socket "$T_DIR/none.sock" "$REL"
+is "$RC" 1 "related: inspect with no daemon behind --socket: exit 1 (enrolment unknown)"
+like "$OUT" "enrolled: unknown: " "related: says enrolment is unknown"
+run "$CNI" del "$SOCK" "$T_PREFIX-never-added"
+is "$RC:$OUT" "0:pod $T_PREFIX-never-added deleted (no such pod)" "related: del of an unknown uid says (no such pod), exit 0"
+run "$CNI" keep "$SOCK" "$T_PREFIX-never-added"
+is "$RC:$OUT" "0:pod $T_PREFIX-never-added kept (no such pod)" "related: keep of an unknown uid says (no such pod), exit 0"
+run "$CNI" del "$SOCK" "$REL"
+is "$OUT" "pod $REL deleted" "related: del of a known uid: no '(no such pod)'"
+mk_netns_lo_down lodown
+run "$CNI" add "$SOCK" "$NS"
+like "$ERR" "warning: $NS: the loopback interface lo is down" "related: lo down: the client warns too"
+"$CNI" del "$SOCK" "$NS" >/dev/null
+
+# sync with no NETNS drains everything: on a daemon of its own, the drained pods are named
+SOCK=$T_DIR/sync.sock ZT_LOG=$T_DIR/sync.log
+start_daemon
+mk_netns sy1
+SY1=$NS
+mk_netns sy2
+SY2=$NS
+"$CNI" add "$SOCK" "$SY1" >/dev/null
+"$CNI" add "$SOCK" "$SY2" >/dev/null
+run "$CNI" sync "$SOCK"
+is "$RC" 0 "related: sync with no NETNS: exit 0"
+like "$OUT" "snapshot acknowledged; 2 pods not listed drained: \"$SY1\", \"$SY2\"" \
+	"related: sync names and counts the pods it drained"
+stop_daemon
+ZT_PID=$MAIN_PID SOCK=$MAIN_SOCK ZT_LOG=$MAIN_LOG
+
 # ---- fault 22: inspect's verdict after a crash -------------------------------------------
 mk_netns crash
 CR=$NS
-"$CNI" add --redirect "$SOCK" "$CR" >/dev/null
+"$CNI" add --redirect "$SOCK" "$CR" >/dev/null 2>&1
 run "$CNI" inspect --admin "$ADMIN" "$CR"
 is "$RC" 0 "fault 22: inspect of a healthy enrolled pod: exit 0"
 unlike "$OUT" "verdict:" "fault 22: a healthy pod gets no verdict"
