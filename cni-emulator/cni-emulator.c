@@ -630,6 +630,21 @@ static int remove_rules(const char *spec)
 }
 
 /*
+ * The end of a guarded add or sync: the signal that interrupted it, else one
+ * still pending unless the work was done (done: it is dropped then). The
+ * signal fd is closed and the mask restored with nothing left pending.
+ */
+static int guard_finish(const struct zconn *c, bool done)
+{
+	int signo = c->signo ? c->signo : done ? 0 : guard_signal(c->sigfd);
+
+	while (guard_signal(c->sigfd))
+		;
+	guard_end(c->sigfd);
+	return signo;
+}
+
+/*
  * The walkthru profile's 127.0.0.1:15001 accepts and closes: with the rules,
  * every outbound connection of the pod seems to succeed and reaches nothing.
  */
@@ -710,10 +725,7 @@ static int cmd_add(const char *socket_path, const char *spec, const struct opts 
 	zconn_close(&c);
 	close(p.nsfd);
 	/* a signal that came after the ack finds the work done: it is dropped */
-	signo = c.signo ? c.signo : ret ? guard_signal(c.sigfd) : 0;
-	while (guard_signal(c.sigfd))
-		;
-	guard_end(c.sigfd);
+	signo = guard_finish(&c, ret == 0);
 	return signo ? 128 + signo : ret ? 1 : 0;
 }
 
@@ -912,23 +924,98 @@ static char *drained_pods(const struct zconn *c, const struct pod *pods, size_t 
 	return text;
 }
 
+/* What a sync did, for its summary line. */
+struct sync_tally {
+	size_t sent, ready, failed, skipped, stopped_at;	/* stopped_at: npods when all were tried */
+	int last, snap;		/* the last add's and the snapshot's zconn_call() outcome */
+	char *drained;		/* drained_pods(), or NULL */
+	ssize_t ndrained;
+};
+
+/*
+ * sync --redirect, before a pod's Add: not into a host netns, and its rules
+ * installed. 0 to send it; 1 skipped (said why on stdout).
+ */
+static int sync_rules(struct pod *p, pid_t daemon, const struct opts *o, struct rd_state *added)
+{
+	char why[1024], rpfx[1110];
+	int ret;
+
+	if (refuse_host_netns(p, daemon, o)) {
+		printf("%s: not sent: %s is a host network namespace\n", p->uid, p->where);
+		return 1;
+	}
+	ret = rd_apply(p->nsfd, o->variant, o->dns_capture, added, why, sizeof(why));
+	if (ret == -ENOTRECOVERABLE)
+		cli_die("%s", why);
+	if (ret) {
+		printf("%s: installing the %s rules in %s: %s%s\n", p->uid,
+		       rd_variant_name(o->variant), p->where, why, perm_hint(ret));
+		return 1;
+	}
+	snprintf(rpfx, sizeof(rpfx), "%s: ", p->uid);
+	print_rules_applied(rpfx, p->where, p->nsfd, o, added);
+	return 0;
+}
+
+/* The summary: on stdout when the snapshot was acknowledged, else an error. */
+static void print_sync_summary(const struct sync_tally *t, const struct pod *pods, size_t npods,
+			       const struct zds_str *nack)
+{
+	char *line = NULL;
+	size_t linelen = 0;
+	FILE *f = open_memstream(&line, &linelen);
+
+	if (!f) {
+		cli_err("out of memory");
+		return;
+	}
+	fprintf(f, "sync: %zu pod%s sent, %zu ready, %zu failed", t->sent, t->sent == 1 ? "" : "s",
+		t->ready, t->failed);
+	if (t->stopped_at < npods && t->last == CALL_NO_ACK)
+		fprintf(f, ", 1 unanswered");
+	if (t->snap == 0 && t->drained) {
+		fprintf(f, "; snapshot acknowledged; %zd pod%s not listed drained%s%s", t->ndrained,
+			t->ndrained == 1 ? "" : "s", t->ndrained ? ": " : "", t->drained);
+	} else if (t->snap == 0) {
+		fprintf(f, "; snapshot acknowledged (pods not listed were drained)");
+	} else if (t->snap == CALL_NACK) {
+		fprintf(f, "; snapshot nacked: %.*s", (int)nack->len, nack->p);
+	} else if (t->stopped_at < npods) {
+		fprintf(f, "; connection lost");
+		if (t->sent + t->skipped < npods) {
+			fprintf(f, ", not sent: ");
+			print_uids(f, pods, t->sent + t->skipped, npods);
+		}
+		fprintf(f, "; snapshot not sent (nothing drained)");
+	} else if (t->snap == CALL_NOT_SENT) {
+		fprintf(f, "; connection lost; snapshot not sent (nothing drained)");
+	} else {
+		fprintf(f, "; connection lost; snapshot unanswered (pods not listed may have been drained)");
+	}
+	fclose(f);
+	if (t->snap == 0)
+		printf("%s\n", line);
+	else
+		cli_err("%s", line);
+	free(line);
+}
+
 static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 		    const struct opts *o)
 {
-	char q[1100], pfx[1110], rpfx[1110], *line = NULL;
+	char q[1100], pfx[1110];
 	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx,
 			  .sigfd = -1 };
-	size_t i, sent = 0, ready = 0, failed = 0, skipped = 0, linelen = 0;
+	struct sync_tally t = { .last = 0, .snap = CALL_NOT_SENT };
 	bool redirect = o->given & OPT_REDIRECT;
 	uint8_t snap[16];
 	struct zds_str nack = { NULL, 0 };
 	struct pod *pods;
 	ssize_t n, npods;
-	FILE *f;
-	char *drained = NULL;
-	ssize_t ndrained = 0;
+	size_t i;
 	pid_t daemon;
-	int ret = 0, snap_ret = CALL_NOT_SENT, signo;
+	int ret = 0, signo;
 
 	npods = prepare_pods(&pods, specs, nspecs, all, o);
 	if (npods < 0)
@@ -943,8 +1030,7 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 	if (redirect && (c.sigfd = guard_signals()) < 0)
 		cli_err("blocking signals: %s", strerror(-c.sigfd));
 	if (c.sigfd < -1 || zconn_hello(&c)) {
-		signo = c.signo;
-		guard_end(c.sigfd);
+		signo = guard_finish(&c, false);
 		zconn_close(&c);
 		pods_free(pods, (size_t)npods);
 		return signo ? 128 + signo : 1;
@@ -953,29 +1039,13 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 	for (i = 0; i < (size_t)npods; i++) {
 		struct pod *p = &pods[i];
 		struct rd_state added = { false, false, false };
-		char why[1024];
 
 		snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
 		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */
-		if (redirect && refuse_host_netns(p, daemon, o)) {
-			printf("%s: not sent: %s is a host network namespace\n", p->uid, p->where);
-			failed++;
-			skipped++;
+		if (redirect && sync_rules(p, daemon, o, &added)) {
+			t.failed++;
+			t.skipped++;
 			continue;
-		}
-		if (redirect) {
-			ret = rd_apply(p->nsfd, o->variant, o->dns_capture, &added, why, sizeof(why));
-			if (ret == -ENOTRECOVERABLE)
-				cli_die("%s", why);
-			if (ret) {
-				printf("%s: installing the %s rules in %s: %s%s\n", p->uid,
-				       rd_variant_name(o->variant), p->where, why, perm_hint(ret));
-				failed++;
-				skipped++;
-				continue;
-			}
-			snprintf(rpfx, sizeof(rpfx), "%s: ", p->uid);
-			print_rules_applied(rpfx, p->where, p->nsfd, o, &added);
 		}
 		ret = zconn_call(&c, p->msg, p->len, p->nsfd, "add request", &nack);
 		if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
@@ -985,67 +1055,31 @@ static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool a
 				   c.signo ? "interrupted; the add was not sent" : "the pod was not added");
 		if (ret == CALL_NOT_SENT)
 			break;
-		sent++;
+		t.sent++;
 		if (ret == CALL_NO_ACK)
 			break;
 		if (ret == CALL_NACK)
 			printf("%s: %.*s\n", p->uid, (int)nack.len, nack.p);
 		else
 			printf("%s: listeners ready\n", p->uid);
-		ready += !ret;
-		failed += ret == CALL_NACK;
+		t.ready += !ret;
+		t.failed += ret == CALL_NACK;
 	}
+	t.stopped_at = i;
+	t.last = ret;
 	if (i == (size_t)npods) {
-		drained = drained_pods(&c, pods, (size_t)npods, &ndrained);
+		t.drained = drained_pods(&c, pods, (size_t)npods, &t.ndrained);
 		snprintf(pfx, sizeof(pfx), "snapshot: ");
-		snap_ret = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack);
+		t.snap = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack);
 	}
 	zconn_close(&c);
-
-	/* the summary: on stdout when the snapshot was acknowledged, else an error */
-	f = open_memstream(&line, &linelen);
-	if (!f) {
-		pods_free(pods, (size_t)npods);
-		return cli_err("out of memory");
-	}
-	fprintf(f, "sync: %zu pod%s sent, %zu ready, %zu failed", sent, sent == 1 ? "" : "s", ready,
-		failed);
-	if (i < (size_t)npods && ret == CALL_NO_ACK)
-		fprintf(f, ", 1 unanswered");
-	if (snap_ret == 0 && drained) {
-		fprintf(f, "; snapshot acknowledged; %zd pod%s not listed drained%s%s", ndrained,
-			ndrained == 1 ? "" : "s", ndrained ? ": " : "", drained);
-	} else if (snap_ret == 0) {
-		fprintf(f, "; snapshot acknowledged (pods not listed were drained)");
-	} else if (snap_ret == CALL_NACK) {
-		fprintf(f, "; snapshot nacked: %.*s", (int)nack.len, nack.p);
-	} else if (i < (size_t)npods) {
-		fprintf(f, "; connection lost");
-		if (sent + skipped < (size_t)npods) {
-			fprintf(f, ", not sent: ");
-			print_uids(f, pods, sent + skipped, (size_t)npods);
-		}
-		fprintf(f, "; snapshot not sent (nothing drained)");
-	} else if (snap_ret == CALL_NOT_SENT) {
-		fprintf(f, "; connection lost; snapshot not sent (nothing drained)");
-	} else {
-		fprintf(f, "; connection lost; snapshot unanswered (pods not listed may have been drained)");
-	}
-	fclose(f);
-	if (snap_ret == 0)
-		printf("%s\n", line);
-	else
-		cli_err("%s", line);
-	free(line);
-	free(drained);
+	print_sync_summary(&t, pods, (size_t)npods, &nack);
+	free(t.drained);
 	pods_free(pods, (size_t)npods);
-	signo = c.signo ? c.signo : snap_ret ? guard_signal(c.sigfd) : 0;
-	while (guard_signal(c.sigfd))
-		;
-	guard_end(c.sigfd);
+	signo = guard_finish(&c, t.snap == 0);
 	if (signo)
 		return 128 + signo;
-	return snap_ret == 0 && !failed ? 0 : 1;
+	return t.snap == 0 && !t.failed ? 0 : 1;
 }
 
 /* ---- inspect ----------------------------------------------------------------------- */
