@@ -1383,8 +1383,12 @@ static void inspect_socket(struct inspect *in, int timeout_ms)
 	int fd = uds_connect(in->sock), ret;
 
 	if (fd < 0) {
+		char hint[400] = "";
+
+		if (fd == -EACCES)
+			guard_explain_eacces(in->sock, hint, sizeof(hint));
 		in->sock_ret = fd;
-		snprintf(in->sock_err, sizeof(in->sock_err), "connect: %s", strerror(-fd));
+		snprintf(in->sock_err, sizeof(in->sock_err), "connect: %s%s", strerror(-fd), hint);
 		return;
 	}
 	in->daemon_pid = guard_peer_pid(fd);

@@ -417,115 +417,114 @@ int dump_find_pod(const char *body, const struct netns_id *id, bool *found,
 
 /* ---- finding the daemon's admin endpoint from its pid ------------------------------ */
 
-#define MAX_LISTENERS 16
+/* The caller's netns may have many listeners; the daemon's are a few of them. */
+#define MAX_LISTENERS 4096
 
 struct listen_ctx {
-	uint32_t inodes[256];
-	size_t ninodes;
-	struct sockaddr_storage found[MAX_LISTENERS];
-	size_t nfound;
+	struct sd_sock *v;
+	size_t n;
 };
 
 static int listen_cb(const struct sd_sock *s, void *data)
 {
 	struct listen_ctx *c = data;
-	size_t i;
 
-	for (i = 0; i < c->ninodes && c->nfound < MAX_LISTENERS; i++)
-		if (c->inodes[i] == s->inode)
-			c->found[c->nfound++] = s->local;
+	if (c->n < MAX_LISTENERS)
+		c->v[c->n++] = *s;
 	return 0;
 }
 
-/* The socket inodes pid holds: their number (0 when /proc/PID/fd cannot be read). */
-static size_t socket_inodes(pid_t pid, uint32_t *inodes, size_t cap)
+/* GET /config_dump from a listening address (a wildcard is asked on loopback): 0 when pid answers. */
+static int try_admin(const struct sockaddr_storage *ss, pid_t pid, int timeout_ms, struct url *u,
+		     char **body)
 {
-	char path[64], link[64], *end;
-	struct dirent *e;
-	size_t n = 0;
-	ssize_t len;
-	DIR *d;
+	struct dump_config cfg;
+	char host[64], a[INET6_ADDRSTRLEN], text[128], err[256], *b = NULL;
+	unsigned int port;
+	int status;
 
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		port = ntohs(sin->sin_port);
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			snprintf(host, sizeof(host), "127.0.0.1");
+		else
+			inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			snprintf(a, sizeof(a), "::1");
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		snprintf(host, sizeof(host), "[%s]", a);
+	}
+	snprintf(text, sizeof(text), "http://%s:%u/config_dump", host, port);
+	if (dump_parse_url(text, u) || dump_http_get(u, timeout_ms, &status, &b, err, sizeof(err)))
+		return -ENOENT;
+	if (status != 200 || dump_scan(b, &cfg, NULL, NULL) || cfg.pid != (long)pid) {
+		free(b);
+		return -ENOENT;
+	}
+	if (body)
+		*body = b;
+	else
+		free(b);
+	return 0;
+}
+
+/*
+ * The daemon's listeners are the TCP listeners of the caller's netns whose
+ * inode is one of pid's fds. Its HTTP sockets are opened at start, so its
+ * low fds come first: the scan stops at the first that answers.
+ */
+int dump_find_admin(pid_t pid, int timeout_ms, struct url *u, char **body)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct listen_ctx c = { NULL, 0 };
+	char path[64], link[64], *end;
+	struct mnl_socket *nl;
+	struct dirent *e;
+	unsigned long ino;
+	size_t i;
+	ssize_t len;
+	DIR *d = NULL;
+	int ret = -ENOENT;
+
+	if (body)
+		*body = NULL;
+	if (pid <= 0)
+		return -ESRCH;
+	c.v = calloc(MAX_LISTENERS, sizeof(*c.v));
+	nl = c.v ? sd_open() : NULL;
+	if (!nl) {
+		free(c.v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < 2; i++)
+		sd_dump(nl, families[i], IPPROTO_TCP, 1u << TCP_LISTEN, listen_cb, &c);
+	mnl_socket_close(nl);
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) && n < cap) {
+	if (c.n)
+		d = opendir(path);	/* another user's daemon: not ours to read */
+	while (d && ret && (e = readdir(d))) {
 		len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
 		if (len < 9)
 			continue;
 		link[len] = '\0';
 		if (strncmp(link, "socket:[", 8))
 			continue;
-		inodes[n] = (uint32_t)strtoul(link + 8, &end, 10);
-		n += *end == ']';
+		ino = strtoul(link + 8, &end, 10);
+		for (i = 0; i < c.n && ret; i++)
+			if (c.v[i].inode == ino && *end == ']')
+				ret = try_admin(&c.v[i].local, pid, timeout_ms, u, body);
 	}
-	closedir(d);
-	return n;
-}
-
-int dump_find_admin(pid_t pid, int timeout_ms, struct url *u, char **body)
-{
-	static const int families[] = { AF_INET, AF_INET6 };
-	struct listen_ctx c = { .ninodes = 0 };
-	struct mnl_socket *nl;
-	struct dump_config cfg;
-	char host[64], text[128], err[256], *b = NULL;
-	size_t i;
-	int status;
-
-	if (body)
-		*body = NULL;
-	if (pid <= 0)
-		return -ESRCH;
-	c.ninodes = socket_inodes(pid, c.inodes, sizeof(c.inodes) / sizeof(c.inodes[0]));
-	if (!c.ninodes)
-		return -ENOENT;
-	nl = sd_open();
-	if (!nl)
-		return -errno;
-	for (i = 0; i < 2; i++)
-		sd_dump(nl, families[i], IPPROTO_TCP, 1u << TCP_LISTEN, listen_cb, &c);
-	mnl_socket_close(nl);
-	for (i = 0; i < c.nfound; i++) {
-		const struct sockaddr_storage *ss = &c.found[i];
-		unsigned int port;
-
-		/* a wildcard address is asked on loopback */
-		if (ss->ss_family == AF_INET) {
-			const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-			port = ntohs(sin->sin_port);
-			if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
-				snprintf(host, sizeof(host), "127.0.0.1");
-			else
-				inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		} else {
-			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-			char a[INET6_ADDRSTRLEN];
-
-			port = ntohs(sin6->sin6_port);
-			if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
-				snprintf(a, sizeof(a), "::1");
-			else
-				inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-			snprintf(host, sizeof(host), "[%s]", a);
-		}
-		snprintf(text, sizeof(text), "http://%s:%u/config_dump", host, port);
-		if (dump_parse_url(text, u) || dump_http_get(u, timeout_ms, &status, &b, err,
-							       sizeof(err)))
-			continue;
-		if (status == 200 && !dump_scan(b, &cfg, NULL, NULL) && cfg.pid == (long)pid) {
-			if (body)
-				*body = b;
-			else
-				free(b);
-			return 0;
-		}
-		free(b);
-		b = NULL;
-	}
-	return -ENOENT;
+	if (d)
+		closedir(d);
+	free(c.v);
+	return ret;
 }
 
 struct uid_ctx {

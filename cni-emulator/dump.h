@@ -54,8 +54,9 @@ int dump_find_pod(const char *body, const struct netns_id *id, bool *found,
 /*
  * The admin endpoint of the daemon whose pid is pid: its TCP listeners in the
  * caller's netns (sock_diag, matched with the inodes under /proc/PID/fd),
- * each asked for /config_dump until one answers with that pid. 0 with *u set
- * (and *body, when not NULL, the dump: malloc'd), or -errno.
+ * each asked for /config_dump until one answers with that pid in its
+ * config. 0 with *u set (and *body, when not NULL, the dump: malloc'd), or
+ * -errno (-ENOENT: none found, e.g. another user's daemon).
  */
 int dump_find_admin(pid_t pid, int timeout_ms, struct url *u, char **body);
 
