@@ -38,8 +38,10 @@ $(LIB): $(COMMON_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-cni-emulator/cni-emulator: cni-emulator/cni-emulator.c $(LIB) $(COMMON_HDRS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+CNI_SRCS := $(wildcard cni-emulator/*.c)
+CNI_HDRS := $(wildcard cni-emulator/*.h)
+cni-emulator/cni-emulator: $(CNI_SRCS) $(CNI_HDRS) $(LIB) $(COMMON_HDRS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_SRCS) $(LIB) $(LDLIBS_ALL)
 
 ZT_SRCS := $(wildcard ztunnel-emulator/*.c)
 ZT_HDRS := $(wildcard ztunnel-emulator/*.h)

@@ -17,6 +17,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +27,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "dump.h"
 #include "fdpass.h"
+#include "guard.h"
 #include "log.h"
 #include "netns.h"
 #include "redirect.h"
@@ -57,10 +62,12 @@ enum {
 	OPT_JSON = 256,
 	OPT_SOCKET = 512,
 	OPT_ADMIN = 1024,
+	OPT_ALLOW_HOST = 2048,
+	OPT_RESTORE = 4096,
 };
 
 /* long-only options */
-enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN };
+enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE };
 
 struct opts {
 	const char *uid, *name, *namespace_, *service_account;
@@ -78,6 +85,8 @@ struct zconn {
 	const char *path;
 	int timeout_ms;
 	const char *pfx;	/* "" or e.g. "pod \"uid\": " */
+	int sigfd;		/* guard_signals()'s fd, or -1: waits end on SIGINT/SIGTERM/SIGHUP */
+	int signo;		/* the signal that ended a wait, or 0 */
 	uint8_t buf[ZDS_MAX_MSG];
 };
 
@@ -149,10 +158,17 @@ static void usage(FILE *out)
 		"                                fwmark 0x111/0xfff lookup 100 and its route\n"
 		"      --dns-capture=BOOL        with --redirect: true (default) or false (no\n"
 		"                                port 53 -> 15053 rules)\n"
+		"      --allow-host-netns        with --redirect: also a NETNS that is the host's\n"
+		"                                (cni-emulator's own, init's or the daemon's),\n"
+		"                                refused otherwise before anything is changed\n"
+		"      --iptables-restore PATH   with --redirect or --netns: run this executable\n"
+		"                                (an absolute path) instead of iptables-restore\n"
 		"      --netns NETNS             del: remove the redirection rules from NETNS\n"
 		"      --json                    inspect: one JSON object on stdout\n"
 		"      --socket SOCKET           inspect: also check that the daemon answers on\n"
-		"                                SOCKET (its ZDS hello)\n"
+		"                                SOCKET (its ZDS hello), and without --admin\n"
+		"                                read that daemon's /config_dump (found from its\n"
+		"                                pid and listening ports)\n"
 		"      --admin URL               inspect: the daemon's admin endpoint\n"
 		"                                (default " DEFAULT_ADMIN ")\n"
 		"  -t, --timeout SECONDS         deadline for each step: hello, each send, each\n"
@@ -162,10 +178,18 @@ static void usage(FILE *out)
 		"\n"
 		"--redirect, del --netns and inspect run iptables-restore/iptables-save inside\n"
 		"NETNS and change its routing: they need root (CAP_NET_ADMIN and CAP_SYS_ADMIN\n"
-		"over the netns).\n"
+		"over the netns). The tools are taken from /usr/sbin, /sbin, /usr/bin or /bin\n"
+		"only (never $PATH) and run with a fixed minimal environment. del --netns\n"
+		"removes only istio-cni's own objects: ISTIO_PRERT and ISTIO_OUTPUT of mangle,\n"
+		"nat and raw and the jumps into them. add --redirect installs nothing over\n"
+		"another ISTIO_* chain or a partial set; interrupted (SIGINT, SIGTERM, SIGHUP),\n"
+		"it takes back what it installed. When the ack does not come, it sends a Del\n"
+		"on a new connection and removes the rules only once that is acked.\n"
 		"\n"
-		"Exit status: 0 when the daemon acked every request (inspect: when everything\n"
-		"could be read), 1 on a nack, timeout or error, 2 on a usage error.\n",
+		"Exit status: 0 when the daemon acked every request (inspect: when everything,\n"
+		"enrolment included, could be read and no verdict says the pod's traffic is\n"
+		"refused), 1 on a nack, timeout or error, 2 on a usage error; 128+N when\n"
+		"signal N interrupted an add or sync with --redirect.\n",
 		PROG, PROG, PROG, PROG, PROG, PROG);
 }
 
@@ -253,11 +277,48 @@ static int pod_prepare(struct pod *p, const char *spec, const struct opts *o, co
 	return 0;
 }
 
+/*
+ * Waits up to the step's timeout for events on the socket, or for a signal
+ * when c->sigfd is set: 0 ready, -ETIMEDOUT, -EINTR with c->signo set.
+ */
+static int zconn_wait(struct zconn *c, short events)
+{
+	struct pollfd pf[2] = { { c->sock, events, 0 }, { c->sigfd, POLLIN, 0 } };
+	struct timespec t0, now;
+	long left;
+	int n;
+
+	if (c->sigfd < 0)
+		return 0;	/* uds_*_timeout() wait on their own */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = c->timeout_ms - ((now.tv_sec - t0.tv_sec) * 1000 +
+					(now.tv_nsec - t0.tv_nsec) / 1000000);
+		n = poll(pf, 2, left > 0 ? (int)left : 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (pf[1].revents && (c->signo = guard_signal(c->sigfd)))
+			return -EINTR;
+		if (pf[0].revents)
+			return 0;
+		if (!n)
+			return -ETIMEDOUT;
+	}
+}
+
 static int recv_step(struct zconn *c, const char *what, size_t *len)
 {
 	struct fdpass_msg m;
-	int ret = uds_recv_timeout(c->sock, c->buf, ZDS_MAX_MSG, c->timeout_ms, &m);
+	int ret = zconn_wait(c, POLLIN);
 
+	if (!ret)
+		ret = uds_recv_timeout(c->sock, c->buf, ZDS_MAX_MSG, c->timeout_ms, &m);
+	if (ret == -EINTR)
+		return cli_err("%s%s: interrupted by %s while waiting for the %s", c->pfx, c->path,
+			       strsignal(c->signo), what);
 	if (ret == -ETIMEDOUT)
 		return cli_err("%s%s: timed out after %gs waiting for the %s", c->pfx, c->path,
 			       c->timeout_ms / 1000.0, what);
@@ -278,12 +339,10 @@ static int recv_step(struct zconn *c, const char *what, size_t *len)
 	return 0;
 }
 
-/* Connects and checks the daemon's hello: 0, or 1 after printing why. */
-static int zconn_open(struct zconn *c)
+/* Connects (the daemon's hello is not read yet): 0, or 1 after printing why. */
+static int zconn_connect(struct zconn *c)
 {
-	const char *why = NULL;
-	uint64_t version;
-	size_t len;
+	char hint[4400];
 
 	c->sock = uds_connect(c->path);
 	if (c->sock < 0) {
@@ -295,8 +354,23 @@ static int zconn_open(struct zconn *c)
 		if (err == EPROTOTYPE)
 			return cli_err("%sconnect to %s: not a ZDS (SOCK_SEQPACKET) socket", c->pfx,
 				       c->path);
+		if (err == EACCES) {
+			guard_explain_eacces(c->path, hint, sizeof(hint));
+			return cli_err("%sconnect to %s: %s%s", c->pfx, c->path, strerror(err),
+				       hint);
+		}
 		return cli_err("%sconnect to %s: %s", c->pfx, c->path, strerror(err));
 	}
+	return 0;
+}
+
+/* Reads and checks the daemon's hello: 0, or 1 after printing why. */
+static int zconn_hello(struct zconn *c)
+{
+	const char *why = NULL;
+	uint64_t version;
+	size_t len;
+
 	if (recv_step(c, "hello", &len))
 		return 1;
 	if (zds_decode_hello(c->buf, len, &version, &why))
@@ -307,11 +381,32 @@ static int zconn_open(struct zconn *c)
 	return 0;
 }
 
+/* Connects and checks the daemon's hello: 0, or 1 after printing why. */
+static int zconn_open(struct zconn *c)
+{
+	return zconn_connect(c) || zconn_hello(c);
+}
+
 static void zconn_close(struct zconn *c)
 {
 	if (c->sock >= 0)
 		close(c->sock);
 	c->sock = -1;
+}
+
+/*
+ * The config_dump of the daemon at the other end of c (found from its pid,
+ * see dump_find_admin()): malloc'd, or NULL when it cannot be read (another
+ * user's daemon, no admin endpoint). Only for messages that must be true.
+ */
+static char *zconn_dump(const struct zconn *c)
+{
+	struct url u;
+	char *body = NULL;
+
+	if (dump_find_admin(guard_peer_pid(c->sock), c->timeout_ms, &u, &body))
+		return NULL;
+	return body;
 }
 
 /*
@@ -325,8 +420,15 @@ static int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd,
 	struct zds_response resp;
 	const char *why = NULL;
 	size_t n;
-	int ret = uds_send_timeout(c->sock, msg, len, &nsfd, nsfd >= 0, c->timeout_ms);
+	int ret = zconn_wait(c, POLLOUT);
 
+	if (!ret)
+		ret = uds_send_timeout(c->sock, msg, len, &nsfd, nsfd >= 0, c->timeout_ms);
+	if (ret == -EINTR) {
+		cli_err("%s%s: interrupted by %s before the %s was sent", c->pfx, c->path,
+			strsignal(c->signo), what);
+		return CALL_NOT_SENT;
+	}
 	if (ret == -ETIMEDOUT) {
 		cli_err("%s%s: timed out after %gs sending the %s", c->pfx, c->path,
 			c->timeout_ms / 1000.0, what);
@@ -410,8 +512,12 @@ static void print_rules_applied(const char *pfx, const char *where, int nsfd,
 		       added->route ? "added" : "already present");
 }
 
-/* After a failed add: takes back what this run installed, and only that. 0, or 1 after printing why. */
-static int undo_rules(const char *where, int nsfd, const struct rd_state *added)
+/*
+ * After a failed add: takes back what this run installed, and only that;
+ * outcome says what became of the pod. 0, or 1 after printing why.
+ */
+static int undo_rules(const char *where, int nsfd, const struct rd_state *added,
+		      const char *outcome)
 {
 	char why[1024];
 	int ret;
@@ -422,9 +528,65 @@ static int undo_rules(const char *where, int nsfd, const struct rd_state *added)
 	if (ret)
 		return cli_err("%s: removing the redirection rules this add installed: %s%s", where,
 			       why, perm_hint(ret));
-	cli_err("%s: removed the redirection rules this add installed (the pod was not added)",
-		where);
+	cli_err("%s: removed the redirection rules this add installed (%s)", where, outcome);
 	return 0;
+}
+
+/* Fault 3: before any rule goes into a pod's netns, a host netns is refused. 0, or 1 after printing why. */
+static int refuse_host_netns(const struct pod *p, pid_t daemon, const struct opts *o)
+{
+	char why[256];
+	int ret;
+
+	if (o->given & OPT_ALLOW_HOST)
+		return 0;
+	ret = guard_host_netns(p->nsfd, daemon, why, sizeof(why));
+	if (ret < 0)
+		return cli_err("%s: identifying the network namespace: %s", p->where, strerror(-ret));
+	if (ret)
+		return cli_err("%s: refusing to install redirection rules in the host network "
+			       "namespace: %s; nothing was changed (--allow-host-netns overrides)",
+			       p->where, why);
+	return 0;
+}
+
+/* How long the Del that takes back an unanswered add may wait, at least */
+#define RECOVER_MS 5000
+
+/*
+ * The add got no ack after this run installed rules (a timeout, a lost
+ * connection, an interruption), so the daemon may still start the pod.
+ * Removing the rules now could leave it Up with no redirection: first a Del
+ * on a new connection; only when that is acked do the rules go. Otherwise
+ * they stay (istio-cni keeps them too and retries). Prints what happened.
+ */
+static void recover_no_ack(const char *socket_path, const struct pod *p,
+			   const struct rd_state *added, const struct opts *o)
+{
+	char q[1100], pfx[1150];
+	struct zconn d = { .sock = -1, .path = socket_path, .pfx = pfx, .sigfd = -1,
+			   .timeout_ms = o->timeout_ms > RECOVER_MS ? o->timeout_ms : RECOVER_MS };
+	uint8_t msg[ZDS_MAX_MSG];
+	struct zds_str nack;
+	ssize_t n = encode_req(msg, ZDS_REQ_DEL, p->uid, NULL, o);
+	int ret;
+
+	log_quote(q, sizeof(q), p->uid, strlen(p->uid));
+	snprintf(pfx, sizeof(pfx), "pod %s: taking back the unanswered add: ", q);
+	ret = n < 0 || zconn_open(&d) ? CALL_NOT_SENT :
+					zconn_call(&d, msg, (size_t)n, -1, "del request", &nack);
+	zconn_close(&d);
+	if (ret == CALL_NACK)
+		cli_err("%s%.*s", pfx, (int)nack.len, nack.p);
+	if (!ret) {
+		undo_rules(p->where, p->nsfd, added,
+			   "no ack for the add; a Del sent on a new connection was acked, so the "
+			   "pod is not enrolled");
+		return;
+	}
+	cli_err("%s: no ack for the add and none for the Del that would take it back: the "
+		"outcome is unknown (the pod may be Up), so the redirection rules stay in place; "
+		"to remove both: %s del --netns %s %s %s", p->where, PROG, p->spec, socket_path, q);
 }
 
 /*
@@ -467,40 +629,104 @@ static int remove_rules(const char *spec)
 	return 0;
 }
 
+/*
+ * The end of a guarded add or sync: the signal that interrupted it, else one
+ * still pending unless the work was done (done: it is dropped then). The
+ * signal fd is closed and the mask restored with nothing left pending.
+ */
+static int guard_finish(const struct zconn *c, bool done)
+{
+	int signo = c->signo ? c->signo : done ? 0 : guard_signal(c->sigfd);
+
+	while (guard_signal(c->sigfd))
+		;
+	guard_end(c->sigfd);
+	return signo;
+}
+
+/*
+ * The walkthru profile's 127.0.0.1:15001 accepts and closes: with the rules,
+ * every outbound connection of the pod seems to succeed and reaches nothing.
+ */
+static void warn_walkthru(const struct zconn *c)
+{
+	struct dump_config cfg;
+	char *body = zconn_dump(c);
+
+	if (body && !dump_scan(body, &cfg, NULL, NULL) && !strcmp(cfg.profile, "walkthru"))
+		cli_err("warning: the daemon (pid %ld) runs the walkthru profile: its 15001 accepts "
+			"and closes, so the pod's redirected connections seem to succeed and reach "
+			"nothing (start it with --profile ambient)", cfg.pid);
+	free(body);
+}
+
+/* The daemon warns in its log only; the person who ran the add should hear it too. */
+static void warn_lo_down(const struct pod *p)
+{
+	if (rd_link_up(p->nsfd, "lo") == 0)
+		cli_err("warning: %s: the loopback interface lo is down: the listeners on 127.0.0.1 "
+			"are unreachable (fix: ip -n %s link set lo up)", p->where, p->where);
+}
+
 static int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 {
-	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "" };
+	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "",
+			   .sigfd = -1 };
 	char why[8192], q[1100];
 	struct rd_state added = { false, false, false };
 	bool redirect = o->given & OPT_REDIRECT;
 	struct zds_str nack;
 	struct pod p;
-	int ret;
+	int ret, signo;
 
 	if (pod_prepare(&p, spec, o, NULL, why, sizeof(why)))
 		return cli_err("%s", why);
+	/* connected first: the daemon's pid (its netns) is known before any rule is written */
+	if (zconn_connect(&c)) {
+		close(p.nsfd);
+		return 1;
+	}
 	/* istio-cni's order: the rules are in place before ztunnel hears of the pod */
 	if (redirect) {
-		ret = rd_apply(p.nsfd, o->variant, o->dns_capture, &added, why, sizeof(why));
+		ret = refuse_host_netns(&p, guard_peer_pid(c.sock), o);
+		if (!ret && (c.sigfd = guard_signals()) < 0)
+			ret = cli_err("blocking signals: %s", strerror(-c.sigfd));
+		if (!ret && (ret = rd_apply(p.nsfd, o->variant, o->dns_capture, &added, why,
+					    sizeof(why))))
+			ret = cli_err("%s: installing the %s rules: %s%s", p.where,
+				      rd_variant_name(o->variant), why, perm_hint(ret));
 		if (ret) {
+			guard_end(c.sigfd);
+			zconn_close(&c);
 			close(p.nsfd);
-			return cli_err("%s: installing the %s rules: %s%s", p.where,
-				       rd_variant_name(o->variant), why, perm_hint(ret));
+			return 1;
 		}
 		print_rules_applied("", p.where, p.nsfd, o, &added);
 	}
-	ret = zconn_open(&c) ? CALL_NOT_SENT :
-			       zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack);
+	ret = zconn_hello(&c) ? CALL_NOT_SENT : 0;
+	if (!ret && redirect)
+		warn_walkthru(&c);
+	if (!ret)
+		ret =
+				zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack);
 	if (ret == CALL_NACK)
 		cli_err("pod %s: %.*s", log_quote(q, sizeof(q), p.uid, strlen(p.uid)), (int)nack.len,
 			nack.p);
 	else if (ret == 0)
 		printf("listeners ready\n");
+	if (ret == 0)
+		warn_lo_down(&p);
+	/* the first connection stays open until the Del is answered */
+	if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
+		recover_no_ack(socket_path, &p, &added, o);
+	else if (ret && redirect)
+		undo_rules(p.where, p.nsfd, &added, c.signo ? "interrupted; the add was not sent" :
+				"the pod was not added");
 	zconn_close(&c);
-	if (ret && redirect)
-		undo_rules(p.where, p.nsfd, &added);
 	close(p.nsfd);
-	return ret ? 1 : 0;
+	/* a signal that came after the ack finds the work done: it is dropped */
+	signo = guard_finish(&c, ret == 0);
+	return signo ? 128 + signo : ret ? 1 : 0;
 }
 
 /* del and keep: one request naming a pod by uid. */
@@ -508,11 +734,13 @@ static int cmd_uid(enum cmd cmd, const char *socket_path, const char *uid, const
 {
 	enum zds_req_type type = cmd == CMD_DEL ? ZDS_REQ_DEL : ZDS_REQ_KEEP;
 	char q[1100], pfx[1110], what[32];
-	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx };
+	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx,
+			  .sigfd = -1 };
 	uint8_t msg[ZDS_MAX_MSG];
 	struct zds_str nack;
+	char *body;
 	ssize_t n;
-	int ret, rules_ret = 0;
+	int ret, rules_ret = 0, known;
 
 	snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), uid, strlen(uid)));
 	snprintf(what, sizeof(what), "%s request", cmd_names[cmd]);
@@ -526,11 +754,18 @@ static int cmd_uid(enum cmd cmd, const char *socket_path, const char *uid, const
 		if (rules_ret < 0)
 			return 1;
 	}
-	ret = zconn_open(&c) ? CALL_NOT_SENT : zconn_call(&c, msg, (size_t)n, -1, what, &nack);
+	ret = zconn_open(&c) ? CALL_NOT_SENT : 0;
+	/* ztunnel acks an unknown uid too: the daemon's own list says whether it knew it */
+	body = ret ? NULL : zconn_dump(&c);
+	known = body ? dump_has_uid(body, uid) : -1;
+	free(body);
+	if (!ret)
+		ret = zconn_call(&c, msg, (size_t)n, -1, what, &nack);
 	if (ret == CALL_NACK)
 		cli_err("%s%.*s", pfx, (int)nack.len, nack.p);
 	else if (ret == 0)
-		printf("pod %s %s\n", uid, cmd == CMD_DEL ? "deleted" : "kept");
+		printf("pod %s %s%s\n", uid, cmd == CMD_DEL ? "deleted" : "kept",
+		       known == 0 ? " (no such pod)" : "");
 	zconn_close(&c);
 	return ret || rules_ret ? 1 : 0;
 }
@@ -662,107 +897,189 @@ static void print_uids(FILE *f, const struct pod *pods, size_t from, size_t npod
 			log_quote(q, sizeof(q), pods[i].uid, strlen(pods[i].uid)));
 }
 
+/*
+ * Which pods the snapshot will drain: those the daemon has (its config_dump)
+ * that are not among pods, as '"a", "b"' (malloc'd; *n their number), or
+ * NULL when the daemon's list cannot be read.
+ */
+static char *drained_pods(const struct zconn *c, const struct pod *pods, size_t npods,
+			  ssize_t *n)
+{
+	const char **uids = calloc(npods ? npods : 1, sizeof(*uids));
+	char *body = uids ? zconn_dump(c) : NULL, *text = NULL;
+	size_t len = 0, i;
+	FILE *f = body ? open_memstream(&text, &len) : NULL;
+
+	for (i = 0; i < npods && uids; i++)
+		uids[i] = pods[i].uid;
+	*n = f ? dump_other_pods(body, uids, npods, f) : -1;
+	if (f && fclose(f))
+		*n = -1;
+	free(uids);
+	free(body);
+	if (*n < 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* What a sync did, for its summary line. */
+struct sync_tally {
+	size_t sent, ready, failed, skipped, stopped_at;	/* stopped_at: npods when all were tried */
+	int last, snap;		/* the last add's and the snapshot's zconn_call() outcome */
+	char *drained;		/* drained_pods(), or NULL */
+	ssize_t ndrained;
+};
+
+/*
+ * sync --redirect, before a pod's Add: not into a host netns, and its rules
+ * installed. 0 to send it; 1 skipped (said why on stdout).
+ */
+static int sync_rules(struct pod *p, pid_t daemon, const struct opts *o, struct rd_state *added)
+{
+	char why[1024], rpfx[1110];
+	int ret;
+
+	if (refuse_host_netns(p, daemon, o)) {
+		printf("%s: not sent: %s is a host network namespace\n", p->uid, p->where);
+		return 1;
+	}
+	ret = rd_apply(p->nsfd, o->variant, o->dns_capture, added, why, sizeof(why));
+	if (ret == -ENOTRECOVERABLE)
+		cli_die("%s", why);
+	if (ret) {
+		printf("%s: installing the %s rules in %s: %s%s\n", p->uid,
+		       rd_variant_name(o->variant), p->where, why, perm_hint(ret));
+		return 1;
+	}
+	snprintf(rpfx, sizeof(rpfx), "%s: ", p->uid);
+	print_rules_applied(rpfx, p->where, p->nsfd, o, added);
+	return 0;
+}
+
+/* The summary: on stdout when the snapshot was acknowledged, else an error. */
+static void print_sync_summary(const struct sync_tally *t, const struct pod *pods, size_t npods,
+			       const struct zds_str *nack)
+{
+	char *line = NULL;
+	size_t linelen = 0;
+	FILE *f = open_memstream(&line, &linelen);
+
+	if (!f) {
+		cli_err("out of memory");
+		return;
+	}
+	fprintf(f, "sync: %zu pod%s sent, %zu ready, %zu failed", t->sent, t->sent == 1 ? "" : "s",
+		t->ready, t->failed);
+	if (t->stopped_at < npods && t->last == CALL_NO_ACK)
+		fprintf(f, ", 1 unanswered");
+	if (t->snap == 0 && t->drained) {
+		fprintf(f, "; snapshot acknowledged; %zd pod%s not listed drained%s%s", t->ndrained,
+			t->ndrained == 1 ? "" : "s", t->ndrained ? ": " : "", t->drained);
+	} else if (t->snap == 0) {
+		fprintf(f, "; snapshot acknowledged (pods not listed were drained)");
+	} else if (t->snap == CALL_NACK) {
+		fprintf(f, "; snapshot nacked: %.*s", (int)nack->len, nack->p);
+	} else if (t->stopped_at < npods) {
+		fprintf(f, "; connection lost");
+		if (t->sent + t->skipped < npods) {
+			fprintf(f, ", not sent: ");
+			print_uids(f, pods, t->sent + t->skipped, npods);
+		}
+		fprintf(f, "; snapshot not sent (nothing drained)");
+	} else if (t->snap == CALL_NOT_SENT) {
+		fprintf(f, "; connection lost; snapshot not sent (nothing drained)");
+	} else {
+		fprintf(f, "; connection lost; snapshot unanswered (pods not listed may have been drained)");
+	}
+	fclose(f);
+	if (t->snap == 0)
+		printf("%s\n", line);
+	else
+		cli_err("%s", line);
+	free(line);
+}
+
 static int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 		    const struct opts *o)
 {
-	char q[1100], pfx[1110], rpfx[1110], *line = NULL;
-	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx };
-	size_t i, sent = 0, ready = 0, failed = 0, skipped = 0, linelen = 0;
+	char q[1100], pfx[1110];
+	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx,
+			  .sigfd = -1 };
+	struct sync_tally t = { .last = 0, .snap = CALL_NOT_SENT };
 	bool redirect = o->given & OPT_REDIRECT;
 	uint8_t snap[16];
 	struct zds_str nack = { NULL, 0 };
 	struct pod *pods;
 	ssize_t n, npods;
-	FILE *f;
-	int ret = 0, snap_ret = CALL_NOT_SENT;
+	size_t i;
+	pid_t daemon;
+	int ret = 0, signo;
 
 	npods = prepare_pods(&pods, specs, nspecs, all, o);
 	if (npods < 0)
 		return 1;
 	n = encode_req(snap, ZDS_REQ_SNAPSHOT_SENT, NULL, NULL, o);
 	pfx[0] = '\0';
-	if (n < 0 || check_pods(pods, (size_t)npods) || zconn_open(&c)) {
-		zconn_close(&c);
+	if (n < 0 || check_pods(pods, (size_t)npods) || zconn_connect(&c)) {
 		pods_free(pods, (size_t)npods);
 		return 1;
+	}
+	daemon = guard_peer_pid(c.sock);
+	if (redirect && (c.sigfd = guard_signals()) < 0)
+		cli_err("blocking signals: %s", strerror(-c.sigfd));
+	if (c.sigfd < -1 || zconn_hello(&c)) {
+		signo = guard_finish(&c, false);
+		zconn_close(&c);
+		pods_free(pods, (size_t)npods);
+		return signo ? 128 + signo : 1;
 	}
 
 	for (i = 0; i < (size_t)npods; i++) {
 		struct pod *p = &pods[i];
 		struct rd_state added = { false, false, false };
-		char why[1024];
 
 		snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
 		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */
-		if (redirect) {
-			ret = rd_apply(p->nsfd, o->variant, o->dns_capture, &added, why, sizeof(why));
-			if (ret == -ENOTRECOVERABLE)
-				cli_die("%s", why);
-			if (ret) {
-				printf("%s: installing the %s rules in %s: %s%s\n", p->uid,
-				       rd_variant_name(o->variant), p->where, why, perm_hint(ret));
-				failed++;
-				skipped++;
-				continue;
-			}
-			snprintf(rpfx, sizeof(rpfx), "%s: ", p->uid);
-			print_rules_applied(rpfx, p->where, p->nsfd, o, &added);
+		if (redirect && sync_rules(p, daemon, o, &added)) {
+			t.failed++;
+			t.skipped++;
+			continue;
 		}
 		ret = zconn_call(&c, p->msg, p->len, p->nsfd, "add request", &nack);
-		if (ret && redirect)
-			undo_rules(p->where, p->nsfd, &added);
+		if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
+			recover_no_ack(socket_path, p, &added, o);
+		else if (ret && redirect)
+			undo_rules(p->where, p->nsfd, &added,
+				   c.signo ? "interrupted; the add was not sent" : "the pod was not added");
 		if (ret == CALL_NOT_SENT)
 			break;
-		sent++;
+		t.sent++;
 		if (ret == CALL_NO_ACK)
 			break;
 		if (ret == CALL_NACK)
 			printf("%s: %.*s\n", p->uid, (int)nack.len, nack.p);
 		else
 			printf("%s: listeners ready\n", p->uid);
-		ready += !ret;
-		failed += ret == CALL_NACK;
+		t.ready += !ret;
+		t.failed += ret == CALL_NACK;
 	}
+	t.stopped_at = i;
+	t.last = ret;
 	if (i == (size_t)npods) {
+		t.drained = drained_pods(&c, pods, (size_t)npods, &t.ndrained);
 		snprintf(pfx, sizeof(pfx), "snapshot: ");
-		snap_ret = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack);
+		t.snap = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack);
 	}
 	zconn_close(&c);
-
-	/* the summary: on stdout when the snapshot was acknowledged, else an error */
-	f = open_memstream(&line, &linelen);
-	if (!f) {
-		pods_free(pods, (size_t)npods);
-		return cli_err("out of memory");
-	}
-	fprintf(f, "sync: %zu pod%s sent, %zu ready, %zu failed", sent, sent == 1 ? "" : "s", ready,
-		failed);
-	if (i < (size_t)npods && ret == CALL_NO_ACK)
-		fprintf(f, ", 1 unanswered");
-	if (snap_ret == 0) {
-		fprintf(f, "; snapshot acknowledged (pods not listed were drained)");
-	} else if (snap_ret == CALL_NACK) {
-		fprintf(f, "; snapshot nacked: %.*s", (int)nack.len, nack.p);
-	} else if (i < (size_t)npods) {
-		fprintf(f, "; connection lost");
-		if (sent + skipped < (size_t)npods) {
-			fprintf(f, ", not sent: ");
-			print_uids(f, pods, sent + skipped, (size_t)npods);
-		}
-		fprintf(f, "; snapshot not sent (nothing drained)");
-	} else if (snap_ret == CALL_NOT_SENT) {
-		fprintf(f, "; connection lost; snapshot not sent (nothing drained)");
-	} else {
-		fprintf(f, "; connection lost; snapshot unanswered (pods not listed may have been drained)");
-	}
-	fclose(f);
-	if (snap_ret == 0)
-		printf("%s\n", line);
-	else
-		cli_err("%s", line);
-	free(line);
+	print_sync_summary(&t, pods, (size_t)npods, &nack);
+	free(t.drained);
 	pods_free(pods, (size_t)npods);
-	return snap_ret == 0 && !failed ? 0 : 1;
+	signo = guard_finish(&c, t.snap == 0);
+	if (signo)
+		return 128 + signo;
+	return t.snap == 0 && !t.failed ? 0 : 1;
 }
 
 /* ---- inspect ----------------------------------------------------------------------- */
@@ -942,350 +1259,6 @@ static int read_listeners(int nsfd, struct lsocks *ls, char *err, size_t cap)
 	return 0;
 }
 
-/* ---- the daemon's /config_dump, over a plain HTTP/1.0 GET --------------------------- */
-
-struct url {
-	char host[256], port[8], path[512], text[800];
-};
-
-/* "http://HOST[:PORT][/PATH]" (HOST may be [IPv6]); an empty path means /config_dump. */
-static int parse_url(const char *s, struct url *u)
-{
-	const char *h = s, *p, *hend;
-	size_t hlen;
-
-	if (!strncmp(h, "http://", 7))
-		h += 7;
-	else if (strstr(h, "://"))
-		return -EPROTONOSUPPORT;
-	if (*h == '[') {
-		hend = strchr(h, ']');
-		if (!hend)
-			return -EINVAL;
-		hlen = (size_t)(hend - h - 1);
-		h++;
-		p = hend + 1;
-	} else {
-		p = h + strcspn(h, ":/");
-		hlen = (size_t)(p - h);
-	}
-	if (!hlen || hlen >= sizeof(u->host))
-		return -EINVAL;
-	snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen, h);
-	snprintf(u->port, sizeof(u->port), "80");
-	if (*p == ':') {
-		size_t plen = strspn(p + 1, "0123456789");
-
-		if (!plen || plen >= sizeof(u->port) || (p[1 + plen] && p[1 + plen] != '/') ||
-		    atoi(p + 1) < 1 || atoi(p + 1) > 65535)
-			return -EINVAL;
-		snprintf(u->port, sizeof(u->port), "%.*s", (int)plen, p + 1);
-		p += 1 + plen;
-	}
-	if (*p && *p != '/')
-		return -EINVAL;
-	if (strlen(p) >= sizeof(u->path) || strpbrk(p, " \r\n"))
-		return -EINVAL;
-	snprintf(u->path, sizeof(u->path), "%s", *p && strcmp(p, "/") ? p : "/config_dump");
-	snprintf(u->text, sizeof(u->text), "http://%s%s%s:%s%s", strchr(u->host, ':') ? "[" : "",
-		 u->host, strchr(u->host, ':') ? "]" : "", u->port, u->path);
-	return 0;
-}
-
-/* GET u: 0 with the HTTP status and body (malloc'd, NUL-terminated), or -errno and why. */
-static int http_get(const struct url *u, int timeout_ms, int *status, char **body, char *err,
-		    size_t cap)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL, *ai;
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	char req[1400], *buf = NULL, *hdr_end;
-	size_t len = 0, bcap = 0;
-	ssize_t n;
-	int fd = -1, ret, gai;
-
-	*body = NULL;
-	gai = getaddrinfo(u->host, u->port, &hints, &res);
-	if (gai) {
-		snprintf(err, cap, "%s", gai_strerror(gai));
-		return -EHOSTUNREACH;
-	}
-	ret = -ECONNREFUSED;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			ret = -errno;
-			continue;
-		}
-		/* SO_SNDTIMEO bounds connect() too */
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		ret = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, cap, "%s", strerror(-ret));
-		return ret;
-	}
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: application/json\r\n"
-		     "Connection: close\r\n\r\n", u->path, u->host, u->port);
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-		ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-		goto fail;
-	}
-	for (;;) {
-		if (len + 4096 + 1 > bcap) {
-			char *nb;
-
-			bcap = bcap ? bcap * 2 : 16384;
-			if (bcap > (16u << 20)) {
-				ret = -EFBIG;
-				goto fail;
-			}
-			nb = realloc(buf, bcap);
-			if (!nb) {
-				ret = -ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-		}
-		n = recv(fd, buf + len, bcap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	fd = -1;
-	if (!buf) {
-		snprintf(err, cap, "empty response");
-		return -EPROTO;
-	}
-	buf[len] = '\0';
-	hdr_end = strstr(buf, "\r\n\r\n");
-	if (strncmp(buf, "HTTP/1.", 7) || !hdr_end || sscanf(buf + 8, " %d", status) != 1) {
-		free(buf);
-		snprintf(err, cap, "not an HTTP response");
-		return -EPROTO;
-	}
-	memmove(buf, hdr_end + 4, len - (size_t)(hdr_end + 4 - buf) + 1);
-	*body = buf;
-	return 0;
-fail:
-	snprintf(err, cap, "%s", strerror(-ret));
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return ret;
-}
-
-/* Just enough JSON to read .pods[] = {uid, state, netns: {dev, inode}} out of config_dump. */
-struct jscan {
-	const char *p, *end;
-};
-
-static void js_ws(struct jscan *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-		j->p++;
-}
-
-static bool js_eat(struct jscan *j, char c)
-{
-	js_ws(j);
-	if (j->p < j->end && *j->p == c) {
-		j->p++;
-		return true;
-	}
-	return false;
-}
-
-/* A string into out (may be NULL; truncated, \u escapes outside ASCII become '?'). */
-static int js_string(struct jscan *j, char *out, size_t cap)
-{
-	size_t n = 0;
-	char c;
-
-	if (!js_eat(j, '"'))
-		return -EINVAL;
-	while (j->p < j->end && *j->p != '"') {
-		c = *j->p++;
-		if (c == '\\') {
-			if (j->p >= j->end)
-				return -EINVAL;
-			c = *j->p++;
-			switch (c) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'u': {
-				char hex[5] = { 0 };
-				unsigned long v;
-
-				if (j->end - j->p < 4)
-					return -EINVAL;
-				memcpy(hex, j->p, 4);
-				j->p += 4;
-				v = strtoul(hex, NULL, 16);
-				c = v < 0x80 ? (char)v : '?';
-				break;
-			}
-			default: break;	/* \" \\ \/ */
-			}
-		}
-		if (out && n + 1 < cap)
-			out[n++] = c;
-	}
-	if (out && cap)
-		out[n] = '\0';
-	return js_eat(j, '"') ? 0 : -EINVAL;
-}
-
-static int js_skip(struct jscan *j, int depth)
-{
-	char open;
-
-	js_ws(j);
-	if (j->p >= j->end || depth > 64)
-		return -EINVAL;
-	if (*j->p == '"')
-		return js_string(j, NULL, 0);
-	if (*j->p == '{' || *j->p == '[') {
-		open = *j->p++;
-		if (js_eat(j, open == '{' ? '}' : ']'))
-			return 0;
-		do {
-			if (open == '{' && (js_string(j, NULL, 0) || !js_eat(j, ':')))
-				return -EINVAL;
-			if (js_skip(j, depth + 1))
-				return -EINVAL;
-		} while (js_eat(j, ','));
-		return js_eat(j, open == '{' ? '}' : ']') ? 0 : -EINVAL;
-	}
-	/* numbers, true, false, null */
-	if (!strchr("-0123456789tfn", *j->p))
-		return -EINVAL;
-	while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
-				 (*j->p >= 'a' && *j->p <= 'z')))
-		j->p++;
-	return 0;
-}
-
-struct dump_pod {
-	char uid[256], state[32], dev[32];
-	uint64_t inode;
-};
-
-static int js_pod(struct jscan *j, struct dump_pod *p)
-{
-	char key[32];
-
-	memset(p, 0, sizeof(*p));
-	if (!js_eat(j, '{'))
-		return -EINVAL;
-	if (js_eat(j, '}'))
-		return 0;
-	do {
-		if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
-			return -EINVAL;
-		if (!strcmp(key, "uid")) {
-			if (js_string(j, p->uid, sizeof(p->uid)))
-				return -EINVAL;
-		} else if (!strcmp(key, "state")) {
-			if (js_string(j, p->state, sizeof(p->state)))
-				return -EINVAL;
-		} else if (!strcmp(key, "netns")) {
-			/* anything but an object (null) names no netns */
-			if (!js_eat(j, '{')) {
-				if (js_skip(j, 1))
-					return -EINVAL;
-				continue;
-			}
-			if (js_eat(j, '}'))
-				continue;
-			do {
-				if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
-					return -EINVAL;
-				js_ws(j);
-				if (!strcmp(key, "inode")) {
-					char *end;
-
-					p->inode = strtoull(j->p, &end, 10);
-					if (end == j->p)
-						return -EINVAL;
-					j->p = end;
-				} else if (!strcmp(key, "dev")) {
-					if (js_string(j, p->dev, sizeof(p->dev)))
-						return -EINVAL;
-				} else if (js_skip(j, 2)) {
-					return -EINVAL;
-				}
-			} while (js_eat(j, ','));
-			if (!js_eat(j, '}'))
-				return -EINVAL;
-		} else if (js_skip(j, 1)) {
-			return -EINVAL;
-		}
-	} while (js_eat(j, ','));
-	return js_eat(j, '}') ? 0 : -EINVAL;
-}
-
-/*
- * Finds the pod whose netns is id in a config_dump: 0 with *found, *match
- * and *npods set, or -EINVAL when body is not the JSON expected.
- */
-static int find_pod(const char *body, const struct netns_id *id, bool *found,
-		    struct dump_pod *match, size_t *npods)
-{
-	struct jscan j = { body, body + strlen(body) };
-	struct dump_pod p;
-	char key[32], dev[32];
-
-	*found = false;
-	*npods = 0;
-	snprintf(dev, sizeof(dev), "%u:%u", major(id->dev), minor(id->dev));
-	if (!js_eat(&j, '{'))
-		return -EINVAL;
-	if (js_eat(&j, '}'))
-		return 0;
-	do {
-		if (js_string(&j, key, sizeof(key)) || !js_eat(&j, ':'))
-			return -EINVAL;
-		if (strcmp(key, "pods")) {
-			if (js_skip(&j, 1))
-				return -EINVAL;
-			continue;
-		}
-		if (!js_eat(&j, '['))
-			return -EINVAL;
-		if (js_eat(&j, ']'))
-			continue;
-		do {
-			if (js_pod(&j, &p))
-				return -EINVAL;
-			++*npods;
-			if (!*found && p.inode == (uint64_t)id->ino && (!p.dev[0] || !strcmp(p.dev, dev))) {
-				*found = true;
-				*match = p;
-			}
-		} while (js_eat(&j, ','));
-		if (!js_eat(&j, ']'))
-			return -EINVAL;
-	} while (js_eat(&j, ','));
-	return js_eat(&j, '}') ? 0 : -EINVAL;
-}
-
 /* ---- inspect: collect, then print ------------------------------------------------ */
 
 struct inspect {
@@ -1312,14 +1285,79 @@ struct inspect {
 	const char *sock;
 	char sock_err[512];
 	int sock_ret;
+	char verdict[256];	/* "" when nothing is wrong that inspect can tell */
+	pid_t daemon_pid;	/* the --socket peer's, or 0 */
+	bool no_admin;		/* --socket without --admin, and no endpoint of it found */
 };
+
+/* Is there a TCP listener on port (any address) in ls? */
+static bool tcp_listens(const struct lsocks *ls, unsigned int port)
+{
+	char suffix[16];
+	size_t i, n = (size_t)snprintf(suffix, sizeof(suffix), ":%u", port);
+
+	for (i = 0; i < ls->n; i++) {
+		size_t len = strlen(ls->v[i].local);
+
+		if (!strcmp(ls->v[i].proto, "tcp") && len > n &&
+		    !strcmp(ls->v[i].local + len - n, suffix))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Fault 22: rules that send TCP to ports nobody listens on refuse the pod's
+ * traffic (e.g. after the daemon was killed). DNS (15053) is left out: the
+ * walk-thru daemon has no DNS proxy and says so elsewhere.
+ */
+static void inspect_verdict(struct inspect *in)
+{
+	static const char *const keys[] = { "--to-ports ", "--to-port ", "--on-port " };
+	unsigned int ports[8], port;
+	size_t i, k, n = 0, len = 0, j;
+	const char *p;
+
+	if (in->rules_ret || in->ls_ret)
+		return;
+	for (i = 0; i < in->rules.n; i++) {
+		if (!in->rules.e[i].rule || strncmp(in->rules.e[i].chain, "ISTIO_", 6))
+			continue;
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			p = strstr(in->rules.e[i].rule, keys[k]);
+			if (!p || sscanf(p + strlen(keys[k]), "%u", &port) != 1 || port == 15053)
+				continue;
+			for (j = 0; j < n && ports[j] != port; j++)
+				;
+			if (j == n && n < sizeof(ports) / sizeof(ports[0]) && !tcp_listens(&in->ls, port))
+				ports[n++] = port;
+		}
+	}
+	if (!n)
+		return;
+	len = (size_t)snprintf(in->verdict, sizeof(in->verdict),
+			       "traffic of this pod is refused: its rules redirect to ");
+	for (j = 0; j < n && len < sizeof(in->verdict); j++)
+		len += (size_t)snprintf(in->verdict + len, sizeof(in->verdict) - len, "%s%u",
+					j ? (j + 1 == n ? " and " : ", ") : "", ports[j]);
+	if (len < sizeof(in->verdict))
+		snprintf(in->verdict + len, sizeof(in->verdict) - len,
+			 " but nothing listens there (re-add the pod, or remove its rules with "
+			 "del --netns)");
+}
 
 static void inspect_daemon(struct inspect *in, int timeout_ms)
 {
 	char *body = NULL;
 	int status = 0;
 
-	in->http_ret = http_get(&in->url, timeout_ms, &status, &body, in->http_err,
+	if (in->no_admin) {
+		in->http_ret = -ENOENT;
+		snprintf(in->http_err, sizeof(in->http_err),
+			 "no listener of it answers /config_dump (give --admin URL)");
+		return;
+	}
+	in->http_ret = dump_http_get(&in->url, timeout_ms, &status, &body, in->http_err,
 				sizeof(in->http_err));
 	if (in->http_ret)
 		return;
@@ -1327,7 +1365,7 @@ static void inspect_daemon(struct inspect *in, int timeout_ms)
 	if (status != 200) {
 		snprintf(in->http_err, sizeof(in->http_err), "it answered HTTP %d", status);
 		in->http_ret = -EPROTO;
-	} else if (find_pod(body, &in->id, &in->enrolled, &in->pod, &in->npods)) {
+	} else if (dump_find_pod(body, &in->id, &in->enrolled, &in->pod, &in->npods)) {
 		snprintf(in->http_err, sizeof(in->http_err),
 			 "its answer is not a config_dump (JSON with .pods[].netns.inode)");
 		in->http_ret = -EPROTO;
@@ -1345,10 +1383,15 @@ static void inspect_socket(struct inspect *in, int timeout_ms)
 	int fd = uds_connect(in->sock), ret;
 
 	if (fd < 0) {
+		char hint[400] = "";
+
+		if (fd == -EACCES)
+			guard_explain_eacces(in->sock, hint, sizeof(hint));
 		in->sock_ret = fd;
-		snprintf(in->sock_err, sizeof(in->sock_err), "connect: %s", strerror(-fd));
+		snprintf(in->sock_err, sizeof(in->sock_err), "connect: %s%s", strerror(-fd), hint);
 		return;
 	}
+	in->daemon_pid = guard_peer_pid(fd);
 	ret = uds_recv_timeout(fd, buf, sizeof(buf), timeout_ms, &m);
 	if (!ret && m.nfds) {
 		fdpass_close_fds(&m);
@@ -1513,6 +1556,11 @@ static void print_json(FILE *f, const struct inspect *in)
 	}
 	fputs("},\n  \"enrolled\": ", f);
 	fputs(in->http_ret ? "null" : in->enrolled ? "true" : "false", f);
+	fputs(",\n  \"verdict\": ", f);
+	if (in->verdict[0])
+		json_str(f, in->verdict);
+	else
+		fputs("null", f);
 	fputs(",\n  \"pod\": ", f);
 	if (!in->http_ret && in->enrolled) {
 		fputs("{\"uid\": ", f);
@@ -1610,6 +1658,8 @@ static void print_human(FILE *f, const struct inspect *in)
 	else
 		fprintf(f, "enrolled: no: none of the %zu pod%s at %s has this netns\n", in->npods,
 			in->npods == 1 ? "" : "s", in->url.text);
+	if (in->verdict[0])
+		fprintf(f, "verdict: %s\n", in->verdict);
 }
 
 static int cmd_inspect(const char *spec, const struct opts *o)
@@ -1621,7 +1671,7 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	memset(&in, 0, sizeof(in));
 	in.spec = spec;
 	in.sock = o->socket;
-	if (parse_url(o->admin ? o->admin : DEFAULT_ADMIN, &in.url))
+	if (dump_parse_url(o->admin ? o->admin : DEFAULT_ADMIN, &in.url))
 		cli_usage_error("invalid --admin '%s': expected http://HOST:PORT[/PATH]", o->admin);
 	fd = open_netns(spec, in.path, sizeof(in.path), &in.name, why, sizeof(why));
 	if (fd < 0)
@@ -1638,13 +1688,23 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	close(fd);
 	if (in.sock)
 		inspect_socket(&in, o->timeout_ms);
+	/* the daemon behind --socket, not whatever answers on the default port */
+	if (in.sock && !o->admin &&
+	    dump_find_admin(in.daemon_pid, o->timeout_ms, &in.url, NULL)) {
+		in.no_admin = true;
+		if (in.daemon_pid > 0)
+			snprintf(in.url.text, sizeof(in.url.text), "the daemon behind %s (pid %d)",
+				 in.sock, (int)in.daemon_pid);
+		else
+			snprintf(in.url.text, sizeof(in.url.text), "the daemon behind %s", in.sock);
+	}
 	inspect_daemon(&in, o->timeout_ms);
+	inspect_verdict(&in);
 
 	if (o->given & OPT_JSON)
 		print_json(stdout, &in);
 	else
 		print_human(stdout, &in);
-	/* an unreachable daemon is a finding, not a failure to inspect */
 	ret = in.ls_ret ? in.ls_ret : in.rules_ret ? in.rules_ret : in.pol_ret;
 	if (ret)
 		cli_err("%s: could not read everything: %s%s", in.name ? in.name : spec,
@@ -1653,7 +1713,8 @@ static int cmd_inspect(const char *spec, const struct opts *o)
 	lsocks_free(&in.ls);
 	rd_rules_free(&in.rules);
 	rd_policy_free(&in.pol);
-	return ret ? 1 : 0;
+	/* enrolment that could not be read is no "all clear" either */
+	return ret || in.verdict[0] || in.http_ret ? 1 : 0;
 }
 
 static bool parse_bool(const char *s, bool *v)
@@ -1685,6 +1746,8 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, LO_JSON },
 		{ "socket", required_argument, NULL, LO_SOCKET },
 		{ "admin", required_argument, NULL, LO_ADMIN },
+		{ "allow-host-netns", no_argument, NULL, LO_ALLOW_HOST },
+		{ "iptables-restore", required_argument, NULL, LO_RESTORE },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1692,20 +1755,23 @@ int main(int argc, char **argv)
 	};
 	/* the options each subcommand takes besides --timeout */
 	static const unsigned int allowed[] = {
-		[CMD_ADD] = OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA | OPT_REDIRECT | OPT_DNS,
-		[CMD_DEL] = OPT_NETNS,
+		[CMD_ADD] = OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA | OPT_REDIRECT | OPT_DNS |
+			    OPT_ALLOW_HOST | OPT_RESTORE,
+		[CMD_DEL] = OPT_NETNS | OPT_RESTORE,
 		[CMD_KEEP] = 0,
-		[CMD_SYNC] = OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS,
+		[CMD_SYNC] = OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST |
+			     OPT_RESTORE,
 		[CMD_INSPECT] = OPT_JSON | OPT_SOCKET | OPT_ADMIN,
 	};
 	static const char *const opt_names[] = { "--uid", "--name", "--namespace",
 						 "--service-account", "--all", "--redirect",
 						 "--dns-capture", "--netns", "--json", "--socket",
-						 "--admin" };
+						 "--admin", "--allow-host-netns", "--iptables-restore" };
 	/* where an option belongs, for the usage error that refuses it elsewhere */
 	static const char *const opt_homes[] = { "add", "add", "add and sync", "add and sync",
 						 "sync", "add and sync", "add and sync", "del",
-						 "inspect", "inspect", "inspect" };
+						 "inspect", "inspect", "inspect", "add and sync",
+						 "add, sync and del" };
 	struct opts o = {
 		.namespace_ = "default",
 		.service_account = "default",
@@ -1772,6 +1838,16 @@ int main(int argc, char **argv)
 			o.admin = optarg;
 			o.given |= OPT_ADMIN;
 			break;
+		case LO_ALLOW_HOST:
+			o.given |= OPT_ALLOW_HOST;
+			break;
+		case LO_RESTORE:
+			c = rd_set_tool("iptables-restore", optarg);
+			if (c)
+				cli_usage_error("invalid --iptables-restore '%s': %s", optarg,
+						c == -EINVAL ? "not an absolute path" : strerror(-c));
+			o.given |= OPT_RESTORE;
+			break;
 		case 't':
 			o.timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 			break;
@@ -1810,6 +1886,10 @@ int main(int argc, char **argv)
 	}
 	if ((o.given & OPT_DNS) && !(o.given & OPT_REDIRECT))
 		cli_usage_error("--dns-capture needs --redirect");
+	if ((o.given & OPT_ALLOW_HOST) && !(o.given & OPT_REDIRECT))
+		cli_usage_error("--allow-host-netns needs --redirect");
+	if ((o.given & OPT_RESTORE) && !(o.given & (OPT_REDIRECT | OPT_NETNS)))
+		cli_usage_error("--iptables-restore needs --redirect (add, sync) or --netns (del)");
 	if ((o.given & OPT_NETNS) && !*o.netns)
 		cli_usage_error("empty --netns");
 	/* live output when a sync of many pods runs into a pipe */

@@ -160,21 +160,44 @@ static int fail(char *err, size_t cap, int ret, const char *fmt, ...)
 
 /* ---- a tool run inside the netns ------------------------------------------------ */
 
-/* Where the tool is: PATH, then the sbin directories a plain user's PATH lacks. */
+/*
+ * Where the tools are: only the fixed system directories, never $PATH (a
+ * relative entry such as "." would run whatever the caller's working
+ * directory holds, as root), or the absolute path rd_set_tool() was given.
+ */
+static const char *const tool_dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+static char tool_restore_path[4096];
+
+/* The child's whole environment: nothing of the caller's (XTABLES_LIBDIR, LD_*, ...). */
+static char *const tool_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+
+int rd_set_tool(const char *tool, const char *path)
+{
+	if (strcmp(tool, "iptables-restore"))
+		return -EINVAL;
+	if (path[0] != '/')
+		return -EINVAL;
+	if (strlen(path) >= sizeof(tool_restore_path))
+		return -ENAMETOOLONG;
+	if (access(path, X_OK))
+		return -errno;
+	snprintf(tool_restore_path, sizeof(tool_restore_path), "%s", path);
+	return 0;
+}
+
 static int find_tool(const char *name, char *path, size_t cap)
 {
-	const char *env = getenv("PATH");
-	char *dirs, *save = NULL, *d;
-	int found = 0;
+	size_t i;
 
-	if (asprintf(&dirs, "%s:/usr/sbin:/sbin", env && *env ? env : "/usr/bin:/bin") < 0)
-		return -ENOMEM;
-	for (d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-		if (*d && snprintf(path, cap, "%s/%s", d, name) < (int)cap && access(path, X_OK) == 0)
-			found = 1;
+	if (!strcmp(name, "iptables-restore") && tool_restore_path[0]) {
+		snprintf(path, cap, "%s", tool_restore_path);
+		return 0;
 	}
-	free(dirs);
-	return found ? 0 : -ENOENT;
+	for (i = 0; i < sizeof(tool_dirs) / sizeof(tool_dirs[0]); i++)
+		if (snprintf(path, cap, "%s/%s", tool_dirs[i], name) < (int)cap &&
+		    access(path, X_OK) == 0)
+			return 0;
+	return -ENOENT;
 }
 
 /* A pipe whose ends are above stderr, so that the child's dup2()s never clobber one. */
@@ -301,7 +324,8 @@ static int run_tool(int nsfd, const char *tool, const char *arg, const char *inp
 	errbuf[0] = '\0';
 	ret = find_tool(tool, path, sizeof(path));
 	if (ret == -ENOENT)
-		return fail(err, cap, ret, "%s: command not found (install the iptables package)", tool);
+		return fail(err, cap, ret, "%s: not found in /usr/sbin, /sbin, /usr/bin or /bin (install the iptables package)",
+			    tool);
 	if (ret)
 		return fail(err, cap, ret, "%s: %s", tool, strerror(-ret));
 	if ((ret = pipe_high(in)) || (ret = pipe_high(op)) || (ret = pipe_high(ep)) ||
@@ -331,7 +355,7 @@ static int run_tool(int nsfd, const char *tool, const char *arg, const char *inp
 			child_fail(sp[1], 1);
 		if (dup2(in[0], 0) < 0 || dup2(op[1], 1) < 0 || dup2(ep[1], 2) < 0)
 			child_fail(sp[1], 2);
-		execv(path, argv);
+		execve(path, argv, tool_env);
 		child_fail(sp[1], 3);
 	}
 	close_fd(&in[0]);
@@ -636,6 +660,18 @@ static size_t expected_in(enum rd_variant v, bool dns, const char *table, const 
 	return n;
 }
 
+/* Does the variant declare chain in table? */
+static bool expected_decl(enum rd_variant v, bool dns, const char *table, const char *chain)
+{
+	const struct rd_line *l;
+
+	for (l = variant_lines(v); l->table; l++)
+		if ((!l->dns || dns) && !strcmp(l->table, table) && !strncmp(l->text, "-N ", 3) &&
+		    !strcmp(l->text + 3, chain))
+			return true;
+	return false;
+}
+
 /* Does r hold exactly a variant's chains, with as many rules in each chain? */
 static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 {
@@ -683,39 +719,103 @@ int rd_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
 }
 
 /*
- * Removes what r holds: -D every jump from a chain that is not ISTIO_*, then
- * -F and -X every ISTIO_* chain, one block per table.
+ * Istio's own objects, as istio-cni's DeleteInpodRules names them: the chains
+ * ISTIO_PRERT and ISTIO_OUTPUT of mangle, nat and raw. Any other ISTIO_* chain
+ * (filter ISTIO_AUDIT, nat ISTIO_CUSTOM) belongs to someone else.
+ */
+static bool own_table(const char *table)
+{
+	return !strcmp(table, "mangle") || !strcmp(table, "nat") || !strcmp(table, "raw");
+}
+
+static bool own_chain(const char *table, const char *chain)
+{
+	return own_table(table) && (!strcmp(chain, "ISTIO_PRERT") || !strcmp(chain, "ISTIO_OUTPUT"));
+}
+
+/* The chain a rule jumps or goes to ("-j NAME" / "-g NAME" as a whole word), or false. */
+static bool rule_target(const char *rule, char *target, size_t cap)
+{
+	const char *p = strstr(rule, " -j ");
+
+	if (!p)
+		p = strstr(rule, " -g ");
+	if (!p)
+		return false;
+	p += 4;
+	snprintf(target, cap, "%.*s", (int)strcspn(p, " "), p);
+	return true;
+}
+
+/* "-A CHAIN -j ISTIO_X": the exact jump istio-cni adds and deletes, nothing else in it. */
+static bool exact_jump(const char *rule, const char *target)
+{
+	const char *chain, *rest;
+	size_t clen = rule_chain(rule, &chain);
+
+	if (!clen)
+		return false;
+	rest = chain + clen;
+	return !strncmp(rest, " -j ", 4) && !strcmp(rest + 4, target);
+}
+
+/*
+ * Removes Istio's own objects in r, one block per table: -D each exact jump
+ * into ISTIO_PRERT/ISTIO_OUTPUT (every copy), then -F and -X those chains.
+ * Foreign chains and the rules that jump to them stay. A table where another
+ * rule still refers to one of Istio's chains is left as it is (-X would fail
+ * and roll the table back) and named in err; the other tables are done.
  */
 static int remove_chains(int nsfd, const struct rd_rules *r, char *err, size_t cap)
 {
-	char *text = NULL;
-	size_t len = 0, i, j, k;
+	static const char *const tables[] = { "mangle", "nat", "raw" };
+	char *text = NULL, target[32];
+	size_t len = 0, t, k, n;
+	int ret = 0, conflict = 0;
 	FILE *f;
-	int ret;
 
-	if (!r->n)
-		return 0;
 	f = open_memstream(&text, &len);
 	if (!f)
 		return fail(err, cap, -ENOMEM, "out of memory");
-	for (i = 0; i < r->n; i++) {
-		const char *table = r->e[i].table;
-		bool seen = false;
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		const struct rd_entry *blocker = NULL;
 
-		for (j = 0; j < i && !seen; j++)
-			seen = !strcmp(r->e[j].table, table);
-		if (seen)
+		for (k = 0, n = 0; k < r->n; k++) {
+			const struct rd_entry *e = &r->e[k];
+
+			if (strcmp(e->table, tables[t]))
+				continue;
+			n += !e->rule && own_chain(e->table, e->chain);
+			if (e->rule && !own_chain(e->table, e->chain) &&
+			    rule_target(e->rule, target, sizeof(target)) &&
+			    own_chain(e->table, target) && !exact_jump(e->rule, target) && !blocker)
+				blocker = e;
+		}
+		if (!n)
 			continue;
-		fprintf(f, "*%s\n", table);
-		for (k = i; k < r->n; k++)
-			if (!strcmp(r->e[k].table, table) && r->e[k].rule &&
-			    !is_istio_chain(r->e[k].chain, strlen(r->e[k].chain)))
-				fprintf(f, "-D%s\n", r->e[k].rule + 2);
-		for (k = i; k < r->n; k++)
-			if (!strcmp(r->e[k].table, table) && !r->e[k].rule)
+		if (blocker) {
+			if (!conflict)
+				conflict = fail(err, cap, -EBUSY,
+						"%s: '%s' also refers to an Istio chain and is not "
+						"istio-cni's; left the %s table as it is",
+						blocker->table, blocker->rule, blocker->table);
+			continue;
+		}
+		fprintf(f, "*%s\n", tables[t]);
+		for (k = 0; k < r->n; k++) {
+			const struct rd_entry *e = &r->e[k];
+
+			if (!strcmp(e->table, tables[t]) && e->rule && !own_chain(e->table, e->chain) &&
+			    rule_target(e->rule, target, sizeof(target)) && own_chain(e->table, target))
+				fprintf(f, "-D%s\n", e->rule + 2);
+		}
+		for (k = 0; k < r->n; k++)
+			if (!strcmp(r->e[k].table, tables[t]) && !r->e[k].rule &&
+			    own_chain(r->e[k].table, r->e[k].chain))
 				fprintf(f, "-F %s\n", r->e[k].chain);
-		for (k = i; k < r->n; k++)
-			if (!strcmp(r->e[k].table, table) && !r->e[k].rule)
+		for (k = 0; k < r->n; k++)
+			if (!strcmp(r->e[k].table, tables[t]) && !r->e[k].rule &&
+			    own_chain(r->e[k].table, r->e[k].chain))
 				fprintf(f, "-X %s\n", r->e[k].chain);
 		fprintf(f, "COMMIT\n");
 	}
@@ -723,12 +823,23 @@ static int remove_chains(int nsfd, const struct rd_rules *r, char *err, size_t c
 		free(text);
 		return fail(err, cap, -ENOMEM, "out of memory");
 	}
-	ret = run_tool(nsfd, "iptables-restore", "--noflush", text, NULL, err, cap);
+	if (len)
+		ret = run_tool(nsfd, "iptables-restore", "--noflush", text, NULL, err, cap);
 	free(text);
-	return ret;
+	return ret ? ret : conflict;
 }
 
-/* Reads and removes every ISTIO_* chain; *had says whether there were any. */
+/* How many of Istio's own chains r declares. */
+static size_t own_chain_count(const struct rd_rules *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->n; i++)
+		n += !r->e[i].rule && own_chain(r->e[i].table, r->e[i].chain);
+	return n;
+}
+
+/* Reads and removes Istio's own chains; *had says whether there were any. */
 static int remove_all_chains(int nsfd, bool *had, char *err, size_t cap)
 {
 	struct rd_rules r;
@@ -739,10 +850,79 @@ static int remove_all_chains(int nsfd, bool *had, char *err, size_t cap)
 	if (ret)
 		return ret;
 	if (had)
-		*had = r.n > 0;
+		*had = own_chain_count(&r) > 0;
 	ret = remove_chains(nsfd, &r, err, cap);
 	rd_rules_free(&r);
 	return ret;
+}
+
+/*
+ * What rd_apply finds before installing: 0 nothing of Istio's, 1 a complete
+ * known variant (left as is), or -EEXIST with err naming a foreign ISTIO_*
+ * chain or what a half-present set lacks compared with variant v.
+ */
+static int check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char *err,
+			 size_t cap)
+{
+	const struct rd_line *l, *m;
+	enum rd_variant found;
+	bool found_dns, dup;
+	char name[32], what[1024];
+	const char *chain;
+	size_t i, len = 0, clen, have, want;
+
+	for (i = 0; i < r->n; i++)
+		if (!r->e[i].rule && !own_chain(r->e[i].table, r->e[i].chain))
+			return fail(err, cap, -EEXIST,
+				    "%s %s is not one of istio-cni's chains (ISTIO_PRERT and "
+				    "ISTIO_OUTPUT of mangle, nat and raw); nothing installed: rename "
+				    "or remove it first", r->e[i].table, r->e[i].chain);
+	if (!own_chain_count(r))
+		return 0;
+	if (!rd_identify(r, &found, &found_dns))
+		return 1;
+	what[0] = '\0';
+	/* per chain the variant touches: missing, or how many of its rules are there */
+	for (l = variant_lines(v); l->table; l++) {
+		if (l->dns && !dns)
+			continue;
+		if (!strncmp(l->text, "-N ", 3)) {
+			if (!count_in(r, l->table, l->text + 3, true))
+				len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,
+							"%s%s %s missing", len ? ", " : "", l->table,
+							l->text + 3);
+			continue;
+		}
+		clen = rule_chain(l->text, &chain);
+		for (m = variant_lines(v), dup = false; m < l && !dup; m++) {
+			const char *c2;
+
+			dup = (!m->dns || dns) && !strcmp(m->table, l->table) &&
+			      rule_chain(m->text, &c2) == clen && !strncmp(c2, chain, clen);
+		}
+		if (dup)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)clen, chain);
+		have = count_in(r, l->table, name, false);
+		want = expected_in(v, dns, l->table, chain, clen);
+		if (have != want)
+			len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,
+						"%s%s %s has %zu of %zu %s", len ? ", " : "",
+						l->table, name, have, want,
+						strncmp(name, "ISTIO_", 6) ? "jumps" : "rules");
+	}
+	/* and Istio chains this variant does not have (raw without DNS capture, nat ISTIO_PRERT for tproxy) */
+	for (i = 0; i < r->n; i++)
+		if (!r->e[i].rule && !expected_decl(v, dns, r->e[i].table, r->e[i].chain))
+			len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,
+						"%s%s %s is not part of it", len ? ", " : "",
+						r->e[i].table, r->e[i].chain);
+	if (!what[0])
+		snprintf(what, sizeof(what), "rules differ from it");
+	return fail(err, cap, -EEXIST,
+		    "ISTIO_* chains already present but not a complete %s variant%s (%s); nothing "
+		    "installed: remove them first (del --netns)",
+		    rd_variant_name(v), dns ? "" : " without DNS capture", what);
 }
 
 /* ---- policy routing through rtnetlink -------------------------------------------- */
@@ -826,6 +1006,7 @@ static struct nlmsghdr *nl_msg(char *buf, uint16_t type, uint16_t flags)
 
 struct link_q {
 	uint32_t index;
+	unsigned int flags;	/* IFF_UP, ... */
 	char name[IFNAMSIZ];
 };
 
@@ -850,6 +1031,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
 		return MNL_CB_ERROR;
 	q->index = (uint32_t)ifi->ifi_index;
+	q->flags = ifi->ifi_flags;
 	if (tb[IFLA_IFNAME])
 		snprintf(q->name, sizeof(q->name), "%s", mnl_attr_get_str(tb[IFLA_IFNAME]));
 	return MNL_CB_OK;
@@ -965,6 +1147,24 @@ static int policy_change(int nsfd, bool add, const struct rd_state *what, struct
 	return first;
 }
 
+int rd_link_up(int nsfd, const char *name)
+{
+	struct mnl_socket *nl = NULL;
+	struct link_q q = { .index = 0 };
+	char err[256];
+	int ret;
+
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	ret = nl_open_in(nsfd, &nl, err, sizeof(err));
+	if (ret)
+		return ret;
+	ret = nl_link(nl, &q);
+	nl_close(nl);
+	if (ret)
+		return ret;
+	return !!(q.flags & IFF_UP);
+}
+
 /* ---- apply and remove -------------------------------------------------------------- */
 
 int rd_apply(int nsfd, enum rd_variant v, bool dns_capture, struct rd_state *added, char *err,
@@ -981,8 +1181,11 @@ int rd_apply(int nsfd, enum rd_variant v, bool dns_capture, struct rd_state *add
 	ret = rd_read(nsfd, &r, err, cap);
 	if (ret)
 		return ret;
-	len = rd_chain_count(&r) ? 0 : rd_rules_text(v, dns_capture, text, sizeof(text));
+	ret = check_present(&r, v, dns_capture, err, cap);
 	rd_rules_free(&r);
+	if (ret < 0)
+		return ret;
+	len = ret ? 0 : rd_rules_text(v, dns_capture, text, sizeof(text));
 	if (len < 0)
 		return fail(err, cap, len, "the rules do not fit in %zu bytes", sizeof(text));
 	if (len > 0) {

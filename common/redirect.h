@@ -33,6 +33,14 @@ const char *rd_variant_name(enum rd_variant v);
 /* "tproxy" / "redirect": 0, or -EINVAL. */
 int rd_variant_parse(const char *s, enum rd_variant *v);
 
+/*
+ * The tools run from /usr/sbin, /sbin, /usr/bin or /bin only (never $PATH),
+ * with a fixed minimal environment. rd_set_tool("iptables-restore", PATH)
+ * names another, absolute PATH: 0, -EINVAL (not absolute, or another tool),
+ * or access()'s -errno.
+ */
+int rd_set_tool(const char *tool, const char *path);
+
 /* The iptables-restore input of a variant: its length, or -ENOBUFS. */
 int rd_rules_text(enum rd_variant v, bool dns_capture, char *buf, size_t cap);
 
@@ -93,6 +101,9 @@ int rd_undo(int nsfd, const struct rd_state *what, char *err, size_t cap);
  * step and returns the first error.
  */
 int rd_remove(int nsfd, struct rd_state *removed, char *err, size_t cap);
+
+/* Is the link name (e.g. "lo") up in the netns nsfd? 1, 0, or -errno. */
+int rd_link_up(int nsfd, const char *name);
 
 /* Policy routing in a netns, as rtnetlink dumps it. */
 struct rd_ip_rule {

@@ -50,7 +50,7 @@ check "del: the daemon's fd count is back to where it started" wait_for 3 fds_ba
 is "$(metric workload_manager_active_proxy_count)" 0 "metrics: no active proxy"
 is "$(metric workload_manager_proxies_stopped_total)" 1 "metrics: one proxy stopped"
 out=$("$CNI" del "$SOCK" no-such-pod 2>&1) && rc=0 || rc=$?
-is "$rc:$out" "0:pod no-such-pod deleted" "del of an unknown uid is acked (idempotent)"
+is "$rc:$out" "0:pod no-such-pod deleted (no such pod)" "del of an unknown uid is acked (idempotent), and says it was unknown"
 
 # ---- re-add after the netns is recreated under the same name -----------------
 mk_netns b

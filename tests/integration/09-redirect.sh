@@ -185,7 +185,7 @@ check "inspect --json: per-rule packet counters count traffic (mangle OUTPUT: ${
 is "$(jq -r '[.daemon.reachable, .daemon.error] | tostring' <<<"$OUT")" '[true,null]' "inspect --json: the daemon was reachable"
 
 run "$CNI" inspect --admin http://127.0.0.1:1 "$TP"
-is "$RC" 0 "inspect with the daemon unreachable: still exit 0"
+is "$RC" 1 "inspect with the daemon unreachable: exit 1 (enrolment unknown)"
 like "$OUT" "enrolled: unknown: daemon not reachable at http://127.0.0.1:1/config_dump: Connection refused" \
 	"inspect: says the daemon is not reachable"
 run "$CNI" inspect --json --admin http://127.0.0.1:1 "$TP"
@@ -242,13 +242,17 @@ mk_netns nodaemon
 run "$CNI" add --redirect=redirect "$T_DIR/no-daemon.sock" "$NS"
 is "$RC" 1 "no daemon: exit 1"
 like "$ERR" "(is ztunnel-emulator running?)" "no daemon: said so"
+unlike "$OUT" "rules:" "no daemon: nothing installed (connected before the rules)"
 is "$(istio_count "$NS")" 0 "no daemon: no rules left"
 is "$(fw_rules "$NS")$(table100 "$NS")" "" "no daemon: no ip rule, no route left"
 
 # only what this add installed is taken back: an ip rule that was there stays
+# (a nacked add: without a daemon nothing is installed at all)
 mk_netns partial
 ip -n "$NS" rule add fwmark 0x111/0xfff pref 32764 lookup 100
-run "$CNI" add --redirect "$T_DIR/no-daemon.sock" "$NS"
+hold_port "$NS" 15006
+run "$CNI" add --redirect "$SOCK" "$NS"
+"$CNI" del "$SOCK" "$NS" >/dev/null
 like "$OUT" "(ip rule fwmark 0x111/0xfff lookup 100 already present, route local default dev lo table 100 added)" \
 	"a pre-existing ip rule is reported as already present"
 is "$(istio_count "$NS")" 0 "failed add: its chains are removed"
@@ -270,7 +274,7 @@ like "$OUT" "listeners:
   (none)" "inspect after del: no listeners"
 run "$CNI" del --netns "$TP" "$SOCK" "$TP"
 is "$RC:$OUT" "0:rules: none in $TP
-pod $TP deleted" "del --netns again: nothing to remove"
+pod $TP deleted (no such pod)" "del --netns again: nothing to remove"
 run "$CNI" del --netns "$RD" "$SOCK" "$RD"
 is "$(istio_count "$RD"):$(fw_rules "$RD")$(table100 "$RD")" "0:" \
 	"del --netns: the redirect variant is removed too (nat, mangle, raw), with rule and route"

@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "dump.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sockdiag.h"
+
+
+
+/* "http://HOST[:PORT][/PATH]" (HOST may be [IPv6]); an empty path means /config_dump. */
+int dump_parse_url(const char *s, struct url *u)
+{
+	const char *h = s, *p, *hend;
+	size_t hlen;
+
+	if (!strncmp(h, "http://", 7))
+		h += 7;
+	else if (strstr(h, "://"))
+		return -EPROTONOSUPPORT;
+	if (*h == '[') {
+		hend = strchr(h, ']');
+		if (!hend)
+			return -EINVAL;
+		hlen = (size_t)(hend - h - 1);
+		h++;
+		p = hend + 1;
+	} else {
+		p = h + strcspn(h, ":/");
+		hlen = (size_t)(p - h);
+	}
+	if (!hlen || hlen >= sizeof(u->host))
+		return -EINVAL;
+	snprintf(u->host, sizeof(u->host), "%.*s", (int)hlen, h);
+	snprintf(u->port, sizeof(u->port), "80");
+	if (*p == ':') {
+		size_t plen = strspn(p + 1, "0123456789");
+
+		if (!plen || plen >= sizeof(u->port) || (p[1 + plen] && p[1 + plen] != '/') ||
+		    atoi(p + 1) < 1 || atoi(p + 1) > 65535)
+			return -EINVAL;
+		snprintf(u->port, sizeof(u->port), "%.*s", (int)plen, p + 1);
+		p += 1 + plen;
+	}
+	if (*p && *p != '/')
+		return -EINVAL;
+	if (strlen(p) >= sizeof(u->path) || strpbrk(p, " \r\n"))
+		return -EINVAL;
+	snprintf(u->path, sizeof(u->path), "%s", *p && strcmp(p, "/") ? p : "/config_dump");
+	snprintf(u->text, sizeof(u->text), "http://%s%s%s:%s%s", strchr(u->host, ':') ? "[" : "",
+		 u->host, strchr(u->host, ':') ? "]" : "", u->port, u->path);
+	return 0;
+}
+
+/* GET u: 0 with the HTTP status and body (malloc'd, NUL-terminated), or -errno and why. */
+int dump_http_get(const struct url *u, int timeout_ms, int *status, char **body, char *err,
+		    size_t cap)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL, *ai;
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	char req[1400], *buf = NULL, *hdr_end;
+	size_t len = 0, bcap = 0;
+	ssize_t n;
+	int fd = -1, ret, gai;
+
+	*body = NULL;
+	gai = getaddrinfo(u->host, u->port, &hints, &res);
+	if (gai) {
+		snprintf(err, cap, "%s", gai_strerror(gai));
+		return -EHOSTUNREACH;
+	}
+	ret = -ECONNREFUSED;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			ret = -errno;
+			continue;
+		}
+		/* SO_SNDTIMEO bounds connect() too */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		ret = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, cap, "%s", strerror(-ret));
+		return ret;
+	}
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: application/json\r\n"
+		     "Connection: close\r\n\r\n", u->path, u->host, u->port);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		goto fail;
+	}
+	for (;;) {
+		if (len + 4096 + 1 > bcap) {
+			char *nb;
+
+			bcap = bcap ? bcap * 2 : 16384;
+			if (bcap > (16u << 20)) {
+				ret = -EFBIG;
+				goto fail;
+			}
+			nb = realloc(buf, bcap);
+			if (!nb) {
+				ret = -ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+		}
+		n = recv(fd, buf + len, bcap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	fd = -1;
+	if (!buf) {
+		snprintf(err, cap, "empty response");
+		return -EPROTO;
+	}
+	buf[len] = '\0';
+	hdr_end = strstr(buf, "\r\n\r\n");
+	if (strncmp(buf, "HTTP/1.", 7) || !hdr_end || sscanf(buf + 8, " %d", status) != 1) {
+		free(buf);
+		snprintf(err, cap, "not an HTTP response");
+		return -EPROTO;
+	}
+	memmove(buf, hdr_end + 4, len - (size_t)(hdr_end + 4 - buf) + 1);
+	*body = buf;
+	return 0;
+fail:
+	snprintf(err, cap, "%s", strerror(-ret));
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+/* Just enough JSON to read .pods[] = {uid, state, netns: {dev, inode}} out of config_dump. */
+struct jscan {
+	const char *p, *end;
+};
+
+static void js_ws(struct jscan *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
+		j->p++;
+}
+
+static bool js_eat(struct jscan *j, char c)
+{
+	js_ws(j);
+	if (j->p < j->end && *j->p == c) {
+		j->p++;
+		return true;
+	}
+	return false;
+}
+
+/* A string into out (may be NULL; truncated, \u escapes outside ASCII become '?'). */
+static int js_string(struct jscan *j, char *out, size_t cap)
+{
+	size_t n = 0;
+	char c;
+
+	if (!js_eat(j, '"'))
+		return -EINVAL;
+	while (j->p < j->end && *j->p != '"') {
+		c = *j->p++;
+		if (c == '\\') {
+			if (j->p >= j->end)
+				return -EINVAL;
+			c = *j->p++;
+			switch (c) {
+			case 'n': c = '\n'; break;
+			case 't': c = '\t'; break;
+			case 'r': c = '\r'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'u': {
+				char hex[5] = { 0 };
+				unsigned long v;
+
+				if (j->end - j->p < 4)
+					return -EINVAL;
+				memcpy(hex, j->p, 4);
+				j->p += 4;
+				v = strtoul(hex, NULL, 16);
+				c = v < 0x80 ? (char)v : '?';
+				break;
+			}
+			default: break;	/* \" \\ \/ */
+			}
+		}
+		if (out && n + 1 < cap)
+			out[n++] = c;
+	}
+	if (out && cap)
+		out[n] = '\0';
+	return js_eat(j, '"') ? 0 : -EINVAL;
+}
+
+static int js_skip(struct jscan *j, int depth)
+{
+	char open;
+
+	js_ws(j);
+	if (j->p >= j->end || depth > 64)
+		return -EINVAL;
+	if (*j->p == '"')
+		return js_string(j, NULL, 0);
+	if (*j->p == '{' || *j->p == '[') {
+		open = *j->p++;
+		if (js_eat(j, open == '{' ? '}' : ']'))
+			return 0;
+		do {
+			if (open == '{' && (js_string(j, NULL, 0) || !js_eat(j, ':')))
+				return -EINVAL;
+			if (js_skip(j, depth + 1))
+				return -EINVAL;
+		} while (js_eat(j, ','));
+		return js_eat(j, open == '{' ? '}' : ']') ? 0 : -EINVAL;
+	}
+	/* numbers, true, false, null */
+	if (!strchr("-0123456789tfn", *j->p))
+		return -EINVAL;
+	while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
+				 (*j->p >= 'a' && *j->p <= 'z')))
+		j->p++;
+	return 0;
+}
+
+
+static int js_pod(struct jscan *j, struct dump_pod *p)
+{
+	char key[32];
+
+	memset(p, 0, sizeof(*p));
+	if (!js_eat(j, '{'))
+		return -EINVAL;
+	if (js_eat(j, '}'))
+		return 0;
+	do {
+		if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
+			return -EINVAL;
+		if (!strcmp(key, "uid")) {
+			if (js_string(j, p->uid, sizeof(p->uid)))
+				return -EINVAL;
+		} else if (!strcmp(key, "state")) {
+			if (js_string(j, p->state, sizeof(p->state)))
+				return -EINVAL;
+		} else if (!strcmp(key, "netns")) {
+			/* anything but an object (null) names no netns */
+			if (!js_eat(j, '{')) {
+				if (js_skip(j, 1))
+					return -EINVAL;
+				continue;
+			}
+			if (js_eat(j, '}'))
+				continue;
+			do {
+				if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
+					return -EINVAL;
+				js_ws(j);
+				if (!strcmp(key, "inode")) {
+					char *end;
+
+					p->inode = strtoull(j->p, &end, 10);
+					if (end == j->p)
+						return -EINVAL;
+					j->p = end;
+				} else if (!strcmp(key, "dev")) {
+					if (js_string(j, p->dev, sizeof(p->dev)))
+						return -EINVAL;
+				} else if (js_skip(j, 2)) {
+					return -EINVAL;
+				}
+			} while (js_eat(j, ','));
+			if (!js_eat(j, '}'))
+				return -EINVAL;
+		} else if (js_skip(j, 1)) {
+			return -EINVAL;
+		}
+	} while (js_eat(j, ','));
+	return js_eat(j, '}') ? 0 : -EINVAL;
+}
+
+/* "config": {"pid": N, "profile": "..."}: the two keys, the rest skipped */
+static int js_config(struct jscan *j, struct dump_config *c)
+{
+	char key[32];
+
+	if (!js_eat(j, '{'))
+		return js_skip(j, 1);
+	if (js_eat(j, '}'))
+		return 0;
+	do {
+		if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
+			return -EINVAL;
+		js_ws(j);
+		if (!strcmp(key, "pid") && j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+			char *end;
+
+			c->pid = strtol(j->p, &end, 10);
+			j->p = end;
+		} else if (!strcmp(key, "profile") && j->p < j->end && *j->p == '"') {
+			if (js_string(j, c->profile, sizeof(c->profile)))
+				return -EINVAL;
+		} else if (js_skip(j, 2)) {
+			return -EINVAL;
+		}
+	} while (js_eat(j, ','));
+	return js_eat(j, '}') ? 0 : -EINVAL;
+}
+
+int dump_scan(const char *body, struct dump_config *cfg,
+	      int (*cb)(const struct dump_pod *p, void *arg), void *arg)
+{
+	struct jscan j = { body, body + strlen(body) };
+	struct dump_config ignored;
+	struct dump_pod p;
+	char key[32];
+	bool stop = false;
+
+	if (!cfg)
+		cfg = &ignored;
+	memset(cfg, 0, sizeof(*cfg));
+	if (!js_eat(&j, '{'))
+		return -EINVAL;
+	if (js_eat(&j, '}'))
+		return 0;
+	do {
+		if (js_string(&j, key, sizeof(key)) || !js_eat(&j, ':'))
+			return -EINVAL;
+		if (!strcmp(key, "config")) {
+			if (js_config(&j, cfg))
+				return -EINVAL;
+			continue;
+		}
+		if (strcmp(key, "pods")) {
+			if (js_skip(&j, 1))
+				return -EINVAL;
+			continue;
+		}
+		if (!js_eat(&j, '['))
+			return -EINVAL;
+		if (js_eat(&j, ']'))
+			continue;
+		do {
+			if (js_pod(&j, &p))
+				return -EINVAL;
+			if (!stop && cb)
+				stop = cb(&p, arg) != 0;
+		} while (js_eat(&j, ','));
+		if (!js_eat(&j, ']'))
+			return -EINVAL;
+	} while (js_eat(&j, ','));
+	return js_eat(&j, '}') ? 0 : -EINVAL;
+}
+
+struct find_ctx {
+	char dev[32];
+	uint64_t ino;
+	bool *found;
+	struct dump_pod *match;
+	size_t *npods;
+};
+
+static int find_cb(const struct dump_pod *p, void *arg)
+{
+	struct find_ctx *f = arg;
+
+	++*f->npods;
+	if (!*f->found && p->inode == f->ino && (!p->dev[0] || !strcmp(p->dev, f->dev))) {
+		*f->found = true;
+		*f->match = *p;
+	}
+	return 0;
+}
+
+int dump_find_pod(const char *body, const struct netns_id *id, bool *found,
+		  struct dump_pod *match, size_t *npods)
+{
+	struct find_ctx f = { .ino = (uint64_t)id->ino, .found = found, .match = match,
+			      .npods = npods };
+
+	*found = false;
+	*npods = 0;
+	snprintf(f.dev, sizeof(f.dev), "%u:%u", major(id->dev), minor(id->dev));
+	return dump_scan(body, NULL, find_cb, &f);
+}
+
+/* ---- finding the daemon's admin endpoint from its pid ------------------------------ */
+
+/* The caller's netns may have many listeners; the daemon's are a few of them. */
+#define MAX_LISTENERS 4096
+
+struct listen_ctx {
+	struct sd_sock *v;
+	size_t n;
+};
+
+static int listen_cb(const struct sd_sock *s, void *data)
+{
+	struct listen_ctx *c = data;
+
+	if (c->n < MAX_LISTENERS)
+		c->v[c->n++] = *s;
+	return 0;
+}
+
+/* GET /config_dump from a listening address (a wildcard is asked on loopback): 0 when pid answers. */
+static int try_admin(const struct sockaddr_storage *ss, pid_t pid, int timeout_ms, struct url *u,
+		     char **body)
+{
+	struct dump_config cfg;
+	char host[64], a[INET6_ADDRSTRLEN], text[128], err[256], *b = NULL;
+	unsigned int port;
+	int status;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		port = ntohs(sin->sin_port);
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			snprintf(host, sizeof(host), "127.0.0.1");
+		else
+			inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			snprintf(a, sizeof(a), "::1");
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		snprintf(host, sizeof(host), "[%s]", a);
+	}
+	snprintf(text, sizeof(text), "http://%s:%u/config_dump", host, port);
+	if (dump_parse_url(text, u) || dump_http_get(u, timeout_ms, &status, &b, err, sizeof(err)))
+		return -ENOENT;
+	if (status != 200 || dump_scan(b, &cfg, NULL, NULL) || cfg.pid != (long)pid) {
+		free(b);
+		return -ENOENT;
+	}
+	if (body)
+		*body = b;
+	else
+		free(b);
+	return 0;
+}
+
+/*
+ * The daemon's listeners are the TCP listeners of the caller's netns whose
+ * inode is one of pid's fds. Its HTTP sockets are opened at start, so its
+ * low fds come first: the scan stops at the first that answers.
+ */
+int dump_find_admin(pid_t pid, int timeout_ms, struct url *u, char **body)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct listen_ctx c = { NULL, 0 };
+	char path[64], link[64], *end;
+	struct mnl_socket *nl;
+	struct dirent *e;
+	unsigned long ino;
+	size_t i;
+	ssize_t len;
+	DIR *d = NULL;
+	int ret = -ENOENT;
+
+	if (body)
+		*body = NULL;
+	if (pid <= 0)
+		return -ESRCH;
+	c.v = calloc(MAX_LISTENERS, sizeof(*c.v));
+	nl = c.v ? sd_open() : NULL;
+	if (!nl) {
+		free(c.v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < 2; i++)
+		sd_dump(nl, families[i], IPPROTO_TCP, 1u << TCP_LISTEN, listen_cb, &c);
+	mnl_socket_close(nl);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if (c.n)
+		d = opendir(path);	/* another user's daemon: not ours to read */
+	while (d && ret && (e = readdir(d))) {
+		len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+		if (len < 9)
+			continue;
+		link[len] = '\0';
+		if (strncmp(link, "socket:[", 8))
+			continue;
+		ino = strtoul(link + 8, &end, 10);
+		for (i = 0; i < c.n && ret; i++)
+			if (c.v[i].inode == ino && *end == ']')
+				ret = try_admin(&c.v[i].local, pid, timeout_ms, u, body);
+	}
+	if (d)
+		closedir(d);
+	free(c.v);
+	return ret;
+}
+
+struct uid_ctx {
+	const char *const *uids;
+	size_t n;
+	FILE *out;
+	size_t count;
+};
+
+static int uid_cb(const struct dump_pod *p, void *arg)
+{
+	struct uid_ctx *c = arg;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (!strcmp(c->uids[i], p->uid))
+			return 0;
+	if (c->out) {
+		char q[1100];
+
+		fprintf(c->out, "%s%s", c->count ? ", " : "", log_quote(q, sizeof(q), p->uid,
+									 strlen(p->uid)));
+	}
+	c->count++;
+	return 0;
+}
+
+int dump_has_uid(const char *body, const char *uid)
+{
+	ssize_t others = dump_other_pods(body, &uid, 1, NULL), all = dump_other_pods(body, NULL, 0,
+										       NULL);
+
+	if (others < 0 || all < 0)
+		return -EINVAL;
+	return others < all;
+}
+
+ssize_t dump_other_pods(const char *body, const char *const *uids, size_t n, FILE *out)
+{
+	struct uid_ctx c = { .uids = uids, .n = n, .out = out };
+
+	if (dump_scan(body, NULL, uid_cb, &c))
+		return -EINVAL;
+	return (ssize_t)c.count;
+}
