@@ -89,8 +89,8 @@ struct relay {
 };
 
 /* Refused connections: one line per cause now and then, not one per connection. */
-static struct log_limit refuse_limit = LOG_LIMIT_INIT(10, 5);
-static struct log_limit overflow_limit = LOG_LIMIT_INIT(10, 5);
+static struct log_limit refuse_limit = LOG_LIMIT_INIT(5, 5);
+static struct log_limit overflow_limit = LOG_LIMIT_INIT(5, 5);
 
 static struct relay_queue *queue_of(struct daemon *d, const struct relay *r)
 {

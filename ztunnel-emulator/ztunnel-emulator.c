@@ -624,7 +624,8 @@ static int accept_fd(struct daemon *d, int lfd, int flags)
 		if (fd >= 0)
 			close(fd);
 		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		log_limited(&limit, LOG_WARN, T_EMU, "out of file descriptors (limit %zu): dropped a new connection",
+		log_limited(&limit, LOG_WARN, T_EMU,
+			    "out of file descriptors: dropped a new connection (open-file limit %zu)",
 			    d->fd_limit);
 		return -EMFILE;
 	}
@@ -1345,11 +1346,11 @@ static void log_capacity(struct daemon *d)
 	/* every connection takes one fd; a pod 1 + one per listener, one more while starting */
 	room = rl.rlim_cur > used + d->cfg.max_conns + 8 ?
 		       (size_t)(rl.rlim_cur - used - d->cfg.max_conns - 8) / (d->cfg.nspecs + 1) : 0;
+	relay_limits_init(d, rl.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t)rl.rlim_cur, used);
 	if (d->cfg.relay)
 		snprintf(relays, sizeof(relays),
 			 "; relayed connections get what pods leave: up to %zu (--max-relays; %d fds each, %d for a pod-to-pod connection on this node), %zu per pod (--max-relays-per-pod)",
-			 relay_limits_init(d, rl.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t)rl.rlim_cur, used),
-			 RELAY_FDS, 2 * RELAY_FDS, d->cfg.max_relays_per_pod);
+			 d->cfg.max_relays, RELAY_FDS, 2 * RELAY_FDS, d->cfg.max_relays_per_pod);
 	log_line(room < d->cfg.max_pods ? LOG_WARN : LOG_INFO, T_EMU,
 		 "open-file limit %llu: room for %zu pods (--max-pods %zu, --max-connections %zu)%s",
 		 (unsigned long long)rl.rlim_cur, room, d->cfg.max_pods, d->cfg.max_conns, relays);

@@ -81,6 +81,28 @@ if [[ -n ${ZE_TEST_SETCAP:-} ]]; then
 	ZT=$T_DIR/ztunnel-emulator
 fi
 
+# ---- out of fds on the ZDS socket: the warning is rate-limited ---------------------
+
+# 80 idle clients against a daemon with 48 fds: most are accepted and dropped
+SOCK=$T_DIR/zt0.sock ZT_LOG=$T_DIR/zt0.log
+wrapper=$ZT_WRAPPER
+ZT_WRAPPER="prlimit --nofile=48:48 $wrapper"
+start_daemon
+ZT_WRAPPER=$wrapper
+clients=()
+for _ in $(seq 1 80); do
+	"$TOOL" send --idle --timeout 2 "$SOCK" >/dev/null 2>&1 &
+	clients+=($!)
+done
+for p in "${clients[@]}"; do wait "$p" || true; done
+drops=$(grep -c 'out of file descriptors: dropped a new connection' "$ZT_LOG" || true)
+check "fault 20: 80 clients against a daemon out of fds: $drops 'out of file descriptors' lines, at most 5" \
+	test "$drops" -ge 1 -a "$drops" -le 5
+like "$(grep -m1 'out of file descriptors' "$ZT_LOG" || true)" "(open-file limit 48)" "fault 20: ... naming the limit"
+stop_daemon
+is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
+unset SOCK ZT_LOG
+
 # ---- an fd limit of 512: relays stop short of it -----------------------------------
 
 wrapper=$ZT_WRAPPER
