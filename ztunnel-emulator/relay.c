@@ -317,12 +317,14 @@ static int first_data(struct half *h, int from)
 {
 	char c;
 	ssize_t n = recv(from, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	int ret;
 
 	if (n < 0)
 		return -errno;
 	if (n == 0)
 		return 0;
-	return open_half(h) ?: 1;
+	ret = open_half(h);
+	return ret ? ret : 1;
 }
 
 /* Moves bytes from -> pipe -> to until either side would block. 0, or -errno. */
