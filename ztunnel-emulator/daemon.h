@@ -68,6 +68,9 @@ struct config {
 	size_t n_allow_gids;
 	bool allow_host_netns;	/* istio#55139: refused unless asked for */
 	size_t max_conns, max_pods;
+	/* relays (ambient): caps and timeouts, faults.md 5; max_relays 0 = from the fd limit */
+	size_t max_relays, max_relays_per_pod;
+	double relay_idle_timeout, relay_connect_timeout;
 };
 
 struct conn {
@@ -103,6 +106,11 @@ struct stats {
 
 struct http_server;
 
+/* Relays in one state, in the order their deadline comes (relay.c). */
+struct relay_queue {
+	struct relay *head, *tail;
+};
+
 struct daemon {
 	struct config cfg;
 	int epfd;
@@ -123,6 +131,8 @@ struct daemon {
 	struct pod *dead_pods;
 	struct relay *dead_relays;
 	size_t n_relays;
+	struct relay_queue relay_queued, relay_connecting, relay_open;	/* oldest first */
+	size_t fd_limit, fd_base;	/* RLIMIT_NOFILE, and the fds in use at start */
 	uint64_t next_serial;
 	struct timespec start_time;
 	char *caps_kept;	/* the capability sets after start-up, as cap_to_text shows them */
@@ -146,6 +156,16 @@ void relay_start(struct daemon *d, struct listener *l, int client_fd);
 void relay_dispatch(struct daemon *d, struct ev_src *src, uint32_t events);
 void relay_close_pod(struct daemon *d, struct pod *p);	/* pod drained: its connections go */
 void relay_reap(struct daemon *d);
+/* Each relay holds up to 6 fds: two sockets and two pipes (a pod-to-pod connection is two relays). */
+#define RELAY_FDS 6
+/* After start-up: sets --max-relays if not given; returns it. */
+size_t relay_limits_init(struct daemon *d, size_t fd_limit, size_t fds_used);
+/* Idle and connect timeouts, and the accepted connections still to start. */
+void relay_expire(struct daemon *d);
+long relay_next_timeout_ms(const struct daemon *d);	/* -1: none */
+/* A TCP listener's accept-queue overflows (the kernel's count); logged when they grow. */
+uint64_t relay_listener_drops(const struct listener *l);
+void relay_check_overflow(struct daemon *d, struct listener *l);
 /* in ztunnel-emulator.c: a socket created inside the pod's netns (-errno) */
 int pod_socket(struct daemon *d, struct pod *p, int family, int type);
 /*

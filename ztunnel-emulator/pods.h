@@ -47,6 +47,8 @@ struct listener {
 	const struct listener_spec *spec;
 	bool transparent;	/* IP_TRANSPARENT took */
 	uint64_t accepted, completed, failed, bytes_sent, bytes_recv;
+	uint64_t refused;	/* reset at once: a relay cap was reached */
+	uint64_t drops;		/* accept-queue overflows last seen (the socket's sk_drops) */
 };
 
 /*
@@ -65,6 +67,8 @@ struct pod {
 	struct listener listeners[POD_MAX_LISTENERS];
 	size_t nlisteners;
 	struct relay *relays;	/* connections being relayed for this pod */
+	size_t n_relays;
+	size_t pipe_bytes;	/* grown relay pipes, against relay.c's per-pod budget */
 	uint64_t seen_conn;	/* serial of the last connection that Added/Kept it */
 	struct timespec added, started;	/* realtime: Add received, proxy up */
 	struct timespec next_retry;	/* monotonic, while pending */

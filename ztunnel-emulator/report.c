@@ -245,7 +245,11 @@ static void prom_header(FILE *out, const char *name, const char *type, const cha
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One counter of every running pod's listeners, labelled by uid, component, address, protocol. */
+/*
+ * One counter of every running pod's listeners, labelled by uid, component,
+ * address, protocol; field is the listener's counter, or (size_t)-1 for the
+ * kernel's accept-queue overflow count, read now.
+ */
 static void prom_listeners(FILE *out, struct pod *const *v, size_t n, const char *name,
 			   const char *help, size_t field)
 {
@@ -265,7 +269,8 @@ static void prom_listeners(FILE *out, struct pod *const *v, size_t n, const char
 			fprintf(out, "\",component=\"%s\",address=\"%s\",protocol=\"%s\"} %" PRIu64 "\n",
 				l->spec->component, l->spec->addr_text,
 				l->spec->socktype == SOCK_DGRAM ? "udp" : "tcp",
-				*(const uint64_t *)((const char *)l + field));
+				field == (size_t)-1 ? (l->spec->socktype == SOCK_DGRAM ? 0 : relay_listener_drops(l)) :
+						      *(const uint64_t *)((const char *)l + field));
 		}
 	}
 }
@@ -311,6 +316,12 @@ void report_metrics(const struct daemon *d, FILE *out)
 	prom_listeners(out, v, d->pods.count, "bytes_recv_total",
 		       "Bytes relayed from original destinations back to clients.",
 		       offsetof(struct listener, bytes_recv));
+	prom_listeners(out, v, d->pods.count, "refused_total",
+		       "Connections reset at once: a relay cap was reached (--max-relays-per-pod, --max-relays, the open-file limit).",
+		       offsetof(struct listener, refused));
+	prom_listeners(out, v, d->pods.count, "accept_queue_drops_total",
+		       "Connection attempts the kernel dropped while the listener's accept queue was full (the socket's drop count).",
+		       (size_t)-1);
 	prom_header(out, "ztunnel_emulator_active_connections", "gauge",
 		    "Connections being relayed right now.");
 	fprintf(out, "ztunnel_emulator_active_connections %zu\n", d->n_relays);

@@ -608,6 +608,8 @@ static bool peer_allowed(const struct config *cfg, const struct ucred *cr)
  */
 static int accept_fd(struct daemon *d, int lfd, int flags)
 {
+	/* a burst over the limit would log a line per connection (faults.md 20) */
+	static struct log_limit limit = LOG_LIMIT_INIT(10, 5);
 	int fd = accept4(lfd, NULL, NULL, flags);
 
 	if (fd >= 0)
@@ -618,7 +620,9 @@ static int accept_fd(struct daemon *d, int lfd, int flags)
 		if (fd >= 0)
 			close(fd);
 		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		log_line(LOG_WARN, T_EMU, "out of file descriptors: dropped a new connection");
+		log_limited(&limit, LOG_WARN, T_EMU,
+			    "out of file descriptors: dropped a new connection (open-file limit %zu)",
+			    d->fd_limit);
 		return -EMFILE;
 	}
 	return -errno;
@@ -1028,27 +1032,35 @@ static void expire_conns(struct daemon *d)
 	}
 }
 
+/*
+ * Empties the accept queue (ztunnel's backlog is 128: a burst overflows it
+ * while the loop is busy, and the kernel then resets some of the burst,
+ * faults.md 16), at most ACCEPT_BATCH per wake-up so other work still gets
+ * its turn. relay_start() only queues: the upstream connects come later.
+ */
+#define ACCEPT_BATCH 256
 static void accept_on_listener(struct daemon *d, struct listener *l)
 {
 	char buf[512];
-	int fd;
+	int fd, n;
 
 	if (l->spec->socktype == SOCK_DGRAM) {
 		/* DNS proxying is not emulated: queries are counted and dropped */
-		while (recv(l->ev.fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+		for (n = 0; n < ACCEPT_BATCH && recv(l->ev.fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0; n++)
 			l->accepted++;
 		return;
 	}
-	for (;;) {
+	for (n = 0; n < ACCEPT_BATCH; n++) {
 		fd = accept_fd(d, l->ev.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
-			return;
+			break;
 		l->accepted++;
 		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))
 			relay_start(d, l, fd);
 		else
 			close(fd);	/* accepting proves the listener; nothing to relay */
 	}
+	relay_check_overflow(d, l);
 }
 
 /* ---- start-up and shutdown --------------------------------------------- */
@@ -1160,14 +1172,17 @@ static void drop_capabilities(struct daemon *d)
 
 /*
  * Each pod holds 4 fds (netns + 3 listeners), 8 in the ambient profile: the
- * default soft limit of 1024 would cap a node at ~250 pods.
+ * default soft limit of 1024 would cap a node at ~250 pods. Ambient relays
+ * take up to 6 each (--max-relays, or room for 16384 when not given).
  */
 static void raise_fd_limit(const struct config *cfg)
 {
-	rlim_t want = (rlim_t)cfg->max_pods * 4 + cfg->max_conns + 64, nr_open = 0;
+	rlim_t want = (rlim_t)cfg->max_pods * (cfg->nspecs + 1) + cfg->max_conns + 64, nr_open = 0;
 	struct rlimit rl;
 	FILE *f;
 
+	if (cfg->relay)
+		want += (rlim_t)(cfg->max_relays ? cfg->max_relays : 16384) * RELAY_FDS;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
 	/* a privileged daemon may lift the hard limit too (CAP_SYS_RESOURCE), up to fs.nr_open */
@@ -1196,9 +1211,14 @@ static void raise_fd_limit(const struct config *cfg)
 	}
 }
 
-/* How many pods the open-file limit leaves room for, next to --max-pods. */
-static void log_capacity(const struct daemon *d)
+/*
+ * How many pods the open-file limit leaves room for, next to --max-pods, and
+ * how many relays (faults.md 20): relays only get what pods leave, so the
+ * relay figure is for now, with no pod running yet.
+ */
+static void log_capacity(struct daemon *d)
 {
+	char relays[256] = "";
 	struct rlimit rl;
 	size_t used = 0, room;
 	DIR *dir = opendir("/proc/self/fd");
@@ -1211,12 +1231,17 @@ static void log_capacity(const struct daemon *d)
 	while (readdir(dir))
 		used++;
 	closedir(dir);
-	/* every connection takes one fd; a pod 4 (netns + 3 listeners), 5 while starting */
+	/* every connection takes one fd; a pod 1 + one per listener, one more while starting */
 	room = rl.rlim_cur > used + d->cfg.max_conns + 8 ?
-		       (size_t)(rl.rlim_cur - used - d->cfg.max_conns - 8) / 4 : 0;
+		       (size_t)(rl.rlim_cur - used - d->cfg.max_conns - 8) / (d->cfg.nspecs + 1) : 0;
+	relay_limits_init(d, rl.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t)rl.rlim_cur, used);
+	if (d->cfg.relay)
+		snprintf(relays, sizeof(relays),
+			 "; relayed connections get what pods leave: up to %zu (--max-relays; %d fds each, %d for a pod-to-pod connection on this node), %zu per pod (--max-relays-per-pod)",
+			 d->cfg.max_relays, RELAY_FDS, 2 * RELAY_FDS, d->cfg.max_relays_per_pod);
 	log_line(room < d->cfg.max_pods ? LOG_WARN : LOG_INFO, T_EMU,
-		 "open-file limit %llu: room for %zu pods (--max-pods %zu, --max-connections %zu)",
-		 (unsigned long long)rl.rlim_cur, room, d->cfg.max_pods, d->cfg.max_conns);
+		 "open-file limit %llu: room for %zu pods (--max-pods %zu, --max-connections %zu)%s",
+		 (unsigned long long)rl.rlim_cur, room, d->cfg.max_pods, d->cfg.max_conns, relays);
 }
 
 /* ---- command line ------------------------------------------------------ */
@@ -1267,6 +1292,17 @@ static void usage(FILE *out)
 		"                             default: istio#55139)\n"
 		"      --max-connections N    concurrent client connections (default 64)\n"
 		"      --max-pods N           pods, running or pending (default 10000)\n"
+		"\n"
+		"Relayed connections (ambient; over a cap a connection is reset at once):\n"
+		"      --max-relays N         in all (default: what the open-file limit leaves\n"
+		"                             after ZDS connections and pods; 6 fds each)\n"
+		"      --max-relays-per-pod N per pod, inbound and outbound (default 1024)\n"
+		"      --relay-idle-timeout SECONDS\n"
+		"                             reset a relay that moved no data this long\n"
+		"                             (default 3600)\n"
+		"      --relay-connect-timeout SECONDS\n"
+		"                             reset a client whose upstream connect takes longer\n"
+		"                             (default 10)\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -1365,6 +1401,9 @@ static void build_profile(struct config *cfg)
 			 false);
 }
 
+/* long-only options (faults.md 5), clear of the short letters */
+enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT };
+
 static void parse_args(int argc, char **argv, struct config *cfg)
 {
 	static const struct option opts[] = {
@@ -1389,6 +1428,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		{ "allow-host-netns", no_argument, NULL, 'H' },
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "max-pods", required_argument, NULL, 'P' },
+		{ "max-relays", required_argument, NULL, OPT_MAX_RELAYS },
+		{ "max-relays-per-pod", required_argument, NULL, OPT_MAX_RELAYS_POD },
+		{ "relay-idle-timeout", required_argument, NULL, OPT_RELAY_IDLE },
+		{ "relay-connect-timeout", required_argument, NULL, OPT_RELAY_CONNECT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1407,6 +1450,9 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 	cfg->recreate_socket = true;
 	cfg->max_conns = 64;
 	cfg->max_pods = 10000;
+	cfg->max_relays_per_pod = 1024;
+	cfg->relay_idle_timeout = 3600;	/* ztunnel's pool keeps an idle connection an hour */
+	cfg->relay_connect_timeout = 10;
 	while ((c = getopt_long(argc, argv, "a:p:t:r:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -1484,6 +1530,19 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 		case 'P':
 			cfg->max_pods = (size_t)parse_number("--max-pods", optarg, 10, 1, 10000000);
 			break;
+		case OPT_MAX_RELAYS:
+			cfg->max_relays = (size_t)parse_number("--max-relays", optarg, 10, 1, 10000000);
+			break;
+		case OPT_MAX_RELAYS_POD:
+			cfg->max_relays_per_pod =
+				(size_t)parse_number("--max-relays-per-pod", optarg, 10, 1, 10000000);
+			break;
+		case OPT_RELAY_IDLE:
+			cfg->relay_idle_timeout = cli_parse_seconds("relay idle timeout", optarg);
+			break;
+		case OPT_RELAY_CONNECT:
+			cfg->relay_connect_timeout = cli_parse_seconds("relay connect timeout", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1548,6 +1607,9 @@ static int next_timeout(const struct daemon *d)
 		ms = t;
 	t = zsock_timeout_ms(d);
 	if (ms < 0 || t < ms)
+		ms = t;
+	t = relay_next_timeout_ms(d);
+	if (t >= 0 && (ms < 0 || t < ms))
 		ms = t;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
@@ -1702,6 +1764,7 @@ int main(int argc, char **argv)
 		expire_conns(&d);
 		retry_pending(&d);
 		zsock_watch(&d);
+		relay_expire(&d);
 		/* MHD also has its own timeouts (idle HTTP clients) */
 		http_dispatch(&d, NULL);
 		reap(&d);

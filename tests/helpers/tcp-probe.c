@@ -19,6 +19,16 @@
  *     sends a distinct line on each, half-closes, and checks each echo.
  *     Prints "N/N complete" (exit 0), or how many failed and why (exit 1).
  *
+ *   tcp-probe hold [-s] [-n N] [-t S] HOST PORT
+ *     Opens N connections at once, sends a distinct line on each and waits
+ *     for its echo (-s: sends nothing, connected is open), without closing,
+ *     then prints
+ *       open=A reset=B refused=C timeout=D other=E
+ *     and holds the open ones. A "ping" line on stdin sends another line on
+ *     each and prints "ping ok=X failed=Y" once the echoes are checked. A
+ *     held connection ended by the peer prints "closed I eof|reset after S"
+ *     (seconds since the status line). Stdin's EOF closes all and exits 0.
+ *
  *   tcp-probe serve [-l LOG] ADDR PORT
  *     An echo server on ADDR:PORT (":: " is dual-stack). After each
  *     connection it appends "peer=A:P local=B:Q bytes=N" to LOG (default
@@ -50,6 +60,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: tcp-probe connect [-t SECONDS] [-i FILE] [-m TEXT] [-o FILE] HOST PORT\n"
 		"       tcp-probe many [-n N] [-t SECONDS] HOST PORT\n"
+		"       tcp-probe hold [-s] [-n N] [-t SECONDS] HOST PORT\n"
 		"       tcp-probe serve [-l LOG] ADDR PORT\n");
 }
 
@@ -517,6 +528,201 @@ static int cmd_many(int argc, char **argv)
 	return failed ? EX_ERROR : EX_EOF;
 }
 
+/* ---- hold ---------------------------------------------------------------- */
+
+enum hstate { H_CONNECTING, H_ECHO, H_OPEN, H_DONE };
+
+struct hconn {
+	int fd;
+	enum hstate st;
+	char msg[32];
+	size_t mlen, sent, got;
+	int err;		/* why it ended: 0 EOF */
+};
+
+/* Sends c's line (again) and waits for its echo. */
+static void hold_send(struct hconn *c, int i, const char *word)
+{
+	c->mlen = (size_t)snprintf(c->msg, sizeof(c->msg), "%s-%d\n", word, i);
+	c->sent = c->got = 0;
+	c->st = H_ECHO;
+}
+
+/* One poll event for c: 1 when its echo completed, -1 when it ended, else 0. */
+static int hold_event(struct hconn *c, short rev)
+{
+	char tmp[64];
+	ssize_t r;
+	int err = 0;
+	socklen_t el = sizeof(err);
+
+	if (c->st == H_CONNECTING) {
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		c->st = err ? H_DONE : c->mlen ? H_ECHO : H_OPEN;
+		c->err = err;
+		return err ? -1 : 0;
+	}
+	if (c->st == H_ECHO && c->sent < c->mlen && (rev & POLLOUT)) {
+		r = send(c->fd, c->msg + c->sent, c->mlen - c->sent, MSG_NOSIGNAL);
+		if (r > 0)
+			c->sent += (size_t)r;
+		else if (r < 0 && errno != EAGAIN) {
+			/* the error (a RST) is reported once: a recv after it sees EOF */
+			c->err = errno;
+			c->st = H_DONE;
+			return -1;
+		}
+	}
+	if (!(rev & (POLLIN | POLLERR | POLLHUP)))
+		return 0;
+	r = recv(c->fd, tmp, sizeof(tmp), 0);
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	if (r <= 0) {
+		c->err = r < 0 ? errno : 0;
+		c->st = H_DONE;
+		return -1;
+	}
+	c->got += (size_t)r;
+	if (c->st == H_ECHO && c->got >= c->mlen) {
+		c->st = H_OPEN;
+		return 1;
+	}
+	return 0;
+}
+
+static void hold_poll_set(struct hconn *m, struct pollfd *p, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		p[i].fd = m[i].st == H_DONE ? -1 : m[i].fd;
+		p[i].events = m[i].st == H_CONNECTING ? POLLOUT :
+			      POLLIN | (m[i].st == H_ECHO && m[i].sent < m[i].mlen ? POLLOUT : 0);
+		p[i].revents = 0;
+	}
+}
+
+/* Until no connection is connecting or waiting for an echo, or the deadline. */
+static void hold_settle(struct hconn *m, struct pollfd *p, int n, double deadline, double t0)
+{
+	int i, busy;
+
+	for (;;) {
+		hold_poll_set(m, p, n);
+		for (i = busy = 0; i < n; i++)
+			busy += m[i].st == H_CONNECTING || m[i].st == H_ECHO;
+		if (!busy || poll(p, (nfds_t)n, ms_left(deadline)) <= 0)
+			return;
+		for (i = 0; i < n; i++)
+			if (p[i].revents && hold_event(&m[i], p[i].revents) < 0 && t0 > 0)
+				printf("closed %d %s after %.1f\n", i, is_reset(m[i].err) ? "reset" : "eof",
+				       now() - t0);
+	}
+}
+
+static int cmd_hold(int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	double timeout = 20, t0;
+	struct hconn *m;
+	struct pollfd *p;
+	int n = 1, i, c, open_ = 0, reset = 0, refused = 0, timedout = 0, other = 0;
+	bool silent = false;
+
+	while ((c = getopt(argc, argv, "sn:t:")) != -1) {
+		switch (c) {
+		case 's': silent = true; break;
+		case 'n': n = atoi(optarg); break;
+		case 't': timeout = atof(optarg); break;
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (argc - optind != 2 || n < 1 || n > MAX_CONNS) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (resolve(argv[optind], argv[optind + 1], &ss, &len, false) < 0)
+		return EX_USAGE;
+	m = calloc((size_t)n, sizeof(*m));
+	p = calloc((size_t)n + 1, sizeof(*p));
+	if (!m || !p) {
+		printf("error: out of memory\n");
+		return EX_ERROR;
+	}
+	for (i = 0; i < n; i++) {
+		m[i].fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (m[i].fd < 0) {
+			printf("error: socket: %s\n", strerror(errno));
+			return EX_ERROR;
+		}
+		hold_send(&m[i], i, "conn");
+		if (silent)
+			m[i].mlen = 0;
+		m[i].st = H_CONNECTING;
+		if (connect(m[i].fd, (struct sockaddr *)&ss, len) == 0)
+			m[i].st = silent ? H_OPEN : H_ECHO;
+		else if (errno != EINPROGRESS) {
+			m[i].err = errno;
+			m[i].st = H_DONE;
+		}
+	}
+	hold_settle(m, p, n, now() + timeout, 0);
+	for (i = 0; i < n; i++) {
+		if (m[i].st == H_OPEN)
+			open_++;
+		else if (m[i].st != H_DONE)
+			timedout++;
+		else if (m[i].err == ECONNREFUSED)
+			refused++;
+		else if (is_reset(m[i].err))
+			reset++;
+		else
+			other++;
+		if (m[i].st != H_OPEN && m[i].st != H_DONE)
+			m[i].st = H_DONE;
+	}
+	printf("open=%d reset=%d refused=%d timeout=%d other=%d\n", open_, reset, refused, timedout,
+	       other);
+	t0 = now();
+	for (;;) {
+		hold_poll_set(m, p, n);
+		p[n].fd = 0;
+		p[n].events = POLLIN;
+		p[n].revents = 0;
+		if (poll(p, (nfds_t)n + 1, -1) < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < n; i++)
+			if (p[i].revents && hold_event(&m[i], p[i].revents) < 0)
+				printf("closed %d %s after %.1f\n", i, is_reset(m[i].err) ? "reset" : "eof",
+				       now() - t0);
+		if (p[n].revents) {
+			char line[64];
+			int ok = 0, failed = 0;
+
+			if (!fgets(line, sizeof(line), stdin))
+				break;
+			if (strncmp(line, "ping", 4))
+				continue;
+			for (i = 0; i < n; i++)
+				if (m[i].st == H_OPEN)
+					hold_send(&m[i], i, "again");
+			hold_settle(m, p, n, now() + timeout, t0);
+			for (i = 0; i < n; i++) {
+				ok += m[i].st == H_OPEN && !strncmp(m[i].msg, "again", 5);
+				failed += m[i].st == H_ECHO || (m[i].st == H_DONE && !strncmp(m[i].msg, "again", 5));
+			}
+			printf("ping ok=%d failed=%d\n", ok, failed);
+		}
+	}
+	for (i = 0; i < n; i++)
+		close(m[i].fd);
+	free(m);
+	free(p);
+	return EX_EOF;
+}
+
 /* ---- serve --------------------------------------------------------------- */
 
 struct sconn {
@@ -700,6 +906,8 @@ int main(int argc, char **argv)
 		return cmd_connect(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "many"))
 		return cmd_many(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "hold"))
+		return cmd_hold(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 1, argv + 1);
 	usage(stderr);

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Relay limits (faults.md 5, 16, 20), in the ambient lab of 10-datapath.sh:
+# pod-a enrolled with --redirect, its outbound connections relayed through
+# 15001 to an echo server in pod-b. Relays stay below the fd limit so an Add
+# still works, a per-pod cap resets connection N+1, idle relays and slow
+# upstream connects are reset, idle relays hold no pipes; a 1,000-connection
+# burst is not reset (or every reset is accounted for by the accept-queue
+# overflows the daemon reports); the capacity line counts relays and a burst
+# over the fd limit logs a bounded number of warnings.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+PROBE=$ZE_ROOT/tests/helpers/tcp-probe
+PORT=8080
+DROPPED=8082 # pod-b drops SYNs to it: a connect that never completes
+A4=198.18.0.1 B4=198.18.0.2
+LIMIT=512 # the daemon's open-file limit in the first part
+BURST=300 # idle connections from pod-a: 6 fds each would be 1,800 > LIMIT
+
+# ---- helpers -------------------------------------------------------------------
+
+mark_logs() { LOG_MARK=$(wc -l <"$ZT_LOG"); }
+log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
+log_has() { grep -qE -- "$1" <<<"$(log_since)"; }
+count_since() { log_since | grep -cE -- "$1" || true; }
+
+# hold_start NAME ARGS...: tcp-probe hold in pod-a, reading commands from a
+# FIFO held open on fd 7; its output in HOLD_OUT, its PID in HOLD_PID
+hold_start() {
+	local ctl=$T_DIR/$1.ctl
+	HOLD_OUT=$T_DIR/$1.out
+	shift
+	mkfifo "$ctl"
+	# opened read-write first, so neither open blocks; the probe does not get fd 7,
+	# so closing it is the probe's EOF. Not through spawn: a background command
+	# without its own redirection would read /dev/null.
+	exec 7<>"$ctl"
+	ip netns exec "$A" "$PROBE" hold "$@" "$B4" "$PORT" <"$ctl" >"$HOLD_OUT" 2>&1 7>&- &
+	HOLD_PID=$!
+	_pids+=("$HOLD_PID")
+}
+hold_status() { # waits for the status line; sets H_OPEN H_RESET HOLD_STATUS
+	wait_for 30 grep -qs '^open=' "$HOLD_OUT" || true
+	HOLD_STATUS=$(grep -m1 '^open=' "$HOLD_OUT" || echo "no status: $(head -c 300 "$HOLD_OUT")")
+	H_OPEN=$(sed -n 's/^open=\([0-9]*\) .*/\1/p' <<<"$HOLD_STATUS")
+	H_RESET=$(sed -n 's/.* reset=\([0-9]*\) .*/\1/p' <<<"$HOLD_STATUS")
+}
+hold_ping() { # sets PING
+	echo ping >&7
+	wait_for 30 grep -qs '^ping ' "$HOLD_OUT" || true
+	PING=$(grep -m1 '^ping ' "$HOLD_OUT" || echo "no answer")
+}
+hold_stop() {
+	exec 7>&-
+	wait "$HOLD_PID" 2>/dev/null || true
+}
+
+# ---- two pods, a veth pair, an echo server in pod-b --------------------------------
+
+mk_netns pod-a
+A=$NS
+mk_netns pod-b
+B=$NS
+ip link add eth0 netns "$A" type veth peer name eth0 netns "$B"
+ip -n "$A" addr add "$A4/24" dev eth0
+ip -n "$B" addr add "$B4/24" dev eth0
+ip -n "$A" link set eth0 up
+ip -n "$B" link set eth0 up
+ip netns exec "$B" iptables -A INPUT -p tcp --dport "$DROPPED" -j DROP
+spawn ip netns exec "$B" "$PROBE" serve -l "$T_DIR/peers.log" 0.0.0.0 "$PORT" >/dev/null
+check "the echo server listens in pod-b on port $PORT" \
+	wait_for 5 eval "[[ \$(ip netns exec '$B' ss -Htln 'sport = :$PORT') == *LISTEN* ]]"
+
+if [[ -n ${ZE_TEST_SETCAP:-} ]]; then
+	# as 10-datapath.sh: the ambient profile needs SO_MARK and IP_TRANSPARENT too
+	echo "# --setcap: the ambient profile also needs cap_net_admin,cap_net_raw: the daemon is a copy with them"
+	cp "$ZT" "$T_DIR/ztunnel-emulator"
+	chmod 755 "$T_DIR/ztunnel-emulator"
+	setcap cap_sys_admin,cap_net_admin,cap_net_raw+ep "$T_DIR/ztunnel-emulator"
+	ZT=$T_DIR/ztunnel-emulator
+fi
+
+# ---- out of fds on the ZDS socket: the warning is rate-limited ---------------------
+
+# 80 idle clients against a daemon with 48 fds: most are accepted and dropped
+SOCK=$T_DIR/zt0.sock ZT_LOG=$T_DIR/zt0.log
+wrapper=$ZT_WRAPPER
+ZT_WRAPPER="prlimit --nofile=48:48 $wrapper"
+start_daemon
+ZT_WRAPPER=$wrapper
+clients=()
+for _ in $(seq 1 80); do
+	"$TOOL" send --idle --timeout 2 "$SOCK" >/dev/null 2>&1 &
+	clients+=($!)
+done
+for p in "${clients[@]}"; do wait "$p" || true; done
+drops=$(grep -c 'out of file descriptors: dropped a new connection' "$ZT_LOG" || true)
+check "fault 20: 80 clients against a daemon out of fds: $drops 'out of file descriptors' lines, at most 5" \
+	test "$drops" -ge 1 -a "$drops" -le 5
+like "$(grep -m1 'out of file descriptors' "$ZT_LOG" || true)" "(open-file limit 48)" "fault 20: ... naming the limit"
+stop_daemon
+is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
+unset SOCK ZT_LOG
+
+# ---- an fd limit of 512: relays stop short of it -----------------------------------
+
+wrapper=$ZT_WRAPPER
+ZT_WRAPPER="prlimit --nofile=$LIMIT:$LIMIT $wrapper"
+start_daemon --profile ambient
+ZT_WRAPPER=$wrapper
+cap_line=$(grep -m1 'open-file limit' "$ZT_LOG" || true)
+like "$cap_line" "6 fds each, 12 for a pod-to-pod connection on this node" \
+	"fault 20: the capacity line counts relays (6 fds each, 12 per pod-to-pod connection)"
+max=$(sed -n 's/.*get what pods leave: up to \([0-9]*\) .*/\1/p' <<<"$cap_line")
+echo "# $cap_line"
+"$CNI" add --redirect "$SOCK" "$A" >/dev/null
+
+mark_logs
+hold_start burst -n "$BURST" -t 20
+hold_status
+if [[ -n $max && -n $H_OPEN && $H_OPEN -gt 0 && $H_OPEN -le $max && $((H_OPEN + H_RESET)) == "$BURST" ]]; then
+	ok "fault 5: $BURST idle connections from pod-a: $H_OPEN relayed (room for $max), $H_RESET reset at once"
+else
+	not_ok "fault 5: $BURST idle connections from pod-a: at most $max relayed, the rest reset at once"
+	diag "tcp-probe hold: $HOLD_STATUS" "$(log_since | grep -v ' access: ' | tail -n 5)"
+fi
+out=$("$CNI" add "$SOCK" "$B" 2>&1) && rc=0 || rc=$?
+is "$rc" 0 "fault 5: with pod-a's relays at the cap, cni-emulator add S pod-b still succeeds"
+[[ $rc == 0 ]] || diag "$out"
+hold_ping
+is "$PING" "ping ok=$H_OPEN failed=0" "fault 5: the $H_OPEN held relays still carry data both ways"
+check "fault 5: the reset connections are logged with the reason" \
+	log_has "WARN ztunnel::proxy::outbound: pod \"$A\": connection to \[::\]:15001 reset: the open-file limit $LIMIT leaves room for [0-9]+ relays next to 1 pods"
+warns=$(count_since ' WARN ')
+check "fault 20: the burst over the fd limit logged $warns WARN lines, not one per connection (at most 15)" \
+	test "$warns" -le 15
+[[ $warns -le 15 ]] || diag "$(log_since | grep ' WARN ' | sort | uniq -c | sort -rn | head -n 5)"
+# one more refused connection once the limiter's window (5 s) is over names the lines left out
+refuse_again() {
+	ip netns exec "$A" "$PROBE" connect -t 2 -m x "$B4" "$PORT" >/dev/null 2>&1 || true
+	log_has "WARN ztunnel::proxy::outbound: suppressed [1-9][0-9]* similar"
+}
+check "fault 20: ... then a 'suppressed N similar' line says how many were left out" wait_for 15 refuse_again
+hold_stop
+check "the daemon is alive" daemon_alive
+"$CNI" del --netns "$A" "$SOCK" "$A" >/dev/null
+stop_daemon
+is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
+
+# ---- caps and timeouts by option -----------------------------------------------------
+
+SOCK=$T_DIR/zt2.sock ZT_LOG=$T_DIR/zt2.log
+start_daemon --profile ambient --max-relays-per-pod 5 --relay-idle-timeout 2 --relay-connect-timeout 1
+"$CNI" add --redirect "$SOCK" "$A" >/dev/null
+idle=$(fd_count "$ZT_PID")
+
+hold_start silent -s -n 4 -t 10
+hold_status
+is "$HOLD_STATUS" "open=4 reset=0 refused=0 timeout=0 other=0" "4 connections from pod-a that send nothing are relayed"
+check "fault 5: 4 relays that carried no data hold 2 fds each, no pipes ($idle -> $((idle + 8)))" \
+	wait_for 5 fds_back_to $((idle + 8))
+[[ $(fd_count "$ZT_PID") == $((idle + 8)) ]] || diag "fds: $(fd_count "$ZT_PID")"
+hold_stop
+check "... and their fds go when they close" wait_for 5 fds_back_to "$idle"
+
+mark_logs
+hold_start percap -n 6 -t 10
+hold_status
+is "$HOLD_STATUS" "open=5 reset=1 refused=0 timeout=0 other=0" \
+	"fault 5: --max-relays-per-pod 5: the 6th connection is reset (RST)"
+hold_ping
+is "$PING" "ping ok=5 failed=0" "fault 5: ... while the 5 others still carry data"
+check "fault 5: the log names the per-pod cap" \
+	log_has "connection to \[::\]:15001 reset: 5 relays for this pod \(see --max-relays-per-pod\)"
+all_closed() { [[ $(grep -c '^closed [0-9]* reset after' "$HOLD_OUT") == 5 ]]; }
+check "fault 5: --relay-idle-timeout 2: the 5 idle relays are reset (the client sees RST)" wait_for 10 all_closed
+all_closed || diag "$(cat "$HOLD_OUT")"
+check "fault 5: ... logged as idle" log_has 'error="idle for 2s \(see --relay-idle-timeout\)"'
+check "fault 5: ... and the daemon's fds return to idle ($idle)" wait_for 5 fds_back_to "$idle"
+hold_stop
+
+mark_logs
+started=$SECONDS
+out=$(ip netns exec "$A" "$PROBE" connect -t 10 -m x "$B4" "$DROPPED" 2>&1) && rc=0 || rc=$?
+took=$((SECONDS - started))
+is "$rc:${out%% *}" "3:reset" "fault 5: --relay-connect-timeout 1: an upstream that never answers resets the client"
+check "fault 5: ... within 4 s (took ${took}s), logged as a connect timeout" eval \
+	"[[ $took -le 4 ]] && log_has 'error=\"connect timed out after 1s \(see --relay-connect-timeout\)\"'"
+check "the daemon's fds return to idle ($idle)" wait_for 5 fds_back_to "$idle"
+"$CNI" del --netns "$A" "$SOCK" "$A" >/dev/null
+stop_daemon
+is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
+
+# ---- a 1,000-connection burst through 15001 and 15006 ------------------------------
+
+SOCK=$T_DIR/zt3.sock ZT_LOG=$T_DIR/zt3.log
+start_daemon --profile ambient
+for ns in "$A" "$B"; do "$CNI" add --redirect "$SOCK" "$ns" >/dev/null; done
+idle=$(fd_count "$ZT_PID")
+out=$(ulimit -n 4096 && ip netns exec "$A" "$PROBE" many -n 1000 -t 60 "$B4" "$PORT" 2>&1) && rc=0 || rc=$?
+resets=$(sed -n 's/.* reset=\([0-9]*\) .*/\1/p' <<<"$out")
+resets=${resets:-0}
+drops=$(metrics | awk '/^ztunnel_emulator_listener_accept_queue_drops_total\{/ { n += $NF } END { print n + 0 }')
+if [[ $rc == 0 && $out == "1000/1000 complete" ]]; then
+	ok "fault 16: 1,000 simultaneous connections from pod-a to pod-b through the proxy: none reset ($drops accept-queue drops)"
+elif ((resets > 0 && drops >= resets)) && [[ $out == *"reset=$resets timeout=0 wrong-echo=0 other=0"* ]]; then
+	ok "fault 16: 1,000 simultaneous connections: $resets reset, all accounted for by $drops reported accept-queue drops"
+else
+	not_ok "fault 16: 1,000 simultaneous connections: none reset, or every reset accounted for by reported accept-queue drops"
+	diag "tcp-probe many: $out" "accept-queue drops in /metrics: $drops"
+fi
+drop_lines=$(metrics | grep '^ztunnel_emulator_listener_accept_queue_drops_total{' || true)
+like "$drop_lines" "{uid=\"$A\",component=\"outbound\",address=\"[::]:15001\",protocol=\"tcp\"} " \
+	"fault 16: /metrics reports the accept-queue drops of pod-a's 15001"
+check "the daemon's fds return to idle ($idle)" wait_for 20 fds_back_to "$idle"
+for ns in "$A" "$B"; do "$CNI" del --netns "$ns" "$SOCK" "$ns" >/dev/null; done
+stop_daemon
+is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM after the burst"
+
+done_testing
