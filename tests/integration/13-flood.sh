@@ -107,4 +107,31 @@ kill "${holders[@]}" 2>/dev/null || true
 wait "${holders[@]}" 2>/dev/null || true
 stop_daemon
 
+# ---- fault 9: slow HTTP clients cannot take the endpoints away --------------
+SLOW=$ZE_ROOT/tests/helpers/slow-http
+SOCK=$T_DIR/http.sock
+ZT_LOG=$T_DIR/http.log
+start_daemon
+base=$(fd_count "$ZT_PID")
+ports=("$(http_port /healthz/ready)" "$(http_port /config_dump)" "$(http_port /metrics)")
+# 80 connections to each endpoint, a header byte every 1.5 s, re-opened when closed
+spawn as_u "$SLOW" --conns 80 --interval 1.5 --reconnect 127.0.0.1 "${ports[@]}" >"$T_DIR/slow.out"
+slow=$LAST_PID
+wait_for 5 grep -q '^connected' "$T_DIR/slow.out" || true
+diag "$U's slow clients: $(cat "$T_DIR/slow.out")"
+sleep 2	# let the flood settle into its ticks (and MHD's idle timer be reset)
+code() { curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2" || true; }
+is "$(code "${ports[0]}" /healthz/ready)" 200 "fault 9: /healthz/ready answers while $U holds 80 slow connections to it"
+is "$(code "${ports[1]}" /config_dump)" 200 "fault 9: /config_dump answers under the same flood"
+is "$(code "${ports[2]}" /metrics)" 200 "fault 9: /metrics answers under the same flood"
+like "$(cat "$ZT_LOG")" "too many connections from uid=" "fault 9: the flood is capped per user, and that is logged"
+kill "$slow" 2>/dev/null || true
+wait "$slow" 2>/dev/null || true
+check "fault 9: after the flood the daemon holds $base fds again" wait_for 5 fds_back_to "$base"
+# a header trickled byte by byte is cut off at the deadline, not kept alive by each byte
+out=$(as_u "$SLOW" --conns 1 --interval 1 --for 12 127.0.0.1 "${ports[0]}" | tail -n 1)
+check "fault 9: a header sent a byte a second is closed within the request deadline ($out)" \
+	eval '[[ $out =~ ^open\ 0,\ closed\ 1\ after\ ([0-9]+) && ${BASH_REMATCH[1]} -ge 4 && ${BASH_REMATCH[1]} -le 8 ]]'
+stop_daemon
+
 done_testing
