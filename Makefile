@@ -92,6 +92,7 @@ tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c $(ZT_SRCS) $(ZT_HDRS) $(COM
 	$(CLANG) $(FUZZ_CFLAGS) -DZE_FUZZ -Wno-unused-function -o $@ $< \
 		ztunnel-emulator/pods.c ztunnel-emulator/report.c ztunnel-emulator/http.c ztunnel-emulator/relay.c \
 		ztunnel-emulator/zsock.c \
+		ztunnel-emulator/admission.c \
 		$(COMMON_SRCS) $(PKG_LIBS) -lm
 
 # Runs each fuzz target for FUZZ_SECONDS over its corpus in tests/fuzz/corpus/.

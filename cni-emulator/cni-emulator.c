@@ -319,6 +319,13 @@ static int recv_step(struct zconn *c, const char *what, size_t *len)
 	if (ret == -EINTR)
 		return cli_err("%s%s: interrupted by %s while waiting for the %s", c->pfx, c->path,
 			       strsignal(c->signo), what);
+	/*
+	 * A daemon that closes with our request unread (turning us away) resets
+	 * the connection, yet what it sent before is still queued: read that.
+	 */
+	if (ret == -ECONNRESET && fdpass_recv(c->sock, c->buf, ZDS_MAX_MSG, MSG_DONTWAIT, &m) == 0 &&
+	    m.len)
+		ret = 0;
 	if (ret == -ETIMEDOUT)
 		return cli_err("%s%s: timed out after %gs waiting for the %s", c->pfx, c->path,
 			       c->timeout_ms / 1000.0, what);
@@ -410,6 +417,27 @@ static char *zconn_dump(const struct zconn *c)
 }
 
 /*
+ * A daemon that turns a client away (not allowed, too many connections)
+ * sends the Hello, a nack saying why, and closes before any request: the
+ * nack is still queued here. True with *nack set when it was.
+ */
+static bool queued_nack(struct zconn *c, struct zds_str *nack)
+{
+	struct zds_response resp;
+	struct fdpass_msg m;
+	const char *why = NULL;
+
+	if (fdpass_recv(c->sock, c->buf, ZDS_MAX_MSG, MSG_DONTWAIT, &m))
+		return false;
+	fdpass_close_fds(&m);
+	if (!m.len || zds_decode_response(c->buf, m.len, &resp, &why) || !resp.has_ack ||
+	    !resp.error.len)
+		return false;
+	*nack = resp.error;
+	return true;
+}
+
+/*
  * Sends one request (carrying nsfd when it is >= 0) and waits for its ack:
  * 0 when acked; CALL_NACK with *nack the daemon's text (a view into c->buf);
  * CALL_NOT_SENT or CALL_NO_ACK after printing why the exchange failed.
@@ -434,6 +462,8 @@ static int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd,
 			c->timeout_ms / 1000.0, what);
 		return CALL_NOT_SENT;
 	}
+	if ((ret == -EPIPE || ret == -ECONNRESET) && queued_nack(c, nack))
+		return CALL_NACK;
 	if (ret == -EPIPE || ret == -ECONNRESET) {
 		cli_err("%s%s: the daemon closed the connection before the %s was sent", c->pfx,
 			c->path, what);

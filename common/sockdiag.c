@@ -7,6 +7,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -178,6 +179,87 @@ int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage
 	/* a missing socket comes back as NLMSG_ERROR -ENOENT, which mnl_cb_run turns into errno */
 	if (mnl_cb_run(buf, (size_t)n, seq, portid, one_cb, inode) < 0)
 		return -errno;
+	return 0;
+}
+
+struct owner_ctx {
+	__be16 sport, dport;
+	uint32_t uid;
+	bool found;
+};
+
+static int owner_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
+	struct owner_ctx *o = data;
+
+	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY || mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
+		return MNL_CB_ERROR;
+	/* the lookup falls back to a listener on the port: that is not the peer */
+	if (m->idiag_state != TCP_LISTEN && m->id.idiag_sport == o->sport &&
+	    m->id.idiag_dport == o->dport) {
+		o->uid = m->idiag_uid;
+		o->found = true;
+	}
+	return MNL_CB_OK;
+}
+
+/* An IPv4-mapped IPv6 address (a v4 client of a dual-stack server) as the v4 socket has it. */
+static const void *diag_addr(const struct sockaddr_storage *ss, int *family, __be16 *port)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		*port = s6->sin6_port;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			*family = AF_INET;
+			return &s6->sin6_addr.s6_addr[12];
+		}
+		*family = AF_INET6;
+		return &s6->sin6_addr;
+	}
+	*family = AF_INET;
+	*port = ((const struct sockaddr_in *)ss)->sin_port;
+	return &((const struct sockaddr_in *)ss)->sin_addr;
+}
+
+int sd_tcp_owner(struct mnl_socket *nl, const struct sockaddr_storage *local,
+		 const struct sockaddr_storage *remote, uint32_t *uid)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh;
+	struct inet_diag_req_v2 *req;
+	unsigned int seq = (unsigned int)time(NULL), portid = mnl_socket_get_portid(nl);
+	struct owner_ctx o = { 0 };
+	const void *la, *ra;
+	int lf, rf;
+	ssize_t n;
+
+	la = diag_addr(local, &lf, &o.sport);
+	ra = diag_addr(remote, &rf, &o.dport);
+	if (lf != rf)
+		return -ENOENT;
+	nlh = nl_request(buf, 256, SOCK_DIAG_BY_FAMILY, 0, seq);
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = (uint8_t)lf;
+	req->sdiag_protocol = IPPROTO_TCP;
+	req->idiag_states = ~0u;
+	memcpy(req->id.idiag_src, la, lf == AF_INET6 ? 16 : 4);
+	memcpy(req->id.idiag_dst, ra, lf == AF_INET6 ? 16 : 4);
+	req->id.idiag_sport = o.sport;
+	req->id.idiag_dport = o.dport;
+	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	if (n < 0)
+		return -errno;
+	if (mnl_cb_run(buf, (size_t)n, seq, portid, owner_cb, &o) < 0)
+		return -errno;
+	if (!o.found)
+		return -ENOENT;
+	*uid = o.uid;
 	return 0;
 }
 

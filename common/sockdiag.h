@@ -44,6 +44,15 @@ int sd_dump(struct mnl_socket *nl, int family, int protocol, uint32_t states, sd
 int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage *local,
 	      uint32_t *inode);
 
+/*
+ * The uid owning the connected TCP socket whose own address is local and
+ * whose peer is remote: a local client of one of our servers, looked up from
+ * the addresses the server sees swapped. 0; -ENOENT when no such socket is
+ * on this host (a remote peer); or -errno.
+ */
+int sd_tcp_owner(struct mnl_socket *nl, const struct sockaddr_storage *local,
+		 const struct sockaddr_storage *remote, uint32_t *uid);
+
 /* "127.0.0.1:15001" / "[::]:15008" */
 void sd_format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap);
 

@@ -81,7 +81,7 @@ struct conn {
 	gid_t gid;
 	bool got_request;
 	bool snapshot_sent;
-	bool refused;		/* peer not allowed: its first request gets "permission denied" */
+	bool privileged;	/* root or the daemon's own user (admission.h) */
 	int kind;		/* enum req_kind of the request being answered */
 	struct timespec deadline;	/* for the first request */
 	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
@@ -126,6 +126,7 @@ struct daemon {
 	struct pod *pend_head, *pend_tail;	/* pending pods, in retry order */
 	struct conn *conns;
 	size_t n_conns;
+	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */
 	struct conn *wait_head, *wait_tail;
 	struct conn *dead_conns;	/* closed, freed after the event batch */
 	struct pod *dead_pods;

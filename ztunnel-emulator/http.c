@@ -8,22 +8,65 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libmnl/libmnl.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
+#include "admission.h"
 #include "cli.h"
 #include "daemon.h"
 #include "log.h"
+#include "sockdiag.h"
+
+/*
+ * A slow client must not hold an endpoint (fault 9 of issue 10): MHD's own
+ * timeout is idle-based and restarts with every byte, so 64 clients each
+ * trickling a header byte every few seconds held every slot. Now each
+ * endpoint takes HTTP_MAX_CONNS connections, one peer at most
+ * HTTP_MAX_PER_PEER of them, and a request's header must be complete within
+ * HTTP_REQUEST_SECONDS of the connection (or of the previous response),
+ * however it trickles in. A local peer is its user, found through sock_diag
+ * (node clients, probes and attackers alike come from 127.0.0.1, so a
+ * per-address limit would lock out everyone at once); a remote one is its
+ * address. Root and the daemon's own user are never capped per peer.
+ */
+#define HTTP_MAX_CONNS 256u
+#define HTTP_MAX_PER_PEER 16u
+#define HTTP_REQUEST_SECONDS 5
+#define HTTP_IDLE_SECONDS 10u	/* MHD's own timeout, for a slow reader of a response */
 
 enum srv_kind { SRV_ADMIN, SRV_READY, SRV_METRICS };
+
+/* One HTTP connection, from MHD's connection notifications. */
+struct hconn {
+	struct hconn *prev, *next;	/* the endpoint's connections */
+	struct hconn *wprev, *wnext;	/* awaiting a request header, earliest deadline first */
+	struct timespec deadline;
+	int fd;
+	bool waiting;
+	bool closing;		/* shut down by us; MHD closes it on its next run */
+	bool has_uid;		/* a local peer, known by its user */
+	uid_t uid;
+	struct sockaddr_storage addr;	/* the peer's address */
+};
 
 struct http_server {
 	struct ev_src ev;	/* EV_HTTP; fd is libmicrohttpd's epoll fd */
 	struct MHD_Daemon *mhd;
 	struct daemon *d;
 	enum srv_kind kind;
+	struct mnl_socket *sd;	/* sock_diag, to find a local peer's user; NULL: by address */
+	struct hconn *conns;
+	struct hconn *wait_head, *wait_tail;
+};
+
+static const char *const srv_what[] = {
+	[SRV_ADMIN] = "/config_dump",
+	[SRV_READY] = "/healthz/ready",
+	[SRV_METRICS] = "/metrics",
 };
 
 int http_parse_addr(const char *text, struct http_addr *a)
@@ -79,6 +122,186 @@ int http_parse_addr(const char *text, struct http_addr *a)
 	return 0;
 }
 
+/* ---- connection limits and the request deadline (fault 9) ------------------ */
+
+static void wait_unlink(struct http_server *srv, struct hconn *h)
+{
+	if (!h->waiting)
+		return;
+	if (h->wprev)
+		h->wprev->wnext = h->wnext;
+	else
+		srv->wait_head = h->wnext;
+	if (h->wnext)
+		h->wnext->wprev = h->wprev;
+	else
+		srv->wait_tail = h->wprev;
+	h->wprev = h->wnext = NULL;
+	h->waiting = false;
+}
+
+/* Deadlines are always now + the same span: appending keeps the FIFO in order. */
+static void wait_arm(struct http_server *srv, struct hconn *h)
+{
+	wait_unlink(srv, h);
+	if (h->closing)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &h->deadline);
+	h->deadline.tv_sec += HTTP_REQUEST_SECONDS;
+	h->wprev = srv->wait_tail;
+	if (srv->wait_tail)
+		srv->wait_tail->wnext = h;
+	else
+		srv->wait_head = h;
+	srv->wait_tail = h;
+	h->waiting = true;
+}
+
+static const char *peer_text(const struct hconn *h, char *buf, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+
+	sd_format_addr(&h->addr, a, sizeof(a));
+	if (h->has_uid)
+		snprintf(buf, cap, "uid=%u (%s)", (unsigned)h->uid, a);
+	else
+		snprintf(buf, cap, "%s", a);
+	return buf;
+}
+
+/*
+ * Shuts the socket down without closing it: MHD owns the fd, sees the end on
+ * its next run and closes the connection itself, notifying us.
+ */
+static void hconn_shut(struct http_server *srv, struct hconn *h)
+{
+	wait_unlink(srv, h);
+	h->closing = true;
+	shutdown(h->fd, SHUT_RDWR);
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+	return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+	       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+}
+
+static unsigned peer_conns(const struct http_server *srv, const struct hconn *h)
+{
+	const struct hconn *o;
+	unsigned n = 0;
+
+	for (o = srv->conns; o; o = o->next)
+		if (!o->closing && o->has_uid == h->has_uid &&
+		    (h->has_uid ? o->uid == h->uid : same_addr(&o->addr, &h->addr)))
+			n++;
+	return n;
+}
+
+/* Who is at the other end: its user when the socket is on this host, else its address. */
+static void hconn_identify(struct http_server *srv, struct hconn *h)
+{
+	struct sockaddr_storage own;
+	socklen_t l = sizeof(h->addr), ol = sizeof(own);
+	uint32_t uid;
+
+	if (getpeername(h->fd, (struct sockaddr *)&h->addr, &l) < 0 ||
+	    getsockname(h->fd, (struct sockaddr *)&own, &ol) < 0)
+		return;
+	if (srv->sd && sd_tcp_owner(srv->sd, &h->addr, &own, &uid) == 0) {
+		h->has_uid = true;
+		h->uid = (uid_t)uid;
+	}
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+			enum MHD_ConnectionNotificationCode code)
+{
+	static struct log_limit lim = LOG_LIMIT_INIT(1, 5);
+	struct http_server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct hconn *h = *socket_context;
+	char who[INET6_ADDRSTRLEN + 40];
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!h)
+			return;
+		wait_unlink(srv, h);
+		if (h->prev)
+			h->prev->next = h->next;
+		else
+			srv->conns = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+		free(h);
+		*socket_context = NULL;
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	h = ci ? calloc(1, sizeof(*h)) : NULL;
+	if (!h) {
+		if (ci)
+			shutdown(ci->connect_fd, SHUT_RDWR);	/* untracked would be unlimited */
+		return;
+	}
+	h->fd = ci->connect_fd;
+	hconn_identify(srv, h);
+	h->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = h;
+	srv->conns = h;
+	*socket_context = h;
+	if ((!h->has_uid || !peer_privileged(h->uid)) && peer_conns(srv, h) > HTTP_MAX_PER_PEER) {
+		log_limited(&lim, LOG_WARN, T_EMU, "%s: too many connections from %s (%u per client): closing one",
+			    srv_what[srv->kind], peer_text(h, who, sizeof(who)), HTTP_MAX_PER_PEER);
+		hconn_shut(srv, h);
+		return;
+	}
+	wait_arm(srv, h);
+}
+
+static struct hconn *conn_hconn(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* A response sent on a kept-alive connection: the next request's header is due in time too. */
+static void notify_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			enum MHD_RequestTerminationCode toe)
+{
+	struct hconn *h = conn_hconn(conn);
+
+	(void)con_cls;
+	if (h && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		wait_arm(cls, h);
+}
+
+/* Connections whose request header is overdue are shut down. */
+static void expire(struct http_server *srv)
+{
+	static struct log_limit lim = LOG_LIMIT_INIT(1, 5);
+	char who[INET6_ADDRSTRLEN + 40];
+	struct timespec now;
+	struct hconn *h;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	while ((h = srv->wait_head) &&
+	       (now.tv_sec > h->deadline.tv_sec ||
+		(now.tv_sec == h->deadline.tv_sec && now.tv_nsec >= h->deadline.tv_nsec))) {
+		log_limited(&lim, LOG_WARN, T_EMU, "%s: no complete request from %s within %ds: closing",
+			    srv_what[srv->kind], peer_text(h, who, sizeof(who)), HTTP_REQUEST_SECONDS);
+		hconn_shut(srv, h);
+	}
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned code, const char *type,
 			       char *body, size_t len)
 {
@@ -111,6 +334,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)con_cls;
+	/* the header is complete: the deadline is met */
+	if (conn_hconn(conn))
+		wait_unlink((struct http_server *)cls, conn_hconn(conn));
 	out = open_memstream(&body, &len);
 	if (!out)
 		return MHD_NO;
@@ -140,12 +366,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return respond(conn, code, type, body, len);
 }
 
-static const char *const srv_what[] = {
-	[SRV_ADMIN] = "/config_dump",
-	[SRV_READY] = "/healthz/ready",
-	[SRV_METRICS] = "/metrics",
-};
-
 static int start_one(struct daemon *d, enum srv_kind kind, const struct http_addr *a)
 {
 	const union MHD_DaemonInfo *info;
@@ -164,11 +384,19 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 	srv->kind = kind;
 	srv->ev.kind = EV_HTTP;
 	errno = 0;
+	srv->sd = sd_open_lookup();
+	if (!srv->sd)
+		log_line(LOG_WARN, T_EMU, "%s: no sock_diag (%s): HTTP clients are limited per address",
+			 srv_what[kind], strerror(errno));
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, &a->sa,
-				    MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 64u,
-				    MHD_OPTION_END);
+				    MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_SECONDS,
+				    MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNS,
+				    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, srv,
+				    MHD_OPTION_NOTIFY_COMPLETED, notify_done, srv, MHD_OPTION_END);
 	if (!srv->mhd) {
 		e = errno;
+		if (srv->sd)
+			mnl_socket_close(srv->sd);
 		free(srv);
 		cli_err("cannot serve %s on %s: %s", srv_what[kind], a->text,
 			e ? strerror(e) : "libmicrohttpd failed to start");
@@ -215,10 +443,24 @@ void http_dispatch(struct daemon *d, struct ev_src *src)
 		MHD_run(((struct http_server *)src)->mhd);
 		return;
 	}
-	/* no event: only servers whose own timeout (an idle client) is due */
-	for (i = 0; i < 3; i++)
-		if (d->http[i] && MHD_get_timeout(d->http[i]->mhd, &t) == MHD_YES && t == 0)
+	/* no event: overdue requests, and servers whose own timeout (an idle client) is due */
+	for (i = 0; i < 3; i++) {
+		if (!d->http[i])
+			continue;
+		expire(d->http[i]);
+		if (MHD_get_timeout(d->http[i]->mhd, &t) == MHD_YES && t == 0)
 			MHD_run(d->http[i]->mhd);
+	}
+}
+
+static long ms_until(const struct timespec *t)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long)(t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms + 1;	/* never wake before the deadline */
 }
 
 long http_timeout_ms(const struct daemon *d)
@@ -228,6 +470,12 @@ long http_timeout_ms(const struct daemon *d)
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
+		if (d->http[i] && d->http[i]->wait_head) {
+			long w = ms_until(&d->http[i]->wait_head->deadline);
+
+			if (ms < 0 || w < ms)
+				ms = w;
+		}
 		if (!d->http[i] || MHD_get_timeout(d->http[i]->mhd, &t) != MHD_YES)
 			continue;
 		if (t > (MHD_UNSIGNED_LONG_LONG)86400000)
@@ -246,6 +494,15 @@ void http_stop(struct daemon *d)
 		if (!d->http[i])
 			continue;
 		MHD_stop_daemon(d->http[i]->mhd);
+		/* MHD notified every close; anything left would be a leak */
+		while (d->http[i]->conns) {
+			struct hconn *h = d->http[i]->conns;
+
+			d->http[i]->conns = h->next;
+			free(h);
+		}
+		if (d->http[i]->sd)
+			mnl_socket_close(d->http[i]->sd);
 		free(d->http[i]);
 		d->http[i] = NULL;
 	}

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "caps.h"
 #include "cli.h"
 #include "daemon.h"
@@ -561,6 +562,8 @@ static void conn_close(struct daemon *d, struct conn *c, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	d->n_conns--;
+	if (!c->privileged)
+		d->n_unpriv_conns--;
 	close(c->ev.fd);
 	c->ev.fd = -1;
 	/* freed after the current batch of events, which may still name it */
@@ -583,22 +586,6 @@ static void reap(struct daemon *d)
 		d->dead_pods = p->next;
 		pod_free(p);
 	}
-}
-
-/* By default only root and the daemon's own user may hand it pods. */
-static bool peer_allowed(const struct config *cfg, const struct ucred *cr)
-{
-	size_t i;
-
-	if (cr->uid == 0 || cr->uid == geteuid())
-		return true;
-	for (i = 0; i < cfg->n_allow_uids; i++)
-		if (cr->uid == cfg->allow_uids[i])
-			return true;
-	for (i = 0; i < cfg->n_allow_gids; i++)
-		if (cr->gid == cfg->allow_gids[i])
-			return true;
-	return false;
 }
 
 /*
@@ -633,6 +620,8 @@ static void accept_conn(struct daemon *d)
 	uint8_t hello[8];
 	struct ucred cred = { 0 };
 	socklen_t cl = sizeof(cred);
+	char why[160];
+	enum admit verdict;
 	struct conn *c;
 	ssize_t n;
 	int fd, ret;
@@ -643,12 +632,12 @@ static void accept_conn(struct daemon *d)
 			log_line(LOG_WARN, T_WM, "accept failed: %s", strerror(-fd));
 		return;
 	}
+	d->next_serial++;	/* every stream, served or not */
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
 		cred.uid = (uid_t)-1;	/* unknown: never allowed */
-	if (d->n_conns >= d->cfg.max_conns) {
-		log_line(LOG_WARN, T_WM, "too many connections (%zu, see --max-connections): closing the one from pid=%d uid=%u",
-			 d->n_conns, (int)cred.pid, (unsigned)cred.uid);
-		close(fd);
+	verdict = admission_check(d, &cred, why, sizeof(why));
+	if (verdict != ADMIT_OK) {
+		admission_turn_away(fd, &cred, verdict, why);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -659,11 +648,11 @@ static void accept_conn(struct daemon *d)
 	}
 	c->ev.kind = EV_CONN;
 	c->ev.fd = fd;
-	c->serial = ++d->next_serial;
+	c->serial = d->next_serial;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
-	c->refused = !peer_allowed(&d->cfg, &cred);
+	c->privileged = peer_privileged(cred.uid);
 	ret = epoll_add(d, &c->ev);
 	if (ret) {
 		log_line(LOG_WARN, T_WM, "cannot watch a new connection: %s", strerror(-ret));
@@ -676,6 +665,8 @@ static void accept_conn(struct daemon *d)
 		d->conns->prev = c;
 	d->conns = c;
 	d->n_conns++;
+	if (!c->privileged)
+		d->n_unpriv_conns++;
 
 	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
 	timespec_add(&c->deadline, d->cfg.timeout);
@@ -689,9 +680,6 @@ static void accept_conn(struct daemon *d)
 	/* tracing-style fields after the message: seeds/000's grep still matches */
 	log_line(LOG_INFO, T_WM, "handling new stream pid=%d uid=%u gid=%u", (int)c->pid,
 		 (unsigned)c->uid, (unsigned)c->gid);
-	if (c->refused)
-		log_line(LOG_WARN, T_WM, "peer pid=%d uid=%u gid=%u is not allowed (see --allow-uid, --allow-gid): its requests will be refused",
-			 (int)c->pid, (unsigned)c->uid, (unsigned)c->gid);
 	n = zds_encode_hello(hello, sizeof(hello), ZDS_VERSION_V1);
 	ret = fdpass_send(fd, hello, (size_t)n, NULL, 0, MSG_DONTWAIT);
 	if (ret)
@@ -724,10 +712,12 @@ static bool send_ack(struct daemon *d, struct conn *c, const char *error)
 
 static void nack_and_close(struct daemon *d, struct conn *c, const char *prefix, const char *msg)
 {
+	/* malformed or oversized requests, sent in a loop, must not flood the log */
+	static struct log_limit lim = LOG_LIMIT_INIT(1, 20);
 	char text[ZDS_MAX_MSG];
 
 	snprintf(text, sizeof(text), "%s : %s", prefix, msg);
-	log_line(LOG_ERROR, T_WM, "%s", text);
+	log_limited(&lim, LOG_ERROR, T_WM, "%s", text);
 	if (send_ack(d, c, text))
 		conn_close(d, c, prefix);
 }
@@ -908,6 +898,29 @@ static void handle_snapshot(struct daemon *d, struct conn *c)
 	send_ack(d, c, NULL);
 }
 
+/*
+ * MSG_CTRUNC also comes when the kernel finds no free fd for what was sent
+ * (fault 17): if the daemon could not take even FDPASS_MAX_FDS more fds, the
+ * fault is its own, and why names the limit. The probe dups what is there.
+ */
+static bool out_of_fds(const struct daemon *d, char *why, size_t cap)
+{
+	int probe[FDPASS_MAX_FDS], n, i;
+	struct rlimit rl;
+
+	for (n = 0; n < FDPASS_MAX_FDS; n++) {
+		probe[n] = fcntl(d->epfd, F_DUPFD_CLOEXEC, 0);
+		if (probe[n] < 0)
+			break;
+	}
+	for (i = 0; i < n; i++)
+		close(probe[i]);
+	if (n == FDPASS_MAX_FDS || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return false;
+	snprintf(why, cap, "daemon out of file descriptors (limit %llu)", (unsigned long long)rl.rlim_cur);
+	return true;
+}
+
 static void read_request(struct daemon *d, struct conn *c)
 {
 	uint8_t buf[ZDS_MAX_MSG];
@@ -923,6 +936,10 @@ static void read_request(struct daemon *d, struct conn *c)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	c->kind = REQ_INVALID;	/* until it is known to be a well-formed request */
+	if (ret == -ENOBUFS && out_of_fds(d, text, sizeof(text))) {
+		nack_and_close(d, c, "failure to read message", text);
+		return;
+	}
 	if (ret == -EMSGSIZE || ret == -ENOBUFS || ret == -EBADMSG) {
 		nack_and_close(d, c, "failure to read message",
 			       ret == -EMSGSIZE ? "message truncated: longer than 1024 bytes" :
@@ -946,15 +963,6 @@ static void read_request(struct daemon *d, struct conn *c)
 		c->got_request = true;
 		wait_unlink(d, c);
 	}
-	if (c->refused) {
-		fdpass_close_fds(&m);
-		log_line(LOG_WARN, T_WM, "refused a request from pid=%d uid=%u: permission denied",
-			 (int)c->pid, (unsigned)c->uid);
-		if (send_ack(d, c, "permission denied"))
-			conn_close(d, c, "permission denied");
-		return;
-	}
-
 	if (m.nfds > 1) {
 		snprintf(text, sizeof(text), "Expected 1 FD, got %zu", m.nfds);
 		fdpass_close_fds(&m);
@@ -1290,7 +1298,9 @@ static void usage(FILE *out)
 		"      --allow-gid GROUP      also serve peers of this primary group (repeatable)\n"
 		"      --allow-host-netns     accept the daemon's own netns as a pod's (refused by\n"
 		"                             default: istio#55139)\n"
-		"      --max-connections N    concurrent client connections (default 64)\n"
+		"      --max-connections N    clients served at once (default 64); a user other\n"
+		"                             than root and the daemon's gets at most half, never\n"
+		"                             the last; refused peers are closed at once\n"
 		"      --max-pods N           pods, running or pending (default 10000)\n"
 		"\n"
 		"Relayed connections (ambient; over a cap a connection is reset at once):\n"

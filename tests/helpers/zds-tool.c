@@ -255,6 +255,18 @@ static int cmd_send(int argc, char **argv)
 		t0 = now();
 		ret = uds_recv_timeout(sock, buf, sizeof(buf), timeout_ms, &m);
 		fdpass_close_fds(&m);
+		if (ret == 0 && m.len) {
+			/* a nack before any request: the daemon turned this client away */
+			struct zds_response resp;
+			const char *why;
+
+			if (zds_decode_response(buf, m.len, &resp, &why) || !resp.has_ack)
+				printf("bad response\n");
+			else
+				printf("ack error: %.*s\n", (int)resp.error.len, resp.error.p);
+			ret = uds_recv_timeout(sock, buf, sizeof(buf), timeout_ms, &m);
+			fdpass_close_fds(&m);
+		}
 		if (ret == -ETIMEDOUT)
 			printf("open after %.2fs\n", now() - t0);
 		else
