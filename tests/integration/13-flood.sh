@@ -13,8 +13,10 @@ in_userns=${ZE_TEST_IN_USERNS:-}
 # serves as its own user: the flood then comes from a uid with no account.
 U=nobody
 [[ -z ${ZE_TEST_SETCAP:-} ]] || U=65533
-as_u() { setpriv --reuid="$U" --regid="$U" --clear-groups -- "$@"; }
-[[ $U != nobody ]] || as_u() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+# An array, not a function: spawning a function backgrounds a subshell
+# running setpriv as its child, and killing the recorded PID would orphan it.
+as_u=(setpriv --reuid="$U" --regid="$U" --clear-groups --)
+[[ $U != nobody ]] || as_u=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 chmod o+x "$T_DIR"	# other users reach the sockets only through it
 
 # ---- fault 18: over --max-connections, the client is told why --------------
@@ -70,7 +72,7 @@ start_daemon --socket-mode 0666 --max-connections 4
 floods=()
 for _ in 1 2 3 4 5 6; do
 	# each loop reconnects as soon as its connection ends, holding it up to 5 s
-	spawn as_u bash -c 'while :; do "$0" send --idle --timeout 5 "$1" >/dev/null 2>&1; done' \
+	spawn "${as_u[@]}" bash -c 'while :; do "$0" send --idle --timeout 5 "$1" >/dev/null 2>&1; done' \
 		"$TOOL" "$SOCK"
 	floods+=("$LAST_PID")
 done
@@ -96,7 +98,7 @@ ZT_LOG=$T_DIR/peruid.log
 start_daemon --socket-mode 0666 --max-connections 4 --allow-uid "$U" --timeout 10
 holders=()
 for _ in 1 2 3 4; do
-	spawn as_u "$TOOL" send --idle --timeout 8 "$SOCK" >/dev/null
+	spawn "${as_u[@]}" "$TOOL" send --idle --timeout 8 "$SOCK" >/dev/null
 	holders+=("$LAST_PID")
 done
 wait_for 5 eval '[[ $(grep -c "too many connections from uid" "$ZT_LOG") -ge 2 ]]' || true
@@ -115,7 +117,7 @@ start_daemon
 base=$(fd_count "$ZT_PID")
 ports=("$(http_port /healthz/ready)" "$(http_port /config_dump)" "$(http_port /metrics)")
 # 80 connections to each endpoint, a header byte every 1.5 s, re-opened when closed
-spawn as_u "$SLOW" --conns 80 --interval 1.5 --reconnect 127.0.0.1 "${ports[@]}" >"$T_DIR/slow.out"
+spawn "${as_u[@]}" "$SLOW" --conns 80 --interval 1.5 --reconnect 127.0.0.1 "${ports[@]}" >"$T_DIR/slow.out"
 slow=$LAST_PID
 wait_for 5 grep -q '^connected' "$T_DIR/slow.out" || true
 diag "$U's slow clients: $(cat "$T_DIR/slow.out")"
@@ -129,7 +131,7 @@ kill "$slow" 2>/dev/null || true
 wait "$slow" 2>/dev/null || true
 check "fault 9: after the flood the daemon holds $base fds again" wait_for 5 fds_back_to "$base"
 # a header trickled byte by byte is cut off at the deadline, not kept alive by each byte
-out=$(as_u "$SLOW" --conns 1 --interval 1 --for 12 127.0.0.1 "${ports[0]}" | tail -n 1)
+out=$("${as_u[@]}" "$SLOW" --conns 1 --interval 1 --for 12 127.0.0.1 "${ports[0]}" | tail -n 1)
 check "fault 9: a header sent a byte a second is closed within the request deadline ($out)" \
 	eval '[[ $out =~ ^open\ 0,\ closed\ 1\ after\ ([0-9]+) && ${BASH_REMATCH[1]} -ge 4 && ${BASH_REMATCH[1]} -le 8 ]]'
 stop_daemon
