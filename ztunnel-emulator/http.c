@@ -350,7 +350,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		fprintf(out, "ztunnel-emulator admin\n  /config_dump  daemon config and every pod (JSON)\n");
 	} else if (srv->kind == SRV_READY && !strcmp(url, "/healthz/ready")) {
 		if (!report_ready(srv->d, out))
-			code = MHD_HTTP_SERVICE_UNAVAILABLE;
+			code = MHD_HTTP_INTERNAL_SERVER_ERROR;	/* ztunnel answers 500 (observability.md §4) */
 	} else if (srv->kind == SRV_METRICS &&
 		   (!strcmp(url, "/metrics") || !strcmp(url, "/stats/prometheus"))) {
 		type = "text/plain; version=0.0.4; charset=utf-8";

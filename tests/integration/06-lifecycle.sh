@@ -81,7 +81,7 @@ is "$(pod_field "$C" .state)" Pending "config_dump: the pod is Pending (it survi
 like "$(pod_field "$C" .last_error)" "Address already in use" "config_dump: with its last error"
 consistent "$C" "$C" 0
 ready
-is "$READY_CODE" 503 "ready: 503 while a pod is pending"
+is "$READY_CODE" 500 "ready: 500 while a pod is pending, as ztunnel answers"
 like "$READY_BODY" "\"$C\"" "ready: names the pending uid"
 is "$(metric workload_manager_pending_proxy_count)" 1 "metrics: one pending proxy"
 check "pending: retries are logged" wait_for 3 grep -q "pod WorkloadUid(\"$C\") retry 1 failed, still pending" "$ZT_LOG"
