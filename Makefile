@@ -38,10 +38,20 @@ $(LIB): $(COMMON_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-CNI_SRCS := $(wildcard cni-emulator/*.c)
-CNI_HDRS := $(wildcard cni-emulator/*.h)
-cni-emulator/cni-emulator: $(CNI_SRCS) $(CNI_HDRS) $(LIB) $(COMMON_HDRS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_SRCS) $(LIB) $(LDLIBS_ALL)
+# cni-emulator: one object per file under cni-emulator/ (and its folders),
+# each with its header dependencies (-MMD -MP), so that a change rebuilds
+# only what includes it.
+CNI_SRCS := $(wildcard cni-emulator/*.c cni-emulator/*/*.c)
+CNI_OBJS := $(CNI_SRCS:.c=.o)
+CNI_CFLAGS = -Icni-emulator -Icni-emulator/redirect
+
+cni-emulator/%.o: cni-emulator/%.c
+	$(CC) $(ALL_CFLAGS) $(CNI_CFLAGS) -MMD -MP -c -o $@ $<
+
+cni-emulator/cni-emulator: $(CNI_OBJS) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_OBJS) $(LIB) $(LDLIBS_ALL)
+
+-include $(CNI_OBJS:.o=.d)
 
 ZT_SRCS := $(wildcard ztunnel-emulator/*.c)
 ZT_HDRS := $(wildcard ztunnel-emulator/*.h)
@@ -129,4 +139,4 @@ shellcheck:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/integration/*.sh .ci/run
 
 clean:
-	rm -f $(COMMON_OBJS) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)
+	rm -f $(COMMON_OBJS) $(CNI_OBJS) $(CNI_OBJS:.o=.d) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "dump.h"
+#include "admin.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

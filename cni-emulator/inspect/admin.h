@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#ifndef CNI_DUMP_H
-#define CNI_DUMP_H
+#ifndef CNI_INSPECT_ADMIN_H
+#define CNI_INSPECT_ADMIN_H
 
 /*
  * The daemon's /config_dump, over a plain HTTP/1.0 GET, and just enough JSON
