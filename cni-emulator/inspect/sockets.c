@@ -150,7 +150,7 @@ int read_listeners(int nsfd, struct lsocks *ls, char *err, size_t cap)
 
 	memset(ls, 0, sizeof(*ls));
 	/* a sock_diag socket answers for the netns it was made in */
-	ret = rd_in_netns(nsfd, open_sockdiag, &nl);
+	ret = netns_run_in(nsfd, open_sockdiag, &nl);
 	if (ret == -ENOTRECOVERABLE)
 		cli_die("could not return to the original network namespace");
 	if (ret) {
