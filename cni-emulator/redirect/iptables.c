@@ -131,7 +131,7 @@ int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap)
 	free(out);
 	if (ret) {
 		rd_rules_free(r);
-		return rd_fail(err, cap, ret, "reading iptables-save output: %s", strerror(-ret));
+		return ze_reason(err, cap, ret, "reading iptables-save output: %s", strerror(-ret));
 	}
 	return 0;
 }
@@ -271,7 +271,7 @@ static int remove_chains(int nsfd, const struct rd_rules *r, char *err, size_t c
 
 	f = open_memstream(&text, &len);
 	if (!f)
-		return rd_fail(err, cap, -ENOMEM, "out of memory");
+		return ze_reason(err, cap, -ENOMEM, "out of memory");
 	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
 		const struct rd_entry *blocker = NULL;
 
@@ -290,7 +290,7 @@ static int remove_chains(int nsfd, const struct rd_rules *r, char *err, size_t c
 			continue;
 		if (blocker) {
 			if (!conflict)
-				conflict = rd_fail(err, cap, -EBUSY,
+				conflict = ze_reason(err, cap, -EBUSY,
 						"%s: '%s' also refers to an Istio chain and is not "
 						"istio-cni's; left the %s table as it is",
 						blocker->table, blocker->rule, blocker->table);
@@ -316,7 +316,7 @@ static int remove_chains(int nsfd, const struct rd_rules *r, char *err, size_t c
 	}
 	if (fclose(f) || !text) {
 		free(text);
-		return rd_fail(err, cap, -ENOMEM, "out of memory");
+		return ze_reason(err, cap, -ENOMEM, "out of memory");
 	}
 	if (len)
 		ret = rd_run_tool(nsfd, "iptables-restore", "--noflush", text, NULL, err, cap);
@@ -368,7 +368,7 @@ int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char
 
 	for (i = 0; i < r->n; i++)
 		if (!r->e[i].rule && !own_chain(r->e[i].table, r->e[i].chain))
-			return rd_fail(err, cap, -EEXIST,
+			return ze_reason(err, cap, -EEXIST,
 				    "%s %s is not one of istio-cni's chains (ISTIO_PRERT and "
 				    "ISTIO_OUTPUT of mangle, nat and raw); nothing installed: rename "
 				    "or remove it first", r->e[i].table, r->e[i].chain);
@@ -414,7 +414,7 @@ int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char
 						r->e[i].table, r->e[i].chain);
 	if (!what[0])
 		snprintf(what, sizeof(what), "rules differ from it");
-	return rd_fail(err, cap, -EEXIST,
+	return ze_reason(err, cap, -EEXIST,
 		    "ISTIO_* chains already present but not a complete %s variant%s (%s); nothing "
 		    "installed: remove them first (del --netns)",
 		    rd_variant_name(v), dns ? "" : " without DNS capture", what);

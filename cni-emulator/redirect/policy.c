@@ -28,9 +28,9 @@ static int open_in(int nsfd, struct mnl_socket **nl, char *err, size_t cap)
 	int ret = nl_open_in(nsfd, nl);
 
 	if (ret == -ENOTRECOVERABLE)
-		return rd_fail(err, cap, ret, "could not return to the original network namespace");
+		return ze_reason(err, cap, ret, "could not return to the original network namespace");
 	if (ret)
-		return rd_fail(err, cap, ret, "rtnetlink socket in the network namespace: %s",
+		return ze_reason(err, cap, ret, "rtnetlink socket in the network namespace: %s",
 			    strerror(-ret));
 	return 0;
 }
@@ -112,13 +112,13 @@ int rd_policy_change(int nsfd, bool add, const struct rd_state *what, struct rd_
 		if (!ret)
 			done->ip_rule = true;
 		else if (ret != (add ? -EEXIST : -ENOENT))
-			first = rd_fail(err, cap, ret, "%s: %s", rule_cmds[add], strerror(-ret));
+			first = ze_reason(err, cap, ret, "%s: %s", rule_cmds[add], strerror(-ret));
 	}
 	if (what->route && !(add && first)) {
 		ret = nl_link(nl, &lo);
 		if (ret) {
 			if (!first)
-				first = rd_fail(err, cap, ret, "%s: looking up lo: %s", route_cmds[add],
+				first = ze_reason(err, cap, ret, "%s: looking up lo: %s", route_cmds[add],
 					     strerror(-ret));
 		} else {
 			ret = nl_route(nl, add, lo.index);
@@ -127,7 +127,7 @@ int rd_policy_change(int nsfd, bool add, const struct rd_state *what, struct rd_
 			/* a missing route: ESRCH from the fib, ENOENT when table 100 is gone too */
 			else if (add ? ret != -EEXIST : ret != -ESRCH && ret != -ENOENT)
 				first = first ? first :
-						rd_fail(err, cap, ret, "%s: %s", route_cmds[add],
+						ze_reason(err, cap, ret, "%s: %s", route_cmds[add],
 						     strerror(-ret));
 		}
 	}
@@ -286,12 +286,12 @@ int rd_policy_read(int nsfd, struct rd_policy *p, char *err, size_t cap)
 		return ret;
 	ret = nl_dump(nl, RTM_GETRULE, rule_cb, &c);
 	if (ret) {
-		rd_fail(err, cap, ret, "dumping the ip rules: %s", strerror(-ret));
+		ze_reason(err, cap, ret, "dumping the ip rules: %s", strerror(-ret));
 		goto out;
 	}
 	ret = nl_dump(nl, RTM_GETROUTE, route_cb, &c);
 	if (ret) {
-		rd_fail(err, cap, ret, "dumping the routes of table %d: %s", RD_ROUTE_TABLE,
+		ze_reason(err, cap, ret, "dumping the routes of table %d: %s", RD_ROUTE_TABLE,
 		     strerror(-ret));
 		goto out;
 	}

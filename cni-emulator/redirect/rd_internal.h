@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
 #include "redirect.h"
 
 struct rd_line {
@@ -24,8 +25,6 @@ size_t rd_expected_in(enum rd_variant v, bool dns, const char *table, const char
 /* Does the variant declare chain in table? */
 bool rd_expected_decl(enum rd_variant v, bool dns, const char *table, const char *chain);
 
-/* redirect.c: writes the reason into err and returns ret. */
-int rd_fail(char *err, size_t cap, int ret, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* iptables.c */
 int rd_remove_all_chains(int nsfd, bool *had, char *err, size_t cap);

@@ -7,25 +7,11 @@
  */
 #include "redirect.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "rd_internal.h"
 #include "tool.h"
-
-/* Writes the reason into err (when there is room) and returns ret. */
-int rd_fail(char *err, size_t cap, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (cap) {
-		va_start(ap, fmt);
-		vsnprintf(err, cap, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 int rd_apply(int nsfd, enum rd_variant v, bool dns_capture, struct rd_state *added, char *err,
 	     size_t cap)
@@ -47,7 +33,7 @@ int rd_apply(int nsfd, enum rd_variant v, bool dns_capture, struct rd_state *add
 		return ret;
 	len = ret ? 0 : rd_rules_text(v, dns_capture, text, sizeof(text));
 	if (len < 0)
-		return rd_fail(err, cap, len, "the rules do not fit in %zu bytes", sizeof(text));
+		return ze_reason(err, cap, len, "the rules do not fit in %zu bytes", sizeof(text));
 	if (len > 0) {
 		ret = rd_run_tool(nsfd, "iptables-restore", "--noflush", text, NULL, err, cap);
 		if (ret) {

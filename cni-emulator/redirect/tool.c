@@ -262,12 +262,12 @@ static int run_result(struct run *r, const char *tool, int ret, int status, char
 	struct child_failure cf;
 
 	if (ret == -ETIMEDOUT)
-		return rd_fail(err, cap, ret, "%s: timed out after %ds (killed)", tool,
+		return ze_reason(err, cap, ret, "%s: timed out after %ds (killed)", tool,
 			       TOOL_TIMEOUT_MS / 1000);
 	if (ret)
-		return rd_fail(err, cap, ret, "%s: poll: %s", tool, strerror(-ret));
+		return ze_reason(err, cap, ret, "%s: poll: %s", tool, strerror(-ret));
 	if (read(r->sp[0], &cf, sizeof(cf)) == (ssize_t)sizeof(cf))
-		return rd_fail(err, cap, -cf.err, "%s: %s: %s", tool,
+		return ze_reason(err, cap, -cf.err, "%s: %s: %s", tool,
 			       cf.stage == 1 ? "entering the network namespace" :
 			       cf.stage == 2 ? "dup2" : "exec",
 			       strerror(cf.err));
@@ -275,16 +275,16 @@ static int run_result(struct run *r, const char *tool, int ret, int status, char
 		ret = -EIO;
 		stderr_line(tool, r->errbuf, err, cap);
 		if (!err[0] && WIFEXITED(status))
-			rd_fail(err, cap, ret, "%s exited with status %d", tool, WEXITSTATUS(status));
+			ze_reason(err, cap, ret, "%s exited with status %d", tool, WEXITSTATUS(status));
 		else if (!err[0])
-			rd_fail(err, cap, ret, "%s killed by signal %d", tool, WTERMSIG(status));
+			ze_reason(err, cap, ret, "%s killed by signal %d", tool, WTERMSIG(status));
 		return ret;
 	}
 	if (r->overflow)
-		return rd_fail(err, cap, r->overflow, "%s: output: %s", tool, strerror(-r->overflow));
+		return ze_reason(err, cap, r->overflow, "%s: output: %s", tool, strerror(-r->overflow));
 	if (out) {
 		if (!r->obuf && buf_append(&r->obuf, &r->olen, &r->ocap, "", 0))
-			return rd_fail(err, cap, -ENOMEM, "%s: out of memory", tool);
+			return ze_reason(err, cap, -ENOMEM, "%s: out of memory", tool);
 		*out = r->obuf;
 		r->obuf = NULL;
 	}
@@ -322,13 +322,13 @@ int rd_run_tool(int nsfd, const char *tool, const char *arg, const char *input, 
 		*out = NULL;
 	ret = find_tool(tool, path, sizeof(path));
 	if (ret == -ENOENT)
-		return rd_fail(err, cap, ret, "%s: not found in /usr/sbin, /sbin, /usr/bin or /bin (install the iptables package)",
+		return ze_reason(err, cap, ret, "%s: not found in /usr/sbin, /sbin, /usr/bin or /bin (install the iptables package)",
 			       tool);
 	if (ret)
-		return rd_fail(err, cap, ret, "%s: %s", tool, strerror(-ret));
+		return ze_reason(err, cap, ret, "%s: %s", tool, strerror(-ret));
 	if ((ret = pipe_high(r.in)) || (ret = pipe_high(r.op)) || (ret = pipe_high(r.ep)) ||
 	    (ret = pipe_high(r.sp))) {
-		rd_fail(err, cap, ret, "%s: pipe: %s", tool, strerror(-ret));
+		ze_reason(err, cap, ret, "%s: pipe: %s", tool, strerror(-ret));
 		goto out;
 	}
 
@@ -343,7 +343,7 @@ int rd_run_tool(int nsfd, const char *tool, const char *arg, const char *input, 
 	if (pid < 0) {
 		ret = -errno;
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
-		rd_fail(err, cap, ret, "%s: fork: %s", tool, strerror(-ret));
+		ze_reason(err, cap, ret, "%s: fork: %s", tool, strerror(-ret));
 		goto out;
 	}
 	if (pid == 0)
