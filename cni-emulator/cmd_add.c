@@ -51,15 +51,16 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 	struct rd_state added = { false, false, false };
 	bool redirect = o->given & OPT_REDIRECT;
 	struct zds_str nack;
+	struct ze_err e;
 	struct pod p;
 	int ret, signo;
 
 	if (pod_prepare(&p, spec, o, NULL, why, sizeof(why)))
 		return cli_err("%s", why);
 	/* connected first: the daemon's pid (its netns) is known before any rule is written */
-	if (zconn_connect(&c)) {
+	if (zconn_connect(&c, &e)) {
 		close(p.nsfd);
-		return 1;
+		return cli_err("%s", e.msg);
 	}
 	/* istio-cni's order: the rules are in place before ztunnel hears of the pod */
 	if (redirect) {
@@ -78,13 +79,14 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 		}
 		print_rules_applied("", p.where, p.nsfd, o, &added);
 	}
-	ret = zconn_hello(&c) ? CALL_NOT_SENT : 0;
+	ret = zconn_hello(&c, &e) ? CALL_NOT_SENT : 0;
 	if (!ret && redirect)
 		warn_walkthru(&c);
 	if (!ret)
-		ret =
-				zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack);
-	if (ret == CALL_NACK)
+		ret = zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack, &e);
+	if (ret < 0)
+		cli_err("%s", e.msg);
+	else if (ret == CALL_NACK)
 		cli_err("pod %s: %.*s", log_quote(q, sizeof(q), p.uid, strlen(p.uid)), (int)nack.len,
 			nack.p);
 	else if (ret == 0)
@@ -113,6 +115,7 @@ int cmd_uid(enum zds_req_type type, const char *socket_path, const char *uid,
 			  .sigfd = -1 };
 	uint8_t msg[ZDS_MAX_MSG];
 	struct zds_str nack;
+	struct ze_err e;
 	char *body;
 	ssize_t n;
 	int ret, rules_ret = 0, known;
@@ -129,14 +132,16 @@ int cmd_uid(enum zds_req_type type, const char *socket_path, const char *uid,
 		if (rules_ret < 0)
 			return 1;
 	}
-	ret = zconn_open(&c) ? CALL_NOT_SENT : 0;
+	ret = zconn_open(&c, &e) ? CALL_NOT_SENT : 0;
 	/* ztunnel acks an unknown uid too: the daemon's own list says whether it knew it */
 	body = ret ? NULL : zconn_dump(&c);
 	known = body ? dump_has_uid(body, uid) : -1;
 	free(body);
 	if (!ret)
-		ret = zconn_call(&c, msg, (size_t)n, -1, what, &nack);
-	if (ret == CALL_NACK)
+		ret = zconn_call(&c, msg, (size_t)n, -1, what, &nack, &e);
+	if (ret < 0)
+		cli_err("%s", e.msg);
+	else if (ret == CALL_NACK)
 		cli_err("%s%.*s", pfx, (int)nack.len, nack.p);
 	else if (ret == 0)
 		printf("pod %s %s%s\n", uid, type == ZDS_REQ_DEL ? "deleted" : "kept",

@@ -137,7 +137,7 @@ static void inspect_socket(struct inspect *in, int timeout_ms)
 	close(fd);
 }
 
-int cmd_inspect(const char *spec, const struct opts *o)
+int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o)
 {
 	struct inspect in;
 	char why[8192];
@@ -146,20 +146,28 @@ int cmd_inspect(const char *spec, const struct opts *o)
 	memset(&in, 0, sizeof(in));
 	in.spec = spec;
 	in.sock = o->socket;
-	if (dump_parse_url(o->admin ? o->admin : DEFAULT_ADMIN, &in.url))
-		cli_usage_error("invalid --admin '%s': expected http://HOST:PORT[/PATH]", o->admin);
+	in.url = *admin;
 	fd = open_netns(spec, in.path, sizeof(in.path), &in.name, why, sizeof(why));
 	if (fd < 0)
 		return cli_err("%s", why);
 	netns_fd_id(fd, &in.id);
 
 	in.ls_ret = read_listeners(fd, &in.ls, in.ls_err, sizeof(in.ls_err));
+	/* stuck in the pod's netns: nothing more is read or shown */
+	if (in.ls_ret == -ENOTRECOVERABLE) {
+		close(fd);
+		return cli_err("%s", in.ls_err);
+	}
 	in.rules_ret = rd_read(fd, &in.rules, in.rules_err, sizeof(in.rules_err));
 	if (!in.rules_ret)
 		in.variant_ret = rd_identify(&in.rules, &in.variant, &in.dns);
 	in.pol_ret = rd_policy_read(fd, &in.pol, in.pol_err, sizeof(in.pol_err));
-	if (in.pol_ret == -ENOTRECOVERABLE)
-		cli_die("%s", in.pol_err);
+	if (in.pol_ret == -ENOTRECOVERABLE) {
+		close(fd);
+		lsocks_free(&in.ls);
+		rd_rules_free(&in.rules);
+		return cli_err("%s", in.pol_err);
+	}
 	close(fd);
 	if (in.sock)
 		inspect_socket(&in, o->timeout_ms);

@@ -127,13 +127,22 @@ void recover_no_ack(const char *socket_path, const struct pod *p,
 			   .timeout_ms = o->timeout_ms > RECOVER_MS ? o->timeout_ms : RECOVER_MS };
 	uint8_t msg[ZDS_MAX_MSG];
 	struct zds_str nack;
+	struct ze_err e;
 	ssize_t n = encode_req(msg, ZDS_REQ_DEL, p->uid, NULL, o);
 	int ret;
 
 	log_quote(q, sizeof(q), p->uid, strlen(p->uid));
 	snprintf(pfx, sizeof(pfx), "pod %s: taking back the unanswered add: ", q);
-	ret = n < 0 || zconn_open(&d) ? CALL_NOT_SENT :
-					zconn_call(&d, msg, (size_t)n, -1, "del request", &nack);
+	if (n < 0) {
+		ret = CALL_NOT_SENT;
+	} else if (zconn_open(&d, &e)) {
+		cli_err("%s", e.msg);
+		ret = CALL_NOT_SENT;
+	} else {
+		ret = zconn_call(&d, msg, (size_t)n, -1, "del request", &nack, &e);
+		if (ret < 0)
+			cli_err("%s", e.msg);
+	}
 	zconn_close(&d);
 	if (ret == CALL_NACK)
 		cli_err("%s%.*s", pfx, (int)nack.len, nack.p);

@@ -68,7 +68,8 @@ struct sync_tally {
 
 /*
  * sync --redirect, before a pod's Add: not into a host netns, and its rules
- * installed. 0 to send it; 1 skipped (said why on stdout).
+ * installed. 0 to send it; 1 skipped (said why on stdout); -ENOTRECOVERABLE
+ * (said why) when this thread is stuck in the pod's netns.
  */
 static int sync_rules(struct pod *p, pid_t daemon, const struct opts *o, struct rd_state *added)
 {
@@ -80,8 +81,10 @@ static int sync_rules(struct pod *p, pid_t daemon, const struct opts *o, struct 
 		return 1;
 	}
 	ret = rd_apply(p->nsfd, o->variant, o->dns_capture, added, why, sizeof(why));
-	if (ret == -ENOTRECOVERABLE)
-		cli_die("%s", why);
+	if (ret == -ENOTRECOVERABLE) {
+		cli_err("%s", why);
+		return ret;
+	}
 	if (ret) {
 		printf("%s: installing the %s rules in %s: %s%s\n", p->uid,
 		       rd_variant_name(o->variant), p->where, why, perm_hint(ret));
@@ -135,6 +138,12 @@ static void print_sync_summary(const struct sync_tally *t, const struct pod *pod
 	free(line);
 }
 
+/* An entry of /run/netns that sync --all leaves out. */
+static void warn_skipped(const char *why)
+{
+	cli_err("warning: %s; skipped", why);
+}
+
 int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 		    const struct opts *o)
 {
@@ -146,24 +155,27 @@ int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 	uint8_t snap[16];
 	struct zds_str nack = { NULL, 0 };
 	struct pod *pods;
+	struct ze_err e;
 	ssize_t n, npods;
 	size_t i;
 	pid_t daemon;
 	int ret = 0, signo;
 
-	npods = prepare_pods(&pods, specs, nspecs, all, o);
+	npods = prepare_pods(&pods, specs, nspecs, all, o, warn_skipped, &e);
 	if (npods < 0)
-		return 1;
+		return cli_err("%s", e.msg);
 	n = encode_req(snap, ZDS_REQ_SNAPSHOT_SENT, NULL, NULL, o);
 	pfx[0] = '\0';
-	if (n < 0 || check_pods(pods, (size_t)npods) || zconn_connect(&c)) {
+	if (n < 0 || check_pods(pods, (size_t)npods, &e) || zconn_connect(&c, &e)) {
 		pods_free(pods, (size_t)npods);
-		return 1;
+		return n < 0 ? 1 : cli_err("%s", e.msg);
 	}
 	daemon = guard_peer_pid(c.sock);
 	if (redirect && (c.sigfd = guard_signals()) < 0)
 		cli_err("blocking signals: %s", strerror(-c.sigfd));
-	if (c.sigfd < -1 || zconn_hello(&c)) {
+	if (c.sigfd < -1 || zconn_hello(&c, &e)) {
+		if (c.sigfd >= -1)
+			cli_err("%s", e.msg);
 		signo = guard_finish(&c, false);
 		zconn_close(&c);
 		pods_free(pods, (size_t)npods);
@@ -176,12 +188,25 @@ int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 
 		snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
 		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */
-		if (redirect && sync_rules(p, daemon, o, &added)) {
+		ret = redirect ? sync_rules(p, daemon, o, &added) : 0;
+		if (ret == -ENOTRECOVERABLE) {
+			/*
+			 * The thread is stuck in the pod's netns: nothing more is
+			 * done, no summary; the signal mask stays, as it did when
+			 * this was an exit() here.
+			 */
+			zconn_close(&c);
+			pods_free(pods, (size_t)npods);
+			return 1;
+		}
+		if (ret) {
 			t.failed++;
 			t.skipped++;
 			continue;
 		}
-		ret = zconn_call(&c, p->msg, p->len, p->nsfd, "add request", &nack);
+		ret = zconn_call(&c, p->msg, p->len, p->nsfd, "add request", &nack, &e);
+		if (ret < 0)
+			cli_err("%s", e.msg);
 		if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
 			recover_no_ack(socket_path, p, &added, o);
 		else if (ret && redirect)
@@ -204,7 +229,9 @@ int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 	if (i == (size_t)npods) {
 		t.drained = drained_pods(&c, pods, (size_t)npods, &t.ndrained);
 		snprintf(pfx, sizeof(pfx), "snapshot: ");
-		t.snap = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack);
+		t.snap = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack, &e);
+		if (t.snap < 0)
+			cli_err("%s", e.msg);
 	}
 	zconn_close(&c);
 	print_sync_summary(&t, pods, (size_t)npods, &nack);

@@ -45,6 +45,7 @@ struct opts {
 };
 
 struct pod;
+struct url;
 struct rd_state;
 struct zconn;
 
@@ -53,7 +54,8 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o);
 /* del and keep (type ZDS_REQ_DEL or ZDS_REQ_KEEP) */
 int cmd_uid(enum zds_req_type type, const char *socket_path, const char *uid, const struct opts *o);
 int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all, const struct opts *o);
-int cmd_inspect(const char *spec, const struct opts *o);
+/* admin: the daemon's endpoint, --admin or the default */
+int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o);
 
 /* The rule steps add, del and sync share (cmd_rules.c). */
 const char *perm_hint(int ret);

@@ -16,11 +16,11 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cni.h"
+#include "inspect/admin.h"
 #include "redirect.h"
 
 static void usage(FILE *out)
@@ -168,9 +168,13 @@ static int verb_sync(char **pos, int npos, const struct opts *o)
 
 static int verb_inspect(char **pos, int npos, const struct opts *o)
 {
+	struct url admin;
+
 	if (npos != 1)
 		cli_usage_error(npos < 1 ? "missing NETNS" : "too many arguments");
-	return cmd_inspect(pos[0], o);
+	if (dump_parse_url(o->admin ? o->admin : DEFAULT_ADMIN, &admin))
+		cli_usage_error("invalid --admin '%s': expected http://HOST:PORT[/PATH]", o->admin);
+	return cmd_inspect(pos[0], &admin, o);
 }
 
 /*
@@ -216,8 +220,11 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* One option into *o; --help and --version exit here, a bad value is a usage error. */
-static void parse_option(int c, struct opts *o)
+/*
+ * One option into *o: 0, or 1 after --help or --version (main then exits
+ * 0). A bad value is a usage error (exit 2, common/cli.h).
+ */
+static int parse_option(int c, struct opts *o)
 {
 	int ret;
 
@@ -283,13 +290,14 @@ static void parse_option(int c, struct opts *o)
 		break;
 	case 'h':
 		usage(stdout);
-		exit(0);
+		return 1;
 	case 'V':
 		printf("%s %s\n", PROG, ZE_VERSION);
-		exit(0);
+		return 1;
 	default:
 		cli_usage_error(NULL);
 	}
+	return 0;
 }
 
 /* Refuses (a usage error) an option the verb has no use for, or one missing its partner. */
@@ -347,7 +355,8 @@ int main(int argc, char **argv)
 	if (c)
 		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-c));
 	while ((c = getopt_long(argc, argv, "u:n:N:s:at:hV", long_opts, NULL)) != -1)
-		parse_option(c, &o);
+		if (parse_option(c, &o))
+			return 0;
 	pos = argv + optind;
 	npos = argc - optind;
 	for (i = 0; npos >= 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {

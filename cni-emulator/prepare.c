@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "log.h"
 #include "cni.h"
 #include "netns.h"
@@ -108,8 +107,12 @@ static int netns_dir_entry(const struct dirent *e)
 	return strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
 }
 
-/* One entry of NETNS_DIR for sync --all: 0 prepared, 1 skipped (warned), -1 after printing why. */
-static int prepare_entry(struct pod *p, const char *entry, const struct opts *o)
+/*
+ * One entry of NETNS_DIR for sync --all: 0 prepared; 1 skipped, with
+ * skip() told why; -errno with why in *e.
+ */
+static int prepare_entry(struct pod *p, const char *entry, const struct opts *o,
+			 void (*skip)(const char *why), struct ze_err *e)
 {
 	char why[8192];
 	struct stat st;
@@ -117,22 +120,23 @@ static int prepare_entry(struct pod *p, const char *entry, const struct opts *o)
 
 	if (asprintf(&p->spec_owned, NETNS_DIR "/%s", entry) < 0) {
 		p->spec_owned = NULL;
-		return cli_err("out of memory"), -1;
+		return ze_fail(e, -ENOMEM, "out of memory");
 	}
 	/* opening a fifo would block; a netns bind mount is a regular file */
 	if (stat(p->spec_owned, &st) == 0 && !S_ISREG(st.st_mode)) {
-		cli_err("warning: %s: not a namespace file; skipped", p->spec_owned);
+		snprintf(why, sizeof(why), "%s: not a namespace file", p->spec_owned);
 		ret = 1;
 	} else {
 		ret = pod_prepare(p, p->spec_owned, o, p->spec_owned, why, sizeof(why));
 		if (ret == -ENOENT)
-			cli_err("warning: %s: removed while listing; skipped", p->spec_owned);
-		else if (ret == -ENOTTY || ret == -EINVAL)
-			cli_err("warning: %s; skipped", why);
+			snprintf(why, sizeof(why), "%s: removed while listing", p->spec_owned);
+		if (ret == -ENOENT || ret == -ENOTTY || ret == -EINVAL)
+			ret = 1;
 		else if (ret)
-			cli_err("%s", why);
-		ret = ret == -ENOENT || ret == -ENOTTY || ret == -EINVAL ? 1 : ret ? -1 : 0;
+			ze_fail(e, ret, "%s", why);
 	}
+	if (ret == 1)
+		skip(why);
 	if (ret) {
 		free(p->spec_owned);
 		p->spec_owned = NULL;
@@ -151,12 +155,8 @@ void pods_free(struct pod *pods, size_t n)
 	free(pods);
 }
 
-/*
- * Opens and checks every NETNS (or, with all, every entry under NETNS_DIR)
- * into *pods: their number, or -1 after printing why (nothing left open).
- */
 ssize_t prepare_pods(struct pod **pods, char **specs, size_t nspecs, bool all,
-			    const struct opts *o)
+		     const struct opts *o, void (*skip)(const char *why), struct ze_err *e)
 {
 	struct dirent **ents = NULL;
 	char why[8192];
@@ -166,21 +166,23 @@ ssize_t prepare_pods(struct pod **pods, char **specs, size_t nspecs, bool all,
 	if (all) {
 		scanned = scandir(NETNS_DIR, &ents, netns_dir_entry, alphasort);
 		if (scanned < 0 && errno != ENOENT)
-			return cli_err("%s: %s", NETNS_DIR, strerror(errno)), -1;
+			return ze_fail(e, -errno, "%s: %s", NETNS_DIR, strerror(errno));
 		n = scanned < 0 ? 0 : (size_t)scanned;	/* no `ip netns add` yet: no pods */
 	}
 	*pods = calloc(n ? n : 1, sizeof(**pods));
 	if (!*pods)
-		ret = cli_err("out of memory");
+		ret = ze_fail(e, -ENOMEM, "out of memory");
 	for (i = 0; i < n && !ret; i++) {
 		if (all) {
-			ret = prepare_entry(&(*pods)[npods], ents[i]->d_name, o);
+			ret = prepare_entry(&(*pods)[npods], ents[i]->d_name, o, skip, e);
 			npods += !ret;
-			ret = ret < 0;
-		} else if (pod_prepare(&(*pods)[npods], specs[i], o, specs[i], why, sizeof(why))) {
-			ret = cli_err("%s", why);
+			ret = ret < 0 ? ret : 0;
 		} else {
-			npods++;
+			ret = pod_prepare(&(*pods)[npods], specs[i], o, specs[i], why, sizeof(why));
+			if (ret)
+				ze_fail(e, ret, "%s", why);
+			else
+				npods++;
 		}
 	}
 	for (i = 0; all && i < n; i++)
@@ -189,17 +191,12 @@ ssize_t prepare_pods(struct pod **pods, char **specs, size_t nspecs, bool all,
 	if (ret) {
 		pods_free(*pods, npods);
 		*pods = NULL;
-		return -1;
+		return ret;
 	}
 	return (ssize_t)npods;
 }
 
-/*
- * What the daemon would refuse in a way that ends the connection for every
- * pod after it: a uid listed twice, strings that are not UTF-8 (decoding our
- * own request is the daemon's strictness). 0, or 1 after printing why.
- */
-int check_pods(const struct pod *pods, size_t npods)
+int check_pods(const struct pod *pods, size_t npods, struct ze_err *e)
 {
 	struct zds_request req;
 	const char *why = NULL;
@@ -209,12 +206,13 @@ int check_pods(const struct pod *pods, size_t npods)
 	for (i = 0; i < npods; i++) {
 		log_quote(q, sizeof(q), pods[i].uid, strlen(pods[i].uid));
 		if (zds_decode_request(pods[i].msg, pods[i].len, &req, &why))
-			return cli_err("%s: pod %s: %s; the daemon would refuse the add request",
+			return ze_fail(e, -EINVAL,
+				       "%s: pod %s: %s; the daemon would refuse the add request",
 				       pods[i].spec, q, why);
 		for (j = 0; j < i; j++)
 			if (!strcmp(pods[i].uid, pods[j].uid))
-				return cli_err("%s: pod %s is already listed (as %s)", pods[i].spec, q,
-					       pods[j].spec);
+				return ze_fail(e, -EEXIST, "%s: pod %s is already listed (as %s)",
+					       pods[i].spec, q, pods[j].spec);
 	}
 	return 0;
 }

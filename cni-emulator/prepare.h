@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "err.h"
 #include "zds.h"
 
 struct opts;
@@ -34,11 +35,20 @@ ssize_t encode_req(uint8_t *out, enum zds_req_type type, const char *uid, const 
 /* Opens spec and encodes its Add: 0, or -errno with why; no fd left open on error. */
 int pod_prepare(struct pod *p, const char *spec, const struct opts *o, const char *ctx,
 		char *why, size_t whycap);
-/* Every NETNS (or, with all, every entry of /run/netns): their number, or -1 after printing why. */
+/*
+ * Opens and checks every NETNS (or, with all, every entry under /run/netns)
+ * into *pods: their number, or -errno with why in *e (nothing left open).
+ * An entry of /run/netns that is no netns (or is gone) is skipped: skip()
+ * gets why ("/run/netns/x: not a namespace file").
+ */
 ssize_t prepare_pods(struct pod **pods, char **specs, size_t nspecs, bool all,
-		     const struct opts *o);
+		     const struct opts *o, void (*skip)(const char *why), struct ze_err *e);
 void pods_free(struct pod *pods, size_t n);
-/* A uid listed twice, strings the daemon would refuse: 0, or 1 after printing why. */
-int check_pods(const struct pod *pods, size_t npods);
+/*
+ * What the daemon would refuse in a way that ends the connection for every
+ * pod after it: a uid listed twice, strings that are not UTF-8 (decoding our
+ * own request is the daemon's strictness). 0, or -errno with why in *e.
+ */
+int check_pods(const struct pod *pods, size_t npods, struct ze_err *e);
 
 #endif

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "inspect/admin.h"
 #include "fdpass.h"
 #include "guard.h"
@@ -52,7 +51,7 @@ static int zconn_wait(struct zconn *c, short events)
 	}
 }
 
-static int recv_step(struct zconn *c, const char *what, size_t *len)
+static int recv_step(struct zconn *c, const char *what, size_t *len, struct ze_err *e)
 {
 	struct fdpass_msg m;
 	int ret = zconn_wait(c, POLLIN);
@@ -60,30 +59,31 @@ static int recv_step(struct zconn *c, const char *what, size_t *len)
 	if (!ret)
 		ret = uds_recv_timeout(c->sock, c->buf, ZDS_MAX_MSG, c->timeout_ms, &m);
 	if (ret == -EINTR)
-		return cli_err("%s%s: interrupted by %s while waiting for the %s", c->pfx, c->path,
-			       strsignal(c->signo), what);
+		return ze_fail(e, ret, "%s%s: interrupted by %s while waiting for the %s", c->pfx,
+			       c->path, strsignal(c->signo), what);
 	if (ret == -ETIMEDOUT)
-		return cli_err("%s%s: timed out after %gs waiting for the %s", c->pfx, c->path,
-			       c->timeout_ms / 1000.0, what);
+		return ze_fail(e, ret, "%s%s: timed out after %gs waiting for the %s", c->pfx,
+			       c->path, c->timeout_ms / 1000.0, what);
 	if (ret == -EMSGSIZE)
-		return cli_err("%s%s: the %s is longer than %d bytes", c->pfx, c->path, what,
+		return ze_fail(e, ret, "%s%s: the %s is longer than %d bytes", c->pfx, c->path, what,
 			       ZDS_MAX_MSG);
 	if (ret)
-		return cli_err("%s%s: receiving the %s: %s", c->pfx, c->path, what, strerror(-ret));
+		return ze_fail(e, ret, "%s%s: receiving the %s: %s", c->pfx, c->path, what,
+			       strerror(-ret));
 	if (m.nfds) {
 		fdpass_close_fds(&m);
-		return cli_err("%s%s: the %s unexpectedly carried file descriptors", c->pfx, c->path,
-			       what);
+		return ze_fail(e, -EPROTO, "%s%s: the %s unexpectedly carried file descriptors",
+			       c->pfx, c->path, what);
 	}
 	if (m.len == 0)
-		return cli_err("%s%s: the daemon closed the connection before the %s", c->pfx,
-			       c->path, what);
+		return ze_fail(e, -ECONNRESET, "%s%s: the daemon closed the connection before the %s",
+			       c->pfx, c->path, what);
 	*len = m.len;
 	return 0;
 }
 
-/* Connects (the daemon's hello is not read yet): 0, or 1 after printing why. */
-int zconn_connect(struct zconn *c)
+/* Connects (the daemon's hello is not read yet): 0, or -errno with why in *e. */
+int zconn_connect(struct zconn *c, struct ze_err *e)
 {
 	char hint[4400];
 
@@ -92,42 +92,45 @@ int zconn_connect(struct zconn *c)
 		int err = -c->sock;
 
 		if (err == ENOENT || err == ECONNREFUSED)
-			return cli_err("%sconnect to %s: %s (is ztunnel-emulator running?)", c->pfx,
-				       c->path, strerror(err));
+			return ze_fail(e, -err, "%sconnect to %s: %s (is ztunnel-emulator running?)",
+				       c->pfx, c->path, strerror(err));
 		if (err == EPROTOTYPE)
-			return cli_err("%sconnect to %s: not a ZDS (SOCK_SEQPACKET) socket", c->pfx,
+			return ze_fail(e, -err, "%sconnect to %s: not a ZDS (SOCK_SEQPACKET) socket", c->pfx,
 				       c->path);
 		if (err == EACCES) {
 			guard_explain_eacces(c->path, hint, sizeof(hint));
-			return cli_err("%sconnect to %s: %s%s", c->pfx, c->path, strerror(err),
+			return ze_fail(e, -err, "%sconnect to %s: %s%s", c->pfx, c->path, strerror(err),
 				       hint);
 		}
-		return cli_err("%sconnect to %s: %s", c->pfx, c->path, strerror(err));
+		return ze_fail(e, -err, "%sconnect to %s: %s", c->pfx, c->path, strerror(err));
 	}
 	return 0;
 }
 
-/* Reads and checks the daemon's hello: 0, or 1 after printing why. */
-int zconn_hello(struct zconn *c)
+/* Reads and checks the daemon's hello: 0, or -errno with why in *e. */
+int zconn_hello(struct zconn *c, struct ze_err *e)
 {
 	const char *why = NULL;
 	uint64_t version;
 	size_t len;
+	int ret = recv_step(c, "hello", &len, e);
 
-	if (recv_step(c, "hello", &len))
-		return 1;
+	if (ret)
+		return ret;
 	if (zds_decode_hello(c->buf, len, &version, &why))
-		return cli_err("%s%s: malformed hello: %s", c->pfx, c->path, why);
+		return ze_fail(e, -EPROTO, "%s%s: malformed hello: %s", c->pfx, c->path, why);
 	if (version != ZDS_VERSION_V1)
-		return cli_err("%s%s: unsupported ZDS version %llu in the hello (want 1)", c->pfx,
-			       c->path, (unsigned long long)version);
+		return ze_fail(e, -EPROTO, "%s%s: unsupported ZDS version %llu in the hello (want 1)",
+			       c->pfx, c->path, (unsigned long long)version);
 	return 0;
 }
 
-/* Connects and checks the daemon's hello: 0, or 1 after printing why. */
-int zconn_open(struct zconn *c)
+/* Connects and checks the daemon's hello: 0, or -errno with why in *e. */
+int zconn_open(struct zconn *c, struct ze_err *e)
 {
-	return zconn_connect(c) || zconn_hello(c);
+	int ret = zconn_connect(c, e);
+
+	return ret ? ret : zconn_hello(c, e);
 }
 
 void zconn_close(struct zconn *c)
@@ -155,10 +158,10 @@ char *zconn_dump(const struct zconn *c)
 /*
  * Sends one request (carrying nsfd when it is >= 0) and waits for its ack:
  * 0 when acked; CALL_NACK with *nack the daemon's text (a view into c->buf);
- * CALL_NOT_SENT or CALL_NO_ACK after printing why the exchange failed.
+ * CALL_NOT_SENT or CALL_NO_ACK with why the exchange failed in *e.
  */
 int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd, const char *what,
-		      struct zds_str *nack)
+	       struct zds_str *nack, struct ze_err *e)
 {
 	struct zds_response resp;
 	const char *why = NULL;
@@ -168,32 +171,32 @@ int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd, const 
 	if (!ret)
 		ret = uds_send_timeout(c->sock, msg, len, &nsfd, nsfd >= 0, c->timeout_ms);
 	if (ret == -EINTR) {
-		cli_err("%s%s: interrupted by %s before the %s was sent", c->pfx, c->path,
+		ze_fail(e, ret, "%s%s: interrupted by %s before the %s was sent", c->pfx, c->path,
 			strsignal(c->signo), what);
 		return CALL_NOT_SENT;
 	}
 	if (ret == -ETIMEDOUT) {
-		cli_err("%s%s: timed out after %gs sending the %s", c->pfx, c->path,
+		ze_fail(e, ret, "%s%s: timed out after %gs sending the %s", c->pfx, c->path,
 			c->timeout_ms / 1000.0, what);
 		return CALL_NOT_SENT;
 	}
 	if (ret == -EPIPE || ret == -ECONNRESET) {
-		cli_err("%s%s: the daemon closed the connection before the %s was sent", c->pfx,
-			c->path, what);
+		ze_fail(e, ret, "%s%s: the daemon closed the connection before the %s was sent",
+			c->pfx, c->path, what);
 		return CALL_NOT_SENT;
 	}
 	if (ret) {
-		cli_err("%s%s: sending the %s: %s", c->pfx, c->path, what, strerror(-ret));
+		ze_fail(e, ret, "%s%s: sending the %s: %s", c->pfx, c->path, what, strerror(-ret));
 		return CALL_NOT_SENT;
 	}
-	if (recv_step(c, "ack", &n))
+	if (recv_step(c, "ack", &n, e))
 		return CALL_NO_ACK;
 	if (zds_decode_response(c->buf, n, &resp, &why)) {
-		cli_err("%s%s: malformed response: %s", c->pfx, c->path, why);
+		ze_fail(e, -EPROTO, "%s%s: malformed response: %s", c->pfx, c->path, why);
 		return CALL_NO_ACK;
 	}
 	if (!resp.has_ack) {
-		cli_err("%s%s: the response carries no ack", c->pfx, c->path);
+		ze_fail(e, -EPROTO, "%s%s: the response carries no ack", c->pfx, c->path);
 		return CALL_NO_ACK;
 	}
 	*nack = resp.error;

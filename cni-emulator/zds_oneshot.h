@@ -6,9 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "zds.h"
 
-/* One connection to the daemon. Every error it prints starts with pfx. */
+/* One connection to the daemon. Every reason it gives starts with pfx. */
 struct zconn {
 	int sock;
 	const char *path;
@@ -22,21 +23,22 @@ struct zconn {
 /* zconn_call's outcomes besides the ack (0) */
 enum { CALL_NACK = 1, CALL_NOT_SENT = -1, CALL_NO_ACK = -2 };
 
-/* Connects (the daemon's hello is not read yet): 0, or 1 after printing why. */
-int zconn_connect(struct zconn *c);
-/* Reads and checks the daemon's hello: 0, or 1 after printing why. */
-int zconn_hello(struct zconn *c);
-/* Connects and checks the daemon's hello: 0, or 1 after printing why. */
-int zconn_open(struct zconn *c);
+/* Connects (the daemon's hello is not read yet): 0, or -errno with why in *e. */
+int zconn_connect(struct zconn *c, struct ze_err *e);
+/* Reads and checks the daemon's hello: 0, or -errno with why in *e. */
+int zconn_hello(struct zconn *c, struct ze_err *e);
+/* Connects and checks the daemon's hello: 0, or -errno with why in *e. */
+int zconn_open(struct zconn *c, struct ze_err *e);
 void zconn_close(struct zconn *c);
 /* The config_dump of the daemon at the other end of c: malloc'd, or NULL. */
 char *zconn_dump(const struct zconn *c);
 /*
  * Sends one request (carrying nsfd when it is >= 0) and waits for its ack:
  * 0 when acked; CALL_NACK with *nack the daemon's text (a view into c->buf);
- * CALL_NOT_SENT or CALL_NO_ACK after printing why the exchange failed.
+ * CALL_NOT_SENT or CALL_NO_ACK with why the exchange failed in *e.
+ * Nothing here prints: the verb does (common/err.h).
  */
 int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd, const char *what,
-	       struct zds_str *nack);
+	       struct zds_str *nack, struct ze_err *e);
 
 #endif

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "log.h"
 #include "netns.h"
 #include "redirect.h"
@@ -151,8 +150,12 @@ int read_listeners(int nsfd, struct lsocks *ls, char *err, size_t cap)
 	memset(ls, 0, sizeof(*ls));
 	/* a sock_diag socket answers for the netns it was made in */
 	ret = netns_run_in(nsfd, open_sockdiag, &nl);
-	if (ret == -ENOTRECOVERABLE)
-		cli_die("could not return to the original network namespace");
+	if (ret == -ENOTRECOVERABLE) {
+		if (nl)
+			mnl_socket_close(nl);
+		snprintf(err, cap, "could not return to the original network namespace");
+		return ret;
+	}
 	if (ret) {
 		snprintf(err, cap, "sock_diag socket in the network namespace: %s", strerror(-ret));
 		return ret;

@@ -26,7 +26,10 @@ struct lsocks {
 	int err;
 };
 
-/* TCP listeners and bound UDP sockets in the netns, with their owners: 0 or -errno. */
+/*
+ * TCP listeners and bound UDP sockets in the netns, with their owners: 0 or
+ * -errno with why in err; -ENOTRECOVERABLE: the thread is stuck in the netns.
+ */
 int read_listeners(int nsfd, struct lsocks *ls, char *err, size_t cap);
 void lsocks_free(struct lsocks *ls);
 

@@ -109,6 +109,7 @@ static void __attribute__((noreturn)) child_fail(int fd, int stage)
 	ssize_t n = write(fd, &f, sizeof(f));
 
 	(void)n;
+	/* the forked child: _exit, so that nothing of the parent's (stdio, atexit) runs twice */
 	_exit(127);
 }
 
