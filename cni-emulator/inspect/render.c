@@ -11,30 +11,13 @@
 #include <sys/sysmacros.h>
 
 #include "inspect.h"
+#include "json.h"
 #include "log.h"
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
+/* The reason when ret says something failed, else null. */
 static void json_err(FILE *f, int ret, const char *err)
 {
-	if (ret)
-		json_str(f, err);
-	else
-		fputs("null", f);
+	json_cstr(f, ret ? err : NULL);
 }
 
 static void owners_text(FILE *f, const struct lsock *l)
@@ -50,39 +33,47 @@ static void owners_text(FILE *f, const struct lsock *l)
 	fputc(')', f);
 }
 
-void print_json(FILE *f, const struct inspect *in)
+/* "listeners": [...], "listeners_error": ... */
+static void json_listeners(FILE *f, const struct inspect *in)
 {
-	char line[256];
 	size_t i, k;
-
-	fputs("{\n  \"netns\": {\"spec\": ", f);
-	json_str(f, in->spec);
-	fputs(", \"name\": ", f);
-	if (in->name)
-		json_str(f, in->name);
-	else
-		fputs("null", f);
-	fputs(", \"path\": ", f);
-	json_str(f, in->path);
-	fprintf(f, ", \"dev\": \"%u:%u\", \"inode\": %" PRIu64 "},\n", major(in->id.dev),
-		minor(in->id.dev), (uint64_t)in->id.ino);
 
 	fputs("  \"listeners\": [", f);
 	for (i = 0; i < in->ls.n; i++) {
 		const struct lsock *l = &in->ls.v[i];
 
-		fprintf(f, "%s\n    {\"protocol\": \"%s\", \"state\": \"%s\", \"address\": \"%s\", "
-			"\"inode\": %" PRIu32 ", \"uid\": %" PRIu32 ", \"owners\": [",
-			i ? "," : "", l->proto, l->state, l->local, l->inode, l->uid);
+		fprintf(f, "%s\n    {\"protocol\": ", i ? "," : "");
+		json_cstr(f, l->proto);
+		fputs(", \"state\": ", f);
+		json_cstr(f, l->state);
+		fputs(", \"address\": ", f);
+		json_cstr(f, l->local);
+		fprintf(f, ", \"inode\": %" PRIu32 ", \"uid\": %" PRIu32 ", \"owners\": [", l->inode,
+			l->uid);
 		for (k = 0; k < l->nowners; k++) {
 			fprintf(f, "%s{\"comm\": ", k ? ", " : "");
-			json_str(f, l->owners[k].comm);
+			json_cstr(f, l->owners[k].comm);
 			fprintf(f, ", \"pid\": %d, \"fd\": %d}", l->owners[k].pid, l->owners[k].fd);
 		}
 		fputs("]}", f);
 	}
 	fputs(in->ls.n ? "\n  ],\n  \"listeners_error\": " : "],\n  \"listeners_error\": ", f);
 	json_err(f, in->ls_ret, in->ls_err);
+}
+
+/* {"table": ..., "chain": ... */
+static void json_table_chain(FILE *f, const struct rd_entry *e)
+{
+	fputs("{\"table\": ", f);
+	json_cstr(f, e->table);
+	fputs(", \"chain\": ", f);
+	json_cstr(f, e->chain);
+}
+
+/* "iptables": {"variant", "dns_capture", "chains", "rules", "error"} */
+static void json_iptables(FILE *f, const struct inspect *in)
+{
+	size_t i, k;
 
 	fputs(",\n  \"iptables\": {\"variant\": ", f);
 	if (!in->rules_ret && !in->variant_ret)
@@ -94,12 +85,11 @@ void print_json(FILE *f, const struct inspect *in)
 		fputs("null, \"dns_capture\": null", f);
 	fputs(", \"chains\": [", f);
 	for (i = 0, k = 0; i < in->rules.n; i++) {
-		const struct rd_entry *e = &in->rules.e[i];
-
-		if (e->rule)
+		if (in->rules.e[i].rule)
 			continue;
-		fprintf(f, "%s{\"table\": \"%s\", \"chain\": \"%s\"}", k++ ? ", " : "", e->table,
-			e->chain);
+		fputs(k++ ? ", " : "", f);
+		json_table_chain(f, &in->rules.e[i]);
+		fputc('}', f);
 	}
 	fputs("],\n    \"rules\": [", f);
 	for (i = 0, k = 0; i < in->rules.n; i++) {
@@ -107,14 +97,22 @@ void print_json(FILE *f, const struct inspect *in)
 
 		if (!e->rule)
 			continue;
-		fprintf(f, "%s\n      {\"table\": \"%s\", \"chain\": \"%s\", \"packets\": %" PRIu64
-			", \"bytes\": %" PRIu64 ", \"rule\": ", k++ ? "," : "", e->table, e->chain,
+		fputs(k++ ? ",\n      " : "\n      ", f);
+		json_table_chain(f, e);
+		fprintf(f, ", \"packets\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"rule\": ",
 			e->packets, e->bytes);
-		json_str(f, e->rule);
+		json_cstr(f, e->rule);
 		fputc('}', f);
 	}
 	fputs(k ? "\n    ], \"error\": " : "], \"error\": ", f);
 	json_err(f, in->rules_ret, in->rules_err);
+}
+
+/* "policy_routing": {"rules", "routes", "error"} */
+static void json_policy(FILE *f, const struct inspect *in)
+{
+	char line[256];
+	size_t i;
 
 	fputs("},\n  \"policy_routing\": {\"rules\": [", f);
 	for (i = 0; i < in->pol.nrules; i++) {
@@ -127,7 +125,7 @@ void print_json(FILE *f, const struct inspect *in)
 		else
 			fputs("null", f);
 		fprintf(f, ", \"table\": %" PRIu32 ", \"text\": ", r->table);
-		json_str(f, line);
+		json_cstr(f, line);
 		fputc('}', f);
 	}
 	fputs("],\n    \"routes\": [", f);
@@ -136,17 +134,23 @@ void print_json(FILE *f, const struct inspect *in)
 
 		rd_format_route(r, line, sizeof(line));
 		fprintf(f, "%s{\"table\": %" PRIu32 ", \"dev\": ", i ? ", " : "", r->table);
-		json_str(f, r->dev);
+		json_cstr(f, r->dev);
 		fputs(", \"text\": ", f);
-		json_str(f, line);
+		json_cstr(f, line);
 		fputc('}', f);
 	}
 	fputs("], \"error\": ", f);
 	json_err(f, in->pol_ret, in->pol_err);
+}
 
+/* "daemon": {"url", "reachable", "pods", "error"[, "socket"]} */
+static void json_daemon(FILE *f, const struct inspect *in)
+{
 	fputs("},\n  \"daemon\": {\"url\": ", f);
-	json_str(f, in->url.text);
-	fprintf(f, ", \"reachable\": %s, \"pods\": ", in->reachable ? "true" : "false");
+	json_cstr(f, in->url.text);
+	fputs(", \"reachable\": ", f);
+	json_bool(f, in->reachable);
+	fputs(", \"pods\": ", f);
 	if (!in->http_ret)
 		fprintf(f, "%zu", in->npods);
 	else
@@ -155,24 +159,39 @@ void print_json(FILE *f, const struct inspect *in)
 	json_err(f, in->http_ret, in->http_err);
 	if (in->sock) {
 		fputs(", \"socket\": {\"path\": ", f);
-		json_str(f, in->sock);
-		fprintf(f, ", \"hello\": %s, \"error\": ", in->sock_ret ? "false" : "true");
+		json_cstr(f, in->sock);
+		fputs(", \"hello\": ", f);
+		json_bool(f, !in->sock_ret);
+		fputs(", \"error\": ", f);
 		json_err(f, in->sock_ret, in->sock_err);
 		fputc('}', f);
 	}
+}
+
+void print_json(FILE *f, const struct inspect *in)
+{
+	fputs("{\n  \"netns\": {\"spec\": ", f);
+	json_cstr(f, in->spec);
+	fputs(", \"name\": ", f);
+	json_cstr(f, in->name);
+	fputs(", \"path\": ", f);
+	json_cstr(f, in->path);
+	fprintf(f, ", \"dev\": \"%u:%u\", \"inode\": %" PRIu64 "},\n", major(in->id.dev),
+		minor(in->id.dev), (uint64_t)in->id.ino);
+	json_listeners(f, in);
+	json_iptables(f, in);
+	json_policy(f, in);
+	json_daemon(f, in);
 	fputs("},\n  \"enrolled\": ", f);
 	fputs(in->http_ret ? "null" : in->enrolled ? "true" : "false", f);
 	fputs(",\n  \"verdict\": ", f);
-	if (in->verdict[0])
-		json_str(f, in->verdict);
-	else
-		fputs("null", f);
+	json_cstr(f, in->verdict[0] ? in->verdict : NULL);
 	fputs(",\n  \"pod\": ", f);
 	if (!in->http_ret && in->enrolled) {
 		fputs("{\"uid\": ", f);
-		json_str(f, in->pod.uid);
+		json_cstr(f, in->pod.uid);
 		fputs(", \"state\": ", f);
-		json_str(f, in->pod.state);
+		json_cstr(f, in->pod.state);
 		fputc('}', f);
 	} else {
 		fputs("null", f);
