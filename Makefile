@@ -43,13 +43,16 @@ $(LIB): $(COMMON_OBJS)
 # only what includes it.
 CNI_SRCS := $(wildcard cni-emulator/*.c cni-emulator/*/*.c)
 CNI_OBJS := $(CNI_SRCS:.c=.o)
-CNI_CFLAGS = -Icni-emulator -Icni-emulator/redirect
+CNI_CFLAGS = -Icni-emulator -Icni-emulator/redirect $(shell pkg-config --cflags jansson)
+# jansson (inspect's config_dump reader) is linked statically: cni-emulator
+# starts once per pod, and a shared library more costs start-up time.
+CNI_LIBS = -Wl,-Bstatic $(shell pkg-config --libs jansson) -Wl,-Bdynamic
 
 cni-emulator/%.o: cni-emulator/%.c
 	$(CC) $(ALL_CFLAGS) $(CNI_CFLAGS) -MMD -MP -c -o $@ $<
 
 cni-emulator/cni-emulator: $(CNI_OBJS) $(LIB)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_OBJS) $(LIB) $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_OBJS) $(LIB) $(CNI_LIBS) $(LDLIBS_ALL)
 
 -include $(CNI_OBJS:.o=.d)
 
