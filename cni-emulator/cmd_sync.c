@@ -144,22 +144,74 @@ static void warn_skipped(const char *why)
 	cli_err("warning: %s; skipped", why);
 }
 
-int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
-		    const struct opts *o)
+/*
+ * The Adds, one per pod in turn on c (whose messages start with pfx), each acked before the next (with
+ * --redirect, its rules first): fills t->sent, ready, failed, skipped,
+ * stopped_at and last. 0, or -ENOTRECOVERABLE (said why) when this thread
+ * is stuck in a pod's netns.
+ */
+static int sync_adds(struct zconn *c, char *pfx, size_t pfxcap, struct pod *pods, size_t npods,
+		     pid_t daemon, const struct opts *o, struct sync_tally *t,
+		     struct zds_str *nack)
 {
-	char q[1100], pfx[1110];
-	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx,
-			  .sigfd = -1 };
-	struct sync_tally t = { .last = 0, .snap = CALL_NOT_SENT };
 	bool redirect = o->given & OPT_REDIRECT;
+	char q[1100];
+	struct ze_err e;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < npods; i++) {
+		struct pod *p = &pods[i];
+		struct rd_state added = { false, false, false };
+
+		snprintf(pfx, pfxcap, "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
+		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */
+		ret = redirect ? sync_rules(p, daemon, o, &added) : 0;
+		if (ret == -ENOTRECOVERABLE)
+			return ret;
+		if (ret) {
+			t->failed++;
+			t->skipped++;
+			continue;
+		}
+		ret = zconn_call(c, p->msg, p->len, p->nsfd, "add request", nack, &e);
+		if (ret < 0)
+			cli_err("%s", e.msg);
+		if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
+			recover_no_ack(c->path, p, &added, o);
+		else if (ret && redirect)
+			undo_rules(p->where, p->nsfd, &added,
+				   c->signo ? "interrupted; the add was not sent" : "the pod was not added");
+		if (ret == CALL_NOT_SENT)
+			break;
+		t->sent++;
+		if (ret == CALL_NO_ACK)
+			break;
+		if (ret == CALL_NACK)
+			printf("%s: %.*s\n", p->uid, (int)nack->len, nack->p);
+		else
+			printf("%s: listeners ready\n", p->uid);
+		t->ready += !ret;
+		t->failed += ret == CALL_NACK;
+	}
+	t->stopped_at = i;
+	t->last = ret;
+	return 0;
+}
+
+int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
+	     const struct opts *o)
+{
+	char pfx[1110];
+	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = pfx,
+			   .sigfd = -1 };
+	struct sync_tally t = { .last = 0, .snap = CALL_NOT_SENT };
 	uint8_t snap[16];
 	struct zds_str nack = { NULL, 0 };
 	struct pod *pods;
 	struct ze_err e;
 	ssize_t n, npods;
-	size_t i;
-	pid_t daemon;
-	int ret = 0, signo;
+	int signo;
 
 	npods = prepare_pods(&pods, specs, nspecs, all, o, warn_skipped, &e);
 	if (npods < 0)
@@ -170,8 +222,7 @@ int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 		pods_free(pods, (size_t)npods);
 		return n < 0 ? 1 : cli_err("%s", e.msg);
 	}
-	daemon = guard_peer_pid(c.sock);
-	if (redirect && (c.sigfd = guard_signals()) < 0)
+	if ((o->given & OPT_REDIRECT) && (c.sigfd = guard_signals()) < 0)
 		cli_err("blocking signals: %s", strerror(-c.sigfd));
 	if (c.sigfd < -1 || zconn_hello(&c, &e)) {
 		if (c.sigfd >= -1)
@@ -181,52 +232,17 @@ int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 		pods_free(pods, (size_t)npods);
 		return signo ? 128 + signo : 1;
 	}
-
-	for (i = 0; i < (size_t)npods; i++) {
-		struct pod *p = &pods[i];
-		struct rd_state added = { false, false, false };
-
-		snprintf(pfx, sizeof(pfx), "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
-		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */
-		ret = redirect ? sync_rules(p, daemon, o, &added) : 0;
-		if (ret == -ENOTRECOVERABLE) {
-			/*
-			 * The thread is stuck in the pod's netns: nothing more is
-			 * done, no summary; the signal mask stays, as it did when
-			 * this was an exit() here.
-			 */
-			zconn_close(&c);
-			pods_free(pods, (size_t)npods);
-			return 1;
-		}
-		if (ret) {
-			t.failed++;
-			t.skipped++;
-			continue;
-		}
-		ret = zconn_call(&c, p->msg, p->len, p->nsfd, "add request", &nack, &e);
-		if (ret < 0)
-			cli_err("%s", e.msg);
-		if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
-			recover_no_ack(socket_path, p, &added, o);
-		else if (ret && redirect)
-			undo_rules(p->where, p->nsfd, &added,
-				   c.signo ? "interrupted; the add was not sent" : "the pod was not added");
-		if (ret == CALL_NOT_SENT)
-			break;
-		t.sent++;
-		if (ret == CALL_NO_ACK)
-			break;
-		if (ret == CALL_NACK)
-			printf("%s: %.*s\n", p->uid, (int)nack.len, nack.p);
-		else
-			printf("%s: listeners ready\n", p->uid);
-		t.ready += !ret;
-		t.failed += ret == CALL_NACK;
+	if (sync_adds(&c, pfx, sizeof(pfx), pods, (size_t)npods, guard_peer_pid(c.sock), o, &t,
+		      &nack)) {
+		/*
+		 * The thread is stuck in a pod's netns: nothing more is done, no
+		 * summary; the signal mask stays, as it did when this was an exit().
+		 */
+		zconn_close(&c);
+		pods_free(pods, (size_t)npods);
+		return 1;
 	}
-	t.stopped_at = i;
-	t.last = ret;
-	if (i == (size_t)npods) {
+	if (t.stopped_at == (size_t)npods) {
 		t.drained = drained_pods(&c, pods, (size_t)npods, &t.ndrained);
 		snprintf(pfx, sizeof(pfx), "snapshot: ");
 		t.snap = zconn_call(&c, snap, (size_t)n, -1, "snapshot request", &nack, &e);
