@@ -64,7 +64,8 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 	}
 	/* istio-cni's order: the rules are in place before ztunnel hears of the pod */
 	if (redirect) {
-		ret = refuse_host_netns(&p, guard_peer_pid(c.sock), o);
+		ret = pod_refuse_host(&p, guard_peer_pid(c.sock), o->given & OPT_ALLOW_HOST, &e) ?
+			      cli_err("%s", e.msg) : 0;
 		if (!ret && (c.sigfd = guard_signals()) < 0)
 			ret = cli_err("blocking signals: %s", strerror(-c.sigfd));
 		if (!ret && (ret = rd_apply(p.nsfd, o->variant, o->dns_capture, &added, why,

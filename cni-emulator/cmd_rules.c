@@ -91,24 +91,6 @@ int undo_rules(const char *where, int nsfd, const struct rd_state *added,
 	return 0;
 }
 
-/* Fault 3: before any rule goes into a pod's netns, a host netns is refused. 0, or 1 after printing why. */
-int refuse_host_netns(const struct pod *p, pid_t daemon, const struct opts *o)
-{
-	char why[256];
-	int ret;
-
-	if (o->given & OPT_ALLOW_HOST)
-		return 0;
-	ret = guard_host_netns(p->nsfd, daemon, why, sizeof(why));
-	if (ret < 0)
-		return cli_err("%s: identifying the network namespace: %s", p->where, strerror(-ret));
-	if (ret)
-		return cli_err("%s: refusing to install redirection rules in the host network "
-			       "namespace: %s; nothing was changed (--allow-host-netns overrides)",
-			       p->where, why);
-	return 0;
-}
-
 /* How long the Del that takes back an unanswered add may wait, at least */
 #define RECOVER_MS 5000
 

@@ -74,9 +74,11 @@ struct sync_tally {
 static int sync_rules(struct pod *p, pid_t daemon, const struct opts *o, struct rd_state *added)
 {
 	char why[1024], rpfx[1110];
+	struct ze_err e;
 	int ret;
 
-	if (refuse_host_netns(p, daemon, o)) {
+	if (pod_refuse_host(p, daemon, o->given & OPT_ALLOW_HOST, &e)) {
+		cli_err("%s", e.msg);
 		printf("%s: not sent: %s is a host network namespace\n", p->uid, p->where);
 		return 1;
 	}

@@ -62,7 +62,6 @@ const char *perm_hint(int ret);
 void print_rules_applied(const char *pfx, const char *where, int nsfd, const struct opts *o,
 			 const struct rd_state *added);
 int undo_rules(const char *where, int nsfd, const struct rd_state *added, const char *outcome);
-int refuse_host_netns(const struct pod *p, pid_t daemon, const struct opts *o);
 void recover_no_ack(const char *socket_path, const struct pod *p, const struct rd_state *added,
 		    const struct opts *o);
 int remove_rules(const char *spec);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Owns: turning NETNS arguments into pods ready to send (fd opened and
- * checked, uid and name chosen, Add encoded), and the /run/netns listing.
+ * checked, uid and name chosen, Add encoded), the host-netns refusal
+ * (fault 3), and the /run/netns listing.
  * Never touches: the daemon's socket, the rules. Interface: prepare.h.
  */
 #include "prepare.h"
@@ -16,6 +17,7 @@
 
 #include "log.h"
 #include "cni.h"
+#include "guard.h"
 #include "netns.h"
 
 /* Opens and checks NETNS before anything reaches the daemon: fd, or -errno and why. */
@@ -142,6 +144,24 @@ static int prepare_entry(struct pod *p, const char *entry, const struct opts *o,
 		p->spec_owned = NULL;
 	}
 	return ret;
+}
+
+int pod_refuse_host(const struct pod *p, pid_t daemon, bool allow, struct ze_err *e)
+{
+	char why[256];
+	int ret;
+
+	if (allow)
+		return 0;
+	ret = guard_host_netns(p->nsfd, daemon, why, sizeof(why));
+	if (ret < 0)
+		return ze_fail(e, ret, "%s: identifying the network namespace: %s", p->where,
+			       strerror(-ret));
+	if (ret)
+		return ze_fail(e, -EPERM, "%s: refusing to install redirection rules in the host "
+			       "network namespace: %s; nothing was changed (--allow-host-netns "
+			       "overrides)", p->where, why);
+	return 0;
 }
 
 void pods_free(struct pod *pods, size_t n)

@@ -45,6 +45,12 @@ ssize_t prepare_pods(struct pod **pods, char **specs, size_t nspecs, bool all,
 		     const struct opts *o, void (*skip)(const char *why), struct ze_err *e);
 void pods_free(struct pod *pods, size_t n);
 /*
+ * Fault 3: before any rule goes into a pod's netns, a host netns (cni's own,
+ * init's, the daemon's: guard_host_netns()) is refused unless allow: 0, or
+ * -EPERM (a host netns) or -errno (it cannot be identified) with why in *e.
+ */
+int pod_refuse_host(const struct pod *p, pid_t daemon, bool allow, struct ze_err *e);
+/*
  * What the daemon would refuse in a way that ends the connection for every
  * pod after it: a uid listed twice, strings that are not UTF-8 (decoding our
  * own request is the daemon's strictness). 0, or -errno with why in *e.
