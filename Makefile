@@ -56,6 +56,17 @@ cni-emulator/cni-emulator: $(CNI_OBJS) $(LIB)
 
 -include $(CNI_OBJS:.o=.d)
 
+# Unit tests of cni-emulator's own code link the program's objects (all but
+# main.o), never a copy of its sources.
+CNI_LIB := cni-emulator/libcni.a
+$(CNI_LIB): $(filter-out cni-emulator/main.o,$(CNI_OBJS))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+tests/unit/test_cni_%: tests/unit/test_cni_%.c tests/unit/tap.h $(CNI_LIB) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(CNI_CFLAGS) $(LDFLAGS) -o $@ $< $(CNI_LIB) $(LIB) $(CNI_LIBS) \
+		$(LDLIBS_ALL)
+
 ZT_SRCS := $(wildcard ztunnel-emulator/*.c)
 ZT_HDRS := $(wildcard ztunnel-emulator/*.h)
 ztunnel-emulator/ztunnel-emulator: $(ZT_SRCS) $(ZT_HDRS) $(LIB) $(COMMON_HDRS)
@@ -142,4 +153,4 @@ shellcheck:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/integration/*.sh .ci/run
 
 clean:
-	rm -f $(COMMON_OBJS) $(CNI_OBJS) $(CNI_OBJS:.o=.d) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)
+	rm -f $(COMMON_OBJS) $(CNI_OBJS) $(CNI_OBJS:.o=.d) $(CNI_LIB) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)

@@ -73,7 +73,7 @@ static int parse_counters(const char *s, uint64_t *packets, uint64_t *bytes, con
 }
 
 /* The ISTIO-related lines of `iptables-save -c` output. */
-static int parse_save(const char *text, struct rd_rules *r)
+int rd_parse_save(const char *text, struct rd_rules *r)
 {
 	char table[16] = "";
 	const char *s, *nl, *p, *chain;
@@ -127,7 +127,7 @@ int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap)
 	ret = rd_run_tool(nsfd, "iptables-save", "-c", NULL, &out, err, cap);
 	if (ret)
 		return ret;
-	ret = parse_save(out, r);
+	ret = rd_parse_save(out, r);
 	free(out);
 	if (ret) {
 		rd_rules_free(r);

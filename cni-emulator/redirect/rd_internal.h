@@ -27,6 +27,11 @@ bool rd_expected_decl(enum rd_variant v, bool dns, const char *table, const char
 
 
 /* iptables.c */
+/*
+ * The ISTIO-related lines of `iptables-save -c` output appended to r
+ * (which starts empty): 0, or -ENOMEM. Lines it does not know are skipped.
+ */
+int rd_parse_save(const char *text, struct rd_rules *r);
 int rd_remove_all_chains(int nsfd, bool *had, char *err, size_t cap);
 int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char *err, size_t cap);
 
