@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Owns: the redirection-rule steps add, del and sync share (host-netns
- * refusal, the 'rules:' lines, undo, the Del that takes back an unanswered
- * add), with their messages. Never touches: argv. Interface: cni.h.
+ * Owns: the redirection-rule steps add, del and sync share (the 'rules:'
+ * lines, undo, del --netns, the Del that takes back an unanswered add, the
+ * end of a guarded run), with their messages. Never touches: argv.
+ * Interface: cni.h.
  */
 #include <errno.h>
 #include <stdbool.h>
