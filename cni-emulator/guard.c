@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Owns: the checks that keep cni-emulator from doing harm as root (host
+ * netns, signals during an add, why a socket is closed to us).
+ * Never touches: output, the rules. Interface: guard.h.
+ */
 #include "guard.h"
 
 #include <errno.h>

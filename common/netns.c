@@ -171,3 +171,20 @@ int netns_enter(int fd)
 {
 	return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
 }
+
+int netns_run_in(int nsfd, int (*fn)(void *), void *arg)
+{
+	int own = netns_open_current(), ret, back;
+
+	if (own < 0)
+		return own;
+	ret = netns_enter(nsfd);
+	if (ret) {
+		close(own);
+		return ret;
+	}
+	ret = fn(arg);
+	back = netns_enter(own);
+	close(own);
+	return back ? -ENOTRECOVERABLE : ret;
+}

@@ -59,4 +59,12 @@ int netns_enter(int fd);
 /* Non-empty and only 0-9: a PID, as a NETNS argument or a /proc entry. */
 bool all_digits(const char *s);
 
+/*
+ * Runs fn(arg) with the calling thread in the netns nsfd, then returns to the
+ * thread's own netns: fn's result, or -errno from entering. A socket fn
+ * creates belongs to that netns for good. -ENOTRECOVERABLE means the thread
+ * could not get back and is still inside: the caller must not go on.
+ */
+int netns_run_in(int nsfd, int (*fn)(void *), void *arg);
+
 #endif

@@ -6,11 +6,17 @@
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "netns.h"
+
+/* room for a dump's batch of messages */
+#define NL_BUF 32768
 
 struct mnl_socket *nl_route_open(void)
 {
@@ -80,4 +86,95 @@ int nl_link_is_up(struct mnl_socket *nl, const char *ifname, bool *up)
 	/* portid 0: the socket was bound by the kernel, skip the sender check */
 	ret = mnl_cb_run(buf, (size_t)n, seq, 0, link_cb, up);
 	return ret < 0 ? -errno : 0;
+}
+
+static int open_route_sock(void *arg)
+{
+	struct mnl_socket **nl = arg;
+
+	*nl = nl_route_open();
+	return *nl ? 0 : -errno;
+}
+
+int nl_open_in(int nsfd, struct mnl_socket **nl)
+{
+	int ret;
+
+	*nl = NULL;
+	ret = netns_run_in(nsfd, open_route_sock, nl);
+	if (ret == -ENOTRECOVERABLE) {
+		nl_close(*nl);
+		*nl = NULL;
+	}
+	return ret;
+}
+
+unsigned int nl_next_seq(void)
+{
+	static unsigned int seq;
+
+	if (!seq)
+		seq = (unsigned int)time(NULL);
+	return ++seq;
+}
+
+int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh,
+	    int (*cb)(const struct nlmsghdr *nlh, void *data), void *data)
+{
+	char buf[NL_BUF];
+	unsigned int portid = mnl_socket_get_portid(nl), seq = nlh->nlmsg_seq;
+	ssize_t n;
+	int ret;
+
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
+	} while (ret > MNL_CB_STOP);
+	return ret < 0 ? -errno : 0;
+}
+
+static int link_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(a);
+
+	if (type == IFLA_IFNAME && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int link_query_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = { NULL };
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	struct nl_link_q *q = data;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	q->index = (uint32_t)ifi->ifi_index;
+	q->flags = ifi->ifi_flags;
+	if (tb[IFLA_IFNAME])
+		snprintf(q->name, sizeof(q->name), "%s", mnl_attr_get_str(tb[IFLA_IFNAME]));
+	return MNL_CB_OK;
+}
+
+int nl_link(struct mnl_socket *nl, struct nl_link_q *q)
+{
+	char buf[512];
+	struct nlmsghdr *nlh = nl_request(buf, 512, RTM_GETLINK, NLM_F_ACK, nl_next_seq());
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+	ifi->ifi_family = AF_UNSPEC;
+	if (q->index)
+		ifi->ifi_index = (int)q->index;
+	else
+		mnl_attr_put_strz(nlh, IFLA_IFNAME, q->name);
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	return nl_talk(nl, nlh, link_query_cb, q);
 }

@@ -105,17 +105,10 @@ int sd_dump(struct mnl_socket *nl, int family, int protocol, uint32_t states, sd
 	req->sdiag_family = (uint8_t)family;
 	req->sdiag_protocol = (uint8_t)protocol;
 	req->idiag_states = states;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	/* a dump ends with NLMSG_DONE: loop until mnl_cb_run says stop */
-	do {
-		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0)
-			return -errno;
-		ret = mnl_cb_run(buf, (size_t)n, seq, portid, diag_cb, &c);
-	} while (ret > MNL_CB_STOP);
-	if (ret < 0)
-		return -errno;
+	/* a dump ends with NLMSG_DONE: nl_talk() loops until mnl_cb_run says stop */
+	ret = nl_talk(nl, nlh, diag_cb, &c);
+	if (ret)
+		return ret;
 	if (c.stopped) {
 		/* drain the rest of the dump so the socket can be reused */
 		do {

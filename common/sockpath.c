@@ -12,21 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "uds.h"
-
-static int reason(char *why, size_t cap, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int reason(char *why, size_t cap, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (cap) {
-		va_start(ap, fmt);
-		vsnprintf(why, cap, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* snprintf that reports truncation as -ENAMETOOLONG */
 static int join(char *dst, size_t cap, const char *a, const char *b)
@@ -45,24 +32,24 @@ int sockpath_init(struct sockpath *sp, const char *path, char *why, size_t cap)
 	memset(sp, 0, sizeof(*sp));
 	len = strlen(path);
 	if (!len || path[len - 1] == '/')
-		return reason(why, cap, -EINVAL, "%s: a socket path must end in a file name", path);
+		return ze_reason(why, cap, -EINVAL, "%s: a socket path must end in a file name", path);
 	if (path[0] == '/') {
 		if (len >= sizeof(sp->given))
-			return reason(why, cap, -ENAMETOOLONG, "%s: path too long", path);
+			return ze_reason(why, cap, -ENAMETOOLONG, "%s: path too long", path);
 		strcpy(sp->given, path);
 	} else {
 		if (!getcwd(cwd, sizeof(cwd)))
-			return reason(why, cap, -errno, "cannot find the current directory: %s",
+			return ze_reason(why, cap, -errno, "cannot find the current directory: %s",
 				      strerror(errno));
 		if (join(sp->given, sizeof(sp->given), cwd, path))
-			return reason(why, cap, -ENAMETOOLONG, "%s: path too long", path);
+			return ze_reason(why, cap, -ENAMETOOLONG, "%s: path too long", path);
 	}
 	slash = strrchr(sp->given, '/');
 	if (strlen(slash + 1) > NAME_MAX)
-		return reason(why, cap, -ENAMETOOLONG, "%s: file name too long", path);
+		return ze_reason(why, cap, -ENAMETOOLONG, "%s: file name too long", path);
 	strcpy(sp->name, slash + 1);
 	if (!strcmp(sp->name, ".") || !strcmp(sp->name, ".."))
-		return reason(why, cap, -EINVAL, "%s: a socket path must end in a file name", path);
+		return ze_reason(why, cap, -EINVAL, "%s: a socket path must end in a file name", path);
 	return 0;
 }
 
@@ -93,14 +80,14 @@ static int judge_dir(const char *dir, const struct stat *st, char *why, size_t c
 	mode_t m = st->st_mode;
 
 	if (!S_ISDIR(m))
-		return reason(why, cap, -ENOTDIR, "%s: not a directory", dir);
+		return ze_reason(why, cap, -ENOTDIR, "%s: not a directory", dir);
 	if (st->st_uid != 0 && st->st_uid != me && uid_mapped(st->st_uid))
-		return reason(why, cap, -EPERM,
+		return ze_reason(why, cap, -EPERM,
 			      "socket directory %s is owned by uid %u, not root or the daemon's uid %u: "
 			      "that user could replace the socket",
 			      dir, (unsigned)st->st_uid, (unsigned)me);
 	if ((m & (S_IWGRP | S_IWOTH)) && !(m & S_ISVTX))
-		return reason(why, cap, -EPERM,
+		return ze_reason(why, cap, -EPERM,
 			      "socket directory %s is %s-writable without the sticky bit (mode %04o): "
 			      "other users could replace the socket",
 			      dir, m & S_IWOTH ? "world" : "group", (unsigned)(m & 07777));
@@ -120,15 +107,15 @@ static int resolve_existing(const char *dir, char *real, char *missing, size_t c
 	snprintf(head, sizeof(head), "%s", dir);
 	while (!realpath(head, real)) {
 		if (errno != ENOENT)
-			return reason(why, wcap, -errno, "%s: %s", head, strerror(errno));
+			return ze_reason(why, wcap, -errno, "%s: %s", head, strerror(errno));
 		slash = strrchr(head, '/');
 		if (!slash)
-			return reason(why, wcap, -ENOENT, "%s: cannot resolve", dir);
+			return ze_reason(why, wcap, -ENOENT, "%s: cannot resolve", dir);
 		if (!strcmp(slash + 1, ".") || !strcmp(slash + 1, ".."))
-			return reason(why, wcap, -EINVAL, "%s: '.' or '..' after a missing directory",
+			return ze_reason(why, wcap, -EINVAL, "%s: '.' or '..' after a missing directory",
 				      dir);
 		if (snprintf(missing, cap, "%s%s", slash, tail) >= (int)cap)
-			return reason(why, wcap, -ENAMETOOLONG, "%s: path too long", dir);
+			return ze_reason(why, wcap, -ENAMETOOLONG, "%s: path too long", dir);
 		snprintf(tail, sizeof(tail), "%s", missing);
 		slash[slash == head] = '\0';	/* "/a" -> "/" */
 	}
@@ -143,16 +130,16 @@ static int make_dir(int parent, const char *comp, const char *path, char *why, s
 	int fd, ret;
 
 	if (mkdirat(parent, comp, 0755) < 0 && errno != EEXIST)
-		return reason(why, cap, -errno, "cannot create %s: %s", path, strerror(errno));
+		return ze_reason(why, cap, -errno, "cannot create %s: %s", path, strerror(errno));
 	fd = openat(parent, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return reason(why, cap, -errno, "%s: %s", path, strerror(errno));
+		return ze_reason(why, cap, -errno, "%s: %s", path, strerror(errno));
 	/* only a directory we own is ours to chmod (EEXIST: someone else's is judged as is) */
 	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) != 0755 &&
 	    fchmod(fd, 0755) < 0) {
 		ret = -errno;
 		close(fd);
-		return reason(why, cap, ret, "cannot chmod %s: %s", path, strerror(-ret));
+		return ze_reason(why, cap, ret, "cannot chmod %s: %s", path, strerror(-ret));
 	}
 	return fd;
 }
@@ -171,13 +158,13 @@ static int walk(struct sockpath *sp, const char *real, const char *missing, bool
 	int fd, next, ret;
 
 	if (snprintf(all, sizeof(all), "%s%s", real, missing) >= (int)sizeof(all))
-		return reason(why, cap, -ENAMETOOLONG, "%s: path too long", sp->given);
+		return ze_reason(why, cap, -ENAMETOOLONG, "%s: path too long", sp->given);
 	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return reason(why, cap, -errno, "/: %s", strerror(errno));
+		return ze_reason(why, cap, -errno, "/: %s", strerror(errno));
 	for (;;) {
 		if (fstat(fd, &st) < 0) {
-			ret = reason(why, cap, -errno, "%s: %s", sofar, strerror(errno));
+			ret = ze_reason(why, cap, -errno, "%s: %s", sofar, strerror(errno));
 			goto fail;
 		}
 		ret = judge_dir(sofar[0] ? sofar : "/", &st, why, cap);
@@ -188,7 +175,7 @@ static int walk(struct sockpath *sp, const char *real, const char *missing, bool
 		if (!comp)
 			break;
 		if (join(tmp, sizeof(tmp), sofar[0] ? sofar : "/", comp)) {
-			ret = reason(why, cap, -ENAMETOOLONG, "%s: path too long", sp->given);
+			ret = ze_reason(why, cap, -ENAMETOOLONG, "%s: path too long", sp->given);
 			goto fail;
 		}
 		strcpy(sofar, tmp);
@@ -197,7 +184,7 @@ static int walk(struct sockpath *sp, const char *real, const char *missing, bool
 		} else {
 			next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (next < 0)
-				next = reason(why, cap, -errno, "%s: %s (changed while being checked?)",
+				next = ze_reason(why, cap, -errno, "%s: %s (changed while being checked?)",
 					      sofar, strerror(errno));
 		}
 		if (next < 0) {
@@ -208,7 +195,7 @@ static int walk(struct sockpath *sp, const char *real, const char *missing, bool
 		fd = next;
 	}
 	if (join(sp->path, sizeof(sp->path), sofar[0] ? sofar : "/", sp->name)) {
-		ret = reason(why, cap, -ENAMETOOLONG, "%s: path too long", sp->given);
+		ret = ze_reason(why, cap, -ENAMETOOLONG, "%s: path too long", sp->given);
 		goto fail;
 	}
 	snprintf(sp->dir, sizeof(sp->dir), "%s", sofar[0] ? sofar : "/");
@@ -233,11 +220,11 @@ int sockpath_open_dir(struct sockpath *sp, bool insecure, char *why, size_t cap)
 	/* with insecure, judge_dir's last unsafe verdict is left in warn for the caller */
 	fd = walk(sp, real, missing, insecure, warn, sizeof(warn));
 	if (fd < 0)
-		return reason(why, cap, fd, "%s", warn);
+		return ze_reason(why, cap, fd, "%s", warn);
 	if (cap)
 		why[0] = '\0';
 	if (insecure && warn[0])
-		reason(why, cap, 0, "%s", warn);
+		ze_reason(why, cap, 0, "%s", warn);
 	return fd;
 }
 
@@ -254,34 +241,34 @@ int sockpath_claim(int dirfd, const struct sockpath *sp, char *why, size_t cap)
 	if (fstatat(dirfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return reason(why, cap, -errno, "%s: %s", sp->path, strerror(errno));
+		return ze_reason(why, cap, -errno, "%s: %s", sp->path, strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return reason(why, cap, -EEXIST, "%s: exists and is not a socket; refusing to replace it",
+		return ze_reason(why, cap, -EEXIST, "%s: exists and is not a socket; refusing to replace it",
 			      sp->path);
 	fd = uds_connect(sp->path);
 	if (fd >= 0)
 		close(fd);
 	if (fd >= 0 || fd == -EAGAIN)
-		return reason(why, cap, -EADDRINUSE, "%s: another daemon is already serving on this socket",
+		return ze_reason(why, cap, -EADDRINUSE, "%s: another daemon is already serving on this socket",
 			      sp->path);
 	if (fd == -EPROTOTYPE)
-		return reason(why, cap, -EPROTOTYPE, "%s: another program is listening on this socket",
+		return ze_reason(why, cap, -EPROTOTYPE, "%s: another program is listening on this socket",
 			      sp->path);
 	if (fd != -ECONNREFUSED)
-		return reason(why, cap, fd, "%s: cannot probe the existing socket: %s", sp->path,
+		return ze_reason(why, cap, fd, "%s: cannot probe the existing socket: %s", sp->path,
 			      strerror(-fd));
 	/* a dead daemon of another user is not ours to clean up (sticky /tmp) */
 	if (st.st_uid != geteuid())
-		return reason(why, cap, -EPERM,
+		return ze_reason(why, cap, -EPERM,
 			      "%s: a stale socket of uid %u, not the daemon's uid %u; refusing to remove it",
 			      sp->path, (unsigned)st.st_uid, (unsigned)geteuid());
 	/* still the file probed, not one swapped in since */
 	if (fstatat(dirfd, sp->name, &again, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !same_file(&again, st.st_dev, st.st_ino))
-		return reason(why, cap, -ESTALE, "%s: changed while being checked", sp->path);
+		return ze_reason(why, cap, -ESTALE, "%s: changed while being checked", sp->path);
 	if (unlinkat(dirfd, sp->name, 0) < 0 && errno != ENOENT)
-		return reason(why, cap, -errno, "%s: cannot remove the stale socket: %s", sp->path,
+		return ze_reason(why, cap, -errno, "%s: cannot remove the stale socket: %s", sp->path,
 			      strerror(errno));
 	return 1;
 }
@@ -297,17 +284,17 @@ static int pin_socket(const struct sockpath *sp, int dirfd, mode_t mode, struct 
 	int pfd = openat(dirfd, sp->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
 	if (pfd < 0)
-		return reason(why, cap, -errno, "%s: gone right after bind: %s", sp->path,
+		return ze_reason(why, cap, -errno, "%s: gone right after bind: %s", sp->path,
 			      strerror(errno));
 	if (fstat(pfd, st) < 0 || !S_ISSOCK(st->st_mode) || st->st_uid != geteuid()) {
 		close(pfd);
-		return reason(why, cap, -ESTALE,
+		return ze_reason(why, cap, -ESTALE,
 			      "%s: replaced right after bind (not our socket any more); refusing it",
 			      sp->path);
 	}
 	if ((st->st_mode & 0777) != mode) {
 		close(pfd);
-		return reason(why, cap, -EINVAL,
+		return ze_reason(why, cap, -EINVAL,
 			      "%s: created with mode %04o instead of %04o (a default ACL on the directory?)",
 			      sp->path, (unsigned)(st->st_mode & 0777), (unsigned)mode);
 	}
@@ -324,22 +311,22 @@ int sockpath_listen(struct sockpath *sp, int dirfd, int type, mode_t mode, gid_t
 
 	sp->bound = false;
 	if (strlen(sp->path) >= sizeof(sa.sun_path))
-		return reason(why, cap, -ENAMETOOLONG, "%s: socket path too long (at most %zu bytes)",
+		return ze_reason(why, cap, -ENAMETOOLONG, "%s: socket path too long (at most %zu bytes)",
 			      sp->path, sizeof(sa.sun_path) - 1);
 	strcpy(sa.sun_path, sp->path);
 	fd = socket(AF_UNIX, type, 0);
 	if (fd < 0)
-		return reason(why, cap, -errno, "socket: %s", strerror(errno));
+		return ze_reason(why, cap, -errno, "socket: %s", strerror(errno));
 	/* born with its final mode: no chmod by path afterwards, and no window with a wider one */
 	old = umask(~mode & 0777);
 	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
 	umask(old);
 	if (ret) {
 		if (ret == -EADDRINUSE)
-			reason(why, cap, ret, "%s: another daemon is already serving on this socket",
+			ze_reason(why, cap, ret, "%s: another daemon is already serving on this socket",
 			       sp->path);
 		else
-			reason(why, cap, ret, "%s: bind: %s", sp->path, strerror(-ret));
+			ze_reason(why, cap, ret, "%s: bind: %s", sp->path, strerror(-ret));
 		goto fail;
 	}
 	pfd = pin_socket(sp, dirfd, mode, &st, why, cap);
@@ -351,12 +338,12 @@ int sockpath_listen(struct sockpath *sp, int dirfd, int type, mode_t mode, gid_t
 	sp->ino = st.st_ino;
 	sp->bound = true;
 	if (gid != (gid_t)-1 && fchownat(pfd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0) {
-		ret = reason(why, cap, -errno, "%s: cannot set the socket's group to %u: %s", sp->path,
+		ret = ze_reason(why, cap, -errno, "%s: cannot set the socket's group to %u: %s", sp->path,
 			     (unsigned)gid, strerror(errno));
 		goto fail;
 	}
 	if (listen(fd, backlog) < 0) {
-		ret = reason(why, cap, -errno, "%s: listen: %s", sp->path, strerror(errno));
+		ret = ze_reason(why, cap, -errno, "%s: listen: %s", sp->path, strerror(errno));
 		goto fail;
 	}
 	close(pfd);

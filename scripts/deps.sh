@@ -9,7 +9,7 @@ set -euo pipefail
 PROG=${0##*/}
 
 PACKAGES=(
-	gcc libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev
+	gcc libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev libjansson-dev
 	iproute2 iptables netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
 	socat conntrack
 )
@@ -58,7 +58,7 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 		command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 	done
 	if command -v pkg-config >/dev/null 2>&1; then
-		for mod in libcap libmnl; do
+		for mod in libcap libmnl jansson; do
 			pkg-config --exists "$mod" || missing+=("pkg-config module $mod")
 		done
 	fi
@@ -68,7 +68,7 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 	list=${missing[0]}
 	for m in "${missing[@]:1}"; do list+=", $m"; done
 	printf '%s: no dpkg/apt-get here; missing: %s\n' "$PROG" "$list" >&2
-	printf '%s: install them with your package manager (headers for libcap and libmnl too)\n' "$PROG" >&2
+	printf '%s: install them with your package manager (headers for libcap, libmnl and jansson too)\n' "$PROG" >&2
 	exit 1
 fi
 

@@ -141,23 +141,77 @@ record() {
 ok() { record "$1" 1 "$2"; }
 fail() { record "$1" 0 "$2"; }
 
-# A JSON string literal for $1 (RFC 8259: quote, backslash and the control
-# characters U+0001..U+001F escaped; bash strings hold no NUL).
+# A JSON string literal for $1, escaped as common/json.c's json_str() does
+# (one escaper for config_dump, inspect --json and this): quote and
+# backslash, \n and \t, the other control characters and DEL as \u00XX, and
+# each byte that is not part of valid UTF-8 as \u00XX, so that the output
+# is always valid UTF-8 (bash strings hold no NUL).
 json_str() {
-	local s=$1 i c u
-	s=${s//\\/\\\\}
-	s=${s//\"/\\\"}
-	s=${s//$'\n'/\\n}
-	s=${s//$'\t'/\\t}
-	s=${s//$'\r'/\\r}
-	for ((i = 1; i < 32; i++)); do
-		printf -v c '%03o' "$i"
-		printf -v c '%b' "\\0$c"
-		[[ $s == *"$c"* ]] || continue
-		printf -v u '\\u%04x' "$i"
-		s=${s//"$c"/"$u"}
+	local LC_ALL=C
+	local s=$1 out='' i=0 n k len cp b c
+	n=${#s}
+	# the common case: printable ASCII only
+	if [[ $s =~ ^[\ -~]*$ ]]; then
+		s=${s//\\/\\\\}
+		printf '"%s"' "${s//\"/\\\"}"
+		return
+	fi
+	while ((i < n)); do
+		c=${s:i:1}
+		printf -v b '%d' "'$c"
+		if ((b == 34 || b == 92)); then
+			out+="\\$c"
+		elif ((b == 10)); then
+			out+='\n'
+		elif ((b == 9)); then
+			out+='\t'
+		elif ((b < 32 || b == 127)); then
+			printf -v c '\\u%04x' "$b"
+			out+=$c
+		elif ((b < 128)); then
+			out+=$c
+		else
+			json_utf8_len "$s" "$i" "$b"
+			len=$REPLY
+			if ((len)); then
+				out+=${s:i:len}
+				((i += len))
+				continue
+			fi
+			printf -v c '\\u%04x' "$b"
+			out+=$c
+		fi
+		((i++))
 	done
-	printf '"%s"' "$s"
+	printf '"%s"' "$out"
+}
+
+# REPLY: the length (2-4) of the valid UTF-8 sequence at byte $2 of $1
+# (whose first byte is $3), or 0; as utf8_char_len() in common/json.c.
+json_utf8_len() {
+	local LC_ALL=C
+	local s=$1 i=$2 b=$3 k n cp c
+	REPLY=0
+	if (((b & 0xe0) == 0xc0)); then
+		n=1 cp=$((b & 0x1f))
+	elif (((b & 0xf0) == 0xe0)); then
+		n=2 cp=$((b & 0x0f))
+	elif (((b & 0xf8) == 0xf0)); then
+		n=3 cp=$((b & 0x07))
+	else
+		return
+	fi
+	((i + n < ${#s})) || return
+	for ((k = 1; k <= n; k++)); do
+		printf -v c '%d' "'${s:i+k:1}"
+		(((c & 0xc0) == 0x80)) || return
+		cp=$(((cp << 6) | (c & 0x3f)))
+	done
+	if (((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))); then
+		return
+	fi
+	REPLY=$((n + 1))
 }
 
 print_json() {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "json.h"
 #include "log.h"
 
 /* fine below 100 µs, where a handoff should land (benchmarks read percentiles from these) */
@@ -46,36 +47,6 @@ void stats_observe_add(struct stats *s, double seconds)
 const char *pod_state_name(const struct pod *p)
 {
 	return p->state == POD_UP ? "Up" : p->state == POD_PENDING ? "Pending" : "Starting";
-}
-
-static void json_str(FILE *out, const char *s, size_t len)
-{
-	size_t i;
-
-	fputc('"', out);
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", out);
-		else if (c == '\t')
-			fputs("\\t", out);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);	/* the ZDS decoder admitted only valid UTF-8 */
-	}
-	fputc('"', out);
-}
-
-static void json_cstr(FILE *out, const char *s)
-{
-	if (s)
-		json_str(out, s, strlen(s));
-	else
-		fputs("null", out);
 }
 
 static void rfc3339(const struct timespec *ts, char *buf, size_t cap)

@@ -58,4 +58,14 @@ is "$rc" 0 "verify.sh --absent passes on a netns without listeners"
 check "verify.sh --absent --json: six passed checks" \
 	quiet jq -e '.mode == "absent" and .passed == 6 and .failed == 0' <<<"$json"
 
+# verify.sh --json escapes strings as common/json.c does (one escaper in the tree):
+# quotes, control characters, DEL, and bytes that are not UTF-8 as \u00XX.
+# shellcheck disable=SC1090
+. <(sed -n '/^json_str() {/,/^}/p;/^json_utf8_len() {/,/^}/p' "$S/verify.sh")
+for t in 'plain' 'a"b\c' $'l1\nl2\tx\r' $'\x01\x1f\x7f' $'caf\xc3\xa9 \xf0\x9f\x98\x80' \
+	$'a\xffb\xc3(\xe2\x82c\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80'; do
+	is "$(json_str "$t")" "$("$ZE_ROOT/tests/helpers/json-str" "$t")" \
+		"verify.sh's json_str = json.c's for $(printf '%q' "$t")"
+done
+
 done_testing

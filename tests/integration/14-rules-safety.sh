@@ -281,6 +281,15 @@ run "$CNI" keep "$SOCK" "$T_PREFIX-never-added"
 is "$RC:$OUT" "0:pod $T_PREFIX-never-added kept (no such pod)" "related: keep of an unknown uid says (no such pod), exit 0"
 run "$CNI" del "$SOCK" "$REL"
 is "$OUT" "pod $REL deleted" "related: del of a known uid: no '(no such pod)'"
+# The config_dump contract: what the daemon writes (report.c with common/json.c) is what
+# cni-emulator reads back (inspect/admin.c with jansson), escapes and UTF-8 included.
+odd=$'q"b\\s\te\xc3\xa9'
+run "$CNI" add --uid "$odd" "$SOCK" "$REL"
+is "$RC" 0 "contract: add with a uid holding a quote, a backslash, a tab and UTF-8"
+run "$CNI" inspect --json --socket "$SOCK" "$REL"
+is "$(jq -r .pod.uid <<<"$OUT")" "$odd" "contract: inspect --json reads that uid back from config_dump"
+run "$CNI" del "$SOCK" "$odd"
+is "$RC:$OUT" "0:pod $odd deleted" "contract: del finds that uid in config_dump"
 mk_netns_lo_down lodown
 run "$CNI" add "$SOCK" "$NS"
 like "$ERR" "warning: $NS: the loopback interface lo is down" "related: lo down: the client warns too"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#ifndef ZE_REDIRECT_H
-#define ZE_REDIRECT_H
+#ifndef CNI_REDIRECT_H
+#define CNI_REDIRECT_H
 
 /*
  * istio-cni's in-pod traffic redirection (shared/reference/inpod-rules.md):
@@ -131,13 +131,5 @@ void rd_policy_free(struct rd_policy *p);
 /* As `ip rule` / `ip route show table 100` print them. */
 void rd_format_ip_rule(const struct rd_ip_rule *r, char *buf, size_t cap);
 void rd_format_route(const struct rd_route *r, char *buf, size_t cap);
-
-/*
- * Runs fn(arg) with the calling thread in the netns nsfd, then returns to the
- * thread's own netns: fn's result, or -errno from entering. A socket fn
- * creates belongs to that netns for good. -ENOTRECOVERABLE means the thread
- * could not get back and is still inside: the caller must not go on.
- */
-int rd_in_netns(int nsfd, int (*fn)(void *), void *arg);
 
 #endif

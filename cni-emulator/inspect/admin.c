@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "dump.h"
+/*
+ * Owns: the config_dump reader (HTTP GET, jansson) and the admin endpoint
+ * search. Never touches: output, the pod's netns. Interface: inspect/admin.h.
+ */
+#include "admin.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <netdb.h>
@@ -161,226 +166,90 @@ fail:
 	return ret;
 }
 
-/* Just enough JSON to read .pods[] = {uid, state, netns: {dev, inode}} out of config_dump. */
-struct jscan {
-	const char *p, *end;
-};
-
-static void js_ws(struct jscan *j)
+/* A JSON string into out (truncated to cap), or -EINVAL when v is not one. */
+static int copy_str(const json_t *v, char *out, size_t cap)
 {
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
-		j->p++;
-}
-
-static bool js_eat(struct jscan *j, char c)
-{
-	js_ws(j);
-	if (j->p < j->end && *j->p == c) {
-		j->p++;
-		return true;
-	}
-	return false;
-}
-
-/* A string into out (may be NULL; truncated, \u escapes outside ASCII become '?'). */
-static int js_string(struct jscan *j, char *out, size_t cap)
-{
-	size_t n = 0;
-	char c;
-
-	if (!js_eat(j, '"'))
+	if (!json_is_string(v))
 		return -EINVAL;
-	while (j->p < j->end && *j->p != '"') {
-		c = *j->p++;
-		if (c == '\\') {
-			if (j->p >= j->end)
-				return -EINVAL;
-			c = *j->p++;
-			switch (c) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'u': {
-				char hex[5] = { 0 };
-				unsigned long v;
-
-				if (j->end - j->p < 4)
-					return -EINVAL;
-				memcpy(hex, j->p, 4);
-				j->p += 4;
-				v = strtoul(hex, NULL, 16);
-				c = v < 0x80 ? (char)v : '?';
-				break;
-			}
-			default: break;	/* \" \\ \/ */
-			}
-		}
-		if (out && n + 1 < cap)
-			out[n++] = c;
-	}
-	if (out && cap)
-		out[n] = '\0';
-	return js_eat(j, '"') ? 0 : -EINVAL;
-}
-
-static int js_skip(struct jscan *j, int depth)
-{
-	char open;
-
-	js_ws(j);
-	if (j->p >= j->end || depth > 64)
-		return -EINVAL;
-	if (*j->p == '"')
-		return js_string(j, NULL, 0);
-	if (*j->p == '{' || *j->p == '[') {
-		open = *j->p++;
-		if (js_eat(j, open == '{' ? '}' : ']'))
-			return 0;
-		do {
-			if (open == '{' && (js_string(j, NULL, 0) || !js_eat(j, ':')))
-				return -EINVAL;
-			if (js_skip(j, depth + 1))
-				return -EINVAL;
-		} while (js_eat(j, ','));
-		return js_eat(j, open == '{' ? '}' : ']') ? 0 : -EINVAL;
-	}
-	/* numbers, true, false, null */
-	if (!strchr("-0123456789tfn", *j->p))
-		return -EINVAL;
-	while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
-				 (*j->p >= 'a' && *j->p <= 'z')))
-		j->p++;
+	snprintf(out, cap, "%s", json_string_value(v));
 	return 0;
 }
 
-
-static int js_pod(struct jscan *j, struct dump_pod *p)
+/*
+ * One element of .pods[]: an object; uid and state are strings when there;
+ * netns, when an object, has an integer inode and a string dev (anything
+ * else - null - names no netns). 0 or -EINVAL.
+ */
+static int read_pod(const json_t *o, struct dump_pod *p)
 {
-	char key[32];
+	const json_t *v, *ns;
 
 	memset(p, 0, sizeof(*p));
-	if (!js_eat(j, '{'))
+	if (!json_is_object(o))
 		return -EINVAL;
-	if (js_eat(j, '}'))
+	if ((v = json_object_get(o, "uid")) && copy_str(v, p->uid, sizeof(p->uid)))
+		return -EINVAL;
+	if ((v = json_object_get(o, "state")) && copy_str(v, p->state, sizeof(p->state)))
+		return -EINVAL;
+	ns = json_object_get(o, "netns");
+	if (!json_is_object(ns))
 		return 0;
-	do {
-		if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
+	if ((v = json_object_get(ns, "inode"))) {
+		if (!json_is_integer(v))
 			return -EINVAL;
-		if (!strcmp(key, "uid")) {
-			if (js_string(j, p->uid, sizeof(p->uid)))
-				return -EINVAL;
-		} else if (!strcmp(key, "state")) {
-			if (js_string(j, p->state, sizeof(p->state)))
-				return -EINVAL;
-		} else if (!strcmp(key, "netns")) {
-			/* anything but an object (null) names no netns */
-			if (!js_eat(j, '{')) {
-				if (js_skip(j, 1))
-					return -EINVAL;
-				continue;
-			}
-			if (js_eat(j, '}'))
-				continue;
-			do {
-				if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
-					return -EINVAL;
-				js_ws(j);
-				if (!strcmp(key, "inode")) {
-					char *end;
-
-					p->inode = strtoull(j->p, &end, 10);
-					if (end == j->p)
-						return -EINVAL;
-					j->p = end;
-				} else if (!strcmp(key, "dev")) {
-					if (js_string(j, p->dev, sizeof(p->dev)))
-						return -EINVAL;
-				} else if (js_skip(j, 2)) {
-					return -EINVAL;
-				}
-			} while (js_eat(j, ','));
-			if (!js_eat(j, '}'))
-				return -EINVAL;
-		} else if (js_skip(j, 1)) {
-			return -EINVAL;
-		}
-	} while (js_eat(j, ','));
-	return js_eat(j, '}') ? 0 : -EINVAL;
+		p->inode = (uint64_t)json_integer_value(v);
+	}
+	if ((v = json_object_get(ns, "dev")) && copy_str(v, p->dev, sizeof(p->dev)))
+		return -EINVAL;
+	return 0;
 }
 
-/* "config": {"pid": N, "profile": "..."}: the two keys, the rest skipped */
-static int js_config(struct jscan *j, struct dump_config *c)
+/* .config: its pid (a non-negative integer) and profile (a string); anything else is ignored. */
+static void read_config(const json_t *c, struct dump_config *cfg)
 {
-	char key[32];
+	const json_t *v;
 
-	if (!js_eat(j, '{'))
-		return js_skip(j, 1);
-	if (js_eat(j, '}'))
-		return 0;
-	do {
-		if (js_string(j, key, sizeof(key)) || !js_eat(j, ':'))
-			return -EINVAL;
-		js_ws(j);
-		if (!strcmp(key, "pid") && j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-			char *end;
-
-			c->pid = strtol(j->p, &end, 10);
-			j->p = end;
-		} else if (!strcmp(key, "profile") && j->p < j->end && *j->p == '"') {
-			if (js_string(j, c->profile, sizeof(c->profile)))
-				return -EINVAL;
-		} else if (js_skip(j, 2)) {
-			return -EINVAL;
-		}
-	} while (js_eat(j, ','));
-	return js_eat(j, '}') ? 0 : -EINVAL;
+	if (!json_is_object(c))
+		return;
+	v = json_object_get(c, "pid");
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		cfg->pid = (long)json_integer_value(v);
+	v = json_object_get(c, "profile");
+	if (json_is_string(v))
+		copy_str(v, cfg->profile, sizeof(cfg->profile));
 }
 
 int dump_scan(const char *body, struct dump_config *cfg,
 	      int (*cb)(const struct dump_pod *p, void *arg), void *arg)
 {
-	struct jscan j = { body, body + strlen(body) };
 	struct dump_config ignored;
 	struct dump_pod p;
-	char key[32];
+	json_t *root, *pods;
+	json_error_t jerr;
 	bool stop = false;
+	size_t i;
+	int ret = 0;
 
 	if (!cfg)
 		cfg = &ignored;
 	memset(cfg, 0, sizeof(*cfg));
-	if (!js_eat(&j, '{'))
+	/* a pod uid may hold U+0000 (ZDS allows it): read up to it, as C strings do */
+	root = json_loads(body, JSON_ALLOW_NUL, &jerr);
+	if (!json_is_object(root)) {
+		json_decref(root);
 		return -EINVAL;
-	if (js_eat(&j, '}'))
-		return 0;
-	do {
-		if (js_string(&j, key, sizeof(key)) || !js_eat(&j, ':'))
-			return -EINVAL;
-		if (!strcmp(key, "config")) {
-			if (js_config(&j, cfg))
-				return -EINVAL;
-			continue;
-		}
-		if (strcmp(key, "pods")) {
-			if (js_skip(&j, 1))
-				return -EINVAL;
-			continue;
-		}
-		if (!js_eat(&j, '['))
-			return -EINVAL;
-		if (js_eat(&j, ']'))
-			continue;
-		do {
-			if (js_pod(&j, &p))
-				return -EINVAL;
-			if (!stop && cb)
-				stop = cb(&p, arg) != 0;
-		} while (js_eat(&j, ','));
-		if (!js_eat(&j, ']'))
-			return -EINVAL;
-	} while (js_eat(&j, ','));
-	return js_eat(&j, '}') ? 0 : -EINVAL;
+	}
+	read_config(json_object_get(root, "config"), cfg);
+	pods = json_object_get(root, "pods");
+	if (pods && !json_is_array(pods))
+		ret = -EINVAL;
+	for (i = 0; !ret && i < json_array_size(pods); i++) {
+		ret = read_pod(json_array_get(pods, i), &p);
+		if (!ret && !stop && cb)
+			stop = cb(&p, arg) != 0;
+	}
+	json_decref(root);
+	return ret;
 }
 
 struct find_ctx {

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#ifndef CNI_DUMP_H
-#define CNI_DUMP_H
+#ifndef CNI_INSPECT_ADMIN_H
+#define CNI_INSPECT_ADMIN_H
 
 /*
- * The daemon's /config_dump, over a plain HTTP/1.0 GET, and just enough JSON
- * to read what cni-emulator needs from it: the daemon's pid and profile, and
- * .pods[] = {uid, state, netns: {dev, inode}}. Nothing here prints.
+ * Owns: reading the daemon's /config_dump: a plain HTTP/1.0 GET, parsed with
+ * jansson for what cni-emulator needs (the daemon's pid and profile, and
+ * .pods[] = {uid, state, netns: {dev, inode}}), and finding the admin
+ * endpoint of a daemon from its pid. Never touches: output (nothing here
+ * prints), the pod's netns. Interface: this header (inspect/admin.c).
  */
 #include <stdbool.h>
 #include <stddef.h>
