@@ -8,8 +8,10 @@ CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	-Wformat=2 -Wpointer-arith -Wundef -Wvla
 # Recursive (=) so pkg-config only runs when something is compiled, after `make deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl libmicrohttpd)
-PKG_LIBS = $(shell pkg-config --libs libcap libmnl libmicrohttpd)
+PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl libmicrohttpd yaml-0.1)
+PKG_LIBS = $(shell pkg-config --libs libcap libmnl libmicrohttpd yaml-0.1)
+# Debian's libldns-dev ships no .pc file
+LDNS_LIBS := -lldns
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon $(WARNINGS) \
 	$(PKG_CFLAGS) $(CFLAGS)
 # --as-needed: each program loads only the libraries it calls (cni-emulator
@@ -50,6 +52,15 @@ ztunnel-emulator/ztunnel-emulator: $(ZT_SRCS) $(ZT_HDRS) $(LIB) $(COMMON_HDRS)
 
 tests/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+# The DNS proxy's transport-free core (ztunnel-emulator/dns/, not in the daemon
+# yet): its unit tests link it with libyaml and ldns.
+DNS_SRCS := $(wildcard ztunnel-emulator/dns/*.c)
+DNS_HDRS := $(wildcard ztunnel-emulator/dns/*.h)
+DNS_TESTS := tests/unit/test_registry tests/unit/test_dns_answer
+$(DNS_TESTS): tests/unit/%: tests/unit/%.c tests/unit/tap.h $(DNS_SRCS) $(DNS_HDRS) $(LIB) $(COMMON_HDRS)
+	$(CC) $(ALL_CFLAGS) -Iztunnel-emulator/dns $(LDFLAGS) -o $@ $< $(DNS_SRCS) $(LIB) \
+		$(LDLIBS_ALL) $(LDNS_LIBS)
 
 tests/helpers/%: tests/helpers/%.c $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
