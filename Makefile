@@ -92,7 +92,7 @@ CLANG ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon -Iztunnel-emulator \
 	-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch
+FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns
 
 tests/fuzz/fuzz_zds: tests/fuzz/fuzz_zds.c $(COMMON_SRCS) $(COMMON_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS)
@@ -105,6 +105,10 @@ tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c $(ZT_SRCS) $(ZT_HDRS) $(COM
 		ztunnel-emulator/zsock.c \
 		ztunnel-emulator/admission.c \
 		$(COMMON_SRCS) $(PKG_LIBS) -lm
+
+# The DNS proxy's query decision and the registry's YAML loader.
+tests/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_common.h $(DNS_SRCS) $(DNS_HDRS)
+	$(CLANG) $(FUZZ_CFLAGS) -Iztunnel-emulator/dns -o $@ $< $(DNS_SRCS) $(PKG_LIBS) $(LDNS_LIBS)
 
 # Runs each fuzz target for FUZZ_SECONDS over its corpus in tests/fuzz/corpus/.
 fuzz: deps

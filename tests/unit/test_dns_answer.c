@@ -174,6 +174,68 @@ static enum dns_action ask(const struct dns_client *c, const char *name, uint16_
 	return d->action;
 }
 
+/* Expected bytes assembled by hand from dns.md and RFC 1035 §4.1.4 compression */
+static void golden(const struct dns_client *c, const uint8_t *q, size_t qlen, const uint8_t *want,
+		   size_t wlen, const char *what)
+{
+	struct dns_decision d;
+
+	if (dns_decide(&ctx, c, q, qlen, false, &d) < 0 || d.action != DNS_REPLY) {
+		fail("%s: no reply", what);
+		return;
+	}
+	is_mem(d.reply, d.reply_len, want, wlen, "%s (golden bytes)", what);
+	dns_decision_clear(&d);
+}
+
+#define QNAME_FQDN_SEARCH \
+	4, 'e', 'c', 'h', 'o', 7, 'd', 'e', 'f', 'a', 'u', 'l', 't', 3, 's', 'v', 'c', \
+	7, 'c', 'l', 'u', 's', 't', 'e', 'r', 5, 'l', 'o', 'c', 'a', 'l', \
+	7, 'd', 'e', 'f', 'a', 'u', 'l', 't', 3, 's', 'v', 'c', \
+	7, 'c', 'l', 'u', 's', 't', 'e', 'r', 5, 'l', 'o', 'c', 'a', 'l', 0
+
+static void test_golden_more(void)
+{
+	static const uint8_t q_search[] = {
+		0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		QNAME_FQDN_SEARCH, 0x00, 0x01, 0x00, 0x01,
+	};
+	/*
+	 * CNAME owner: pointer to the question name (offset 12); target
+	 * echo.default.svc.cluster.local = "echo" + pointer to the last
+	 * "default.svc.cluster.local" of the question (offset 43 = 0x2b); the A
+	 * record's owner points at that target (offset 86 = 0x56).
+	 */
+	static const uint8_t w_search[] = {
+		0xab, 0xcd, 0x85, 0x80, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00,
+		QNAME_FQDN_SEARCH, 0x00, 0x01, 0x00, 0x01,
+		0xc0, 0x0c, 0x00, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x07,
+		4, 'e', 'c', 'h', 'o', 0xc0, 0x2b,
+		0xc0, 0x56, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x04, 10, 96, 0, 20,
+	};
+	static const uint8_t q_aaaa[] = {
+		0x00, 0x07, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		4, 'e', 'c', 'h', 'o', 0, 0x00, 0x1c, 0x00, 0x01,
+	};
+	/* found, no IPv6 VIP: NOERROR, AA and RA, no records */
+	static const uint8_t w_aaaa[] = {
+		0x00, 0x07, 0x85, 0x80, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		4, 'e', 'c', 'h', 'o', 0, 0x00, 0x1c, 0x00, 0x01,
+	};
+	/* unknown client: SERVFAIL (2), RD echoed, neither AA nor RA (hickory's error_msg) */
+	static const uint8_t w_servfail[] = {
+		0x00, 0x07, 0x81, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		4, 'e', 'c', 'h', 'o', 0, 0x00, 0x1c, 0x00, 0x01,
+	};
+
+	golden(&c_default, q_search, sizeof(q_search), w_search, sizeof(w_search),
+	       "search domain stripped: CNAME to the stripped name, then A under it");
+	golden(&c_default, q_aaaa, sizeof(q_aaaa), w_aaaa, sizeof(w_aaaa),
+	       "echo AAAA: empty authoritative NOERROR");
+	golden(NULL, q_aaaa, sizeof(q_aaaa), w_servfail, sizeof(w_servfail),
+	       "unknown client: SERVFAIL with the question");
+}
+
 static void test_golden(void)
 {
 	/* dns.md: pod-a (default) asks `echo` A → one A 10.96.0.20, TTL 30, aa */
@@ -198,6 +260,7 @@ static void test_golden(void)
 	is_str(d.domain, "echo", "domain for the log");
 	is_str(d.qtype_name, "A", "query type for the log");
 	dns_decision_clear(&d);
+	test_golden_more();
 }
 
 static void test_answers(void)

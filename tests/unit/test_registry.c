@@ -109,6 +109,8 @@ static const struct bad_case bad_cases[] = {
 	{ "services: []\n---\nservices: []\n", 3, "more than one YAML document" },
 	{ "policies:\n- 3\n", 2, "expected a mapping" },
 	{ "services: []\nservices: []\n", 2, "given twice" },
+	{ "workloads:\n- namespace: a\n  workloadIps: [\"1.2.3.4\\nx\"]\n  services: {}\n", 3,
+	  "\"1.2.3.4?x\" is not an IP address" },	/* the reason stays one line */
 };
 
 static void test_bad_files(void)

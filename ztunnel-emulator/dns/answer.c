@@ -245,15 +245,15 @@ static int lookup(const struct dns_ctx *ctx, const struct dns_client *client, co
 	int af = type == LDNS_RR_TYPE_A ? AF_INET : AF_INET6;
 	struct found f = { 0 };
 	bool wildcard = false;
-	int r;
 
 	d->action = DNS_FORWARD;
 	d->result = "forwarded";
 	if ((type != LDNS_RR_TYPE_A && type != LDNS_RR_TYPE_AAAA) ||
-	    ldns_rr_get_class(qr) != LDNS_RR_CLASS_IN || !ctx->reg || strchr(d->domain, '\\'))
+	    ldns_rr_get_class(qr) != LDNS_RR_CLASS_IN || !ctx->reg || strchr(d->domain, '\\') ||
+	    !strcmp(d->domain, "."))
 		return 0;	/* escapes: not a hostname any registry entry has */
-	if ((r = find(ctx, client, d->domain, &f, &wildcard)) <= 0)
-		return r == -ENAMETOOLONG ? 0 : r;
+	if (find(ctx, client, d->domain, &f, &wildcard) <= 0)
+		return 0;	/* no match, or a name too long to have aliases */
 	/* from here ztunnel is authoritative: empty NOERROR, never NXDOMAIN */
 	if ((af == AF_INET6 && (!ctx->ipv6_enabled || f.svc->ip_families == REG_FAM_IPV4)) ||
 	    (af == AF_INET && f.svc->ip_families == REG_FAM_IPV6)) {

@@ -56,7 +56,7 @@ static uint16_t fresh_id(const struct dns_idmap *m)
 
 	for (;;) {
 		if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id))
-			id = (uint16_t)(id * 31421u + 6927u + (uint16_t)m->n);	/* no entropy yet */
+			id = (uint16_t)(id * 31421u + 6927u);	/* no entropy yet: a full-period LCG */
 		if (!by_id(m, id))
 			return id;
 	}

@@ -291,6 +291,7 @@ static int yparse_error(struct yctx *c, yaml_parser_t *p)
 	snprintf(c->err->why, sizeof(c->err->why), "%s:%d: YAML: %s%s%s", c->src, c->err->line,
 		 p->context ? p->context : "", p->context ? ": " : "",
 		 p->problem ? p->problem : "cannot parse");
+	yoneline(c->err->why);
 	return c->err->err;
 }
 
@@ -332,6 +333,7 @@ int registry_load_mem(const char *text, size_t len, const char *name, struct reg
 	}
 	if (r < 0 && !err->why[0])	/* -ENOMEM from an allocation */
 		snprintf(err->why, sizeof(err->why), "%s: %s", c.src, strerror(-r));
+	yoneline(err->why);
 	yaml_document_delete(&doc);
 out_parser:
 	yaml_parser_delete(&parser);
@@ -379,6 +381,7 @@ int registry_load(const char *path, struct registry **out, struct reg_error *err
 		snprintf(err->why, sizeof(err->why), "%s: %s", path,
 			 r == -EINVAL ? "not a regular file" :
 			 r == -EFBIG ? "larger than 4 MiB" : strerror(-r));
+		yoneline(err->why);
 		free(buf);
 		return r;
 	}

@@ -22,6 +22,14 @@
 #include "registry.h"
 #include "registry_yaml.h"
 
+/* One line whatever the file holds: a quoted value may carry newlines */
+void yoneline(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int yfail(struct yctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	char msg[200];
@@ -33,6 +41,7 @@ int yfail(struct yctx *c, const yaml_node_t *n, const char *fmt, ...)
 	c->err->err = -EINVAL;
 	c->err->line = n ? (int)n->start_mark.line + 1 : 0;
 	snprintf(c->err->why, sizeof(c->err->why), "%s:%d: %s", c->src, c->err->line, msg);
+	yoneline(c->err->why);
 	return -EINVAL;
 }
 

@@ -21,6 +21,7 @@ struct yctx {
 	size_t visits;
 };
 
+void yoneline(char *s);
 int yfail(struct yctx *c, const yaml_node_t *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 yaml_node_t *ynode(struct yctx *c, int idx);
