@@ -358,6 +358,34 @@ static void test_forward_and_errors(void)
 	   "≥ 5 labels are not expanded");
 	dns_decision_clear(&d);
 
+	{
+		/* one label "echo.default" (a dot byte inside it) is not echo.default */
+		static const uint8_t q1[] = {
+			0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+			12, 'e', 'c', 'h', 'o', '.', 'd', 'e', 'f', 'a', 'u', 'l', 't', 0, 0, 1, 0, 1,
+		};
+		ok(dns_decide(&ctx, &c_default, q1, sizeof(q1), false, &d) == 0 &&
+		   d.action == DNS_FORWARD, "a label holding a dot byte is not two labels: forwarded");
+		dns_decision_clear(&d);
+	}
+	{
+		/* labels 63, 63, 63, 61: 255 bytes on the wire, the most there is */
+		static const int lens[] = { 63, 63, 63, 61 };
+		uint8_t q2[300] = { 0, 2, 1, 0, 0, 1 };
+		size_t o = 12;
+
+		for (int l = 0; l < 4; l++) {
+			q2[o++] = (uint8_t)lens[l];
+			memset(q2 + o, 'x', (size_t)lens[l]);
+			o += (size_t)lens[l];
+		}
+		q2[o++] = 0;
+		q2[o++] = 0, q2[o++] = 1, q2[o++] = 0, q2[o++] = 1;
+		ok(dns_decide(&ctx, &c_default, q2, o, false, &d) == 0 && d.action == DNS_FORWARD,
+		   "a name of the maximum length: forwarded, no crash");
+		dns_decision_clear(&d);
+	}
+
 	ok(ask(NULL, "echo", 1, &d, &m) == DNS_REPLY && (m.flags & 0xf) == 2 && m.id == 0xbeef &&
 	   m.qd == 1 && !strcmp(m.qname, "echo") && !(m.flags & F_AA) && (m.flags & F_QR),
 	   "unknown client: SERVFAIL, same id, question echoed");

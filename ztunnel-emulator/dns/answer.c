@@ -190,6 +190,25 @@ static void shuffle(struct reg_ip *a, int n)
 	}
 }
 
+/* The question's name as text without the trailing dot; -ENAMETOOLONG if cut */
+static int qname_text(const ldns_rr *qr, char *buf, size_t cap)
+{
+	char *s = ldns_rdf2str(ldns_rr_owner(qr));
+	size_t n;
+	int r = 0;
+
+	if (!s)
+		return -ENOMEM;
+	n = strlen(s);
+	if (n > 1 && s[n - 1] == '.')
+		s[--n] = '\0';
+	if (n >= cap)
+		r = -ENAMETOOLONG;
+	snprintf(buf, cap, "%s", s);
+	free(s);
+	return r;
+}
+
 /* The service's addresses of the asked family the client can reach (get_addresses) */
 static void addresses(const struct dns_ctx *ctx, const struct dns_client *client, int af,
 		      struct found *f)
@@ -244,15 +263,18 @@ static int lookup(const struct dns_ctx *ctx, const struct dns_client *client, co
 	ldns_rr_type type = ldns_rr_get_type(qr);
 	int af = type == LDNS_RR_TYPE_A ? AF_INET : AF_INET6;
 	struct found f = { 0 };
+	char name[DNS_NAME_MAX + 1];
 	bool wildcard = false;
 
 	d->action = DNS_FORWARD;
 	d->result = "forwarded";
 	if ((type != LDNS_RR_TYPE_A && type != LDNS_RR_TYPE_AAAA) ||
-	    ldns_rr_get_class(qr) != LDNS_RR_CLASS_IN || !ctx->reg || strchr(d->domain, '\\') ||
-	    !strcmp(d->domain, "."))
-		return 0;	/* escapes: not a hostname any registry entry has */
-	if (find(ctx, client, d->domain, &f, &wildcard) <= 0)
+	    ldns_rr_get_class(qr) != LDNS_RR_CLASS_IN || !ctx->reg)
+		return 0;
+	/* escaped bytes or dots: not a hostname any registry entry has */
+	if (qname_text(qr, name, sizeof(name)) < 0 || strchr(name, '\\') || !strcmp(name, "."))
+		return 0;
+	if (find(ctx, client, name, &f, &wildcard) <= 0)
 		return 0;	/* no match, or a name too long to have aliases */
 	/* from here ztunnel is authoritative: empty NOERROR, never NXDOMAIN */
 	if ((af == AF_INET6 && (!ctx->ipv6_enabled || f.svc->ip_families == REG_FAM_IPV4)) ||
@@ -270,7 +292,6 @@ static void describe(const ldns_pkt *q, struct dns_decision *d)
 {
 	ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
 	char *s;
-	size_t n;
 
 	if (!qr)
 		return;
@@ -279,13 +300,7 @@ static void describe(const ldns_pkt *q, struct dns_decision *d)
 		snprintf(d->qtype_name, sizeof(d->qtype_name), "%s", s);
 		free(s);
 	}
-	if ((s = ldns_rdf2str(ldns_rr_owner(qr)))) {
-		n = strlen(s);
-		if (n > 1 && s[n - 1] == '.')
-			s[--n] = '\0';
-		snprintf(d->domain, sizeof(d->domain), "%s", s);
-		free(s);
-	}
+	qname_text(qr, d->domain, sizeof(d->domain));	/* for logs: cut is fine */
 }
 
 int dns_decide(const struct dns_ctx *ctx, const struct dns_client *client, const uint8_t *q,
