@@ -8,8 +8,10 @@ CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	-Wformat=2 -Wpointer-arith -Wundef -Wvla
 # Recursive (=) so pkg-config only runs when something is compiled, after `make deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl libmicrohttpd)
-PKG_LIBS = $(shell pkg-config --libs libcap libmnl libmicrohttpd)
+PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl libmicrohttpd yaml-0.1)
+PKG_LIBS = $(shell pkg-config --libs libcap libmnl libmicrohttpd yaml-0.1)
+# Debian's libldns-dev ships no .pc file
+LDNS_LIBS := -lldns
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon $(WARNINGS) \
 	$(PKG_CFLAGS) $(CFLAGS)
 # --as-needed: each program loads only the libraries it calls (cni-emulator
@@ -75,6 +77,15 @@ ztunnel-emulator/ztunnel-emulator: $(ZT_SRCS) $(ZT_HDRS) $(LIB) $(COMMON_HDRS)
 tests/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
+# The DNS proxy's transport-free core (ztunnel-emulator/dns/, not in the daemon
+# yet): its unit tests link it with libyaml and ldns.
+DNS_SRCS := $(wildcard ztunnel-emulator/dns/*.c)
+DNS_HDRS := $(wildcard ztunnel-emulator/dns/*.h)
+DNS_TESTS := tests/unit/test_registry tests/unit/test_dns_answer
+$(DNS_TESTS): tests/unit/%: tests/unit/%.c tests/unit/tap.h $(DNS_SRCS) $(DNS_HDRS) $(LIB) $(COMMON_HDRS)
+	$(CC) $(ALL_CFLAGS) -Iztunnel-emulator/dns $(LDFLAGS) -o $@ $< $(DNS_SRCS) $(LIB) \
+		$(LDLIBS_ALL) $(LDNS_LIBS)
+
 tests/helpers/%: tests/helpers/%.c $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
@@ -105,7 +116,7 @@ CLANG ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon -Iztunnel-emulator \
 	-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch
+FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns
 
 tests/fuzz/fuzz_zds: tests/fuzz/fuzz_zds.c $(COMMON_SRCS) $(COMMON_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS)
@@ -118,6 +129,10 @@ tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c $(ZT_SRCS) $(ZT_HDRS) $(COM
 		ztunnel-emulator/zsock.c \
 		ztunnel-emulator/admission.c \
 		$(COMMON_SRCS) $(PKG_LIBS) -lm
+
+# The DNS proxy's query decision and the registry's YAML loader.
+tests/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_common.h $(DNS_SRCS) $(DNS_HDRS)
+	$(CLANG) $(FUZZ_CFLAGS) -Iztunnel-emulator/dns -o $@ $< $(DNS_SRCS) $(PKG_LIBS) $(LDNS_LIBS)
 
 # Runs each fuzz target for FUZZ_SECONDS over its corpus in tests/fuzz/corpus/.
 fuzz: deps

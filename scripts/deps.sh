@@ -11,7 +11,7 @@ PROG=${0##*/}
 PACKAGES=(
 	gcc libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev libjansson-dev
 	iproute2 iptables netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
-	socat conntrack
+	socat conntrack libyaml-dev libldns-dev
 )
 
 usage() {
@@ -58,7 +58,7 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 		command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 	done
 	if command -v pkg-config >/dev/null 2>&1; then
-		for mod in libcap libmnl jansson; do
+		for mod in libcap libmnl jansson yaml-0.1; do
 			pkg-config --exists "$mod" || missing+=("pkg-config module $mod")
 		done
 	fi
