@@ -154,13 +154,17 @@ SOCK=$T_DIR/zt2.sock ZT_LOG=$T_DIR/zt2.log
 start_daemon --profile ambient --max-relays-per-pod 5 --relay-idle-timeout 2 --relay-connect-timeout 1
 "$CNI" add --redirect "$SOCK" "$A" >/dev/null
 idle=$(fd_count "$ZT_PID")
+mark_logs
 
 hold_start silent -s -n 4 -t 10
 hold_status
 is "$HOLD_STATUS" "open=4 reset=0 refused=0 timeout=0 other=0" "4 connections from pod-a that send nothing are relayed"
 check "fault 5: 4 relays that carried no data hold 2 fds each, no pipes ($idle -> $((idle + 8)))" \
 	wait_for 5 fds_back_to $((idle + 8))
-[[ $(fd_count "$ZT_PID") == $((idle + 8)) ]] || diag "fds: $(fd_count "$ZT_PID")"
+# (once seen failing under --userns with the fds at idle: say what the daemon saw)
+[[ $(fd_count "$ZT_PID") == $((idle + 8)) ]] ||
+	diag "fds: $(fd_count "$ZT_PID")" "probe: $(cat "$HOLD_OUT")" "daemon log since the add:" \
+		"$(log_since | tail -n 20)" "fds: $(ls -l "/proc/$ZT_PID/fd" | tail -n +2 | sed 's/.* -> //' | sort | uniq -c)"
 hold_stop
 check "... and their fds go when they close" wait_for 5 fds_back_to "$idle"
 
