@@ -14,8 +14,8 @@ ROOT=$(dirname -- "$SCRIPTS")
 # die, usage_error, the colours, cmdline, show, say, warn:
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SCRIPTS/lib.sh"
-ZT=$ROOT/ztunnel-emulator/ztunnel-emulator
-CNI=$ROOT/cni-emulator/cni-emulator
+ZT=$(ze_bin ztunnel-emulator)
+CNI=$(ze_bin cni-emulator)
 STATE_BASE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
 STATE=$STATE_BASE/ambient
 NETNS_DIR=/var/run/netns
