@@ -356,7 +356,7 @@ int main(int argc, char **argv)
 		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-c));
 	while ((c = getopt_long(argc, argv, "u:n:N:s:at:hV", long_opts, NULL)) != -1)
 		if (parse_option(c, &o))
-			return 0;
+			return cli_close_stdout();	/* --help, --version: written, or 1 */
 	pos = argv + optind;
 	npos = argc - optind;
 	for (i = 0; npos >= 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {

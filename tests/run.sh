@@ -9,6 +9,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# ip, iptables, setcap, ss live in /usr/sbin and /sbin, which a plain user's
+# PATH (Debian's login PATH) lacks: add them, whatever the PATH.
+for _d in /sbin /usr/sbin; do
+	case :$PATH: in *:"$_d":*) ;; *) PATH=$_d:$PATH ;; esac
+done
+unset _d
 root=$(dirname "$here")
 
 usage() {
