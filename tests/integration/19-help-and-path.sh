@@ -67,4 +67,25 @@ out=$(env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/games HOME="$T_DIR" ZE_TEST_
 is "$rc:$(tail -n 1 <<<"$out")" "0:4 passed, 0 failed" \
 	"path: tests/run.sh finds the /usr/sbin and /sbin tools with a login user's PATH" || diag "$out"
 
+# make check's end: a table, one line per file (file, passed, failed), then
+# the summary as the very last line; the TAP documents above stay whole.
+cat >"$T_DIR/half.sh" <<'TAP'
+#!/usr/bin/env bash
+echo "1..2"
+echo "ok 1 - one"
+echo "not ok 2 - two"
+exit 1
+TAP
+chmod +x "$T_DIR/half.sh"
+out=$(env -i PATH="$PATH" HOME="$T_DIR" ZE_TEST_IN_USERNS="${ZE_TEST_IN_USERNS:-}" \
+	"$ZE_ROOT/tests/run.sh" "$T_DIR/path-test.sh" "$T_DIR/half.sh" 2>&1) || true
+tail4=$(tail -n 4 <<<"$out" | tr -s ' ')
+is "$tail4" "file passed failed
+$T_DIR/path-test.sh 4 0
+$T_DIR/half.sh 1 1
+5 passed, 1 failed" "summary: a file, passed, failed table, then the summary line last"
+like "$out" "1..2
+ok 1 - one
+not ok 2 - two" "summary: each TAP document is printed whole"
+
 done_testing
