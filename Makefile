@@ -170,3 +170,78 @@ shellcheck:
 
 clean:
 	rm -f $(COMMON_OBJS) $(CNI_OBJS) $(CNI_OBJS:.o=.d) $(CNI_LIB) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)
+
+# ---- install, uninstall, man pages, help --------------------------------------
+# `make install PREFIX=/usr DESTDIR=/tmp/stage`: both programs in BINDIR, the
+# lab scripts in $(PKGDATADIR)/scripts (finding the programs through the BINDIR
+# recorded in their lib.sh), the man pages (generated and committed: installing
+# needs no doc tool) and the bash completion.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+PKGDATADIR ?= $(DATADIR)/ztunnel-emulator
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+INSTALL ?= install
+MANPAGES := docs/cni-emulator.1 docs/ztunnel-emulator.8
+# the scripts a lab machine runs (deps.sh installs build dependencies: not these)
+SCRIPTS := $(filter-out scripts/deps.sh,$(wildcard scripts/*.sh))
+COMPLETIONS := completions/cni-emulator completions/ztunnel-emulator
+
+.PHONY: install uninstall man help
+
+install: $(PROGS)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGDATADIR)/scripts \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 755 $(SCRIPTS) $(DESTDIR)$(PKGDATADIR)/scripts/
+	sed 's|^ZE_INSTALLED_BINDIR=$$|ZE_INSTALLED_BINDIR=$(BINDIR)|' scripts/lib.sh \
+		>$(DESTDIR)$(PKGDATADIR)/scripts/lib.sh
+	chmod 644 $(DESTDIR)$(PKGDATADIR)/scripts/lib.sh
+	$(INSTALL) -m 644 docs/cni-emulator.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 644 docs/ztunnel-emulator.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 644 $(COMPLETIONS) $(DESTDIR)$(BASHCOMPDIR)/
+
+# Removes exactly what install put there. In a staging DESTDIR it also
+# removes the directories left empty, up to DESTDIR; on the live system it
+# leaves /usr/local/bin and the like in place.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cni-emulator $(DESTDIR)$(BINDIR)/ztunnel-emulator \
+		$(DESTDIR)$(MANDIR)/man1/cni-emulator.1 $(DESTDIR)$(MANDIR)/man8/ztunnel-emulator.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/cni-emulator $(DESTDIR)$(BASHCOMPDIR)/ztunnel-emulator
+	rm -rf $(DESTDIR)$(PKGDATADIR)
+	@if [ -n "$(DESTDIR)" ]; then \
+		for d in $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man8 $(BASHCOMPDIR) $(PKGDATADIR); do \
+			p="$(DESTDIR)$$d"; \
+			while [ "$$p" != "$(DESTDIR)" ] && [ "$${p#$(DESTDIR)}" != "$$p" ] && \
+				rmdir "$$p" 2>/dev/null; do p=$${p%/*}; done; \
+		done; \
+	fi
+
+# The man pages from their scdoc sources (needs scdoc: `make deps`); the
+# generated pages are committed, so only a change to a .scd needs this.
+man:
+	@scripts/deps.sh --doc
+	@$(MAKE) --no-print-directory $(MANPAGES)
+
+docs/%: docs/%.scd
+	scdoc <$< >$@
+
+help:
+	@echo 'Targets:'
+	@echo '  all         build both programs, the unit tests and the test helpers (default)'
+	@echo '  deps        install the missing build and run-time packages (apt-get)'
+	@echo '  check       unit and integration tests (TEST_FLAGS=--setcap: daemons via setcap)'
+	@echo '  demo        the README walk-thru, narrated (ZE_ADMIN_ADDR=... moves its ports)'
+	@echo '  install     programs, scripts, man pages, completion (PREFIX, DESTDIR, BINDIR,'
+	@echo '              MANDIR; default PREFIX=/usr/local)'
+	@echo '  uninstall   remove what install put there (same variables)'
+	@echo '  man         regenerate docs/*.1 and docs/*.8 from their scdoc sources'
+	@echo '  shellcheck  lint the shell scripts'
+	@echo '  fuzz        run the libFuzzer targets (FUZZ_SECONDS each)'
+	@echo '  sanitize    the suite with ASan+UBSan'
+	@echo '  valgrind    integration tests with the daemon under valgrind'
+	@echo '  soak        100,000 add/del cycles with hostile clients'
+	@echo '  bench       benchmarks (root); writes tests/bench/results.json'
+	@echo '  clean       remove what the build made'

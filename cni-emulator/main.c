@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "argcheck.h"
 #include "cli.h"
 #include "cni.h"
 #include "inspect/admin.h"
@@ -346,7 +347,7 @@ int main(int argc, char **argv)
 		.dns_capture = true,
 	};
 	const struct verb *v = &verbs[0];
-	char **pos;
+	char **pos, why[512];
 	int c, npos;
 	size_t i;
 
@@ -356,7 +357,7 @@ int main(int argc, char **argv)
 		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-c));
 	while ((c = getopt_long(argc, argv, "u:n:N:s:at:hV", long_opts, NULL)) != -1)
 		if (parse_option(c, &o))
-			return 0;
+			return cli_close_stdout();	/* --help, --version: written, or 1 */
 	pos = argv + optind;
 	npos = argc - optind;
 	for (i = 0; npos >= 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
@@ -368,6 +369,11 @@ int main(int argc, char **argv)
 		}
 	}
 	check_options(v, &o);
+	/* SOCKET first for all but inspect: name a swapped or mistyped one */
+	if (v->fn != verb_inspect && npos >= 1 &&
+	    socket_arg_problem(pos[0], npos > 1 ? pos[1] : NULL, pos != argv + optind, why,
+			       sizeof(why)))
+		cli_usage_error("%s", why);
 	/* live output when a sync of many pods runs into a pipe */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	return v->fn(pos, npos, &o);

@@ -7,11 +7,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 
 static const char *prog = "";
+/* stdout was closed at start: cli_guard_stdio put /dev/null there */
+static bool stdout_was_closed;
 
 void cli_set_prog(const char *name)
 {
@@ -83,6 +86,7 @@ int cli_guard_stdio(void)
 			return -EBADF;
 		}
 	}
+	stdout_was_closed = closed[1];
 	flags = fcntl(STDOUT_FILENO, F_GETFL);
 	if (closed[2])
 		return 0;	/* nowhere to warn */
@@ -91,6 +95,20 @@ int cli_guard_stdio(void)
 	else if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY)
 		cli_err("stdout is open read-only: its output is lost");
 	return 0;
+}
+
+int cli_close_stdout(void)
+{
+	int err = 0;
+
+	if (stdout_was_closed)
+		err = EBADF;
+	else if (ferror(stdout) | fclose(stdout))	/* both: fclose must run */
+		err = errno ? errno : EIO;
+	if (!err || err == EPIPE)
+		return 0;
+	fprintf(stderr, "%s: write error: %s\n", prog, strerror(err));
+	return 1;
 }
 
 double cli_parse_seconds(const char *option, const char *s)

@@ -19,6 +19,15 @@ void cli_set_prog(const char *name);
  */
 int cli_guard_stdio(void);
 
+/*
+ * After --help or --version, as util-linux's close_stdout(): flushes and
+ * closes stdout; returns 0, or 1 after "prog: write error: ..." on stderr
+ * when the text did not get out (a full disk, a stdout that was closed at
+ * start and is /dev/null since cli_guard_stdio). A reader gone away (EPIPE)
+ * is no error.
+ */
+int cli_close_stdout(void);
+
 /* Prints "prog: text" to stderr; returns 1, the exit status of a failure. */
 int cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -22,10 +22,12 @@ Usage: $PROG [-q|--quiet]
 
 Removes what the lab scripts recorded in the state dir
 $STATE (\${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}):
-  daemon.pid  the $DAEMON walkthru.sh started: sent SIGTERM (SIGKILL
-              after $((TERM_WAIT / 10)) s) if /proc/PID/cmdline shows it really is $DAEMON
+  daemon.pid  the $DAEMON walkthru.sh started: sent SIGTERM
+              (SIGKILL after $((TERM_WAIT / 10)) s) if /proc/PID/cmdline shows it
+              really is $DAEMON
   netns       the network namespaces netns-setup.sh created: ip netns delete
-  socket      the daemon's Unix socket: removed if it is still there and is a socket
+  socket      the daemon's Unix socket: removed if it is still there and is
+              a socket
   dirs        directories created for that socket: removed if empty
 then the state dir itself. Nothing that was not recorded is touched: no
 process is looked up by name, no other namespace or file is removed.
@@ -35,8 +37,8 @@ Options:
   -q, --quiet   print only problems
   -h, --help    show this help and exit
 
-Must be run as root. Exit status: 0 when everything recorded is gone, 1 otherwise,
-2 on a usage error.
+Must be run as root. Exit status: 0 when everything recorded is gone,
+1 otherwise, 2 on a usage error.
 EOF
 }
 

@@ -20,15 +20,17 @@ DEFAULT_WAIT=15 # seconds to wait for the user's connection when there is nothin
 
 usage() {
 	cat <<EOF
-Usage: $PROG [--trace] [--probe [FROM:]ADDR:PORT | --wait SECONDS] [--log FILE] NETNS
+Usage: $PROG [--trace] [--probe [FROM:]ADDR:PORT | --wait SECONDS]
+                     [--log FILE] NETNS
 
 Shows, for the pod network namespace NETNS (each command echoed, run inside it):
-  ss -ntulp                        the listeners (ztunnel's 15001/15006/15008/15053)
+  ss -ntulp                        the listeners (ztunnel's 15001/15006/
+                                   15008/15053)
   iptables-save                    the rules istio-cni installed
   iptables -t nat -L -n -v -x      packet/byte counters per rule
   iptables -t mangle -L -n -v -x
   ip rule; ip route show table 100 the policy routing of marked packets
-  conntrack -L                     the tracked flows (when conntrack is installed)
+  conntrack -L                     the tracked flows (with conntrack)
   grep inpod LOG                   the daemon's in-pod log lines
 LOG is --log FILE, else the lab's daemon log (lab.sh records it in
 \$STATE/lab.env, \$STATE = \${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}/ambient).
@@ -43,10 +45,11 @@ LOG is --log FILE, else the lab's daemon log (lab.sh records it in
   4. shows the kernel log lines it produced (dmesg --since, else journalctl -k,
      else dmesg | tail) and each LOG rule's packet counter (which chains the
      packets went through, also where the kernel log cannot be read);
-  5. removes the LOG rules and restores $NF_LOG_ALL, also on a failure or
-     Ctrl-C.
-  In a user namespace $NF_LOG_ALL is out of reach (only the initial netns
-  has it) and dmesg is refused: the LOG rules' counters still tell the path.
+  5. removes the LOG rules and restores
+     $NF_LOG_ALL, also on a failure or Ctrl-C.
+  In a user namespace $NF_LOG_ALL is out of reach
+  (only the initial netns has it) and dmesg is refused: the LOG rules'
+  counters still tell the path.
 
 Options:
   -t, --trace            trace a connection as above

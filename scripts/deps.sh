@@ -13,24 +13,30 @@ PACKAGES=(
 	iproute2 iptables netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
 	socat conntrack libyaml-dev libldns-dev
 )
+# Only to regenerate the man pages (make man) from docs/*.scd: the pages are
+# committed, so building, testing and installing never need it.
+DOC_PACKAGES=(scdoc)
 
 usage() {
 	cat <<EOF
-Usage: $PROG [-h|--help]
+Usage: $PROG [--doc] [-h|--help]
 
 Installs the packages the lab needs that are not installed yet:
-  ${PACKAGES[*]}
+$(printf '%s\n' "${PACKAGES[*]}" | fold -s -w 76 | sed 's/^/  /')
+With --doc also what 'make man' needs: ${DOC_PACKAGES[*]}.
 
 On Debian/Ubuntu each package is checked with dpkg-query. If all are installed
 it prints nothing and exits 0. Otherwise, as root, it runs 'apt-get update' and
 'apt-get install -y --no-install-recommends' for the missing ones (no prompts,
-no stdin needed); as another user it lists them and exits 1 (run 'sudo make deps').
+no stdin needed); as another user it lists them and exits 1 (run
+'sudo make deps').
 
 Without dpkg/apt-get it checks the commands and pkg-config modules instead
 (cc, make, pkg-config, libcap, libmnl, ip, ss, nc), lists what is missing and
 exits 1 if anything is: install those with your distribution's package manager.
 
-Exit status: 0 when everything is (now) installed, 1 otherwise, 2 on a usage error.
+Exit status: 0 when everything is (now) installed, 1 otherwise, 2 on a usage
+error.
 EOF
 }
 
@@ -44,6 +50,7 @@ case ${1-} in
 	usage
 	exit 0
 	;;
+--doc) PACKAGES+=("${DOC_PACKAGES[@]}") ;;
 '') ;;
 *)
 	printf '%s: unknown argument: %s (try --help)\n' "$PROG" "$1" >&2
@@ -54,7 +61,9 @@ esac
 # Not Debian: check for the tools themselves.
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
 	missing=()
-	for cmd in cc make pkg-config ip ss nc; do
+	cmds=(cc make pkg-config ip ss nc)
+	[[ " ${PACKAGES[*]} " != *" scdoc "* ]] || cmds+=(scdoc)
+	for cmd in "${cmds[@]}"; do
 		command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 	done
 	if command -v pkg-config >/dev/null 2>&1; then

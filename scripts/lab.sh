@@ -14,8 +14,8 @@ ROOT=$(dirname -- "$SCRIPTS")
 # die, usage_error, the colours, cmdline, show, say, warn:
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SCRIPTS/lib.sh"
-ZT=$ROOT/ztunnel-emulator/ztunnel-emulator
-CNI=$ROOT/cni-emulator/cni-emulator
+ZT=$(ze_bin ztunnel-emulator)
+CNI=$(ze_bin cni-emulator)
 STATE_BASE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
 STATE=$STATE_BASE/ambient
 NETNS_DIR=/var/run/netns
@@ -39,8 +39,9 @@ up    builds the lab (each step skipped when already done, so running it twice
         - network namespaces \${P}pod-a and \${P}pod-b, lo up, joined by a veth
           pair ($IFACE in each): $ADDR_A/24 and $ADDR_B/24 (with --ipv6 also
           $ADDR6_A/64 and $ADDR6_B/64, nodad);
-        - a TCP echo server in pod-b on port N (socat TCP-LISTEN:N,fork,reuseaddr)
-          that appends who connected (SOCAT_PEERADDR) to peers.log;
+        - a TCP echo server in pod-b on port N
+          (socat TCP-LISTEN:N,fork,reuseaddr) that appends who connected
+          (SOCAT_PEERADDR) to peers.log;
         - ztunnel-emulator --profile ambient on PATH, in the background, its
           HTTP endpoints on free ports of 127.0.0.1 (the URLs are recorded);
         - both pods enrolled: cni-emulator add --redirect=VARIANT PATH NETNS
@@ -55,11 +56,12 @@ status  prints what is recorded and whether it is still there (exit 0 when the
       lab is up and whole, 1 otherwise).
 
 Options (up):
-  -v, --variant V     in-pod rules: tproxy (Istio 1.21-1.23, default) or redirect
-                      (Istio >= 1.24)
+  -v, --variant V     in-pod rules: tproxy (Istio 1.21-1.23, default) or
+                      redirect (Istio >= 1.24)
   -s, --socket PATH   the daemon's ZDS socket (default: \$STATE/ztunnel.sock)
-  -p, --prefix P      prefix of the netns names (default \${ZE_LAB_PREFIX:-}, i.e.
-                      pod-a and pod-b); lets several labs run side by side
+  -p, --prefix P      prefix of the netns names (default
+                      \${ZE_LAB_PREFIX:-}, i.e. pod-a and pod-b); lets several
+                      labs run side by side
       --port N        the echo server's port (default 8080)
       --ipv6          add the IPv6 addresses and an IPv6 echo server too
                       (cni-emulator installs IPv4 rules only: IPv6 goes direct)
@@ -69,7 +71,8 @@ Options (up):
 
 State (PIDs, names, log paths, as KEY=VALUE lines in lab.env) is kept in
 \$STATE = \${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}/ambient, here
-$STATE. debug-dump.sh and walkthru.sh --ambient read it.
+$STATE.
+debug-dump.sh and walkthru.sh --ambient read it.
 
 Must be run as root. Exit status: 0 on success, 1 on an error or refusal,
 2 on a usage error.

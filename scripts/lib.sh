@@ -7,6 +7,34 @@
 # Sourced, not run: it sets no shell options of its own; the script sets
 # PROG, the name its messages start with.
 
+# Set by `make install` to the BINDIR it installed the programs to; empty in
+# the source tree (the line is rewritten at install time, keep its form).
+ZE_INSTALLED_BINDIR=
+
+# ze_bin NAME: the path of program NAME (ztunnel-emulator or cni-emulator):
+# the source tree's build when the script runs from one ($ROOT/NAME/NAME),
+# else the installed one (the BINDIR `make install` recorded, then the bin/
+# next to the script's share/ztunnel-emulator/scripts/, then $PATH). Needs
+# ROOT and SCRIPTS. Prints the source tree's path when none is found, so
+# that "build first" messages name it.
+ze_bin() {
+	local d
+	if [[ -f $ROOT/Makefile && -d $ROOT/$1 ]]; then
+		printf '%s\n' "$ROOT/$1/$1"
+		return
+	fi
+	for d in "$ZE_INSTALLED_BINDIR" "$SCRIPTS/../../../bin"; do
+		if [[ -n $d && -x $d/$1 ]]; then
+			readlink -f -- "$d/$1"
+			return
+		fi
+	done
+	command -v -- "$1" || printf '%s\n' "$ROOT/$1/$1"
+}
+
+# in_source_tree: the script runs from a checkout (which it may build with make).
+in_source_tree() { [[ -f $ROOT/Makefile ]]; }
+
 die() {
 	printf '%s: %s\n' "$PROG" "$*" >&2
 	exit 1

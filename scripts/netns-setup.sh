@@ -28,7 +28,8 @@ Options:
   -q, --quiet   do not echo the commands run
   -h, --help    show this help and exit
 
-Must be run as root. Exit status: 0 on success, 1 on an error, 2 on a usage error.
+Must be run as root. Exit status: 0 on success, 1 on an error, 2 on a usage
+error.
 EOF
 }
 

@@ -22,16 +22,19 @@ Verifies the in-pod listeners of $DAEMON in network namespace NAME.
 
 By default (the pod is enrolled: a ZDS Add was acked):
   - 'ip netns exec NAME ss -ntlp' is shown;
-  - each of ${PORTS[*]} is LISTENing on ADDR in NAME, owned by a process named
-    $COMM (ss shows the name truncated to 15 characters);
+  - each of ${PORTS[*]} is LISTENing on ADDR in NAME, owned by a
+    process named $COMM (ss shows the name cut to 15
+    characters);
   - 'nc -z' to ADDR on each of them succeeds inside NAME;
-  - 'nc -z' to ADDR port $CLOSED_PORT inside NAME is refused (nothing else listens);
-  - the host network namespace has no $COMM listener on ${PORTS[*]}:
-    the sockets live only in the pod.
+  - 'nc -z' to ADDR port $CLOSED_PORT inside NAME is refused (nothing else
+    listens);
+  - the host network namespace has no $COMM listener on
+    ${PORTS[*]}: the sockets live only in the pod.
 
 With --absent (the pod's listeners are gone, e.g. after a ZDS Del):
   - 'ip netns exec NAME ss -ntlp' is shown;
-  - NAME has no $COMM listener on any of ${PORTS[*]} (on any address);
+  - NAME has no $COMM listener on any of ${PORTS[*]}
+    (on any address);
   - 'nc -z' to ADDR on each of them is refused inside NAME.
 
 One line per check ("ok   - ..." or "FAIL - ..."), then a summary line.

@@ -16,28 +16,31 @@ ROOT=$(dirname -- "$SCRIPTS")
 . "$SCRIPTS/lib.sh"
 STATE=${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}
 NETNS_DIR=/var/run/netns
-ZT=./ztunnel-emulator/ztunnel-emulator
-CNI=./cni-emulator/cni-emulator
+# relative to the repo root (the walk-thru cd's there) when run from a checkout
+ZT=$(ze_bin ztunnel-emulator) CNI=$(ze_bin cni-emulator)
+ZT=${ZT/#"$ROOT"\//./} CNI=${CNI/#"$ROOT"\//./}
 SOCKET_WAIT=50 # tenths of a second to wait for the daemon's socket
 STEPS=8
 
 usage() {
 	cat <<EOF
-Usage: $PROG [--netns NAME] [--socket PATH] [--pause]
-       $PROG --ambient [--variant tproxy|redirect] [--socket PATH] [--pause]
+Usage: $PROG [--netns NAME] [--socket PATH] [--pause] [--admin-addr A]
+              [--ready-addr A] [--metrics-addr A]
+       $PROG --ambient [--variant tproxy|redirect] [--socket PATH]
+              [--pause]
 
 Runs the README walk-thru end to end, narrating each step and echoing each
 command ('\$ command') before running it:
   1. build             make
   2. capabilities      what a non-root user would need (setcap)
   3. pod netns         scripts/netns-setup.sh NAME; ip -n NAME link show
-  4. ztunnel           $ZT PATH & (in the background)
-  5. CNI handoff       ss -ntlp in the netns, $CNI PATH /var/run/netns/NAME,
-                       ss -ntlp again
-  6. verify            nc -v -z localhost 15008/15006/15001 (and 15002: refused),
+  4. ztunnel           ztunnel-emulator PATH & (in the background)
+  5. CNI handoff       ss -ntlp in the netns, cni-emulator PATH
+                       /var/run/netns/NAME, ss -ntlp again
+  6. verify            nc -v -z localhost 15008/15006/15001 (15002: refused),
                        scripts/verify.sh NAME, the daemon log | grep inpod
-  7. delete the pod    $CNI del PATH NAME (ZDS Del: ztunnel drains the
-                       pod's proxy), ss -ntlp in the netns (empty),
+  7. delete the pod    cni-emulator del PATH NAME (ZDS Del: ztunnel drains
+                       the pod's proxy), ss -ntlp in the netns (empty),
                        scripts/verify.sh --absent NAME,
                        grep 'draining proxy' in the daemon log
   8. cleanup           scripts/cleanup.sh
@@ -49,16 +52,18 @@ lab of scripts/lab.sh:
   1. build             make
   2. the lab           scripts/lab.sh up --variant VARIANT: pod-a and pod-b on a
                        veth pair, an echo server in pod-b, ztunnel-emulator
-                       --profile ambient, both pods enrolled with the in-pod rules
+                       --profile ambient, both pods enrolled with the in-pod
+                       rules
   3. listeners         ss -ntlp in pod-a: ztunnel's listener set
   4. the rules         iptables-save, ip rule, ip route show table 100 in pod-a
   5. the exchange      counters zeroed (iptables -Z), then pod-a -> pod-b:8080
-  6. counters          iptables -t nat -L ISTIO_OUTPUT -n -v -x in pod-a, and the
+  6. counters          iptables -t nat -L ISTIO_OUTPUT -n -v -x in pod-a, and
+                       the
                        inbound chain in pod-b (mangle ISTIO_PRERT for tproxy,
                        nat ISTIO_PRERT for redirect)
   7. the proof         the daemon's access log lines; the server's view of the
                        source address (pod-a's, not ztunnel's)
-  8. inspect           $CNI inspect pod-b
+  8. inspect           cni-emulator inspect pod-b
   9. lab down          scripts/lab.sh down; nothing left
 It refuses to start if a lab is already up, and takes the lab down on failure
 or Ctrl-C. The pods are \${ZE_LAB_PREFIX}pod-a and \${ZE_LAB_PREFIX}pod-b.
@@ -69,9 +74,16 @@ Options:
   -p, --pause         wait for Enter before each step (default: no pauses,
                       no stdin needed)
   -a, --ambient       the ambient data-path chapter (above)
-  -v, --variant V     with --ambient: the in-pod rules, tproxy (default) or redirect
+  -v, --variant V     with --ambient: the in-pod rules, tproxy (default) or
+                      redirect
+      --admin-addr A  the daemon's /config_dump (default 127.0.0.1:15000; when
+                      that port is taken, a free one: 127.0.0.1:0)
+      --ready-addr A  its /healthz/ready (default 127.0.0.1:15021, likewise)
+      --metrics-addr A
+                      its /metrics (default 127.0.0.1:15020, likewise)
   -h, --help          show this help and exit
 
+Environment: ZE_ADMIN_ADDR, ZE_READY_ADDR, ZE_METRICS_ADDR (as the options).
 State (PIDs, netns, log) is kept in \${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}.
 Must be run as root. Exit status: 0 when every step succeeded, 1 when one failed
 (or it refused to start), 2 on a usage error, 128+N when stopped by signal N.
@@ -83,6 +95,7 @@ sock=/tmp/zt.sock
 pause=0
 ambient=0
 variant=''
+admin_addr=${ZE_ADMIN_ADDR-} ready_addr=${ZE_READY_ADDR-} metrics_addr=${ZE_METRICS_ADDR-}
 netns_given=0
 sock_given=0
 while (($#)); do
@@ -91,11 +104,14 @@ while (($#)); do
 		usage
 		exit 0
 		;;
-	-n | --netns | -s | --socket | -v | --variant)
+	-n | --netns | -s | --socket | -v | --variant | --admin-addr | --ready-addr | --metrics-addr)
 		(($# >= 2)) || usage_error "$1 needs an argument"
 		case $1 in
 		-n | --netns) netns=$2 netns_given=1 ;;
 		-v | --variant) variant=$2 ;;
+		--admin-addr) admin_addr=$2 ;;
+		--ready-addr) ready_addr=$2 ;;
+		--metrics-addr) metrics_addr=$2 ;;
 		*) sock=$2 sock_given=1 ;;
 		esac
 		shift
@@ -103,6 +119,9 @@ while (($#)); do
 	--netns=*) netns=${1#*=} netns_given=1 ;;
 	--socket=*) sock=${1#*=} sock_given=1 ;;
 	--variant=*) variant=${1#*=} ;;
+	--admin-addr=*) admin_addr=${1#*=} ;;
+	--ready-addr=*) ready_addr=${1#*=} ;;
+	--metrics-addr=*) metrics_addr=${1#*=} ;;
 	-p | --pause) pause=1 ;;
 	-a | --ambient) ambient=1 ;;
 	*) usage_error "unknown argument: $1" ;;
@@ -123,9 +142,23 @@ fi
 [[ $sock == /* ]] || sock=$PWD/$sock # we cd to the repo root below
 
 ((EUID == 0)) || die "must be run as root (try: sudo $0)"
-for cmd in make ip ss nc ps grep; do
+for cmd in ip ss nc ps grep; do
 	command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' not found (run scripts/deps.sh)"
 done
+! in_source_tree || command -v make >/dev/null 2>&1 || die "'make' not found (run scripts/deps.sh)"
+
+# http_addr GIVEN DEFAULT_PORT: GIVEN if set, else 127.0.0.1:DEFAULT_PORT when
+# nothing listens there, else 127.0.0.1:0 (a free port: the daemon logs it) -
+# another daemon or a dev server on 15000 must not fail the demo.
+http_addr() {
+	if [[ -n $1 ]]; then
+		printf '%s\n' "$1"
+	elif [[ -z $(ss -Htln "sport = :$2") ]]; then
+		printf '127.0.0.1:%s\n' "$2"
+	else
+		printf '127.0.0.1:0\n'
+	fi
+}
 
 # --- presentation (colours and cmdline: lib.sh) ------------------------------
 
@@ -187,6 +220,17 @@ expect_failure() {
 		say "it failed, as expected (exit status $rc)"
 	else
 		bad "$(cmdline "$@") succeeded, but it should have failed"
+	fi
+}
+
+# Step 1: build from a checkout; an installed walk-thru has nothing to build.
+build_step() {
+	step "build"
+	if in_source_tree; then
+		say "Build both programs (C; see the Makefile):"
+		must make
+	else
+		say "Installed programs: nothing to build."
 	fi
 }
 
@@ -281,9 +325,7 @@ ambient_walkthru() {
 	say "inbound TCP of pod-b to its 15006; ztunnel relays both to the original destination."
 	say "repo $ROOT, lab state $LAB_STATE"
 
-	step "build"
-	say "Build both programs (C; see the Makefile):"
-	must make
+	build_step
 
 	step "the two-pod lab"
 	say "Two network namespaces joined by a veth pair stand in for two pods on a node. An"
@@ -519,9 +561,7 @@ say "ztunnel: it setns()es into the pod's netns, binds 15008, 15006 and 15001 th
 say "returns to its own netns; the sockets stay in the pod's."
 say "repo $ROOT, pod netns $netns, socket $sock, state $STATE"
 
-step "build"
-say "Build both programs (C; see the Makefile):"
-must make
+build_step
 run ls -l "$CNI" "$ZT"
 
 step "capabilities"
@@ -552,9 +592,20 @@ done
 if ((${#dirs[@]})); then
 	printf '%s\n' "${dirs[@]}" >"$STATE/dirs"
 fi
-show "$(cmdline "$ZT" "$sock") > $(cmdline "$STATE/daemon.log") 2>&1 &"
+# The HTTP endpoints on their usual ports, or where asked, or on free ones
+# when another process holds them (named on the command line only then).
+http_opts=()
+for w in admin:15000 ready:15021 metrics:15020; do
+	v=${w%%:*}_addr
+	a=$(http_addr "${!v}" "${w#*:}")
+	[[ $a == "127.0.0.1:${w#*:}" ]] || http_opts+=("--${w%%:*}-addr" "$a")
+done
+if [[ ${#http_opts[@]} -gt 0 && -z $admin_addr$ready_addr$metrics_addr ]]; then
+	say "A port of the HTTP endpoints is taken: the daemon picks free ones (its log says which)."
+fi
+show "$(cmdline "$ZT" "${http_opts[@]}" "$sock") > $(cmdline "$STATE/daemon.log") 2>&1 &"
 daemon_launching=1
-"$ZT" "$sock" >"$STATE/daemon.log" 2>&1 </dev/null &
+"$ZT" "${http_opts[@]}" "$sock" >"$STATE/daemon.log" 2>&1 </dev/null &
 daemon_pid=$!
 record_daemon "$daemon_pid"
 daemon_launching=0

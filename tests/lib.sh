@@ -8,6 +8,12 @@
 set -euo pipefail
 
 ZE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# ip, iptables, setcap, ss live in /usr/sbin and /sbin, which a plain user's
+# PATH (Debian's login PATH) lacks: add them, whatever the PATH.
+for _d in /sbin /usr/sbin; do
+	case :$PATH: in *:"$_d":*) ;; *) PATH=$_d:$PATH ;; esac
+done
+unset _d
 ZT=${ZE_TEST_ZT:-$ZE_ROOT/ztunnel-emulator/ztunnel-emulator}
 ZT_WRAPPER=${ZT_WRAPPER:-}
 CNI=$ZE_ROOT/cni-emulator/cni-emulator

@@ -9,6 +9,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# ip, iptables, setcap, ss live in /usr/sbin and /sbin, which a plain user's
+# PATH (Debian's login PATH) lacks: add them, whatever the PATH.
+for _d in /sbin /usr/sbin; do
+	case :$PATH: in *:"$_d":*) ;; *) PATH=$_d:$PATH ;; esac
+done
+unset _d
 root=$(dirname "$here")
 
 usage() {
@@ -16,8 +22,9 @@ usage() {
 Usage: tests/run.sh [--userns | --setcap] [TEST...]
 
 Runs the unit tests (tests/unit/test_*) and integration tests
-(tests/integration/*.sh), or only the TEST files named, and prints
-"N passed, N failed". The three ways the suite runs:
+(tests/integration/*.sh), or only the TEST files named, and ends with a
+table (file, passed, failed) and the line "N passed, N failed". The three
+ways the suite runs:
   (as root)   everything as root, netns with ip netns on the host
   --userns    in a user namespace (what a plain user gets automatically)
   --setcap    as root, but every test daemon is a copy of ztunnel-emulator
@@ -78,7 +85,9 @@ fi
 
 pass=0 fail=0 skip=0
 failed_names=()
+table=() # one line per file: name, passed, failed
 for t in "${tests[@]}"; do
+	pass0=$pass fail0=$fail skip0=$skip
 	name=${t#"$root"/}
 	echo "# ---- $name"
 	out=$(mktemp)
@@ -125,6 +134,10 @@ for t in "${tests[@]}"; do
 		fail=$((fail + 1))
 		failed_names+=("$name: no TAP plan (crashed?)")
 	fi
+	# with CI=true a skip is a failure (below): count it so in the table too
+	f=$((fail - fail0))
+	[[ ${CI:-} != true ]] || f=$((f + skip - skip0))
+	table+=("$(printf '%-48s %6d %6d' "$name" $((pass - pass0)) "$f")")
 done
 
 if [[ ${CI:-} == true && $skip -gt 0 ]]; then
@@ -137,5 +150,8 @@ if [[ ${#failed_names[@]} -gt 0 ]]; then
 	printf '#   %s\n' "${failed_names[@]}"
 fi
 [[ $skip -gt 0 ]] && echo "# $skip skipped"
+# the table, then the summary: the very last line (.ci/run looks for it)
+printf '%-48s %6s %6s\n' file passed failed
+printf '%s\n' "${table[@]}"
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

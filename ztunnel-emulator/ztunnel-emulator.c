@@ -1260,12 +1260,13 @@ static void usage(FILE *out)
 		"Usage: %s [OPTIONS] [SOCKET]\n"
 		"\n"
 		"Emulates ztunnel's side of Istio ambient's in-pod handoff: serves ZDS v1 on\n"
-		"the Unix socket SOCKET (default %s), receives each pod's network\n"
-		"namespace fd, and creates the pod's listeners (15008, 15006, 15001) inside it.\n"
+		"the Unix socket SOCKET (default %s),\n"
+		"receives each pod's network namespace fd, and creates the pod's listeners\n"
+		"(15008, 15006, 15001) inside it.\n"
 		"\n"
 		"Options:\n"
 		"  -p, --profile PROFILE      walkthru (default): 127.0.0.1:15008/15006/15001, as\n"
-		"                             the reference walk-thru; ambient: real ztunnel's set\n"
+		"                             the reference walk-thru; ambient: ztunnel's set\n"
 		"                             (DNS 15053, [::]:15008/15006/15001, mark 1337,\n"
 		"                             IP_TRANSPARENT) relaying 15001/15006 traffic\n"
 		"  -a, --listen-address ADDR  walkthru: address of the in-pod listeners (default\n"
@@ -1296,8 +1297,8 @@ static void usage(FILE *out)
 		"      --allow-uid USER       also serve this user (repeatable; root and the\n"
 		"                             daemon's own user are always served)\n"
 		"      --allow-gid GROUP      also serve peers of this primary group (repeatable)\n"
-		"      --allow-host-netns     accept the daemon's own netns as a pod's (refused by\n"
-		"                             default: istio#55139)\n"
+		"      --allow-host-netns     accept the daemon's own netns as a pod's (refused\n"
+		"                             by default: istio#55139)\n"
 		"      --max-connections N    clients served at once (default 64); a user other\n"
 		"                             than root and the daemon's gets at most half, never\n"
 		"                             the last; refused peers are closed at once\n"
@@ -1555,10 +1556,10 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 			break;
 		case 'h':
 			usage(stdout);
-			exit(0);
+			exit(cli_close_stdout());
 		case 'V':
 			printf("%s %s\n", PROG, ZE_VERSION);
-			exit(0);
+			exit(cli_close_stdout());
 		default:
 			cli_usage_error(NULL);
 		}
