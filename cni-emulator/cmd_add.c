@@ -132,6 +132,8 @@ int cmd_uid(enum zds_req_type type, const char *socket_path, const char *uid,
 		rules_ret = remove_rules(o->netns);
 		if (rules_ret < 0)
 			return 1;
+	} else if (type == ZDS_REQ_DEL) {
+		rules_ret = remove_rules_of_uid(uid);
 	}
 	ret = zconn_open(&c, &e) ? CALL_NOT_SENT : 0;
 	/* ztunnel acks an unknown uid too: the daemon's own list says whether it knew it */

@@ -15,6 +15,7 @@
 #include "cni.h"
 #include "guard.h"
 #include "log.h"
+#include "netns.h"
 #include "prepare.h"
 #include "redirect.h"
 #include "zds_oneshot.h"
@@ -165,29 +166,15 @@ void recover_no_ack(const char *socket_path, const struct pod *p,
 		"to remove both: %s del --netns %s %s %s", p->where, PROG, p->spec, socket_path, q);
 }
 
-/*
- * del --netns: removes the rules as istio-cni does for a pod leaving the mesh.
- * 0 done (or the netns is gone), 1 after printing why (the Del still goes),
- * -1 when spec is not a network namespace (nothing is sent).
- */
-int remove_rules(const char *spec)
+/* rd_remove() in the open netns fd, named where: 0, or 1 after printing why. */
+static int remove_rules_fd(int fd, const char *where)
 {
-	char path[4096], why[8192], what[256], what6[256];
+	char why[8192], what[256], what6[256];
 	struct rd_state had;
-	const char *name, *where;
 	size_t len = 0;
-	int fd, ret;
+	int ret;
 
-	fd = open_netns(spec, path, sizeof(path), &name, why, sizeof(why));
-	where = name ? name : spec;
-	if (fd == -ENOENT) {
-		printf("rules: %s is gone; nothing to remove\n", where);
-		return 0;
-	}
-	if (fd < 0)
-		return cli_err("%s", why), -1;
 	ret = rd_remove(fd, &had, why, sizeof(why));
-	close(fd);
 	if (ret)
 		return cli_err("%s: removing the redirection rules: %s%s", where, why, perm_hint(ret));
 	what[0] = '\0';
@@ -214,6 +201,64 @@ int remove_rules(const char *spec)
 	if (!what[0] && !what6[0])
 		printf("rules: none in %s\n", where);
 	return 0;
+}
+
+/*
+ * del --netns: removes the rules as istio-cni does for a pod leaving the mesh.
+ * 0 done (or the netns is gone), 1 after printing why (the Del still goes),
+ * -1 when spec is not a network namespace (nothing is sent).
+ */
+int remove_rules(const char *spec)
+{
+	char path[4096], why[8192];
+	const char *name, *where;
+	int fd, ret;
+
+	fd = open_netns(spec, path, sizeof(path), &name, why, sizeof(why));
+	where = name ? name : spec;
+	if (fd == -ENOENT) {
+		printf("rules: %s is gone; nothing to remove\n", where);
+		return 0;
+	}
+	if (fd < 0)
+		return cli_err("%s", why), -1;
+	ret = remove_rules_fd(fd, where);
+	close(fd);
+	return ret;
+}
+
+/*
+ * del SOCKET UID without --netns: the walk-thru's uid is the netns name, so
+ * a /run/netns/UID that holds istio-cni's chains is that pod's, and a pod
+ * leaving the mesh takes its rules along (istio-cni's RemovePodFromMesh:
+ * rules out first, then the Del). No such netns, or one without Istio's
+ * chains: nothing is said or done, only the Del goes. 0, or 1 after
+ * printing why (the Del still goes).
+ */
+int remove_rules_of_uid(const char *uid)
+{
+	char path[4096], why[1024];
+	int fd, ret;
+
+	/* a plain name only: never a path, never a PID (open_netns would take 1234 for one) */
+	if (!uid[0] || strchr(uid, '/') || !strcmp(uid, ".") || !strcmp(uid, "..") ||
+	    snprintf(path, sizeof(path), "%s/%s", NETNS_DIR, uid) >= (int)sizeof(path))
+		return 0;
+	fd = netns_open_path(path, NULL);
+	if (fd < 0)
+		return 0;
+	ret = rd_installed(fd, why, sizeof(why));
+	if (ret < 0) {
+		close(fd);
+		return cli_err("%s: reading its redirection rules: %s%s", path, why, perm_hint(ret));
+	}
+	if (ret) {
+		printf("rules: %s holds Istio's redirection rules: removing them before the Del, "
+		       "as istio-cni does (name another netns with --netns)\n", path);
+		ret = remove_rules_fd(fd, uid);
+	}
+	close(fd);
+	return ret;
 }
 
 /*
