@@ -119,6 +119,9 @@ int rd_remove(int nsfd, struct rd_state *removed, char *err, size_t cap)
 	int ret, ret2 = 0, v6 = rd_has_ipv6(nsfd);
 
 	memset(removed, 0, sizeof(*removed));
+	/* stuck in the pod's netns: nothing more may be done from this thread */
+	if (v6 == -ENOTRECOVERABLE)
+		return ze_reason(err, cap, v6, "could not return to the original network namespace");
 	ret = rd_remove_all_chains(nsfd, RD_IPV4, &removed->chains, err, cap);
 	/* the IPv6 set goes too, even where lo has lost IPv6 since; not on a kernel without it */
 	if (v6 != -ENOENT) {
@@ -147,8 +150,13 @@ int rd_installed(int nsfd, char *err, size_t cap)
 		return ret;
 	n = rd_own_chain_count(&r);
 	rd_rules_free(&r);
-	if (n || rd_has_ipv6(nsfd) == -ENOENT)
-		return n > 0;
+	if (n)
+		return 1;
+	ret = rd_has_ipv6(nsfd);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret == -ENOTRECOVERABLE)
+		return ze_reason(err, cap, ret, "could not return to the original network namespace");
 	ret = rd_read_family(nsfd, RD_IPV6, &r, err, cap);
 	if (ret)
 		return ret;
