@@ -169,6 +169,37 @@ is "$("$CNI" inspect --json "$NOV6" 2>/dev/null | jq -r '[.ipv6.captured, .ipv6.
 	"fault 6: inspect --json: ipv6.captured false, with the note"
 "$CNI" del "$SOCK" "$NOV6" >/dev/null 2>&1 || true
 
+# ---- both families together: a late IPv6, and a rollback ---------------------------
+
+if [[ -d /proc/sys/net/ipv6 ]]; then
+	# IPv6 enabled on lo after the add: inspect says IPv6 bypasses; a second add completes the set
+	mk_netns late
+	LATE=$NS
+	ip -n "$LATE" link set lo up
+	ip netns exec "$LATE" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/lo/disable_ipv6'
+	"$CNI" add --redirect=redirect "$SOCK" "$LATE" >/dev/null 2>&1
+	ip netns exec "$LATE" sh -c 'echo 0 >/proc/sys/net/ipv6/conf/lo/disable_ipv6'
+	out=$("$CNI" inspect "$LATE" 2>/dev/null) || true
+	like "$out" "IPv6 not captured: lo has IPv6 but there are no ip6tables rules, so the pod's IPv6 traffic bypasses the proxy" \
+		"fault 6: inspect of a pod with IPv4 rules only and IPv6 on lo: says IPv6 bypasses the proxy"
+	out=$("$CNI" add --redirect=redirect "$SOCK" "$LATE" 2>&1) && rc=0 || rc=$?
+	is "$rc" 0 "a second add once lo has IPv6: exit 0"
+	like "$out" "rules: redirect variant already present in $LATE" "... the IPv4 set is left as it is"
+	like "$out" "rules: IPv6: redirect variant installed in $LATE" "... and the IPv6 set is added"
+	"$CNI" del "$SOCK" "$LATE" >/dev/null 2>&1 || true
+
+	# a foreign ISTIO_* chain in ip6tables: nothing installed, the IPv4 set taken back too
+	mk_netns rollback
+	RB=$NS
+	ip -n "$RB" link set lo up
+	ip netns exec "$RB" ip6tables -t filter -N ISTIO_AUDIT
+	out=$("$CNI" add --redirect=redirect "$SOCK" "$RB" 2>&1) && rc=0 || rc=$?
+	is "$rc" 1 "ip6tables holds a foreign ISTIO_AUDIT chain: add --redirect fails"
+	like "$out" "ip6tables: filter ISTIO_AUDIT is not one of istio-cni's chains" "... naming the IPv6 chain"
+	is "$(ip netns exec "$RB" iptables-save | grep -c ISTIO_ || true):$(ip -n "$RB" rule | grep -c 0x111 || true):$(ip -n "$RB" -6 rule | grep -c 0x111 || true)" \
+		"0:0:0" "... and the IPv4 set it had installed is rolled back with it (no chain, no ip rule in either family)"
+fi
+
 # ---- add --redirect then del SOCKET UID: the pod exactly as before ---------------
 # "before" is the dump of a twin netns that got the same foreign objects and was
 # never enrolled: the pod, after add and del, must not differ from it in a line.
