@@ -48,7 +48,7 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "",
 			   .sigfd = -1 };
 	char why[8192], q[1100];
-	struct rd_state added = { false, false, false };
+	struct rd_state added = { 0 };
 	bool redirect = o->given & OPT_REDIRECT;
 	struct zds_str nack;
 	struct ze_err e;
@@ -95,7 +95,7 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 	if (ret == 0)
 		warn_lo_down(&p);
 	/* the first connection stays open until the Del is answered */
-	if (ret == CALL_NO_ACK && redirect && (added.chains || added.ip_rule || added.route))
+	if (ret == CALL_NO_ACK && redirect && rd_state_any(&added))
 		recover_no_ack(socket_path, &p, &added, o);
 	else if (ret && redirect)
 		undo_rules(p.where, p.nsfd, &added, c.signo ? "interrupted; the add was not sent" :
@@ -132,6 +132,8 @@ int cmd_uid(enum zds_req_type type, const char *socket_path, const char *uid,
 		rules_ret = remove_rules(o->netns);
 		if (rules_ret < 0)
 			return 1;
+	} else if (type == ZDS_REQ_DEL) {
+		rules_ret = remove_rules_of_uid(uid);
 	}
 	ret = zconn_open(&c, &e) ? CALL_NOT_SENT : 0;
 	/* ztunnel acks an unknown uid too: the daemon's own list says whether it knew it */

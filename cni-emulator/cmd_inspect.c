@@ -48,13 +48,17 @@ static void inspect_verdict(struct inspect *in)
 	size_t i, k, n = 0, len = 0, j;
 	const char *p;
 
+	const struct rd_entry *e;
+
 	if (in->rules_ret || in->ls_ret)
 		return;
-	for (i = 0; i < in->rules.n; i++) {
-		if (!in->rules.e[i].rule || strncmp(in->rules.e[i].chain, "ISTIO_", 6))
+	/* the IPv4 rules, then the IPv6 ones (none when they could not be read) */
+	for (i = 0; i < in->rules.n + in->rules6.n; i++) {
+		e = i < in->rules.n ? &in->rules.e[i] : &in->rules6.e[i - in->rules.n];
+		if (!e->rule || strncmp(e->chain, "ISTIO_", 6))
 			continue;
 		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-			p = strstr(in->rules.e[i].rule, keys[k]);
+			p = strstr(e->rule, keys[k]);
 			if (!p || sscanf(p + strlen(keys[k]), "%u", &port) != 1 || port == 15053)
 				continue;
 			for (j = 0; j < n && ports[j] != port; j++)
@@ -141,7 +145,7 @@ int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o)
 {
 	struct inspect in;
 	char why[8192];
-	int fd, ret;
+	int fd, ret, r6;
 
 	memset(&in, 0, sizeof(in));
 	in.spec = spec;
@@ -161,12 +165,23 @@ int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o)
 	in.rules_ret = rd_read(fd, &in.rules, in.rules_err, sizeof(in.rules_err));
 	if (!in.rules_ret)
 		in.variant_ret = rd_identify(&in.rules, &in.variant, &in.dns);
+	in.ipv6 = rd_has_ipv6(fd);
+	/* the IPv6 set is shown wherever the kernel has IPv6, captured or not (fault 6) */
+	in.rules6_ret = in.ipv6 == -ENOENT ? -ENOENT :
+			rd_read_family(fd, RD_IPV6, &in.rules6, in.rules6_err, sizeof(in.rules6_err));
+	if (in.rules6_ret == -ENOENT)
+		snprintf(in.rules6_err, sizeof(in.rules6_err), "this kernel has no IPv6");
+	if (!in.rules6_ret)
+		in.variant6_ret = rd_identify(&in.rules6, &in.variant6, &in.dns6);
 	in.pol_ret = rd_policy_read(fd, &in.pol, in.pol_err, sizeof(in.pol_err));
-	if (in.pol_ret == -ENOTRECOVERABLE) {
+	if (in.pol_ret == -ENOTRECOVERABLE || in.ipv6 == -ENOTRECOVERABLE) {
 		close(fd);
 		lsocks_free(&in.ls);
 		rd_rules_free(&in.rules);
-		return cli_err("%s", in.pol_err);
+		rd_rules_free(&in.rules6);
+		rd_policy_free(&in.pol);
+		return cli_err("%s", in.pol_ret ? in.pol_err :
+				"could not return to the original network namespace");
 	}
 	close(fd);
 	if (in.sock)
@@ -188,13 +203,15 @@ int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o)
 		print_json(stdout, &in);
 	else
 		print_human(stdout, &in);
-	ret = in.ls_ret ? in.ls_ret : in.rules_ret ? in.rules_ret : in.pol_ret;
+	r6 = in.rules6_ret == -ENOENT ? 0 : in.rules6_ret;
+	ret = in.ls_ret ? in.ls_ret : in.rules_ret ? in.rules_ret : r6 ? r6 : in.pol_ret;
 	if (ret)
 		cli_err("%s: could not read everything: %s%s", in.name ? in.name : spec,
-			in.ls_ret ? in.ls_err : in.rules_ret ? in.rules_err : in.pol_err,
-			perm_hint(ret));
+			in.ls_ret ? in.ls_err : in.rules_ret ? in.rules_err :
+			r6 ? in.rules6_err : in.pol_err, perm_hint(ret));
 	lsocks_free(&in.ls);
 	rd_rules_free(&in.rules);
+	rd_rules_free(&in.rules6);
 	rd_policy_free(&in.pol);
 	/* enrolment that could not be read is no "all clear" either */
 	return ret || in.verdict[0] || in.http_ret ? 1 : 0;

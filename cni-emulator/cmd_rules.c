@@ -15,12 +15,17 @@
 #include "cni.h"
 #include "guard.h"
 #include "log.h"
+#include "netns.h"
 #include "prepare.h"
 #include "redirect.h"
 #include "zds_oneshot.h"
 
 #define RULE_DESC "ip rule fwmark 0x111/0xfff lookup 100"
 #define ROUTE_DESC "route local default dev lo table 100"
+#define RULE6_DESC "ip -6 rule fwmark 0x111/0xfff lookup 100"
+#define ROUTE6_DESC "route local ::/0 dev lo table 100"
+/* fault 6: said wherever IPv6 is left alone, so that nobody takes the pod for captured */
+#define NO_IPV6_LINE "IPv6 not captured: lo has no IPv6 in this pod"
 
 /* What to do about a refusal to enter the netns or change its rules. */
 const char *perm_hint(int ret)
@@ -34,42 +39,63 @@ static void variant_desc(char *buf, size_t cap, enum rd_variant v, bool dns)
 	snprintf(buf, cap, "%s variant%s", rd_variant_name(v), dns ? "" : " without DNS capture");
 }
 
-/* After rd_apply(): one line on stdout saying what it did in the pod's netns. */
-void print_rules_applied(const char *pfx, const char *where, int nsfd,
-				const struct opts *o, const struct rd_state *added)
+/* What rd_apply() found or put in one family: "<variant> installed", "... already present" */
+static void family_desc(char *have, size_t cap, int nsfd, enum rd_family f, const struct opts *o,
+			bool added)
 {
-	char want[64], found[64], have[192], why[512];
+	char want[64], found[64], why[512];
 	struct rd_rules r;
 	enum rd_variant v = RD_TPROXY;
 	bool dns = true;
 	int ret;
 
 	variant_desc(want, sizeof(want), o->variant, o->dns_capture);
-	if (added->chains) {
-		snprintf(have, sizeof(have), "%s installed", want);
-	} else {
-		ret = rd_read(nsfd, &r, why, sizeof(why));
-		if (!ret) {
-			ret = rd_identify(&r, &v, &dns);
-			rd_rules_free(&r);
-		}
-		variant_desc(found, sizeof(found), v, dns);
-		if (!ret && v == o->variant && dns == o->dns_capture)
-			snprintf(have, sizeof(have), "%s already present", want);
-		else if (!ret)
-			snprintf(have, sizeof(have), "%s already present (%s requested; left as is)",
-				 found, want);
-		else
-			snprintf(have, sizeof(have),
-				 "ISTIO_* chains already present, matching no known variant (left as is)");
+	if (added) {
+		snprintf(have, cap, "%s installed", want);
+		return;
 	}
-	if (added->ip_rule == added->route)
-		printf("%srules: %s in %s (%s and %s %s)\n", pfx, have, where, RULE_DESC, ROUTE_DESC,
-		       added->ip_rule ? "added" : "already present");
+	ret = rd_read_family(nsfd, f, &r, why, sizeof(why));
+	if (!ret) {
+		ret = rd_identify(&r, &v, &dns);
+		rd_rules_free(&r);
+	}
+	variant_desc(found, sizeof(found), v, dns);
+	if (!ret && v == o->variant && dns == o->dns_capture)
+		snprintf(have, cap, "%s already present", want);
+	else if (!ret)
+		snprintf(have, cap, "%s already present (%s requested; left as is)", found, want);
 	else
-		printf("%srules: %s in %s (%s %s, %s %s)\n", pfx, have, where, RULE_DESC,
-		       added->ip_rule ? "added" : "already present", ROUTE_DESC,
-		       added->route ? "added" : "already present");
+		snprintf(have, cap, "ISTIO_* chains already present, matching no known variant (left as is)");
+}
+
+static void print_family(const char *pfx, const char *fam, const char *have, const char *where,
+			 const char *rule, const char *route, bool rule_added, bool route_added)
+{
+	if (rule_added == route_added)
+		printf("%srules: %s%s in %s (%s and %s %s)\n", pfx, fam, have, where, rule, route,
+		       rule_added ? "added" : "already present");
+	else
+		printf("%srules: %s%s in %s (%s %s, %s %s)\n", pfx, fam, have, where, rule,
+		       rule_added ? "added" : "already present", route,
+		       route_added ? "added" : "already present");
+}
+
+/* After rd_apply(): a line on stdout per family saying what it did in the pod's netns. */
+void print_rules_applied(const char *pfx, const char *where, int nsfd,
+				const struct opts *o, const struct rd_state *added)
+{
+	char have[192];
+
+	family_desc(have, sizeof(have), nsfd, RD_IPV4, o, added->chains);
+	print_family(pfx, "", have, where, RULE_DESC, ROUTE_DESC, added->ip_rule, added->route);
+	if (added->no_ipv6) {
+		printf("%srules: %s (%s: no ip6tables rules, ip -6 rule or route installed)\n", pfx,
+		       NO_IPV6_LINE, where);
+		return;
+	}
+	family_desc(have, sizeof(have), nsfd, RD_IPV6, o, added->chains6);
+	print_family(pfx, "IPv6: ", have, where, RULE6_DESC, ROUTE6_DESC, added->ip_rule6,
+		     added->route6);
 }
 
 /*
@@ -82,7 +108,7 @@ int undo_rules(const char *where, int nsfd, const struct rd_state *added,
 	char why[1024];
 	int ret;
 
-	if (!added->chains && !added->ip_rule && !added->route)
+	if (!rd_state_any(added))
 		return 0;
 	ret = rd_undo(nsfd, added, why, sizeof(why));
 	if (ret)
@@ -140,29 +166,15 @@ void recover_no_ack(const char *socket_path, const struct pod *p,
 		"to remove both: %s del --netns %s %s %s", p->where, PROG, p->spec, socket_path, q);
 }
 
-/*
- * del --netns: removes the rules as istio-cni does for a pod leaving the mesh.
- * 0 done (or the netns is gone), 1 after printing why (the Del still goes),
- * -1 when spec is not a network namespace (nothing is sent).
- */
-int remove_rules(const char *spec)
+/* rd_remove() in the open netns fd, named where: 0, or 1 after printing why. */
+static int remove_rules_fd(int fd, const char *where)
 {
-	char path[4096], why[8192], what[256];
+	char why[8192], what[256], what6[256];
 	struct rd_state had;
-	const char *name, *where;
 	size_t len = 0;
-	int fd, ret;
+	int ret;
 
-	fd = open_netns(spec, path, sizeof(path), &name, why, sizeof(why));
-	where = name ? name : spec;
-	if (fd == -ENOENT) {
-		printf("rules: %s is gone; nothing to remove\n", where);
-		return 0;
-	}
-	if (fd < 0)
-		return cli_err("%s", why), -1;
 	ret = rd_remove(fd, &had, why, sizeof(why));
-	close(fd);
 	if (ret)
 		return cli_err("%s: removing the redirection rules: %s%s", where, why, perm_hint(ret));
 	what[0] = '\0';
@@ -175,9 +187,78 @@ int remove_rules(const char *spec)
 		snprintf(what + len, sizeof(what) - len, "%s" ROUTE_DESC, len ? ", " : "");
 	if (what[0])
 		printf("rules: removed from %s: %s\n", where, what);
-	else
+	len = 0;
+	what6[0] = '\0';
+	if (had.chains6)
+		len += (size_t)snprintf(what6 + len, sizeof(what6) - len, "ip6tables ISTIO_* chains");
+	if (had.ip_rule6)
+		len += (size_t)snprintf(what6 + len, sizeof(what6) - len, "%s" RULE6_DESC,
+					len ? ", " : "");
+	if (had.route6)
+		snprintf(what6 + len, sizeof(what6) - len, "%s" ROUTE6_DESC, len ? ", " : "");
+	if (what6[0])
+		printf("rules: IPv6: removed from %s: %s\n", where, what6);
+	if (!what[0] && !what6[0])
 		printf("rules: none in %s\n", where);
 	return 0;
+}
+
+/*
+ * del --netns: removes the rules as istio-cni does for a pod leaving the mesh.
+ * 0 done (or the netns is gone), 1 after printing why (the Del still goes),
+ * -1 when spec is not a network namespace (nothing is sent).
+ */
+int remove_rules(const char *spec)
+{
+	char path[4096], why[8192];
+	const char *name, *where;
+	int fd, ret;
+
+	fd = open_netns(spec, path, sizeof(path), &name, why, sizeof(why));
+	where = name ? name : spec;
+	if (fd == -ENOENT) {
+		printf("rules: %s is gone; nothing to remove\n", where);
+		return 0;
+	}
+	if (fd < 0)
+		return cli_err("%s", why), -1;
+	ret = remove_rules_fd(fd, where);
+	close(fd);
+	return ret;
+}
+
+/*
+ * del SOCKET UID without --netns: the walk-thru's uid is the netns name, so
+ * a /run/netns/UID that holds istio-cni's chains is that pod's, and a pod
+ * leaving the mesh takes its rules along (istio-cni's RemovePodFromMesh:
+ * rules out first, then the Del). No such netns, or one without Istio's
+ * chains: nothing is said or done, only the Del goes. 0, or 1 after
+ * printing why (the Del still goes).
+ */
+int remove_rules_of_uid(const char *uid)
+{
+	char path[4096], why[1024];
+	int fd, ret;
+
+	/* a plain name only: never a path, never a PID (open_netns would take 1234 for one) */
+	if (!uid[0] || strchr(uid, '/') || !strcmp(uid, ".") || !strcmp(uid, "..") ||
+	    snprintf(path, sizeof(path), "%s/%s", NETNS_DIR, uid) >= (int)sizeof(path))
+		return 0;
+	fd = netns_open_path(path, NULL);
+	if (fd < 0)
+		return 0;
+	ret = rd_installed(fd, why, sizeof(why));
+	if (ret < 0) {
+		close(fd);
+		return cli_err("%s: reading its redirection rules: %s%s", path, why, perm_hint(ret));
+	}
+	if (ret) {
+		printf("rules: %s holds Istio's redirection rules: removing them before the Del, "
+		       "as istio-cni does (name another netns with --netns)\n", path);
+		ret = remove_rules_fd(fd, uid);
+	}
+	close(fd);
+	return ret;
 }
 
 /*

@@ -164,7 +164,7 @@ static int sync_adds(struct zconn *c, char *pfx, size_t pfxcap, struct pod *pods
 
 	for (i = 0; i < npods; i++) {
 		struct pod *p = &pods[i];
-		struct rd_state added = { false, false, false };
+		struct rd_state added = { 0 };
 
 		snprintf(pfx, pfxcap, "pod %s: ", log_quote(q, sizeof(q), p->uid, strlen(p->uid)));
 		/* as istio-cni: a pod whose rules could not be installed is not sent to ztunnel */

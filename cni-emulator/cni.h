@@ -65,6 +65,7 @@ int undo_rules(const char *where, int nsfd, const struct rd_state *added, const 
 void recover_no_ack(const char *socket_path, const struct pod *p, const struct rd_state *added,
 		    const struct opts *o);
 int remove_rules(const char *spec);
+int remove_rules_of_uid(const char *uid);
 int guard_finish(const struct zconn *c, bool done);
 
 #endif

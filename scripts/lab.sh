@@ -21,6 +21,11 @@ STATE=$STATE_BASE/ambient
 NETNS_DIR=/var/run/netns
 ADDR_A=198.18.0.1
 ADDR_B=198.18.0.2
+# The pods' IPv6 (ULA) addresses: a /64 inside fd00::/8 (RFC 4193 local
+# addresses, never routed beyond a site) whose digits echo the IPv4 pair's
+# 198.18.0.0/15 benchmarking block, so it cannot collide with a real site
+# prefix (those have 40 random bits after fd) by more than chance, and reads
+# as "the lab's" next to 198.18.0.1.
 ADDR6_A=fd00:198:18::1
 ADDR6_B=fd00:198:18::2
 IFACE=eth0
@@ -30,18 +35,17 @@ TERM_WAIT=50 # tenths of a second after SIGTERM before SIGKILL
 usage() {
 	cat <<EOF
 Usage: $PROG up [--variant tproxy|redirect] [--socket PATH] [--prefix P]
-                [--port N] [--ipv6] [--dns-capture=false] [-q]
+                [--port N] [--no-ipv6] [--dns-capture=false] [-q]
        $PROG down [-q]
        $PROG status
 
 up    builds the lab (each step skipped when already done, so running it twice
       is harmless):
         - network namespaces \${P}pod-a and \${P}pod-b, lo up, joined by a veth
-          pair ($IFACE in each): $ADDR_A/24 and $ADDR_B/24 (with --ipv6 also
-          $ADDR6_A/64 and $ADDR6_B/64, nodad);
-        - a TCP echo server in pod-b on port N
-          (socat TCP-LISTEN:N,fork,reuseaddr) that appends who connected
-          (SOCAT_PEERADDR) to peers.log;
+          pair ($IFACE in each): $ADDR_A/24 and $ADDR_B/24, and (unless
+          --no-ipv6, or the kernel has no IPv6) $ADDR6_A/64 and $ADDR6_B/64, nodad;
+        - a TCP echo server in pod-b on port N (socat TCP-LISTEN:N,fork,reuseaddr)
+          that appends who connected (SOCAT_PEERADDR) to peers.log;
         - ztunnel-emulator --profile ambient on PATH, in the background, its
           HTTP endpoints on free ports of 127.0.0.1 (the URLs are recorded);
         - both pods enrolled: cni-emulator add --redirect=VARIANT PATH NETNS
@@ -63,8 +67,10 @@ Options (up):
                       \${ZE_LAB_PREFIX:-}, i.e. pod-a and pod-b); lets several
                       labs run side by side
       --port N        the echo server's port (default 8080)
-      --ipv6          add the IPv6 addresses and an IPv6 echo server too
-                      (cni-emulator installs IPv4 rules only: IPv6 goes direct)
+      --no-ipv6       IPv4 only: no IPv6 addresses, no IPv6 echo server (by
+                      default both are there, and cni-emulator captures IPv6
+                      with the ip6tables twin of the rules); --ipv6 asks for
+                      IPv6 explicitly (warned about when the kernel lacks it)
       --dns-capture=false   no port 53 -> 15053 rules
   -q, --quiet         do not echo the commands
   -h, --help          show this help and exit
@@ -116,6 +122,7 @@ while (($#)); do
 	--prefix=*) prefix=${1#*=} prefix_given=1 ;;
 	--port=*) port=${1#*=} ;;
 	--ipv6) ipv6=1 ;;
+	--no-ipv6) ipv6=0 ;;
 	--dns-capture=*) dns=${1#*=} ;;
 	-q | --quiet) quiet=1 ;;
 	*) usage_error "unknown argument: $1" ;;
@@ -297,7 +304,7 @@ do_status() {
 		if netns_exists "$ns"; then echo "  netns $ns: present"; else echo "  netns $ns: MISSING"; ok=0; fi
 	done
 	local procs=(daemon:ztunnel-emulator server:socat)
-	[[ -z $(lab_get IPV6) ]] || procs+=(server6:socat)
+	[[ $(lab_get IPV6) != 1 ]] || procs+=(server6:socat)
 	for s in "${procs[@]}"; do
 		if ours "${s%%:*}" "${s#*:}"; then
 			echo "  ${s#*:} (${s%%:*}): running, PID $(head -n 1 "$STATE/${s%%:*}.pid")"
@@ -415,10 +422,11 @@ do_up() {
 	variant=${variant:-tproxy} sock=${sock:-$STATE/ztunnel.sock} port=${port:-8080}
 	dns=${dns:-true}
 	ns_a=${prefix}pod-a ns_b=${prefix}pod-b
-	if [[ -n $ipv6 && ! -d /proc/sys/net/ipv6 ]]; then
+	# IPv6 by default, as istio-cni's ambient.ipv6; not on a kernel without it
+	if [[ $ipv6 == 1 && ! -d /proc/sys/net/ipv6 ]]; then
 		warn "this kernel has no IPv6: --ipv6 ignored"
-		ipv6=
 	fi
+	if [[ -d /proc/sys/net/ipv6 && $ipv6 != 0 ]]; then ipv6=1; else ipv6=0; fi
 
 	# Never touch what is not ours.
 	for ns in "$ns_a" "$ns_b"; do
@@ -450,7 +458,7 @@ do_up() {
 	lab_set ADDR_B "$ADDR_B"
 	lab_set PORT "$port"
 	lab_set IPV6 "$ipv6"
-	if [[ -n $ipv6 ]]; then
+	if [[ $ipv6 == 1 ]]; then
 		lab_set ADDR6_A "$ADDR6_A"
 		lab_set ADDR6_B "$ADDR6_B"
 	fi
@@ -475,7 +483,7 @@ do_up() {
 	fi
 	run ip -n "$ns_a" addr replace "$ADDR_A/24" dev "$IFACE"
 	run ip -n "$ns_b" addr replace "$ADDR_B/24" dev "$IFACE"
-	if [[ -n $ipv6 ]]; then
+	if [[ $ipv6 == 1 ]]; then
 		run ip -n "$ns_a" -6 addr replace "$ADDR6_A/64" dev "$IFACE" nodad
 		run ip -n "$ns_b" -6 addr replace "$ADDR6_B/64" dev "$IFACE" nodad
 	fi
@@ -484,7 +492,7 @@ do_up() {
 
 	say "the app in $ns_b: an echo server that logs who connected"
 	start_server server 4
-	if [[ -n $ipv6 ]]; then start_server server6 6; fi
+	if [[ $ipv6 == 1 ]]; then start_server server6 6; fi
 
 	say "ztunnel, in the host netns; its listeners will live in the pods"
 	start_daemon
@@ -500,6 +508,9 @@ do_up() {
 	up_done=1
 	say "lab up. Try:"
 	say "  ip netns exec $ns_a socat - TCP:$ADDR_B:$port          (type, see it echoed)"
+	if [[ $ipv6 == 1 ]]; then
+		say "  ip netns exec $ns_a socat - TCP:[$ADDR6_B]:$port   (the same over IPv6, captured too)"
+	fi
 	say "  cat $STATE/peers.log      (the server's view of the source)"
 	say "  grep access: $STATE/daemon.log"
 	say "  $SCRIPTS/debug-dump.sh $ns_a [--trace]"

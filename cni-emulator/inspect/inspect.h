@@ -24,6 +24,12 @@ struct inspect {
 	int rules_ret, variant_ret;
 	enum rd_variant variant;
 	bool dns;
+	struct rd_rules rules6;	/* ip6tables-save's */
+	char rules6_err[1024];
+	int rules6_ret, variant6_ret;
+	enum rd_variant variant6;
+	bool dns6;
+	int ipv6;		/* rd_has_ipv6(): 1 lo has IPv6, 0 not, -errno */
 	struct rd_policy pol;
 	char pol_err[512];
 	int pol_ret;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysmacros.h>
@@ -61,6 +62,21 @@ static void json_listeners(FILE *f, const struct inspect *in)
 	json_err(f, in->ls_ret, in->ls_err);
 }
 
+/*
+ * Fault 6: whether the pod's IPv6 traffic escapes the rules, in words, or
+ * NULL when it is captured (or nothing is captured at all).
+ */
+static const char *ipv6_note(const struct inspect *in)
+{
+	if (in->ipv6 == 0 || in->ipv6 == -ENOENT)
+		return "IPv6 not captured: lo has no IPv6 in this pod";
+	if (in->ipv6 == 1 && !in->rules_ret && !in->variant_ret && !in->rules6_ret &&
+	    in->variant6_ret == -ENOENT)
+		return "IPv6 not captured: lo has IPv6 but there are no ip6tables rules, so the "
+		       "pod's IPv6 traffic bypasses the proxy";
+	return NULL;
+}
+
 /* {"table": ..., "chain": ... */
 static void json_table_chain(FILE *f, const struct rd_entry *e)
 {
@@ -70,30 +86,31 @@ static void json_table_chain(FILE *f, const struct rd_entry *e)
 	json_cstr(f, e->chain);
 }
 
-/* "iptables": {"variant", "dns_capture", "chains", "rules", "error"} */
-static void json_iptables(FILE *f, const struct inspect *in)
+/* "iptables" or "ip6tables": {"variant", "dns_capture", "chains", "rules", "error"} */
+static void json_iptables(FILE *f, const char *key, const struct rd_rules *rules, int ret,
+			  const char *err, int variant_ret, enum rd_variant variant, bool dns)
 {
 	size_t i, k;
 
-	fputs(",\n  \"iptables\": {\"variant\": ", f);
-	if (!in->rules_ret && !in->variant_ret)
-		fprintf(f, "\"%s\", \"dns_capture\": %s", rd_variant_name(in->variant),
-			in->dns ? "true" : "false");
-	else if (!in->rules_ret && in->variant_ret == -ENOMSG)
+	fprintf(f, ",\n  \"%s\": {\"variant\": ", key);
+	if (!ret && !variant_ret)
+		fprintf(f, "\"%s\", \"dns_capture\": %s", rd_variant_name(variant),
+			dns ? "true" : "false");
+	else if (!ret && variant_ret == -ENOMSG)
 		fputs("\"unknown\", \"dns_capture\": null", f);
 	else
 		fputs("null, \"dns_capture\": null", f);
 	fputs(", \"chains\": [", f);
-	for (i = 0, k = 0; i < in->rules.n; i++) {
-		if (in->rules.e[i].rule)
+	for (i = 0, k = 0; i < rules->n; i++) {
+		if (rules->e[i].rule)
 			continue;
 		fputs(k++ ? ", " : "", f);
-		json_table_chain(f, &in->rules.e[i]);
+		json_table_chain(f, &rules->e[i]);
 		fputc('}', f);
 	}
 	fputs("],\n    \"rules\": [", f);
-	for (i = 0, k = 0; i < in->rules.n; i++) {
-		const struct rd_entry *e = &in->rules.e[i];
+	for (i = 0, k = 0; i < rules->n; i++) {
+		const struct rd_entry *e = &rules->e[i];
 
 		if (!e->rule)
 			continue;
@@ -105,21 +122,24 @@ static void json_iptables(FILE *f, const struct inspect *in)
 		fputc('}', f);
 	}
 	fputs(k ? "\n    ], \"error\": " : "], \"error\": ", f);
-	json_err(f, in->rules_ret, in->rules_err);
+	json_err(f, ret, err);
+	fputc('}', f);
 }
 
-/* "policy_routing": {"rules", "routes", "error"} */
-static void json_policy(FILE *f, const struct inspect *in)
+/* The rules (ip rules) or the routes of one family, as a JSON array. */
+static void json_policy_list(FILE *f, const struct inspect *in, bool routes, uint8_t family)
 {
 	char line[256];
-	size_t i;
+	size_t i, k = 0;
 
-	fputs("},\n  \"policy_routing\": {\"rules\": [", f);
-	for (i = 0; i < in->pol.nrules; i++) {
+	fputc('[', f);
+	for (i = 0; !routes && i < in->pol.nrules; i++) {
 		const struct rd_ip_rule *r = &in->pol.rules[i];
 
+		if (r->family != family)
+			continue;
 		rd_format_ip_rule(r, line, sizeof(line));
-		fprintf(f, "%s{\"priority\": %" PRIu32 ", \"fwmark\": ", i ? ", " : "", r->priority);
+		fprintf(f, "%s{\"priority\": %" PRIu32 ", \"fwmark\": ", k++ ? ", " : "", r->priority);
 		if (r->has_fwmark)
 			fprintf(f, "\"%#" PRIx32 "/%#" PRIx32 "\"", r->fwmark, r->fwmask);
 		else
@@ -128,19 +148,40 @@ static void json_policy(FILE *f, const struct inspect *in)
 		json_cstr(f, line);
 		fputc('}', f);
 	}
-	fputs("],\n    \"routes\": [", f);
-	for (i = 0; i < in->pol.nroutes; i++) {
+	for (i = 0; routes && i < in->pol.nroutes; i++) {
 		const struct rd_route *r = &in->pol.routes[i];
 
+		if (r->family != family)
+			continue;
 		rd_format_route(r, line, sizeof(line));
-		fprintf(f, "%s{\"table\": %" PRIu32 ", \"dev\": ", i ? ", " : "", r->table);
+		fprintf(f, "%s{\"table\": %" PRIu32 ", \"dev\": ", k++ ? ", " : "", r->table);
 		json_cstr(f, r->dev);
 		fputs(", \"text\": ", f);
 		json_cstr(f, line);
 		fputc('}', f);
 	}
-	fputs("], \"error\": ", f);
+	fputc(']', f);
+}
+
+/* "policy_routing": {"rules", "routes", "rules6", "routes6", "error"}; "ipv6": {"lo", "captured"} */
+static void json_policy(FILE *f, const struct inspect *in)
+{
+	fputs(",\n  \"policy_routing\": {\"rules\": ", f);
+	json_policy_list(f, in, false, AF_INET);
+	fputs(",\n    \"routes\": ", f);
+	json_policy_list(f, in, true, AF_INET);
+	fputs(",\n    \"rules6\": ", f);
+	json_policy_list(f, in, false, AF_INET6);
+	fputs(",\n    \"routes6\": ", f);
+	json_policy_list(f, in, true, AF_INET6);
+	fputs(", \"error\": ", f);
 	json_err(f, in->pol_ret, in->pol_err);
+	fputs("},\n  \"ipv6\": {\"lo\": ", f);
+	fputs(in->ipv6 == 1 ? "true" : in->ipv6 == 0 || in->ipv6 == -ENOENT ? "false" : "null", f);
+	fputs(", \"captured\": ", f);
+	json_bool(f, in->ipv6 == 1 && !in->rules6_ret && !in->variant6_ret);
+	fputs(", \"note\": ", f);
+	json_cstr(f, ipv6_note(in));
 }
 
 /* "daemon": {"url", "reachable", "pods", "error"[, "socket"]} */
@@ -179,7 +220,10 @@ void print_json(FILE *f, const struct inspect *in)
 	fprintf(f, ", \"dev\": \"%u:%u\", \"inode\": %" PRIu64 "},\n", major(in->id.dev),
 		minor(in->id.dev), (uint64_t)in->id.ino);
 	json_listeners(f, in);
-	json_iptables(f, in);
+	json_iptables(f, "iptables", &in->rules, in->rules_ret, in->rules_err, in->variant_ret,
+		      in->variant, in->dns);
+	json_iptables(f, "ip6tables", &in->rules6, in->rules6_ret, in->rules6_err,
+		      in->variant6_ret, in->variant6, in->dns6);
 	json_policy(f, in);
 	json_daemon(f, in);
 	fputs("},\n  \"enrolled\": ", f);
@@ -199,11 +243,81 @@ void print_json(FILE *f, const struct inspect *in)
 	fputs("\n}\n", f);
 }
 
-void print_human(FILE *f, const struct inspect *in)
+/* "iptables: <variant>, DNS capture on" and the chains and rules per table */
+static void human_iptables(FILE *f, const char *label, const struct rd_rules *rules, int ret,
+			   const char *err, int variant_ret, enum rd_variant variant, bool dns)
 {
-	char line[256], q[300];
 	const char *table = NULL;
 	size_t i, k;
+
+	if (ret) {
+		fprintf(f, "%s:\n  error: %s\n", label, err);
+		return;
+	}
+	if (variant_ret == -ENOENT) {
+		fprintf(f, "%s: no ISTIO_* chains\n", label);
+		return;
+	}
+	if (variant_ret)
+		fprintf(f, "%s: ISTIO_* chains matching no known variant\n", label);
+	else
+		fprintf(f, "%s: %s variant, DNS capture %s\n", label, rd_variant_name(variant),
+			dns ? "on" : "off");
+	for (i = 0; i < rules->n; i++) {
+		const struct rd_entry *e = &rules->e[i];
+
+		if (table && !strcmp(table, e->table))
+			continue;
+		table = e->table;
+		fprintf(f, "  %s: chains", table);
+		for (k = i; k < rules->n; k++)
+			if (!rules->e[k].rule && !strcmp(rules->e[k].table, table))
+				fprintf(f, " %s", rules->e[k].chain);
+		fprintf(f, "\n  %10s %12s  %s\n", "pkts", "bytes", "rule");
+		for (k = i; k < rules->n; k++)
+			if (rules->e[k].rule && !strcmp(rules->e[k].table, table))
+				fprintf(f, "  %10" PRIu64 " %12" PRIu64 "  %s\n", rules->e[k].packets,
+					rules->e[k].bytes, rules->e[k].rule);
+	}
+}
+
+/* The ip rules and table-100 routes of one family, under their headings */
+static void human_policy(FILE *f, const struct inspect *in, uint8_t family, const char *rules_h,
+			 const char *routes_h)
+{
+	char line[256];
+	size_t i, n;
+
+	fprintf(f, "%s\n", rules_h);
+	if (in->pol_ret)
+		fprintf(f, "  error: %s\n", in->pol_err);
+	for (i = 0, n = 0; i < in->pol.nrules; i++) {
+		if (in->pol.rules[i].family != family)
+			continue;
+		rd_format_ip_rule(&in->pol.rules[i], line, sizeof(line));
+		fprintf(f, "  %s\n", line);
+		n++;
+	}
+	if (!in->pol_ret && !n)
+		fputs("  (none)\n", f);
+	fprintf(f, "%s\n", routes_h);
+	if (in->pol_ret)
+		fprintf(f, "  error: %s\n", in->pol_err);
+	for (i = 0, n = 0; i < in->pol.nroutes; i++) {
+		if (in->pol.routes[i].family != family)
+			continue;
+		rd_format_route(&in->pol.routes[i], line, sizeof(line));
+		fprintf(f, "  %s\n", line);
+		n++;
+	}
+	if (!in->pol_ret && !n)
+		fputs("  (none)\n", f);
+}
+
+void print_human(FILE *f, const struct inspect *in)
+{
+	char q[300];
+	size_t i;
 
 	fprintf(f, "netns: %s (%s, inode %" PRIu64 ")\n", in->name ? in->name : in->spec, in->path,
 		(uint64_t)in->id.ino);
@@ -219,53 +333,16 @@ void print_human(FILE *f, const struct inspect *in)
 		fputc('\n', f);
 	}
 
-	if (in->rules_ret) {
-		fprintf(f, "iptables:\n  error: %s\n", in->rules_err);
-	} else if (in->variant_ret == -ENOENT) {
-		fputs("iptables: no ISTIO_* chains\n", f);
-	} else {
-		if (in->variant_ret)
-			fputs("iptables: ISTIO_* chains matching no known variant\n", f);
-		else
-			fprintf(f, "iptables: %s variant, DNS capture %s\n",
-				rd_variant_name(in->variant), in->dns ? "on" : "off");
-		for (i = 0; i < in->rules.n; i++) {
-			const struct rd_entry *e = &in->rules.e[i];
-
-			if (table && !strcmp(table, e->table))
-				continue;
-			table = e->table;
-			fprintf(f, "  %s: chains", table);
-			for (k = i; k < in->rules.n; k++)
-				if (!in->rules.e[k].rule && !strcmp(in->rules.e[k].table, table))
-					fprintf(f, " %s", in->rules.e[k].chain);
-			fprintf(f, "\n  %10s %12s  %s\n", "pkts", "bytes", "rule");
-			for (k = i; k < in->rules.n; k++)
-				if (in->rules.e[k].rule && !strcmp(in->rules.e[k].table, table))
-					fprintf(f, "  %10" PRIu64 " %12" PRIu64 "  %s\n",
-						in->rules.e[k].packets, in->rules.e[k].bytes,
-						in->rules.e[k].rule);
-		}
-	}
-
-	fputs("ip rules (fwmark or table 100):\n", f);
-	if (in->pol_ret)
-		fprintf(f, "  error: %s\n", in->pol_err);
-	else if (!in->pol.nrules)
-		fputs("  (none)\n", f);
-	for (i = 0; i < in->pol.nrules; i++) {
-		rd_format_ip_rule(&in->pol.rules[i], line, sizeof(line));
-		fprintf(f, "  %s\n", line);
-	}
-	fputs("routes (table 100):\n", f);
-	if (in->pol_ret)
-		fprintf(f, "  error: %s\n", in->pol_err);
-	else if (!in->pol.nroutes)
-		fputs("  (none)\n", f);
-	for (i = 0; i < in->pol.nroutes; i++) {
-		rd_format_route(&in->pol.routes[i], line, sizeof(line));
-		fprintf(f, "  %s\n", line);
-	}
+	human_iptables(f, "iptables", &in->rules, in->rules_ret, in->rules_err, in->variant_ret,
+		       in->variant, in->dns);
+	if (in->rules6_ret != -ENOENT)
+		human_iptables(f, "ip6tables", &in->rules6, in->rules6_ret, in->rules6_err,
+			       in->variant6_ret, in->variant6, in->dns6);
+	if (ipv6_note(in))
+		fprintf(f, "%s\n", ipv6_note(in));
+	human_policy(f, in, AF_INET, "ip rules (fwmark or table 100):", "routes (table 100):");
+	human_policy(f, in, AF_INET6, "ip -6 rules (fwmark or table 100):",
+		     "IPv6 routes (table 100):");
 
 	if (in->sock && !in->sock_ret)
 		fprintf(f, "daemon socket: %s answers (ZDS v1 hello)\n", in->sock);

@@ -117,23 +117,36 @@ int rd_parse_save(const char *text, struct rd_rules *r)
 	return 0;
 }
 
-int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap)
+const char *rd_tool_name(enum rd_family f, bool restore)
+{
+	if (f == RD_IPV6)
+		return restore ? "ip6tables-restore" : "ip6tables-save";
+	return restore ? "iptables-restore" : "iptables-save";
+}
+
+int rd_read_family(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap)
 {
 	char *out = NULL;
 	int ret;
 
 	r->e = NULL;
 	r->n = 0;
-	ret = rd_run_tool(nsfd, "iptables-save", "-c", NULL, &out, err, cap);
+	ret = rd_run_tool(nsfd, rd_tool_name(f, false), "-c", NULL, &out, err, cap);
 	if (ret)
 		return ret;
 	ret = rd_parse_save(out, r);
 	free(out);
 	if (ret) {
 		rd_rules_free(r);
-		return ze_reason(err, cap, ret, "reading iptables-save output: %s", strerror(-ret));
+		return ze_reason(err, cap, ret, "reading %s output: %s", rd_tool_name(f, false),
+				 strerror(-ret));
 	}
 	return 0;
+}
+
+int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap)
+{
+	return rd_read_family(nsfd, RD_IPV4, r, err, cap);
 }
 
 void rd_rules_free(struct rd_rules *r)
@@ -167,14 +180,22 @@ static size_t count_in(const struct rd_rules *r, const char *table, const char *
 	return n;
 }
 
-/* Does r hold exactly a variant's chains, with as many rules in each chain? */
+/*
+ * Does r hold exactly a variant's chains and rules? Each rule of the variant
+ * must match one rule of r in the same table, compared as rd_rule_norm()
+ * text, each used once; nothing may be left over. (Counting rules per chain
+ * took a set that lost its --to-ports 15001 rule and gained another for a
+ * variant it is not.)
+ */
 static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 {
 	const struct rd_line *l;
-	const char *chain;
-	size_t lines = 0, clen;
-	char name[32];
+	bool used[256] = { false };
+	char want[1024], have[1024];
+	size_t lines = 0, k;
 
+	if (r->n > sizeof(used) / sizeof(used[0]))
+		return false;
 	for (l = rd_variant_lines(v); l->table; l++) {
 		if (l->dns && !dns)
 			continue;
@@ -184,10 +205,17 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 				return false;
 			continue;
 		}
-		clen = rd_rule_chain(l->text, &chain);
-		snprintf(name, sizeof(name), "%.*s", (int)clen, chain);
-		if (count_in(r, l->table, name, false) != rd_expected_in(v, dns, l->table, chain, clen))
+		rd_rule_norm(l->text, want, sizeof(want));
+		for (k = 0; k < r->n; k++) {
+			if (used[k] || !r->e[k].rule || strcmp(r->e[k].table, l->table))
+				continue;
+			rd_rule_norm(r->e[k].rule, have, sizeof(have));
+			if (!strcmp(want, have))
+				break;
+		}
+		if (k == r->n)
 			return false;
+		used[k] = true;
 	}
 	/* nothing besides: no other ISTIO_* chain, no rule in a table the variant leaves alone */
 	return lines == r->n;
@@ -261,7 +289,8 @@ static bool exact_jump(const char *rule, const char *target)
  * rule still refers to one of Istio's chains is left as it is (-X would fail
  * and roll the table back) and named in err; the other tables are done.
  */
-static int remove_chains(int nsfd, const struct rd_rules *r, char *err, size_t cap)
+static int remove_chains(int nsfd, enum rd_family fam, const struct rd_rules *r, char *err,
+			 size_t cap)
 {
 	static const char *const tables[] = { "mangle", "nat", "raw" };
 	char *text = NULL, target[32];
@@ -319,13 +348,13 @@ static int remove_chains(int nsfd, const struct rd_rules *r, char *err, size_t c
 		return ze_reason(err, cap, -ENOMEM, "out of memory");
 	}
 	if (len)
-		ret = rd_run_tool(nsfd, "iptables-restore", "--noflush", text, NULL, err, cap);
+		ret = rd_run_tool(nsfd, rd_tool_name(fam, true), "--noflush", text, NULL, err, cap);
 	free(text);
 	return ret ? ret : conflict;
 }
 
 /* How many of Istio's own chains r declares. */
-static size_t own_chain_count(const struct rd_rules *r)
+size_t rd_own_chain_count(const struct rd_rules *r)
 {
 	size_t i, n = 0;
 
@@ -335,18 +364,18 @@ static size_t own_chain_count(const struct rd_rules *r)
 }
 
 /* Reads and removes Istio's own chains; *had says whether there were any. */
-int rd_remove_all_chains(int nsfd, bool *had, char *err, size_t cap)
+int rd_remove_all_chains(int nsfd, enum rd_family f, bool *had, char *err, size_t cap)
 {
 	struct rd_rules r;
-	int ret = rd_read(nsfd, &r, err, cap);
+	int ret = rd_read_family(nsfd, f, &r, err, cap);
 
 	if (had)
 		*had = false;
 	if (ret)
 		return ret;
 	if (had)
-		*had = own_chain_count(&r) > 0;
-	ret = remove_chains(nsfd, &r, err, cap);
+		*had = rd_own_chain_count(&r) > 0;
+	ret = remove_chains(nsfd, f, &r, err, cap);
 	rd_rules_free(&r);
 	return ret;
 }
@@ -372,7 +401,7 @@ int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char
 				    "%s %s is not one of istio-cni's chains (ISTIO_PRERT and "
 				    "ISTIO_OUTPUT of mangle, nat and raw); nothing installed: rename "
 				    "or remove it first", r->e[i].table, r->e[i].chain);
-	if (!own_chain_count(r))
+	if (!rd_own_chain_count(r))
 		return 0;
 	if (!rd_identify(r, &found, &found_dns))
 		return 1;

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
@@ -16,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "netns.h"
 #include "nl.h"
 #include "rd_internal.h"
 
@@ -40,15 +43,15 @@ static struct nlmsghdr *nl_msg(char *buf, uint16_t type, uint16_t flags)
 	return nl_request(buf, 512, type, flags, nl_next_seq());
 }
 
-/* `ip rule add|del fwmark 0x111/0xfff pref 32764 lookup 100` */
-static int nl_rule(struct mnl_socket *nl, bool add)
+/* `ip [-6] rule add|del fwmark 0x111/0xfff pref 32764 lookup 100` */
+static int nl_rule(struct mnl_socket *nl, bool add, uint8_t family)
 {
 	char buf[512];
 	struct nlmsghdr *nlh = nl_msg(buf, add ? RTM_NEWRULE : RTM_DELRULE,
 				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 
-	frh->family = AF_INET;
+	frh->family = family;
 	frh->action = FR_ACT_TO_TBL;
 	frh->table = RD_ROUTE_TABLE;
 	mnl_attr_put_u32(nlh, FRA_FWMARK, RD_CONNMARK);
@@ -58,15 +61,15 @@ static int nl_rule(struct mnl_socket *nl, bool add)
 	return nl_talk(nl, nlh, NULL, NULL);
 }
 
-/* `ip route add|del local 0.0.0.0/0 dev lo table 100` */
-static int nl_route(struct mnl_socket *nl, bool add, uint32_t lo)
+/* `ip route add|del local 0.0.0.0/0 dev lo table 100`, or `ip -6 route ... local ::/0 ...` */
+static int nl_route(struct mnl_socket *nl, bool add, uint32_t lo, uint8_t family)
 {
 	char buf[512];
 	struct nlmsghdr *nlh = nl_msg(buf, add ? RTM_NEWROUTE : RTM_DELROUTE,
 				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 
-	rtm->rtm_family = AF_INET;
+	rtm->rtm_family = family;
 	rtm->rtm_dst_len = 0;
 	rtm->rtm_table = RD_ROUTE_TABLE;
 	rtm->rtm_type = RTN_LOCAL;
@@ -78,61 +81,114 @@ static int nl_route(struct mnl_socket *nl, bool add, uint32_t lo)
 	return nl_talk(nl, nlh, NULL, NULL);
 }
 
-static const char *const rule_cmds[] = {
-	"ip rule del fwmark 0x111/0xfff pref 32764 lookup 100",
-	"ip rule add fwmark 0x111/0xfff pref 32764 lookup 100",
+static const char *const rule_cmds[2][2] = {
+	{ "ip rule del fwmark 0x111/0xfff pref 32764 lookup 100",
+	  "ip rule add fwmark 0x111/0xfff pref 32764 lookup 100" },
+	{ "ip -6 rule del fwmark 0x111/0xfff pref 32764 lookup 100",
+	  "ip -6 rule add fwmark 0x111/0xfff pref 32764 lookup 100" },
 };
 
-static const char *const route_cmds[] = {
-	"ip route del local 0.0.0.0/0 dev lo table 100",
-	"ip route add local 0.0.0.0/0 dev lo table 100",
+static const char *const route_cmds[2][2] = {
+	{ "ip route del local 0.0.0.0/0 dev lo table 100",
+	  "ip route add local 0.0.0.0/0 dev lo table 100" },
+	{ "ip -6 route del local ::/0 dev lo table 100",
+	  "ip -6 route add local ::/0 dev lo table 100" },
 };
 
 /*
- * Adds (add) or deletes the ip rule and the route that *what names; *done
- * says which this call changed. Already there (adding) or already gone
- * (deleting) is fine. A delete goes on after a failed step; an add stops.
- * The first error wins.
+ * The ip rule and the route of one family (v6: 0 IPv4, 1 IPv6), as
+ * rd_policy_change() says; *rule_done and *route_done say what changed.
+ * A kernel without IPv6 (EAFNOSUPPORT) has nothing to delete.
  */
-int rd_policy_change(int nsfd, bool add, const struct rd_state *what, struct rd_state *done,
-			 char *err, size_t cap)
+static int change_family(struct mnl_socket *nl, bool add, int v6, bool rule, bool route,
+			 bool *rule_done, bool *route_done, char *err, size_t cap)
 {
-	struct mnl_socket *nl = NULL;
+	uint8_t family = v6 ? AF_INET6 : AF_INET;
 	struct nl_link_q lo = { .index = 0, .name = "lo" };
 	int ret, first = 0;
 
-	done->ip_rule = done->route = false;
-	if (!what->ip_rule && !what->route)
+	*rule_done = *route_done = false;
+	if (rule) {
+		ret = nl_rule(nl, add, family);
+		if (!ret)
+			*rule_done = true;
+		else if (ret != (add ? -EEXIST : -ENOENT) && (add || ret != -EAFNOSUPPORT))
+			first = ze_reason(err, cap, ret, "%s: %s", rule_cmds[v6][add], strerror(-ret));
+	}
+	if (!route || (add && first))
+		return first;
+	ret = nl_link(nl, &lo);
+	if (ret)
+		return first ? first : ze_reason(err, cap, ret, "%s: looking up lo: %s",
+						 route_cmds[v6][add], strerror(-ret));
+	ret = nl_route(nl, add, lo.index, family);
+	if (!ret)
+		*route_done = true;
+	/* a missing route: ESRCH from the fib, ENOENT when table 100 is gone too */
+	else if (add ? ret != -EEXIST : ret != -ESRCH && ret != -ENOENT && ret != -EAFNOSUPPORT)
+		first = first ? first : ze_reason(err, cap, ret, "%s: %s", route_cmds[v6][add],
+						  strerror(-ret));
+	return first;
+}
+
+/*
+ * Adds (add) or deletes the ip rules and the routes that *what names, IPv4
+ * and IPv6; *done says which this call changed. Already there (adding) or
+ * already gone (deleting) is fine. A delete goes on after a failed step; an
+ * add stops. The first error wins.
+ */
+int rd_policy_change(int nsfd, bool add, const struct rd_state *what, struct rd_state *done,
+		     char *err, size_t cap)
+{
+	struct mnl_socket *nl = NULL;
+	int ret, first;
+
+	done->ip_rule = done->route = done->ip_rule6 = done->route6 = false;
+	if (!what->ip_rule && !what->route && !what->ip_rule6 && !what->route6)
 		return 0;
 	ret = open_in(nsfd, &nl, err, cap);
 	if (ret)
 		return ret;
-	if (what->ip_rule) {
-		ret = nl_rule(nl, add);
-		if (!ret)
-			done->ip_rule = true;
-		else if (ret != (add ? -EEXIST : -ENOENT))
-			first = ze_reason(err, cap, ret, "%s: %s", rule_cmds[add], strerror(-ret));
-	}
-	if (what->route && !(add && first)) {
-		ret = nl_link(nl, &lo);
-		if (ret) {
-			if (!first)
-				first = ze_reason(err, cap, ret, "%s: looking up lo: %s", route_cmds[add],
-					     strerror(-ret));
-		} else {
-			ret = nl_route(nl, add, lo.index);
-			if (!ret)
-				done->route = true;
-			/* a missing route: ESRCH from the fib, ENOENT when table 100 is gone too */
-			else if (add ? ret != -EEXIST : ret != -ESRCH && ret != -ENOENT)
-				first = first ? first :
-						ze_reason(err, cap, ret, "%s: %s", route_cmds[add],
-						     strerror(-ret));
-		}
+	first = change_family(nl, add, 0, what->ip_rule, what->route, &done->ip_rule, &done->route,
+			      err, cap);
+	if (!(add && first) && (what->ip_rule6 || what->route6)) {
+		char err6[512];
+
+		ret = change_family(nl, add, 1, what->ip_rule6, what->route6, &done->ip_rule6,
+				    &done->route6, err6, sizeof(err6));
+		if (ret && !first)
+			first = ze_reason(err, cap, ret, "%s", err6);
 	}
 	nl_close(nl);
 	return first;
+}
+
+/* netns_run_in() callback: reads the calling thread's netns' lo disable_ipv6 */
+static int read_disable_ipv6(void *arg)
+{
+	char buf[8] = "";
+	int fd, n;
+
+	(void)arg;
+	/* /proc/sys/net is the netns of the thread that opens it: this must run in the pod's */
+	fd = open("/proc/sys/net/ipv6/conf/lo/disable_ipv6", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? (access("/proc/sys/net/ipv6", F_OK) ? -ENOENT : -ENODEV) :
+					 -errno;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	n = n < 0 ? -errno : n;
+	close(fd);
+	if (n < 0)
+		return n;
+	return buf[0] == '1' ? 0 : 1;
+}
+
+int rd_has_ipv6(int nsfd)
+{
+	int ret = netns_run_in(nsfd, read_disable_ipv6, NULL);
+
+	/* no conf/lo (lo itself missing): nothing to capture */
+	return ret == -ENODEV ? 0 : ret;
 }
 
 int rd_link_up(int nsfd, const char *name)
@@ -189,10 +245,11 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWRULE || mnl_nlmsg_get_payload_len(nlh) < sizeof(*frh))
 		return MNL_CB_OK;
-	if (frh->family != AF_INET || frh->action != FR_ACT_TO_TBL)
+	if ((frh->family != AF_INET && frh->family != AF_INET6) || frh->action != FR_ACT_TO_TBL)
 		return MNL_CB_OK;
 	if (mnl_attr_parse(nlh, sizeof(*frh), u32_attr_cb, tb) < 0)
 		return MNL_CB_ERROR;
+	r.family = frh->family;
 	r.table = frh->table;
 	attr_u32(tb[FRA_TABLE], &r.table);
 	attr_u32(tb[FRA_PRIORITY], &r.priority);
@@ -224,7 +281,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm))
 		return MNL_CB_OK;
-	if (rtm->rtm_family != AF_INET)
+	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
 		return MNL_CB_OK;
 	if (mnl_attr_parse(nlh, sizeof(*rtm), u32_attr_cb, tb) < 0)
 		return MNL_CB_ERROR;
@@ -233,12 +290,14 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	if (r.table != RD_ROUTE_TABLE)
 		return MNL_CB_OK;
 	attr_u32(tb[RTA_OIF], &r.oif);
+	attr_u32(tb[RTA_PRIORITY], &r.metric);
+	r.family = rtm->rtm_family;
 	r.type = rtm->rtm_type;
 	r.scope = rtm->rtm_scope;
 	r.protocol = rtm->rtm_protocol;
 	r.dst_len = rtm->rtm_dst_len;
-	if (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) == 4)
-		memcpy(r.dst, mnl_attr_get_payload(tb[RTA_DST]), 4);
+	if (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) == (r.family == AF_INET ? 4 : 16))
+		memcpy(r.dst, mnl_attr_get_payload(tb[RTA_DST]), r.family == AF_INET ? 4 : 16);
 	if (c->p->nroutes == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 8;
 		grown = realloc(c->p->routes, c->cap * sizeof(r));
@@ -252,7 +311,8 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int nl_dump(struct mnl_socket *nl, uint16_t type, mnl_cb_t cb, struct dump_ctx *c)
+static int nl_dump(struct mnl_socket *nl, uint16_t type, uint8_t family, mnl_cb_t cb,
+		   struct dump_ctx *c)
 {
 	char buf[512];
 	struct nlmsghdr *nlh = nl_msg(buf, type, NLM_F_DUMP);
@@ -261,13 +321,12 @@ static int nl_dump(struct mnl_socket *nl, uint16_t type, mnl_cb_t cb, struct dum
 	if (type == RTM_GETRULE) {
 		struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 
-		frh->family = AF_INET;
+		frh->family = family;
 	} else {
 		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 
-		rtm->rtm_family = AF_INET;
+		rtm->rtm_family = family;
 	}
-	c->cap = 0;
 	c->err = 0;
 	ret = nl_talk(nl, nlh, cb, c);
 	return c->err ? c->err : ret;
@@ -280,16 +339,23 @@ int rd_policy_read(int nsfd, struct rd_policy *p, char *err, size_t cap)
 	size_t i;
 	int ret;
 
+	/* each family's dump appends; the capacity is kept across them */
 	memset(p, 0, sizeof(*p));
 	ret = open_in(nsfd, &nl, err, cap);
 	if (ret)
 		return ret;
-	ret = nl_dump(nl, RTM_GETRULE, rule_cb, &c);
+	ret = nl_dump(nl, RTM_GETRULE, AF_INET, rule_cb, &c);
+	/* a kernel without IPv6 has no IPv6 rules to show */
+	if (!ret && (ret = nl_dump(nl, RTM_GETRULE, AF_INET6, rule_cb, &c)) == -EAFNOSUPPORT)
+		ret = 0;
 	if (ret) {
 		ze_reason(err, cap, ret, "dumping the ip rules: %s", strerror(-ret));
 		goto out;
 	}
-	ret = nl_dump(nl, RTM_GETROUTE, route_cb, &c);
+	c.cap = 0;
+	ret = nl_dump(nl, RTM_GETROUTE, AF_INET, route_cb, &c);
+	if (!ret && (ret = nl_dump(nl, RTM_GETROUTE, AF_INET6, route_cb, &c)) == -EAFNOSUPPORT)
+		ret = 0;
 	if (ret) {
 		ze_reason(err, cap, ret, "dumping the routes of table %d: %s", RD_ROUTE_TABLE,
 		     strerror(-ret));
@@ -347,15 +413,16 @@ void rd_format_route(const struct rd_route *r, char *buf, size_t cap)
 		[RTN_MULTICAST] = "multicast ", [RTN_BLACKHOLE] = "blackhole ",
 		[RTN_UNREACHABLE] = "unreachable ", [RTN_PROHIBIT] = "prohibit ",
 	};
-	char dst[INET_ADDRSTRLEN + 4], dev[32] = "", scope[24] = "", proto[24] = "";
+	char dst[INET6_ADDRSTRLEN + 4], dev[32] = "", scope[24] = "", proto[24] = "";
+	char metric[24] = "";
 	const char *type = r->type < sizeof(types) / sizeof(types[0]) && types[r->type] ?
 				   types[r->type] : "";
 
 	if (!r->dst_len) {
 		snprintf(dst, sizeof(dst), "default");
 	} else {
-		inet_ntop(AF_INET, r->dst, dst, sizeof(dst));
-		if (r->dst_len != 32)
+		inet_ntop(r->family == AF_INET6 ? AF_INET6 : AF_INET, r->dst, dst, sizeof(dst));
+		if (r->dst_len != (r->family == AF_INET6 ? 128 : 32))
 			snprintf(dst + strlen(dst), sizeof(dst) - strlen(dst), "/%u", r->dst_len);
 	}
 	if (r->dev[0])
@@ -369,11 +436,14 @@ void rd_format_route(const struct rd_route *r, char *buf, size_t cap)
 		snprintf(proto, sizeof(proto), " proto static");
 	else if (r->protocol != RTPROT_BOOT)
 		snprintf(proto, sizeof(proto), " proto %u", r->protocol);
-	if (r->scope == RT_SCOPE_HOST)
+	/* as ip -6, which shows the metric and no scope */
+	if (r->family == AF_INET6)
+		snprintf(metric, sizeof(metric), " metric %" PRIu32, r->metric);
+	else if (r->scope == RT_SCOPE_HOST)
 		snprintf(scope, sizeof(scope), " scope host");
 	else if (r->scope == RT_SCOPE_LINK)
 		snprintf(scope, sizeof(scope), " scope link");
 	else if (r->scope != RT_SCOPE_UNIVERSE)
 		snprintf(scope, sizeof(scope), " scope %u", r->scope);
-	snprintf(buf, cap, "%s%s%s%s%s", type, dst, dev, proto, scope);
+	snprintf(buf, cap, "%s%s%s%s%s%s", type, dst, dev, proto, scope, metric);
 }

@@ -32,7 +32,11 @@ bool rd_expected_decl(enum rd_variant v, bool dns, const char *table, const char
  * (which starts empty): 0, or -ENOMEM. Lines it does not know are skipped.
  */
 int rd_parse_save(const char *text, struct rd_rules *r);
-int rd_remove_all_chains(int nsfd, bool *had, char *err, size_t cap);
+int rd_remove_all_chains(int nsfd, enum rd_family f, bool *had, char *err, size_t cap);
+/* How many of istio-cni's own chains (ISTIO_PRERT/ISTIO_OUTPUT of mangle, nat, raw) r declares. */
+size_t rd_own_chain_count(const struct rd_rules *r);
+/* iptables-save / iptables-restore, or the ip6tables ones */
+const char *rd_tool_name(enum rd_family f, bool restore);
 int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char *err, size_t cap);
 
 /* policy.c */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rd_internal.h"
@@ -84,33 +85,145 @@ int rd_variant_parse(const char *s, enum rd_variant *v)
 	return 0;
 }
 
-int rd_rules_text(enum rd_variant v, bool dns_capture, char *buf, size_t cap)
+/* text with the IPv4 loopback and SNAT addresses as the IPv6 ones, appended at buf + len */
+static size_t put_family(char *buf, size_t len, size_t cap, const char *text, enum rd_family f)
+{
+	static const char *const from[] = { "127.0.0.1/32", RD_SNAT4 };
+	static const char *const to[] = { "::1/128", RD_SNAT6 };
+	const char *p = text, *hit;
+	size_t i, best;
+
+	while (*p) {
+		hit = NULL;
+		best = 0;
+		for (i = 0; f == RD_IPV6 && i < sizeof(from) / sizeof(from[0]); i++) {
+			const char *h = strstr(p, from[i]);
+
+			if (h && (!hit || h < hit)) {
+				hit = h;
+				best = i;
+			}
+		}
+		if (!hit) {
+			len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s", p);
+			break;
+		}
+		len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%.*s%s",
+					(int)(hit - p), p, to[best]);
+		p = hit + strlen(from[best]);
+	}
+	return len;
+}
+
+int rd_rules_text_family(enum rd_variant v, enum rd_family f, bool dns_capture, char *buf,
+			 size_t cap)
 {
 	const struct rd_line *l, *lines = rd_variant_lines(v);
 	const char *table = NULL;
 	size_t len = 0;
-	int n;
 
 	/* one "*table ... COMMIT" block per table; a table with no line left is omitted */
 	for (l = lines; l->table; l++) {
 		if (l->dns && !dns_capture)
 			continue;
 		if (!table || strcmp(table, l->table)) {
-			n = snprintf(buf + len, len < cap ? cap - len : 0, "%s*%s\n", table ? "COMMIT\n" : "",
-				     l->table);
-			len += (size_t)n;
+			len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s*%s\n",
+						table ? "COMMIT\n" : "", l->table);
 			table = l->table;
 		}
-		n = snprintf(buf + len, len < cap ? cap - len : 0, "%s\n", l->text);
-		len += (size_t)n;
+		len = put_family(buf, len, cap, l->text, f);
+		len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "\n");
 	}
-	if (table) {
-		n = snprintf(buf + len, len < cap ? cap - len : 0, "COMMIT\n");
-		len += (size_t)n;
-	}
+	if (table)
+		len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "COMMIT\n");
 	if (len >= cap)
 		return -ENOBUFS;
 	return (int)len;
+}
+
+int rd_rules_text(enum rd_variant v, bool dns_capture, char *buf, size_t cap)
+{
+	return rd_rules_text_family(v, RD_IPV4, dns_capture, buf, cap);
+}
+
+#define NORM_MAX_OPTS 32
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One option group ("! -d ADDR", "--mark 0x539/0xfff") as it compares; "" to drop it. */
+static void norm_opt(char *o, size_t cap)
+{
+	static const struct { const char *from, *to; } addr[] = {
+		{ "127.0.0.1", "127.0.0.1/32" }, { "::1", "127.0.0.1/32" },
+		{ "::1/128", "127.0.0.1/32" }, { RD_SNAT4, RD_SNAT4 "/32" },
+		{ RD_SNAT6, RD_SNAT4 "/32" }, { RD_SNAT6 "/128", RD_SNAT4 "/32" },
+	};
+	char *flag = o[0] == '!' ? o + 2 : o, *arg = strchr(flag, ' ');
+	char tmp[128];
+	size_t i;
+
+	if (!strcmp(o, "-m tcp") || !strcmp(o, "-m udp") || !strcmp(o, "--on-ip 0.0.0.0") ||
+	    !strcmp(o, "--on-ip ::")) {
+		o[0] = '\0';
+		return;
+	}
+	if (!strncmp(flag, "--to-port ", 10)) {
+		snprintf(tmp, sizeof(tmp), "%.*s--to-ports %s", (int)(flag - o), o, flag + 10);
+		snprintf(o, cap, "%s", tmp);
+		return;
+	}
+	if (!arg || (strncmp(flag, "-s ", 3) && strncmp(flag, "-d ", 3)))
+		return;
+	for (i = 0; i < sizeof(addr) / sizeof(addr[0]); i++)
+		if (!strcmp(arg + 1, addr[i].from)) {
+			snprintf(tmp, sizeof(tmp), "%.*s%s", (int)(arg + 1 - o), o, addr[i].to);
+			snprintf(o, cap, "%s", tmp);
+			return;
+		}
+	/* another host address: the prefix iptables-save adds */
+	if (!strchr(arg + 1, '/')) {
+		size_t l = strlen(o);
+
+		snprintf(o + l, cap > l ? cap - l : 0, "/%s", strchr(arg + 1, ':') ? "128" : "32");
+	}
+}
+
+size_t rd_rule_norm(const char *rule, char *out, size_t cap)
+{
+	char copy[1024], opts[NORM_MAX_OPTS][128], *sorted[NORM_MAX_OPTS], *tok, *save = NULL;
+	size_t n = 0, i, len = 0;
+
+	snprintf(copy, sizeof(copy), "%s", rule);
+	/* a group starts at "-x" or "! -x" and takes the words that do not start with '-' */
+	for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		bool starts = tok[0] == '-' || tok[0] == '!';
+		bool after_bang = n && !strcmp(opts[n - 1], "!");
+
+		if ((starts && !after_bang) || !n) {
+			if (n == NORM_MAX_OPTS)
+				break;
+			snprintf(opts[n++], sizeof(opts[0]), "%s", tok);
+		} else {
+			size_t l = strlen(opts[n - 1]);
+
+			snprintf(opts[n - 1] + l, sizeof(opts[0]) - l, " %s", tok);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		norm_opt(opts[i], sizeof(opts[i]));
+		sorted[i] = opts[i];
+	}
+	qsort(sorted, n, sizeof(sorted[0]), cmp_str);
+	if (cap)
+		out[0] = '\0';
+	for (i = 0; i < n; i++)
+		if (sorted[i][0])
+			len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%s",
+						len ? " " : "", sorted[i]);
+	return len;
 }
 
 /* The chain a "-A CHAIN ..." line appends to: its length, or 0. */

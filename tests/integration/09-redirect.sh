@@ -84,6 +84,21 @@ EOF
 FW_RULE="32764: from all fwmark 0x111/0xfff lookup 100"
 ROUTE="local default dev lo scope host"
 POLICY="ip rule fwmark 0x111/0xfff lookup 100 and route local default dev lo table 100"
+POLICY6="ip -6 rule fwmark 0x111/0xfff lookup 100 and route local ::/0 dev lo table 100"
+# v6_line VARIANT NS installed|"already present" added|"already present": the add's IPv6
+# line (fault 6), or its skip line on a kernel without IPv6
+v6_line() {
+	if [[ -d /proc/sys/net/ipv6 ]]; then
+		echo "rules: IPv6: $1 variant $3 in $2 ($POLICY6 $4)"
+	else
+		echo "rules: IPv6 not captured: lo has no IPv6 in this pod ($2: no ip6tables rules, ip -6 rule or route installed)"
+	fi
+}
+# v6_removed NS: del's IPv6 line, or nothing on a kernel without IPv6
+v6_removed() {
+	[[ ! -d /proc/sys/net/ipv6 ]] ||
+		echo "rules: IPv6: removed from $1: ip6tables ISTIO_* chains, ip -6 rule fwmark 0x111/0xfff lookup 100, route local ::/0 dev lo table 100"
+}
 
 if ! command -v iptables-restore >/dev/null || ! command -v iptables-save >/dev/null; then
 	echo "# iptables-restore/iptables-save missing (scripts/deps.sh installs iptables)"
@@ -121,6 +136,7 @@ is "$(istio_count "$TP")" 0 "a new netns has no ISTIO_* rules"
 run "$CNI" add --redirect "$SOCK" "$TP"
 is "$RC" 0 "add --redirect: exit 0"
 is "$OUT" "rules: tproxy variant installed in $TP ($POLICY added)
+$(v6_line tproxy "$TP" installed added)
 listeners ready" "add --redirect: says what it installed, then 'listeners ready'"
 is "$(istio_lines "$TP")" "$TPROXY_LINES" "tproxy: iptables-save shows exactly the variant's chains and rules"
 is "$(fw_rules "$TP")" "$FW_RULE" "tproxy: ip rule shows '$FW_RULE'"
@@ -129,6 +145,7 @@ is "$(listener_count "$TP")" 3 "tproxy: the pod's listeners are up"
 
 run "$CNI" add --redirect "$SOCK" "$TP"
 is "$RC:$OUT" "0:rules: tproxy variant already present in $TP ($POLICY already present)
+$(v6_line tproxy "$TP" "already present" "already present")
 listeners ready" "a second add --redirect: already present"
 is "$(istio_lines "$TP")" "$TPROXY_LINES" "a second add leaves one copy of every rule"
 is "$(istio_count "$TP")" 18 "a second add: still 18 lines (3 chains, 15 rules)"
@@ -199,6 +216,7 @@ mk_netns rd
 RD=$NS
 run "$CNI" add --redirect=redirect "$SOCK" "$RD"
 is "$RC:$OUT" "0:rules: redirect variant installed in $RD ($POLICY added)
+$(v6_line redirect "$RD" installed added)
 listeners ready" "add --redirect=redirect: installed"
 is "$(istio_lines "$RD")" "$REDIRECT_LINES" "redirect: iptables-save shows exactly the variant's chains and rules"
 is "$(fw_rules "$RD")" "$FW_RULE" "redirect: the ip rule"
@@ -261,8 +279,9 @@ is "$(fw_rules "$NS")" "$FW_RULE" "failed add: the ip rule that was already ther
 
 # ---- del --netns ---------------------------------------------------------------------------
 run "$CNI" del --netns "$TP" "$SOCK" "$TP"
+v6rm=$(v6_removed "$TP") && v6rm=${v6rm:+$v6rm$'\n'}
 is "$RC:$OUT" "0:rules: removed from $TP: ISTIO_* chains, ip rule fwmark 0x111/0xfff lookup 100, route local default dev lo table 100
-pod $TP deleted" "del --netns: removes the rules, then deletes the pod"
+${v6rm}pod $TP deleted" "del --netns: removes the rules, then deletes the pod"
 is "$(istio_count "$TP")" 0 "del --netns: no ISTIO_* chain or rule left"
 is "$(fw_rules "$TP")" "" "del --netns: the ip rule is gone"
 is "$(table100 "$TP")" "" "del --netns: the table 100 route is gone"
@@ -294,6 +313,7 @@ S2=$NS
 run "$CNI" sync --redirect=redirect "$SOCK" "$S1" "$S2"
 is "$RC" 0 "sync --redirect: exit 0"
 like "$OUT" "$S1: rules: redirect variant installed in $S1 ($POLICY added)
+$S1: $(v6_line redirect "$S1" installed added)
 $S1: listeners ready
 $S2: rules: redirect variant installed in $S2" "sync --redirect: rules before each pod's add"
 is "$(istio_lines "$S2")" "$REDIRECT_LINES" "sync --redirect: the rules are in place"

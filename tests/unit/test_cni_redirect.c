@@ -126,6 +126,76 @@ static void test_parse(void)
 	       "no ISTIO_* chain: -ENOENT");
 }
 
+/* s with the first from replaced by to (malloc'd), or NULL */
+static char *replace(const char *s, const char *from, const char *to)
+{
+	const char *p = strstr(s, from);
+	char *out;
+
+	if (!p || asprintf(&out, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from)) < 0)
+		return NULL;
+	return out;
+}
+
+/* ip6tables-save (1.8.9, nf_tables) after the tproxy variant's IPv6 twin, as Debian 12 prints it */
+static const char tproxy6_save[] =
+	"*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+	":ISTIO_OUTPUT - [0:0]\n:ISTIO_PRERT - [0:0]\n"
+	"[0:0] -A PREROUTING -j ISTIO_PRERT\n"
+	"[0:0] -A OUTPUT -j ISTIO_OUTPUT\n"
+	"[0:0] -A ISTIO_OUTPUT -m connmark --mark 0x111/0xfff -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff\n"
+	"[0:0] -A ISTIO_PRERT -m mark --mark 0x539/0xfff -j CONNMARK --set-xmark 0x111/0xfff\n"
+	"[0:0] -A ISTIO_PRERT -s fd16:9254:7127:1337:ffff:ffff:ffff:ffff/128 -p tcp -m tcp -j ACCEPT\n"
+	"[0:0] -A ISTIO_PRERT ! -d ::1/128 -i lo -p tcp -j ACCEPT\n"
+	"[0:0] -A ISTIO_PRERT -p tcp -m tcp --dport 15008 -m mark ! --mark 0x539/0xfff -j TPROXY --on-port 15008 --on-ip :: --tproxy-mark 0x111/0xfff\n"
+	"[0:0] -A ISTIO_PRERT -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+	"[0:0] -A ISTIO_PRERT ! -d ::1/128 -p tcp -m mark ! --mark 0x539/0xfff -j TPROXY --on-port 15006 --on-ip :: --tproxy-mark 0x111/0xfff\n"
+	"COMMIT\n"
+	"*nat\n:OUTPUT ACCEPT [0:0]\n:ISTIO_OUTPUT - [0:0]\n"
+	"[0:0] -A OUTPUT -j ISTIO_OUTPUT\n"
+	"[0:0] -A ISTIO_OUTPUT -d fd16:9254:7127:1337:ffff:ffff:ffff:ffff/128 -p tcp -m tcp -j ACCEPT\n"
+	"[0:0] -A ISTIO_OUTPUT ! -o lo -p udp -m udp --dport 53 -j REDIRECT --to-ports 15053\n"
+	"[0:0] -A ISTIO_OUTPUT -p tcp -m mark --mark 0x111/0xfff -j ACCEPT\n"
+	"[0:0] -A ISTIO_OUTPUT ! -d ::1/128 -o lo -j ACCEPT\n"
+	"[0:0] -A ISTIO_OUTPUT ! -d ::1/128 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001\n"
+	"COMMIT\n";
+
+static void test_exact(void)
+{
+	char text[4096], a[512], b[512], *save, *swapped;
+	enum rd_variant v = RD_REDIRECT;
+	bool dns = false;
+
+	is_int(identify(tproxy6_save, &v, &dns), 0, "IPv6: ip6tables-save's own form is identified");
+	ok(v == RD_TPROXY && dns, "IPv6: ... as the tproxy variant with DNS capture");
+
+	rd_rules_text(RD_TPROXY, true, text, sizeof(text));
+	save = to_save(text);
+	/* the 15001 rule gone, another in its place: as many rules per chain as before */
+	swapped = replace(save, "-j REDIRECT --to-ports 15001", "-j ACCEPT");
+	is_int(swapped ? identify(swapped, &v, &dns) : 0, -ENOMSG,
+	       "a set whose --to-ports 15001 rule was replaced matches no variant (not counted alike)");
+	free(swapped);
+	swapped = replace(tproxy6_save, "-j REDIRECT --to-ports 15001", "-j RETURN");
+	is_int(swapped ? identify(swapped, &v, &dns) : 0, -ENOMSG,
+	       "IPv6: the same set without its 15001 rule matches no variant");
+	free(swapped);
+	free(save);
+
+	is_int(rd_rules_text_family(RD_REDIRECT, RD_IPV6, true, text, sizeof(text)) > 0, 1,
+	       "IPv6: the redirect variant's ip6tables-restore input is written");
+	ok(strstr(text, "-A ISTIO_PRERT -s " RD_SNAT6 " -p tcp -m tcp -j ACCEPT\n") &&
+	   strstr(text, "-A ISTIO_OUTPUT ! -d ::1/128 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001\n") &&
+	   !strstr(text, "127.0.0.1") && !strstr(text, RD_SNAT4),
+	   "IPv6: ::1/128 and istio-cni's fd16: SNAT address, no IPv4 address left");
+	rd_rule_norm("-A X -s 169.254.7.127 -p tcp -m tcp -j REDIRECT --to-port 15053", a, sizeof(a));
+	rd_rule_norm("-A X -p tcp -s 169.254.7.127/32 -j REDIRECT --to-ports 15053", b, sizeof(b));
+	is_str(a, b, "normalised: host prefix, implicit -m tcp, --to-port, option order");
+	rd_rule_norm("-A X ! -d 127.0.0.1/32 -j ACCEPT", a, sizeof(a));
+	rd_rule_norm("-A X -d 127.0.0.1/32 -j ACCEPT", b, sizeof(b));
+	ok(strcmp(a, b), "normalised: a negation is kept with its option");
+}
+
 static void test_foreign(void)
 {
 	char text[4096], *save, *more;
@@ -158,5 +228,6 @@ int main(void)
 	test_round_trip();
 	test_parse();
 	test_foreign();
+	test_exact();
 	return done_testing();
 }
