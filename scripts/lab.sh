@@ -43,9 +43,11 @@ up    builds the lab (each step skipped when already done, so running it twice
       is harmless):
         - network namespaces \${P}pod-a and \${P}pod-b, lo up, joined by a veth
           pair ($IFACE in each): $ADDR_A/24 and $ADDR_B/24, and (unless
-          --no-ipv6, or the kernel has no IPv6) $ADDR6_A/64 and $ADDR6_B/64, nodad;
-        - a TCP echo server in pod-b on port N (socat TCP-LISTEN:N,fork,reuseaddr)
-          that appends who connected (SOCAT_PEERADDR) to peers.log;
+          --no-ipv6, or the kernel has no IPv6) $ADDR6_A/64 and
+          $ADDR6_B/64, nodad;
+        - a TCP echo server in pod-b on port N
+          (socat TCP-LISTEN:N,fork,reuseaddr) that appends who connected
+          (SOCAT_PEERADDR) to peers.log;
         - ztunnel-emulator --profile ambient on PATH, in the background, its
           HTTP endpoints on free ports of 127.0.0.1 (the URLs are recorded);
         - both pods enrolled: cni-emulator add --redirect=VARIANT PATH NETNS
