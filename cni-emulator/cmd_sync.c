@@ -201,6 +201,25 @@ static int sync_adds(struct zconn *c, char *pfx, size_t pfxcap, struct pod *pods
 	return 0;
 }
 
+/* sync --dry-run: what would be sent, with nothing connected or changed. */
+static void print_dry_run(const char *socket_path, const struct pod *pods, size_t npods,
+			 const struct opts *o)
+{
+	char q[1100];
+	size_t i;
+
+	for (i = 0; i < npods; i++) {
+		printf("would add %s (%s)", log_quote(q, sizeof(q), pods[i].uid, strlen(pods[i].uid)),
+		       pods[i].where);
+		if (o->given & OPT_REDIRECT)
+			printf(", after installing the %s rules", rd_variant_name(o->variant));
+		putchar('\n');
+	}
+	printf("would send SnapshotSent to %s: the daemon drains every pod not listed (%zu listed)\n",
+	       socket_path, npods);
+	printf("sync: dry run, nothing sent or changed\n");
+}
+
 int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 	     const struct opts *o)
 {
@@ -218,8 +237,19 @@ int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all,
 	npods = prepare_pods(&pods, specs, nspecs, all, o, warn_skipped, &e);
 	if (npods < 0)
 		return cli_err("%s", e.msg);
+	/* a typo in the glob must not turn into a snapshot that drains every pod */
+	if (npods == 0 && o->match) {
+		pods_free(pods, 0);
+		return cli_err("--match '%s' matches no usable network namespace under %s: nothing "
+			       "sent (a snapshot of no pods would drain them all)", o->match, NETNS_DIR);
+	}
 	n = encode_req(snap, ZDS_REQ_SNAPSHOT_SENT, NULL, NULL, o);
 	pfx[0] = '\0';
+	if (n >= 0 && (o->given & OPT_DRY_RUN) && !check_pods(pods, (size_t)npods, &e)) {
+		print_dry_run(socket_path, pods, (size_t)npods, o);
+		pods_free(pods, (size_t)npods);
+		return 0;
+	}
 	if (n < 0 || check_pods(pods, (size_t)npods, &e) || zconn_connect(&c, &e)) {
 		pods_free(pods, (size_t)npods);
 		return n < 0 ? 1 : cli_err("%s", e.msg);

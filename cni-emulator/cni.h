@@ -29,10 +29,13 @@ enum {
 	OPT_ADMIN = 1024,
 	OPT_ALLOW_HOST = 2048,
 	OPT_RESTORE = 4096,
+	OPT_MATCH = 8192,
+	OPT_DRY_RUN = 16384,
 };
 
 /* long-only options */
-enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE };
+enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE,
+       LO_MATCH, LO_DRY_RUN };
 
 struct opts {
 	const char *uid, *name, *namespace_, *service_account;
@@ -42,6 +45,7 @@ struct opts {
 	bool dns_capture;
 	const char *netns;		/* del --netns */
 	const char *socket, *admin;	/* inspect */
+	const char *match;		/* sync --all --match: a glob over the netns names */
 };
 
 struct pod;

@@ -31,7 +31,7 @@ static void usage(FILE *out)
 		"       %s del [--netns NETNS] [--timeout SECONDS] SOCKET UID\n"
 		"       %s keep [--timeout SECONDS] SOCKET UID\n"
 		"       %s sync [OPTIONS] SOCKET [NETNS...]\n"
-		"       %s sync --all [OPTIONS] SOCKET\n"
+		"       %s sync --all [--match GLOB] [--dry-run] [OPTIONS] SOCKET\n"
 		"       %s inspect [--json] [--socket SOCKET] [--admin URL] NETNS\n"
 		"\n"
 		"Emulates the istio-cni node agent's side of Istio ambient's in-pod handoff,\n"
@@ -69,12 +69,16 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  -u, --uid UID                 add: pod uid (default: the netns name, or\n"
 		"                                netns-<inode> for other paths and pids)\n"
-		"  -n, --name NAME               add: pod name (default: as the uid)\n"
+		"      --name NAME               add: pod name (default: as the uid)\n"
 		"  -N, --namespace NAMESPACE     add, sync: pod's Kubernetes namespace\n"
 		"                                (default: default)\n"
 		"  -s, --service-account SA      add, sync: pod's service account\n"
 		"                                (default: default)\n"
 		"  -a, --all                     sync: every network namespace under " NETNS_DIR "\n"
+		"      --match GLOB              sync --all: only the names that match GLOB\n"
+		"                                (fnmatch(3), e.g. 'pod-*')\n"
+		"      --dry-run                 sync: list what would be sent and drained, and\n"
+		"                                change nothing (no connection, no rules)\n"
 		"      --redirect[=VARIANT]      add, sync: install the in-pod redirection rules\n"
 		"                                first: tproxy (Istio 1.21-1.23, the default) or\n"
 		"                                redirect (Istio >= 1.24); plus the ip rule\n"
@@ -201,13 +205,15 @@ static const struct verb {
 	{ "del", verb_del, "delete a pod by uid", OPT_NETNS | OPT_RESTORE },
 	{ "keep", verb_keep, "keep a pod by uid (snapshot)", 0 },
 	{ "sync", verb_sync, "replay the snapshot after a restart",
-	  OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST | OPT_RESTORE },
+	  OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST | OPT_RESTORE |
+	  OPT_MATCH | OPT_DRY_RUN },
 	{ "inspect", verb_inspect, "show what to check when debugging a pod",
 	  OPT_JSON | OPT_SOCKET | OPT_ADMIN },
 };
 
 static const struct option long_opts[] = {
 	{ "uid", required_argument, NULL, 'u' },
+	/* no -n: iproute2 and nsenter use it for a netns, istioctl for a namespace */
 	{ "name", required_argument, NULL, 'n' },
 	{ "namespace", required_argument, NULL, 'N' },
 	{ "service-account", required_argument, NULL, 's' },
@@ -220,6 +226,8 @@ static const struct option long_opts[] = {
 	{ "admin", required_argument, NULL, LO_ADMIN },
 	{ "allow-host-netns", no_argument, NULL, LO_ALLOW_HOST },
 	{ "iptables-restore", required_argument, NULL, LO_RESTORE },
+	{ "match", required_argument, NULL, LO_MATCH },
+	{ "dry-run", no_argument, NULL, LO_DRY_RUN },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -291,6 +299,15 @@ static int parse_option(int c, struct opts *o)
 					ret == -EINVAL ? "not an absolute path" : strerror(-ret));
 		o->given |= OPT_RESTORE;
 		break;
+	case LO_MATCH:
+		if (!*optarg)
+			cli_usage_error("empty --match");
+		o->match = optarg;
+		o->given |= OPT_MATCH;
+		break;
+	case LO_DRY_RUN:
+		o->given |= OPT_DRY_RUN;
+		break;
 	case 't':
 		o->timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 		break;
@@ -312,12 +329,13 @@ static void check_options(const struct verb *v, const struct opts *o)
 	static const char *const opt_names[] = { "--uid", "--name", "--namespace",
 						 "--service-account", "--all", "--redirect",
 						 "--dns-capture", "--netns", "--json", "--socket",
-						 "--admin", "--allow-host-netns", "--iptables-restore" };
+						 "--admin", "--allow-host-netns", "--iptables-restore",
+						 "--match", "--dry-run" };
 	/* where an option belongs, for the usage error that refuses it elsewhere */
 	static const char *const opt_homes[] = { "add", "add", "add and sync", "add and sync",
 						 "sync", "add and sync", "add and sync", "del",
 						 "inspect", "inspect", "inspect", "add and sync",
-						 "add, sync and del" };
+						 "add, sync and del", "sync --all", "sync" };
 	unsigned int bad = o->given & ~v->options;
 	int i;
 
@@ -338,6 +356,8 @@ static void check_options(const struct verb *v, const struct opts *o)
 		cli_usage_error("--allow-host-netns needs --redirect");
 	if ((o->given & OPT_RESTORE) && !(o->given & (OPT_REDIRECT | OPT_NETNS)))
 		cli_usage_error("--iptables-restore needs --redirect (add, sync) or --netns (del)");
+	if ((o->given & OPT_MATCH) && !(o->given & OPT_ALL))
+		cli_usage_error("--match needs --all (it filters the names under " NETNS_DIR ")");
 	if ((o->given & OPT_NETNS) && !*o->netns)
 		cli_usage_error("empty --netns");
 }
@@ -360,7 +380,7 @@ int main(int argc, char **argv)
 	c = cli_guard_stdio();
 	if (c)
 		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-c));
-	while ((c = getopt_long(argc, argv, "u:n:N:s:at:hV", long_opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "u:N:s:at:hV", long_opts, NULL)) != -1)
 		if (parse_option(c, &o))
 			return cli_close_stdout();	/* --help, --version: written, or 1 */
 	pos = argv + optind;

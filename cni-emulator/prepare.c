@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,9 @@ ssize_t prepare_pods(struct pod **pods, char **specs, size_t nspecs, bool all,
 	if (!*pods)
 		ret = ze_fail(e, -ENOMEM, "out of memory");
 	for (i = 0; i < n && !ret; i++) {
+		/* --match: the names the user left out are not pods of this sync, not skips */
+		if (all && o->match && fnmatch(o->match, ents[i]->d_name, 0))
+			continue;
 		if (all) {
 			ret = prepare_entry(&(*pods)[npods], ents[i]->d_name, o, skip, e);
 			npods += !ret;

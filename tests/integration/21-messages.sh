@@ -40,6 +40,26 @@ usage_error "del with a directory as SOCKET" "is a directory" del "$T_DIR" "$NS"
 is "$(stream_count):$(pod_uids)" "$streams0:" \
 	"messages: none of these reached the daemon (no connection, no pod)"
 
+# -n is a netns in iproute2 and nsenter: it is not --name here
+usage_error "-n is not short for --name" "invalid option -- 'n'" -n web "$SOCK" "$NS"
+out=$("$CNI" --name web "$T_DIR/none.sock" "$NS" 2>&1) && rc=0 || rc=$?
+like "$rc:$out" "1:cni-emulator: connect to" "messages: --name still works (the connect is what fails here)"
+
+# sync --all --match GLOB --dry-run: only our netns, nothing sent or changed
+mk_netns pod2
+out=$("$CNI" sync --all --match "$T_PREFIX-*" --dry-run "$SOCK" 2>&1) && rc=0 || rc=$?
+is "$rc:$(grep -c '^would add ' <<<"$out")" "0:2" "messages: sync --all --match GLOB --dry-run lists the 2 matching netns"
+like "$out" "would add \"$T_PREFIX-pod2\" ($T_PREFIX-pod2)" "messages: ... by uid and netns"
+like "$out" "sync: dry run, nothing sent or changed" "messages: ... and says nothing was sent"
+is "$(stream_count):$(pod_uids)" "$streams0:" "messages: --dry-run never connected (no stream, no pod)"
+out=$("$CNI" sync --all --match "$T_PREFIX-nothing*" "$SOCK" 2>&1) && rc=0 || rc=$?
+like "$rc:$out" "1:cni-emulator: --match '$T_PREFIX-nothing*' matches no usable network namespace" \
+	"messages: a --match that matches nothing sends no snapshot that would drain every pod"
+is "$(stream_count)" "$streams0" "messages: ... nothing reached the daemon"
+usage_error "--match without --all" "--match needs --all" sync --match "$T_PREFIX-*" "$SOCK"
+usage_error "--dry-run is for sync only" "--dry-run is not valid with 'add' (it is for sync)" \
+	--dry-run "$SOCK" "$NS"
+
 # and the right order still works, a missing socket still says so
 out=$("$CNI" "$SOCK" "$NS" 2>&1) && rc=0 || rc=$?
 like "$rc:$out" "0:" "messages: SOCKET NETNS in the right order still enrols" || diag "$out"
