@@ -22,6 +22,12 @@
 #define RULE_DESC "ip rule fwmark 0x111/0xfff lookup 100"
 #define ROUTE_DESC "route local default dev lo table 100"
 
+/* What the chosen backend installs, as messages name it. */
+static const char *rd_objects(void)
+{
+	return rd_get_backend() == RD_NFTABLES ? "nft tables inet istio-ambient-*" : "ISTIO_* chains";
+}
+
 /* What to do about a refusal to enter the netns or change its rules. */
 const char *perm_hint(int ret)
 {
@@ -60,8 +66,8 @@ void print_rules_applied(const char *pfx, const char *where, int nsfd,
 			snprintf(have, sizeof(have), "%s already present (%s requested; left as is)",
 				 found, want);
 		else
-			snprintf(have, sizeof(have),
-				 "ISTIO_* chains already present, matching no known variant (left as is)");
+			snprintf(have, sizeof(have), "%s already present, matching no known variant (left as is)",
+				 rd_objects());
 	}
 	if (added->ip_rule == added->route)
 		printf("%srules: %s in %s (%s and %s %s)\n", pfx, have, where, RULE_DESC, ROUTE_DESC,
@@ -167,7 +173,7 @@ int remove_rules(const char *spec)
 		return cli_err("%s: removing the redirection rules: %s%s", where, why, perm_hint(ret));
 	what[0] = '\0';
 	if (had.chains)
-		len += (size_t)snprintf(what + len, sizeof(what) - len, "ISTIO_* chains");
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s", rd_objects());
 	if (had.ip_rule)
 		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s" RULE_DESC,
 					len ? ", " : "");

@@ -70,12 +70,13 @@ static void json_table_chain(FILE *f, const struct rd_entry *e)
 	json_cstr(f, e->chain);
 }
 
-/* "iptables": {"variant", "dns_capture", "chains", "rules", "error"} */
+/* "iptables" or "nftables": {"variant", "dns_capture", "chains", "rules", "error"} */
 static void json_iptables(FILE *f, const struct inspect *in)
 {
 	size_t i, k;
 
-	fputs(",\n  \"iptables\": {\"variant\": ", f);
+	/* the key names the backend inspect read: "iptables" or "nftables" */
+	fprintf(f, ",\n  \"%s\": {\"variant\": ", rd_backend_name(rd_get_backend()));
 	if (!in->rules_ret && !in->variant_ret)
 		fprintf(f, "\"%s\", \"dns_capture\": %s", rd_variant_name(in->variant),
 			in->dns ? "true" : "false");
@@ -202,7 +203,8 @@ void print_json(FILE *f, const struct inspect *in)
 void print_human(FILE *f, const struct inspect *in)
 {
 	char line[256], q[300];
-	const char *table = NULL;
+	const char *table = NULL, *backend = rd_backend_name(rd_get_backend());
+	const char *objects = rd_get_backend() == RD_NFTABLES ? "istio-ambient tables" : "ISTIO_* chains";
 	size_t i, k;
 
 	fprintf(f, "netns: %s (%s, inode %" PRIu64 ")\n", in->name ? in->name : in->spec, in->path,
@@ -220,14 +222,14 @@ void print_human(FILE *f, const struct inspect *in)
 	}
 
 	if (in->rules_ret) {
-		fprintf(f, "iptables:\n  error: %s\n", in->rules_err);
+		fprintf(f, "%s:\n  error: %s\n", backend, in->rules_err);
 	} else if (in->variant_ret == -ENOENT) {
-		fputs("iptables: no ISTIO_* chains\n", f);
+		fprintf(f, "%s: no %s\n", backend, objects);
 	} else {
 		if (in->variant_ret)
-			fputs("iptables: ISTIO_* chains matching no known variant\n", f);
+			fprintf(f, "%s: %s matching no known variant\n", backend, objects);
 		else
-			fprintf(f, "iptables: %s variant, DNS capture %s\n",
+			fprintf(f, "%s: %s variant, DNS capture %s\n", backend,
 				rd_variant_name(in->variant), in->dns ? "on" : "off");
 		for (i = 0; i < in->rules.n; i++) {
 			const struct rd_entry *e = &in->rules.e[i];
@@ -237,7 +239,8 @@ void print_human(FILE *f, const struct inspect *in)
 			table = e->table;
 			fprintf(f, "  %s: chains", table);
 			for (k = i; k < in->rules.n; k++)
-				if (!in->rules.e[k].rule && !strcmp(in->rules.e[k].table, table))
+				if (!in->rules.e[k].rule && in->rules.e[k].chain[0] &&
+				    !strcmp(in->rules.e[k].table, table))
 					fprintf(f, " %s", in->rules.e[k].chain);
 			fprintf(f, "\n  %10s %12s  %s\n", "pkts", "bytes", "rule");
 			for (k = i; k < in->rules.n; k++)

@@ -117,7 +117,7 @@ int rd_parse_save(const char *text, struct rd_rules *r)
 	return 0;
 }
 
-int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap)
+int rd_ipt_read(int nsfd, struct rd_rules *r, char *err, size_t cap)
 {
 	char *out = NULL;
 	int ret;
@@ -193,7 +193,7 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 	return lines == r->n;
 }
 
-int rd_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
+int rd_ipt_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
 {
 	static const enum rd_variant all[] = { RD_TPROXY, RD_REDIRECT };
 	size_t i;
@@ -334,11 +334,24 @@ static size_t own_chain_count(const struct rd_rules *r)
 	return n;
 }
 
+/* Names Istio's own chains in r ("mangle ISTIO_PRERT, ..."): how many. */
+size_t rd_ipt_own(const struct rd_rules *r, char *names, size_t cap)
+{
+	size_t i, n = 0, len = 0;
+
+	names[0] = '\0';
+	for (i = 0; i < r->n; i++)
+		if (!r->e[i].rule && own_chain(r->e[i].table, r->e[i].chain))
+			len += (size_t)snprintf(names + len, len < cap ? cap - len : 0, "%s%s %s",
+						n++ ? ", " : "", r->e[i].table, r->e[i].chain);
+	return n;
+}
+
 /* Reads and removes Istio's own chains; *had says whether there were any. */
 int rd_remove_all_chains(int nsfd, bool *had, char *err, size_t cap)
 {
 	struct rd_rules r;
-	int ret = rd_read(nsfd, &r, err, cap);
+	int ret = rd_ipt_read(nsfd, &r, err, cap);
 
 	if (had)
 		*had = false;
@@ -374,7 +387,7 @@ int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char
 				    "or remove it first", r->e[i].table, r->e[i].chain);
 	if (!own_chain_count(r))
 		return 0;
-	if (!rd_identify(r, &found, &found_dns))
+	if (!rd_ipt_identify(r, &found, &found_dns))
 		return 1;
 	what[0] = '\0';
 	/* per chain the variant touches: missing, or how many of its rules are there */

@@ -29,6 +29,21 @@ enum rd_variant {
 	RD_REDIRECT,	/* Istio >= 1.24: REDIRECT both ways (nat), DNS conntrack zone (raw) */
 };
 
+/*
+ * Where the rules go, chosen once at start (rd_set_backend(), default
+ * iptables): ISTIO_* chains through iptables-restore, or istio-cni's native
+ * nftables ruleset (>= 1.28: tables inet istio-ambient-{nat,mangle,raw})
+ * through `nft -f -`. rd_read, rd_identify, rd_apply, rd_undo and rd_remove
+ * act on that backend; policy routing is the same for both.
+ */
+enum rd_backend_kind { RD_IPTABLES, RD_NFTABLES };
+
+const char *rd_backend_name(enum rd_backend_kind b);
+/* "iptables" / "nftables": 0, or -EINVAL. */
+int rd_backend_parse(const char *s, enum rd_backend_kind *b);
+void rd_set_backend(enum rd_backend_kind b);
+enum rd_backend_kind rd_get_backend(void);
+
 const char *rd_variant_name(enum rd_variant v);
 /* "tproxy" / "redirect": 0, or -EINVAL. */
 int rd_variant_parse(const char *s, enum rd_variant *v);
@@ -50,7 +65,7 @@ int rd_rules_text(enum rd_variant v, bool dns_capture, char *buf, size_t cap);
  * chain. rule is "-A CHAIN ..." as iptables-save prints it.
  */
 struct rd_entry {
-	char table[16];
+	char table[32];	/* "nat", or "istio-ambient-nat" with nftables */
 	char chain[32];
 	uint64_t packets, bytes;
 	char *rule;
@@ -61,7 +76,10 @@ struct rd_rules {
 	size_t n;
 };
 
-/* Reads the ISTIO_* chains of every table in the netns nsfd, with counters. */
+/*
+ * Reads the ISTIO_* chains of every table in the netns nsfd, with counters
+ * (nftables: the three istio-ambient tables, see rd_nft_parse()).
+ */
 int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap);
 void rd_rules_free(struct rd_rules *r);
 
