@@ -68,9 +68,11 @@ static void put_expr(struct out *o, const json_t *v, bool hex, bool quote)
 			put(o, i ? "," : "");
 			put_expr(o, x, hex, quote);
 		}
-	} else if ((x = json_object_get(v, "meta")) && (key = json_string_value(json_object_get(x, "key")))) {
+	} else if ((x = json_object_get(v, "meta")) &&
+		   (key = json_string_value(json_object_get(x, "key")))) {
 		put(o, is_ifname(key) ? "%s" : "meta %s", key);
-	} else if ((x = json_object_get(v, "ct")) && (key = json_string_value(json_object_get(x, "key")))) {
+	} else if ((x = json_object_get(v, "ct")) &&
+		   (key = json_string_value(json_object_get(x, "key")))) {
 		put(o, "ct %s", key);
 	} else if ((x = json_object_get(v, "payload")) && json_is_string(json_object_get(x, "protocol"))) {
 		put(o, "%s %s", json_string_value(json_object_get(x, "protocol")),
