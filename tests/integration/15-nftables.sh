@@ -192,6 +192,36 @@ check "mix: no ISTIO_* chain installed" no_istio_chains "$MX"
 run NFT del --netns "$MX" "$SOCK" "$MX"
 is "$RC:$(tables "$MX" | grep -c istio-ambient || true)" "0:0" "mix: nft rules removed"
 
+# ---- an interrupted add takes back what it installed ------------------------------------
+mk_netns sigint
+SG=$NS
+foreign "$SG"
+before=$(ruleset "$SG")
+kill -STOP "$ZT_PID"
+spawn "$CNI" add --redirect=redirect --backend nftables -t 20 "$SOCK" "$SG" >"$T_DIR/cli.out" 2>&1
+CLI=$LAST_PID
+check "interrupted: the tables are in before the daemon answers" \
+	wait_for 10 eval "[[ \$(tables '$SG') == *istio-ambient-nat* ]]"
+kill -INT "$CLI"
+rc=0
+wait "$CLI" || rc=$?
+kill -CONT "$ZT_PID"
+is "$rc" 130 "interrupted: SIGINT while waiting for the stopped daemon: exit 130"
+is "$(ruleset "$SG")" "$before" "interrupted: the nft tables are taken back, the foreign one stays"
+is "$(fw_rules "$SG")" "" "interrupted: the ip rule is taken back"
+check "interrupted: the daemon serves again after SIGCONT" quiet "$CNI" del "$SOCK" "$SG"
+
+# ---- sync --backend nftables --------------------------------------------------------------
+mk_netns sync
+SY=$NS
+run "$CNI" sync --redirect=redirect --backend nftables "$SOCK" "$SY"
+is "$RC" 0 "sync --redirect --backend nftables: exit 0"
+like "$OUT" "rules: redirect variant installed in $SY" "sync --backend nftables: the nft rules before the pod's add"
+is "$(tables "$SY" | tr '\n' ' ')" "inet istio-ambient-mangle inet istio-ambient-nat inet istio-ambient-raw " \
+	"sync --backend nftables: the three tables"
+run NFT del --netns "$SY" "$SOCK" "$SY"
+is "$RC:$(tables "$SY")" "0:" "sync --backend nftables: del takes them out"
+
 # ---- data path: pod-a -> pod-b through 15001 and 15006 with the nft rules ---------------
 mk_netns pod-a
 A=$NS
