@@ -175,8 +175,13 @@ is "$RC" 0 "mix: iptables rules installed first"
 ipt_before=$(ip netns exec "$MX" iptables-save | grep -c ISTIO_)
 run NFT add --redirect=redirect --uid mix2 "$SOCK" "$MX"
 is "$RC" 1 "mix: add --backend nftables over iptables rules: exit 1"
-like "$ERR" "the pod already has istio-cni's iptables rules (mangle ISTIO_OUTPUT, mangle ISTIO_PRERT, raw ISTIO_OUTPUT, raw ISTIO_PRERT, nat ISTIO_OUTPUT, nat ISTIO_PRERT); istio-cni does not mix backends" \
-	"mix: the refusal names the iptables chains"
+like "$ERR" "the pod already has istio-cni's iptables rules (" "mix: the refusal names the iptables backend"
+# (in iptables-save's table order, which differs between iptables-nft and -legacy)
+named=$(sed -n 's/.*iptables rules (\([^)]*\)).*/\1/p' <<<"$ERR" | tr -d ',' | xargs -n2 | LC_ALL=C sort | tr '\n' ' ')
+is "$named" "mangle ISTIO_OUTPUT mangle ISTIO_PRERT nat ISTIO_OUTPUT nat ISTIO_PRERT raw ISTIO_OUTPUT raw ISTIO_PRERT " \
+	"mix: ... and each of its six chains"
+like "$ERR" "istio-cni does not mix backends: nothing installed, remove them first (del --netns --backend iptables)" \
+	"mix: the refusal says what to do"
 is "$(tables "$MX" | grep -c istio-ambient || true)" 0 "mix: no nft table installed"
 is "$(ip netns exec "$MX" iptables-save | grep -c ISTIO_)" "$ipt_before" "mix: the iptables rules untouched"
 run "$CNI" del --netns "$MX" "$SOCK" "$MX"
