@@ -6,13 +6,15 @@
 # istio-ambient tables, both variants, DNS capture off, exact removal (a
 # foreign table survives, the ruleset is byte-identical before and after),
 # the refusal to mix backends both ways, inspect with counters, and the data
-# path through 15001/15006 between two pods.
+# path through 15001/15006 between two pods, IPv4 and IPv6 (the inet tables
+# carry both families).
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
 PROBE=$ZE_ROOT/tests/helpers/tcp-probe
 PORT=8080
 A4=198.18.0.1 B4=198.18.0.2
+A6=fd00:198:18::1 B6=fd00:198:18::2
 
 # run CMD...: sets OUT (stdout), ERR (stderr) and RC.
 run() {
@@ -55,6 +57,21 @@ pkts() {
 	"$CNI" inspect --json --backend nftables --admin "$ADMIN" "$1" 2>/dev/null |
 		jq -r --arg t "$2" --arg p "$3" \
 			'[.nftables.rules[] | select(.table == $t and (.rule | startswith($p))) | .packets][0] // 0'
+}
+
+# v6_policy add|del NS: the IPv6 ip rule and table-100 route, when policy.c has not made or
+# removed them itself (IPv6 policy routing is the iptables twin's part of issue 12): the inet
+# tables carry the v6 rules, and marked v6 replies need them to reach the relay
+v6_policy() {
+	local have
+	have=$(ip -n "$2" -6 rule | grep -c 'fwmark 0x111/0xfff' || true)
+	if [[ $1 == add && $have == 0 ]]; then
+		ip -n "$2" -6 rule add fwmark 0x111/0xfff pref 32764 lookup 100
+		ip -n "$2" -6 route add local ::/0 dev lo table 100
+	elif [[ $1 == del && $have != 0 ]]; then
+		ip -n "$2" -6 rule del fwmark 0x111/0xfff pref 32764 lookup 100
+		ip -n "$2" -6 route del local ::/0 dev lo table 100 2>/dev/null || true
+	fi
 }
 
 if [[ -n ${ZE_TEST_SETCAP:-} ]]; then
@@ -235,11 +252,21 @@ B=$NS
 ip link add eth0 netns "$A" type veth peer name eth0 netns "$B"
 ip -n "$A" addr add "$A4/24" dev eth0
 ip -n "$B" addr add "$B4/24" dev eth0
+have_v6=0
+if [[ -d /proc/sys/net/ipv6 ]] &&
+	ip -n "$A" -6 addr add "$A6/64" dev eth0 nodad 2>/dev/null &&
+	ip -n "$B" -6 addr add "$B6/64" dev eth0 nodad 2>/dev/null; then
+	have_v6=1
+else
+	echo "# this kernel has no IPv6 (no /proc/sys/net/ipv6, or ULA addresses refused): IPv6 checks left out"
+fi
 ip -n "$A" link set eth0 up
 ip -n "$B" link set eth0 up
 PEERS=$T_DIR/peers.log
 : >"$PEERS"
-spawn ip netns exec "$B" "$PROBE" serve -l "$PEERS" 0.0.0.0 "$PORT" >/dev/null
+listen=0.0.0.0
+if ((have_v6)); then listen=::; fi
+spawn ip netns exec "$B" "$PROBE" serve -l "$PEERS" "$listen" "$PORT" >/dev/null
 check "the echo server listens in pod-b on port $PORT" \
 	wait_for 5 eval "[[ \$(ip netns exec '$B' ss -Htln 'sport = :$PORT') == *LISTEN* ]]"
 
@@ -247,6 +274,7 @@ for V in tproxy redirect; do
 	for ns in "$A" "$B"; do
 		run NFT add --redirect="$V" "$SOCK" "$ns"
 		is "$RC" 0 "datapath $V: add --redirect=$V --backend nftables enrolls ${ns#"$T_PREFIX"-}"
+		((!have_v6)) || v6_policy add "$ns"
 	done
 	out_rule='istio-output: meta l4proto tcp ip daddr != 127.0.0.1'
 	if [[ $V == tproxy ]]; then
@@ -265,9 +293,22 @@ for V in tproxy redirect; do
 	check "datapath $V: the daemon relayed it both ways (outbound and inbound access lines)" \
 		wait_for 3 eval "[[ \$(grep -c 'access: connection complete' '$ZT_LOG') -ge $((a0 + 2)) ]]"
 	like "$(tail -n 2 "$PEERS")" "peer=$A4:" "datapath $V: pod-b's server saw pod-a's address as the source"
+	if ((have_v6)); then
+		o0=$(pkts "$A" istio-ambient-nat "${out_rule/ip daddr != 127.0.0.1/ip6 daddr != ::1}")
+		a0=$(grep -c 'access: connection complete' "$ZT_LOG" || true)
+		P_RC=0
+		P_OUT=$(ip netns exec "$A" "$PROBE" connect -t 10 -m "hi $V" "$B6" "$PORT" 2>&1) || P_RC=$?
+		is "$P_RC:${P_OUT%% local=*}" "0:eof sent=$((3 + ${#V})) recv=$((3 + ${#V}))" "datapath $V: IPv6 pod-a -> [pod-b]:$PORT completes"
+		[[ $P_RC == 0 ]] || diag "tcp-probe: $P_OUT" "$(grep -E 'access|WARN|ERROR' "$ZT_LOG" | tail -n 4)"
+		o1=$(pkts "$A" istio-ambient-nat "${out_rule/ip daddr != 127.0.0.1/ip6 daddr != ::1}")
+		check "datapath $V: the inet table's IPv6 redirect to :15001 counted it ($o0 -> $o1)" test "$o1" -gt "$o0"
+		check "datapath $V: the daemon relayed the IPv6 connection both ways" \
+			wait_for 3 eval "[[ \$(grep -c 'access: connection complete' '$ZT_LOG') -ge $((a0 + 2)) ]]"
+	fi
 	for ns in "$A" "$B"; do
 		run NFT del --netns "$ns" "$SOCK" "$ns"
 		is "$RC:$(tables "$ns")" "0:" "datapath $V: del removes the tables from ${ns#"$T_PREFIX"-}"
+		((!have_v6)) || v6_policy del "$ns"
 	done
 done
 
