@@ -80,8 +80,9 @@ int rd_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
 
 /*
  * istio-cni refuses to mix backends in a pod: 0 when the other backend has
- * nothing of Istio's there (or its tool is not installed), -EEXIST naming
- * what it has.
+ * nothing of Istio's there, -EEXIST naming what it has. Its tool missing
+ * (-ENOENT) or failing (-EIO: e.g. nft on a kernel without nf_tables) means
+ * it cannot hold rules there either, so that does not stop this backend.
  */
 static int refuse_other(int nsfd, char *err, size_t cap)
 {
@@ -92,7 +93,7 @@ static int refuse_other(int nsfd, char *err, size_t cap)
 	size_t n;
 	int ret = other->read(nsfd, &r, err, cap);
 
-	if (ret == -ENOENT)
+	if (ret == -ENOENT || ret == -EIO)
 		return 0;
 	if (ret)
 		return ret;

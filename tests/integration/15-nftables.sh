@@ -4,7 +4,7 @@
 # "Native nftables backend"), as cni-emulator --backend nftables installs,
 # identifies and removes it in real network namespaces: the three inet
 # istio-ambient tables, both variants, DNS capture off, exact removal (a
-# foreign table survives, the ruleset is byte-identical before and after),
+# foreign table survives, the ruleset reads the same before and after),
 # the refusal to mix backends both ways, inspect with counters, and the data
 # path through 15001/15006 between two pods, IPv4 and IPv6 (the inet tables
 # carry both families).
