@@ -29,10 +29,12 @@ enum {
 	OPT_ADMIN = 1024,
 	OPT_ALLOW_HOST = 2048,
 	OPT_RESTORE = 4096,
+	OPT_BACKEND = 8192,
 };
 
 /* long-only options */
-enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE };
+enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE,
+       LO_BACKEND };
 
 struct opts {
 	const char *uid, *name, *namespace_, *service_account;

@@ -88,6 +88,12 @@ static void usage(FILE *out)
 		"      --iptables-restore PATH   with --redirect or --netns: run this executable\n"
 		"                                (an absolute path) instead of iptables-restore\n"
 		"      --netns NETNS             del: remove the redirection rules from NETNS\n"
+		"      --backend BACKEND         add, sync, del, inspect: where the rules go:\n"
+		"                                iptables (default) or nftables (istio-cni >=\n"
+		"                                1.28's native ruleset: tables inet\n"
+		"                                istio-ambient-{nat,mangle,raw}, one nft\n"
+		"                                transaction); a pod with the other backend's\n"
+		"                                rules is refused\n"
 		"      --json                    inspect: one JSON object on stdout\n"
 		"      --socket SOCKET           inspect: also check that the daemon answers on\n"
 		"                                SOCKET (its ZDS hello), and without --admin\n"
@@ -100,12 +106,14 @@ static void usage(FILE *out)
 		"  -h, --help                    show this help and exit\n"
 		"  -V, --version                 show the version and exit\n"
 		"\n"
-		"--redirect, del --netns and inspect run iptables-restore/iptables-save inside\n"
+		"--redirect, del --netns and inspect run iptables-restore/iptables-save (nft)\n"
+		"inside\n"
 		"NETNS and change its routing: they need root (CAP_NET_ADMIN and CAP_SYS_ADMIN\n"
 		"over the netns). The tools are taken from /usr/sbin, /sbin, /usr/bin or /bin\n"
 		"only (never $PATH) and run with a fixed minimal environment. del --netns\n"
 		"removes only istio-cni's own objects: ISTIO_PRERT and ISTIO_OUTPUT of mangle,\n"
-		"nat and raw and the jumps into them. add --redirect installs nothing over\n"
+		"nat and raw and the jumps into them (nftables: the three istio-ambient\n"
+		"tables). add --redirect installs nothing over\n"
 		"another ISTIO_* chain or a partial set; interrupted (SIGINT, SIGTERM, SIGHUP),\n"
 		"it takes back what it installed. When the ack does not come, it sends a Del\n"
 		"on a new connection and removes the rules only once that is acked.\n"
@@ -197,13 +205,14 @@ static const struct verb {
 } verbs[] = {
 	{ "add", verb_add, "hand a pod's netns to the daemon",
 	  OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST |
-		  OPT_RESTORE },
-	{ "del", verb_del, "delete a pod by uid", OPT_NETNS | OPT_RESTORE },
+		  OPT_RESTORE | OPT_BACKEND },
+	{ "del", verb_del, "delete a pod by uid", OPT_NETNS | OPT_RESTORE | OPT_BACKEND },
 	{ "keep", verb_keep, "keep a pod by uid (snapshot)", 0 },
 	{ "sync", verb_sync, "replay the snapshot after a restart",
-	  OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST | OPT_RESTORE },
+	  OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST | OPT_RESTORE |
+		  OPT_BACKEND },
 	{ "inspect", verb_inspect, "show what to check when debugging a pod",
-	  OPT_JSON | OPT_SOCKET | OPT_ADMIN },
+	  OPT_JSON | OPT_SOCKET | OPT_ADMIN | OPT_BACKEND },
 };
 
 static const struct option long_opts[] = {
@@ -220,6 +229,7 @@ static const struct option long_opts[] = {
 	{ "admin", required_argument, NULL, LO_ADMIN },
 	{ "allow-host-netns", no_argument, NULL, LO_ALLOW_HOST },
 	{ "iptables-restore", required_argument, NULL, LO_RESTORE },
+	{ "backend", required_argument, NULL, LO_BACKEND },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -232,6 +242,7 @@ static const struct option long_opts[] = {
  */
 static int parse_option(int c, struct opts *o)
 {
+	enum rd_backend_kind backend;
 	int ret;
 
 	switch (c) {
@@ -291,6 +302,13 @@ static int parse_option(int c, struct opts *o)
 					ret == -EINVAL ? "not an absolute path" : strerror(-ret));
 		o->given |= OPT_RESTORE;
 		break;
+	case LO_BACKEND:
+		if (rd_backend_parse(optarg, &backend))
+			cli_usage_error("invalid --backend '%s': expected iptables or nftables", optarg);
+		/* chosen once, before any rule is read or written */
+		rd_set_backend(backend);
+		o->given |= OPT_BACKEND;
+		break;
 	case 't':
 		o->timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 		break;
@@ -312,12 +330,13 @@ static void check_options(const struct verb *v, const struct opts *o)
 	static const char *const opt_names[] = { "--uid", "--name", "--namespace",
 						 "--service-account", "--all", "--redirect",
 						 "--dns-capture", "--netns", "--json", "--socket",
-						 "--admin", "--allow-host-netns", "--iptables-restore" };
+						 "--admin", "--allow-host-netns", "--iptables-restore",
+						 "--backend" };
 	/* where an option belongs, for the usage error that refuses it elsewhere */
 	static const char *const opt_homes[] = { "add", "add", "add and sync", "add and sync",
 						 "sync", "add and sync", "add and sync", "del",
 						 "inspect", "inspect", "inspect", "add and sync",
-						 "add, sync and del" };
+						 "add, sync and del", "add, sync, del and inspect" };
 	unsigned int bad = o->given & ~v->options;
 	int i;
 
