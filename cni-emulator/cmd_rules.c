@@ -248,16 +248,20 @@ int remove_rules(const char *spec)
 
 /*
  * del SOCKET UID without --netns: the walk-thru's uid is the netns name, so
- * a /run/netns/UID that holds istio-cni's rules (of the --backend chosen)
- * is that pod's, and a pod leaving the mesh takes its rules along
- * (istio-cni's RemovePodFromMesh: rules out first, then the Del). No such
+ * a /run/netns/UID that holds istio-cni's rules is that pod's, and a pod
+ * leaving the mesh takes its rules along (istio-cni's RemovePodFromMesh:
+ * rules out first, then the Del). Which backend's rules: whichever the pod
+ * holds (a pod holds one; --backend is not needed), both if both. No such
  * netns, or one without Istio's rules: nothing is said or done, only the
  * Del goes. 0, or 1 after printing why (the Del still goes).
  */
 int remove_rules_of_uid(const char *uid)
 {
-	char path[4096], why[1024];
-	int fd, ret;
+	static const enum rd_backend_kind kinds[] = { RD_IPTABLES, RD_NFTABLES };
+	enum rd_backend_kind chosen = rd_get_backend();
+	char path[4096], why[2][1024];
+	int fd, has[2], rc = 0;
+	size_t i;
 
 	/* a plain name only: never a path, never a PID (open_netns would take 1234 for one) */
 	if (!uid[0] || strchr(uid, '/') || !strcmp(uid, ".") || !strcmp(uid, "..") ||
@@ -266,18 +270,33 @@ int remove_rules_of_uid(const char *uid)
 	fd = netns_open_path(path, NULL);
 	if (fd < 0)
 		return 0;
-	ret = rd_installed(fd, rd_get_backend(), why, sizeof(why));
-	if (ret < 0) {
-		close(fd);
-		return cli_err("%s: reading its redirection rules: %s%s", path, why, perm_hint(ret));
+	for (i = 0; i < 2; i++)
+		has[i] = rd_installed(fd, kinds[i], why[i], sizeof(why[i]));
+	for (i = 0; i < 2; i++) {
+		/*
+		 * A backend whose tool is missing or fails cannot hold rules here,
+		 * unless neither could be read: then iptables' reason is said.
+		 */
+		if ((has[i] == -ENOENT || has[i] == -EIO) && has[!i] >= 0)
+			continue;
+		if (has[i] < 0) {
+			close(fd);
+			return cli_err("%s: reading its %s rules: %s%s", path,
+				       rd_backend_name(kinds[i]), why[i], perm_hint(has[i]));
+		}
 	}
-	if (ret) {
+	for (i = 0; i < 2 && !rc; i++) {
+		if (has[i] <= 0)
+			continue;
 		printf("rules: %s holds Istio's redirection rules: removing them before the Del, "
-		       "as istio-cni does (name another netns with --netns)\n", path);
-		ret = remove_rules_fd(fd, uid);
+		       "as istio-cni does (%s backend; name another netns with --netns)\n", path,
+		       rd_backend_name(kinds[i]));
+		rd_set_backend(kinds[i]);
+		rc = remove_rules_fd(fd, uid);
 	}
+	rd_set_backend(chosen);
 	close(fd);
-	return ret;
+	return rc;
 }
 
 /*

@@ -9,7 +9,7 @@
 # path through 15001/15006 between two pods, IPv4 and IPv6 (the inet tables
 # carry both families; the ip -6 rule and local ::/0 route come from the same
 # policy routing as with iptables, only where lo has IPv6), a pod whose lo has
-# no IPv6.
+# no IPv6, and del SOCKET UID finding the nft rules without --backend.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -291,6 +291,30 @@ if [[ -d /proc/sys/net/ipv6 ]]; then
 else
 	echo "# this kernel has no IPv6 (no /proc/sys/net/ipv6): the lo-without-IPv6 checks left out"
 fi
+
+# ---- del SOCKET UID finds the nft rules itself --------------------------------------------
+# the uid is the netns name; the netns holds one backend's rules, so del needs no --backend
+mk_netns uid
+UN=$NS
+foreign "$UN"
+before=$(ruleset "$UN")
+policy_before=$(policy "$UN")
+run NFT add --redirect=redirect "$SOCK" "$UN"
+is "$RC" 0 "del SOCKET UID: nft rules installed by add"
+if lo_v6 "$UN"; then
+	run "$CNI" inspect --json --backend nftables "$UN"
+	is "$(jq -r '[.ipv6.captured, (.ipv6.note // "")] | join(",")' <<<"$OUT")" "true," \
+		"nftables inspect --json: IPv6 captured (lo has IPv6, inet tables, ip -6 rule)"
+fi
+run "$CNI" del "$SOCK" "$UN"
+is "$RC:$(tail -n 1 <<<"$OUT")" "0:pod $UN deleted" "del SOCKET UID (no --backend): exit 0, the pod deleted"
+like "$OUT" "rules: /run/netns/$UN holds Istio's redirection rules: removing them before the Del, as istio-cni does (nftables backend;" \
+	"del SOCKET UID: finds the nftables rules without --backend"
+like "$OUT" "rules: removed from $UN: nft tables inet istio-ambient-*" "del SOCKET UID: ... and removes the inet tables"
+is "$(ruleset "$UN")" "$before" "del SOCKET UID: nft ruleset exactly as before (foreign table kept)"
+is "$(policy "$UN")" "$policy_before" "del SOCKET UID: ip rules and routes of both families exactly as before"
+run "$CNI" del --backend iptables "$SOCK" "$UN"
+is "$RC:$OUT" "0:pod $UN deleted (no such pod)" "del SOCKET UID again: nothing to remove, only the Del"
 
 # ---- data path: pod-a -> pod-b through 15001 and 15006 with the nft rules ---------------
 mk_netns pod-a
