@@ -166,11 +166,16 @@ int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o)
 	if (!in.rules_ret)
 		in.variant_ret = rd_identify(&in.rules, &in.variant, &in.dns);
 	in.ipv6 = rd_has_ipv6(fd);
-	/* the IPv6 set is shown wherever the kernel has IPv6, captured or not (fault 6) */
-	in.rules6_ret = in.ipv6 == -ENOENT ? -ENOENT :
+	in.inet = rd_get_backend() == RD_NFTABLES;
+	/*
+	 * The IPv6 set is shown wherever the kernel has IPv6, captured or not
+	 * (fault 6); nftables has none apart: its inet tables are rules.
+	 */
+	in.rules6_ret = in.ipv6 == -ENOENT || in.inet ? -ENOENT :
 			rd_read_family(fd, RD_IPV6, &in.rules6, in.rules6_err, sizeof(in.rules6_err));
 	if (in.rules6_ret == -ENOENT)
-		snprintf(in.rules6_err, sizeof(in.rules6_err), "this kernel has no IPv6");
+		snprintf(in.rules6_err, sizeof(in.rules6_err), "%s",
+			 in.inet ? "the inet tables carry IPv6" : "this kernel has no IPv6");
 	if (!in.rules6_ret)
 		in.variant6_ret = rd_identify(&in.rules6, &in.variant6, &in.dns6);
 	in.pol_ret = rd_policy_read(fd, &in.pol, in.pol_err, sizeof(in.pol_err));

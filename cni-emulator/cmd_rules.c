@@ -27,6 +27,12 @@
 /* fault 6: said wherever IPv6 is left alone, so that nobody takes the pod for captured */
 #define NO_IPV6_LINE "IPv6 not captured: lo has no IPv6 in this pod"
 
+/* What the chosen backend installs, as messages name it. */
+static const char *rd_objects(void)
+{
+	return rd_get_backend() == RD_NFTABLES ? "nft tables inet istio-ambient-*" : "ISTIO_* chains";
+}
+
 /* What to do about a refusal to enter the netns or change its rules. */
 const char *perm_hint(int ret)
 {
@@ -65,7 +71,8 @@ static void family_desc(char *have, size_t cap, int nsfd, enum rd_family f, cons
 	else if (!ret)
 		snprintf(have, cap, "%s already present (%s requested; left as is)", found, want);
 	else
-		snprintf(have, cap, "ISTIO_* chains already present, matching no known variant (left as is)");
+		snprintf(have, cap, "%s already present, matching no known variant (left as is)",
+			 rd_objects());
 }
 
 static void print_family(const char *pfx, const char *fam, const char *have, const char *where,
@@ -80,20 +87,32 @@ static void print_family(const char *pfx, const char *fam, const char *have, con
 		       route_added ? "added" : "already present");
 }
 
-/* After rd_apply(): a line on stdout per family saying what it did in the pod's netns. */
+/*
+ * After rd_apply(): a line on stdout per family saying what it did in the
+ * pod's netns. nftables: the IPv4 line names the inet tables, which carry
+ * IPv6 too; the IPv6 line is about policy routing only.
+ */
 void print_rules_applied(const char *pfx, const char *where, int nsfd,
 				const struct opts *o, const struct rd_state *added)
 {
+	bool inet = rd_get_backend() == RD_NFTABLES;
 	char have[192];
 
 	family_desc(have, sizeof(have), nsfd, RD_IPV4, o, added->chains);
 	print_family(pfx, "", have, where, RULE_DESC, ROUTE_DESC, added->ip_rule, added->route);
 	if (added->no_ipv6) {
-		printf("%srules: %s (%s: no ip6tables rules, ip -6 rule or route installed)\n", pfx,
-		       NO_IPV6_LINE, where);
+		if (inet)
+			printf("%srules: %s (%s: no ip -6 rule or route installed; the inet tables "
+			       "hold their IPv6 rules all the same)\n", pfx, NO_IPV6_LINE, where);
+		else
+			printf("%srules: %s (%s: no ip6tables rules, ip -6 rule or route installed)\n",
+			       pfx, NO_IPV6_LINE, where);
 		return;
 	}
-	family_desc(have, sizeof(have), nsfd, RD_IPV6, o, added->chains6);
+	if (inet)
+		snprintf(have, sizeof(have), "the same inet tables");
+	else
+		family_desc(have, sizeof(have), nsfd, RD_IPV6, o, added->chains6);
 	print_family(pfx, "IPv6: ", have, where, RULE6_DESC, ROUTE6_DESC, added->ip_rule6,
 		     added->route6);
 }
@@ -179,7 +198,7 @@ static int remove_rules_fd(int fd, const char *where)
 		return cli_err("%s: removing the redirection rules: %s%s", where, why, perm_hint(ret));
 	what[0] = '\0';
 	if (had.chains)
-		len += (size_t)snprintf(what + len, sizeof(what) - len, "ISTIO_* chains");
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s", rd_objects());
 	if (had.ip_rule)
 		len += (size_t)snprintf(what + len, sizeof(what) - len, "%s" RULE_DESC,
 					len ? ", " : "");
@@ -229,16 +248,20 @@ int remove_rules(const char *spec)
 
 /*
  * del SOCKET UID without --netns: the walk-thru's uid is the netns name, so
- * a /run/netns/UID that holds istio-cni's chains is that pod's, and a pod
+ * a /run/netns/UID that holds istio-cni's rules is that pod's, and a pod
  * leaving the mesh takes its rules along (istio-cni's RemovePodFromMesh:
- * rules out first, then the Del). No such netns, or one without Istio's
- * chains: nothing is said or done, only the Del goes. 0, or 1 after
- * printing why (the Del still goes).
+ * rules out first, then the Del). Which backend's rules: whichever the pod
+ * holds (a pod holds one; --backend is not needed), both if both. No such
+ * netns, or one without Istio's rules: nothing is said or done, only the
+ * Del goes. 0, or 1 after printing why (the Del still goes).
  */
 int remove_rules_of_uid(const char *uid)
 {
-	char path[4096], why[1024];
-	int fd, ret;
+	static const enum rd_backend_kind kinds[] = { RD_IPTABLES, RD_NFTABLES };
+	enum rd_backend_kind chosen = rd_get_backend();
+	char path[4096], why[2][1024];
+	int fd, has[2], rc = 0;
+	size_t i;
 
 	/* a plain name only: never a path, never a PID (open_netns would take 1234 for one) */
 	if (!uid[0] || strchr(uid, '/') || !strcmp(uid, ".") || !strcmp(uid, "..") ||
@@ -247,18 +270,33 @@ int remove_rules_of_uid(const char *uid)
 	fd = netns_open_path(path, NULL);
 	if (fd < 0)
 		return 0;
-	ret = rd_installed(fd, why, sizeof(why));
-	if (ret < 0) {
-		close(fd);
-		return cli_err("%s: reading its redirection rules: %s%s", path, why, perm_hint(ret));
+	for (i = 0; i < 2; i++)
+		has[i] = rd_installed(fd, kinds[i], why[i], sizeof(why[i]));
+	for (i = 0; i < 2; i++) {
+		/*
+		 * A backend whose tool is missing or fails cannot hold rules here,
+		 * unless neither could be read: then iptables' reason is said.
+		 */
+		if ((has[i] == -ENOENT || has[i] == -EIO) && has[!i] >= 0)
+			continue;
+		if (has[i] < 0) {
+			close(fd);
+			return cli_err("%s: reading its %s rules: %s%s", path,
+				       rd_backend_name(kinds[i]), why[i], perm_hint(has[i]));
+		}
 	}
-	if (ret) {
+	for (i = 0; i < 2 && !rc; i++) {
+		if (has[i] <= 0)
+			continue;
 		printf("rules: %s holds Istio's redirection rules: removing them before the Del, "
-		       "as istio-cni does (name another netns with --netns)\n", path);
-		ret = remove_rules_fd(fd, uid);
+		       "as istio-cni does (%s backend; name another netns with --netns)\n", path,
+		       rd_backend_name(kinds[i]));
+		rd_set_backend(kinds[i]);
+		rc = remove_rules_fd(fd, uid);
 	}
+	rd_set_backend(chosen);
 	close(fd);
-	return ret;
+	return rc;
 }
 
 /*

@@ -31,11 +31,12 @@ enum {
 	OPT_RESTORE = 4096,
 	OPT_MATCH = 8192,
 	OPT_DRY_RUN = 16384,
+	OPT_BACKEND = 32768,
 };
 
 /* long-only options */
 enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE,
-       LO_MATCH, LO_DRY_RUN };
+       LO_MATCH, LO_DRY_RUN, LO_BACKEND };
 
 struct opts {
 	const char *uid, *name, *namespace_, *service_account;

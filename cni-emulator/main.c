@@ -42,13 +42,14 @@ static void usage(FILE *out)
 		"        ready' once the daemon has bound the pod's listeners. With --redirect\n"
 		"        it first installs istio-cni's redirection rules in NETNS (a 'rules:'\n"
 		"        line says what it did) and removes them again if the add fails.\n"
-		"        IPv4 and IPv6 (ip6tables) alike; where the pod's lo has no IPv6 a\n"
-		"        line says 'IPv6 not captured'.\n"
+		"        IPv4 and IPv6 alike (ip6tables, or nftables' inet tables); where\n"
+		"        the pod's lo has no IPv6 a line says 'IPv6 not captured'.\n"
 		"  del   deletes pod UID: the daemon closes its listeners (an unknown UID is\n"
 		"        acked too). Prints 'pod UID deleted'. With --netns it first removes\n"
 		"        the redirection rules from NETNS, if the netns still exists;\n"
 		"        without it, from " NETNS_DIR "/UID when that holds Istio's rules (the\n"
-		"        walk-thru's uid is the netns name). Both families go.\n"
+		"        walk-thru's uid is the netns name), of whichever backend they are.\n"
+		"        Both families go.\n"
 		"  keep  sends a Keep for pod UID, as istio-cni does in a snapshot for a pod\n"
 		"        whose netns it has not found; alone on a connection it changes\n"
 		"        nothing. Prints 'pod UID kept'.\n"
@@ -58,8 +59,9 @@ static void usage(FILE *out)
 		"        namespace under " NETNS_DIR ", sorted by name. Prints 'UID: listeners\n"
 		"        ready' or 'UID: <the daemon's nack>' per pod, then a 'sync:' summary.\n"
 		"  inspect  shows what to check when debugging a pod: the TCP/UDP listeners in\n"
-		"        NETNS and their processes, the ISTIO_* chains with packet and byte\n"
-		"        counters per rule, the ip rule and the routes of table 100, and\n"
+		"        NETNS and their processes, the ISTIO_* chains (nftables: the\n"
+		"        istio-ambient tables) with packet and byte counters per rule, the\n"
+		"        ip rules and the routes of table 100 (both families), and\n"
 		"        whether the daemon (its /config_dump) has the netns enrolled.\n"
 		"\n"
 		"NETNS is a path (/var/run/netns/ns2), a name under /run/netns (ns2), or a\n"
@@ -92,6 +94,13 @@ static void usage(FILE *out)
 		"      --iptables-restore PATH   with --redirect or --netns: run this executable\n"
 		"                                (an absolute path) instead of iptables-restore\n"
 		"      --netns NETNS             del: remove the redirection rules from NETNS\n"
+		"      --backend BACKEND         add, sync, del, inspect: where the rules go:\n"
+		"                                iptables (default) or nftables (istio-cni >=\n"
+		"                                1.28's native ruleset: tables inet\n"
+		"                                istio-ambient-{nat,mangle,raw} for both\n"
+		"                                families, one nft transaction); a pod with\n"
+		"                                the other backend's rules is refused. del\n"
+		"                                SOCKET UID finds the backend by itself\n"
 		"      --json                    inspect: one JSON object on stdout\n"
 		"      --socket SOCKET           inspect: also check that the daemon answers on\n"
 		"                                SOCKET (its ZDS hello), and without --admin\n"
@@ -104,13 +113,14 @@ static void usage(FILE *out)
 		"  -h, --help                    show this help and exit\n"
 		"  -V, --version                 show the version and exit\n"
 		"\n"
-		"--redirect, del --netns and inspect run iptables-restore/iptables-save inside\n"
-		"NETNS and change its routing: they need root (CAP_NET_ADMIN and CAP_SYS_ADMIN\n"
-		"over the netns). The tools are taken from /usr/sbin, /sbin, /usr/bin or /bin\n"
-		"only (never $PATH) and run with a fixed minimal environment. del --netns\n"
-		"removes only istio-cni's own objects: ISTIO_PRERT and ISTIO_OUTPUT of mangle,\n"
-		"nat and raw and the jumps into them. add --redirect installs nothing over\n"
-		"another ISTIO_* chain or a partial set; interrupted (SIGINT, SIGTERM, SIGHUP),\n"
+		"--redirect, del --netns and inspect run iptables-restore/iptables-save (or\n"
+		"nft) inside NETNS and change its routing: they need root (CAP_NET_ADMIN and\n"
+		"CAP_SYS_ADMIN over the netns). The tools are taken from /usr/sbin, /sbin,\n"
+		"/usr/bin or /bin only (never $PATH) and run with a fixed minimal environment.\n"
+		"del --netns removes only istio-cni's own objects: ISTIO_PRERT and\n"
+		"ISTIO_OUTPUT of mangle, nat and raw and the jumps into them (nftables: the\n"
+		"three istio-ambient tables). add --redirect installs nothing over another\n"
+		"ISTIO_* chain or a partial set; interrupted (SIGINT, SIGTERM, SIGHUP),\n"
 		"it takes back what it installed. When the ack does not come, it sends a Del\n"
 		"on a new connection and removes the rules only once that is acked.\n"
 		"\n"
@@ -201,14 +211,14 @@ static const struct verb {
 } verbs[] = {
 	{ "add", verb_add, "hand a pod's netns to the daemon",
 	  OPT_UID | OPT_NAME | OPT_NAMESPACE | OPT_SA | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST |
-		  OPT_RESTORE },
-	{ "del", verb_del, "delete a pod by uid", OPT_NETNS | OPT_RESTORE },
+		  OPT_RESTORE | OPT_BACKEND },
+	{ "del", verb_del, "delete a pod by uid", OPT_NETNS | OPT_RESTORE | OPT_BACKEND },
 	{ "keep", verb_keep, "keep a pod by uid (snapshot)", 0 },
 	{ "sync", verb_sync, "replay the snapshot after a restart",
 	  OPT_NAMESPACE | OPT_SA | OPT_ALL | OPT_REDIRECT | OPT_DNS | OPT_ALLOW_HOST | OPT_RESTORE |
-	  OPT_MATCH | OPT_DRY_RUN },
+	  OPT_MATCH | OPT_DRY_RUN | OPT_BACKEND },
 	{ "inspect", verb_inspect, "show what to check when debugging a pod",
-	  OPT_JSON | OPT_SOCKET | OPT_ADMIN },
+	  OPT_JSON | OPT_SOCKET | OPT_ADMIN | OPT_BACKEND },
 };
 
 static const struct option long_opts[] = {
@@ -228,6 +238,7 @@ static const struct option long_opts[] = {
 	{ "iptables-restore", required_argument, NULL, LO_RESTORE },
 	{ "match", required_argument, NULL, LO_MATCH },
 	{ "dry-run", no_argument, NULL, LO_DRY_RUN },
+	{ "backend", required_argument, NULL, LO_BACKEND },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -240,6 +251,7 @@ static const struct option long_opts[] = {
  */
 static int parse_option(int c, struct opts *o)
 {
+	enum rd_backend_kind backend;
 	int ret;
 
 	switch (c) {
@@ -308,6 +320,13 @@ static int parse_option(int c, struct opts *o)
 	case LO_DRY_RUN:
 		o->given |= OPT_DRY_RUN;
 		break;
+	case LO_BACKEND:
+		if (rd_backend_parse(optarg, &backend))
+			cli_usage_error("invalid --backend '%s': expected iptables or nftables", optarg);
+		/* chosen once, before any rule is read or written */
+		rd_set_backend(backend);
+		o->given |= OPT_BACKEND;
+		break;
 	case 't':
 		o->timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 		break;
@@ -330,12 +349,13 @@ static void check_options(const struct verb *v, const struct opts *o)
 						 "--service-account", "--all", "--redirect",
 						 "--dns-capture", "--netns", "--json", "--socket",
 						 "--admin", "--allow-host-netns", "--iptables-restore",
-						 "--match", "--dry-run" };
+						 "--match", "--dry-run", "--backend" };
 	/* where an option belongs, for the usage error that refuses it elsewhere */
 	static const char *const opt_homes[] = { "add", "add", "add and sync", "add and sync",
 						 "sync", "add and sync", "add and sync", "del",
 						 "inspect", "inspect", "inspect", "add and sync",
-						 "add, sync and del", "sync --all", "sync" };
+						 "add, sync and del", "sync --all", "sync",
+						 "add, sync, del and inspect" };
 	unsigned int bad = o->given & ~v->options;
 	int i;
 

@@ -24,6 +24,7 @@ struct inspect {
 	int rules_ret, variant_ret;
 	enum rd_variant variant;
 	bool dns;
+	bool inet;		/* nftables: rules are inet tables of both families; no rules6 */
 	struct rd_rules rules6;	/* ip6tables-save's */
 	char rules6_err[1024];
 	int rules6_ret, variant6_ret;

@@ -62,6 +62,21 @@ static void json_listeners(FILE *f, const struct inspect *in)
 	json_err(f, in->ls_ret, in->ls_err);
 }
 
+/* Is istio-cni's ip -6 rule (fwmark 0x111/0xfff lookup 100) there? */
+static bool has_rule6(const struct inspect *in)
+{
+	size_t i;
+
+	for (i = 0; i < in->pol.nrules; i++) {
+		const struct rd_ip_rule *r = &in->pol.rules[i];
+
+		if (r->family == AF_INET6 && r->has_fwmark && r->fwmark == RD_CONNMARK &&
+		    r->fwmask == RD_MASK && r->table == RD_ROUTE_TABLE)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Fault 6: whether the pod's IPv6 traffic escapes the rules, in words, or
  * NULL when it is captured (or nothing is captured at all).
@@ -70,6 +85,14 @@ static const char *ipv6_note(const struct inspect *in)
 {
 	if (in->ipv6 == 0 || in->ipv6 == -ENOENT)
 		return "IPv6 not captured: lo has no IPv6 in this pod";
+	/* nftables: the inet tables redirect IPv6; marked packets need the ip -6 rule too */
+	if (in->inet)
+		return in->ipv6 == 1 && !in->rules_ret && !in->variant_ret && !in->pol_ret &&
+				       !has_rule6(in) ?
+			       "IPv6 partly captured: lo has IPv6 and the inet tables redirect it, "
+			       "but there is no ip -6 rule fwmark 0x111/0xfff lookup 100, so marked "
+			       "IPv6 packets miss the proxy (add again installs it)" :
+			       NULL;
 	if (in->ipv6 == 1 && !in->rules_ret && !in->variant_ret && !in->rules6_ret &&
 	    in->variant6_ret == -ENOENT)
 		return "IPv6 not captured: lo has IPv6 but there are no ip6tables rules, so the "
@@ -86,7 +109,10 @@ static void json_table_chain(FILE *f, const struct rd_entry *e)
 	json_cstr(f, e->chain);
 }
 
-/* "iptables" or "ip6tables": {"variant", "dns_capture", "chains", "rules", "error"} */
+/*
+ * "iptables", "ip6tables" or "nftables" (the inet tables, both families):
+ * {"variant", "dns_capture", "chains", "rules", "error"}
+ */
 static void json_iptables(FILE *f, const char *key, const struct rd_rules *rules, int ret,
 			  const char *err, int variant_ret, enum rd_variant variant, bool dns)
 {
@@ -179,7 +205,10 @@ static void json_policy(FILE *f, const struct inspect *in)
 	fputs("},\n  \"ipv6\": {\"lo\": ", f);
 	fputs(in->ipv6 == 1 ? "true" : in->ipv6 == 0 || in->ipv6 == -ENOENT ? "false" : "null", f);
 	fputs(", \"captured\": ", f);
-	json_bool(f, in->ipv6 == 1 && !in->rules6_ret && !in->variant6_ret);
+	if (in->inet)
+		json_bool(f, in->ipv6 == 1 && !in->rules_ret && !in->variant_ret && has_rule6(in));
+	else
+		json_bool(f, in->ipv6 == 1 && !in->rules6_ret && !in->variant6_ret);
 	fputs(", \"note\": ", f);
 	json_cstr(f, ipv6_note(in));
 }
@@ -220,10 +249,12 @@ void print_json(FILE *f, const struct inspect *in)
 	fprintf(f, ", \"dev\": \"%u:%u\", \"inode\": %" PRIu64 "},\n", major(in->id.dev),
 		minor(in->id.dev), (uint64_t)in->id.ino);
 	json_listeners(f, in);
-	json_iptables(f, "iptables", &in->rules, in->rules_ret, in->rules_err, in->variant_ret,
-		      in->variant, in->dns);
-	json_iptables(f, "ip6tables", &in->rules6, in->rules6_ret, in->rules6_err,
-		      in->variant6_ret, in->variant6, in->dns6);
+	/* the key names the backend inspect read */
+	json_iptables(f, in->inet ? "nftables" : "iptables", &in->rules, in->rules_ret,
+		      in->rules_err, in->variant_ret, in->variant, in->dns);
+	if (!in->inet)
+		json_iptables(f, "ip6tables", &in->rules6, in->rules6_ret, in->rules6_err,
+			      in->variant6_ret, in->variant6, in->dns6);
 	json_policy(f, in);
 	json_daemon(f, in);
 	fputs("},\n  \"enrolled\": ", f);
@@ -244,8 +275,9 @@ void print_json(FILE *f, const struct inspect *in)
 }
 
 /* "iptables: <variant>, DNS capture on" and the chains and rules per table */
-static void human_iptables(FILE *f, const char *label, const struct rd_rules *rules, int ret,
-			   const char *err, int variant_ret, enum rd_variant variant, bool dns)
+static void human_iptables(FILE *f, const char *label, const char *objects,
+			   const struct rd_rules *rules, int ret, const char *err, int variant_ret,
+			   enum rd_variant variant, bool dns)
 {
 	const char *table = NULL;
 	size_t i, k;
@@ -255,11 +287,11 @@ static void human_iptables(FILE *f, const char *label, const struct rd_rules *ru
 		return;
 	}
 	if (variant_ret == -ENOENT) {
-		fprintf(f, "%s: no ISTIO_* chains\n", label);
+		fprintf(f, "%s: no %s\n", label, objects);
 		return;
 	}
 	if (variant_ret)
-		fprintf(f, "%s: ISTIO_* chains matching no known variant\n", label);
+		fprintf(f, "%s: %s matching no known variant\n", label, objects);
 	else
 		fprintf(f, "%s: %s variant, DNS capture %s\n", label, rd_variant_name(variant),
 			dns ? "on" : "off");
@@ -271,7 +303,8 @@ static void human_iptables(FILE *f, const char *label, const struct rd_rules *ru
 		table = e->table;
 		fprintf(f, "  %s: chains", table);
 		for (k = i; k < rules->n; k++)
-			if (!rules->e[k].rule && !strcmp(rules->e[k].table, table))
+			if (!rules->e[k].rule && rules->e[k].chain[0] &&
+			    !strcmp(rules->e[k].table, table))
 				fprintf(f, " %s", rules->e[k].chain);
 		fprintf(f, "\n  %10s %12s  %s\n", "pkts", "bytes", "rule");
 		for (k = i; k < rules->n; k++)
@@ -333,11 +366,15 @@ void print_human(FILE *f, const struct inspect *in)
 		fputc('\n', f);
 	}
 
-	human_iptables(f, "iptables", &in->rules, in->rules_ret, in->rules_err, in->variant_ret,
-		       in->variant, in->dns);
-	if (in->rules6_ret != -ENOENT)
-		human_iptables(f, "ip6tables", &in->rules6, in->rules6_ret, in->rules6_err,
-			       in->variant6_ret, in->variant6, in->dns6);
+	if (in->inet)
+		human_iptables(f, "nftables", "istio-ambient tables", &in->rules, in->rules_ret,
+			       in->rules_err, in->variant_ret, in->variant, in->dns);
+	else
+		human_iptables(f, "iptables", "ISTIO_* chains", &in->rules, in->rules_ret,
+			       in->rules_err, in->variant_ret, in->variant, in->dns);
+	if (!in->inet && in->rules6_ret != -ENOENT)
+		human_iptables(f, "ip6tables", "ISTIO_* chains", &in->rules6, in->rules6_ret,
+			       in->rules6_err, in->variant6_ret, in->variant6, in->dns6);
 	if (ipv6_note(in))
 		fprintf(f, "%s\n", ipv6_note(in));
 	human_policy(f, in, AF_INET, "ip rules (fwmark or table 100):", "routes (table 100):");

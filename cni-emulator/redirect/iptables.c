@@ -124,7 +124,7 @@ const char *rd_tool_name(enum rd_family f, bool restore)
 	return restore ? "iptables-restore" : "iptables-save";
 }
 
-int rd_read_family(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap)
+int rd_ipt_read(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap)
 {
 	char *out = NULL;
 	int ret;
@@ -142,11 +142,6 @@ int rd_read_family(int nsfd, enum rd_family f, struct rd_rules *r, char *err, si
 				 strerror(-ret));
 	}
 	return 0;
-}
-
-int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap)
-{
-	return rd_read_family(nsfd, RD_IPV4, r, err, cap);
 }
 
 void rd_rules_free(struct rd_rules *r)
@@ -221,7 +216,7 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 	return lines == r->n;
 }
 
-int rd_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
+int rd_ipt_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
 {
 	static const enum rd_variant all[] = { RD_TPROXY, RD_REDIRECT };
 	size_t i;
@@ -363,11 +358,24 @@ size_t rd_own_chain_count(const struct rd_rules *r)
 	return n;
 }
 
+/* Names Istio's own chains in r ("mangle ISTIO_PRERT, ..."): how many. */
+size_t rd_ipt_own(const struct rd_rules *r, char *names, size_t cap)
+{
+	size_t i, n = 0, len = 0;
+
+	names[0] = '\0';
+	for (i = 0; i < r->n; i++)
+		if (!r->e[i].rule && own_chain(r->e[i].table, r->e[i].chain))
+			len += (size_t)snprintf(names + len, len < cap ? cap - len : 0, "%s%s %s",
+						n++ ? ", " : "", r->e[i].table, r->e[i].chain);
+	return n;
+}
+
 /* Reads and removes Istio's own chains; *had says whether there were any. */
 int rd_remove_all_chains(int nsfd, enum rd_family f, bool *had, char *err, size_t cap)
 {
 	struct rd_rules r;
-	int ret = rd_read_family(nsfd, f, &r, err, cap);
+	int ret = rd_ipt_read(nsfd, f, &r, err, cap);
 
 	if (had)
 		*had = false;
@@ -403,7 +411,7 @@ int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char
 				    "or remove it first", r->e[i].table, r->e[i].chain);
 	if (!rd_own_chain_count(r))
 		return 0;
-	if (!rd_identify(r, &found, &found_dns))
+	if (!rd_ipt_identify(r, &found, &found_dns))
 		return 1;
 	what[0] = '\0';
 	/* per chain the variant touches: missing, or how many of its rules are there */

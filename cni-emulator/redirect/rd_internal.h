@@ -39,6 +39,70 @@ size_t rd_own_chain_count(const struct rd_rules *r);
 const char *rd_tool_name(enum rd_family f, bool restore);
 int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char *err, size_t cap);
 
+/*
+ * The backend of the in-pod rules, one per program run (rd_set_backend());
+ * policy routing is apart (policy.c) and the same for both.
+ */
+struct rd_backend {
+	enum rd_backend_kind kind;
+	/* what a pod holds of this backend, for messages: "ISTIO_* chains" */
+	const char *objects;
+	/*
+	 * One set of objects carries both families (nftables' inet tables): f
+	 * is ignored and only RD_IPV4 is installed or removed. Else (iptables)
+	 * each family has its own, through its own tool.
+	 */
+	bool inet;
+	int (*read)(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap);
+	int (*identify)(const struct rd_rules *r, enum rd_variant *v, bool *dns);
+	/* before an install: 0 nothing there, 1 that variant complete, -EEXIST with err */
+	int (*check)(const struct rd_rules *r, enum rd_variant v, bool dns, char *err, size_t cap);
+	/* installs the rules; nothing is left behind on failure */
+	int (*install)(int nsfd, enum rd_family f, enum rd_variant v, bool dns, char *err,
+		       size_t cap);
+	/* removes the backend's own objects only; *had says whether there were any */
+	int (*remove)(int nsfd, enum rd_family f, bool *had, char *err, size_t cap);
+	/* names the backend's own objects in r ("" when none): how many */
+	size_t (*own)(const struct rd_rules *r, char *names, size_t cap);
+};
+
+extern const struct rd_backend rd_iptables_backend, rd_nft_backend;
+
+/* iptables.c, behind rd_iptables_backend */
+int rd_ipt_read(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap);
+int rd_ipt_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture);
+size_t rd_ipt_own(const struct rd_rules *r, char *names, size_t cap);
+
+/* nft_rules.c: the native nftables ruleset as data */
+#define RD_NFT_TABLES 3
+extern const char *const rd_nft_tables[RD_NFT_TABLES];	/* nat, mangle, raw (inet) */
+
+struct rd_nft_line {
+	const char *table, *chain;
+	/* a rule: its `nft -f` text; a chain: its base-chain spec, NULL for a regular one */
+	const char *text;
+	/* as nft_json.c renders it from `nft -j list` (a base chain: "type ... policy accept;") */
+	const char *listed;
+	bool rule;
+	bool dns;	/* only with DNS capture */
+};
+
+/* The lines of a variant, up to { NULL }; a table's lines are contiguous. */
+const struct rd_nft_line *rd_nft_lines(enum rd_variant v);
+/* The `nft -f` input of a variant / of the removal: its length, or -ENOBUFS. */
+int rd_nft_text(enum rd_variant v, bool dns_capture, char *buf, size_t cap);
+int rd_nft_remove_text(char *buf, size_t cap);
+
+/* nft_json.c */
+/*
+ * The objects of the three istio-ambient tables in `nft -j list ruleset`
+ * output, appended to r (which starts empty): a table as an entry with
+ * chain "" and rule NULL, a chain with rule NULL, a base chain's hook as a
+ * rule "CHAIN: type ...; policy ...;", each rule as "CHAIN: TEXT" with its
+ * counter. 0, -EINVAL (not nft's JSON), or -ENOMEM.
+ */
+int rd_nft_parse(const char *json, struct rd_rules *r);
+
 /* policy.c */
 int rd_policy_change(int nsfd, bool add, const struct rd_state *what, struct rd_state *done,
 		  char *err, size_t cap);

@@ -39,6 +39,21 @@ enum rd_variant {
 	RD_REDIRECT,	/* Istio >= 1.24: REDIRECT both ways (nat), DNS conntrack zone (raw) */
 };
 
+/*
+ * Where the rules go, chosen once at start (rd_set_backend(), default
+ * iptables): ISTIO_* chains through iptables-restore, or istio-cni's native
+ * nftables ruleset (>= 1.28: tables inet istio-ambient-{nat,mangle,raw})
+ * through `nft -f -`. rd_read, rd_identify, rd_apply, rd_undo and rd_remove
+ * act on that backend; policy routing is the same for both.
+ */
+enum rd_backend_kind { RD_IPTABLES, RD_NFTABLES };
+
+const char *rd_backend_name(enum rd_backend_kind b);
+/* "iptables" / "nftables": 0, or -EINVAL. */
+int rd_backend_parse(const char *s, enum rd_backend_kind *b);
+void rd_set_backend(enum rd_backend_kind b);
+enum rd_backend_kind rd_get_backend(void);
+
 const char *rd_variant_name(enum rd_variant v);
 /* "tproxy" / "redirect": 0, or -EINVAL. */
 int rd_variant_parse(const char *s, enum rd_variant *v);
@@ -72,7 +87,7 @@ size_t rd_rule_norm(const char *rule, char *out, size_t cap);
  * chain. rule is "-A CHAIN ..." as iptables-save prints it.
  */
 struct rd_entry {
-	char table[16];
+	char table[32];	/* "nat", or "istio-ambient-nat" with nftables */
 	char chain[32];
 	uint64_t packets, bytes;
 	char *rule;
@@ -83,9 +98,15 @@ struct rd_rules {
 	size_t n;
 };
 
-/* Reads the ISTIO_* chains of every table in the netns nsfd, with counters (IPv4). */
+/*
+ * Reads the ISTIO_* chains of every table in the netns nsfd, with counters
+ * (IPv4; nftables: the three istio-ambient tables, see rd_nft_parse()).
+ */
 int rd_read(int nsfd, struct rd_rules *r, char *err, size_t cap);
-/* The same with iptables-save or ip6tables-save. */
+/*
+ * The same with iptables-save or ip6tables-save; with nftables the inet
+ * tables carry both families, so either f reads them.
+ */
 int rd_read_family(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap);
 void rd_rules_free(struct rd_rules *r);
 
@@ -108,7 +129,11 @@ struct rd_state {
 	bool chains6;	/* the same in ip6tables */
 	bool ip_rule6;	/* ip -6 rule fwmark 0x111/0xfff pref 32764 lookup 100 */
 	bool route6;	/* local ::/0 dev lo table 100 */
-	bool no_ipv6;	/* rd_apply: lo has no IPv6 in the pod, so no IPv6 set was installed */
+	/*
+	 * rd_apply: lo has no IPv6 in the pod, so no IPv6 set was installed
+	 * (nftables: no ip -6 rule or route; its inet tables hold IPv6 rules all the same)
+	 */
+	bool no_ipv6;
 };
 
 /* Does s name anything (chains, rule or route of either family)? */
@@ -121,8 +146,12 @@ bool rd_state_any(const struct rd_state *s);
  */
 int rd_has_ipv6(int nsfd);
 
-/* Does the netns hold any of istio-cni's chains (either family)? 1, 0, or -errno. */
-int rd_installed(int nsfd, char *err, size_t cap);
+/*
+ * Does the netns hold istio-cni's objects of backend b (iptables: chains of
+ * either family; nftables: an istio-ambient table)? 1, 0, or -errno
+ * (-ENOENT or -EIO: b's tool is missing or fails, as on a kernel without it).
+ */
+int rd_installed(int nsfd, enum rd_backend_kind b, char *err, size_t cap);
 
 /*
  * Installs the rules of a variant, the ip rule and the route in the netns,

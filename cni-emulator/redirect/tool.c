@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Owns: running iptables-restore / iptables-save inside a pod's netns: the
+ * Owns: running iptables-restore / iptables-save / nft inside a pod's netns: the
  * tool from fixed directories (or the absolute path given), a fixed minimal
  * environment (fault 10), stdin/stdout/stderr pumped with a deadline.
  * Never touches: what the rules mean (iptables.c), netlink. Interface: tool.h.
@@ -309,10 +309,25 @@ static void run_close(struct run *r)
 int rd_run_tool(int nsfd, const char *tool, const char *arg, const char *input, char **out,
 		char *err, size_t cap)
 {
+	const char *const args[] = { arg, NULL };
+
+	return rd_run_toolv(nsfd, tool, args, input, out, err, cap);
+}
+
+/* The package a tool comes in, for the hint when it is missing. */
+static const char *tool_package(const char *tool)
+{
+	return !strcmp(tool, "nft") ? "nftables" : "iptables";
+}
+
+int rd_run_toolv(int nsfd, const char *tool, const char *const args[], const char *input,
+		 char **out, char *err, size_t cap)
+{
 	struct run r = { .in = { -1, -1 }, .op = { -1, -1 }, .ep = { -1, -1 }, .sp = { -1, -1 },
 			 .input = input, .ilen = input ? strlen(input) : 0, .want_out = out != NULL };
 	char path[4096];
-	char *const argv[] = { (char *)tool, (char *)arg, NULL };
+	char *argv[8] = { (char *)tool };
+	size_t i;
 	sigset_t pipeset, oldmask, pending;
 	struct timespec zero = { 0, 0 };
 	bool sigpipe_before;
@@ -321,10 +336,15 @@ int rd_run_tool(int nsfd, const char *tool, const char *arg, const char *input, 
 
 	if (out)
 		*out = NULL;
+	for (i = 0; args[i]; i++) {
+		if (i + 2 >= sizeof(argv) / sizeof(argv[0]))
+			return ze_reason(err, cap, -E2BIG, "%s: too many arguments", tool);
+		argv[i + 1] = (char *)args[i];
+	}
 	ret = find_tool(tool, path, sizeof(path));
 	if (ret == -ENOENT)
-		return ze_reason(err, cap, ret, "%s: not found in /usr/sbin, /sbin, /usr/bin or /bin (install the iptables package)",
-			       tool);
+		return ze_reason(err, cap, ret, "%s: not found in /usr/sbin, /sbin, /usr/bin or /bin (install the %s package)",
+			       tool, tool_package(tool));
 	if (ret)
 		return ze_reason(err, cap, ret, "%s: %s", tool, strerror(-ret));
 	if ((ret = pipe_high(r.in)) || (ret = pipe_high(r.op)) || (ret = pipe_high(r.ep)) ||

@@ -13,5 +13,8 @@
  */
 int rd_run_tool(int nsfd, const char *tool, const char *arg, const char *input, char **out,
 	     char *err, size_t cap);
+/* The same with a NULL-terminated list of arguments (at most 6). */
+int rd_run_toolv(int nsfd, const char *tool, const char *const args[], const char *input,
+		 char **out, char *err, size_t cap);
 
 #endif
