@@ -31,8 +31,12 @@ PRELOADS := $(patsubst %.c,%.so,$(wildcard tests/helpers/*-preload.c))
 
 all: $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS)
 
-common/%.o: common/%.c $(COMMON_HDRS)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+# One object per source; -MMD -MP write each object's header dependencies
+# next to it (.d), so a changed header rebuilds exactly what includes it.
+DEPFLAGS := -MMD -MP
+
+common/%.o: common/%.c
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(LIB): $(COMMON_OBJS)
 	rm -f $@
@@ -43,10 +47,23 @@ CNI_HDRS := $(wildcard cni-emulator/*.h)
 cni-emulator/cni-emulator: $(CNI_SRCS) $(CNI_HDRS) $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_SRCS) $(LIB) $(LDLIBS_ALL)
 
-ZT_SRCS := $(wildcard ztunnel-emulator/*.c)
-ZT_HDRS := $(wildcard ztunnel-emulator/*.h)
-ztunnel-emulator/ztunnel-emulator: $(ZT_SRCS) $(ZT_HDRS) $(LIB) $(COMMON_HDRS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ZT_SRCS) $(LIB) $(LDLIBS_ALL)
+# ztunnel-emulator: libzt.a holds every object but main's, so tests and
+# fuzzers link the very objects the daemon is made of (HACKING.md).
+ZT_SRCS := $(wildcard ztunnel-emulator/*.c ztunnel-emulator/*/*.c)
+ZT_HDRS := $(wildcard ztunnel-emulator/*.h ztunnel-emulator/*/*.h)
+ZT_OBJS := $(ZT_SRCS:.c=.o)
+ZT_MAIN := ztunnel-emulator/ztunnel-emulator.o
+ZT_LIB := ztunnel-emulator/libzt.a
+
+ztunnel-emulator/%.o: ztunnel-emulator/%.c
+	$(CC) $(ALL_CFLAGS) -Iztunnel-emulator $(DEPFLAGS) -c -o $@ $<
+
+$(ZT_LIB): $(filter-out $(ZT_MAIN),$(ZT_OBJS))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+ztunnel-emulator/ztunnel-emulator: $(ZT_MAIN) $(ZT_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(ZT_MAIN) $(ZT_LIB) $(LIB) $(LDLIBS_ALL)
 
 tests/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
@@ -130,4 +147,9 @@ shellcheck:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/integration/*.sh .ci/run
 
 clean:
-	rm -f $(COMMON_OBJS) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)
+	rm -f $(COMMON_OBJS) $(LIB) $(ZT_OBJS) $(ZT_LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) \
+		$(PRELOADS) $(FUZZ_TARGETS)
+	rm -f common/*.d ztunnel-emulator/*.d ztunnel-emulator/*/*.d
+	rm -rf tests/fuzz/obj
+
+-include $(wildcard common/*.d ztunnel-emulator/*.d ztunnel-emulator/*/*.d)
