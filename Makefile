@@ -52,7 +52,7 @@ cni-emulator/cni-emulator: $(CNI_SRCS) $(CNI_HDRS) $(LIB) $(COMMON_HDRS)
 ZT_SRCS := $(wildcard ztunnel-emulator/*.c ztunnel-emulator/*/*.c)
 ZT_HDRS := $(wildcard ztunnel-emulator/*.h ztunnel-emulator/*/*.h)
 ZT_OBJS := $(ZT_SRCS:.c=.o)
-ZT_MAIN := ztunnel-emulator/ztunnel-emulator.o
+ZT_MAIN := ztunnel-emulator/main.o
 ZT_LIB := ztunnel-emulator/libzt.a
 
 ztunnel-emulator/%.o: ztunnel-emulator/%.c
@@ -103,14 +103,31 @@ FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch
 tests/fuzz/fuzz_zds: tests/fuzz/fuzz_zds.c $(COMMON_SRCS) $(COMMON_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS)
 
-# The real request handling (ztunnel-emulator.c included by the harness with
-# ZE_FUZZ), with netns entry and port binding replaced by a stand-in.
-tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c $(ZT_SRCS) $(ZT_HDRS) $(COMMON_SRCS) $(COMMON_HDRS)
-	$(CLANG) $(FUZZ_CFLAGS) -DZE_FUZZ -Wno-unused-function -o $@ $< \
-		ztunnel-emulator/pods.c ztunnel-emulator/report.c ztunnel-emulator/http.c ztunnel-emulator/relay.c \
-		ztunnel-emulator/zsock.c \
-		ztunnel-emulator/admission.c \
-		$(COMMON_SRCS) $(PKG_LIBS) -lm
+# The daemon's own objects, built again with coverage and sanitizers; the
+# fuzzer links them with tests/fuzz/proxy_stub.c in place of proxy.o (netns
+# entry and port binding need privileges a fuzzer should not use).
+FUZZ_OBJ := tests/fuzz/obj
+FUZZ_OBJ_CFLAGS = $(subst -fsanitize=fuzzer,-fsanitize=fuzzer-no-link,$(FUZZ_CFLAGS)) $(DEPFLAGS)
+FUZZ_ZT_OBJS := $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(filter-out ztunnel-emulator/main.c \
+	ztunnel-emulator/proxy.c,$(ZT_SRCS)))
+FUZZ_COMMON_OBJS := $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(COMMON_SRCS))
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_OBJ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OBJ)/libzt.a: $(FUZZ_ZT_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_OBJ)/libcommon.a: $(FUZZ_COMMON_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c tests/fuzz/proxy_stub.h \
+		tests/fuzz/fuzz_common.h $(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c \
+		$(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a $(PKG_LIBS) -lm
 
 # Runs each fuzz target for FUZZ_SECONDS over its corpus in tests/fuzz/corpus/.
 fuzz: deps
@@ -152,4 +169,5 @@ clean:
 	rm -f common/*.d ztunnel-emulator/*.d ztunnel-emulator/*/*.d
 	rm -rf tests/fuzz/obj
 
--include $(wildcard common/*.d ztunnel-emulator/*.d ztunnel-emulator/*/*.d)
+-include $(wildcard common/*.d ztunnel-emulator/*.d ztunnel-emulator/*/*.d) \
+	$(shell find $(FUZZ_OBJ) -name '*.d' 2>/dev/null)

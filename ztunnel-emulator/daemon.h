@@ -3,10 +3,12 @@
 #define ZT_DAEMON_H
 
 /* What the daemon's parts share: its configuration, state and counters. */
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -167,13 +169,29 @@ long relay_next_timeout_ms(const struct daemon *d);	/* -1: none */
 /* A TCP listener's accept-queue overflows (the kernel's count); logged when they grow. */
 uint64_t relay_listener_drops(const struct listener *l);
 void relay_check_overflow(struct daemon *d, struct listener *l);
-/* in ztunnel-emulator.c: a socket created inside the pod's netns (-errno) */
-int pod_socket(struct daemon *d, struct pod *p, int family, int type);
-/*
- * in ztunnel-emulator.c: the made sockets (fds[i] >= 0, one per spec) become the
- * pod's listeners, watched by epoll; taken ones are set to -1 (0 or -errno, err says why)
- */
-int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, size_t errlen);
+
+/* Watches src for input on the daemon's epoll: 0 or -errno. */
+static inline int epoll_add(struct daemon *d, struct ev_src *src)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* ztunnel-emulator.c, until issue 11 gives each its own file. */
+void parse_args(int argc, char **argv, struct config *cfg);
+void check_capabilities(const struct config *cfg);
+void raise_fd_limit(const struct config *cfg);
+void log_capacity(struct daemon *d);
+void drop_capabilities(struct daemon *d);
+void accept_conn(struct daemon *d);
+void read_request(struct daemon *d, struct conn *c);
+void conn_close(struct daemon *d, struct conn *c, const char *why);
+void expire_conns(struct daemon *d);
+void retry_pending(struct daemon *d);
+void pod_drain(struct daemon *d, struct pod *p);
+void reap(struct daemon *d);
+void shutdown_all(struct daemon *d);
 
 /* zsock.c: the ZDS socket file (faults.md 1, 14, 15). */
 void zsock_setup(struct daemon *d);	/* exits when it cannot be made safely */

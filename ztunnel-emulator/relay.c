@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "proxy.h"
 #include "log.h"
 #include "sockdiag.h"
 

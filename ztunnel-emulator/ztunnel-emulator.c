@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ztunnel-emulator: the ztunnel side of Istio ambient's in-pod handoff.
- * Serves ZDS v1 on a SOCK_SEQPACKET Unix socket; for each Add it receives
- * the pod's netns fd, setns()es into it, creates the pod's listeners there,
- * returns to its own netns and acks. One epoll loop serves every client,
- * pod and listener; a bad request costs only its own connection.
+ * What is still to be given its own file (issue 11): options, ZDS serving,
+ * workload handling, privileges. Interface: daemon.h.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -36,13 +33,17 @@
 
 #include "admission.h"
 #include "caps.h"
+#include "clock.h"
 #include "cli.h"
 #include "daemon.h"
 #include "fdpass.h"
+#include "fmt.h"
+#include "listeners.h"
 #include "log.h"
 #include "netns.h"
 #include "nl.h"
 #include "pods.h"
+#include "proxy.h"
 #include "sockdiag.h"
 #include "uds.h"
 #include "zds.h"
@@ -52,386 +53,10 @@
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void timespec_add(struct timespec *t, double secs)
-{
-	double whole = floor(secs);
-
-	t->tv_sec += (time_t)whole;
-	t->tv_nsec += (long)((secs - whole) * 1e9);
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
-
-static long ms_until(const struct timespec *deadline)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	/* round up so the wake-up is never before the deadline */
-	return ms < 0 ? 0 : ms + 1;
-}
-
-static bool expired(const struct timespec *deadline, const struct timespec *now)
-{
-	return now->tv_sec > deadline->tv_sec ||
-	       (now->tv_sec == deadline->tv_sec && now->tv_nsec >= deadline->tv_nsec);
-}
-
-/* WorkloadUid("...") as ztunnel's Debug formatting prints it. */
-static const char *uid_text(char *buf, size_t cap, const char *uid, size_t len)
-{
-	char q[300];
-
-	snprintf(buf, cap, "WorkloadUid(%s)", log_quote(q, sizeof(q), uid, len));
-	return buf;
-}
-
-/* Rust's io::Error Display, which ztunnel's messages embed. */
-static void os_error(char *buf, size_t cap, int err)
-{
-	snprintf(buf, cap, "%s (os error %d)", strerror(err), err);
-}
-
-static int epoll_add(struct daemon *d, struct ev_src *src)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
-}
-
-/* Removes the socket file only if it is still the one this daemon bound. */
-static void remove_socket(struct daemon *d)
-{
-	sockpath_remove(&d->sock);
-}
-
 /* ---- returning home ---------------------------------------------------- */
-
-/*
- * The one fatal error: a daemon that cannot get back to its own netns would
- * create every later socket in a pod. ztunnel panics here; we exit(1).
- */
-static void return_home(struct daemon *d)
-{
-	struct netns_id now;
-	int ret = netns_enter(d->own_netns_fd);
-
-	if (!ret)
-		ret = netns_current_id(&now);
-	if (!ret && !netns_id_eq(&now, &d->own_netns))
-		ret = -EIO;
-	if (ret) {
-		log_line(LOG_ERROR, T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
-			 strerror(-ret));
-		remove_socket(d);
-		exit(1);
-	}
-}
 
 /* ---- pods -------------------------------------------------------------- */
 
-static void close_listeners(struct pod *p)
-{
-	size_t i;
-
-	for (i = 0; i < POD_MAX_LISTENERS; i++) {
-		if (p->listeners[i].ev.fd >= 0)
-			close(p->listeners[i].ev.fd);
-		p->listeners[i].ev.fd = -1;
-	}
-	p->nlisteners = 0;
-}
-
-int pod_socket(struct daemon *d, struct pod *p, int family, int type)
-{
-	int fd, ret = netns_enter(p->netns_fd);
-
-	if (ret)
-		return ret;
-	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	ret = fd < 0 ? -errno : fd;
-	return_home(d);
-	return ret;
-}
-
-static void warn_lo_down(const struct daemon *d, const struct pod *p)
-{
-	struct netns_id id;
-	struct stat st;
-	char path[PATH_MAX], u[400];
-	const char *ns = "NETNS";
-
-	/* Name the netns in the fix when the pod's name is its /run/netns entry. */
-	if (snprintf(path, sizeof(path), "/run/netns/%s", p->name) < (int)sizeof(path) &&
-	    !strchr(p->name, '/') && stat(path, &st) == 0) {
-		id.dev = st.st_dev;
-		id.ino = st.st_ino;
-		if (netns_id_eq(&id, &p->nsid))
-			ns = p->name;
-	}
-	log_line(LOG_WARN, T_SM,
-		 "pod %s: loopback interface lo is down in its network namespace; listeners on %s are unreachable (fix: ip -n %s link set lo up)",
-		 uid_text(u, sizeof(u), p->uid, p->uid_len), d->cfg.addr_text, ns);
-}
-
-/* IP_TRANSPARENT is best-effort (it needs CAP_NET_RAW or CAP_NET_ADMIN), as in ztunnel. */
-static bool set_transparent(const struct listener_spec *spec, int fd)
-{
-	int one = 1;
-
-	if (spec->family == AF_INET6)
-		return setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) == 0;
-	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == 0;
-}
-
-/*
- * See daemon.h. On failure the pod's listeners are closed and what is left in
- * fds is the caller's. The fuzzer's stand-in for proxy_start uses it too.
- */
-int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, size_t errlen)
-{
-	const struct config *cfg = &d->cfg;
-	size_t i, k;
-	int ret;
-
-	for (i = 0, k = 0; i < cfg->nspecs; i++) {
-		struct listener *l;
-
-		if (fds[i] < 0)
-			continue;
-		l = &p->listeners[k++];
-		l->spec = &cfg->specs[i];
-		l->ev.fd = fds[i];
-		/* the proxies are transparent; the DNS server is not */
-		l->transparent = cfg->transparent && l->spec->role != ROLE_DNS &&
-				 l->spec->role != ROLE_SOCKS5 && set_transparent(l->spec, fds[i]);
-		fds[i] = -1;
-		ret = epoll_add(d, &l->ev);
-		if (ret) {
-			snprintf(err, errlen, "failed to watch listener: %s", strerror(-ret));
-			p->nlisteners = k;
-			close_listeners(p);
-			return ret;
-		}
-	}
-	p->nlisteners = k;
-	return 0;
-}
-
-#ifdef ZE_FUZZ
-/*
- * The fuzzer (tests/fuzz/) drives the real request handling with a stand-in
- * for the one part that needs privileges: entering a netns and binding ports.
- */
-static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
-int fuzz_proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
-static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
-{
-	return fuzz_proxy_start(d, p, err, errlen);
-}
-#else
-/* Socket options of a listener, as ztunnel sets them, before bind. */
-static int listener_options(const struct config *cfg, const struct listener_spec *spec, int fd)
-{
-	int one = 1, zero = 0;
-
-	if (cfg->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &cfg->mark, sizeof(cfg->mark)) < 0)
-		return -errno;
-	/* SO_REUSEADDR as Go/tokio listeners set it: a re-added pod may rebind at once */
-	if (spec->socktype == SOCK_STREAM &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		return -errno;
-	if (cfg->port_reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		return -errno;
-	/* [::] listeners take IPv4 too (dual-stack), as ztunnel's */
-	if (spec->family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
-		return -errno;
-	return 0;
-}
-
-static socklen_t spec_sockaddr(const struct listener_spec *spec, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (spec->family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = spec->addr.v6;
-		s6->sin6_port = htons(spec->port);
-		return sizeof(*s6);
-	}
-	((struct sockaddr_in *)ss)->sin_family = AF_INET;
-	((struct sockaddr_in *)ss)->sin_addr = spec->addr.v4;
-	((struct sockaddr_in *)ss)->sin_port = htons(spec->port);
-	return sizeof(struct sockaddr_in);
-}
-
-/*
- * Asks the kernel, through sock_diag in the pod's netns, whether every
- * listener is there: the ack then states a fact the kernel confirmed. One
- * exact lookup per listener (no dump: a dump walks the whole host's socket
- * tables, whatever the netns).
- */
-static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *err, size_t errlen)
-{
-	struct sockaddr_storage ss;
-	struct stat st;
-	uint32_t inode;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < p->nlisteners; i++) {
-		const struct listener_spec *spec = p->listeners[i].spec;
-
-		if (fstat(p->listeners[i].ev.fd, &st) < 0)
-			return -errno;
-		spec_sockaddr(spec, &ss);
-		ret = sd_lookup(sd, spec->socktype == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP, &ss,
-				&inode);
-		if (ret == -ENOENT || (!ret && inode != (uint32_t)st.st_ino)) {
-			snprintf(err, errlen, "listener %s is not visible in the pod network namespace (sock_diag)",
-				 spec->addr_text);
-			return -ENOENT;
-		}
-		if (ret) {
-			snprintf(err, errlen, "sock_diag in the pod network namespace failed: %s",
-				 strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
-}
-
-/*
- * Creates the pod's listeners inside its netns. Only socket() needs to run
- * there (a socket belongs to the netns it was created in), so all of them
- * plus the netlink sockets are made in one visit; bind/listen happen at
- * home. On failure nothing is left behind and err says why.
- */
-static int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
-{
-	const struct config *cfg = &d->cfg;
-	struct mnl_socket *nl = NULL, *sd = NULL;
-	int fds[POD_MAX_LISTENERS], ret = 0, saved = 0;
-	char oserr[128];
-	bool lo_up = true;
-	size_t i, n = cfg->nspecs;
-
-	for (i = 0; i < n; i++)
-		fds[i] = -1;
-
-	ret = netns_enter(p->netns_fd);
-	if (ret) {
-		os_error(oserr, sizeof(oserr), -ret);
-		/* libcap said yes at start: EPERM here means the netns's user namespace says no */
-		snprintf(err, errlen, "failed to enter the pod network namespace: %s%s", oserr,
-			 ret == -EPERM ? " (the daemon lacks CAP_SYS_ADMIN over that namespace's owner)" : "");
-		return ret;
-	}
-	for (i = 0; i < n && !saved; i++) {
-		fds[i] = socket(cfg->specs[i].family,
-				cfg->specs[i].socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		/* no IPv6 in the pod: an optional [::1] listener is simply not made */
-		if (fds[i] < 0 && !(cfg->specs[i].optional && errno == EAFNOSUPPORT))
-			saved = errno;
-	}
-	if (!saved) {
-		nl = nl_route_open();
-		if (!nl)
-			log_line(LOG_WARN, T_EMU, "cannot open rtnetlink in the pod netns: %s; lo state not checked",
-				 strerror(errno));
-		if (cfg->confirm && !(sd = sd_open_lookup()))
-			saved = errno;
-	}
-	return_home(d);
-
-	if (saved) {
-		os_error(oserr, sizeof(oserr), saved);
-		snprintf(err, errlen, "failed to create a socket in the pod network namespace: %s", oserr);
-		ret = -saved;
-		goto fail;
-	}
-
-	for (i = 0; i < n; i++) {
-		const struct listener_spec *spec = &cfg->specs[i];
-		struct sockaddr_storage ss;
-		socklen_t sl = spec_sockaddr(spec, &ss);
-
-		if (fds[i] < 0)
-			continue;
-		ret = listener_options(cfg, spec, fds[i]);
-		if (ret) {
-			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to set socket options for %s: %s", spec->addr_text, oserr);
-			goto fail;
-		}
-		if (bind(fds[i], (struct sockaddr *)&ss, sl) < 0) {
-			ret = -errno;
-			if (spec->optional && ret == -EADDRNOTAVAIL) {
-				close(fds[i]);
-				fds[i] = -1;
-				continue;
-			}
-			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to bind to address %s: %s", spec->addr_text, oserr);
-			goto fail;
-		}
-		if (spec->socktype == SOCK_STREAM && listen(fds[i], cfg->backlog) < 0) {
-			ret = -errno;
-			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to listen on %s: %s", spec->addr_text, oserr);
-			goto fail;
-		}
-	}
-
-	/* the made ones, in order, become the pod's listeners */
-	ret = pod_take_listeners(d, p, fds, err, errlen);
-	if (ret)
-		goto fail;
-	if (sd) {
-		ret = confirm_listeners(sd, p, err, errlen);
-		if (ret) {
-			close_listeners(p);
-			goto fail;
-		}
-	}
-
-	if (nl) {
-		ret = nl_link_is_up(nl, "lo", &lo_up);
-		if (ret)
-			log_line(LOG_WARN, T_EMU, "cannot read the state of lo in the pod netns: %s",
-				 strerror(-ret));
-	}
-	for (i = 0; i < p->nlisteners; i++)
-		log_line(LOG_INFO, p->listeners[i].spec->target,
-			 "listener established address=%s component=\"%s\" transparent=%s",
-			 p->listeners[i].spec->addr_text, p->listeners[i].spec->component,
-			 p->listeners[i].transparent ? "true" : "false");
-	if (!lo_up && d->cfg.loopback)
-		warn_lo_down(d, p);
-	clock_gettime(CLOCK_REALTIME, &p->started);
-	ret = 0;
-	goto out;
-
-fail:
-	for (i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	if (!ret)
-		ret = -EIO;
-out:
-	nl_close(nl);
-	nl_close(sd);
-	return ret;
-}
-
-#endif /* ZE_FUZZ */
 
 static void pend_unlink(struct daemon *d, struct pod *p)
 {
@@ -485,7 +110,7 @@ static void set_pending(struct daemon *d, struct pod *p, const char *err)
  * the memory waits until the current batch of events is done, as a later
  * event in the batch may still point at one of its listeners.
  */
-static void pod_drain(struct daemon *d, struct pod *p)
+void pod_drain(struct daemon *d, struct pod *p)
 {
 	if (p->state == POD_PENDING) {
 		pend_unlink(d, p);
@@ -496,7 +121,7 @@ static void pod_drain(struct daemon *d, struct pod *p)
 	}
 	pod_remove(&d->pods, p);
 	relay_close_pod(d, p);
-	close_listeners(p);
+	listeners_close(p);
 	close(p->netns_fd);
 	p->netns_fd = -1;
 	p->next = d->dead_pods;
@@ -515,7 +140,7 @@ static int try_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 	return ret;
 }
 
-static void retry_pending(struct daemon *d)
+void retry_pending(struct daemon *d)
 {
 	struct timespec now;
 	char u[400], err[ERRMSG_MAX];
@@ -549,7 +174,7 @@ static void wait_unlink(struct daemon *d, struct conn *c)
 	c->wprev = c->wnext = NULL;
 }
 
-static void conn_close(struct daemon *d, struct conn *c, const char *why)
+void conn_close(struct daemon *d, struct conn *c, const char *why)
 {
 	log_line(LOG_INFO, T_WM, "connection from pid=%d uid=%u closed: %s", (int)c->pid,
 		 (unsigned)c->uid, why);
@@ -571,7 +196,7 @@ static void conn_close(struct daemon *d, struct conn *c, const char *why)
 	d->dead_conns = c;
 }
 
-static void reap(struct daemon *d)
+void reap(struct daemon *d)
 {
 	relay_reap(d);
 	while (d->dead_conns) {
@@ -588,34 +213,7 @@ static void reap(struct daemon *d)
 	}
 }
 
-/*
- * accept4() that cannot spin: out of fds, a pending connection would keep a
- * level-triggered listener readable forever, so give up the spare fd, take
- * the connection and drop it, then take the spare back. -errno on failure.
- */
-static int accept_fd(struct daemon *d, int lfd, int flags)
-{
-	/* a burst over the limit would log a line per connection (faults.md 20) */
-	static struct log_limit limit = LOG_LIMIT_INIT(10, 5);
-	int fd = accept4(lfd, NULL, NULL, flags);
-
-	if (fd >= 0)
-		return fd;
-	if ((errno == EMFILE || errno == ENFILE) && d->spare_fd >= 0) {
-		close(d->spare_fd);
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			close(fd);
-		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		log_limited(&limit, LOG_WARN, T_EMU,
-			    "out of file descriptors: dropped a new connection (open-file limit %zu)",
-			    d->fd_limit);
-		return -EMFILE;
-	}
-	return -errno;
-}
-
-static void accept_conn(struct daemon *d)
+void accept_conn(struct daemon *d)
 {
 	uint8_t hello[8];
 	struct ucred cred = { 0 };
@@ -626,7 +224,7 @@ static void accept_conn(struct daemon *d)
 	ssize_t n;
 	int fd, ret;
 
-	fd = accept_fd(d, d->server.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = accept_or_drop(d, d->server.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (fd != -EAGAIN && fd != -EINTR && fd != -ECONNABORTED && fd != -EMFILE)
 			log_line(LOG_WARN, T_WM, "accept failed: %s", strerror(-fd));
@@ -921,7 +519,7 @@ static bool out_of_fds(const struct daemon *d, char *why, size_t cap)
 	return true;
 }
 
-static void read_request(struct daemon *d, struct conn *c)
+void read_request(struct daemon *d, struct conn *c)
 {
 	uint8_t buf[ZDS_MAX_MSG];
 	struct fdpass_msg m;
@@ -1027,7 +625,7 @@ static void read_request(struct daemon *d, struct conn *c)
 	}
 }
 
-static void expire_conns(struct daemon *d)
+void expire_conns(struct daemon *d)
 {
 	struct timespec now;
 	char why[96];
@@ -1040,40 +638,9 @@ static void expire_conns(struct daemon *d)
 	}
 }
 
-/*
- * Empties the accept queue (ztunnel's backlog is 128: a burst overflows it
- * while the loop is busy, and the kernel then resets some of the burst,
- * faults.md 16), at most ACCEPT_BATCH per wake-up so other work still gets
- * its turn. relay_start() only queues: the upstream connects come later.
- */
-#define ACCEPT_BATCH 256
-static void accept_on_listener(struct daemon *d, struct listener *l)
-{
-	char buf[512];
-	int fd, n;
-
-	if (l->spec->socktype == SOCK_DGRAM) {
-		/* DNS proxying is not emulated: queries are counted and dropped */
-		for (n = 0; n < ACCEPT_BATCH && recv(l->ev.fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0; n++)
-			l->accepted++;
-		return;
-	}
-	for (n = 0; n < ACCEPT_BATCH; n++) {
-		fd = accept_fd(d, l->ev.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			break;
-		l->accepted++;
-		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))
-			relay_start(d, l, fd);
-		else
-			close(fd);	/* accepting proves the listener; nothing to relay */
-	}
-	relay_check_overflow(d, l);
-}
-
 /* ---- start-up and shutdown --------------------------------------------- */
 
-static void shutdown_all(struct daemon *d)
+void shutdown_all(struct daemon *d)
 {
 	while (d->conns) {
 		struct conn *c = d->conns;
@@ -1088,7 +655,7 @@ static void shutdown_all(struct daemon *d)
 	reap(d);
 	pod_table_free(&d->pods);
 	close(d->server.fd);
-	remove_socket(d);
+	sockpath_remove(&d->sock);
 	close(d->sig.fd);
 	close(d->epfd);
 	close(d->own_netns_fd);
@@ -1129,7 +696,7 @@ static const char *cap_reason(cap_value_t cap)
 }
 
 /* Names every missing capability, why it is needed, and the setcap line that grants them. */
-static void check_capabilities(const struct config *cfg)
+void check_capabilities(const struct config *cfg)
 {
 	cap_value_t caps[6];
 	char missing[512] = "", grant[256] = "", exe[PATH_MAX];
@@ -1163,7 +730,7 @@ static void check_capabilities(const struct config *cfg)
 }
 
 /* After start-up: keep only what the options need; no ambient set, no_new_privs. */
-static void drop_capabilities(struct daemon *d)
+void drop_capabilities(struct daemon *d)
 {
 	cap_value_t caps[6];
 	size_t n = needed_caps(&d->cfg, caps);
@@ -1183,7 +750,7 @@ static void drop_capabilities(struct daemon *d)
  * default soft limit of 1024 would cap a node at ~250 pods. Ambient relays
  * take up to 6 each (--max-relays, or room for 16384 when not given).
  */
-static void raise_fd_limit(const struct config *cfg)
+void raise_fd_limit(const struct config *cfg)
 {
 	rlim_t want = (rlim_t)cfg->max_pods * (cfg->nspecs + 1) + cfg->max_conns + 64, nr_open = 0;
 	struct rlimit rl;
@@ -1224,7 +791,7 @@ static void raise_fd_limit(const struct config *cfg)
  * how many relays (faults.md 20): relays only get what pods leave, so the
  * relay figure is for now, with no pod running yet.
  */
-static void log_capacity(struct daemon *d)
+void log_capacity(struct daemon *d)
 {
 	char relays[256] = "";
 	struct rlimit rl;
@@ -1365,8 +932,10 @@ static void add_spec(struct config *cfg, int family, const char *addr, uint16_t 
 	s->family = family;
 	inet_pton(family, addr, &s->addr);
 	inet_ntop(family, &s->addr, text, sizeof(text));
-	snprintf(s->addr_text, sizeof(s->addr_text), family == AF_INET6 ? "[%s]:%u" : "%s:%u", text,
-		 port);
+	/* only a v4-mapped --listen-address could be cut short, and only in the log */
+	if (snprintf(s->addr_text, sizeof(s->addr_text), family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		     text, port) >= (int)sizeof(s->addr_text))
+		s->addr_text[sizeof(s->addr_text) - 1] = '\0';
 	s->port = port;
 	s->socktype = socktype;
 	s->role = role;
@@ -1414,7 +983,7 @@ static void build_profile(struct config *cfg)
 /* long-only options (faults.md 5), clear of the short letters */
 enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT };
 
-static void parse_args(int argc, char **argv, struct config *cfg)
+void parse_args(int argc, char **argv, struct config *cfg)
 {
 	static const struct option opts[] = {
 		{ "listen-address", required_argument, NULL, 'a' },
@@ -1599,185 +1168,3 @@ static void parse_args(int argc, char **argv, struct config *cfg)
 }
 
 /* ---- main -------------------------------------------------------------- */
-
-/* Milliseconds until the next thing the loop must do on its own, or -1. */
-static int next_timeout(const struct daemon *d)
-{
-	long ms = -1, t;
-
-	if (d->wait_head)
-		ms = ms_until(&d->wait_head->deadline);
-	if (d->pend_head) {
-		t = ms_until(&d->pend_head->next_retry);
-		if (ms < 0 || t < ms)
-			ms = t;
-	}
-	t = http_timeout_ms(d);
-	if (t >= 0 && (ms < 0 || t < ms))
-		ms = t;
-	t = zsock_timeout_ms(d);
-	if (ms < 0 || t < ms)
-		ms = t;
-	t = relay_next_timeout_ms(d);
-	if (t >= 0 && (ms < 0 || t < ms))
-		ms = t;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-static const char *listener_summary(const struct config *cfg)
-{
-	static char buf[512];
-	size_t i, o = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < cfg->nspecs && o < sizeof(buf); i++)
-		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s%s", i ? ", " : "",
-				      cfg->specs[i].addr_text,
-				      cfg->specs[i].socktype == SOCK_DGRAM ? "/udp" : "");
-	return buf;
-}
-
-/* true when the daemon should exit */
-static bool handle_signal(struct daemon *d)
-{
-	struct signalfd_siginfo si;
-
-	if (read(d->sig.fd, &si, sizeof(si)) != sizeof(si))
-		return false;
-	if (si.ssi_signo == SIGUSR1) {
-		report_log_table(d);
-		return false;
-	}
-	log_line(LOG_INFO, T_EMU, "received %s, shutting down",
-		 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-	return true;
-}
-
-#ifndef ZE_FUZZ
-int main(int argc, char **argv)
-{
-	struct daemon d;
-	sigset_t mask;
-	int ret;
-
-	memset(&d, 0, sizeof(d));
-	cli_set_prog(PROG);
-	ret = cli_guard_stdio();
-	if (ret)
-		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-ret));
-	/*
-	 * A fixed mmap threshold: a /metrics or /config_dump body for thousands
-	 * of pods (megabytes) is then always its own mapping, returned to the
-	 * kernel when freed. glibc's default raises the threshold after the first
-	 * big free, and the next body stays in the heap for good (measured: RSS
-	 * 9.6 -> 26 MB at 4,977 pods after two scrapes, and never back).
-	 */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	parse_args(argc, argv, &d.cfg);
-	/* a stalled reader of stdout must not stall ZDS, HTTP or SIGTERM; 1 MiB: a table of ~7,000 pods */
-	ret = log_start(STDOUT_FILENO, 1 << 20);
-	if (ret)
-		cli_die("cannot start the log writer: %s", strerror(-ret));
-	check_capabilities(&d.cfg);
-	clock_gettime(CLOCK_REALTIME, &d.start_time);
-
-	/* ztunnel saves its own netns once, before any pod is handled */
-	d.own_netns_fd = netns_open_current();
-	if (d.own_netns_fd < 0)
-		cli_die("cannot open the daemon's own network namespace: %s", strerror(-d.own_netns_fd));
-	ret = netns_fd_id(d.own_netns_fd, &d.own_netns);
-	if (ret)
-		cli_die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
-	if (pod_table_init(&d.pods) < 0)
-		cli_die("out of memory");
-	raise_fd_limit(&d.cfg);
-	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		cli_die("sigprocmask: %s", strerror(errno));
-	d.sig.kind = EV_SIGNAL;
-	d.sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (d.sig.fd < 0)
-		cli_die("signalfd: %s", strerror(errno));
-	d.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d.epfd < 0)
-		cli_die("epoll_create1: %s", strerror(errno));
-
-	zsock_setup(&d);
-	if (epoll_add(&d, &d.server) || epoll_add(&d, &d.sig)) {
-		remove_socket(&d);
-		cli_die("epoll_ctl: %s", strerror(errno));
-	}
-
-	log_plain("inpod_enabled: true");
-	log_plain("inpod_uds: %s", d.cfg.socket_path);
-	log_plain("inpod_port_reuse: %s", d.cfg.port_reuse ? "true" : "false");
-	if (d.cfg.mark)
-		log_plain("inpod_mark: %u", d.cfg.mark);
-	if (http_start(&d) < 0) {
-		remove_socket(&d);
-		return 1;
-	}
-	log_capacity(&d);
-	drop_capabilities(&d);
-	log_line(LOG_INFO, T_EMU, "%s %s listening on %s (mode %04o); profile %s: pod listeners %s",
-		 PROG, ZE_VERSION, d.cfg.socket_path, (unsigned)d.cfg.socket_mode,
-		 d.cfg.profile == PROFILE_AMBIENT ? "ambient" : "walkthru", listener_summary(&d.cfg));
-
-	for (;;) {
-		struct epoll_event evs[64];
-		int n, i;
-
-		n = epoll_wait(d.epfd, evs, 64, next_timeout(&d));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_line(LOG_ERROR, T_EMU, "epoll_wait: %s", strerror(errno));
-			shutdown_all(&d);
-			return 1;
-		}
-		for (i = 0; i < n; i++) {
-			struct ev_src *src = evs[i].data.ptr;
-
-			if (src->fd < 0)
-				continue;	/* closed earlier in this batch */
-
-			switch (src->kind) {
-			case EV_SERVER:
-				accept_conn(&d);
-				break;
-			case EV_SIGNAL:
-				if (handle_signal(&d)) {
-					shutdown_all(&d);
-					return 0;
-				}
-				break;
-			case EV_CONN:
-				read_request(&d, (struct conn *)src);
-				break;
-			case EV_LISTENER:
-				accept_on_listener(&d, (struct listener *)src);
-				break;
-			case EV_HTTP:
-				http_dispatch(&d, src);
-				break;
-			case EV_RELAY:
-				relay_dispatch(&d, src, evs[i].events);
-				break;
-			}
-		}
-		expire_conns(&d);
-		retry_pending(&d);
-		zsock_watch(&d);
-		relay_expire(&d);
-		/* MHD also has its own timeouts (idle HTTP clients) */
-		http_dispatch(&d, NULL);
-		reap(&d);
-	}
-}
-#endif /* ZE_FUZZ */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target for the daemon's request handling: the real
- * ztunnel-emulator.c (built with ZE_FUZZ, without its main) driven over real
+ * libFuzzer target for the daemon's request handling: the daemon's own
+ * objects (libzt.a, everything but main.o and proxy.o) driven over real
  * SOCK_SEQPACKET connections with real fds, with netns entry and port binding
- * replaced by fuzz_proxy_start() below (eventfds stand in for listeners).
+ * replaced by proxy_stub.c (eventfds stand in for listeners).
  *
  * Input: a sequence of steps, each starting with an op byte.
  *   op bit 7 clear: a message from a client
@@ -36,17 +36,36 @@
  * input everything is torn down and the process must hold exactly the fds it
  * held before: an fd leaked on any error path aborts.
  */
-#ifndef ZE_FUZZ
-#error "build with -DZE_FUZZ (see the Makefile's tests/fuzz/fuzz_dispatch rule)"
-#endif
-
-#include "../../ztunnel-emulator/ztunnel-emulator.c"
-
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "clock.h"
+#include "daemon.h"
+#include "fdpass.h"
 #include "fuzz_common.h"
+#include "log.h"
+#include "netns.h"
+#include "pods.h"
+#include "proxy_stub.h"
+#include "zds.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -75,107 +94,12 @@ static int kind_fd[K_ALL];
 static struct netns_id kind_ns[K_ALL];	/* for the netns kinds */
 static bool kind_is_net[K_ALL];
 static struct stat kind_st[K_ALL];	/* what each of the harness's fds is, to notice a stray close */
-static unsigned start_attempts;	/* per input: the stand-in's flaky pods */
 static size_t max_pods_seen;	/* per input: the highest --max-pods in force (command 10) */
 static int pipe_w = -1;
 static FILE *null_out;
 static struct sockaddr_un server_sa;
 static socklen_t server_sa_len;
 static bool can_setuid;
-
-/* ---- the stand-in for proxy_start --------------------------------------- */
-
-/*
- * One eventfd per listener of the profile, registered with epoll as the real
- * ones are. Like the real one, an optional listener ([::1] DNS) is not made
- * when the pod lacks the address: here when its namespace starts with "v4".
- * Fails like a bind error for a pod named "F...", always, at the listener
- * given by the name's length (so partial starts are undone), and for a pod
- * named "f..." on every other start attempt of the input (so a retry or a
- * repeated Add succeeds).
- */
-int fuzz_proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
-{
-	const struct config *cfg = &d->cfg;
-	int fds[POD_MAX_LISTENERS], ret;
-	size_t i, n = cfg->nspecs, fail_at = SIZE_MAX;
-	bool no_ipv6 = !strncmp(p->namespace_, "v4", 2);
-
-	FUZZ_CHECK(p->state != POD_UP, "proxy_start on a running pod");
-	FUZZ_CHECK(p->netns_fd >= 0, "proxy_start without the pod's netns fd");
-	FUZZ_CHECK(p->nlisteners == 0 && !p->relays, "proxy_start with %zu listeners still there",
-		   p->nlisteners);
-	for (i = 0; i < POD_MAX_LISTENERS; i++)
-		FUZZ_CHECK(p->listeners[i].ev.fd < 0, "proxy_start with listener %zu still open", i);
-
-	if (p->name[0] == 'F')
-		fail_at = strlen(p->name) % n;
-	else if (p->name[0] == 'f' && start_attempts % 2 == 0)
-		fail_at = 0;
-	start_attempts++;
-
-	for (i = 0; i < n; i++)
-		fds[i] = -1;
-	for (i = 0; i < n; i++) {
-		if (cfg->specs[i].optional && no_ipv6)
-			continue;
-		if (i == fail_at) {
-			snprintf(err, errlen, "failed to bind to address %s: (fake)", cfg->specs[i].addr_text);
-			ret = -EADDRINUSE;
-			goto fail;
-		}
-		fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (fds[i] < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
-			goto fail;
-		}
-	}
-	/* as the real one: IP_TRANSPARENT on an eventfd fails, so none is transparent */
-	ret = pod_take_listeners(d, p, fds, err, errlen);
-	if (ret)
-		goto fail;
-	clock_gettime(CLOCK_REALTIME, &p->started);
-	return 0;
-
-fail:
-	for (i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return ret;
-}
-
-/*
- * relay.c (the data path) is only reached from accepted connections, which
- * eventfd listeners never have. These weak stand-ins let the harness link
- * when the build leaves relay.c out; when it is linked, its own win.
- */
-__attribute__((weak)) void relay_start(struct daemon *d, struct listener *l, int client_fd)
-{
-	(void)d;
-	(void)l;
-	close(client_fd);
-	FUZZ_CHECK(0, "relay_start called: eventfd listeners cannot accept");
-}
-
-__attribute__((weak)) void relay_dispatch(struct daemon *d, struct ev_src *src, uint32_t events)
-{
-	(void)d;
-	(void)src;
-	(void)events;
-	FUZZ_CHECK(0, "relay_dispatch called without relays");
-}
-
-__attribute__((weak)) void relay_close_pod(struct daemon *d, struct pod *p)
-{
-	(void)d;
-	FUZZ_CHECK(!p->relays, "a pod with relays, and no relay.c linked");
-}
-
-__attribute__((weak)) void relay_reap(struct daemon *d)
-{
-	FUZZ_CHECK(!d->dead_relays, "dead relays, and no relay.c linked");
-}
 
 /* ---- set-up, once ------------------------------------------------------- */
 
@@ -943,7 +867,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pod_table_free(&D.pods);
 	FUZZ_CHECK(pod_table_init(&D.pods) == 0, "pod_table_init");
 	memset(&D.stats, 0, sizeof(D.stats));
-	start_attempts = 0;
+	proxy_stub_start_attempts = 0;
 	D.cfg.max_pods = max_pods_seen = 3;
 	D.cfg.log_format = LOG_FORMAT_LEGACY;
 	check_harness_fds();
