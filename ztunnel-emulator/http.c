@@ -69,59 +69,6 @@ static const char *const srv_what[] = {
 	[SRV_METRICS] = "/metrics",
 };
 
-int http_parse_addr(const char *text, struct http_addr *a)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *colon, *h = text;
-	size_t hl;
-	char *end;
-	long port;
-
-	memset(a, 0, sizeof(*a));
-	if (!strcmp(text, "none"))
-		return 0;
-	if (*text == '[') {
-		/* [v6]:port */
-		colon = strstr(text, "]:");
-		if (!colon)
-			return -EINVAL;
-		h = text + 1;
-		hl = (size_t)(colon - h);
-		colon++;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon)
-			return -EINVAL;
-		hl = (size_t)(colon - text);
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&a->sa)->sin_addr) == 1) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		a->family = AF_INET;
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&a->sa)->sin6_addr) == 1) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		a->family = AF_INET6;
-	} else {
-		return -EINVAL;
-	}
-	snprintf(a->text, sizeof(a->text), "%s", text);
-	a->enabled = true;
-	return 0;
-}
-
 /* ---- connection limits and the request deadline (fault 9) ------------------ */
 
 static void wait_unlink(struct http_server *srv, struct hconn *h)

@@ -87,6 +87,7 @@ static bool handle_signal(struct daemon *d)
 int main(int argc, char **argv)
 {
 	struct daemon d;
+	struct ze_err err;
 	sigset_t mask;
 	int ret;
 
@@ -103,7 +104,20 @@ int main(int argc, char **argv)
 	 * 9.6 -> 26 MB at 4,977 pods after two scrapes, and never back).
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	parse_args(argc, argv, &d.cfg);
+	ret = config_parse(argc, argv, &d.cfg, &err);
+	if (ret == CONFIG_HELP) {
+		config_usage(stdout);
+		return 0;
+	}
+	if (ret == CONFIG_VERSION) {
+		printf("%s %s\n", PROG, ZE_VERSION);
+		return 0;
+	}
+	if (ret < 0) {
+		if (err.msg[0])
+			cli_usage_error("%s", err.msg);
+		cli_usage_error(NULL);
+	}
 	/* a stalled reader of stdout must not stall ZDS, HTTP or SIGTERM; 1 MiB: a table of ~7,000 pods */
 	ret = log_start(STDOUT_FILENO, 1 << 20);
 	if (ret)

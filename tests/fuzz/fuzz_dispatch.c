@@ -236,7 +236,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	while (args[nargs])
 		nargs++;
 	optind = 1;
-	parse_args(nargs, args, &D.cfg);
+	FUZZ_CHECK(config_parse(nargs, args, &D.cfg, NULL) == CONFIG_RUN, "config_parse");
 	FUZZ_CHECK(D.cfg.nspecs > 0 && D.cfg.nspecs <= POD_MAX_LISTENERS, "%zu listener specs",
 		   D.cfg.nspecs);
 	{
