@@ -16,6 +16,7 @@
 #include "config.h"
 #include "pods.h"
 #include "sockpath.h"
+#include "wm.h"
 #include "zds.h"
 
 #define T_WM "ztunnel::inpod::workloadmanager"
@@ -24,12 +25,11 @@
 
 struct conn {
 	struct ev_src ev;	/* EV_CONN */
-	uint64_t serial;
+	struct wm_session wm;	/* serial: every accepted stream gets the next */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
 	bool got_request;
-	bool snapshot_sent;
 	bool privileged;	/* root or the daemon's own user (admission.h) */
 	int kind;		/* enum req_kind of the request being answered */
 	struct timespec deadline;	/* for the first request */
@@ -134,8 +134,6 @@ void accept_conn(struct daemon *d);
 void read_request(struct daemon *d, struct conn *c);
 void conn_close(struct daemon *d, struct conn *c, const char *why);
 void expire_conns(struct daemon *d);
-void retry_pending(struct daemon *d);
-void pod_drain(struct daemon *d, struct pod *p);
 void reap(struct daemon *d);
 void shutdown_all(struct daemon *d);
 

@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 			}
 		}
 		expire_conns(&d);
-		retry_pending(&d);
+		pods_retry_pending(&d);
 		zsock_watch(&d);
 		relay_expire(&d);
 		/* MHD also has its own timeouts (idle HTTP clients) */

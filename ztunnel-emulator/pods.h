@@ -98,4 +98,16 @@ struct pod *pod_new(const char *uid, size_t uid_len, const char *name, size_t na
 /* Closes what the pod still holds and frees it. */
 void pod_free(struct pod *p);
 
+struct daemon;
+
+/* Starts the proxy (Up), or leaves the pod pending: 0 or -errno, err saying why. */
+int pod_try_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
+/*
+ * Closes the pod's listeners, relays and netns fd at once and takes it out
+ * of the table; the memory waits until the current batch of events is done.
+ */
+void pod_drain(struct daemon *d, struct pod *p);
+/* Retries the pending pods whose --retry-interval is up. */
+void pods_retry_pending(struct daemon *d);
+
 #endif

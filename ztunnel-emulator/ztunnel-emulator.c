@@ -57,107 +57,6 @@
 /* ---- pods -------------------------------------------------------------- */
 
 
-static void pend_unlink(struct daemon *d, struct pod *p)
-{
-	if (p->pprev)
-		p->pprev->pnext = p->pnext;
-	else
-		d->pend_head = p->pnext;
-	if (p->pnext)
-		p->pnext->pprev = p->pprev;
-	else
-		d->pend_tail = p->pprev;
-	p->pprev = p->pnext = NULL;
-}
-
-static void set_up(struct daemon *d, struct pod *p)
-{
-	if (p->state == POD_PENDING) {
-		pend_unlink(d, p);
-		d->n_pending--;
-	}
-	p->state = POD_UP;
-	free(p->last_error);
-	p->last_error = NULL;
-	d->n_up++;
-	d->stats.proxies_started++;
-}
-
-/* Queues a pod whose start failed for a retry after --retry-interval. */
-static void set_pending(struct daemon *d, struct pod *p, const char *err)
-{
-	if (p->state == POD_PENDING)
-		pend_unlink(d, p);
-	else
-		d->n_pending++;
-	p->state = POD_PENDING;
-	free(p->last_error);
-	p->last_error = strdup(err);
-	clock_gettime(CLOCK_MONOTONIC, &p->next_retry);
-	timespec_add(&p->next_retry, d->cfg.retry_interval);
-	/* every pod waits the same interval, so appending keeps the FIFO in deadline order */
-	p->pprev = d->pend_tail;
-	if (d->pend_tail)
-		d->pend_tail->pnext = p;
-	else
-		d->pend_head = p;
-	d->pend_tail = p;
-}
-
-/*
- * Closes the pod's listeners (epoll forgets them) and its netns fd at once;
- * the memory waits until the current batch of events is done, as a later
- * event in the batch may still point at one of its listeners.
- */
-void pod_drain(struct daemon *d, struct pod *p)
-{
-	if (p->state == POD_PENDING) {
-		pend_unlink(d, p);
-		d->n_pending--;
-	} else if (p->state == POD_UP) {
-		d->n_up--;
-		d->stats.proxies_stopped++;
-	}
-	pod_remove(&d->pods, p);
-	relay_close_pod(d, p);
-	listeners_close(p);
-	close(p->netns_fd);
-	p->netns_fd = -1;
-	p->next = d->dead_pods;
-	d->dead_pods = p;
-}
-
-/* Starts the proxy, or leaves the pod pending; err says why it failed. */
-static int try_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
-{
-	int ret = proxy_start(d, p, err, errlen);
-
-	if (ret)
-		set_pending(d, p, err);
-	else
-		set_up(d, p);
-	return ret;
-}
-
-void retry_pending(struct daemon *d)
-{
-	struct timespec now;
-	char u[400], err[ERRMSG_MAX];
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	while (d->pend_head && expired(&d->pend_head->next_retry, &now)) {
-		struct pod *p = d->pend_head;
-
-		p->retries++;
-		uid_text(u, sizeof(u), p->uid, p->uid_len);
-		if (try_start(d, p, err, sizeof(err)) == 0)
-			log_line(LOG_INFO, T_SM, "pod %s proxy started on retry %u", u, p->retries);
-		else
-			log_line(LOG_WARN, T_SM, "pod %s retry %u failed, still pending (next in %gs): %s",
-				 u, p->retries, d->cfg.retry_interval, err);
-	}
-}
-
 /* ---- connections ------------------------------------------------------- */
 
 static void wait_unlink(struct daemon *d, struct conn *c)
@@ -245,7 +144,7 @@ void accept_conn(struct daemon *d)
 	}
 	c->ev.kind = EV_CONN;
 	c->ev.fd = fd;
-	c->serial = d->next_serial;
+	c->wm.serial = d->next_serial;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
@@ -340,159 +239,20 @@ static void start_failure(struct daemon *d, struct conn *c, const char *why)
 	send_ack(d, c, text);
 }
 
-static void log_add(const struct daemon *d, const struct zds_request *req)
+/* The workload manager's answer, worded and sent as ztunnel does. */
+static void send_reply(struct daemon *d, struct conn *c, const struct wm_reply *r)
 {
-	char u[400], n[400], ns[400];
-
-	if (d->cfg.log_format == LOG_FORMAT_CURRENT)
-		log_line(LOG_INFO, T_SM, "pod received, starting proxy uid=%s name=%s namespace=%s",
-			 log_quote(u, sizeof(u), req->uid.p, req->uid.len),
-			 log_quote(n, sizeof(n), req->info.name.p, req->info.name.len),
-			 log_quote(ns, sizeof(ns), req->info.namespace_.p, req->info.namespace_.len));
-	else
-		log_line(LOG_INFO, T_SM, "pod %s received netns, starting proxy",
-			 uid_text(u, sizeof(u), req->uid.p, req->uid.len));
-}
-
-static void handle_add(struct daemon *d, struct conn *c, const struct zds_request *req, int fd)
-{
-	struct netns_id id;
-	struct pod *p, *other;
-	char u[400], err[ERRMSG_MAX];
-	int ret;
-
-	if (!req->has_workload_info) {
-		close(fd);
-		protocol_error(d, c, "workload_info is required");
-		return;
-	}
-	log_add(d, req);
-	uid_text(u, sizeof(u), req->uid.p, req->uid.len);
-
-	ret = netns_fd_id(fd, &id);
-	if (ret) {
-		close(fd);
-		snprintf(err, sizeof(err), "cannot stat the netns fd: %s", strerror(-ret));
-		start_failure(d, c, err);
-		return;
-	}
-	/* istio#55139: a host netns sent as a pod's made the node unusable; never retried */
-	if (netns_id_eq(&id, &d->own_netns) && !d->cfg.allow_host_netns) {
-		close(fd);
-		start_failure(d, c, "refusing to enroll the host network namespace");
-		return;
-	}
-
-	p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
-	if (p && netns_id_eq(&p->nsid, &id)) {
-		close(fd);
-		p->seen_conn = c->serial;
-		if (p->state == POD_UP) {
-			log_line(LOG_INFO, T_SM, "pod %s already running in this netns, nothing to do", u);
-			send_ack(d, c, NULL);
-		} else if (try_start(d, p, err, sizeof(err)) == 0) {
-			log_line(LOG_INFO, T_SM, "pod %s was pending, proxy started", u);
-			send_ack(d, c, NULL);
-		} else {
-			start_failure(d, c, err);
-		}
-		return;
-	}
-	other = pod_find_ns(&d->pods, &id);
-	if (other && other != p) {
-		char o[400];
-
-		close(fd);
-		snprintf(err, sizeof(err), "network namespace already enrolled as pod %s",
-			 uid_text(o, sizeof(o), other->uid, other->uid_len));
-		start_failure(d, c, err);
-		return;
-	}
-	if (p) {
-		/* sandbox recreated: same uid, new netns */
-		log_line(LOG_INFO, T_SM, "pod %s netns changed, draining old proxy", u);
-		pod_drain(d, p);
-	} else if (d->pods.count >= d->cfg.max_pods) {
-		close(fd);
-		snprintf(err, sizeof(err), "pod limit reached (%zu pods, see --max-pods)", d->cfg.max_pods);
-		start_failure(d, c, err);
-		return;
-	}
-
-	p = pod_new(req->uid.p, req->uid.len, req->info.name.p, req->info.name.len,
-		    req->info.namespace_.p, req->info.namespace_.len, req->info.service_account.p,
-		    req->info.service_account.len);
-	if (p) {
-		/* the netns identity is a hash key: set before inserting */
-		p->netns_fd = fd;
-		p->nsid = id;
-		p->seen_conn = c->serial;
-	}
-	if (!p || pod_insert(&d->pods, p) < 0) {
-		if (p)
-			pod_free(p);	/* closes fd */
-		else
-			close(fd);
-		start_failure(d, c, "out of memory");
-		return;
-	}
-	clock_gettime(CLOCK_REALTIME, &p->added);
-	/* a failed start keeps the pod pending, with its netns, as ztunnel does */
-	if (try_start(d, p, err, sizeof(err)))
-		start_failure(d, c, err);
-	else
+	switch (r->verdict) {
+	case WM_ACK:
 		send_ack(d, c, NULL);
-}
-
-static void handle_del(struct daemon *d, struct conn *c, const struct zds_request *req)
-{
-	struct pod *p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
-	char q[400];
-
-	/* tracing prints the uid as a field after the message */
-	log_line(LOG_INFO, T_SM, "pod delete request, %s proxy uid=%s",
-		 d->cfg.log_format == LOG_FORMAT_CURRENT ? "shutting down" : "draining",
-		 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
-	if (p)
-		pod_drain(d, p);
-	send_ack(d, c, NULL);
-}
-
-static void handle_keep(struct daemon *d, struct conn *c, const struct zds_request *req)
-{
-	struct pod *p;
-
-	if (c->snapshot_sent) {
-		protocol_error(d, c, "pod keep received after snapshot");
-		return;
+		break;
+	case WM_NACK:
+		start_failure(d, c, r->text);
+		break;
+	case WM_PROTOCOL_ERROR:
+		protocol_error(d, c, r->text);
+		break;
 	}
-	p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
-	if (p)
-		p->seen_conn = c->serial;
-	send_ack(d, c, NULL);
-}
-
-static void handle_snapshot(struct daemon *d, struct conn *c)
-{
-	struct pod *p, *next;
-	char u[400];
-
-	if (c->snapshot_sent) {
-		protocol_error(d, c, "pod snapshot received already");
-		return;
-	}
-	c->snapshot_sent = true;
-	log_line(LOG_INFO, T_SM, "%s", d->cfg.log_format == LOG_FORMAT_CURRENT ?
-				       "received snapshot sent" : "pod received snapshot sent");
-	for (p = d->pods.head; p; p = next) {
-		next = p->next;
-		if (p->seen_conn != c->serial) {
-			log_line(LOG_INFO, T_SM, "pod %s not in snapshot, draining proxy",
-				 uid_text(u, sizeof(u), p->uid, p->uid_len));
-			pod_drain(d, p);
-		}
-	}
-	send_ack(d, c, NULL);
 }
 
 /*
@@ -523,6 +283,7 @@ void read_request(struct daemon *d, struct conn *c)
 	uint8_t buf[ZDS_MAX_MSG];
 	struct fdpass_msg m;
 	struct zds_request req;
+	struct wm_reply r;
 	const char *why = NULL;
 	char text[ERRMSG_MAX];
 	struct timespec t0, t1;
@@ -602,22 +363,26 @@ void read_request(struct daemon *d, struct conn *c)
 			return;
 		}
 		c->kind = REQ_ADD;	/* a well-formed Add from here on; before, a read failure */
-		handle_add(d, c, &req, fd);
+		wm_add(d, &c->wm, &req, fd, &r);
+		send_reply(d, c, &r);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		stats_observe_add(&d->stats, (double)(t1.tv_sec - t0.tv_sec) +
 						     (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		break;
 	case ZDS_REQ_DEL:
 		c->kind = REQ_DEL;
-		handle_del(d, c, &req);
+		wm_del(d, &req, &r);
+		send_reply(d, c, &r);
 		break;
 	case ZDS_REQ_KEEP:
 		c->kind = REQ_KEEP;
-		handle_keep(d, c, &req);
+		wm_keep(d, &c->wm, &req, &r);
+		send_reply(d, c, &r);
 		break;
 	case ZDS_REQ_SNAPSHOT_SENT:
 		c->kind = REQ_SNAPSHOT;
-		handle_snapshot(d, c);
+		wm_snapshot_sent(d, &c->wm, &r);
+		send_reply(d, c, &r);
 		break;
 	default:
 		break;

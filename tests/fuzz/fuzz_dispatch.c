@@ -413,7 +413,7 @@ static void slot_open(struct slot *s, bool unprivileged)
 	accept_conn(&D);
 	drain_backlog();
 	for (c = D.conns; c; c = c->next)
-		if (D.next_serial != serial && c->serial == D.next_serial)
+		if (D.next_serial != serial && c->wm.serial == D.next_serial)
 			break;
 	if (!c) {
 		/* turned away (not allowed, --max-connections) or closed at once: the client sees the end */
@@ -632,7 +632,7 @@ static void check_answer(const struct slot *s, const uint8_t *payload, size_t le
 		if (ok) {
 			FUZZ_CHECK(p && p->state == POD_UP && netns_id_eq(&p->nsid, &kind_ns[kinds[0]]),
 				   "Add acked but the pod is not running in the netns sent");
-			FUZZ_CHECK(p->seen_conn == s->c->serial, "Add acked but the pod is not marked seen");
+			FUZZ_CHECK(p->seen_conn == s->c->wm.serial, "Add acked but the pod is not marked seen");
 		} else {
 			FUZZ_CHECK(!strncmp(ack, "failure to start proxy : ", 25),
 				   "an Add nack that kept the connection: \"%s\"", ack);
@@ -645,13 +645,13 @@ static void check_answer(const struct slot *s, const uint8_t *payload, size_t le
 		FUZZ_CHECK(!pod_find_uid(&D.pods, req.uid.p, req.uid.len), "Del acked but the pod is still there");
 		break;
 	case ZDS_REQ_KEEP:
-		FUZZ_CHECK(ok && !s->c->snapshot_sent, "Keep answered \"%s\" (snapshot sent: %d)", ack,
-			   s->c->snapshot_sent);
+		FUZZ_CHECK(ok && !s->c->wm.snapshot_sent, "Keep answered \"%s\" (snapshot sent: %d)", ack,
+			   s->c->wm.snapshot_sent);
 		break;
 	case ZDS_REQ_SNAPSHOT_SENT:
-		FUZZ_CHECK(ok && s->c->snapshot_sent, "SnapshotSent answered \"%s\"", ack);
+		FUZZ_CHECK(ok && s->c->wm.snapshot_sent, "SnapshotSent answered \"%s\"", ack);
 		for (p = D.pods.head; p; p = p->next)
-			FUZZ_CHECK(p->seen_conn == s->c->serial,
+			FUZZ_CHECK(p->seen_conn == s->c->wm.serial,
 				   "a pod neither added nor kept on this connection survived its snapshot");
 		break;
 	default:
@@ -784,7 +784,7 @@ static void step_command(struct slot *slots, uint8_t op)
 	case 0:
 		for (p = D.pend_head; p; p = p->pnext)
 			p->next_retry.tv_sec = p->next_retry.tv_nsec = 0;
-		retry_pending(&D);
+		pods_retry_pending(&D);
 		break;
 	case 1:
 		slot_hangup(s);
@@ -883,7 +883,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			pos = step_message(slots, op, data, size, pos);
 		/* the end of the daemon's loop iteration */
-		retry_pending(&D);
+		pods_retry_pending(&D);
 		for (i = 0; i < SLOTS; i++)
 			sweep(&slots[i]);
 		reap(&D);
