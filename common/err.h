@@ -11,7 +11,7 @@
 
 struct ze_err {
 	int code;		/* -errno, as returned */
-	char msg[512];		/* "" when the failure says it all */
+	char msg[4096 + 256];	/* room for a path and its context; "" when nothing to add */
 };
 
 /* Fills e (when not NULL) with code and the formatted reason; returns code. */

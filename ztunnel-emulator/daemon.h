@@ -130,15 +130,12 @@ void check_capabilities(const struct config *cfg);
 void raise_fd_limit(const struct config *cfg);
 void log_capacity(struct daemon *d);
 void drop_capabilities(struct daemon *d);
-void accept_conn(struct daemon *d);
-void read_request(struct daemon *d, struct conn *c);
-void conn_close(struct daemon *d, struct conn *c, const char *why);
-void expire_conns(struct daemon *d);
 void reap(struct daemon *d);
 void shutdown_all(struct daemon *d);
 
 /* zsock.c: the ZDS socket file (faults.md 1, 14, 15). */
-void zsock_setup(struct daemon *d);	/* exits when it cannot be made safely */
+/* 0, or -errno with e saying why (a socket that cannot be made safely) */
+int zsock_setup(struct daemon *d, struct ze_err *e);
 void zsock_watch(struct daemon *d);	/* in the loop: notices a lost socket, re-creates it */
 long zsock_timeout_ms(const struct daemon *d);	/* until the next check */
 

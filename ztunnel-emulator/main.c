@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "daemon.h"
+#include "zds_server.h"
 #include "listeners.h"
 #include "log.h"
 #include "netns.h"
@@ -152,7 +153,8 @@ int main(int argc, char **argv)
 	if (d.epfd < 0)
 		cli_die("epoll_create1: %s", strerror(errno));
 
-	zsock_setup(&d);
+	if (zsock_setup(&d, &err))
+		cli_die("%s", err.msg);
 	if (epoll_add(&d, &d.server) || epoll_add(&d, &d.sig)) {
 		sockpath_remove(&d.sock);
 		cli_die("epoll_ctl: %s", strerror(errno));
@@ -193,7 +195,7 @@ int main(int argc, char **argv)
 
 			switch (src->kind) {
 			case EV_SERVER:
-				accept_conn(&d);
+				zds_server_accept(&d);
 				break;
 			case EV_SIGNAL:
 				if (handle_signal(&d)) {
@@ -202,7 +204,7 @@ int main(int argc, char **argv)
 				}
 				break;
 			case EV_CONN:
-				read_request(&d, (struct conn *)src);
+				zds_server_read(&d, (struct conn *)src);
 				break;
 			case EV_LISTENER:
 				listener_accept(&d, (struct listener *)src);
@@ -215,7 +217,7 @@ int main(int argc, char **argv)
 				break;
 			}
 		}
-		expire_conns(&d);
+		zds_server_expire(&d);
 		pods_retry_pending(&d);
 		zsock_watch(&d);
 		relay_expire(&d);

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "daemon.h"
 #include "log.h"
 #include "sockpath.h"
@@ -55,22 +54,25 @@ static void schedule_check(struct daemon *d)
 	d->sock_next_check.tv_sec += WATCH_INTERVAL_MS / 1000;
 }
 
-void zsock_setup(struct daemon *d)
+int zsock_setup(struct daemon *d, struct ze_err *e)
 {
 	char why[1024];
 	bool dir_refused;
 	int fd;
 
-	if (sockpath_init(&d->sock, d->cfg.socket_path, why, sizeof(why)) < 0)
-		cli_die("%s", why);
+	fd = sockpath_init(&d->sock, d->cfg.socket_path, why, sizeof(why));
+	if (fd < 0)
+		return ze_err_set(e, fd, "%s", why);
 	fd = make_socket(d, &dir_refused, why, sizeof(why));
 	if (fd < 0)
-		cli_die("%s%s", why, dir_refused ? " (--insecure-socket-dir to use it anyway)" : "");
+		return ze_err_set(e, fd, "%s%s", why,
+				  dir_refused ? " (--insecure-socket-dir to use it anyway)" : "");
 	d->server.kind = EV_SERVER;
 	d->server.fd = fd;
 	log_line(LOG_INFO, T_EMU, "ZDS socket %s (mode %04o%s)", d->sock.path,
 		 (unsigned)d->cfg.socket_mode, d->cfg.recreate_socket ? ", re-created if removed" : "");
 	schedule_check(d);
+	return 0;
 }
 
 long zsock_timeout_ms(const struct daemon *d)

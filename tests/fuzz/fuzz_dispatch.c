@@ -59,6 +59,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "zds_server.h"
 #include "fdpass.h"
 #include "fuzz_common.h"
 #include "log.h"
@@ -384,7 +385,7 @@ static void drain_backlog(void)
 		close(fd);
 }
 
-/* Connects a client and lets the real accept_conn() take it. */
+/* Connects a client and lets the real zds_server_accept() take it. */
 static void slot_open(struct slot *s, bool unprivileged)
 {
 	uint64_t serial = D.next_serial;
@@ -410,16 +411,16 @@ static void slot_open(struct slot *s, bool unprivileged)
 	}
 	FUZZ_CHECK(ret == 0, "connect: %s", strerror(errno));
 
-	accept_conn(&D);
+	zds_server_accept(&D);
 	drain_backlog();
 	for (c = D.conns; c; c = c->next)
 		if (D.next_serial != serial && c->wm.serial == D.next_serial)
 			break;
 	if (!c) {
 		/* turned away (not allowed, --max-connections) or closed at once: the client sees the end */
-		FUZZ_CHECK(D.next_serial != serial, "accept_conn took no stream at all");
+		FUZZ_CHECK(D.next_serial != serial, "zds_server_accept took no stream at all");
 		FUZZ_CHECK(unprivileged || D.n_conns >= D.cfg.max_conns,
-			   "accept_conn turned away root below the limit (%zu of %zu)", D.n_conns,
+			   "zds_server_accept turned away root below the limit (%zu of %zu)", D.n_conns,
 			   D.cfg.max_conns);
 		if (unprivileged) {
 			struct slot away = { .peer = peer };
@@ -448,7 +449,7 @@ static void slot_hangup(struct slot *s)
 		return;
 	hang_up(s->peer);
 	s->peer = -1;
-	read_request(&D, s->c);
+	zds_server_read(&D, s->c);
 	closed = s->c->ev.fd < 0;
 	FUZZ_CHECK(closed, "the daemon kept a connection whose client hung up");
 	sweep(s);
@@ -702,12 +703,12 @@ static size_t step_message(struct slot *slots, uint8_t op, const uint8_t *data, 
 		/* the client is gone before its request is read: the Ack cannot be sent */
 		hang_up(s->peer);
 		s->peer = -1;
-		read_request(&D, s->c);
+		zds_server_read(&D, s->c);
 		FUZZ_CHECK(s->c->ev.fd < 0, "the daemon kept a connection whose client hung up");
 		sweep(s);
 		return pos + len;
 	}
-	read_request(&D, s->c);
+	zds_server_read(&D, s->c);
 	closed = s->c->ev.fd < 0;
 	ack[0] = '\0';
 	acks = drain_peer(s, ack, sizeof(ack), &eof);
@@ -734,7 +735,7 @@ static void connect_and_leave(void)
 	FUZZ_CHECK(connect(peer, (struct sockaddr *)&server_sa, server_sa_len) == 0, "connect: %s",
 		   strerror(errno));
 	hang_up(peer);
-	accept_conn(&D);
+	zds_server_accept(&D);
 	drain_backlog();
 	FUZZ_CHECK(D.n_conns == n, "a connection whose client left before the Hello is still counted");
 }
@@ -761,7 +762,7 @@ static void connect_out_of_fds(void)
 	low = old;
 	low.rlim_cur = (rlim_t)lowest;
 	FUZZ_CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit: %s", strerror(errno));
-	accept_conn(&D);
+	zds_server_accept(&D);
 	FUZZ_CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0, "setrlimit back: %s", strerror(errno));
 	drain_backlog();
 	FUZZ_CHECK(D.n_conns == n, "a connection was taken with no fd to spare");
@@ -802,8 +803,8 @@ static void step_command(struct slot *slots, uint8_t op)
 	case 3:
 		for (c = D.wait_head; c; c = c->wnext)
 			c->deadline.tv_sec = c->deadline.tv_nsec = 0;
-		expire_conns(&D);
-		FUZZ_CHECK(!D.wait_head, "expire_conns left an expired connection");
+		zds_server_expire(&D);
+		FUZZ_CHECK(!D.wait_head, "zds_server_expire left an expired connection");
 		break;
 	case 4:
 		slot_open(s, true);
@@ -819,7 +820,7 @@ static void step_command(struct slot *slots, uint8_t op)
 		if (s->c) {
 			bool eof;
 
-			read_request(&D, s->c);
+			zds_server_read(&D, s->c);
 			FUZZ_CHECK(s->c->ev.fd >= 0 && drain_peer(s, NULL, 0, &eof) == 0 && !eof,
 				   "a wake-up with nothing to read changed the connection");
 		}
@@ -893,7 +894,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* tear down: the clients leave, every pod is drained */
 	for (i = 0; i < SLOTS; i++) {
 		if (slots[i].c)
-			conn_close(&D, slots[i].c, "fuzz: end of input");
+			zds_conn_close(&D, slots[i].c, "fuzz: end of input");
 		if (slots[i].peer >= 0)
 			close(slots[i].peer);
 		slots[i].c = NULL;
