@@ -125,13 +125,10 @@ static inline int epoll_add(struct daemon *d, struct ev_src *src)
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
 }
 
-/* ztunnel-emulator.c, until issue 11 gives each its own file. */
-void check_capabilities(const struct config *cfg);
-void raise_fd_limit(const struct config *cfg);
-void log_capacity(struct daemon *d);
-void drop_capabilities(struct daemon *d);
-void reap(struct daemon *d);
-void shutdown_all(struct daemon *d);
+/* daemon.c: frees what was closed during the event batch (no event can name it any more). */
+void daemon_reap(struct daemon *d);
+/* daemon.c: closes and frees everything, removes the socket file. */
+void daemon_shutdown(struct daemon *d);
 
 /* zsock.c: the ZDS socket file (faults.md 1, 14, 15). */
 /* 0, or -errno with e saying why (a socket that cannot be made safely) */

@@ -31,6 +31,7 @@
 #include "listeners.h"
 #include "log.h"
 #include "netns.h"
+#include "privs.h"
 
 /* Milliseconds until the next thing the loop must do on its own, or -1. */
 static int next_timeout(const struct daemon *d)
@@ -123,7 +124,9 @@ int main(int argc, char **argv)
 	ret = log_start(STDOUT_FILENO, 1 << 20);
 	if (ret)
 		cli_die("cannot start the log writer: %s", strerror(-ret));
-	check_capabilities(&d.cfg);
+	ret = privs_check(&d.cfg, &err);
+	if (ret)
+		cli_die("%s", err.msg);
 	clock_gettime(CLOCK_REALTIME, &d.start_time);
 
 	/* ztunnel saves its own netns once, before any pod is handled */
@@ -135,7 +138,7 @@ int main(int argc, char **argv)
 		cli_die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
 	if (pod_table_init(&d.pods) < 0)
 		cli_die("out of memory");
-	raise_fd_limit(&d.cfg);
+	privs_raise_fd_limit(&d.cfg);
 	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -169,8 +172,8 @@ int main(int argc, char **argv)
 		sockpath_remove(&d.sock);
 		return 1;
 	}
-	log_capacity(&d);
-	drop_capabilities(&d);
+	privs_log_capacity(&d);
+	privs_drop(&d);
 	log_line(LOG_INFO, T_EMU, "%s %s listening on %s (mode %04o); profile %s: pod listeners %s",
 		 PROG, ZE_VERSION, d.cfg.socket_path, (unsigned)d.cfg.socket_mode,
 		 d.cfg.profile == PROFILE_AMBIENT ? "ambient" : "walkthru", listener_summary(&d.cfg));
@@ -184,7 +187,7 @@ int main(int argc, char **argv)
 			if (errno == EINTR)
 				continue;
 			log_line(LOG_ERROR, T_EMU, "epoll_wait: %s", strerror(errno));
-			shutdown_all(&d);
+			daemon_shutdown(&d);
 			return 1;
 		}
 		for (i = 0; i < n; i++) {
@@ -199,7 +202,7 @@ int main(int argc, char **argv)
 				break;
 			case EV_SIGNAL:
 				if (handle_signal(&d)) {
-					shutdown_all(&d);
+					daemon_shutdown(&d);
 					return 0;
 				}
 				break;
@@ -223,6 +226,6 @@ int main(int argc, char **argv)
 		relay_expire(&d);
 		/* MHD also has its own timeouts (idle HTTP clients) */
 		http_dispatch(&d, NULL);
-		reap(&d);
+		daemon_reap(&d);
 	}
 }

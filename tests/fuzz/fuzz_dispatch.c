@@ -499,7 +499,7 @@ static void check_state(const struct slot *slots)
 	const struct pod *p, *prev = NULL;
 	const struct conn *c;
 
-	FUZZ_CHECK(!D.dead_conns && !D.dead_pods && !D.dead_relays, "reap() left something");
+	FUZZ_CHECK(!D.dead_conns && !D.dead_pods && !D.dead_relays, "daemon_reap() left something");
 	FUZZ_CHECK(D.n_relays == 0, "%zu relays without a single accepted connection", D.n_relays);
 	for (p = D.pods.head; p; prev = p, p = p->next) {
 		n++;
@@ -887,7 +887,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pods_retry_pending(&D);
 		for (i = 0; i < SLOTS; i++)
 			sweep(&slots[i]);
-		reap(&D);
+		daemon_reap(&D);
 		check_state(slots);
 	}
 
@@ -902,7 +902,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	while (D.pods.head)
 		pod_drain(&D, D.pods.head);
-	reap(&D);
+	daemon_reap(&D);
 	check_harness_fds();
 
 	FUZZ_CHECK(D.pods.count == 0 && !D.pods.head, "pods left: %zu", D.pods.count);

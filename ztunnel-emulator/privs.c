@@ -1,101 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What is still to be given its own file (issue 11): options, ZDS serving,
- * workload handling, privileges. Interface: daemon.h.
+ * What the daemon may do: the capabilities its options need (checked at
+ * start, the rest dropped after it), the open-file limit, and the capacity
+ * line it implies (faults.md 20). Never prints but through the log, never
+ * exits. Interface: privs.h.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
-#include <grp.h>
-#include <pwd.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
-#include <malloc.h>
-#include <math.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "admission.h"
 #include "caps.h"
-#include "clock.h"
-#include "cli.h"
 #include "daemon.h"
-#include "fdpass.h"
-#include "fmt.h"
-#include "listeners.h"
 #include "log.h"
-#include "netns.h"
-#include "nl.h"
-#include "pods.h"
-#include "proxy.h"
-#include "sockdiag.h"
-#include "uds.h"
-#include "zds.h"
-#include "zds_server.h"
-
-#define ERRMSG_MAX 512
-
-/* ---- small helpers ----------------------------------------------------- */
-
-/* ---- returning home ---------------------------------------------------- */
-
-/* ---- pods -------------------------------------------------------------- */
-
-
-/* ---- connections ------------------------------------------------------- */
-
-void reap(struct daemon *d)
-{
-	relay_reap(d);
-	while (d->dead_conns) {
-		struct conn *c = d->dead_conns;
-
-		d->dead_conns = c->next;
-		free(c);
-	}
-	while (d->dead_pods) {
-		struct pod *p = d->dead_pods;
-
-		d->dead_pods = p->next;
-		pod_free(p);
-	}
-}
-
-/* ---- start-up and shutdown --------------------------------------------- */
-
-void shutdown_all(struct daemon *d)
-{
-	zds_server_drop_all(d);
-	http_stop(d);
-	while (d->pods.head)
-		pod_drain(d, d->pods.head);
-	reap(d);
-	pod_table_free(&d->pods);
-	close(d->server.fd);
-	sockpath_remove(&d->sock);
-	close(d->sig.fd);
-	close(d->epfd);
-	close(d->own_netns_fd);
-	if (d->spare_fd >= 0)
-		close(d->spare_fd);
-	free(d->caps_kept);
-}
+#include "privs.h"
 
 /* The capabilities the options need; the rest are dropped after start-up. */
 static size_t needed_caps(const struct config *cfg, cap_value_t *caps)
@@ -129,7 +55,7 @@ static const char *cap_reason(cap_value_t cap)
 }
 
 /* Names every missing capability, why it is needed, and the setcap line that grants them. */
-void check_capabilities(const struct config *cfg)
+int privs_check(const struct config *cfg, struct ze_err *e)
 {
 	cap_value_t caps[6];
 	char missing[512] = "", grant[256] = "", exe[PATH_MAX];
@@ -155,15 +81,16 @@ void check_capabilities(const struct config *cfg)
 		cap_free(name);
 	}
 	if (!nmissing)
-		return;
+		return 0;
 	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[len > 0 ? len : 0] = '\0';
-	cli_die("missing %s: run as root, or grant %s with 'sudo setcap %s+ep %s'", missing,
-		nmissing > 1 ? "them" : "it", grant, len > 0 ? exe : "ztunnel-emulator/ztunnel-emulator");
+	return ze_err_set(e, -EPERM, "missing %s: run as root, or grant %s with 'sudo setcap %s+ep %s'",
+			  missing, nmissing > 1 ? "them" : "it", grant,
+			  len > 0 ? exe : "ztunnel-emulator/ztunnel-emulator");
 }
 
 /* After start-up: keep only what the options need; no ambient set, no_new_privs. */
-void drop_capabilities(struct daemon *d)
+void privs_drop(struct daemon *d)
 {
 	cap_value_t caps[6];
 	size_t n = needed_caps(&d->cfg, caps);
@@ -183,7 +110,7 @@ void drop_capabilities(struct daemon *d)
  * default soft limit of 1024 would cap a node at ~250 pods. Ambient relays
  * take up to 6 each (--max-relays, or room for 16384 when not given).
  */
-void raise_fd_limit(const struct config *cfg)
+void privs_raise_fd_limit(const struct config *cfg)
 {
 	rlim_t want = (rlim_t)cfg->max_pods * (cfg->nspecs + 1) + cfg->max_conns + 64, nr_open = 0;
 	struct rlimit rl;
@@ -224,7 +151,7 @@ void raise_fd_limit(const struct config *cfg)
  * how many relays (faults.md 20): relays only get what pods leave, so the
  * relay figure is for now, with no pod running yet.
  */
-void log_capacity(struct daemon *d)
+void privs_log_capacity(struct daemon *d)
 {
 	char relays[256] = "";
 	struct rlimit rl;
@@ -251,4 +178,3 @@ void log_capacity(struct daemon *d)
 		 "open-file limit %llu: room for %zu pods (--max-pods %zu, --max-connections %zu)%s",
 		 (unsigned long long)rl.rlim_cur, room, d->cfg.max_pods, d->cfg.max_conns, relays);
 }
-
