@@ -14,6 +14,7 @@
 
 #include "netns.h"
 #include "config.h"
+#include "loop.h"
 #include "pods.h"
 #include "sockpath.h"
 #include "wm.h"
@@ -24,7 +25,7 @@
 #define T_EMU "ztunnel_emulator"
 
 struct conn {
-	struct ev_src ev;	/* EV_CONN */
+	struct loop_src ev;
 	struct wm_session wm;	/* serial: every accepted stream gets the next */
 	pid_t pid;
 	uid_t uid;
@@ -35,6 +36,7 @@ struct conn {
 	struct timespec deadline;	/* for the first request */
 	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
 	struct conn *prev, *next;	/* all connections */
+	struct loop_deferred dead;	/* closed: freed at the end of the loop turn */
 };
 
 /* Requests by type and result, for the metrics. */
@@ -62,8 +64,10 @@ struct relay_queue {
 
 struct daemon {
 	struct config cfg;
-	int epfd;
-	struct ev_src server, sig;
+	struct loop loop;
+	struct loop_src server, sig;
+	/* each module's timer on the loop: idle peers, pending pods, the socket file, relays, HTTP */
+	struct loop_timer conn_timer, retry_timer, sock_timer, relay_timer, http_timer;
 	int own_netns_fd;
 	int spare_fd;		/* given up to accept-and-drop when out of fds */
 	struct netns_id own_netns;
@@ -77,9 +81,6 @@ struct daemon {
 	size_t n_conns;
 	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */
 	struct conn *wait_head, *wait_tail;
-	struct conn *dead_conns;	/* closed, freed after the event batch */
-	struct pod *dead_pods;
-	struct relay *dead_relays;
 	size_t n_relays;
 	struct relay_queue relay_queued, relay_connecting, relay_open;	/* oldest first */
 	size_t fd_limit, fd_base;	/* RLIMIT_NOFILE, and the fds in use at start */
@@ -103,30 +104,20 @@ const char *pod_state_name(const struct pod *p);
 
 /* relay.c: the data path of 15001 (outbound) and 15006 (inbound plaintext). */
 void relay_start(struct daemon *d, struct listener *l, int client_fd);
-void relay_dispatch(struct daemon *d, struct ev_src *src, uint32_t events);
 void relay_close_pod(struct daemon *d, struct pod *p);	/* pod drained: its connections go */
-void relay_reap(struct daemon *d);
 /* Each relay holds up to 6 fds: two sockets and two pipes (a pod-to-pod connection is two relays). */
 #define RELAY_FDS 6
 /* After start-up: sets --max-relays if not given; returns it. */
 size_t relay_limits_init(struct daemon *d, size_t fd_limit, size_t fds_used);
 /* Idle and connect timeouts, and the accepted connections still to start. */
 void relay_expire(struct daemon *d);
+/* Puts the relay timeouts and the start queue on the loop's timers. */
+void relay_start_timers(struct daemon *d);
 long relay_next_timeout_ms(const struct daemon *d);	/* -1: none */
 /* A TCP listener's accept-queue overflows (the kernel's count); logged when they grow. */
 uint64_t relay_listener_drops(const struct listener *l);
 void relay_check_overflow(struct daemon *d, struct listener *l);
 
-/* Watches src for input on the daemon's epoll: 0 or -errno. */
-static inline int epoll_add(struct daemon *d, struct ev_src *src)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
-
-	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
-}
-
-/* daemon.c: frees what was closed during the event batch (no event can name it any more). */
-void daemon_reap(struct daemon *d);
 /* daemon.c: closes and frees everything, removes the socket file. */
 void daemon_shutdown(struct daemon *d);
 
@@ -138,7 +129,7 @@ long zsock_timeout_ms(const struct daemon *d);	/* until the next check */
 
 /* http.c: libmicrohttpd servers run from the daemon's own epoll loop. */
 int http_start(struct daemon *d);	/* 0, or -1 after printing why */
-void http_dispatch(struct daemon *d, struct ev_src *src);
+void http_dispatch(struct daemon *d, struct loop_src *src);
 long http_timeout_ms(const struct daemon *d);	/* -1: none */
 void http_stop(struct daemon *d);
 

@@ -17,6 +17,7 @@
 
 #include "admission.h"
 #include "cli.h"
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "sockdiag.h"
@@ -54,7 +55,7 @@ struct hconn {
 };
 
 struct http_server {
-	struct ev_src ev;	/* EV_HTTP; fd is libmicrohttpd's epoll fd */
+	struct loop_src ev;	/* fd is libmicrohttpd's epoll fd */
 	struct MHD_Daemon *mhd;
 	struct daemon *d;
 	enum srv_kind kind;
@@ -313,11 +314,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return respond(conn, code, type, body, len);
 }
 
+static void http_ready(struct loop_src *src, uint32_t events)
+{
+	(void)events;
+	http_dispatch(src->ctx, src);
+}
+
+static long timer_next(void *ctx)
+{
+	return http_timeout_ms(ctx);
+}
+
+/* no event: overdue requests, and servers whose own timeout (an idle client) is due */
+static void timer_run(void *ctx)
+{
+	http_dispatch(ctx, NULL);
+}
+
 static int start_one(struct daemon *d, enum srv_kind kind, const struct http_addr *a)
 {
 	const union MHD_DaemonInfo *info;
 	struct http_server *srv;
-	struct epoll_event ev;
 	char shown[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
 	unsigned flags = MHD_USE_EPOLL | (a->family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	int e;
@@ -329,7 +346,6 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 		return cli_err("out of memory"), -1;
 	srv->d = d;
 	srv->kind = kind;
-	srv->ev.kind = EV_HTTP;
 	errno = 0;
 	srv->sd = sd_open_lookup();
 	if (!srv->sd)
@@ -352,10 +368,9 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 	d->http[kind] = srv;
 	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	srv->ev.fd = info ? info->epoll_fd : -1;
-	ev.events = EPOLLIN;
-	ev.data.ptr = &srv->ev;
-	if (srv->ev.fd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, srv->ev.fd, &ev) < 0) {
-		cli_err("cannot watch the %s server: %s", srv_what[kind], strerror(errno));
+	e = srv->ev.fd < 0 ? -EBADF : loop_watch(&d->loop, &srv->ev, EPOLLIN, http_ready, d);
+	if (e) {
+		cli_err("cannot watch the %s server: %s", srv_what[kind], strerror(-e));
 		return -1;
 	}
 	/* with port 0 the kernel chose: show the real one */
@@ -378,16 +393,17 @@ int http_start(struct daemon *d)
 		http_stop(d);
 		return -1;
 	}
+	loop_add_timer(&d->loop, &d->http_timer, timer_next, timer_run, d);
 	return 0;
 }
 
-void http_dispatch(struct daemon *d, struct ev_src *src)
+void http_dispatch(struct daemon *d, struct loop_src *src)
 {
 	MHD_UNSIGNED_LONG_LONG t;
 	size_t i;
 
 	if (src) {
-		MHD_run(((struct http_server *)src)->mhd);
+		MHD_run(container_of(src, struct http_server, ev)->mhd);
 		return;
 	}
 	/* no event: overdue requests, and servers whose own timeout (an idle client) is due */
@@ -398,16 +414,6 @@ void http_dispatch(struct daemon *d, struct ev_src *src)
 		if (MHD_get_timeout(d->http[i]->mhd, &t) == MHD_YES && t == 0)
 			MHD_run(d->http[i]->mhd);
 	}
-}
-
-static long ms_until(const struct timespec *t)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long)(t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms + 1;	/* never wake before the deadline */
 }
 
 long http_timeout_ms(const struct daemon *d)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +44,12 @@ static bool set_transparent(const struct listener_spec *spec, int fd)
  * See listeners.h. On failure the pod's listeners are closed and what is left in
  * fds is the caller's. The fuzzer's stand-in for proxy_start uses it too.
  */
+static void listener_ready(struct loop_src *src, uint32_t events)
+{
+	(void)events;
+	listener_accept(src->ctx, container_of(src, struct listener, ev));
+}
+
 int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, size_t errlen)
 {
 	const struct config *cfg = &d->cfg;
@@ -61,7 +68,7 @@ int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, siz
 		l->transparent = cfg->transparent && l->spec->role != ROLE_DNS &&
 				 l->spec->role != ROLE_SOCKS5 && set_transparent(l->spec, fds[i]);
 		fds[i] = -1;
-		ret = epoll_add(d, &l->ev);
+		ret = loop_watch(&d->loop, &l->ev, EPOLLIN, listener_ready, d);
 		if (ret) {
 			snprintf(err, errlen, "failed to watch listener: %s", strerror(-ret));
 			p->nlisteners = k;

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -25,37 +24,11 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "clock.h"
 #include "daemon.h"
-#include "zds_server.h"
-#include "listeners.h"
 #include "log.h"
 #include "netns.h"
 #include "privs.h"
-
-/* Milliseconds until the next thing the loop must do on its own, or -1. */
-static int next_timeout(const struct daemon *d)
-{
-	long ms = -1, t;
-
-	if (d->wait_head)
-		ms = ms_until(&d->wait_head->deadline);
-	if (d->pend_head) {
-		t = ms_until(&d->pend_head->next_retry);
-		if (ms < 0 || t < ms)
-			ms = t;
-	}
-	t = http_timeout_ms(d);
-	if (t >= 0 && (ms < 0 || t < ms))
-		ms = t;
-	t = zsock_timeout_ms(d);
-	if (ms < 0 || t < ms)
-		ms = t;
-	t = relay_next_timeout_ms(d);
-	if (t >= 0 && (ms < 0 || t < ms))
-		ms = t;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
+#include "zds_server.h"
 
 static const char *listener_summary(const struct config *cfg)
 {
@@ -84,6 +57,15 @@ static bool handle_signal(struct daemon *d)
 	log_line(LOG_INFO, T_EMU, "received %s, shutting down",
 		 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 	return true;
+}
+
+static void signal_ready(struct loop_src *src, uint32_t events)
+{
+	struct daemon *d = src->ctx;
+
+	(void)events;
+	if (handle_signal(d))
+		loop_stop(&d->loop);
 }
 
 int main(int argc, char **argv)
@@ -148,20 +130,25 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		cli_die("sigprocmask: %s", strerror(errno));
-	d.sig.kind = EV_SIGNAL;
 	d.sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (d.sig.fd < 0)
 		cli_die("signalfd: %s", strerror(errno));
-	d.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d.epfd < 0)
-		cli_die("epoll_create1: %s", strerror(errno));
+	ret = loop_init(&d.loop);
+	if (ret)
+		cli_die("epoll_create1: %s", strerror(-ret));
 
+	/* each part puts its sources and timers on the loop as it starts */
 	if (zsock_setup(&d, &err))
 		cli_die("%s", err.msg);
-	if (epoll_add(&d, &d.server) || epoll_add(&d, &d.sig)) {
+	ret = zds_server_start(&d);
+	if (!ret)
+		ret = loop_watch(&d.loop, &d.sig, EPOLLIN, signal_ready, &d);
+	if (ret) {
 		sockpath_remove(&d.sock);
-		cli_die("epoll_ctl: %s", strerror(errno));
+		cli_die("epoll_ctl: %s", strerror(-ret));
 	}
+	pods_start(&d);
+	relay_start_timers(&d);
 
 	log_plain("inpod_enabled: true");
 	log_plain("inpod_uds: %s", d.cfg.socket_path);
@@ -179,53 +166,15 @@ int main(int argc, char **argv)
 		 d.cfg.profile == PROFILE_AMBIENT ? "ambient" : "walkthru", listener_summary(&d.cfg));
 
 	for (;;) {
-		struct epoll_event evs[64];
-		int n, i;
-
-		n = epoll_wait(d.epfd, evs, 64, next_timeout(&d));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_line(LOG_ERROR, T_EMU, "epoll_wait: %s", strerror(errno));
+		ret = loop_turn(&d.loop);
+		if (ret < 0) {
+			log_line(LOG_ERROR, T_EMU, "epoll_wait: %s", strerror(-ret));
 			daemon_shutdown(&d);
 			return 1;
 		}
-		for (i = 0; i < n; i++) {
-			struct ev_src *src = evs[i].data.ptr;
-
-			if (src->fd < 0)
-				continue;	/* closed earlier in this batch */
-
-			switch (src->kind) {
-			case EV_SERVER:
-				zds_server_accept(&d);
-				break;
-			case EV_SIGNAL:
-				if (handle_signal(&d)) {
-					daemon_shutdown(&d);
-					return 0;
-				}
-				break;
-			case EV_CONN:
-				zds_server_read(&d, (struct conn *)src);
-				break;
-			case EV_LISTENER:
-				listener_accept(&d, (struct listener *)src);
-				break;
-			case EV_HTTP:
-				http_dispatch(&d, src);
-				break;
-			case EV_RELAY:
-				relay_dispatch(&d, src, evs[i].events);
-				break;
-			}
+		if (ret > 0) {	/* SIGINT or SIGTERM */
+			daemon_shutdown(&d);
+			return 0;
 		}
-		zds_server_expire(&d);
-		pods_retry_pending(&d);
-		zsock_watch(&d);
-		relay_expire(&d);
-		/* MHD also has its own timeouts (idle HTTP clients) */
-		http_dispatch(&d, NULL);
-		daemon_reap(&d);
 	}
 }

@@ -180,7 +180,6 @@ struct pod *pod_new(const char *uid, size_t uid_len, const char *name, size_t na
 		return NULL;
 	p->netns_fd = -1;
 	for (i = 0; i < POD_MAX_LISTENERS; i++) {
-		p->listeners[i].ev.kind = EV_LISTENER;
 		p->listeners[i].ev.fd = -1;
 		p->listeners[i].pod = p;
 	}
@@ -269,6 +268,11 @@ static void set_pending(struct daemon *d, struct pod *p, const char *err)
  * the memory waits until the current batch of events is done, as a later
  * event in the batch may still point at one of its listeners.
  */
+static void free_pod(struct loop_deferred *dd)
+{
+	pod_free(container_of(dd, struct pod, dead));
+}
+
 void pod_drain(struct daemon *d, struct pod *p)
 {
 	if (p->state == POD_PENDING) {
@@ -283,8 +287,7 @@ void pod_drain(struct daemon *d, struct pod *p)
 	listeners_close(p);
 	close(p->netns_fd);
 	p->netns_fd = -1;
-	p->next = d->dead_pods;
-	d->dead_pods = p;
+	loop_defer_free(&d->loop, &p->dead, free_pod);
 }
 
 /* Starts the proxy, or leaves the pod pending; err says why it failed. */
@@ -316,4 +319,21 @@ void pods_retry_pending(struct daemon *d)
 			log_line(LOG_WARN, T_SM, "pod %s retry %u failed, still pending (next in %gs): %s",
 				 u, p->retries, d->cfg.retry_interval, err);
 	}
+}
+
+static long timer_next(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	return d->pend_head ? ms_until(&d->pend_head->next_retry) : -1;
+}
+
+static void timer_run(void *ctx)
+{
+	pods_retry_pending(ctx);
+}
+
+void pods_start(struct daemon *d)
+{
+	loop_add_timer(&d->loop, &d->retry_timer, timer_next, timer_run, d);
 }

@@ -8,15 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "loop.h"
 #include "netns.h"
-
-/* What a descriptor registered with epoll stands for. */
-enum ev_kind { EV_SERVER, EV_SIGNAL, EV_CONN, EV_LISTENER, EV_HTTP, EV_RELAY };
-
-struct ev_src {
-	enum ev_kind kind;
-	int fd;
-};
 
 enum listener_role { ROLE_HBONE, ROLE_PLAINTEXT, ROLE_OUTBOUND, ROLE_DNS, ROLE_SOCKS5 };
 
@@ -42,7 +35,7 @@ struct pod;
 struct relay;
 
 struct listener {
-	struct ev_src ev;	/* EV_LISTENER; ev.fd -1 when closed */
+	struct loop_src ev;	/* ev.fd -1 when closed */
 	struct pod *pod;
 	const struct listener_spec *spec;
 	bool transparent;	/* IP_TRANSPARENT took */
@@ -77,6 +70,7 @@ struct pod {
 	struct pod *pprev, *pnext;	/* pending FIFO */
 	struct pod *next_uid, *next_ns;	/* hash chains */
 	struct pod *prev, *next;	/* all pods, for iteration */
+	struct loop_deferred dead;	/* drained: freed at the end of the loop turn */
 };
 
 struct pod_table {
@@ -109,5 +103,7 @@ int pod_try_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
 void pod_drain(struct daemon *d, struct pod *p);
 /* Retries the pending pods whose --retry-interval is up. */
 void pods_retry_pending(struct daemon *d);
+/* Puts the retries on the loop's timers. */
+void pods_start(struct daemon *d);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,11 @@ static void wait_unlink(struct daemon *d, struct conn *c)
 	c->wprev = c->wnext = NULL;
 }
 
+static void free_conn(struct loop_deferred *dd)
+{
+	free(container_of(dd, struct conn, dead));
+}
+
 void zds_conn_close(struct daemon *d, struct conn *c, const char *why)
 {
 	log_line(LOG_INFO, T_WM, "connection from pid=%d uid=%u closed: %s", (int)c->pid,
@@ -63,8 +69,13 @@ void zds_conn_close(struct daemon *d, struct conn *c, const char *why)
 	close(c->ev.fd);
 	c->ev.fd = -1;
 	/* freed after the current batch of events, which may still name it */
-	c->next = d->dead_conns;
-	d->dead_conns = c;
+	loop_defer_free(&d->loop, &c->dead, free_conn);
+}
+
+static void conn_ready(struct loop_src *src, uint32_t events)
+{
+	(void)events;
+	zds_server_read(src->ctx, container_of(src, struct conn, ev));
 }
 
 void zds_server_accept(struct daemon *d)
@@ -98,14 +109,13 @@ void zds_server_accept(struct daemon *d)
 		close(fd);
 		return;
 	}
-	c->ev.kind = EV_CONN;
 	c->ev.fd = fd;
 	c->wm.serial = d->next_serial;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->privileged = peer_privileged(cred.uid);
-	ret = epoll_add(d, &c->ev);
+	ret = loop_watch(&d->loop, &c->ev, EPOLLIN, conn_ready, d);
 	if (ret) {
 		log_line(LOG_WARN, T_WM, "cannot watch a new connection: %s", strerror(-ret));
 		close(fd);
@@ -222,7 +232,7 @@ static bool out_of_fds(const struct daemon *d, char *why, size_t cap)
 	struct rlimit rl;
 
 	for (n = 0; n < FDPASS_MAX_FDS; n++) {
-		probe[n] = fcntl(d->epfd, F_DUPFD_CLOEXEC, 0);
+		probe[n] = fcntl(d->loop.epfd, F_DUPFD_CLOEXEC, 0);
 		if (probe[n] < 0)
 			break;
 	}
@@ -399,4 +409,28 @@ void zds_server_drop_all(struct daemon *d)
 		close(c->ev.fd);
 		free(c);
 	}
+}
+
+static void server_ready(struct loop_src *src, uint32_t events)
+{
+	(void)events;
+	zds_server_accept(src->ctx);
+}
+
+static long timer_next(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	return d->wait_head ? ms_until(&d->wait_head->deadline) : -1;
+}
+
+static void timer_run(void *ctx)
+{
+	zds_server_expire(ctx);
+}
+
+int zds_server_start(struct daemon *d)
+{
+	loop_add_timer(&d->loop, &d->conn_timer, timer_next, timer_run, d);
+	return loop_watch(&d->loop, &d->server, EPOLLIN, server_ready, d);
 }

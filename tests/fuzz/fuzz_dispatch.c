@@ -250,8 +250,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		}
 	}
 	clock_gettime(CLOCK_REALTIME, &D.start_time);
-	D.epfd = epoll_create1(EPOLL_CLOEXEC);
-	FUZZ_CHECK(D.epfd >= 0, "epoll_create1: %s", strerror(errno));
+	FUZZ_CHECK(loop_init(&D.loop) == 0, "loop_init: %s", strerror(errno));
 	FUZZ_CHECK(pod_table_init(&D.pods) == 0, "pod_table_init");
 	D.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	D.own_netns_fd = -1;	/* only return_home() uses it, and the stand-in never leaves home */
@@ -272,7 +271,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		 (int)getpid());
 	server_sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 				    strlen(server_sa.sun_path + 1));
-	D.server.kind = EV_SERVER;
 	D.server.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	FUZZ_CHECK(D.server.fd >= 0, "socket: %s", strerror(errno));
 	FUZZ_CHECK(bind(D.server.fd, (struct sockaddr *)&server_sa, server_sa_len) == 0 &&
@@ -366,7 +364,7 @@ static bool wait_end(struct slot *s, int *acks, char *last, size_t cap)
 	return eof;
 }
 
-/* Frees a slot whose connection the daemon closed (before reap() frees the conn). */
+/* Frees a slot whose connection the daemon closed (before the deferred free of the conn). */
 static void sweep(struct slot *s)
 {
 	if (s->c && s->c->ev.fd < 0) {
@@ -499,7 +497,7 @@ static void check_state(const struct slot *slots)
 	const struct pod *p, *prev = NULL;
 	const struct conn *c;
 
-	FUZZ_CHECK(!D.dead_conns && !D.dead_pods && !D.dead_relays, "daemon_reap() left something");
+	FUZZ_CHECK(loop_deferred_empty(&D.loop), "loop_run_deferred() left something");
 	FUZZ_CHECK(D.n_relays == 0, "%zu relays without a single accepted connection", D.n_relays);
 	for (p = D.pods.head; p; prev = p, p = p->next) {
 		n++;
@@ -515,7 +513,7 @@ static void check_state(const struct slot *slots)
 		for (i = 0; i < POD_MAX_LISTENERS; i++)
 			FUZZ_CHECK((size_t)i < p->nlisteners ? p->listeners[i].ev.fd >= 0 &&
 							p->listeners[i].spec &&
-							p->listeners[i].ev.kind == EV_LISTENER &&
+							p->listeners[i].ev.cb &&
 							p->listeners[i].pod == p :
 							 p->listeners[i].ev.fd < 0,
 				   "listener %d of %zu: fd %d", i, p->nlisteners, p->listeners[i].ev.fd);
@@ -556,7 +554,7 @@ static void check_state(const struct slot *slots)
 
 	for (c = D.conns; c; c = c->next) {
 		conns++;
-		FUZZ_CHECK(c->ev.fd >= 0 && c->ev.kind == EV_CONN, "a closed connection in the list");
+		FUZZ_CHECK(c->ev.fd >= 0 && c->ev.cb, "a closed connection in the list");
 		FUZZ_CHECK(!c->next || c->next->prev == c, "connection list: broken prev link");
 		if (!c->got_request)
 			waiting++;
@@ -887,7 +885,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pods_retry_pending(&D);
 		for (i = 0; i < SLOTS; i++)
 			sweep(&slots[i]);
-		daemon_reap(&D);
+		loop_run_deferred(&D.loop);
 		check_state(slots);
 	}
 
@@ -902,7 +900,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	while (D.pods.head)
 		pod_drain(&D, D.pods.head);
-	daemon_reap(&D);
+	loop_run_deferred(&D.loop);
 	check_harness_fds();
 
 	FUZZ_CHECK(D.pods.count == 0 && !D.pods.head, "pods left: %zu", D.pods.count);
