@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "admin/http.h"
 #include "daemon.h"
 #include "pods.h"
 #include "sockpath.h"

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "netns.h"
+#include "admin/stats.h"
 #include "config.h"
 #include "loop.h"
 #include "pods.h"
@@ -39,21 +40,6 @@ struct conn {
 	struct loop_deferred dead;	/* closed: freed at the end of the loop turn */
 };
 
-/* Requests by type and result, for the metrics. */
-enum req_kind { REQ_ADD, REQ_DEL, REQ_KEEP, REQ_SNAPSHOT, REQ_INVALID, REQ_KINDS };
-enum req_result { RES_ACK, RES_NACK, RES_RESULTS };
-
-/* Add handling time (request received -> ack sent), in seconds. */
-#define ADD_BUCKETS 22
-extern const double add_bucket_bounds[ADD_BUCKETS];
-
-struct stats {
-	uint64_t proxies_started, proxies_stopped;
-	uint64_t requests[REQ_KINDS][RES_RESULTS];
-	uint64_t add_buckets[ADD_BUCKETS];	/* non-cumulative; the last is +Inf */
-	uint64_t add_count;
-	double add_sum;
-};
 
 struct http_server;
 
@@ -91,16 +77,6 @@ struct daemon {
 	struct http_server *http[3];	/* admin, ready, metrics */
 };
 
-/* report.c: the pod table as config_dump JSON, readiness, Prometheus text, a human table. */
-void report_config_dump(const struct daemon *d, FILE *out);
-/* Returns true when ready; writes the body either way. */
-bool report_ready(const struct daemon *d, FILE *out);
-void report_metrics(const struct daemon *d, FILE *out);
-void report_table(const struct daemon *d, FILE *out);
-/* The SIGUSR1 table, through the log in one piece (queued or dropped whole). */
-void report_log_table(const struct daemon *d);
-void stats_observe_add(struct stats *s, double seconds);
-const char *pod_state_name(const struct pod *p);
 
 /* relay.c: the data path of 15001 (outbound) and 15006 (inbound plaintext). */
 void relay_start(struct daemon *d, struct listener *l, int client_fd);
@@ -127,10 +103,5 @@ int zsock_setup(struct daemon *d, struct ze_err *e);
 void zsock_watch(struct daemon *d);	/* in the loop: notices a lost socket, re-creates it */
 long zsock_timeout_ms(const struct daemon *d);	/* until the next check */
 
-/* http.c: libmicrohttpd servers run from the daemon's own epoll loop. */
-int http_start(struct daemon *d);	/* 0, or -1 after printing why */
-void http_dispatch(struct daemon *d, struct loop_src *src);
-long http_timeout_ms(const struct daemon *d);	/* -1: none */
-void http_stop(struct daemon *d);
 
 #endif

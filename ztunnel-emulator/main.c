@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/http.h"
+#include "admin/report.h"
 #include "cli.h"
 #include "daemon.h"
 #include "log.h"
@@ -155,9 +157,10 @@ int main(int argc, char **argv)
 	log_plain("inpod_port_reuse: %s", d.cfg.port_reuse ? "true" : "false");
 	if (d.cfg.mark)
 		log_plain("inpod_mark: %u", d.cfg.mark);
-	if (http_start(&d) < 0) {
+	ret = http_start(&d, &err);
+	if (ret) {
 		sockpath_remove(&d.sock);
-		return 1;
+		return cli_err("%s", err.msg);
 	}
 	privs_log_capacity(&d);
 	privs_drop(&d);

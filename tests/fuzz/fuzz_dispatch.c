@@ -57,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/report.h"
 #include "clock.h"
 #include "daemon.h"
 #include "zds_server.h"

@@ -4,7 +4,8 @@
  * (config_dump), readiness and Prometheus metrics. libmicrohttpd runs in its
  * external-epoll mode: its epoll fd sits in the daemon's own loop, so the
  * handlers read the pod table from the same thread, with no locking, and a
- * slow HTTP client cannot hold up ZDS.
+ * slow HTTP client cannot hold up ZDS. Prints nothing: http_start() returns
+ * -errno with a reason. Interface: admin/http.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,8 +17,9 @@
 #include <sys/socket.h>
 
 #include "admission.h"
-#include "cli.h"
 #include "clock.h"
+#include "admin/http.h"
+#include "admin/report.h"
 #include "daemon.h"
 #include "log.h"
 #include "sockdiag.h"
@@ -331,7 +333,9 @@ static void timer_run(void *ctx)
 	http_dispatch(ctx, NULL);
 }
 
-static int start_one(struct daemon *d, enum srv_kind kind, const struct http_addr *a)
+/* 0, or -errno with err saying why. */
+static int start_one(struct daemon *d, enum srv_kind kind, const struct http_addr *a,
+		     struct ze_err *err)
 {
 	const union MHD_DaemonInfo *info;
 	struct http_server *srv;
@@ -343,7 +347,7 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 		return 0;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
-		return cli_err("out of memory"), -1;
+		return ze_err_set(err, -ENOMEM, "out of memory");
 	srv->d = d;
 	srv->kind = kind;
 	errno = 0;
@@ -361,18 +365,15 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 		if (srv->sd)
 			mnl_socket_close(srv->sd);
 		free(srv);
-		cli_err("cannot serve %s on %s: %s", srv_what[kind], a->text,
-			e ? strerror(e) : "libmicrohttpd failed to start");
-		return -1;
+		return ze_err_set(err, e ? -e : -EIO, "cannot serve %s on %s: %s", srv_what[kind],
+				  a->text, e ? strerror(e) : "libmicrohttpd failed to start");
 	}
 	d->http[kind] = srv;
 	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	srv->ev.fd = info ? info->epoll_fd : -1;
 	e = srv->ev.fd < 0 ? -EBADF : loop_watch(&d->loop, &srv->ev, EPOLLIN, http_ready, d);
-	if (e) {
-		cli_err("cannot watch the %s server: %s", srv_what[kind], strerror(-e));
-		return -1;
-	}
+	if (e)
+		return ze_err_set(err, e, "cannot watch the %s server: %s", srv_what[kind], strerror(-e));
 	/* with port 0 the kernel chose: show the real one */
 	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	inet_ntop(a->family,
@@ -385,13 +386,17 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 	return 0;
 }
 
-int http_start(struct daemon *d)
+int http_start(struct daemon *d, struct ze_err *e)
 {
-	if (start_one(d, SRV_ADMIN, &d->cfg.admin) < 0 ||
-	    start_one(d, SRV_READY, &d->cfg.ready) < 0 ||
-	    start_one(d, SRV_METRICS, &d->cfg.metrics) < 0) {
+	int ret = start_one(d, SRV_ADMIN, &d->cfg.admin, e);
+
+	if (!ret)
+		ret = start_one(d, SRV_READY, &d->cfg.ready, e);
+	if (!ret)
+		ret = start_one(d, SRV_METRICS, &d->cfg.metrics, e);
+	if (ret) {
 		http_stop(d);
-		return -1;
+		return ret;
 	}
 	loop_add_timer(&d->loop, &d->http_timer, timer_next, timer_run, d);
 	return 0;
