@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -70,11 +71,50 @@ static void signal_ready(struct loop_src *src, uint32_t events)
 		loop_stop(&d->loop);
 }
 
+/* The command line into cfg; --help, --version and usage errors end here (exit 0 or 2). */
+static void parse_command_line(int argc, char **argv, struct config *cfg)
+{
+	struct ze_err err;
+	int ret = config_parse(argc, argv, cfg, &err);
+
+	if (ret == CONFIG_HELP) {
+		config_usage(stdout);
+		exit(0);
+	}
+	if (ret == CONFIG_VERSION) {
+		printf("%s %s\n", PROG, ZE_VERSION);
+		exit(0);
+	}
+	if (ret < 0) {
+		if (err.msg[0])
+			cli_usage_error("%s", err.msg);
+		cli_usage_error(NULL);
+	}
+}
+
+/* SIGINT, SIGTERM and SIGUSR1 as a signalfd for the loop; SIGPIPE ignored. Dies on failure. */
+static int open_signalfd(void)
+{
+	sigset_t mask;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		cli_die("sigprocmask: %s", strerror(errno));
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		cli_die("signalfd: %s", strerror(errno));
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d;
 	struct ze_err err;
-	sigset_t mask;
 	int ret;
 
 	memset(&d, 0, sizeof(d));
@@ -90,20 +130,7 @@ int main(int argc, char **argv)
 	 * 9.6 -> 26 MB at 4,977 pods after two scrapes, and never back).
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	ret = config_parse(argc, argv, &d.cfg, &err);
-	if (ret == CONFIG_HELP) {
-		config_usage(stdout);
-		return 0;
-	}
-	if (ret == CONFIG_VERSION) {
-		printf("%s %s\n", PROG, ZE_VERSION);
-		return 0;
-	}
-	if (ret < 0) {
-		if (err.msg[0])
-			cli_usage_error("%s", err.msg);
-		cli_usage_error(NULL);
-	}
+	parse_command_line(argc, argv, &d.cfg);
 	/* a stalled reader of stdout must not stall ZDS, HTTP or SIGTERM; 1 MiB: a table of ~7,000 pods */
 	ret = log_start(STDOUT_FILENO, 1 << 20);
 	if (ret)
@@ -125,16 +152,7 @@ int main(int argc, char **argv)
 	privs_raise_fd_limit(&d.cfg);
 	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		cli_die("sigprocmask: %s", strerror(errno));
-	d.sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (d.sig.fd < 0)
-		cli_die("signalfd: %s", strerror(errno));
+	d.sig.fd = open_signalfd();
 	ret = loop_init(&d.loop);
 	if (ret)
 		cli_die("epoll_create1: %s", strerror(-ret));

@@ -153,6 +153,51 @@ static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *e
 }
 
 /*
+ * Options, bind and listen at home for the sockets made in the pod (fds[i]
+ * >= 0): 0, or -errno with err saying why. An optional listener whose
+ * address the pod lacks is closed and left out (-1).
+ */
+static int bind_listeners(const struct config *cfg, int *fds, char *err, size_t errlen)
+{
+	char oserr[128];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < cfg->nspecs; i++) {
+		const struct listener_spec *spec = &cfg->specs[i];
+		struct sockaddr_storage ss;
+		socklen_t sl = spec_sockaddr(spec, &ss);
+
+		if (fds[i] < 0)
+			continue;
+		ret = listener_options(cfg, spec, fds[i]);
+		if (ret) {
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to set socket options for %s: %s", spec->addr_text, oserr);
+			return ret;
+		}
+		if (bind(fds[i], (struct sockaddr *)&ss, sl) < 0) {
+			ret = -errno;
+			if (spec->optional && ret == -EADDRNOTAVAIL) {
+				close(fds[i]);
+				fds[i] = -1;
+				continue;
+			}
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to bind to address %s: %s", spec->addr_text, oserr);
+			return ret;
+		}
+		if (spec->socktype == SOCK_STREAM && listen(fds[i], cfg->backlog) < 0) {
+			ret = -errno;
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to listen on %s: %s", spec->addr_text, oserr);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
  * Creates the pod's listeners inside its netns. Only socket() needs to run
  * there (a socket belongs to the netns it was created in), so all of them
  * plus the netlink sockets are made in one visit; bind/listen happen at
@@ -202,37 +247,9 @@ int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 		goto fail;
 	}
 
-	for (i = 0; i < n; i++) {
-		const struct listener_spec *spec = &cfg->specs[i];
-		struct sockaddr_storage ss;
-		socklen_t sl = spec_sockaddr(spec, &ss);
-
-		if (fds[i] < 0)
-			continue;
-		ret = listener_options(cfg, spec, fds[i]);
-		if (ret) {
-			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to set socket options for %s: %s", spec->addr_text, oserr);
-			goto fail;
-		}
-		if (bind(fds[i], (struct sockaddr *)&ss, sl) < 0) {
-			ret = -errno;
-			if (spec->optional && ret == -EADDRNOTAVAIL) {
-				close(fds[i]);
-				fds[i] = -1;
-				continue;
-			}
-			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to bind to address %s: %s", spec->addr_text, oserr);
-			goto fail;
-		}
-		if (spec->socktype == SOCK_STREAM && listen(fds[i], cfg->backlog) < 0) {
-			ret = -errno;
-			os_error(oserr, sizeof(oserr), -ret);
-			snprintf(err, errlen, "failed to listen on %s: %s", spec->addr_text, oserr);
-			goto fail;
-		}
-	}
+	ret = bind_listeners(cfg, fds, err, errlen);
+	if (ret)
+		goto fail;
 
 	/* the made ones, in order, become the pod's listeners */
 	ret = pod_take_listeners(d, p, fds, err, errlen);
