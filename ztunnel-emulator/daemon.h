@@ -35,7 +35,7 @@ struct conn {
 	bool privileged;	/* root or the daemon's own user (admission.h) */
 	int kind;		/* enum req_kind of the request being answered */
 	struct timespec deadline;	/* for the first request */
-	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
+	struct list_node wait;	/* in d->waiting until its first request */
 	struct conn *prev, *next;	/* all connections */
 	struct loop_deferred dead;	/* closed: freed at the end of the loop turn */
 };
@@ -66,7 +66,7 @@ struct daemon {
 	struct conn *conns;
 	size_t n_conns;
 	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */
-	struct conn *wait_head, *wait_tail;
+	struct list_node waiting;	/* connections awaiting a first request, oldest first */
 	size_t n_relays;
 	struct relay_queue relay_queued, relay_connecting, relay_open;	/* oldest first */
 	size_t fd_limit, fd_base;	/* RLIMIT_NOFILE, and the fds in use at start */

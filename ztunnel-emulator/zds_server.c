@@ -33,17 +33,10 @@
 
 #define ERRMSG_MAX 512
 
-static void wait_unlink(struct daemon *d, struct conn *c)
+/* The connection that has waited longest for its first request, or NULL. */
+static struct conn *oldest_waiting(const struct daemon *d)
 {
-	if (c->wprev)
-		c->wprev->wnext = c->wnext;
-	else if (d->wait_head == c)
-		d->wait_head = c->wnext;
-	if (c->wnext)
-		c->wnext->wprev = c->wprev;
-	else if (d->wait_tail == c)
-		d->wait_tail = c->wprev;
-	c->wprev = c->wnext = NULL;
+	return list_empty(&d->waiting) ? NULL : container_of(d->waiting.next, struct conn, wait);
 }
 
 static void free_conn(struct loop_deferred *dd)
@@ -56,7 +49,7 @@ void zds_conn_close(struct daemon *d, struct conn *c, const char *why)
 	log_line(LOG_INFO, T_WM, "connection from pid=%d uid=%u closed: %s", (int)c->pid,
 		 (unsigned)c->uid, why);
 	if (!c->got_request)
-		wait_unlink(d, c);
+		list_del(&c->wait);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -132,12 +125,8 @@ void zds_server_accept(struct daemon *d)
 
 	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
 	timespec_add(&c->deadline, d->cfg.timeout);
-	c->wprev = d->wait_tail;
-	if (d->wait_tail)
-		d->wait_tail->wnext = c;
-	else
-		d->wait_head = c;
-	d->wait_tail = c;
+	/* every peer gets the same --timeout, so appending keeps the FIFO in deadline order */
+	list_add_tail(&d->waiting, &c->wait);
 
 	/* tracing-style fields after the message: seeds/000's grep still matches */
 	log_line(LOG_INFO, T_WM, "handling new stream pid=%d uid=%u gid=%u", (int)c->pid,
@@ -284,7 +273,7 @@ static bool receive(struct daemon *d, struct conn *c, uint8_t *buf, struct fdpas
 		log_line(LOG_WARN, T_WM, "ignoring %zu non-SCM_RIGHTS control message(s)", m->other_cmsgs);
 	if (!c->got_request) {
 		c->got_request = true;
-		wait_unlink(d, c);
+		list_del(&c->wait);
 	}
 	return true;
 }
@@ -389,13 +378,14 @@ void zds_server_read(struct daemon *d, struct conn *c)
 void zds_server_expire(struct daemon *d)
 {
 	struct timespec now;
+	struct conn *c;
 	char why[96];
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	while (d->wait_head && expired(&d->wait_head->deadline, &now)) {
+	while ((c = oldest_waiting(d)) && expired(&c->deadline, &now)) {
 		snprintf(why, sizeof(why), "no request within %gs of the hello", d->cfg.timeout);
-		log_line(LOG_WARN, T_WM, "closing idle connection from pid=%d", (int)d->wait_head->pid);
-		zds_conn_close(d, d->wait_head, why);
+		log_line(LOG_WARN, T_WM, "closing idle connection from pid=%d", (int)c->pid);
+		zds_conn_close(d, c, why);
 	}
 }
 
@@ -419,9 +409,9 @@ static void server_ready(struct loop_src *src, uint32_t events)
 
 static long timer_next(void *ctx)
 {
-	struct daemon *d = ctx;
+	struct conn *c = oldest_waiting(ctx);
 
-	return d->wait_head ? ms_until(&d->wait_head->deadline) : -1;
+	return c ? ms_until(&c->deadline) : -1;
 }
 
 static void timer_run(void *ctx)
@@ -431,6 +421,7 @@ static void timer_run(void *ctx)
 
 int zds_server_start(struct daemon *d)
 {
+	list_init(&d->waiting);
 	loop_add_timer(&d->loop, &d->conn_timer, timer_next, timer_run, d);
 	return loop_watch(&d->loop, &d->server, EPOLLIN, server_ready, d);
 }

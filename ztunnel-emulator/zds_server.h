@@ -19,7 +19,7 @@ void zds_server_read(struct daemon *d, struct conn *c);
 void zds_server_expire(struct daemon *d);
 /* Logs why, closes the connection; its memory waits for the end of the event batch. */
 void zds_conn_close(struct daemon *d, struct conn *c, const char *why);
-/* Watches the listening socket (zsock.c made it) and the idle deadlines: 0 or -errno. */
+/* Before any peer: watches the listening socket (zsock.c made it) and the idle deadlines; 0 or -errno. */
 int zds_server_start(struct daemon *d);
 /* At shutdown: every connection closed and freed, silently. */
 void zds_server_drop_all(struct daemon *d);
