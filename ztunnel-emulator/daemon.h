@@ -62,7 +62,7 @@ struct daemon {
 	char sock_lost[PATH_MAX + 64];	/* why not ready: the socket is gone ("" = fine) */
 	struct pod_table pods;
 	size_t n_up, n_pending;
-	struct pod *pend_head, *pend_tail;	/* pending pods, in retry order */
+	struct list_node pending;	/* pending pods, in retry order */
 	struct conn *conns;
 	size_t n_conns;
 	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */

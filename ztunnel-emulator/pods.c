@@ -216,23 +216,16 @@ void pod_free(struct pod *p)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-static void pend_unlink(struct daemon *d, struct pod *p)
+/* The pending pod whose retry comes first, or NULL. */
+static struct pod *next_pending(const struct daemon *d)
 {
-	if (p->pprev)
-		p->pprev->pnext = p->pnext;
-	else
-		d->pend_head = p->pnext;
-	if (p->pnext)
-		p->pnext->pprev = p->pprev;
-	else
-		d->pend_tail = p->pprev;
-	p->pprev = p->pnext = NULL;
+	return list_empty(&d->pending) ? NULL : container_of(d->pending.next, struct pod, pending);
 }
 
 static void set_up(struct daemon *d, struct pod *p)
 {
 	if (p->state == POD_PENDING) {
-		pend_unlink(d, p);
+		list_del(&p->pending);
 		d->n_pending--;
 	}
 	p->state = POD_UP;
@@ -246,7 +239,7 @@ static void set_up(struct daemon *d, struct pod *p)
 static void set_pending(struct daemon *d, struct pod *p, const char *err)
 {
 	if (p->state == POD_PENDING)
-		pend_unlink(d, p);
+		list_del(&p->pending);
 	else
 		d->n_pending++;
 	p->state = POD_PENDING;
@@ -255,12 +248,7 @@ static void set_pending(struct daemon *d, struct pod *p, const char *err)
 	clock_gettime(CLOCK_MONOTONIC, &p->next_retry);
 	timespec_add(&p->next_retry, d->cfg.retry_interval);
 	/* every pod waits the same interval, so appending keeps the FIFO in deadline order */
-	p->pprev = d->pend_tail;
-	if (d->pend_tail)
-		d->pend_tail->pnext = p;
-	else
-		d->pend_head = p;
-	d->pend_tail = p;
+	list_add_tail(&d->pending, &p->pending);
 }
 
 /*
@@ -276,7 +264,7 @@ static void free_pod(struct loop_deferred *dd)
 void pod_drain(struct daemon *d, struct pod *p)
 {
 	if (p->state == POD_PENDING) {
-		pend_unlink(d, p);
+		list_del(&p->pending);
 		d->n_pending--;
 	} else if (p->state == POD_UP) {
 		d->n_up--;
@@ -306,11 +294,10 @@ void pods_retry_pending(struct daemon *d)
 {
 	struct timespec now;
 	char u[400], err[512];
+	struct pod *p;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	while (d->pend_head && expired(&d->pend_head->next_retry, &now)) {
-		struct pod *p = d->pend_head;
-
+	while ((p = next_pending(d)) && expired(&p->next_retry, &now)) {
 		p->retries++;
 		uid_text(u, sizeof(u), p->uid, p->uid_len);
 		if (pod_try_start(d, p, err, sizeof(err)) == 0)
@@ -323,9 +310,9 @@ void pods_retry_pending(struct daemon *d)
 
 static long timer_next(void *ctx)
 {
-	struct daemon *d = ctx;
+	struct pod *p = next_pending(ctx);
 
-	return d->pend_head ? ms_until(&d->pend_head->next_retry) : -1;
+	return p ? ms_until(&p->next_retry) : -1;
 }
 
 static void timer_run(void *ctx)
@@ -335,5 +322,6 @@ static void timer_run(void *ctx)
 
 void pods_start(struct daemon *d)
 {
+	list_init(&d->pending);
 	loop_add_timer(&d->loop, &d->retry_timer, timer_next, timer_run, d);
 }

@@ -67,7 +67,7 @@ struct pod {
 	struct timespec next_retry;	/* monotonic, while pending */
 	unsigned retries;
 	char *last_error;	/* why the last start failed, while pending */
-	struct pod *pprev, *pnext;	/* pending FIFO */
+	struct list_node pending;	/* in d->pending while pending */
 	struct pod *next_uid, *next_ns;	/* hash chains */
 	struct pod *prev, *next;	/* all pods, for iteration */
 	struct loop_deferred dead;	/* drained: freed at the end of the loop turn */
@@ -103,7 +103,7 @@ int pod_try_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
 void pod_drain(struct daemon *d, struct pod *p);
 /* Retries the pending pods whose --retry-interval is up. */
 void pods_retry_pending(struct daemon *d);
-/* Puts the retries on the loop's timers. */
+/* Before any pod: the pending FIFO, and the retries on the loop's timers. */
 void pods_start(struct daemon *d);
 
 #endif

@@ -279,6 +279,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		   "bind/listen: %s", strerror(errno));
 	/* the real start: the idle-peer FIFO, the server on the loop (never run: the harness drives) */
 	FUZZ_CHECK(zds_server_start(&D) == 0, "zds_server_start: %s", strerror(errno));
+	pods_start(&D);
 
 	null_out = fopen("/dev/null", "w");
 	FUZZ_CHECK(null_out, "fopen /dev/null");
@@ -523,7 +524,7 @@ static void check_state(const struct slot *slots)
 				   "listener %d of %zu: fd %d", i, p->nlisteners, p->listeners[i].ev.fd);
 		if (p->state == POD_UP) {
 			up++;
-			FUZZ_CHECK(!p->last_error && !p->pprev && !p->pnext && D.pend_head != p,
+			FUZZ_CHECK(!p->last_error && !p->pending.next && !p->pending.prev,
 				   "a running pod in the pending FIFO or with an error");
 			FUZZ_CHECK(p->nlisteners > 0, "a running pod without listeners");
 			expect_fds += (int)p->nlisteners;
@@ -541,10 +542,11 @@ static void check_state(const struct slot *slots)
 
 	n = 0;
 	prev = NULL;
-	for (p = D.pend_head; p; prev = p, p = p->pnext) {
+	list_for_each(w, &D.pending) {
+		p = container_of(w, struct pod, pending);
 		n++;
 		FUZZ_CHECK(p->state == POD_PENDING, "a pod in the pending FIFO is not pending");
-		FUZZ_CHECK(p->pprev == prev, "pending FIFO: broken prev link");
+		FUZZ_CHECK(w->prev == (prev ? &prev->pending : &D.pending), "pending FIFO: broken prev link");
 		FUZZ_CHECK(pod_find_uid(&D.pods, p->uid, p->uid_len) == p, "a pending pod not in the table");
 		if (prev)
 			FUZZ_CHECK(!expired(&p->next_retry, &prev->next_retry) ||
@@ -552,9 +554,11 @@ static void check_state(const struct slot *slots)
 					    p->next_retry.tv_nsec == prev->next_retry.tv_nsec),
 				   "pending FIFO out of deadline order");
 		FUZZ_CHECK(n <= D.n_pending, "pending FIFO longer than n_pending (a cycle?)");
+		prev = p;
 	}
-	FUZZ_CHECK(n == D.n_pending && D.pend_tail == prev, "pending FIFO: %zu, n_pending %zu, tail ok %d",
-		   n, D.n_pending, D.pend_tail == prev);
+	FUZZ_CHECK(n == D.n_pending && D.pending.prev == (prev ? &prev->pending : &D.pending),
+		   "pending FIFO: %zu, n_pending %zu, tail ok %d", n, D.n_pending,
+		   D.pending.prev == (prev ? &prev->pending : &D.pending));
 
 	for (c = D.conns; c; c = c->next) {
 		conns++;
@@ -785,8 +789,9 @@ static void step_command(struct slot *slots, uint8_t op)
 
 	switch (op & 0x0f) {
 	case 0:
-		for (p = D.pend_head; p; p = p->pnext)
-			p->next_retry.tv_sec = p->next_retry.tv_nsec = 0;
+		list_for_each(w, &D.pending)
+			container_of(w, struct pod, pending)->next_retry.tv_sec =
+				container_of(w, struct pod, pending)->next_retry.tv_nsec = 0;
 		pods_retry_pending(&D);
 		break;
 	case 1:
@@ -911,7 +916,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(D.pods.count == 0 && !D.pods.head, "pods left: %zu", D.pods.count);
 	FUZZ_CHECK(D.n_up == 0, "n_up %zu after draining everything", D.n_up);
 	FUZZ_CHECK(D.n_pending == 0, "n_pending %zu after draining everything", D.n_pending);
-	FUZZ_CHECK(!D.pend_head && !D.pend_tail, "the pending FIFO is not empty after draining everything");
+	FUZZ_CHECK(list_empty(&D.pending), "the pending FIFO is not empty after draining everything");
 	FUZZ_CHECK(!D.conns && D.n_conns == 0, "connections left: %zu", D.n_conns);
 	FUZZ_CHECK(list_empty(&D.waiting), "the wait list is not empty");
 	for (i = 0; i < (int)D.pods.nbuckets; i++)
