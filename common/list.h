@@ -27,6 +27,14 @@ static inline bool list_empty(const struct list_node *head)
 	return head->next == head;
 }
 
+static inline void list_add(struct list_node *head, struct list_node *n)
+{
+	n->prev = head;
+	n->next = head->next;
+	head->next->prev = n;
+	head->next = n;
+}
+
 static inline void list_add_tail(struct list_node *head, struct list_node *n)
 {
 	n->prev = head->prev;

@@ -36,7 +36,7 @@ struct conn {
 	int kind;		/* enum req_kind of the request being answered */
 	struct timespec deadline;	/* for the first request */
 	struct list_node wait;	/* in d->waiting until its first request */
-	struct conn *prev, *next;	/* all connections */
+	struct list_node link;	/* in d->conns */
 	struct loop_deferred dead;	/* closed: freed at the end of the loop turn */
 };
 
@@ -63,7 +63,7 @@ struct daemon {
 	struct pod_table pods;
 	size_t n_up, n_pending;
 	struct list_node pending;	/* pending pods, in retry order */
-	struct conn *conns;
+	struct list_node conns;	/* every connection served, newest first */
 	size_t n_conns;
 	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */
 	struct list_node waiting;	/* connections awaiting a first request, oldest first */

@@ -50,12 +50,7 @@ void zds_conn_close(struct daemon *d, struct conn *c, const char *why)
 		 (unsigned)c->uid, why);
 	if (!c->got_request)
 		list_del(&c->wait);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		d->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_del(&c->link);
 	d->n_conns--;
 	if (!c->privileged)
 		d->n_unpriv_conns--;
@@ -115,10 +110,7 @@ void zds_server_accept(struct daemon *d)
 		free(c);
 		return;
 	}
-	c->next = d->conns;
-	if (d->conns)
-		d->conns->prev = c;
-	d->conns = c;
+	list_add(&d->conns, &c->link);
 	d->n_conns++;
 	if (!c->privileged)
 		d->n_unpriv_conns++;
@@ -392,10 +384,10 @@ void zds_server_expire(struct daemon *d)
 /* At shutdown: every connection closed and freed, silently. */
 void zds_server_drop_all(struct daemon *d)
 {
-	while (d->conns) {
-		struct conn *c = d->conns;
+	while (!list_empty(&d->conns)) {
+		struct conn *c = container_of(d->conns.next, struct conn, link);
 
-		d->conns = c->next;
+		list_del(&c->link);
 		close(c->ev.fd);
 		free(c);
 	}
@@ -421,6 +413,7 @@ static void timer_run(void *ctx)
 
 int zds_server_start(struct daemon *d)
 {
+	list_init(&d->conns);
 	list_init(&d->waiting);
 	loop_add_timer(&d->loop, &d->conn_timer, timer_next, timer_run, d);
 	return loop_watch(&d->loop, &d->server, EPOLLIN, server_ready, d);

@@ -103,6 +103,17 @@ static struct sockaddr_un server_sa;
 static socklen_t server_sa_len;
 static bool can_setuid;
 
+/* The daemon's live connection with this serial, or NULL. */
+static struct conn *find_conn(uint64_t serial)
+{
+	struct list_node *w;
+
+	list_for_each(w, &D.conns)
+		if (container_of(w, struct conn, link)->wm.serial == serial)
+			return container_of(w, struct conn, link);
+	return NULL;
+}
+
 /* ---- set-up, once ------------------------------------------------------- */
 
 static ino_t pipe_ino;	/* the harness's pipe: passed copies of it are counted */
@@ -415,9 +426,7 @@ static void slot_open(struct slot *s, bool unprivileged)
 
 	zds_server_accept(&D);
 	drain_backlog();
-	for (c = D.conns; c; c = c->next)
-		if (D.next_serial != serial && c->wm.serial == D.next_serial)
-			break;
+	c = D.next_serial != serial ? find_conn(D.next_serial) : NULL;
 	if (!c) {
 		/* turned away (not allowed, --max-connections) or closed at once: the client sees the end */
 		FUZZ_CHECK(D.next_serial != serial, "zds_server_accept took no stream at all");
@@ -560,10 +569,11 @@ static void check_state(const struct slot *slots)
 		   "pending FIFO: %zu, n_pending %zu, tail ok %d", n, D.n_pending,
 		   D.pending.prev == (prev ? &prev->pending : &D.pending));
 
-	for (c = D.conns; c; c = c->next) {
+	list_for_each(w, &D.conns) {
+		c = container_of(w, struct conn, link);
 		conns++;
 		FUZZ_CHECK(c->ev.fd >= 0 && c->ev.cb, "a closed connection in the list");
-		FUZZ_CHECK(!c->next || c->next->prev == c, "connection list: broken prev link");
+		FUZZ_CHECK(w->next->prev == w, "connection list: broken prev link");
 		if (!c->got_request)
 			waiting++;
 		FUZZ_CHECK(conns <= D.cfg.max_conns, "more connections than --max-connections");
@@ -583,9 +593,8 @@ static void check_state(const struct slot *slots)
 	for (i = 0; i < SLOTS; i++) {
 		if (!slots[i].c)
 			continue;
-		for (c = D.conns; c && c != slots[i].c; c = c->next)
-			;
-		FUZZ_CHECK(c, "a client's connection is not in the daemon's list");
+		FUZZ_CHECK(find_conn(slots[i].c->wm.serial) == slots[i].c,
+			   "a client's connection is not in the daemon's list");
 		if (slots[i].peer >= 0)
 			peers++;
 	}
@@ -917,7 +926,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(D.n_up == 0, "n_up %zu after draining everything", D.n_up);
 	FUZZ_CHECK(D.n_pending == 0, "n_pending %zu after draining everything", D.n_pending);
 	FUZZ_CHECK(list_empty(&D.pending), "the pending FIFO is not empty after draining everything");
-	FUZZ_CHECK(!D.conns && D.n_conns == 0, "connections left: %zu", D.n_conns);
+	FUZZ_CHECK(list_empty(&D.conns) && D.n_conns == 0, "connections left: %zu", D.n_conns);
 	FUZZ_CHECK(list_empty(&D.waiting), "the wait list is not empty");
 	for (i = 0; i < (int)D.pods.nbuckets; i++)
 		FUZZ_CHECK(!D.pods.by_uid[i] && !D.pods.by_ns[i], "a hash chain still names a pod");
