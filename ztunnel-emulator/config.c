@@ -148,34 +148,34 @@ static int parse_number(const char *what, const char *s, int base, unsigned long
 	return 0;
 }
 
-static int parse_user(const char *s, uid_t *uid, struct ze_err *e)
+/* A user or group id: the one its name has (named), else a number. */
+static int parse_id(const char *what, const char *s, const unsigned *named, unsigned *id,
+		    struct ze_err *e)
 {
-	struct passwd *pw = getpwnam(s);
 	unsigned long v;
 	int ret;
 
-	if (pw) {
-		*uid = pw->pw_uid;
+	if (named) {
+		*id = *named;
 		return 0;
 	}
-	ret = parse_number("user (name or uid)", s, 10, 0, 0x7fffffff, &v, e);
-	*uid = (uid_t)v;
+	ret = parse_number(what, s, 10, 0, 0x7fffffff, &v, e);
+	*id = (unsigned)v;
 	return ret;
+}
+
+static int parse_user(const char *s, uid_t *uid, struct ze_err *e)
+{
+	struct passwd *pw = getpwnam(s);
+
+	return parse_id("user (name or uid)", s, pw ? &pw->pw_uid : NULL, uid, e);
 }
 
 static int parse_group(const char *s, gid_t *gid, struct ze_err *e)
 {
 	struct group *gr = getgrnam(s);
-	unsigned long v;
-	int ret;
 
-	if (gr) {
-		*gid = gr->gr_gid;
-		return 0;
-	}
-	ret = parse_number("group (name or gid)", s, 10, 0, 0x7fffffff, &v, e);
-	*gid = (gid_t)v;
-	return ret;
+	return parse_id("group (name or gid)", s, gr ? &gr->gr_gid : NULL, gid, e);
 }
 
 /* A count option into *out (size_t). */
