@@ -33,8 +33,12 @@ PRELOADS := $(patsubst %.c,%.so,$(wildcard tests/helpers/*-preload.c))
 
 all: $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS)
 
-common/%.o: common/%.c $(COMMON_HDRS)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+# One object per source; -MMD -MP write each object's header dependencies
+# next to it (.d), so a changed header rebuilds exactly what includes it.
+DEPFLAGS := -MMD -MP
+
+common/%.o: common/%.c
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(LIB): $(COMMON_OBJS)
 	rm -f $@
@@ -69,10 +73,23 @@ tests/unit/test_cni_%: tests/unit/test_cni_%.c tests/unit/tap.h $(CNI_LIB) $(LIB
 	$(CC) $(ALL_CFLAGS) $(CNI_CFLAGS) $(LDFLAGS) -o $@ $< $(CNI_LIB) $(LIB) $(CNI_LIBS) \
 		$(LDLIBS_ALL)
 
-ZT_SRCS := $(wildcard ztunnel-emulator/*.c)
-ZT_HDRS := $(wildcard ztunnel-emulator/*.h)
-ztunnel-emulator/ztunnel-emulator: $(ZT_SRCS) $(ZT_HDRS) $(LIB) $(COMMON_HDRS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ZT_SRCS) $(LIB) $(LDLIBS_ALL)
+# ztunnel-emulator: libzt.a holds every object but main's, so tests and
+# fuzzers link the very objects the daemon is made of (HACKING.md).
+ZT_SRCS := $(wildcard ztunnel-emulator/*.c ztunnel-emulator/*/*.c)
+ZT_HDRS := $(wildcard ztunnel-emulator/*.h ztunnel-emulator/*/*.h)
+ZT_OBJS := $(ZT_SRCS:.c=.o)
+ZT_MAIN := ztunnel-emulator/main.o
+ZT_LIB := ztunnel-emulator/libzt.a
+
+ztunnel-emulator/%.o: ztunnel-emulator/%.c
+	$(CC) $(ALL_CFLAGS) -Iztunnel-emulator $(DEPFLAGS) -c -o $@ $<
+
+$(ZT_LIB): $(filter-out $(ZT_MAIN),$(ZT_OBJS))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+ztunnel-emulator/ztunnel-emulator: $(ZT_MAIN) $(ZT_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(ZT_MAIN) $(ZT_LIB) $(LIB) $(LDLIBS_ALL)
 
 tests/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
@@ -121,14 +138,31 @@ FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns
 tests/fuzz/fuzz_zds: tests/fuzz/fuzz_zds.c $(COMMON_SRCS) $(COMMON_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS)
 
-# The real request handling (ztunnel-emulator.c included by the harness with
-# ZE_FUZZ), with netns entry and port binding replaced by a stand-in.
-tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c $(ZT_SRCS) $(ZT_HDRS) $(COMMON_SRCS) $(COMMON_HDRS)
-	$(CLANG) $(FUZZ_CFLAGS) -DZE_FUZZ -Wno-unused-function -o $@ $< \
-		ztunnel-emulator/pods.c ztunnel-emulator/report.c ztunnel-emulator/http.c ztunnel-emulator/relay.c \
-		ztunnel-emulator/zsock.c \
-		ztunnel-emulator/admission.c \
-		$(COMMON_SRCS) $(PKG_LIBS) -lm
+# The daemon's own objects, built again with coverage and sanitizers; the
+# fuzzer links them with tests/fuzz/proxy_stub.c in place of proxy.o (netns
+# entry and port binding need privileges a fuzzer should not use).
+FUZZ_OBJ := tests/fuzz/obj
+FUZZ_OBJ_CFLAGS = $(subst -fsanitize=fuzzer,-fsanitize=fuzzer-no-link,$(FUZZ_CFLAGS)) $(DEPFLAGS)
+FUZZ_ZT_OBJS := $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(filter-out ztunnel-emulator/main.c \
+	ztunnel-emulator/proxy.c,$(ZT_SRCS)))
+FUZZ_COMMON_OBJS := $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(COMMON_SRCS))
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_OBJ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OBJ)/libzt.a: $(FUZZ_ZT_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_OBJ)/libcommon.a: $(FUZZ_COMMON_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c tests/fuzz/proxy_stub.h \
+		tests/fuzz/fuzz_common.h $(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c \
+		$(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a $(PKG_LIBS) -lm
 
 # The DNS proxy's query decision and the registry's YAML loader.
 tests/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_common.h $(DNS_SRCS) $(DNS_HDRS)
@@ -169,7 +203,13 @@ shellcheck:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/integration/*.sh .ci/run
 
 clean:
-	rm -f $(COMMON_OBJS) $(CNI_OBJS) $(CNI_OBJS:.o=.d) $(CNI_LIB) $(LIB) $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)
+	rm -f $(COMMON_OBJS) $(LIB) $(ZT_OBJS) $(ZT_LIB) $(CNI_OBJS) $(CNI_LIB) $(PROGS) \
+		$(UNIT_TESTS) $(HELPERS) $(PRELOADS) $(FUZZ_TARGETS)
+	rm -f common/*.d ztunnel-emulator/*.d ztunnel-emulator/*/*.d $(CNI_OBJS:.o=.d)
+	rm -rf tests/fuzz/obj
+
+-include $(wildcard common/*.d ztunnel-emulator/*.d ztunnel-emulator/*/*.d) \
+	$(shell find $(FUZZ_OBJ) -name '*.d' 2>/dev/null)
 
 # ---- install, uninstall, man pages, help --------------------------------------
 # `make install PREFIX=/usr DESTDIR=/tmp/stage`: both programs in BINDIR, the

@@ -111,15 +111,25 @@ int cli_close_stdout(void)
 	return 1;
 }
 
-double cli_parse_seconds(const char *option, const char *s)
+int cli_seconds(const char *option, const char *s, double *v, struct ze_err *e)
 {
 	char *end;
-	double v;
 
 	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > 86400)
-		cli_usage_error("invalid %s '%s': expected seconds, more than 0 and at most 86400",
-				option, s);
+	*v = strtod(s, &end);
+	if (errno || end == s || *end || !(*v > 0) || *v > 86400)
+		return ze_fail(e, -EINVAL,
+				  "invalid %s '%s': expected seconds, more than 0 and at most 86400",
+				  option, s);
+	return 0;
+}
+
+double cli_parse_seconds(const char *option, const char *s)
+{
+	struct ze_err e;
+	double v;
+
+	if (cli_seconds(option, s, &v, &e))
+		cli_usage_error("%s", e.msg);
 	return v;
 }

@@ -2,6 +2,8 @@
 #ifndef ZE_CLI_H
 #define ZE_CLI_H
 
+#include "err.h"
+
 /*
  * The command layer both programs share (util-linux conventions): messages
  * are "prog: text" on stderr; usage errors add a "Try 'prog --help'" line
@@ -38,5 +40,7 @@ void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), 
 
 /* Seconds as given to --timeout: more than 0, at most a day; else a usage error. */
 double cli_parse_seconds(const char *option, const char *s);
+/* The same without exiting: 0, or -EINVAL with e saying why (err.h). */
+int cli_seconds(const char *option, const char *s, double *v, struct ze_err *e);
 
 #endif

@@ -32,11 +32,11 @@ bool peer_allowed(const struct config *cfg, const struct ucred *cr)
 
 static size_t conns_of(const struct daemon *d, uid_t uid)
 {
-	const struct conn *c;
+	const struct list_node *l;
 	size_t n = 0;
 
-	for (c = d->conns; c; c = c->next)
-		n += c->uid == uid;
+	list_for_each(l, &d->conns)
+		n += container_of(l, struct conn, link)->uid == uid;
 	return n;
 }
 

@@ -3,106 +3,43 @@
 #define ZT_DAEMON_H
 
 /* What the daemon's parts share: its configuration, state and counters. */
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "netns.h"
+#include "admin/stats.h"
+#include "config.h"
+#include "loop.h"
 #include "pods.h"
 #include "sockpath.h"
+#include "wm.h"
 #include "zds.h"
 
-#define PROG "ztunnel-emulator"
 #define T_WM "ztunnel::inpod::workloadmanager"
 #define T_SM "ztunnel::inpod::statemanager"
 #define T_EMU "ztunnel_emulator"
 
-/* Log lines of Istio 1.21 (seeds/000, the default) or of today's ztunnel. */
-enum log_format { LOG_FORMAT_LEGACY, LOG_FORMAT_CURRENT };
-
-/* An HTTP endpoint's address (host netns, loopback by default); port 0 = any free one. */
-struct http_addr {
-	bool enabled;
-	char text[INET6_ADDRSTRLEN + 8];	/* as given, e.g. 127.0.0.1:15000 */
-	struct sockaddr_storage sa;
-	int family;
-};
-
-/* walkthru: seeds/001's three 127.0.0.1 listeners; ambient: real ztunnel's set, relaying */
-enum profile { PROFILE_WALKTHRU, PROFILE_AMBIENT };
-
-struct config {
-	enum profile profile;
-	struct listener_spec specs[POD_MAX_LISTENERS];
-	size_t nspecs;
-	int backlog;
-	uint32_t mark;		/* SO_MARK on every socket; 0 = none */
-	bool transparent;	/* IP_TRANSPARENT on the TCP listeners, best-effort */
-	bool confirm;		/* check the listeners through sock_diag before acking */
-	bool relay;		/* relay 15001/15006 traffic (ambient) */
-	bool socks5;
-	const char *socket_path;
-	int family;
-	union {
-		struct in_addr v4;
-		struct in6_addr v6;
-	} addr;
-	char addr_text[INET6_ADDRSTRLEN];
-	bool loopback;		/* lo down makes the listeners unreachable */
-	bool port_reuse;
-	double timeout;		/* for a connection's first request */
-	double retry_interval;	/* pending pods */
-	enum log_format log_format;
-	struct http_addr admin, ready, metrics;
-	/* who may talk to the daemon */
-	mode_t socket_mode;
-	gid_t socket_gid;	/* (gid_t)-1: unchanged */
-	bool insecure_socket_dir;	/* warn about, not refuse, a directory others control */
-	bool recreate_socket;	/* put the socket back when it is removed under us */
-	uid_t allow_uids[16];
-	size_t n_allow_uids;
-	gid_t allow_gids[16];
-	size_t n_allow_gids;
-	bool allow_host_netns;	/* istio#55139: refused unless asked for */
-	size_t max_conns, max_pods;
-	/* relays (ambient): caps and timeouts, faults.md 5; max_relays 0 = from the fd limit */
-	size_t max_relays, max_relays_per_pod;
-	double relay_idle_timeout, relay_connect_timeout;
-};
-
 struct conn {
-	struct ev_src ev;	/* EV_CONN */
-	uint64_t serial;
+	struct loop_src ev;
+	struct wm_session wm;	/* serial: every accepted stream gets the next */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
 	bool got_request;
-	bool snapshot_sent;
 	bool privileged;	/* root or the daemon's own user (admission.h) */
 	int kind;		/* enum req_kind of the request being answered */
 	struct timespec deadline;	/* for the first request */
-	struct conn *wprev, *wnext;	/* FIFO of connections awaiting a first request */
-	struct conn *prev, *next;	/* all connections */
+	struct list_node wait;	/* in d->waiting until its first request */
+	struct list_node link;	/* in d->conns */
+	struct loop_deferred dead;	/* closed: freed at the end of the loop turn */
 };
 
-/* Requests by type and result, for the metrics. */
-enum req_kind { REQ_ADD, REQ_DEL, REQ_KEEP, REQ_SNAPSHOT, REQ_INVALID, REQ_KINDS };
-enum req_result { RES_ACK, RES_NACK, RES_RESULTS };
-
-/* Add handling time (request received -> ack sent), in seconds. */
-#define ADD_BUCKETS 22
-extern const double add_bucket_bounds[ADD_BUCKETS];
-
-struct stats {
-	uint64_t proxies_started, proxies_stopped;
-	uint64_t requests[REQ_KINDS][RES_RESULTS];
-	uint64_t add_buckets[ADD_BUCKETS];	/* non-cumulative; the last is +Inf */
-	uint64_t add_count;
-	double add_sum;
-};
 
 struct http_server;
 
@@ -113,8 +50,10 @@ struct relay_queue {
 
 struct daemon {
 	struct config cfg;
-	int epfd;
-	struct ev_src server, sig;
+	struct loop loop;
+	struct loop_src server, sig;
+	/* each module's timer on the loop: idle peers, pending pods, the socket file, relays, HTTP */
+	struct loop_timer conn_timer, retry_timer, sock_timer, relay_timer, http_timer;
 	int own_netns_fd;
 	int spare_fd;		/* given up to accept-and-drop when out of fds */
 	struct netns_id own_netns;
@@ -123,14 +62,11 @@ struct daemon {
 	char sock_lost[PATH_MAX + 64];	/* why not ready: the socket is gone ("" = fine) */
 	struct pod_table pods;
 	size_t n_up, n_pending;
-	struct pod *pend_head, *pend_tail;	/* pending pods, in retry order */
-	struct conn *conns;
+	struct list_node pending;	/* pending pods, in retry order */
+	struct list_node conns;	/* every connection served, newest first */
 	size_t n_conns;
 	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */
-	struct conn *wait_head, *wait_tail;
-	struct conn *dead_conns;	/* closed, freed after the event batch */
-	struct pod *dead_pods;
-	struct relay *dead_relays;
+	struct list_node waiting;	/* connections awaiting a first request, oldest first */
 	size_t n_relays;
 	struct relay_queue relay_queued, relay_connecting, relay_open;	/* oldest first */
 	size_t fd_limit, fd_base;	/* RLIMIT_NOFILE, and the fds in use at start */
@@ -141,50 +77,31 @@ struct daemon {
 	struct http_server *http[3];	/* admin, ready, metrics */
 };
 
-/* report.c: the pod table as config_dump JSON, readiness, Prometheus text, a human table. */
-void report_config_dump(const struct daemon *d, FILE *out);
-/* Returns true when ready; writes the body either way. */
-bool report_ready(const struct daemon *d, FILE *out);
-void report_metrics(const struct daemon *d, FILE *out);
-void report_table(const struct daemon *d, FILE *out);
-/* The SIGUSR1 table, through the log in one piece (queued or dropped whole). */
-void report_log_table(const struct daemon *d);
-void stats_observe_add(struct stats *s, double seconds);
-const char *pod_state_name(const struct pod *p);
 
 /* relay.c: the data path of 15001 (outbound) and 15006 (inbound plaintext). */
 void relay_start(struct daemon *d, struct listener *l, int client_fd);
-void relay_dispatch(struct daemon *d, struct ev_src *src, uint32_t events);
 void relay_close_pod(struct daemon *d, struct pod *p);	/* pod drained: its connections go */
-void relay_reap(struct daemon *d);
 /* Each relay holds up to 6 fds: two sockets and two pipes (a pod-to-pod connection is two relays). */
 #define RELAY_FDS 6
 /* After start-up: sets --max-relays if not given; returns it. */
 size_t relay_limits_init(struct daemon *d, size_t fd_limit, size_t fds_used);
 /* Idle and connect timeouts, and the accepted connections still to start. */
 void relay_expire(struct daemon *d);
+/* Puts the relay timeouts and the start queue on the loop's timers. */
+void relay_start_timers(struct daemon *d);
 long relay_next_timeout_ms(const struct daemon *d);	/* -1: none */
 /* A TCP listener's accept-queue overflows (the kernel's count); logged when they grow. */
 uint64_t relay_listener_drops(const struct listener *l);
 void relay_check_overflow(struct daemon *d, struct listener *l);
-/* in ztunnel-emulator.c: a socket created inside the pod's netns (-errno) */
-int pod_socket(struct daemon *d, struct pod *p, int family, int type);
-/*
- * in ztunnel-emulator.c: the made sockets (fds[i] >= 0, one per spec) become the
- * pod's listeners, watched by epoll; taken ones are set to -1 (0 or -errno, err says why)
- */
-int pod_take_listeners(struct daemon *d, struct pod *p, int *fds, char *err, size_t errlen);
+
+/* daemon.c: closes and frees everything, removes the socket file. */
+void daemon_shutdown(struct daemon *d);
 
 /* zsock.c: the ZDS socket file (faults.md 1, 14, 15). */
-void zsock_setup(struct daemon *d);	/* exits when it cannot be made safely */
+/* 0, or -errno with e saying why (a socket that cannot be made safely) */
+int zsock_setup(struct daemon *d, struct ze_err *e);
 void zsock_watch(struct daemon *d);	/* in the loop: notices a lost socket, re-creates it */
 long zsock_timeout_ms(const struct daemon *d);	/* until the next check */
 
-/* http.c: libmicrohttpd servers run from the daemon's own epoll loop. */
-int http_parse_addr(const char *text, struct http_addr *a);	/* "HOST:PORT" or "none" */
-int http_start(struct daemon *d);	/* 0, or -1 after printing why */
-void http_dispatch(struct daemon *d, struct ev_src *src);
-long http_timeout_ms(const struct daemon *d);	/* -1: none */
-void http_stop(struct daemon *d);
 
 #endif

@@ -1,10 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The pod table (by uid and by netns) and each pod's lifecycle: New, Up,
+ * Pending with retries, drained. Never touches a ZDS connection; starting a
+ * proxy goes through proxy.h. Interface: pods.h.
+ */
 #include "pods.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "fmt.h"
+#include "listeners.h"
+#include "log.h"
+#include "proxy.h"
 
 static uint64_t hash_bytes(const void *data, size_t len)
 {
@@ -166,7 +180,6 @@ struct pod *pod_new(const char *uid, size_t uid_len, const char *name, size_t na
 		return NULL;
 	p->netns_fd = -1;
 	for (i = 0; i < POD_MAX_LISTENERS; i++) {
-		p->listeners[i].ev.kind = EV_LISTENER;
 		p->listeners[i].ev.fd = -1;
 		p->listeners[i].pod = p;
 	}
@@ -199,4 +212,116 @@ void pod_free(struct pod *p)
 	free(p->service_account);
 	free(p->last_error);
 	free(p);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+/* The pending pod whose retry comes first, or NULL. */
+static struct pod *next_pending(const struct daemon *d)
+{
+	return list_empty(&d->pending) ? NULL : container_of(d->pending.next, struct pod, pending);
+}
+
+static void set_up(struct daemon *d, struct pod *p)
+{
+	if (p->state == POD_PENDING) {
+		list_del(&p->pending);
+		d->n_pending--;
+	}
+	p->state = POD_UP;
+	free(p->last_error);
+	p->last_error = NULL;
+	d->n_up++;
+	d->stats.proxies_started++;
+}
+
+/* Queues a pod whose start failed for a retry after --retry-interval. */
+static void set_pending(struct daemon *d, struct pod *p, const char *err)
+{
+	if (p->state == POD_PENDING)
+		list_del(&p->pending);
+	else
+		d->n_pending++;
+	p->state = POD_PENDING;
+	free(p->last_error);
+	p->last_error = strdup(err);
+	clock_gettime(CLOCK_MONOTONIC, &p->next_retry);
+	timespec_add(&p->next_retry, d->cfg.retry_interval);
+	/* every pod waits the same interval, so appending keeps the FIFO in deadline order */
+	list_add_tail(&d->pending, &p->pending);
+}
+
+/*
+ * Closes the pod's listeners (epoll forgets them) and its netns fd at once;
+ * the memory waits until the current batch of events is done, as a later
+ * event in the batch may still point at one of its listeners.
+ */
+static void free_pod(struct loop_deferred *dd)
+{
+	pod_free(container_of(dd, struct pod, dead));
+}
+
+void pod_drain(struct daemon *d, struct pod *p)
+{
+	if (p->state == POD_PENDING) {
+		list_del(&p->pending);
+		d->n_pending--;
+	} else if (p->state == POD_UP) {
+		d->n_up--;
+		d->stats.proxies_stopped++;
+	}
+	pod_remove(&d->pods, p);
+	relay_close_pod(d, p);
+	listeners_close(p);
+	close(p->netns_fd);
+	p->netns_fd = -1;
+	loop_defer_free(&d->loop, &p->dead, free_pod);
+}
+
+/* Starts the proxy, or leaves the pod pending; err says why it failed. */
+int pod_try_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
+{
+	int ret = proxy_start(d, p, err, errlen);
+
+	if (ret)
+		set_pending(d, p, err);
+	else
+		set_up(d, p);
+	return ret;
+}
+
+void pods_retry_pending(struct daemon *d)
+{
+	struct timespec now;
+	char u[400], err[512];
+	struct pod *p;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	while ((p = next_pending(d)) && expired(&p->next_retry, &now)) {
+		p->retries++;
+		uid_text(u, sizeof(u), p->uid, p->uid_len);
+		if (pod_try_start(d, p, err, sizeof(err)) == 0)
+			log_line(LOG_INFO, T_SM, "pod %s proxy started on retry %u", u, p->retries);
+		else
+			log_line(LOG_WARN, T_SM, "pod %s retry %u failed, still pending (next in %gs): %s",
+				 u, p->retries, d->cfg.retry_interval, err);
+	}
+}
+
+static long timer_next(void *ctx)
+{
+	struct pod *p = next_pending(ctx);
+
+	return p ? ms_until(&p->next_retry) : -1;
+}
+
+static void timer_run(void *ctx)
+{
+	pods_retry_pending(ctx);
+}
+
+void pods_start(struct daemon *d)
+{
+	list_init(&d->pending);
+	loop_add_timer(&d->loop, &d->retry_timer, timer_next, timer_run, d);
 }

@@ -8,15 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "loop.h"
 #include "netns.h"
-
-/* What a descriptor registered with epoll stands for. */
-enum ev_kind { EV_SERVER, EV_SIGNAL, EV_CONN, EV_LISTENER, EV_HTTP, EV_RELAY };
-
-struct ev_src {
-	enum ev_kind kind;
-	int fd;
-};
 
 enum listener_role { ROLE_HBONE, ROLE_PLAINTEXT, ROLE_OUTBOUND, ROLE_DNS, ROLE_SOCKS5 };
 
@@ -42,7 +35,7 @@ struct pod;
 struct relay;
 
 struct listener {
-	struct ev_src ev;	/* EV_LISTENER; ev.fd -1 when closed */
+	struct loop_src ev;	/* ev.fd -1 when closed */
 	struct pod *pod;
 	const struct listener_spec *spec;
 	bool transparent;	/* IP_TRANSPARENT took */
@@ -74,9 +67,10 @@ struct pod {
 	struct timespec next_retry;	/* monotonic, while pending */
 	unsigned retries;
 	char *last_error;	/* why the last start failed, while pending */
-	struct pod *pprev, *pnext;	/* pending FIFO */
+	struct list_node pending;	/* in d->pending while pending */
 	struct pod *next_uid, *next_ns;	/* hash chains */
 	struct pod *prev, *next;	/* all pods, for iteration */
+	struct loop_deferred dead;	/* drained: freed at the end of the loop turn */
 };
 
 struct pod_table {
@@ -97,5 +91,19 @@ struct pod *pod_new(const char *uid, size_t uid_len, const char *name, size_t na
 		    const char *ns, size_t ns_len, const char *sa, size_t sa_len);
 /* Closes what the pod still holds and frees it. */
 void pod_free(struct pod *p);
+
+struct daemon;
+
+/* Starts the proxy (Up), or leaves the pod pending: 0 or -errno, err saying why. */
+int pod_try_start(struct daemon *d, struct pod *p, char *err, size_t errlen);
+/*
+ * Closes the pod's listeners, relays and netns fd at once and takes it out
+ * of the table; the memory waits until the current batch of events is done.
+ */
+void pod_drain(struct daemon *d, struct pod *p);
+/* Retries the pending pods whose --retry-interval is up. */
+void pods_retry_pending(struct daemon *d);
+/* Before any pod: the pending FIFO, and the retries on the loop's timers. */
+void pods_start(struct daemon *d);
 
 #endif

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "proxy.h"
 #include "log.h"
 #include "sockdiag.h"
 
@@ -56,7 +57,7 @@
 #define FD_SLACK 32
 
 struct relay_end {
-	struct ev_src ev;	/* EV_RELAY */
+	struct loop_src ev;
 	struct relay *r;
 	uint32_t events;	/* what epoll watches now */
 };
@@ -82,7 +83,7 @@ struct relay {
 	struct pod *pod;
 	struct relay *prev, *next;	/* the pod's relays */
 	struct relay *qprev, *qnext;	/* the daemon's queue for the state, oldest first */
-	struct relay *dead_next;
+	struct loop_deferred dead;	/* ended: freed at the end of the loop turn */
 	struct sockaddr_storage src, dst;
 	struct timespec start;
 	struct timespec active;	/* last traffic; connect started, while connecting */
@@ -197,11 +198,9 @@ static socklen_t ss_len(const struct sockaddr_storage *ss)
 
 static void watch(struct daemon *d, struct relay_end *e, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = &e->ev };
-
 	if (e->ev.fd < 0 || e->events == events)
 		return;
-	epoll_ctl(d->epfd, EPOLL_CTL_MOD, e->ev.fd, &ev);
+	loop_modify(&d->loop, &e->ev, events);
 	e->events = events;
 }
 
@@ -248,6 +247,11 @@ static void log_access(const struct relay *r, const char *error)
 }
 
 /* Closes everything the relay holds; freed after the event batch. */
+static void free_relay(struct loop_deferred *dd)
+{
+	free(container_of(dd, struct relay, dead));
+}
+
 static void relay_end_conn(struct daemon *d, struct relay *r, const char *error, bool rst)
 {
 	log_access(r, error);
@@ -276,8 +280,7 @@ static void relay_end_conn(struct daemon *d, struct relay *r, const char *error,
 		r->pod->relays = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	r->dead_next = d->dead_relays;
-	d->dead_relays = r;
+	loop_defer_free(&d->loop, &r->dead, free_relay);
 	d->n_relays--;
 	r->pod->n_relays--;
 }
@@ -402,9 +405,10 @@ static void connected(struct daemon *d, struct relay *r)
 	set_state(d, r, RS_OPEN);
 }
 
-void relay_dispatch(struct daemon *d, struct ev_src *src, uint32_t events)
+static void relay_ready(struct loop_src *src, uint32_t events)
 {
-	struct relay_end *e = (struct relay_end *)src;
+	struct daemon *d = src->ctx;
+	struct relay_end *e = container_of(src, struct relay_end, ev);
 	struct relay *r = e->r;
 	char err[128];
 	int ret;
@@ -456,9 +460,8 @@ static void bind_client_address(struct relay *r, int fd)
 /* The upstream connect of an accepted connection, from inside the pod's netns. */
 static void relay_connect(struct daemon *d, struct relay *r)
 {
-	struct epoll_event ev;
 	char e[128];
-	int fd;
+	int fd, ret;
 
 	set_state(d, r, RS_CONNECTING);
 	/* a direct connection to the listener has nowhere to go (and must not loop) */
@@ -483,18 +486,14 @@ static void relay_connect(struct daemon *d, struct relay *r)
 		relay_end_conn(d, r, e, true);
 		return;
 	}
-	ev.events = EPOLLOUT;
-	ev.data.ptr = &r->upstream.ev;
 	r->upstream.events = EPOLLOUT;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		goto watch_failed;
-	ev.events = 0;	/* the client is read once the upstream is connected */
-	ev.data.ptr = &r->client.ev;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, r->client.ev.fd, &ev) < 0)
-		goto watch_failed;
-	return;
-watch_failed:
-	os_text(e, sizeof(e), errno);
+	ret = loop_watch(&d->loop, &r->upstream.ev, EPOLLOUT, relay_ready, d);
+	/* the client is read once the upstream is connected */
+	if (!ret)
+		ret = loop_watch(&d->loop, &r->client.ev, 0, relay_ready, d);
+	if (!ret)
+		return;
+	os_text(e, sizeof(e), -ret);
 	relay_end_conn(d, r, e, true);
 }
 
@@ -563,7 +562,6 @@ void relay_start(struct daemon *d, struct listener *l, int client_fd)
 	r->l = l;
 	r->pod = l->pod;
 	r->client.r = r->upstream.r = r;
-	r->client.ev.kind = r->upstream.ev.kind = EV_RELAY;
 	r->client.ev.fd = client_fd;
 	r->upstream.ev.fd = -1;
 	r->up.pipe[0] = r->up.pipe[1] = r->down.pipe[0] = r->down.pipe[1] = -1;
@@ -669,12 +667,17 @@ void relay_close_pod(struct daemon *d, struct pod *p)
 		relay_end_conn(d, p->relays, "pod drained", true);
 }
 
-void relay_reap(struct daemon *d)
+static long timer_next(void *ctx)
 {
-	while (d->dead_relays) {
-		struct relay *r = d->dead_relays;
+	return relay_next_timeout_ms(ctx);
+}
 
-		d->dead_relays = r->dead_next;
-		free(r);
-	}
+static void timer_run(void *ctx)
+{
+	relay_expire(ctx);
+}
+
+void relay_start_timers(struct daemon *d)
+{
+	loop_add_timer(&d->loop, &d->relay_timer, timer_next, timer_run, d);
 }

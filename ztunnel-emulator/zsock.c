@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "daemon.h"
 #include "log.h"
 #include "sockpath.h"
@@ -55,22 +54,35 @@ static void schedule_check(struct daemon *d)
 	d->sock_next_check.tv_sec += WATCH_INTERVAL_MS / 1000;
 }
 
-void zsock_setup(struct daemon *d)
+static long timer_next(void *ctx)
+{
+	return zsock_timeout_ms(ctx);
+}
+
+static void timer_run(void *ctx)
+{
+	zsock_watch(ctx);
+}
+
+int zsock_setup(struct daemon *d, struct ze_err *e)
 {
 	char why[1024];
 	bool dir_refused;
 	int fd;
 
-	if (sockpath_init(&d->sock, d->cfg.socket_path, why, sizeof(why)) < 0)
-		cli_die("%s", why);
+	fd = sockpath_init(&d->sock, d->cfg.socket_path, why, sizeof(why));
+	if (fd < 0)
+		return ze_fail(e, fd, "%s", why);
 	fd = make_socket(d, &dir_refused, why, sizeof(why));
 	if (fd < 0)
-		cli_die("%s%s", why, dir_refused ? " (--insecure-socket-dir to use it anyway)" : "");
-	d->server.kind = EV_SERVER;
+		return ze_fail(e, fd, "%s%s", why,
+				  dir_refused ? " (--insecure-socket-dir to use it anyway)" : "");
 	d->server.fd = fd;
 	log_line(LOG_INFO, T_EMU, "ZDS socket %s (mode %04o%s)", d->sock.path,
 		 (unsigned)d->cfg.socket_mode, d->cfg.recreate_socket ? ", re-created if removed" : "");
 	schedule_check(d);
+	loop_add_timer(&d->loop, &d->sock_timer, timer_next, timer_run, d);
+	return 0;
 }
 
 long zsock_timeout_ms(const struct daemon *d)
@@ -88,17 +100,24 @@ long zsock_timeout_ms(const struct daemon *d)
 static void recreate(struct daemon *d)
 {
 	static struct log_limit lim = LOG_LIMIT_INIT(60, 1);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->server };
 	char why[1024];
 	bool dir_refused;
-	int fd;
+	int fd, ret;
 
 	fd = make_socket(d, &dir_refused, why, sizeof(why));
-	if (fd >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		snprintf(why, sizeof(why), "epoll_ctl: %s", strerror(errno));
-		close(fd);
-		sockpath_remove(&d->sock);
-		fd = -1;
+	if (fd >= 0) {
+		/* watched under the same source as the lost one, which stays until this worked */
+		int old = d->server.fd;
+
+		d->server.fd = fd;
+		ret = loop_watch(&d->loop, &d->server, EPOLLIN, d->server.cb, d->server.ctx);
+		d->server.fd = old;
+		if (ret) {
+			snprintf(why, sizeof(why), "epoll_ctl: %s", strerror(-ret));
+			close(fd);
+			sockpath_remove(&d->sock);
+			fd = -1;
+		}
 	}
 	if (fd < 0) {
 		/* capabilities are dropped after start-up: CAP_CHOWN would be almost all of root */

@@ -4,7 +4,7 @@
 
 /*
  * Helpers the fuzz harnesses share. Written independently of the code under
- * test (common/zds.c, ztunnel-emulator/report.c) so that they can judge it.
+ * test (common/zds.c, ztunnel-emulator/admin/report.c) so that they can judge it.
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target for the daemon's request handling: the real
- * ztunnel-emulator.c (built with ZE_FUZZ, without its main) driven over real
+ * libFuzzer target for the daemon's request handling: the daemon's own
+ * objects (libzt.a, everything but main.o and proxy.o) driven over real
  * SOCK_SEQPACKET connections with real fds, with netns entry and port binding
- * replaced by fuzz_proxy_start() below (eventfds stand in for listeners).
+ * replaced by proxy_stub.c (eventfds stand in for listeners).
  *
  * Input: a sequence of steps, each starting with an op byte.
  *   op bit 7 clear: a message from a client
@@ -36,17 +36,38 @@
  * input everything is torn down and the process must hold exactly the fds it
  * held before: an fd leaked on any error path aborts.
  */
-#ifndef ZE_FUZZ
-#error "build with -DZE_FUZZ (see the Makefile's tests/fuzz/fuzz_dispatch rule)"
-#endif
-
-#include "../../ztunnel-emulator/ztunnel-emulator.c"
-
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "admin/report.h"
+#include "clock.h"
+#include "daemon.h"
+#include "zds_server.h"
+#include "fdpass.h"
 #include "fuzz_common.h"
+#include "log.h"
+#include "netns.h"
+#include "pods.h"
+#include "proxy_stub.h"
+#include "zds.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -75,7 +96,6 @@ static int kind_fd[K_ALL];
 static struct netns_id kind_ns[K_ALL];	/* for the netns kinds */
 static bool kind_is_net[K_ALL];
 static struct stat kind_st[K_ALL];	/* what each of the harness's fds is, to notice a stray close */
-static unsigned start_attempts;	/* per input: the stand-in's flaky pods */
 static size_t max_pods_seen;	/* per input: the highest --max-pods in force (command 10) */
 static int pipe_w = -1;
 static FILE *null_out;
@@ -83,98 +103,15 @@ static struct sockaddr_un server_sa;
 static socklen_t server_sa_len;
 static bool can_setuid;
 
-/* ---- the stand-in for proxy_start --------------------------------------- */
-
-/*
- * One eventfd per listener of the profile, registered with epoll as the real
- * ones are. Like the real one, an optional listener ([::1] DNS) is not made
- * when the pod lacks the address: here when its namespace starts with "v4".
- * Fails like a bind error for a pod named "F...", always, at the listener
- * given by the name's length (so partial starts are undone), and for a pod
- * named "f..." on every other start attempt of the input (so a retry or a
- * repeated Add succeeds).
- */
-int fuzz_proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
+/* The daemon's live connection with this serial, or NULL. */
+static struct conn *find_conn(uint64_t serial)
 {
-	const struct config *cfg = &d->cfg;
-	int fds[POD_MAX_LISTENERS], ret;
-	size_t i, n = cfg->nspecs, fail_at = SIZE_MAX;
-	bool no_ipv6 = !strncmp(p->namespace_, "v4", 2);
+	struct list_node *w;
 
-	FUZZ_CHECK(p->state != POD_UP, "proxy_start on a running pod");
-	FUZZ_CHECK(p->netns_fd >= 0, "proxy_start without the pod's netns fd");
-	FUZZ_CHECK(p->nlisteners == 0 && !p->relays, "proxy_start with %zu listeners still there",
-		   p->nlisteners);
-	for (i = 0; i < POD_MAX_LISTENERS; i++)
-		FUZZ_CHECK(p->listeners[i].ev.fd < 0, "proxy_start with listener %zu still open", i);
-
-	if (p->name[0] == 'F')
-		fail_at = strlen(p->name) % n;
-	else if (p->name[0] == 'f' && start_attempts % 2 == 0)
-		fail_at = 0;
-	start_attempts++;
-
-	for (i = 0; i < n; i++)
-		fds[i] = -1;
-	for (i = 0; i < n; i++) {
-		if (cfg->specs[i].optional && no_ipv6)
-			continue;
-		if (i == fail_at) {
-			snprintf(err, errlen, "failed to bind to address %s: (fake)", cfg->specs[i].addr_text);
-			ret = -EADDRINUSE;
-			goto fail;
-		}
-		fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (fds[i] < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
-			goto fail;
-		}
-	}
-	/* as the real one: IP_TRANSPARENT on an eventfd fails, so none is transparent */
-	ret = pod_take_listeners(d, p, fds, err, errlen);
-	if (ret)
-		goto fail;
-	clock_gettime(CLOCK_REALTIME, &p->started);
-	return 0;
-
-fail:
-	for (i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return ret;
-}
-
-/*
- * relay.c (the data path) is only reached from accepted connections, which
- * eventfd listeners never have. These weak stand-ins let the harness link
- * when the build leaves relay.c out; when it is linked, its own win.
- */
-__attribute__((weak)) void relay_start(struct daemon *d, struct listener *l, int client_fd)
-{
-	(void)d;
-	(void)l;
-	close(client_fd);
-	FUZZ_CHECK(0, "relay_start called: eventfd listeners cannot accept");
-}
-
-__attribute__((weak)) void relay_dispatch(struct daemon *d, struct ev_src *src, uint32_t events)
-{
-	(void)d;
-	(void)src;
-	(void)events;
-	FUZZ_CHECK(0, "relay_dispatch called without relays");
-}
-
-__attribute__((weak)) void relay_close_pod(struct daemon *d, struct pod *p)
-{
-	(void)d;
-	FUZZ_CHECK(!p->relays, "a pod with relays, and no relay.c linked");
-}
-
-__attribute__((weak)) void relay_reap(struct daemon *d)
-{
-	FUZZ_CHECK(!d->dead_relays, "dead relays, and no relay.c linked");
+	list_for_each(w, &D.conns)
+		if (container_of(w, struct conn, link)->wm.serial == serial)
+			return container_of(w, struct conn, link);
+	return NULL;
 }
 
 /* ---- set-up, once ------------------------------------------------------- */
@@ -312,7 +249,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	while (args[nargs])
 		nargs++;
 	optind = 1;
-	parse_args(nargs, args, &D.cfg);
+	FUZZ_CHECK(config_parse(nargs, args, &D.cfg, NULL) == CONFIG_RUN, "config_parse");
 	FUZZ_CHECK(D.cfg.nspecs > 0 && D.cfg.nspecs <= POD_MAX_LISTENERS, "%zu listener specs",
 		   D.cfg.nspecs);
 	{
@@ -325,8 +262,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		}
 	}
 	clock_gettime(CLOCK_REALTIME, &D.start_time);
-	D.epfd = epoll_create1(EPOLL_CLOEXEC);
-	FUZZ_CHECK(D.epfd >= 0, "epoll_create1: %s", strerror(errno));
+	FUZZ_CHECK(loop_init(&D.loop) == 0, "loop_init: %s", strerror(errno));
 	FUZZ_CHECK(pod_table_init(&D.pods) == 0, "pod_table_init");
 	D.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	D.own_netns_fd = -1;	/* only return_home() uses it, and the stand-in never leaves home */
@@ -347,12 +283,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		 (int)getpid());
 	server_sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 				    strlen(server_sa.sun_path + 1));
-	D.server.kind = EV_SERVER;
 	D.server.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	FUZZ_CHECK(D.server.fd >= 0, "socket: %s", strerror(errno));
 	FUZZ_CHECK(bind(D.server.fd, (struct sockaddr *)&server_sa, server_sa_len) == 0 &&
 			   listen(D.server.fd, 16) == 0,
 		   "bind/listen: %s", strerror(errno));
+	/* the real start: the idle-peer FIFO, the server on the loop (never run: the harness drives) */
+	FUZZ_CHECK(zds_server_start(&D) == 0, "zds_server_start: %s", strerror(errno));
+	pods_start(&D);
 
 	null_out = fopen("/dev/null", "w");
 	FUZZ_CHECK(null_out, "fopen /dev/null");
@@ -441,7 +379,7 @@ static bool wait_end(struct slot *s, int *acks, char *last, size_t cap)
 	return eof;
 }
 
-/* Frees a slot whose connection the daemon closed (before reap() frees the conn). */
+/* Frees a slot whose connection the daemon closed (before the deferred free of the conn). */
 static void sweep(struct slot *s)
 {
 	if (s->c && s->c->ev.fd < 0) {
@@ -460,7 +398,7 @@ static void drain_backlog(void)
 		close(fd);
 }
 
-/* Connects a client and lets the real accept_conn() take it. */
+/* Connects a client and lets the real zds_server_accept() take it. */
 static void slot_open(struct slot *s, bool unprivileged)
 {
 	uint64_t serial = D.next_serial;
@@ -486,16 +424,14 @@ static void slot_open(struct slot *s, bool unprivileged)
 	}
 	FUZZ_CHECK(ret == 0, "connect: %s", strerror(errno));
 
-	accept_conn(&D);
+	zds_server_accept(&D);
 	drain_backlog();
-	for (c = D.conns; c; c = c->next)
-		if (D.next_serial != serial && c->serial == D.next_serial)
-			break;
+	c = D.next_serial != serial ? find_conn(D.next_serial) : NULL;
 	if (!c) {
 		/* turned away (not allowed, --max-connections) or closed at once: the client sees the end */
-		FUZZ_CHECK(D.next_serial != serial, "accept_conn took no stream at all");
+		FUZZ_CHECK(D.next_serial != serial, "zds_server_accept took no stream at all");
 		FUZZ_CHECK(unprivileged || D.n_conns >= D.cfg.max_conns,
-			   "accept_conn turned away root below the limit (%zu of %zu)", D.n_conns,
+			   "zds_server_accept turned away root below the limit (%zu of %zu)", D.n_conns,
 			   D.cfg.max_conns);
 		if (unprivileged) {
 			struct slot away = { .peer = peer };
@@ -524,7 +460,7 @@ static void slot_hangup(struct slot *s)
 		return;
 	hang_up(s->peer);
 	s->peer = -1;
-	read_request(&D, s->c);
+	zds_server_read(&D, s->c);
 	closed = s->c->ev.fd < 0;
 	FUZZ_CHECK(closed, "the daemon kept a connection whose client hung up");
 	sweep(s);
@@ -571,10 +507,11 @@ static void check_state(const struct slot *slots)
 {
 	size_t n = 0, up = 0, pending = 0, conns = 0, waiting = 0, peers = 0;
 	int expect_fds = 0, i;
+	const struct list_node *w;
 	const struct pod *p, *prev = NULL;
 	const struct conn *c;
 
-	FUZZ_CHECK(!D.dead_conns && !D.dead_pods && !D.dead_relays, "reap() left something");
+	FUZZ_CHECK(loop_deferred_empty(&D.loop), "loop_run_deferred() left something");
 	FUZZ_CHECK(D.n_relays == 0, "%zu relays without a single accepted connection", D.n_relays);
 	for (p = D.pods.head; p; prev = p, p = p->next) {
 		n++;
@@ -590,13 +527,13 @@ static void check_state(const struct slot *slots)
 		for (i = 0; i < POD_MAX_LISTENERS; i++)
 			FUZZ_CHECK((size_t)i < p->nlisteners ? p->listeners[i].ev.fd >= 0 &&
 							p->listeners[i].spec &&
-							p->listeners[i].ev.kind == EV_LISTENER &&
+							p->listeners[i].ev.cb &&
 							p->listeners[i].pod == p :
 							 p->listeners[i].ev.fd < 0,
 				   "listener %d of %zu: fd %d", i, p->nlisteners, p->listeners[i].ev.fd);
 		if (p->state == POD_UP) {
 			up++;
-			FUZZ_CHECK(!p->last_error && !p->pprev && !p->pnext && D.pend_head != p,
+			FUZZ_CHECK(!p->last_error && !p->pending.next && !p->pending.prev,
 				   "a running pod in the pending FIFO or with an error");
 			FUZZ_CHECK(p->nlisteners > 0, "a running pod without listeners");
 			expect_fds += (int)p->nlisteners;
@@ -614,10 +551,11 @@ static void check_state(const struct slot *slots)
 
 	n = 0;
 	prev = NULL;
-	for (p = D.pend_head; p; prev = p, p = p->pnext) {
+	list_for_each(w, &D.pending) {
+		p = container_of(w, struct pod, pending);
 		n++;
 		FUZZ_CHECK(p->state == POD_PENDING, "a pod in the pending FIFO is not pending");
-		FUZZ_CHECK(p->pprev == prev, "pending FIFO: broken prev link");
+		FUZZ_CHECK(w->prev == (prev ? &prev->pending : &D.pending), "pending FIFO: broken prev link");
 		FUZZ_CHECK(pod_find_uid(&D.pods, p->uid, p->uid_len) == p, "a pending pod not in the table");
 		if (prev)
 			FUZZ_CHECK(!expired(&p->next_retry, &prev->next_retry) ||
@@ -625,14 +563,17 @@ static void check_state(const struct slot *slots)
 					    p->next_retry.tv_nsec == prev->next_retry.tv_nsec),
 				   "pending FIFO out of deadline order");
 		FUZZ_CHECK(n <= D.n_pending, "pending FIFO longer than n_pending (a cycle?)");
+		prev = p;
 	}
-	FUZZ_CHECK(n == D.n_pending && D.pend_tail == prev, "pending FIFO: %zu, n_pending %zu, tail ok %d",
-		   n, D.n_pending, D.pend_tail == prev);
+	FUZZ_CHECK(n == D.n_pending && D.pending.prev == (prev ? &prev->pending : &D.pending),
+		   "pending FIFO: %zu, n_pending %zu, tail ok %d", n, D.n_pending,
+		   D.pending.prev == (prev ? &prev->pending : &D.pending));
 
-	for (c = D.conns; c; c = c->next) {
+	list_for_each(w, &D.conns) {
+		c = container_of(w, struct conn, link);
 		conns++;
-		FUZZ_CHECK(c->ev.fd >= 0 && c->ev.kind == EV_CONN, "a closed connection in the list");
-		FUZZ_CHECK(!c->next || c->next->prev == c, "connection list: broken prev link");
+		FUZZ_CHECK(c->ev.fd >= 0 && c->ev.cb, "a closed connection in the list");
+		FUZZ_CHECK(w->next->prev == w, "connection list: broken prev link");
 		if (!c->got_request)
 			waiting++;
 		FUZZ_CHECK(conns <= D.cfg.max_conns, "more connections than --max-connections");
@@ -640,22 +581,20 @@ static void check_state(const struct slot *slots)
 	FUZZ_CHECK(conns == D.n_conns, "n_conns %zu, counted %zu", D.n_conns, conns);
 	expect_fds += (int)conns;
 	n = 0;
-	for (c = D.wait_head; c; c = c->wnext) {
+	list_for_each(w, &D.waiting) {
+		c = container_of(w, struct conn, wait);
 		n++;
 		FUZZ_CHECK(!c->got_request && c->ev.fd >= 0, "the wait list holds an answered or closed connection");
-		FUZZ_CHECK(!c->wnext || c->wnext->wprev == c, "wait list: broken prev link");
-		FUZZ_CHECK(c->wnext || D.wait_tail == c, "wait list: wrong tail");
+		FUZZ_CHECK(w->next->prev == w, "wait list: broken prev link");
 		FUZZ_CHECK(n <= conns, "wait list longer than the connections (a cycle?)");
 	}
-	FUZZ_CHECK(n == waiting && (n || !D.wait_tail), "wait list %zu, connections without a request %zu",
-		   n, waiting);
+	FUZZ_CHECK(n == waiting, "wait list %zu, connections without a request %zu", n, waiting);
 
 	for (i = 0; i < SLOTS; i++) {
 		if (!slots[i].c)
 			continue;
-		for (c = D.conns; c && c != slots[i].c; c = c->next)
-			;
-		FUZZ_CHECK(c, "a client's connection is not in the daemon's list");
+		FUZZ_CHECK(find_conn(slots[i].c->wm.serial) == slots[i].c,
+			   "a client's connection is not in the daemon's list");
 		if (slots[i].peer >= 0)
 			peers++;
 	}
@@ -708,7 +647,7 @@ static void check_answer(const struct slot *s, const uint8_t *payload, size_t le
 		if (ok) {
 			FUZZ_CHECK(p && p->state == POD_UP && netns_id_eq(&p->nsid, &kind_ns[kinds[0]]),
 				   "Add acked but the pod is not running in the netns sent");
-			FUZZ_CHECK(p->seen_conn == s->c->serial, "Add acked but the pod is not marked seen");
+			FUZZ_CHECK(p->seen_conn == s->c->wm.serial, "Add acked but the pod is not marked seen");
 		} else {
 			FUZZ_CHECK(!strncmp(ack, "failure to start proxy : ", 25),
 				   "an Add nack that kept the connection: \"%s\"", ack);
@@ -721,13 +660,13 @@ static void check_answer(const struct slot *s, const uint8_t *payload, size_t le
 		FUZZ_CHECK(!pod_find_uid(&D.pods, req.uid.p, req.uid.len), "Del acked but the pod is still there");
 		break;
 	case ZDS_REQ_KEEP:
-		FUZZ_CHECK(ok && !s->c->snapshot_sent, "Keep answered \"%s\" (snapshot sent: %d)", ack,
-			   s->c->snapshot_sent);
+		FUZZ_CHECK(ok && !s->c->wm.snapshot_sent, "Keep answered \"%s\" (snapshot sent: %d)", ack,
+			   s->c->wm.snapshot_sent);
 		break;
 	case ZDS_REQ_SNAPSHOT_SENT:
-		FUZZ_CHECK(ok && s->c->snapshot_sent, "SnapshotSent answered \"%s\"", ack);
+		FUZZ_CHECK(ok && s->c->wm.snapshot_sent, "SnapshotSent answered \"%s\"", ack);
 		for (p = D.pods.head; p; p = p->next)
-			FUZZ_CHECK(p->seen_conn == s->c->serial,
+			FUZZ_CHECK(p->seen_conn == s->c->wm.serial,
 				   "a pod neither added nor kept on this connection survived its snapshot");
 		break;
 	default:
@@ -778,12 +717,12 @@ static size_t step_message(struct slot *slots, uint8_t op, const uint8_t *data, 
 		/* the client is gone before its request is read: the Ack cannot be sent */
 		hang_up(s->peer);
 		s->peer = -1;
-		read_request(&D, s->c);
+		zds_server_read(&D, s->c);
 		FUZZ_CHECK(s->c->ev.fd < 0, "the daemon kept a connection whose client hung up");
 		sweep(s);
 		return pos + len;
 	}
-	read_request(&D, s->c);
+	zds_server_read(&D, s->c);
 	closed = s->c->ev.fd < 0;
 	ack[0] = '\0';
 	acks = drain_peer(s, ack, sizeof(ack), &eof);
@@ -810,7 +749,7 @@ static void connect_and_leave(void)
 	FUZZ_CHECK(connect(peer, (struct sockaddr *)&server_sa, server_sa_len) == 0, "connect: %s",
 		   strerror(errno));
 	hang_up(peer);
-	accept_conn(&D);
+	zds_server_accept(&D);
 	drain_backlog();
 	FUZZ_CHECK(D.n_conns == n, "a connection whose client left before the Hello is still counted");
 }
@@ -837,7 +776,7 @@ static void connect_out_of_fds(void)
 	low = old;
 	low.rlim_cur = (rlim_t)lowest;
 	FUZZ_CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit: %s", strerror(errno));
-	accept_conn(&D);
+	zds_server_accept(&D);
 	FUZZ_CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0, "setrlimit back: %s", strerror(errno));
 	drain_backlog();
 	FUZZ_CHECK(D.n_conns == n, "a connection was taken with no fd to spare");
@@ -854,13 +793,15 @@ static void step_command(struct slot *slots, uint8_t op)
 	struct slot *s = &slots[((op >> 4) & 3) % SLOTS];
 	struct pod *p;
 	struct conn *c;
+	struct list_node *w;
 	int one;
 
 	switch (op & 0x0f) {
 	case 0:
-		for (p = D.pend_head; p; p = p->pnext)
-			p->next_retry.tv_sec = p->next_retry.tv_nsec = 0;
-		retry_pending(&D);
+		list_for_each(w, &D.pending)
+			container_of(w, struct pod, pending)->next_retry.tv_sec =
+				container_of(w, struct pod, pending)->next_retry.tv_nsec = 0;
+		pods_retry_pending(&D);
 		break;
 	case 1:
 		slot_hangup(s);
@@ -876,10 +817,11 @@ static void step_command(struct slot *slots, uint8_t op)
 		}
 		break;
 	case 3:
-		for (c = D.wait_head; c; c = c->wnext)
-			c->deadline.tv_sec = c->deadline.tv_nsec = 0;
-		expire_conns(&D);
-		FUZZ_CHECK(!D.wait_head, "expire_conns left an expired connection");
+		list_for_each(w, &D.waiting)
+			container_of(w, struct conn, wait)->deadline.tv_sec =
+				container_of(w, struct conn, wait)->deadline.tv_nsec = 0;
+		zds_server_expire(&D);
+		FUZZ_CHECK(list_empty(&D.waiting), "zds_server_expire left an expired connection");
 		break;
 	case 4:
 		slot_open(s, true);
@@ -895,7 +837,7 @@ static void step_command(struct slot *slots, uint8_t op)
 		if (s->c) {
 			bool eof;
 
-			read_request(&D, s->c);
+			zds_server_read(&D, s->c);
 			FUZZ_CHECK(s->c->ev.fd >= 0 && drain_peer(s, NULL, 0, &eof) == 0 && !eof,
 				   "a wake-up with nothing to read changed the connection");
 		}
@@ -943,7 +885,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pod_table_free(&D.pods);
 	FUZZ_CHECK(pod_table_init(&D.pods) == 0, "pod_table_init");
 	memset(&D.stats, 0, sizeof(D.stats));
-	start_attempts = 0;
+	proxy_stub_start_attempts = 0;
 	D.cfg.max_pods = max_pods_seen = 3;
 	D.cfg.log_format = LOG_FORMAT_LEGACY;
 	check_harness_fds();
@@ -959,17 +901,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			pos = step_message(slots, op, data, size, pos);
 		/* the end of the daemon's loop iteration */
-		retry_pending(&D);
+		pods_retry_pending(&D);
 		for (i = 0; i < SLOTS; i++)
 			sweep(&slots[i]);
-		reap(&D);
+		loop_run_deferred(&D.loop);
 		check_state(slots);
 	}
 
 	/* tear down: the clients leave, every pod is drained */
 	for (i = 0; i < SLOTS; i++) {
 		if (slots[i].c)
-			conn_close(&D, slots[i].c, "fuzz: end of input");
+			zds_conn_close(&D, slots[i].c, "fuzz: end of input");
 		if (slots[i].peer >= 0)
 			close(slots[i].peer);
 		slots[i].c = NULL;
@@ -977,15 +919,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	while (D.pods.head)
 		pod_drain(&D, D.pods.head);
-	reap(&D);
+	loop_run_deferred(&D.loop);
 	check_harness_fds();
 
 	FUZZ_CHECK(D.pods.count == 0 && !D.pods.head, "pods left: %zu", D.pods.count);
 	FUZZ_CHECK(D.n_up == 0, "n_up %zu after draining everything", D.n_up);
 	FUZZ_CHECK(D.n_pending == 0, "n_pending %zu after draining everything", D.n_pending);
-	FUZZ_CHECK(!D.pend_head && !D.pend_tail, "the pending FIFO is not empty after draining everything");
-	FUZZ_CHECK(!D.conns && D.n_conns == 0, "connections left: %zu", D.n_conns);
-	FUZZ_CHECK(!D.wait_head && !D.wait_tail, "the wait list is not empty");
+	FUZZ_CHECK(list_empty(&D.pending), "the pending FIFO is not empty after draining everything");
+	FUZZ_CHECK(list_empty(&D.conns) && D.n_conns == 0, "connections left: %zu", D.n_conns);
+	FUZZ_CHECK(list_empty(&D.waiting), "the wait list is not empty");
 	for (i = 0; i < (int)D.pods.nbuckets; i++)
 		FUZZ_CHECK(!D.pods.by_uid[i] && !D.pods.by_ns[i], "a hash chain still names a pod");
 	FUZZ_CHECK(fds_as_expected(0, &i), "%d fds open after the input, %d before: leaked on some path", i,

@@ -4,7 +4,8 @@
  * (config_dump), readiness and Prometheus metrics. libmicrohttpd runs in its
  * external-epoll mode: its epoll fd sits in the daemon's own loop, so the
  * handlers read the pod table from the same thread, with no locking, and a
- * slow HTTP client cannot hold up ZDS.
+ * slow HTTP client cannot hold up ZDS. Prints nothing: http_start() returns
+ * -errno with a reason. Interface: admin/http.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +17,9 @@
 #include <sys/socket.h>
 
 #include "admission.h"
-#include "cli.h"
+#include "clock.h"
+#include "admin/http.h"
+#include "admin/report.h"
 #include "daemon.h"
 #include "log.h"
 #include "sockdiag.h"
@@ -54,7 +57,7 @@ struct hconn {
 };
 
 struct http_server {
-	struct ev_src ev;	/* EV_HTTP; fd is libmicrohttpd's epoll fd */
+	struct loop_src ev;	/* fd is libmicrohttpd's epoll fd */
 	struct MHD_Daemon *mhd;
 	struct daemon *d;
 	enum srv_kind kind;
@@ -68,59 +71,6 @@ static const char *const srv_what[] = {
 	[SRV_READY] = "/healthz/ready",
 	[SRV_METRICS] = "/metrics",
 };
-
-int http_parse_addr(const char *text, struct http_addr *a)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *colon, *h = text;
-	size_t hl;
-	char *end;
-	long port;
-
-	memset(a, 0, sizeof(*a));
-	if (!strcmp(text, "none"))
-		return 0;
-	if (*text == '[') {
-		/* [v6]:port */
-		colon = strstr(text, "]:");
-		if (!colon)
-			return -EINVAL;
-		h = text + 1;
-		hl = (size_t)(colon - h);
-		colon++;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon)
-			return -EINVAL;
-		hl = (size_t)(colon - text);
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&a->sa)->sin_addr) == 1) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		a->family = AF_INET;
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&a->sa)->sin6_addr) == 1) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		a->family = AF_INET6;
-	} else {
-		return -EINVAL;
-	}
-	snprintf(a->text, sizeof(a->text), "%s", text);
-	a->enabled = true;
-	return 0;
-}
 
 /* ---- connection limits and the request deadline (fault 9) ------------------ */
 
@@ -366,11 +316,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return respond(conn, code, type, body, len);
 }
 
-static int start_one(struct daemon *d, enum srv_kind kind, const struct http_addr *a)
+static void http_ready(struct loop_src *src, uint32_t events)
+{
+	(void)events;
+	http_dispatch(src->ctx, src);
+}
+
+static long timer_next(void *ctx)
+{
+	return http_timeout_ms(ctx);
+}
+
+/* no event: overdue requests, and servers whose own timeout (an idle client) is due */
+static void timer_run(void *ctx)
+{
+	http_dispatch(ctx, NULL);
+}
+
+/* 0, or -errno with err saying why. */
+static int start_one(struct daemon *d, enum srv_kind kind, const struct http_addr *a,
+		     struct ze_err *err)
 {
 	const union MHD_DaemonInfo *info;
 	struct http_server *srv;
-	struct epoll_event ev;
 	char shown[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
 	unsigned flags = MHD_USE_EPOLL | (a->family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	int e;
@@ -379,10 +347,9 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 		return 0;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
-		return cli_err("out of memory"), -1;
+		return ze_fail(err, -ENOMEM, "out of memory");
 	srv->d = d;
 	srv->kind = kind;
-	srv->ev.kind = EV_HTTP;
 	errno = 0;
 	srv->sd = sd_open_lookup();
 	if (!srv->sd)
@@ -398,19 +365,15 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 		if (srv->sd)
 			mnl_socket_close(srv->sd);
 		free(srv);
-		cli_err("cannot serve %s on %s: %s", srv_what[kind], a->text,
-			e ? strerror(e) : "libmicrohttpd failed to start");
-		return -1;
+		return ze_fail(err, e ? -e : -EIO, "cannot serve %s on %s: %s", srv_what[kind],
+				  a->text, e ? strerror(e) : "libmicrohttpd failed to start");
 	}
 	d->http[kind] = srv;
 	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	srv->ev.fd = info ? info->epoll_fd : -1;
-	ev.events = EPOLLIN;
-	ev.data.ptr = &srv->ev;
-	if (srv->ev.fd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, srv->ev.fd, &ev) < 0) {
-		cli_err("cannot watch the %s server: %s", srv_what[kind], strerror(errno));
-		return -1;
-	}
+	e = srv->ev.fd < 0 ? -EBADF : loop_watch(&d->loop, &srv->ev, EPOLLIN, http_ready, d);
+	if (e)
+		return ze_fail(err, e, "cannot watch the %s server: %s", srv_what[kind], strerror(-e));
 	/* with port 0 the kernel chose: show the real one */
 	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	inet_ntop(a->family,
@@ -423,24 +386,29 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 	return 0;
 }
 
-int http_start(struct daemon *d)
+int http_start(struct daemon *d, struct ze_err *e)
 {
-	if (start_one(d, SRV_ADMIN, &d->cfg.admin) < 0 ||
-	    start_one(d, SRV_READY, &d->cfg.ready) < 0 ||
-	    start_one(d, SRV_METRICS, &d->cfg.metrics) < 0) {
+	int ret = start_one(d, SRV_ADMIN, &d->cfg.admin, e);
+
+	if (!ret)
+		ret = start_one(d, SRV_READY, &d->cfg.ready, e);
+	if (!ret)
+		ret = start_one(d, SRV_METRICS, &d->cfg.metrics, e);
+	if (ret) {
 		http_stop(d);
-		return -1;
+		return ret;
 	}
+	loop_add_timer(&d->loop, &d->http_timer, timer_next, timer_run, d);
 	return 0;
 }
 
-void http_dispatch(struct daemon *d, struct ev_src *src)
+void http_dispatch(struct daemon *d, struct loop_src *src)
 {
 	MHD_UNSIGNED_LONG_LONG t;
 	size_t i;
 
 	if (src) {
-		MHD_run(((struct http_server *)src)->mhd);
+		MHD_run(container_of(src, struct http_server, ev)->mhd);
 		return;
 	}
 	/* no event: overdue requests, and servers whose own timeout (an idle client) is due */
@@ -451,16 +419,6 @@ void http_dispatch(struct daemon *d, struct ev_src *src)
 		if (MHD_get_timeout(d->http[i]->mhd, &t) == MHD_YES && t == 0)
 			MHD_run(d->http[i]->mhd);
 	}
-}
-
-static long ms_until(const struct timespec *t)
-{
-	struct timespec now;
-	long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long)(t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms + 1;	/* never wake before the deadline */
 }
 
 long http_timeout_ms(const struct daemon *d)

@@ -2,7 +2,8 @@
 /*
  * What a person sees of the daemon's state: config_dump (JSON), readiness,
  * Prometheus metrics and the SIGUSR1 table, all rendered from the one pod
- * table so that they can never disagree.
+ * table so that they can never disagree. Views only: changes no state.
+ * Interface: admin/report.h.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,16 +15,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "admin/report.h"
 #include "daemon.h"
 #include "json.h"
 #include "log.h"
 
-/* fine below 100 µs, where a handoff should land (benchmarks read percentiles from these) */
-const double add_bucket_bounds[ADD_BUCKETS] = {
-	0.000005, 0.00001, 0.000015, 0.00002, 0.000025, 0.00003, 0.00004, 0.00005,
-	0.00006, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001,
-	0.0025, 0.005, 0.01, 0.025, 0.1, 0 /* +Inf */,
-};
 
 static const char *const req_names[REQ_KINDS] = {
 	[REQ_ADD] = "add", [REQ_DEL] = "del", [REQ_KEEP] = "keep",
@@ -32,17 +28,6 @@ static const char *const req_names[REQ_KINDS] = {
 
 static const char *const res_names[RES_RESULTS] = { [RES_ACK] = "ack", [RES_NACK] = "nack" };
 
-void stats_observe_add(struct stats *s, double seconds)
-{
-	int i;
-
-	for (i = 0; i < ADD_BUCKETS - 1; i++)
-		if (seconds <= add_bucket_bounds[i])
-			break;
-	s->add_buckets[i]++;
-	s->add_count++;
-	s->add_sum += seconds;
-}
 
 const char *pod_state_name(const struct pod *p)
 {

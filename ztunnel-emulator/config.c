@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's options: defaults, the command line, the --help text, and the
+ * profiles turned into listener specs. Never prints or exits (main reports
+ * what config_parse() returns); never touches the running daemon.
+ * Interface: config.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+#define DEFAULT_SOCKET "/var/run/ztunnel/ztunnel.sock"
+
+#define T_INBOUND "ztunnel::proxy::inbound"
+#define T_PLAIN "ztunnel::proxy::inbound_passthrough"
+#define T_OUTBOUND "ztunnel::proxy::outbound"
+#define T_DNS "ztunnel::dns::server"
+#define T_SOCKS "ztunnel::proxy::socks5"
+
+/* long-only options (faults.md 5), clear of the short letters */
+enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT };
+
+static const struct option opts[] = {
+	{ "listen-address", required_argument, NULL, 'a' },
+	{ "no-port-reuse", no_argument, NULL, 'R' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "retry-interval", required_argument, NULL, 'r' },
+	{ "log-format", required_argument, NULL, 'L' },
+	{ "admin-addr", required_argument, NULL, 'A' },
+	{ "ready-addr", required_argument, NULL, 'Y' },
+	{ "metrics-addr", required_argument, NULL, 'M' },
+	{ "profile", required_argument, NULL, 'p' },
+	{ "socks5", no_argument, NULL, 'S' },
+	{ "mark", required_argument, NULL, 'k' },
+	{ "socket-mode", required_argument, NULL, 'O' },
+	{ "socket-group", required_argument, NULL, 'G' },
+	{ "insecure-socket-dir", no_argument, NULL, 'D' },
+	{ "recreate-socket", no_argument, NULL, 'E' },
+	{ "no-recreate-socket", no_argument, NULL, 'e' },
+	{ "allow-uid", required_argument, NULL, 'U' },
+	{ "allow-gid", required_argument, NULL, 'I' },
+	{ "allow-host-netns", no_argument, NULL, 'H' },
+	{ "max-connections", required_argument, NULL, 'C' },
+	{ "max-pods", required_argument, NULL, 'P' },
+	{ "max-relays", required_argument, NULL, OPT_MAX_RELAYS },
+	{ "max-relays-per-pod", required_argument, NULL, OPT_MAX_RELAYS_POD },
+	{ "relay-idle-timeout", required_argument, NULL, OPT_RELAY_IDLE },
+	{ "relay-connect-timeout", required_argument, NULL, OPT_RELAY_CONNECT },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* What the options say before they are checked against each other. */
+struct raw_opts {
+	const char *addr, *admin, *ready, *metrics;
+	long mark;		/* -1: the profile's */
+};
+
+void config_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [OPTIONS] [SOCKET]\n"
+		"\n"
+		"Emulates ztunnel's side of Istio ambient's in-pod handoff: serves ZDS v1 on\n"
+		"the Unix socket SOCKET (default %s),\n"
+		"receives each pod's network namespace fd, and creates the pod's listeners\n"
+		"(15008, 15006, 15001) inside it.\n"
+		"\n"
+		"Options:\n"
+		"  -p, --profile PROFILE      walkthru (default): 127.0.0.1:15008/15006/15001, as\n"
+		"                             the reference walk-thru; ambient: ztunnel's set\n"
+		"                             (DNS 15053, [::]:15008/15006/15001, mark 1337,\n"
+		"                             IP_TRANSPARENT) relaying 15001/15006 traffic\n"
+		"  -a, --listen-address ADDR  walkthru: address of the in-pod listeners (default\n"
+		"                             127.0.0.1; IPv6 literals allowed, e.g. ::)\n"
+		"      --socks5               ambient: add 127.0.0.1:15080\n"
+		"      --mark MARK            SO_MARK on every pod socket (ambient default 1337)\n"
+		"      --no-port-reuse        do not set SO_REUSEPORT on the listeners\n"
+		"  -t, --timeout SECONDS      close a connection that sends no request this long\n"
+		"                             after the hello (default 5)\n"
+		"  -r, --retry-interval SECONDS\n"
+		"                             retry a pending pod's start this often (default 5)\n"
+		"      --log-format FORMAT    legacy (Istio 1.21's lines, as the debugging guide\n"
+		"                             shows; default) or current (today's ztunnel)\n"
+		"      --admin-addr HOST:PORT   config_dump (default 127.0.0.1:15000, or none)\n"
+		"      --ready-addr HOST:PORT   /healthz/ready (default 127.0.0.1:15021, or none)\n"
+		"      --metrics-addr HOST:PORT /metrics (default 127.0.0.1:15020, or none)\n"
+		"                             (port 0 picks a free port; the log says which)\n"
+		"\n"
+		"Who may hand it pods:\n"
+		"      --socket-mode MODE     permissions of SOCKET (octal, default 0600)\n"
+		"      --socket-group GROUP   group of SOCKET (name or number)\n"
+		"      --insecure-socket-dir  use a socket directory another user owns or may\n"
+		"                             write to (refused by default: that user could\n"
+		"                             replace the socket and receive the pods' netns)\n"
+		"      --no-recreate-socket   when SOCKET is removed or replaced, stay not ready\n"
+		"                             instead of re-creating it (--recreate-socket, the\n"
+		"                             default; the path is checked every second)\n"
+		"      --allow-uid USER       also serve this user (repeatable; root and the\n"
+		"                             daemon's own user are always served)\n"
+		"      --allow-gid GROUP      also serve peers of this primary group (repeatable)\n"
+		"      --allow-host-netns     accept the daemon's own netns as a pod's (refused\n"
+		"                             by default: istio#55139)\n"
+		"      --max-connections N    clients served at once (default 64); a user other\n"
+		"                             than root and the daemon's gets at most half, never\n"
+		"                             the last; refused peers are closed at once\n"
+		"      --max-pods N           pods, running or pending (default 10000)\n"
+		"\n"
+		"Relayed connections (ambient; over a cap a connection is reset at once):\n"
+		"      --max-relays N         in all (default: what the open-file limit leaves\n"
+		"                             after ZDS connections and pods; 6 fds each)\n"
+		"      --max-relays-per-pod N per pod, inbound and outbound (default 1024)\n"
+		"      --relay-idle-timeout SECONDS\n"
+		"                             reset a relay that moved no data this long\n"
+		"                             (default 3600)\n"
+		"      --relay-connect-timeout SECONDS\n"
+		"                             reset a client whose upstream connect takes longer\n"
+		"                             (default 10)\n"
+		"  -h, --help                 show this help and exit\n"
+		"  -V, --version              show the version and exit\n"
+		"\n"
+		"Logs go to stdout in ztunnel's format. SIGUSR1 prints the pod table there.\n"
+		"A reader of stdout that falls behind costs log lines, counted in /metrics\n"
+		"(ztunnel_emulator_log_dropped_total), never a stalled daemon.\n"
+		"SIGINT/SIGTERM close everything, remove the socket and exit 0.\n"
+		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
+		PROG, DEFAULT_SOCKET);
+}
+
+/* A whole number in base, min..max: 0, or -EINVAL with e saying why. */
+static int parse_number(const char *what, const char *s, int base, unsigned long min,
+			unsigned long max, unsigned long *v, struct ze_err *e)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoul(s, &end, base);
+	if (errno || end == s || *end || *s == '-' || *v < min || *v > max)
+		return ze_fail(e, -EINVAL, "invalid %s '%s'", what, s);
+	return 0;
+}
+
+/* A user or group id: the one its name has (named), else a number. */
+static int parse_id(const char *what, const char *s, const unsigned *named, unsigned *id,
+		    struct ze_err *e)
+{
+	unsigned long v;
+	int ret;
+
+	if (named) {
+		*id = *named;
+		return 0;
+	}
+	ret = parse_number(what, s, 10, 0, 0x7fffffff, &v, e);
+	*id = (unsigned)v;
+	return ret;
+}
+
+static int parse_user(const char *s, uid_t *uid, struct ze_err *e)
+{
+	struct passwd *pw = getpwnam(s);
+
+	return parse_id("user (name or uid)", s, pw ? &pw->pw_uid : NULL, uid, e);
+}
+
+static int parse_group(const char *s, gid_t *gid, struct ze_err *e)
+{
+	struct group *gr = getgrnam(s);
+
+	return parse_id("group (name or gid)", s, gr ? &gr->gr_gid : NULL, gid, e);
+}
+
+/* A count option into *out (size_t). */
+static int parse_count(const char *what, const char *s, unsigned long max, size_t *out,
+		       struct ze_err *e)
+{
+	unsigned long v;
+	int ret = parse_number(what, s, 10, 1, max, &v, e);
+
+	if (!ret)
+		*out = (size_t)v;
+	return ret;
+}
+
+/* "HOST:PORT" or "none" (disabled): 0 or -EINVAL. */
+static int parse_http_addr(const char *text, struct http_addr *a)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *colon, *h = text;
+	size_t hl;
+	char *end;
+	long port;
+
+	memset(a, 0, sizeof(*a));
+	if (!strcmp(text, "none"))
+		return 0;
+	if (*text == '[') {
+		/* [v6]:port */
+		colon = strstr(text, "]:");
+		if (!colon)
+			return -EINVAL;
+		h = text + 1;
+		hl = (size_t)(colon - h);
+		colon++;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return -EINVAL;
+		hl = (size_t)(colon - text);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&a->sa)->sin_addr) == 1) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		a->family = AF_INET;
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&a->sa)->sin6_addr) == 1) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		a->family = AF_INET6;
+	} else {
+		return -EINVAL;
+	}
+	snprintf(a->text, sizeof(a->text), "%s", text);
+	a->enabled = true;
+	return 0;
+}
+
+static void add_spec(struct config *cfg, int family, const char *addr, uint16_t port, int socktype,
+		     enum listener_role role, const char *component, const char *target, bool optional)
+{
+	struct listener_spec *s = &cfg->specs[cfg->nspecs++];
+	char text[INET6_ADDRSTRLEN];
+
+	s->family = family;
+	inet_pton(family, addr, &s->addr);
+	inet_ntop(family, &s->addr, text, sizeof(text));
+	/* only a v4-mapped --listen-address could be cut short, and only in the log */
+	if (snprintf(s->addr_text, sizeof(s->addr_text), family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		     text, port) >= (int)sizeof(s->addr_text))
+		s->addr_text[sizeof(s->addr_text) - 1] = '\0';
+	s->port = port;
+	s->socktype = socktype;
+	s->role = role;
+	s->component = component;
+	s->target = target;
+	s->optional = optional;
+}
+
+/* The listeners of each profile, in ztunnel's order. */
+static void build_profile(struct config *cfg)
+{
+	cfg->nspecs = 0;
+	if (cfg->profile == PROFILE_WALKTHRU) {
+		/* seeds/001: 127.0.0.1 by default; Go's listen backlog (somaxconn) shows in ss */
+		cfg->backlog = 4096;
+		add_spec(cfg, cfg->family, cfg->addr_text, 15008, SOCK_STREAM, ROLE_HBONE, "inbound",
+			 T_INBOUND, false);
+		add_spec(cfg, cfg->family, cfg->addr_text, 15006, SOCK_STREAM, ROLE_PLAINTEXT,
+			 "inbound plaintext", T_PLAIN, false);
+		add_spec(cfg, cfg->family, cfg->addr_text, 15001, SOCK_STREAM, ROLE_OUTBOUND, "outbound",
+			 T_OUTBOUND, false);
+		return;
+	}
+	/* real ztunnel: DNS first (IPv6 only when the pod has it), then dual-stack proxies */
+	cfg->backlog = 128;
+	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, false);
+	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, false);
+	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, true);
+	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, true);
+	add_spec(cfg, AF_INET6, "::", 15008, SOCK_STREAM, ROLE_HBONE, "inbound", T_INBOUND, false);
+	add_spec(cfg, AF_INET6, "::", 15006, SOCK_STREAM, ROLE_PLAINTEXT, "inbound plaintext", T_PLAIN,
+		 false);
+	add_spec(cfg, AF_INET6, "::", 15001, SOCK_STREAM, ROLE_OUTBOUND, "outbound", T_OUTBOUND, false);
+	if (cfg->socks5)
+		add_spec(cfg, AF_INET, "127.0.0.1", 15080, SOCK_STREAM, ROLE_SOCKS5, "socks5", T_SOCKS,
+			 false);
+}
+
+static void set_defaults(struct config *cfg, struct raw_opts *raw)
+{
+	cfg->socket_path = DEFAULT_SOCKET;
+	cfg->port_reuse = true;
+	cfg->timeout = 5;
+	cfg->retry_interval = 5;
+	cfg->socket_mode = 0600;
+	cfg->socket_gid = (gid_t)-1;
+	cfg->recreate_socket = true;
+	cfg->max_conns = 64;
+	cfg->max_pods = 10000;
+	cfg->max_relays_per_pod = 1024;
+	cfg->relay_idle_timeout = 3600;	/* ztunnel's pool keeps an idle connection an hour */
+	cfg->relay_connect_timeout = 10;
+	raw->addr = NULL;
+	raw->admin = "127.0.0.1:15000";
+	raw->ready = "127.0.0.1:15021";
+	raw->metrics = "127.0.0.1:15020";
+	raw->mark = -1;
+}
+
+/* Who may talk to the daemon, and how much: 0 or -EINVAL. */
+static int parse_admission_option(int c, const char *arg, struct config *cfg, struct ze_err *e)
+{
+	unsigned long v;
+	int ret;
+
+	switch (c) {
+	case 'O':
+		ret = parse_number("socket mode", arg, 8, 0, 0777, &v, e);
+		cfg->socket_mode = (mode_t)v;
+		return ret;
+	case 'G':
+		return parse_group(arg, &cfg->socket_gid, e);
+	case 'D':
+		cfg->insecure_socket_dir = true;
+		return 0;
+	case 'E':
+	case 'e':
+		cfg->recreate_socket = c == 'E';
+		return 0;
+	case 'U':
+		if (cfg->n_allow_uids == sizeof(cfg->allow_uids) / sizeof(cfg->allow_uids[0]))
+			return ze_fail(e, -EINVAL, "too many --allow-uid");
+		return parse_user(arg, &cfg->allow_uids[cfg->n_allow_uids++], e);
+	case 'I':
+		if (cfg->n_allow_gids == sizeof(cfg->allow_gids) / sizeof(cfg->allow_gids[0]))
+			return ze_fail(e, -EINVAL, "too many --allow-gid");
+		return parse_group(arg, &cfg->allow_gids[cfg->n_allow_gids++], e);
+	case 'H':
+		cfg->allow_host_netns = true;
+		return 0;
+	case 'C':
+		return parse_count("--max-connections", arg, 100000, &cfg->max_conns, e);
+	case 'P':
+		return parse_count("--max-pods", arg, 10000000, &cfg->max_pods, e);
+	case OPT_MAX_RELAYS:
+		return parse_count("--max-relays", arg, 10000000, &cfg->max_relays, e);
+	case OPT_MAX_RELAYS_POD:
+		return parse_count("--max-relays-per-pod", arg, 10000000, &cfg->max_relays_per_pod, e);
+	case OPT_RELAY_IDLE:
+		return cli_seconds("relay idle timeout", arg, &cfg->relay_idle_timeout, e);
+	case OPT_RELAY_CONNECT:
+		return cli_seconds("relay connect timeout", arg, &cfg->relay_connect_timeout, e);
+	}
+	/* getopt printed what was wrong */
+	return ze_fail(e, -EINVAL, "%s", "");
+}
+
+/* One option: 0, CONFIG_HELP, CONFIG_VERSION, or -EINVAL. */
+static int parse_option(int c, const char *arg, struct config *cfg, struct raw_opts *raw,
+			struct ze_err *e)
+{
+	unsigned long v;
+	int ret;
+
+	switch (c) {
+	case 'a':
+		raw->addr = arg;
+		return 0;
+	case 'R':
+		cfg->port_reuse = false;
+		return 0;
+	case 't':
+		return cli_seconds("timeout", arg, &cfg->timeout, e);
+	case 'r':
+		return cli_seconds("retry interval", arg, &cfg->retry_interval, e);
+	case 'L':
+		if (!strcmp(arg, "legacy"))
+			cfg->log_format = LOG_FORMAT_LEGACY;
+		else if (!strcmp(arg, "current"))
+			cfg->log_format = LOG_FORMAT_CURRENT;
+		else
+			return ze_fail(e, -EINVAL, "invalid log format '%s': expected legacy or current",
+					  arg);
+		return 0;
+	case 'A':
+		raw->admin = arg;
+		return 0;
+	case 'Y':
+		raw->ready = arg;
+		return 0;
+	case 'M':
+		raw->metrics = arg;
+		return 0;
+	case 'p':
+		if (!strcmp(arg, "walkthru"))
+			cfg->profile = PROFILE_WALKTHRU;
+		else if (!strcmp(arg, "ambient"))
+			cfg->profile = PROFILE_AMBIENT;
+		else
+			return ze_fail(e, -EINVAL, "invalid profile '%s': expected walkthru or ambient",
+					  arg);
+		return 0;
+	case 'S':
+		cfg->socks5 = true;
+		return 0;
+	case 'k':
+		ret = parse_number("--mark", arg, 0, 0, 0xffffffff, &v, e);
+		raw->mark = (long)v;
+		return ret;
+	case 'h':
+		return CONFIG_HELP;
+	case 'V':
+		return CONFIG_VERSION;
+	}
+	return parse_admission_option(c, arg, cfg, e);
+}
+
+/* The options against each other, and what follows from them: 0 or -EINVAL. */
+static int finish(struct config *cfg, const struct raw_opts *raw, struct ze_err *e)
+{
+	const char *addr = raw->addr;
+
+	if (addr && cfg->profile == PROFILE_AMBIENT)
+		return ze_fail(e, -EINVAL,
+				  "--listen-address is for the walkthru profile: ambient binds ztunnel's own addresses");
+	if (!addr)
+		addr = "127.0.0.1";
+	if (cfg->socks5 && cfg->profile != PROFILE_AMBIENT)
+		return ze_fail(e, -EINVAL, "--socks5 needs --profile ambient");
+	/* ztunnel marks every socket 1337 (0x539) so the in-pod rules let it through */
+	cfg->mark = raw->mark >= 0 ? (uint32_t)raw->mark : cfg->profile == PROFILE_AMBIENT ? 1337 : 0;
+	cfg->transparent = cfg->confirm = cfg->relay = cfg->profile == PROFILE_AMBIENT;
+	if (inet_pton(AF_INET, addr, &cfg->addr.v4) == 1)
+		cfg->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &cfg->addr.v6) == 1)
+		cfg->family = AF_INET6;
+	else
+		return ze_fail(e, -EINVAL,
+				  "invalid listen address '%s': expected an IPv4 or IPv6 literal", addr);
+	inet_ntop(cfg->family, &cfg->addr, cfg->addr_text, sizeof(cfg->addr_text));
+	if (parse_http_addr(raw->admin, &cfg->admin) < 0)
+		return ze_fail(e, -EINVAL, "invalid --admin-addr '%s': expected HOST:PORT or none",
+				  raw->admin);
+	if (parse_http_addr(raw->ready, &cfg->ready) < 0)
+		return ze_fail(e, -EINVAL, "invalid --ready-addr '%s': expected HOST:PORT or none",
+				  raw->ready);
+	if (parse_http_addr(raw->metrics, &cfg->metrics) < 0)
+		return ze_fail(e, -EINVAL, "invalid --metrics-addr '%s': expected HOST:PORT or none",
+				  raw->metrics);
+	cfg->loopback = cfg->profile == PROFILE_WALKTHRU &&
+			(cfg->family == AF_INET ? (ntohl(cfg->addr.v4.s_addr) >> 24) == 127 :
+						  IN6_IS_ADDR_LOOPBACK(&cfg->addr.v6));
+	build_profile(cfg);
+	return 0;
+}
+
+int config_parse(int argc, char **argv, struct config *cfg, struct ze_err *e)
+{
+	struct raw_opts raw;
+	int c, ret;
+
+	set_defaults(cfg, &raw);
+	while ((c = getopt_long(argc, argv, "a:p:t:r:hV", opts, NULL)) != -1) {
+		ret = parse_option(c, optarg, cfg, &raw, e);
+		if (ret)
+			return ret;
+	}
+	if (argc - optind > 1)
+		return ze_fail(e, -EINVAL, "too many arguments");
+	if (optind < argc)
+		cfg->socket_path = argv[optind];
+	if (!*cfg->socket_path)
+		return ze_fail(e, -EINVAL, "empty socket path");
+	return finish(cfg, &raw, e);
+}

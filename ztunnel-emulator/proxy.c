@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The privileged half of a pod's proxy: the one visit to the pod's netns,
+ * listener options, bind/listen at home, sock_diag confirmation, lo check.
+ * Never keeps the daemon in a pod's netns; never touches ZDS connections.
+ * Interface: proxy.h (replaced by tests/fuzz/proxy_stub.c in the fuzzer).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "fmt.h"
+#include "listeners.h"
+#include "log.h"
+#include "netns.h"
+#include "nl.h"
+#include "proxy.h"
+#include "sockdiag.h"
+
+/*
+ * The one fatal error: a daemon that cannot get back to its own netns would
+ * create every later socket in a pod. ztunnel panics here; we exit(1).
+ */
+static void return_home(struct daemon *d)
+{
+	struct netns_id now;
+	int ret = netns_enter(d->own_netns_fd);
+
+	if (!ret)
+		ret = netns_current_id(&now);
+	if (!ret && !netns_id_eq(&now, &d->own_netns))
+		ret = -EIO;
+	if (ret) {
+		log_line(LOG_ERROR, T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
+			 strerror(-ret));
+		sockpath_remove(&d->sock);
+		exit(1);
+	}
+}
+
+int pod_socket(struct daemon *d, struct pod *p, int family, int type)
+{
+	int fd, ret = netns_enter(p->netns_fd);
+
+	if (ret)
+		return ret;
+	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ret = fd < 0 ? -errno : fd;
+	return_home(d);
+	return ret;
+}
+
+static void warn_lo_down(const struct daemon *d, const struct pod *p)
+{
+	struct netns_id id;
+	struct stat st;
+	char path[PATH_MAX], u[400];
+	const char *ns = "NETNS";
+
+	/* Name the netns in the fix when the pod's name is its /run/netns entry. */
+	if (snprintf(path, sizeof(path), "/run/netns/%s", p->name) < (int)sizeof(path) &&
+	    !strchr(p->name, '/') && stat(path, &st) == 0) {
+		id.dev = st.st_dev;
+		id.ino = st.st_ino;
+		if (netns_id_eq(&id, &p->nsid))
+			ns = p->name;
+	}
+	log_line(LOG_WARN, T_SM,
+		 "pod %s: loopback interface lo is down in its network namespace; listeners on %s are unreachable (fix: ip -n %s link set lo up)",
+		 uid_text(u, sizeof(u), p->uid, p->uid_len), d->cfg.addr_text, ns);
+}
+
+/* Socket options of a listener, as ztunnel sets them, before bind. */
+static int listener_options(const struct config *cfg, const struct listener_spec *spec, int fd)
+{
+	int one = 1, zero = 0;
+
+	if (cfg->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &cfg->mark, sizeof(cfg->mark)) < 0)
+		return -errno;
+	/* SO_REUSEADDR as Go/tokio listeners set it: a re-added pod may rebind at once */
+	if (spec->socktype == SOCK_STREAM &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		return -errno;
+	if (cfg->port_reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		return -errno;
+	/* [::] listeners take IPv4 too (dual-stack), as ztunnel's */
+	if (spec->family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
+		return -errno;
+	return 0;
+}
+
+static socklen_t spec_sockaddr(const struct listener_spec *spec, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (spec->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = spec->addr.v6;
+		s6->sin6_port = htons(spec->port);
+		return sizeof(*s6);
+	}
+	((struct sockaddr_in *)ss)->sin_family = AF_INET;
+	((struct sockaddr_in *)ss)->sin_addr = spec->addr.v4;
+	((struct sockaddr_in *)ss)->sin_port = htons(spec->port);
+	return sizeof(struct sockaddr_in);
+}
+
+/*
+ * Asks the kernel, through sock_diag in the pod's netns, whether every
+ * listener is there: the ack then states a fact the kernel confirmed. One
+ * exact lookup per listener (no dump: a dump walks the whole host's socket
+ * tables, whatever the netns).
+ */
+static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct stat st;
+	uint32_t inode;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < p->nlisteners; i++) {
+		const struct listener_spec *spec = p->listeners[i].spec;
+
+		if (fstat(p->listeners[i].ev.fd, &st) < 0)
+			return -errno;
+		spec_sockaddr(spec, &ss);
+		ret = sd_lookup(sd, spec->socktype == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP, &ss,
+				&inode);
+		if (ret == -ENOENT || (!ret && inode != (uint32_t)st.st_ino)) {
+			snprintf(err, errlen, "listener %s is not visible in the pod network namespace (sock_diag)",
+				 spec->addr_text);
+			return -ENOENT;
+		}
+		if (ret) {
+			snprintf(err, errlen, "sock_diag in the pod network namespace failed: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Options, bind and listen at home for the sockets made in the pod (fds[i]
+ * >= 0): 0, or -errno with err saying why. An optional listener whose
+ * address the pod lacks is closed and left out (-1).
+ */
+static int bind_listeners(const struct config *cfg, int *fds, char *err, size_t errlen)
+{
+	char oserr[128];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < cfg->nspecs; i++) {
+		const struct listener_spec *spec = &cfg->specs[i];
+		struct sockaddr_storage ss;
+		socklen_t sl = spec_sockaddr(spec, &ss);
+
+		if (fds[i] < 0)
+			continue;
+		ret = listener_options(cfg, spec, fds[i]);
+		if (ret) {
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to set socket options for %s: %s", spec->addr_text, oserr);
+			return ret;
+		}
+		if (bind(fds[i], (struct sockaddr *)&ss, sl) < 0) {
+			ret = -errno;
+			if (spec->optional && ret == -EADDRNOTAVAIL) {
+				close(fds[i]);
+				fds[i] = -1;
+				continue;
+			}
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to bind to address %s: %s", spec->addr_text, oserr);
+			return ret;
+		}
+		if (spec->socktype == SOCK_STREAM && listen(fds[i], cfg->backlog) < 0) {
+			ret = -errno;
+			os_error(oserr, sizeof(oserr), -ret);
+			snprintf(err, errlen, "failed to listen on %s: %s", spec->addr_text, oserr);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Creates the pod's listeners inside its netns. Only socket() needs to run
+ * there (a socket belongs to the netns it was created in), so all of them
+ * plus the netlink sockets are made in one visit; bind/listen happen at
+ * home. On failure nothing is left behind and err says why.
+ */
+int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
+{
+	const struct config *cfg = &d->cfg;
+	struct mnl_socket *nl = NULL, *sd = NULL;
+	int fds[POD_MAX_LISTENERS], ret = 0, saved = 0;
+	char oserr[128];
+	bool lo_up = true;
+	size_t i, n = cfg->nspecs;
+
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
+
+	ret = netns_enter(p->netns_fd);
+	if (ret) {
+		os_error(oserr, sizeof(oserr), -ret);
+		/* libcap said yes at start: EPERM here means the netns's user namespace says no */
+		snprintf(err, errlen, "failed to enter the pod network namespace: %s%s", oserr,
+			 ret == -EPERM ? " (the daemon lacks CAP_SYS_ADMIN over that namespace's owner)" : "");
+		return ret;
+	}
+	for (i = 0; i < n && !saved; i++) {
+		fds[i] = socket(cfg->specs[i].family,
+				cfg->specs[i].socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		/* no IPv6 in the pod: an optional [::1] listener is simply not made */
+		if (fds[i] < 0 && !(cfg->specs[i].optional && errno == EAFNOSUPPORT))
+			saved = errno;
+	}
+	if (!saved) {
+		nl = nl_route_open();
+		if (!nl)
+			log_line(LOG_WARN, T_EMU, "cannot open rtnetlink in the pod netns: %s; lo state not checked",
+				 strerror(errno));
+		if (cfg->confirm && !(sd = sd_open_lookup()))
+			saved = errno;
+	}
+	return_home(d);
+
+	if (saved) {
+		os_error(oserr, sizeof(oserr), saved);
+		snprintf(err, errlen, "failed to create a socket in the pod network namespace: %s", oserr);
+		ret = -saved;
+		goto fail;
+	}
+
+	ret = bind_listeners(cfg, fds, err, errlen);
+	if (ret)
+		goto fail;
+
+	/* the made ones, in order, become the pod's listeners */
+	ret = pod_take_listeners(d, p, fds, err, errlen);
+	if (ret)
+		goto fail;
+	if (sd) {
+		ret = confirm_listeners(sd, p, err, errlen);
+		if (ret) {
+			listeners_close(p);
+			goto fail;
+		}
+	}
+
+	if (nl) {
+		ret = nl_link_is_up(nl, "lo", &lo_up);
+		if (ret)
+			log_line(LOG_WARN, T_EMU, "cannot read the state of lo in the pod netns: %s",
+				 strerror(-ret));
+	}
+	for (i = 0; i < p->nlisteners; i++)
+		log_line(LOG_INFO, p->listeners[i].spec->target,
+			 "listener established address=%s component=\"%s\" transparent=%s",
+			 p->listeners[i].spec->addr_text, p->listeners[i].spec->component,
+			 p->listeners[i].transparent ? "true" : "false");
+	if (!lo_up && d->cfg.loopback)
+		warn_lo_down(d, p);
+	clock_gettime(CLOCK_REALTIME, &p->started);
+	ret = 0;
+	goto out;
+
+fail:
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (!ret)
+		ret = -EIO;
+out:
+	nl_close(nl);
+	nl_close(sd);
+	return ret;
+}

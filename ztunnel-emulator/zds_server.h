@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zds_server.c: the daemon's ZDS server role — peers accepted and admitted,
+ * datagrams framed and checked, requests handed to wm.c and its replies
+ * worded and sent, idle peers closed. Never touches the pod table directly.
+ * Interface: this header.
+ */
+#ifndef ZT_ZDS_SERVER_H
+#define ZT_ZDS_SERVER_H
+
+struct conn;
+struct daemon;
+
+/* The listening socket is readable: one peer accepted (or turned away). */
+void zds_server_accept(struct daemon *d);
+/* A connection is readable: one request read and answered. */
+void zds_server_read(struct daemon *d, struct conn *c);
+/* Closes peers that sent no request within --timeout of the hello. */
+void zds_server_expire(struct daemon *d);
+/* Logs why, closes the connection; its memory waits for the end of the event batch. */
+void zds_conn_close(struct daemon *d, struct conn *c, const char *why);
+/* Before any peer: watches the listening socket (zsock.c made it) and the idle deadlines; 0 or -errno. */
+int zds_server_start(struct daemon *d);
+/* At shutdown: every connection closed and freed, silently. */
+void zds_server_drop_all(struct daemon *d);
+
+#endif
