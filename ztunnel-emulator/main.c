@@ -177,8 +177,10 @@ int main(int argc, char **argv)
 		log_plain("inpod_mark: %u", d.cfg.mark);
 	ret = http_start(&d, &err);
 	if (ret) {
-		sockpath_remove(&d.sock);
-		return cli_err("%s", err.msg);
+		/* all the rest is up: the same teardown as at exit (socket removed, pod table freed) */
+		cli_err("%s", err.msg);
+		daemon_shutdown(&d);
+		return 1;
 	}
 	privs_log_capacity(&d);
 	privs_drop(&d);

@@ -175,4 +175,20 @@ check "out of fds: the daemon still runs" daemon_alive
 stop_daemon
 is "$ZT_STATUS" 0 "out of fds: still exits 0 on SIGTERM"
 
+# an HTTP port already taken: one clear line, exit 1, the socket removed and
+# everything freed (this exit path leaked the pod table: LeakSanitizer aborted
+# the daemon in a sanitize run whenever its stack held no stale copy of it)
+SOCK=$T_DIR/busy-a.sock ZT_LOG=$T_DIR/busy-a.log
+start_daemon
+busy=$(http_port /config_dump)
+# shellcheck disable=SC2086
+out=$($ZT_WRAPPER "$ZT" --admin-addr "127.0.0.1:$busy" --ready-addr 127.0.0.1:0 \
+	--metrics-addr 127.0.0.1:0 "$T_DIR/busy-b.sock" 2>&1) && rc=0 || rc=$?
+like "$rc:$out" "1:" "HTTP port taken: exit 1" || diag "$out"
+like "$out" "ztunnel-emulator: cannot serve /config_dump on 127.0.0.1:$busy: Address already in use" \
+	"HTTP port taken: one line naming the endpoint, the address and the cause"
+check "HTTP port taken: the socket it made is removed again" test ! -e "$T_DIR/busy-b.sock"
+check "HTTP port taken: the other daemon still serves" daemon_alive
+stop_daemon
+
 done_testing
