@@ -126,6 +126,59 @@ mk_netns() {
 	ip -n "$NS" link set lo up
 }
 
+# ---- the two-pod data-path lab (10, 13, 15, 22) -----------------------------
+
+# mk_pod_pair [--v4-only]: netns pod-a and pod-b (A, B) joined by a veth pair
+# (eth0 in each) with $A4/$B4 (/24) and, unless --v4-only or the kernel has no
+# IPv6, $A6/$B6 (/64, nodad); sets have_v6 to 1 or 0. The caller sets A4 B4
+# (and A6 B6).
+mk_pod_pair() {
+	mk_netns pod-a
+	A=$NS
+	mk_netns pod-b
+	B=$NS
+	ip link add eth0 netns "$A" type veth peer name eth0 netns "$B"
+	ip -n "$A" addr add "$A4/24" dev eth0
+	ip -n "$B" addr add "$B4/24" dev eth0
+	have_v6=0
+	if [[ ${1:-} != --v4-only ]]; then
+		if [[ -d /proc/sys/net/ipv6 ]] &&
+			ip -n "$A" -6 addr add "$A6/64" dev eth0 nodad 2>/dev/null &&
+			ip -n "$B" -6 addr add "$B6/64" dev eth0 nodad 2>/dev/null; then
+			have_v6=1
+		else
+			echo "# this kernel has no IPv6 (no /proc/sys/net/ipv6, or ULA addresses refused): IPv6 checks left out"
+		fi
+	fi
+	ip -n "$A" link set eth0 up
+	ip -n "$B" link set eth0 up
+}
+
+# serve_echo PEERS-LOG: tcp-probe's echo server in pod-b on $PORT (both
+# families when have_v6), appending who connected to PEERS-LOG; one TAP check
+# that it listens. The caller sets PROBE and PORT.
+serve_echo() {
+	local listen=0.0.0.0
+
+	: >"$1"
+	if ((have_v6)); then listen=::; fi
+	spawn ip netns exec "$B" "$PROBE" serve -l "$1" "$listen" "$PORT" >/dev/null
+	check "the echo server listens in pod-b on port $PORT" \
+		wait_for 5 eval "[[ \$(ip netns exec '$B' ss -Htln 'sport = :$PORT') == *LISTEN* ]]"
+}
+
+# ambient_caps_daemon: in the --setcap mode the ambient profile needs two
+# capabilities more than the handoff (SO_MARK, IP_TRANSPARENT): ZT becomes a
+# copy that has them. Elsewhere nothing changes.
+ambient_caps_daemon() {
+	[[ -n ${ZE_TEST_SETCAP:-} ]] || return 0
+	echo "# --setcap: the ambient profile also needs cap_net_admin,cap_net_raw: the daemon is a copy with them"
+	cp "$ZT" "$T_DIR/ztunnel-emulator"
+	chmod 755 "$T_DIR/ztunnel-emulator"
+	setcap cap_sys_admin,cap_net_admin,cap_net_raw+ep "$T_DIR/ztunnel-emulator"
+	ZT=$T_DIR/ztunnel-emulator
+}
+
 # mk_netns_lo_down NAME: as mk_netns, lo left down.
 mk_netns_lo_down() {
 	NS="$T_PREFIX-$1"

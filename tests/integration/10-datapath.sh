@@ -69,41 +69,12 @@ no_fwmark_rule() { [[ $(ip -n "$1" rule) != *'fwmark 0x111/0xfff'* ]]; }
 
 # ---- two pods, a veth pair, an echo server in pod-b, the daemon ------------------
 
-mk_netns pod-a
-A=$NS
-mk_netns pod-b
-B=$NS
-ip link add eth0 netns "$A" type veth peer name eth0 netns "$B"
-ip -n "$A" addr add "$A4/24" dev eth0
-ip -n "$B" addr add "$B4/24" dev eth0
-have_v6=0
-if [[ -d /proc/sys/net/ipv6 ]] &&
-	ip -n "$A" -6 addr add "$A6/64" dev eth0 nodad 2>/dev/null &&
-	ip -n "$B" -6 addr add "$B6/64" dev eth0 nodad 2>/dev/null; then
-	have_v6=1
-else
-	echo "# this kernel has no IPv6 (no /proc/sys/net/ipv6, or ULA addresses refused): IPv6 checks left out"
-fi
-ip -n "$A" link set eth0 up
-ip -n "$B" link set eth0 up
+mk_pod_pair
 
 PEERS=$T_DIR/peers.log
-: >"$PEERS"
-listen=0.0.0.0
-if ((have_v6)); then listen=::; fi
-spawn ip netns exec "$B" "$PROBE" serve -l "$PEERS" "$listen" "$PORT" >/dev/null
-check "the echo server listens in pod-b on port $PORT" \
-	wait_for 5 eval "[[ \$(ip netns exec '$B' ss -Htln 'sport = :$PORT') == *LISTEN* ]]"
+serve_echo "$PEERS"
 
-if [[ -n ${ZE_TEST_SETCAP:-} ]]; then
-	# tests/run.sh --setcap: a plain user's daemon. The ambient profile needs two
-	# capabilities more than the handoff: SO_MARK and IP_TRANSPARENT.
-	echo "# --setcap: the ambient profile also needs cap_net_admin,cap_net_raw: the daemon is a copy with them"
-	cp "$ZT" "$T_DIR/ztunnel-emulator"
-	chmod 755 "$T_DIR/ztunnel-emulator"
-	setcap cap_sys_admin,cap_net_admin,cap_net_raw+ep "$T_DIR/ztunnel-emulator"
-	ZT=$T_DIR/ztunnel-emulator
-fi
+ambient_caps_daemon
 start_daemon --profile ambient
 head -c 1048576 /dev/urandom >"$T_DIR/big"
 big_sum=$(sha256sum <"$T_DIR/big" | cut -d' ' -f1)

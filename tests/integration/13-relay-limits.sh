@@ -58,28 +58,11 @@ hold_stop() {
 
 # ---- two pods, a veth pair, an echo server in pod-b --------------------------------
 
-mk_netns pod-a
-A=$NS
-mk_netns pod-b
-B=$NS
-ip link add eth0 netns "$A" type veth peer name eth0 netns "$B"
-ip -n "$A" addr add "$A4/24" dev eth0
-ip -n "$B" addr add "$B4/24" dev eth0
-ip -n "$A" link set eth0 up
-ip -n "$B" link set eth0 up
+mk_pod_pair --v4-only
 ip netns exec "$B" iptables -A INPUT -p tcp --dport "$DROPPED" -j DROP
-spawn ip netns exec "$B" "$PROBE" serve -l "$T_DIR/peers.log" 0.0.0.0 "$PORT" >/dev/null
-check "the echo server listens in pod-b on port $PORT" \
-	wait_for 5 eval "[[ \$(ip netns exec '$B' ss -Htln 'sport = :$PORT') == *LISTEN* ]]"
+serve_echo "$T_DIR/peers.log"
 
-if [[ -n ${ZE_TEST_SETCAP:-} ]]; then
-	# as 10-datapath.sh: the ambient profile needs SO_MARK and IP_TRANSPARENT too
-	echo "# --setcap: the ambient profile also needs cap_net_admin,cap_net_raw: the daemon is a copy with them"
-	cp "$ZT" "$T_DIR/ztunnel-emulator"
-	chmod 755 "$T_DIR/ztunnel-emulator"
-	setcap cap_sys_admin,cap_net_admin,cap_net_raw+ep "$T_DIR/ztunnel-emulator"
-	ZT=$T_DIR/ztunnel-emulator
-fi
+ambient_caps_daemon
 
 # ---- out of fds on the ZDS socket: the warning is rate-limited ---------------------
 

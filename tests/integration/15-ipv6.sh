@@ -56,38 +56,12 @@ dump() {
 
 # ---- two pods with IPv4 and ULA addresses, an echo server in pod-b, the daemon ----
 
-mk_netns pod-a
-A=$NS
-mk_netns pod-b
-B=$NS
-ip link add eth0 netns "$A" type veth peer name eth0 netns "$B"
-ip -n "$A" addr add "$A4/24" dev eth0
-ip -n "$B" addr add "$B4/24" dev eth0
-have_v6=0
-if [[ -d /proc/sys/net/ipv6 ]] &&
-	ip -n "$A" -6 addr add "$A6/64" dev eth0 nodad 2>/dev/null &&
-	ip -n "$B" -6 addr add "$B6/64" dev eth0 nodad 2>/dev/null; then
-	have_v6=1
-fi
-ip -n "$A" link set eth0 up
-ip -n "$B" link set eth0 up
+mk_pod_pair
 
 PEERS=$T_DIR/peers.log
-: >"$PEERS"
-if ((have_v6)); then
-	spawn ip netns exec "$B" "$PROBE" serve -l "$PEERS" :: "$PORT" >/dev/null
-	check "the echo server listens in pod-b on [::]:$PORT" \
-		wait_for 5 eval "[[ \$(ip netns exec '$B' ss -Htln 'sport = :$PORT') == *LISTEN* ]]"
-fi
+if ((have_v6)); then serve_echo "$PEERS"; fi
 
-if [[ -n ${ZE_TEST_SETCAP:-} ]]; then
-	# as 10-datapath.sh: the ambient profile needs SO_MARK and IP_TRANSPARENT too
-	echo "# --setcap: the ambient profile also needs cap_net_admin,cap_net_raw: the daemon is a copy with them"
-	cp "$ZT" "$T_DIR/ztunnel-emulator"
-	chmod 755 "$T_DIR/ztunnel-emulator"
-	setcap cap_sys_admin,cap_net_admin,cap_net_raw+ep "$T_DIR/ztunnel-emulator"
-	ZT=$T_DIR/ztunnel-emulator
-fi
+ambient_caps_daemon
 start_daemon --profile ambient
 
 # ---- fault 6: IPv6 from an enrolled pod goes through the proxy, both variants ----

@@ -83,14 +83,7 @@ policy() {
 	} 2>&1
 }
 
-if [[ -n ${ZE_TEST_SETCAP:-} ]]; then
-	# as 10-datapath: the ambient profile needs SO_MARK and IP_TRANSPARENT too
-	echo "# --setcap: the ambient profile also needs cap_net_admin,cap_net_raw: the daemon is a copy with them"
-	cp "$ZT" "$T_DIR/ztunnel-emulator"
-	chmod 755 "$T_DIR/ztunnel-emulator"
-	setcap cap_sys_admin,cap_net_admin,cap_net_raw+ep "$T_DIR/ztunnel-emulator"
-	ZT=$T_DIR/ztunnel-emulator
-fi
+ambient_caps_daemon
 start_daemon --profile ambient
 ADMIN="http://127.0.0.1:$(http_port /config_dump)"
 
@@ -317,30 +310,9 @@ run "$CNI" del --backend iptables "$SOCK" "$UN"
 is "$RC:$OUT" "0:pod $UN deleted (no such pod)" "del SOCKET UID again: nothing to remove, only the Del"
 
 # ---- data path: pod-a -> pod-b through 15001 and 15006 with the nft rules ---------------
-mk_netns pod-a
-A=$NS
-mk_netns pod-b
-B=$NS
-ip link add eth0 netns "$A" type veth peer name eth0 netns "$B"
-ip -n "$A" addr add "$A4/24" dev eth0
-ip -n "$B" addr add "$B4/24" dev eth0
-have_v6=0
-if [[ -d /proc/sys/net/ipv6 ]] &&
-	ip -n "$A" -6 addr add "$A6/64" dev eth0 nodad 2>/dev/null &&
-	ip -n "$B" -6 addr add "$B6/64" dev eth0 nodad 2>/dev/null; then
-	have_v6=1
-else
-	echo "# this kernel has no IPv6 (no /proc/sys/net/ipv6, or ULA addresses refused): IPv6 checks left out"
-fi
-ip -n "$A" link set eth0 up
-ip -n "$B" link set eth0 up
+mk_pod_pair
 PEERS=$T_DIR/peers.log
-: >"$PEERS"
-listen=0.0.0.0
-if ((have_v6)); then listen=::; fi
-spawn ip netns exec "$B" "$PROBE" serve -l "$PEERS" "$listen" "$PORT" >/dev/null
-check "the echo server listens in pod-b on port $PORT" \
-	wait_for 5 eval "[[ \$(ip netns exec '$B' ss -Htln 'sport = :$PORT') == *LISTEN* ]]"
+serve_echo "$PEERS"
 
 for V in tproxy redirect; do
 	for ns in "$A" "$B"; do
