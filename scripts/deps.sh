@@ -13,9 +13,10 @@ PACKAGES=(
 	iproute2 iptables netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
 	socat conntrack libyaml-dev libldns-dev nftables
 )
-# Only to regenerate the man pages (make man) from docs/*.scd: the pages are
+# Only to regenerate the man pages (make man) from docs/*.scd, and for man(1)
+# to check how they render: the pages are
 # committed, so building, testing and installing never need it.
-DOC_PACKAGES=(scdoc)
+DOC_PACKAGES=(scdoc man-db)
 
 usage() {
 	cat <<EOF
