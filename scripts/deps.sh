@@ -14,8 +14,8 @@ PACKAGES=(
 	socat conntrack libyaml-dev libldns-dev nftables
 )
 # Only to regenerate the man pages (make man) from docs/*.scd, and for man(1)
-# to check how they render: the pages are
-# committed, so building, testing and installing never need it.
+# to check how they render: the pages are committed, so building, testing and
+# installing never need these.
 DOC_PACKAGES=(scdoc man-db)
 
 usage() {
