@@ -24,8 +24,8 @@ static bool jumps_to_istio(const char *rule, size_t len)
 	return memmem(rule, len, " -j ISTIO_", 10) || memmem(rule, len, " -g ISTIO_", 10);
 }
 
-static int entries_add(struct rd_rules *r, size_t *cap, const char *table, const char *chain,
-		       size_t chainlen, uint64_t packets, uint64_t bytes, const char *rule,
+int rd_entry_add(struct rd_rules *r, size_t *cap, const char *table, const char *chain,
+		 size_t chainlen, uint64_t packets, uint64_t bytes, const char *rule,
 		       size_t rulelen)
 {
 	struct rd_entry *e;
@@ -95,7 +95,7 @@ int rd_parse_save(const char *text, struct rd_rules *r)
 			p = memchr(s, '[', len);
 			if (p && parse_counters(p, &packets, &bytes, &p))
 				packets = bytes = 0;
-			ret = entries_add(r, &cap, table, s + 1, clen, packets, bytes, NULL, 0);
+			ret = rd_entry_add(r, &cap, table, s + 1, clen, packets, bytes, NULL, 0);
 			if (ret)
 				return ret;
 		} else if (*s == '[' || *s == '-') {
@@ -109,7 +109,7 @@ int rd_parse_save(const char *text, struct rd_rules *r)
 			clen = rd_rule_chain(p, &chain);
 			if (!clen || (!is_istio_chain(chain, clen) && !jumps_to_istio(p, len)))
 				continue;
-			ret = entries_add(r, &cap, table, chain, clen, packets, bytes, p, len);
+			ret = rd_entry_add(r, &cap, table, chain, clen, packets, bytes, p, len);
 			if (ret)
 				return ret;
 		}

@@ -152,30 +152,12 @@ static void put_stmt(struct out *o, const json_t *s, uint64_t *packets, uint64_t
 	}
 }
 
+/* One entry, with the whole of chain and rule (the iptables reader's rd_entry_add). */
 static int entry_add(struct rd_rules *r, size_t *cap, const char *table, const char *chain,
 		     const char *rule, uint64_t packets, uint64_t bytes)
 {
-	struct rd_entry *e;
-
-	if (r->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
-
-		e = realloc(r->e, ncap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		r->e = e;
-		*cap = ncap;
-	}
-	e = &r->e[r->n];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->table, sizeof(e->table), "%s", table);
-	snprintf(e->chain, sizeof(e->chain), "%s", chain);
-	e->packets = packets;
-	e->bytes = bytes;
-	if (rule && !(e->rule = strdup(rule)))
-		return -ENOMEM;
-	r->n++;
-	return 0;
+	return rd_entry_add(r, cap, table, chain, strlen(chain), packets, bytes, rule,
+			    rule ? strlen(rule) : 0);
 }
 
 /* The table an object of the listing belongs to, when it is one of the three. */

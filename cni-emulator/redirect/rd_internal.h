@@ -5,6 +5,7 @@
 /* What the files of redirect/ share among themselves; callers use redirect.h. */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "redirect.h"
@@ -27,6 +28,14 @@ bool rd_expected_decl(enum rd_variant v, bool dns, const char *table, const char
 
 
 /* iptables.c */
+/*
+ * Appends an entry to r (*cap: its allocated room, grown by doubling):
+ * chainlen bytes of chain, rulelen of rule (NULL: a chain declaration).
+ * 0, or -ENOMEM. Both backends' readers fill r through it.
+ */
+int rd_entry_add(struct rd_rules *r, size_t *cap, const char *table, const char *chain,
+		 size_t chainlen, uint64_t packets, uint64_t bytes, const char *rule,
+		 size_t rulelen);
 /*
  * The ISTIO-related lines of `iptables-save -c` output appended to r
  * (which starts empty): 0, or -ENOMEM. Lines it does not know are skipped.
