@@ -9,6 +9,7 @@
  * Output goes to stdout and is flushed after every line, so it interleaves
  * correctly with children that inherit stdout.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -196,5 +197,21 @@ static inline int done_testing(void)
 #define is_str(got, want, ...) tap_is_str(__FILE__, __LINE__, (got), (want), __VA_ARGS__)
 #define is_mem(got, gotlen, want, wantlen, ...) \
 	tap_is_mem(__FILE__, __LINE__, (got), (gotlen), (want), (wantlen), __VA_ARGS__)
+
+/* Open descriptors of this process (the directory's own fd counts every time). */
+static inline int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
 
 #endif

@@ -19,21 +19,6 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* ---- namespace file checks --------------------------------------------- */
 
 static void test_ns_fd(void)

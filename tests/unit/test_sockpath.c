@@ -17,21 +17,6 @@
 static char base[] = "/tmp/test_sockpath.XXXXXX";
 static char why[1024];
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 static mode_t mode_of(const char *path)
 {
 	struct stat st;
