@@ -107,8 +107,13 @@ done_testing() {
 # ---- polling --------------------------------------------------------------
 
 # wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds or time is up.
+# SECONDS is a floor of WAIT_MIN (10 s): a loaded CI machine can stall a
+# daemon for seconds, and a wait that succeeds costs nothing more for it.
+WAIT_MIN=${WAIT_MIN:-10}
 wait_for() {
-	local deadline=$((SECONDS + $1)) 
+	local t=$1
+	((t >= WAIT_MIN)) || t=$WAIT_MIN
+	local deadline=$((SECONDS + t))
 	shift
 	until "$@"; do
 		((SECONDS <= deadline)) || return 1
