@@ -137,7 +137,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 # race every check below on a loaded machine (relays reset before they are
 # counted or pinged; seen as "fds at idle" and failed pings).
 SOCK=$T_DIR/zt2.sock ZT_LOG=$T_DIR/zt2.log
-start_daemon --profile ambient --max-relays-per-pod 5 --relay-connect-timeout 1
+start_daemon --profile ambient --max-relays-per-pod 5
 "$CNI" add --redirect "$SOCK" "$A" >/dev/null
 idle=$(fd_count "$ZT_PID")
 mark_logs
@@ -158,20 +158,33 @@ hold_start percap -n 6 -t 10
 hold_status
 is "$HOLD_STATUS" "open=5 reset=1 refused=0 timeout=0 other=0" \
 	"fault 5: --max-relays-per-pod 5: the 6th connection is reset (RST)"
+[[ $HOLD_STATUS == open=5\ reset=1\ * ]] ||
+	diag "daemon log since:" "$(log_since | grep -v ' access: connection complete' | tail -n 12)"
 hold_ping
 is "$PING" "ping ok=5 failed=0" "fault 5: ... while the 5 others still carry data"
 check "fault 5: the log names the per-pod cap" \
 	log_has "connection to \[::\]:15001 reset: 5 relays for this pod \(see --max-relays-per-pod\)"
 hold_stop
 check "... and the 5 relays' fds go when they close" wait_for 5 fds_back_to "$idle"
+"$CNI" del --netns "$A" "$SOCK" "$A" >/dev/null
+stop_daemon
+is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 
+# The connect timeout gets a daemon of its own too: a 1 s timeout next to the
+# per-pod cap above could reset one of its 5 relays on a loaded machine (seen:
+# open=4 reset=2 in a --setcap run).
+SOCK=$T_DIR/zt2c.sock ZT_LOG=$T_DIR/zt2c.log
+start_daemon --profile ambient --relay-connect-timeout 1
+"$CNI" add --redirect "$SOCK" "$A" >/dev/null
+idle=$(fd_count "$ZT_PID")
 mark_logs
 started=$SECONDS
 out=$(ip netns exec "$A" "$PROBE" connect -t 10 -m x "$B4" "$DROPPED" 2>&1) && rc=0 || rc=$?
 took=$((SECONDS - started))
 is "$rc:${out%% *}" "3:reset" "fault 5: --relay-connect-timeout 1: an upstream that never answers resets the client"
-check "fault 5: ... within 4 s (took ${took}s), logged as a connect timeout" eval \
-	"[[ $took -le 4 ]] && log_has 'error=\"connect timed out after 1s \(see --relay-connect-timeout\)\"'"
+# the kernel alone would retry the SYN for about 2 minutes
+check "fault 5: ... long before the kernel gives up (took ${took}s), logged as a connect timeout" eval \
+	"[[ $took -le 10 ]] && log_has 'error=\"connect timed out after 1s \(see --relay-connect-timeout\)\"'"
 check "the daemon's fds return to idle ($idle)" wait_for 5 fds_back_to "$idle"
 "$CNI" del --netns "$A" "$SOCK" "$A" >/dev/null
 stop_daemon
