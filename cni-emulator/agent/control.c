@@ -215,6 +215,8 @@ static enum MHD_Result serve(struct control *ctl, struct MHD_Connection *conn, c
 		ret = respond(conn, 503, "text/plain", "agent shutting down\n");
 	else if (cj->job.json)
 		ret = respond(conn, cj->job.status, "application/json", cj->job.json);
+	else if (cj->route == R_CMDADD && cj->job.status == 200)
+		ret = respond(conn, 200, "text/plain", "");	/* istio-cni's answer to its plugin */
 	else
 		ret = respond(conn, cj->job.status, "text/plain", cj->job.body);
 	free(cj->job.json);
