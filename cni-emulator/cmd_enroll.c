@@ -25,34 +25,50 @@
 #define REQUEST_TIMEOUT_MS 20000
 #define REPLY_MAX 65536
 
-static void enroll_usage(FILE *out)
+static void enroll_usage(FILE *out, bool un)
 {
+	if (un) {
+		fprintf(out,
+			"Usage: %s unenroll [--agent PATH] NETNS|UID\n"
+			"\n"
+			"Ask a running 'cni-emulator agent' to take a pod (by uid, or by its\n"
+			"netns) out of the mesh: its rules removed when the agent has --redirect,\n"
+			"then a Del to every ztunnel. Prints 'pod UID removed from the mesh', else\n"
+			"the agent's or ztunnel's error.\n"
+			"\n"
+			"Options:\n"
+			"      --agent PATH             the agent's control socket (default\n"
+			"                               " AGENT_DEFAULT_CONTROL ")\n"
+			"  -h, --help                   show this help and exit\n"
+			"  -V, --version                show the version and exit\n"
+			"\n"
+			"Exit status: 0 when done, 1 on an error, 2 on a usage error.\n",
+			PROG);
+		return;
+	}
 	fprintf(out,
 		"Usage: %s enroll [--agent PATH] [--uid U] [--name N] [--namespace NS]\n"
 		"                    [--service-account SA] NETNS\n"
-		"       %s unenroll [--agent PATH] NETNS|UID\n"
 		"\n"
-		"Ask a running 'cni-emulator agent' to enrol a pod (open NETNS, install\n"
-		"its rules when the agent has --redirect, send the Add to the newest\n"
-		"ztunnel and wait for its ack) or to take it out of the mesh (rules\n"
-		"removed, a Del to every ztunnel). Prints 'pod UID enrolled' or\n"
-		"'pod UID removed from the mesh'; else the agent's or ztunnel's error.\n"
-		"A pod no ztunnel took ('no ztunnel connection') stays enrolled and goes\n"
-		"out in the next snapshot.\n"
+		"Ask a running 'cni-emulator agent' to enrol a pod: it opens NETNS,\n"
+		"installs the pod's rules when it has --redirect, sends the Add to the\n"
+		"newest ztunnel and waits for its ack. Prints 'pod UID enrolled', else the\n"
+		"agent's or ztunnel's error. A pod no ztunnel took ('no ztunnel\n"
+		"connection') stays enrolled and goes out in the next snapshot.\n"
 		"\n"
 		"Options:\n"
 		"      --agent PATH             the agent's control socket (default\n"
 		"                               " AGENT_DEFAULT_CONTROL ")\n"
-		"  -u, --uid UID                enroll: pod uid (default: the netns name)\n"
-		"      --name NAME              enroll: pod name (default: the uid)\n"
-		"  -N, --namespace NAMESPACE    enroll: the pod's namespace (default: default)\n"
-		"  -s, --service-account SA     enroll: its service account (default: default)\n"
+		"  -u, --uid UID                pod uid (default: the netns name)\n"
+		"      --name NAME              pod name (default: the uid)\n"
+		"  -N, --namespace NAMESPACE    the pod's namespace (default: default)\n"
+		"  -s, --service-account SA     its service account (default: default)\n"
 		"  -h, --help                   show this help and exit\n"
 		"  -V, --version                show the version and exit\n"
 		"\n"
 		"Exit status: 0 when done, 1 on an error from the agent or ztunnel, 2 on a\n"
 		"usage error.\n",
-		PROG, PROG);
+		PROG);
 }
 
 /* Writes all of buf before the deadline: 0 or -errno. */
@@ -209,7 +225,7 @@ int cmd_enroll_main(int argc, char **argv, bool un)
 		case 'N': fields[2] = optarg; break;
 		case 's': fields[3] = optarg; break;
 		case 'h':
-			enroll_usage(stdout);
+			enroll_usage(stdout, un);
 			return cli_close_stdout();
 		case 'V':
 			printf("%s %s\n", PROG, ZE_VERSION);
