@@ -34,7 +34,7 @@ static void usage(FILE *out)
 		"       %s sync [OPTIONS] SOCKET [NETNS...]\n"
 		"       %s sync --all [--match GLOB] [--dry-run] [OPTIONS] SOCKET\n"
 		"       %s inspect [--json] [--socket SOCKET] [--admin URL] NETNS\n"
-		"       %s agent [--zds-socket PATH] [--control-socket PATH] [--watch] ...\n"
+		"       %s agent [--zds-socket PATH] [--control-socket PATH] [OPTIONS]\n"
 		"       %s enroll [--agent PATH] [--uid U] ... NETNS\n"
 		"       %s unenroll [--agent PATH] NETNS|UID\n"
 		"\n"

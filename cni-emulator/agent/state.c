@@ -17,6 +17,16 @@
 #include "err.h"
 #include "log.h"
 
+/* GET /pods's view of a pod, plus what only a restart needs: who enrolled it, and its rules. */
+static json_t *state_entry(const struct apod *p)
+{
+	json_t *o = apod_json(p);
+
+	json_object_set_new(o, "watched", json_boolean(p->watched));
+	json_object_set_new(o, "rules", json_boolean(p->rules));
+	return o;
+}
+
 int state_save(struct agent *a, char *why, size_t cap)
 {
 	char tmp[PATH_MAX + 8];
@@ -27,7 +37,7 @@ int state_save(struct agent *a, char *why, size_t cap)
 	if (!a->started)
 		return 0;
 	list_for_each(n, &a->pods)
-		json_array_append_new(arr, apod_json(container_of(n, struct apod, node)));
+		json_array_append_new(arr, state_entry(container_of(n, struct apod, node)));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", a->cfg.state_path);
 	ret = json_dump_file(arr, tmp, JSON_INDENT(1));
 	json_decref(arr);
@@ -70,7 +80,8 @@ static int restore_pod(struct agent *a, json_t *o, char *why, size_t cap)
 		    strlen(json_string_value(v)) < AGENT_IP_LEN)
 			strcpy(p->ips[p->nips++], json_string_value(v));
 	}
-	p->rules = a->cfg.redirect;
+	p->rules = json_is_true(json_object_get(o, "rules"));
+	p->watched = json_is_true(json_object_get(o, "watched"));
 	if (apod_open_netns(p, err, sizeof(err)))
 		log_line(LOG_INFO, T_AGENT, "restored pod without its netns uid=%s: %s", uid, err);
 	else

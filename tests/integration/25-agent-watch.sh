@@ -96,4 +96,20 @@ is "$st" 0 "SIGTERM: exit 0"
 check "SIGTERM leaves w3's rules in place" eval "(( \$(rules_in $W3) > 0 ))"
 is "$(grep -c '^error' "$T_DIR/peer.log" || true)" 0 "the fake ztunnel saw no malformed request"
 
+# ---- a restart with --watch: what changed in /run/netns meanwhile counts -------
+ip netns del "$W3"
+ip netns del "$W2"	# un-enrolled, but a watched name that exists is enrolled again
+mk_netns w4
+W4=$NS
+spawn "$CNI" agent --zds-socket "$ZSOCK" --control-socket "$CTL" --state-file "$T_DIR/state.json" \
+	--watch --watch-match "$T_PREFIX-w*" --redirect=redirect >>"$AG_LOG" 2>&1
+check "the agent starts again" wait_for 10 eval '[[ $(grep -c "node agent listening" "$AG_LOG") == 2 ]]'
+check "restart: a watched pod whose netns went while the agent was down is deleted" \
+	wait_for 10 eval "[[ \$(uids) == 'web-0 web-1 $W4' ]]"
+: >"$T_DIR/peer2.log"
+spawn python3 "$PEER" "$ZSOCK" --log "$T_DIR/peer2.log"
+check "restart: the snapshot has the new pod" wait_for 10 grep -q '^snapshot_sent' "$T_DIR/peer2.log"
+is "$(grep -o '^[a-z_]* uid=[^ ]*' "$T_DIR/peer2.log" | tr '\n' ' ')" "add uid=web-0 add uid=web-1 add uid=$W4 " \
+	"restart: the state file's pods and the new one, nothing of the deleted one"
+
 done_testing
