@@ -17,11 +17,11 @@ STATE=$T_DIR/state.json
 AG_LOG=$T_DIR/agent.log
 touch "$AG_LOG"
 
-# start_agent [OPTIONS]: the agent on $ZSOCK/$CTL/$STATE; sets AG_PID.
+# start_agent: the agent on $ZSOCK/$CTL/$STATE; sets AG_PID.
 start_agent() {
 	local before
 	before=$(grep -c "node agent listening" "$AG_LOG" || true)
-	spawn "$CNI" agent --zds-socket "$ZSOCK" --control-socket "$CTL" --state-file "$STATE" "$@" \
+	spawn "$CNI" agent --zds-socket "$ZSOCK" --control-socket "$CTL" --state-file "$STATE" \
 		>>"$AG_LOG" 2>&1
 	AG_PID=$LAST_PID
 	wait_for 10 eval '[[ $(grep -c "node agent listening" "$AG_LOG") -gt $before ]]' || {
@@ -75,7 +75,6 @@ is "$(pods | jq -r '.[0] | [.uid, .name, .namespace, .serviceAccount, .netns, .s
 	"$P1 $P1 default default /run/netns/$P1 pending" "GET /pods: the pod stays enrolled, pending"
 
 start_peer a
-A_PID=$PEER_PID
 check "peer a: the snapshot is the pod's Add (with its netns fd), then SnapshotSent" \
 	got a "snapshot_sent hex=$ZDS_SNAPSHOT_HEX"
 is "$(requests a)" "$(add_line "$P1")
@@ -99,7 +98,6 @@ like "$(cat "$AG_LOG")" "sending pod add to ztunnel uid=uid-2 name=web-0 namespa
 	"log: sending pod add to ztunnel"
 
 start_peer b
-B_PID=$PEER_PID
 check "peer b: a snapshot of its own" got b "snapshot_sent hex=$ZDS_SNAPSHOT_HEX"
 is "$(requests b)" "$(add_line "$P1")
 add uid=uid-2 name=web-0 namespace=shop sa=web fds=1 hex=$(zds_add_hex uid-2 web-0 shop web)
