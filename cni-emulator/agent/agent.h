@@ -68,6 +68,8 @@ struct agent {
 	size_t nconns;
 	unsigned long next_conn_id;
 	struct loop_timer conn_timer;
+	struct timespec accept_next;	/* istio-cni >= 1.24 accepts 5 per second, burst 1 */
+	bool accept_paused;
 	/* control.c */
 	struct control *control;
 	/* watch.c */

@@ -22,6 +22,8 @@
 #include "log.h"
 #include "zds.h"
 
+#define ACCEPT_INTERVAL_MS 200
+
 enum zc_state { ZC_HELLO, ZC_SNAPSHOT, ZC_STEADY };
 
 /* One request waiting for its turn, or for its ack. */
@@ -337,6 +339,23 @@ static void conn_ready(struct loop_src *src, uint32_t events)
 	}
 }
 
+/* istio-cni's accept limiter (>= 1.24: 5 per second, burst 1): true when one may go now. */
+static bool accept_allowed(struct agent *a)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!expired(&a->accept_next, &now)) {
+		if (!a->accept_paused)
+			loop_modify(&a->loop, &a->zserver, 0);
+		a->accept_paused = true;
+		return false;
+	}
+	a->accept_next = now;
+	timespec_add(&a->accept_next, ACCEPT_INTERVAL_MS / 1000.0);
+	return true;
+}
+
 static void server_ready(struct loop_src *src, uint32_t events)
 {
 	struct agent *a = src->ctx;
@@ -346,6 +365,8 @@ static void server_ready(struct loop_src *src, uint32_t events)
 	int fd;
 
 	(void)events;
+	if (!accept_allowed(a))
+		return;
 	fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -380,7 +401,7 @@ static long timer_next(void *ctx)
 {
 	struct agent *a = ctx;
 	struct list_node *n;
-	long best = -1, ms;
+	long best = a->accept_paused ? ms_until(&a->accept_next) : -1, ms;
 	struct zconn *c;
 
 	list_for_each(n, &a->conns) {
@@ -433,6 +454,10 @@ static void timer_run(void *ctx)
 	struct zconn *c;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (a->accept_paused && expired(&a->accept_next, &now) && a->zserver.fd >= 0) {
+		a->accept_paused = false;
+		loop_modify(&a->loop, &a->zserver, EPOLLIN);
+	}
 	for (n = a->conns.next; n != &a->conns; n = next) {
 		next = n->next;
 		c = container_of(n, struct zconn, node);

@@ -50,9 +50,17 @@ start_peer() {
 # requests NAME: what the peer received, one line each, without the ino= field
 requests() { grep -v '^connected' "$T_DIR/$1.log" | sed 's/ ino=[0-9]*//'; }
 # got NAME LINE: the peer's log has LINE (wait up to 10 s)
-got() { wait_for 10 grep -qxF -- "$2" <(requests "$1"); }
-has_line() { grep -qxF -- "$2" <(requests "$1"); }
-count_snapshots() { grep -c '^snapshot_sent' "$T_DIR/$1.log" || true; }
+has_line() { grep -qxF -- "$2" <<<"$(requests "$1")"; }
+got() { wait_for 10 has_line "$1" "$2"; }
+# snapshot_done NAME: one TAP check that peer NAME got SnapshotSent (its log and the agent's if not)
+snapshot_done() {
+	if got "$1" "snapshot_sent hex=$ZDS_SNAPSHOT_HEX"; then
+		ok "peer $1: snapshot done"
+	else
+		not_ok "peer $1: snapshot done"
+		diag "peer $1's log:" "$(cat "$T_DIR/$1.log")" "the agent's log:" "$(tail -n 20 "$AG_LOG")"
+	fi
+}
 enroll() { "$CNI" enroll --agent "$CTL" "$@" 2>&1; }
 unenroll() { "$CNI" unenroll --agent "$CTL" "$@" 2>&1; }
 pods() { curl -s --unix-socket "$CTL" http://agent/pods; }
@@ -123,7 +131,7 @@ is "$rc:$out" "1:cni-emulator: no enrolled pod with uid or netns 'no-such-pod'" 
 
 # ---- a nack reaches the caller --------------------------------------------------
 start_peer c --nack "$T_PREFIX-nacked"
-check "peer c: snapshot done" got c "snapshot_sent hex=$ZDS_SNAPSHOT_HEX"
+snapshot_done c
 mk_netns nacked
 out=$(enroll "$NS") && rc=0 || rc=$?
 is "$rc:$out" "1:cni-emulator: failure to start proxy : test nack" "enroll: ztunnel's nack text, exit 1"
@@ -135,7 +143,7 @@ unenroll "$NS" >/dev/null || true	# c nacks its Del too
 # ---- the ack deadline: 5 s, then the connection is kept -------------------------
 start_peer d --silent "$T_PREFIX-slow"
 D_PID=$PEER_PID
-check "peer d: snapshot done" got d "snapshot_sent hex=$ZDS_SNAPSHOT_HEX"
+snapshot_done d
 mk_netns slow
 out=$(enroll "$NS") && rc=0 || rc=$?
 is "$rc:$out" "1:cni-emulator: timed out waiting for valid ztunnel response" \
@@ -162,7 +170,7 @@ check "a ztunnel that leaves is counted out" \
 ino_p1=$(ns_inode "$P1")
 ip netns del "$P1"
 start_peer e
-check "peer e: snapshot done" got e "snapshot_sent hex=$ZDS_SNAPSHOT_HEX"
+snapshot_done e
 check "peer e: Keep for the pod whose netns is gone" has_line e "keep uid=$P1 hex=$(zds_keep_hex "$P1")"
 like "$(cat "$AG_LOG")" "netns is not available for pod, sending 'keep' to ztunnel uid=$P1" \
 	"log: netns is not available for pod, sending 'keep' to ztunnel"
