@@ -64,7 +64,7 @@ struct agent {
 	/* server.c */
 	struct sockpath zsock;
 	struct loop_src zserver;
-	struct list_node conns;		/* struct zconn, oldest first */
+	struct list_node conns;		/* struct ztconn (conn.h), oldest first */
 	size_t nconns;
 	unsigned long next_conn_id;
 	struct loop_timer conn_timer;

@@ -42,9 +42,12 @@ struct ztconn {
 	struct loop_deferred dead;
 };
 
-/* A new connection on fd from pid, watched, appended (the newest), Hello deadline set; NULL on failure (fd closed). */
+/*
+ * A new connection on fd from pid: watched, appended (the newest), its Hello
+ * deadline set; NULL on failure (fd closed).
+ */
 struct ztconn *zc_new(struct agent *a, int fd, pid_t pid);
-/* Closes c: its queued requests' jobs get why (NULL: EOF), it leaves the list, freed after the turn. */
+/* Closes c: its requests' jobs get why (NULL: EOF); out of the list, freed after the turn. */
 void zc_drop(struct ztconn *c, const char *why);
 /* The newest connection (Adds go there only), or NULL. */
 struct ztconn *zc_newest(struct agent *a);
