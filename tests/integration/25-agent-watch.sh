@@ -58,6 +58,13 @@ out=$("$CNI" enroll --agent "$CTL" --uid host "$$" 2>&1) && rc=0 || rc=$?
 like "$rc:$out" "1:cni-emulator: refusing /proc/$$/ns/net" "enroll of the agent's own netns is refused"
 is "$(host_rules)" "$before" "nothing was installed in the host's netns"
 is "$(uids)" "" "and it is not enrolled"
+# the same netns appearing under /run/netns (as in istio#55139) is not enrolled by --watch
+bind_mount /proc/$$/ns/net "/run/netns/$T_PREFIX-whost"
+_netns+=("$T_PREFIX-whost")	# ip netns del unmounts and removes the file
+check "watch: a host netns bind-mounted in /run/netns is refused" \
+	wait_for 10 grep -q "failed to add pod to the mesh uid=$T_PREFIX-whost: refusing" "$AG_LOG"
+is "$(uids)" "" "and it is not enrolled"
+is "$(host_rules)" "$before" "and nothing was installed in the host's netns"
 
 # ---- POST /cmdadd -------------------------------------------------------------
 mk_netns c1
