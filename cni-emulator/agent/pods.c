@@ -115,7 +115,7 @@ bool apod_netns_present(const struct apod *p)
 
 static const char *apod_state(const struct apod *p)
 {
-	if (p->nsfd < 0)
+	if (p->nsfd < 0 || !apod_netns_present(p))
 		return "netns-gone";
 	return p->acked ? "enrolled" : "pending";
 }
