@@ -133,7 +133,7 @@ CLANG ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon -Iztunnel-emulator \
 	-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns
+FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns tests/fuzz/fuzz_plugin
 
 tests/fuzz/fuzz_zds: tests/fuzz/fuzz_zds.c $(COMMON_SRCS) $(COMMON_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS)
@@ -167,6 +167,12 @@ tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c tes
 # The DNS proxy's query decision and the registry's YAML loader.
 tests/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_common.h $(DNS_SRCS) $(DNS_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -Iztunnel-emulator/dns -o $@ $< $(DNS_SRCS) $(PKG_LIBS) $(LDNS_LIBS)
+
+# The agent's control-socket bodies (cni-emulator/agent/plugin.c, with jansson).
+tests/fuzz/fuzz_plugin: tests/fuzz/fuzz_plugin.c tests/fuzz/fuzz_common.h cni-emulator/agent/plugin.c \
+		cni-emulator/agent/plugin.h common/err.c
+	$(CLANG) $(FUZZ_CFLAGS) $(CNI_CFLAGS) -o $@ $< cni-emulator/agent/plugin.c common/err.c \
+		$(shell pkg-config --libs jansson)
 
 # Runs each fuzz target for FUZZ_SECONDS over its corpus in tests/fuzz/corpus/.
 fuzz: deps

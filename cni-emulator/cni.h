@@ -62,6 +62,9 @@ int cmd_sync(const char *socket_path, char **specs, size_t nspecs, bool all, con
 /* admin: the daemon's endpoint, --admin or the default */
 int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o);
 
+/* enroll and unenroll (un): their own options, an HTTP client of the agent (cmd_enroll.c) */
+int cmd_enroll_main(int argc, char **argv, bool un);
+
 /* The rule steps add, del and sync share (cmd_rules.c). */
 const char *perm_hint(int ret);
 void print_rules_applied(const char *pfx, const char *where, int nsfd, const struct opts *o,

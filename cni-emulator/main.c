@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "argcheck.h"
 #include "cli.h"
 #include "cni.h"
@@ -33,6 +34,9 @@ static void usage(FILE *out)
 		"       %s sync [OPTIONS] SOCKET [NETNS...]\n"
 		"       %s sync --all [--match GLOB] [--dry-run] [OPTIONS] SOCKET\n"
 		"       %s inspect [--json] [--socket SOCKET] [--admin URL] NETNS\n"
+		"       %s agent [--zds-socket PATH] [--control-socket PATH] [OPTIONS]\n"
+		"       %s enroll [--agent PATH] [--uid U] ... NETNS\n"
+		"       %s unenroll [--agent PATH] NETNS|UID\n"
 		"\n"
 		"Emulates the istio-cni node agent's side of Istio ambient's in-pod handoff,\n"
 		"talking ZDS v1 to ztunnel-emulator on the Unix socket SOCKET.\n"
@@ -58,6 +62,11 @@ static void usage(FILE *out)
 		"        listed (with no NETNS, all of them). --all lists every network\n"
 		"        namespace under " NETNS_DIR ", sorted by name. Prints 'UID: listeners\n"
 		"        ready' or 'UID: <the daemon's nack>' per pod, then a 'sync:' summary.\n"
+		"  agent    the long-lived istio-cni node agent: serves ZDS to ztunnel\n"
+		"        (ztunnel connects), snapshots, Adds to the newest connection and\n"
+		"        Dels to all; see '%s agent --help'.\n"
+		"  enroll, unenroll  ask a running agent to enrol a pod or take it out of\n"
+		"        the mesh; see '%s enroll --help'.\n"
 		"  inspect  shows what to check when debugging a pod: the TCP/UDP listeners in\n"
 		"        NETNS and their processes, the ISTIO_* chains (nftables: the\n"
 		"        istio-ambient tables) with packet and byte counters per rule, the\n"
@@ -128,7 +137,7 @@ static void usage(FILE *out)
 		"enrolment included, could be read and no verdict says the pod's traffic is\n"
 		"refused), 1 on a nack, timeout or error, 2 on a usage error; 128+N when\n"
 		"signal N interrupted an add or sync with --redirect.\n",
-		PROG, PROG, PROG, PROG, PROG, PROG);
+		PROG, PROG, PROG, PROG, PROG, PROG, PROG, PROG, PROG, PROG, PROG);
 }
 
 static bool parse_bool(const char *s, bool *v)
@@ -400,6 +409,11 @@ int main(int argc, char **argv)
 	c = cli_guard_stdio();
 	if (c)
 		cli_die("cannot open /dev/null onto a closed stdin, stdout or stderr: %s", strerror(-c));
+	/* the node agent's verbs: first word, then their own option tables */
+	if (argc > 1 && !strcmp(argv[1], "agent"))
+		return agent_main(argc - 1, argv + 1);
+	if (argc > 1 && (!strcmp(argv[1], "enroll") || !strcmp(argv[1], "unenroll")))
+		return cmd_enroll_main(argc - 1, argv + 1, !strcmp(argv[1], "unenroll"));
 	while ((c = getopt_long(argc, argv, "u:N:s:at:hV", long_opts, NULL)) != -1)
 		if (parse_option(c, &o))
 			return cli_close_stdout();	/* --help, --version: written, or 1 */

@@ -35,7 +35,7 @@ check_help_in_page() {
 
 check_help_in_page ztunnel-emulator "$("$ZT" --help)" "$DOCS/ztunnel-emulator.8"
 check_help_in_page cni-emulator "$("$CNI" --help)" "$DOCS/cni-emulator.1"
-for verb in add del keep sync inspect; do
+for verb in add del keep sync inspect agent enroll unenroll; do
 	check_help_in_page "cni-emulator $verb" "$("$CNI" "$verb" --help)" "$DOCS/cni-emulator.1"
 done
 
@@ -72,10 +72,11 @@ for page in cni-emulator.1 ztunnel-emulator.8; do
 done
 
 missing=()
-for verb in add del keep sync inspect; do
+# read once: grep -q in a pipe would stop sed early (SIGPIPE under pipefail)
+commands=$(sed -n '/^\.SH COMMANDS/,/^\.SH OPTIONS/p' "$DOCS/cni-emulator.1")
+for verb in add del keep sync inspect agent enroll unenroll; do
 	# each subcommand has its own entry under COMMANDS
-	sed -n '/^\.SH COMMANDS/,/^\.SH OPTIONS/p' "$DOCS/cni-emulator.1" | grep -q "^\\\\fB$verb\\\\fR" ||
-		missing+=("$verb")
+	grep -q "^\\\\fB$verb\\\\fR" <<<"$commands" || missing+=("$verb")
 done
 is "${missing[*]}" "" "docs: cni-emulator.1 has an entry for every subcommand under COMMANDS"
 
@@ -100,7 +101,7 @@ complete_words() {
 mkdir "$T_DIR/empty"
 
 got=$(complete_words cni-emulator "")
-is "$got" "add del inspect keep sync " "completion: cni-emulator offers its subcommands"
+is "$got" "add agent del enroll inspect keep sync unenroll " "completion: cni-emulator offers its subcommands"
 got=$(complete_words cni-emulator "$T_DIR/")
 like "$got" "$T_DIR/live2" "completion: a socket file is offered as SOCKET"
 like "$got" "$T_DIR/named.sock" "completion: a *.sock path is offered as SOCKET"
@@ -134,5 +135,16 @@ for verb in add del keep sync inspect; do
 	done < <(long_opts "$("$CNI" --help | awk -v v="$verb" '/^Options:/ { on = 1 } on && (index($0, v":") || index($0, v",") || /--(timeout|help|version) /)')")
 done
 is "${missing[*]}" "" "completion: each subcommand offers its options of cni-emulator --help"
+# the node agent's verbs have their own --help
+missing=()
+for verb in agent enroll unenroll; do
+	offered=$(complete_words cni-emulator "$verb" --)
+	while IFS= read -r o; do
+		[[ " $offered" == *" $o "* || " $offered" == *" $o= "* ]] || missing+=("$verb $o")
+	done < <(long_opts "$("$CNI" "$verb" --help | sed -n '/^Options:/,$p')")
+done
+is "${missing[*]}" "" "completion: agent, enroll and unenroll offer every option of their --help"
+got=$(complete_words cni-emulator enroll "$T_PREFIX")
+like "$got" "$comp_ns" "completion: enroll's NETNS offers the names under /run/netns"
 
 done_testing

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Owns: what a new ztunnel connection is sent first (roles.md §2): an Add
+ * with the netns fd for every pod whose netns is still at its path, a Keep
+ * for one whose netns is gone (its fd released: the lab rule for a vanished
+ * netns), then SnapshotSent. Never touches: sockets (conn.c writes).
+ * Interface: conn.h.
+ */
+#include "conn.h"
+#include "log.h"
+
+/* Moves every entry of from to the end of to. */
+static void list_move_all(struct list_node *to, struct list_node *from)
+{
+	struct list_node *n;
+
+	while (!list_empty(from)) {
+		n = from->next;
+		list_del(n);
+		list_add_tail(to, n);
+	}
+}
+
+/* The message a pod gets in a snapshot; the lab rule for a vanished netns first. */
+static struct zmsg *snapshot_msg(const struct ztconn *c, struct apod *p)
+{
+	if (p->nsfd >= 0 && !apod_netns_present(p))
+		apod_release_fd(p);
+	if (p->nsfd >= 0) {
+		log_line(LOG_INFO, T_AGENT,
+			 "sending pod to ztunnel as part of snapshot uid=%s name=%s namespace=%s conn=%lu",
+			 p->uid, p->name, p->namespace_, c->id);
+		return zmsg_new(ZDS_REQ_ADD, p, p->uid);
+	}
+	log_line(LOG_INFO, T_AGENT,
+		 "netns is not available for pod, sending 'keep' to ztunnel uid=%s name=%s namespace=%s conn=%lu",
+		 p->uid, p->name, p->namespace_, c->id);
+	return zmsg_new(ZDS_REQ_KEEP, p, p->uid);
+}
+
+/*
+ * istio-cni's snapshot: Add (+fd) per pod whose netns is there, else Keep;
+ * then SnapshotSent; all before what was queued while the Hello was awaited.
+ */
+void zc_snapshot(struct ztconn *c)
+{
+	struct list_node snap, *n;
+	struct zmsg *m;
+
+	c->state = ZC_SNAPSHOT;
+	list_init(&snap);
+	list_for_each(n, &c->a->pods) {
+		m = snapshot_msg(c, container_of(n, struct apod, node));
+		if (!m)
+			goto fail;
+		list_add_tail(&snap, &m->node);
+	}
+	m = zmsg_new(ZDS_REQ_SNAPSHOT_SENT, NULL, NULL);
+	if (!m)
+		goto fail;
+	list_add_tail(&snap, &m->node);
+	list_move_all(&snap, &c->queue);
+	list_move_all(&c->queue, &snap);
+	zc_pump(c);
+	return;
+fail:
+	while (!list_empty(&snap)) {
+		m = container_of(snap.next, struct zmsg, node);
+		list_del(&m->node);
+		zmsg_free(m);
+	}
+	zc_drop(c, "cannot build the snapshot (out of memory or fds)");
+}
