@@ -64,6 +64,7 @@ struct dns_pod {
 	size_t n_tcp;
 	struct list_node active;	/* in dns_state.active while anything is in flight */
 	bool is_active;
+	bool from_daemon;	/* its queries leave from the daemon's netns (--dns-forward-netns, or a loop seen) */
 	struct loop_deferred dead;
 };
 

@@ -165,6 +165,7 @@ struct dns_pod *dns_pod_get(struct daemon *d, struct pod *p)
 	}
 	dp->d = d;
 	dp->pod = p;
+	dp->from_daemon = d->cfg.dns.from_daemon;
 	dp->up[0].fd = dp->up[1].fd = -1;
 	list_init(&dp->tcp);
 	p->dns = dp;
@@ -280,7 +281,7 @@ int dns_upstream_socket(struct dns_pod *dp, int family, int type)
 	uint32_t mark = d->cfg.mark;
 	int fd, ret;
 
-	if (d->cfg.dns.from_daemon) {
+	if (dp->from_daemon) {
 		fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;

@@ -158,6 +158,43 @@ static void one_query(struct dns_pod *dp, int listener, const uint8_t *q, size_t
 	dns_decision_clear(&dec);
 }
 
+/* The port our upstream socket of FROM's family sends from, 0 if none. */
+static uint16_t upstream_port(const struct dns_pod *dp, const struct sockaddr_storage *from)
+{
+	const struct loop_src *s = &dp->up[family_index(from->ss_family)];
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+
+	if (s->fd < 0 || getsockname(s->fd, (struct sockaddr *)&me, &len) < 0)
+		return 0;
+	return me.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port :
+					  ((struct sockaddr_in *)&me)->sin_port;
+}
+
+/*
+ * Our own forwarded query came back to 15053: the pod's rules redirect
+ * UDP/53 without sparing mark 1337 (the tproxy variant of Istio 1.21-1.23).
+ * Those releases forwarded from ztunnel's own netns; so does this pod from
+ * now on, starting with the query that looped.
+ */
+static bool looped(struct dns_pod *dp, const uint8_t *q, size_t len,
+		   const struct sockaddr_storage *from)
+{
+	uint16_t port = from->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)from)->sin6_port :
+						      ((const struct sockaddr_in *)from)->sin_port;
+	struct dns_pending p = { .query = (uint8_t *)q, .query_len = len };
+	int err;
+
+	if (dp->from_daemon || !port || port != upstream_port(dp, from))
+		return false;
+	log_line(LOG_WARN, "dns", "pod %s: its rules send the proxy's own queries to upstream port 53 back to 15053 (a UDP/53 redirect without the mark 0x539 exemption, as the tproxy variant has); forwarding its queries from the daemon's network namespace, as Istio 1.21-1.23 did",
+		 dp->pod->name);
+	dp->from_daemon = true;
+	dns_udp_close(dp);
+	send_upstreams(dp, &p, &err);
+	return true;
+}
+
 void dns_udp_ready(struct daemon *d, struct listener *l)
 {
 	static struct log_limit limit = LOG_LIMIT_INIT(10, 5);
@@ -185,7 +222,8 @@ void dns_udp_ready(struct daemon *d, struct listener *l)
 				    l->pod->name, n, DNS_QUERY_MAX);
 			continue;
 		}
-		one_query(dp, (int)(l - l->pod->listeners), buf, (size_t)n, &from, flen);
+		if (!looped(dp, buf, (size_t)n, &from))
+			one_query(dp, (int)(l - l->pod->listeners), buf, (size_t)n, &from, flen);
 	}
 }
 
