@@ -227,7 +227,7 @@ BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 INSTALL ?= install
 MANPAGES := docs/cni-emulator.1 docs/ztunnel-emulator.8
 # the scripts a lab machine runs (deps.sh installs build dependencies: not these)
-SCRIPTS := $(filter-out scripts/deps.sh,$(wildcard scripts/*.sh))
+SCRIPTS := $(filter-out scripts/deps.sh,$(wildcard scripts/*.sh)) scripts/lab-resolver.py
 COMPLETIONS := completions/cni-emulator completions/ztunnel-emulator
 
 .PHONY: install uninstall man help
