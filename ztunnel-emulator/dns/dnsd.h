@@ -50,7 +50,7 @@ struct dns_state {
 struct dns_meta {
 	bool used;
 	int listener;		/* index in the pod's listeners: the reply leaves from it */
-	uint64_t start_ms;
+	uint64_t start_us;
 	char qtype[16], domain[256];
 };
 
@@ -69,6 +69,7 @@ struct dns_pod {
 };
 
 uint64_t dns_now_ms(void);
+uint64_t dns_now_us(void);	/* for the upstream latency histogram */
 struct dns_pod *dns_pod_get(struct daemon *d, struct pod *p);	/* NULL: out of memory */
 void dns_pod_activate(struct dns_pod *dp);
 /* What to do with one query (registry, client, counters); *dec to clear. */

@@ -27,12 +27,17 @@
 
 const double dns_bucket_bounds[DNS_BUCKETS] = { 0.0005, 0.001, 0.01, 0.1, 1, 5 };
 
-uint64_t dns_now_ms(void)
+uint64_t dns_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t dns_now_ms(void)
+{
+	return dns_now_us() / 1000;
 }
 
 static int load_registry(const char *path, struct registry **out, struct ze_err *e)

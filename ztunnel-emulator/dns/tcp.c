@@ -29,7 +29,7 @@ struct dns_tcp {
 	size_t in_len;
 	uint8_t *out, *uq, *ur;	/* to the client, to and from the upstream (length-prefixed) */
 	size_t out_len, out_off, uq_len, uq_off, ur_len;
-	uint64_t deadline, start_ms;
+	uint64_t deadline, start_us;
 	char qtype[16], domain[256];
 	struct loop_deferred dead;
 };
@@ -142,7 +142,7 @@ static void reply_in(struct dns_tcp *t)
 	close_fd(&t->up);
 	dns_log_query(t->dp, t->qtype, t->domain, "forwarded", 0);
 	dns_count_forward(t->dp->d, t->qtype, true, false,
-			  (double)(dns_now_ms() - t->start_ms) / 1000);
+			  (double)(dns_now_us() - t->start_us) / 1e6);
 	free(t->out);
 	t->out = t->ur;
 	t->out_len = t->ur_len;
@@ -203,8 +203,8 @@ static void start_forward(struct dns_tcp *t)
 	int fd;
 
 	t->state = T_FORWARD;
-	t->start_ms = dns_now_ms();
-	t->deadline = t->start_ms + (uint64_t)(o->timeout * 1000);
+	t->start_us = dns_now_us();
+	t->deadline = t->start_us / 1000 + (uint64_t)(o->timeout * 1000);
 	t->uq_off = 0;
 	t->ur_len = 0;
 	if (loop_modify(&dp->d->loop, &t->cli, 0)) {

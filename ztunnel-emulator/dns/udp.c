@@ -135,7 +135,7 @@ static void forward(struct dns_pod *dp, int listener, const uint8_t *q, size_t l
 		return;
 	}
 	m = &dp->meta[tag];
-	*m = (struct dns_meta){ .used = true, .listener = listener, .start_ms = dns_now_ms() };
+	*m = (struct dns_meta){ .used = true, .listener = listener, .start_us = dns_now_us() };
 	snprintf(m->qtype, sizeof(m->qtype), "%s", dec->qtype_name);
 	snprintf(m->domain, sizeof(m->domain), "%s", dec->domain);
 	dns_pod_activate(dp);
@@ -246,7 +246,7 @@ static void one_reply(struct dns_pod *dp, uint8_t *r, size_t len)
 	m = &dp->meta[p.tag];
 	send_to_client(dp, m->listener, r, len, &p.client, p.client_len);
 	dns_log_query(dp, m->qtype, m->domain, "forwarded", 0);
-	dns_count_forward(dp->d, m->qtype, false, false, (double)(dns_now_ms() - m->start_ms) / 1000);
+	dns_count_forward(dp->d, m->qtype, false, false, (double)(dns_now_us() - m->start_us) / 1e6);
 	m->used = false;
 	dns_pending_clear(&p);
 }
