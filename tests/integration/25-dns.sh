@@ -77,7 +77,10 @@ registry
 
 ambient_caps_daemon
 start_daemon --profile ambient --registry "$REG" --dns-upstream "$UP" --dns-timeout 2
-run_cni() { CNI_OUT=$("$CNI" "$@" 2>&1) && CNI_RC=0 || CNI_RC=$?; }
+run_cni() {
+	CNI_OUT=$("$CNI" "$@" 2>&1) && CNI_RC=0 || CNI_RC=$?
+	[[ $CNI_RC == 0 ]] || diag "$CNI_OUT"
+}
 run_cni add --redirect=redirect "$SOCK" "$A"
 is "$CNI_RC" 0 "pod-a enrolled with the redirect variant's rules (DNS capture on)"
 run_cni add --redirect=redirect --dns-capture=false "$SOCK" "$B"
