@@ -212,8 +212,9 @@ void dns_udp_ready(struct daemon *d, struct listener *l)
 		if (n < 0)
 			break;
 		l->accepted++;
-		if (!dp) {
-			d->dns->dropped++;
+		if (!d->dns || !dp) {	/* no DNS state (a fuzzer's daemon), or out of memory */
+			if (d->dns)
+				d->dns->dropped++;
 			continue;
 		}
 		if (n > DNS_QUERY_MAX) {
