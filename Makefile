@@ -89,14 +89,15 @@ $(ZT_LIB): $(filter-out $(ZT_MAIN),$(ZT_OBJS))
 	$(AR) rcs $@ $^
 
 ztunnel-emulator/ztunnel-emulator: $(ZT_MAIN) $(ZT_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(ZT_MAIN) $(ZT_LIB) $(LIB) $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS) -o $@ $(ZT_MAIN) $(ZT_LIB) $(LIB) $(LDLIBS_ALL) $(LDNS_LIBS)
 
 tests/unit/test_%: tests/unit/test_%.c tests/unit/tap.h $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-# The DNS proxy's transport-free core (ztunnel-emulator/dns/, not in the daemon
-# yet): its unit tests link it with libyaml and ldns.
-DNS_SRCS := $(wildcard ztunnel-emulator/dns/*.c)
+# The DNS proxy's transport-free core (registry, aliases, answers, id map):
+# its unit tests and fuzz target link it alone with libyaml and ldns.
+DNS_SRCS := $(addprefix ztunnel-emulator/dns/,registry.c registry_yaml.c registry_schema.c \
+	aliases.c answer.c forward.c)
 DNS_HDRS := $(wildcard ztunnel-emulator/dns/*.h)
 DNS_TESTS := tests/unit/test_registry tests/unit/test_dns_answer
 $(DNS_TESTS): tests/unit/%: tests/unit/%.c tests/unit/tap.h $(DNS_SRCS) $(DNS_HDRS) $(LIB) $(COMMON_HDRS)
@@ -162,7 +163,7 @@ $(FUZZ_OBJ)/libcommon.a: $(FUZZ_COMMON_OBJS)
 tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c tests/fuzz/proxy_stub.h \
 		tests/fuzz/fuzz_common.h $(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c \
-		$(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a $(PKG_LIBS) -lm
+		$(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a $(PKG_LIBS) -lm $(LDNS_LIBS)
 
 # The DNS proxy's query decision and the registry's YAML loader.
 tests/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_common.h $(DNS_SRCS) $(DNS_HDRS)
@@ -232,7 +233,7 @@ BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 INSTALL ?= install
 MANPAGES := docs/cni-emulator.1 docs/ztunnel-emulator.8
 # the scripts a lab machine runs (deps.sh installs build dependencies: not these)
-SCRIPTS := $(filter-out scripts/deps.sh,$(wildcard scripts/*.sh))
+SCRIPTS := $(filter-out scripts/deps.sh,$(wildcard scripts/*.sh)) scripts/lab-resolver.py
 COMPLETIONS := completions/cni-emulator completions/ztunnel-emulator
 
 .PHONY: install uninstall man help

@@ -32,6 +32,8 @@ Shows, for the pod network namespace NETNS (each command echoed, run inside it):
   ip rule; ip route show table 100 the policy routing of marked packets
   conntrack -L                     the tracked flows (with conntrack)
   grep inpod LOG                   the daemon's in-pod log lines
+  istio_dns_* from /metrics        the DNS proxy's counters, and its last
+                                   query lines (grep ' dns: ' LOG)
 LOG is --log FILE, else the lab's daemon log (lab.sh records it in
 \$STATE/lab.env, \$STATE = \${ZE_LAB_STATE:-/run/ztunnel-emulator-lab}/ambient).
 
@@ -403,6 +405,22 @@ else
 		show "grep ' access: ' $(cmdline "$log") | tail -n 6"
 		grep ' access: ' "$log" | tail -n 6
 	fi
+fi
+
+section "the DNS proxy (15053): its counters and last queries"
+metrics_url=$(lab_get METRICS_URL)
+if [[ -z $metrics_url ]]; then
+	say "no /metrics known (no lab recorded in $STATE): skipped"
+elif ! command -v curl >/dev/null 2>&1; then
+	say "curl is not installed (see scripts/deps.sh)"
+else
+	show "curl -s $metrics_url/metrics | grep -E '^(istio_dns_|ztunnel_emulator_dns_)' | grep -v _bucket"
+	curl -s "$metrics_url/metrics" | grep -E '^(istio_dns_|ztunnel_emulator_dns_)' | grep -v _bucket ||
+		say "(no DNS counters: a daemon without the DNS proxy, or none answered)"
+fi
+if [[ -n $log && -r $log ]] && grep -q ' dns: ' "$log"; then
+	show "grep ' dns: ' $(cmdline "$log") | tail -n 6"
+	grep ' dns: ' "$log" | tail -n 6
 fi
 
 echo

@@ -29,6 +29,14 @@ ADDR_B=198.18.0.2
 ADDR6_A=fd00:198:18::1
 ADDR6_B=fd00:198:18::2
 IFACE=eth0
+# The lab's DNS: a resolver in netns ${P}dns on a bridge there, with a veth
+# (dns0) from each pod and one from the host (the daemon's netns: with the
+# tproxy rules it forwards from there, as Istio 1.21-1.23's ztunnel did).
+DNS_ADDR=198.18.53.1
+DNS_A=198.18.53.11
+DNS_B=198.18.53.12
+DNS_HOST=198.18.53.254
+SEARCH="default.svc.cluster.local svc.cluster.local cluster.local"
 WAIT=50      # tenths of a second to wait for the daemon, the server
 TERM_WAIT=50 # tenths of a second after SIGTERM before SIGKILL
 
@@ -45,6 +53,11 @@ up    builds the lab (each step skipped when already done, so running it twice
           pair ($IFACE in each): $ADDR_A/24 and $ADDR_B/24, and (unless
           --no-ipv6, or the kernel has no IPv6) $ADDR6_A/64 and
           $ADDR6_B/64, nodad;
+        - the lab's DNS resolver (scripts/lab-resolver.py) in netns \${P}dns
+          on $DNS_ADDR, reachable from both pods (dns0) and the host; the
+          pods' /etc/netns/NETNS/resolv.conf name it, so dig pod-b.lab works;
+          the daemon forwards to it and answers echo.default.svc.cluster.local
+          (10.96.0.20) from the registry \$STATE/registry.yaml;
         - a TCP echo server in pod-b on port N
           (socat TCP-LISTEN:N,fork,reuseaddr) that appends who connected
           (SOCAT_PEERADDR) to peers.log;
@@ -261,6 +274,8 @@ do_down() {
 	for s in server server6; do
 		stop "$s" socat || failed=1
 	done
+	stop resolver python3 || failed=1
+	dns_down
 	stop daemon ztunnel-emulator || failed=1
 	# 3. the network namespaces (the veth pair goes with them)
 	if [[ -f $STATE/netns ]]; then
@@ -284,6 +299,7 @@ do_down() {
 	local base_ours=0
 	[[ ! -e $STATE/base.ours ]] || base_ours=1
 	rm -f -- "$STATE"/{lab.env,lab.env.tmp,socket.ours,daemon.log,server.log,peers.log,base.ours,lock}
+	rm -f -- "$STATE"/{registry.yaml,resolver.log}
 	if ! rmdir -- "$STATE" 2>/dev/null; then
 		warn "left $STATE: it holds files $PROG did not write"
 		return 1
@@ -305,7 +321,7 @@ do_status() {
 	for ns in $(lab_get NETNS_A) $(lab_get NETNS_B); do
 		if netns_exists "$ns"; then echo "  netns $ns: present"; else echo "  netns $ns: MISSING"; ok=0; fi
 	done
-	local procs=(daemon:ztunnel-emulator server:socat)
+	local procs=(daemon:ztunnel-emulator server:socat resolver:python3)
 	[[ $(lab_get IPV6) != 1 ]] || procs+=(server6:socat)
 	for s in "${procs[@]}"; do
 		if ours "${s%%:*}" "${s#*:}"; then
@@ -368,10 +384,11 @@ start_daemon() {
 		fi
 	fi
 	before=$(grep -c ' listening on ' "$STATE/daemon.log" 2>/dev/null || true)
+	local dns_opts=(--registry "$STATE/registry.yaml" --dns-upstream "$DNS_ADDR")
 	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
-		--metrics-addr 127.0.0.1:0 "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
+		--metrics-addr 127.0.0.1:0 "${dns_opts[@]}" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
 	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
-		"$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
+		"${dns_opts[@]}" "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
 	pid=$!
 	record_pid daemon "$pid"
 	: >"$STATE/socket.ours"
@@ -392,6 +409,127 @@ start_daemon() {
 	say "ztunnel-emulator PID $pid on $sock; admin $(lab_get ADMIN_URL)"
 }
 
+# resolv_conf NETNS: the pod's resolv.conf, which ip netns exec bind-mounts
+# (/etc/netns/NETNS/resolv.conf) over /etc/resolv.conf.
+resolv_conf() {
+	local dir=/etc/netns/$1
+	if [[ -e $dir ]] && ! recorded etcnetns "$dir"; then
+		warn "$dir exists and is not this lab's: $1 keeps its resolv.conf"
+		return 0
+	fi
+	[[ -e /etc/netns ]] || record etcnetns /etc/netns
+	record etcnetns "$dir"
+	run mkdir -p -- "$dir"
+	show "printf 'nameserver %s\\nsearch %s\\n' $DNS_ADDR '$SEARCH' >$dir/resolv.conf"
+	printf 'nameserver %s\nsearch %s\n' "$DNS_ADDR" "$SEARCH" >"$dir/resolv.conf"
+}
+
+# host_if: the host's leg to the DNS bridge, named after the prefix (<= 15 characters)
+host_if() { printf 'zedns%s' "$(printf '%s' "$prefix" | cksum | cut -c1-6)"; }
+
+# dns_leg NETNS|host ADDR N: a veth from NETNS (dns0) or the host to the bridge
+dns_leg() {
+	local ns=${prefix}dns hif
+	ip -n "$ns" link show "leg$3" >/dev/null 2>&1 && return 0
+	if [[ $1 == host ]]; then
+		if ip -o addr show to "$2" | grep -q .; then
+			warn "the host already has $2 (another lab?): no host leg to the resolver"
+			return 0
+		fi
+		hif=$(host_if)
+		record hostif "$hif"
+		run ip link add "$hif" type veth peer name "leg$3" netns "$ns"
+		run ip addr add "$2/24" dev "$hif"
+		run ip link set "$hif" up
+	else
+		run ip link add dns0 netns "$1" type veth peer name "leg$3" netns "$ns"
+		run ip -n "$1" addr add "$2/24" dev dns0
+		run ip -n "$1" link set dns0 up
+		resolv_conf "$1"
+	fi
+	run ip -n "$ns" link set "leg$3" master br0 up
+}
+
+lab_registry() {
+	cat >"$STATE/registry.yaml" <<EOF
+# The lab's registry (ztunnel's LOCAL_XDS format): pod-b serves echo.
+workloads:
+- uid: lab//v1/Pod/default/pod-b
+  name: pod-b
+  namespace: default
+  workloadIps: ["$ADDR_B"]
+  services:
+    "default/echo.default.svc.cluster.local":
+      80: $port
+services:
+- name: echo
+  namespace: default
+  hostname: echo.default.svc.cluster.local
+  vips: ["/10.96.0.20"]
+  ports:
+    80: $port
+EOF
+}
+
+dns_up() {
+	local ns=${prefix}dns i
+	say "the lab's DNS resolver in its own netns $ns ($DNS_ADDR), bridged to both pods and the host"
+	if netns_exists "$ns" && ! recorded netns "$ns"; then
+		die "netns '$ns' already exists and was not made by $PROG; refusing to touch it (delete it yourself, or use --prefix P)"
+	fi
+	if ! netns_exists "$ns"; then
+		record netns "$ns"
+		run ip netns add "$ns"
+	fi
+	run ip -n "$ns" link set lo up
+	ip -n "$ns" link show br0 >/dev/null 2>&1 || run ip -n "$ns" link add br0 type bridge
+	run ip -n "$ns" addr replace "$DNS_ADDR/24" dev br0
+	run ip -n "$ns" link set br0 up
+	dns_leg "$ns_a" "$DNS_A" 1
+	dns_leg "$ns_b" "$DNS_B" 2
+	dns_leg host "$DNS_HOST" 3
+	lab_registry
+	lab_set DNS_ADDR "$DNS_ADDR"
+	lab_set REGISTRY "$STATE/registry.yaml"
+	lab_set RESOLVER_LOG "$STATE/resolver.log"
+	if ours resolver python3; then
+		say "resolver already running, PID $(head -n 1 "$STATE/resolver.pid")"
+		return 0
+	fi
+	show "$(cmdline ip netns exec "$ns" python3 "$SCRIPTS/lab-resolver.py" "$DNS_ADDR" \
+		"pod-a.lab=$ADDR_A" "pod-b.lab=$ADDR_B") >>$(cmdline "$STATE/resolver.log") 2>&1 &"
+	ip netns exec "$ns" python3 "$SCRIPTS/lab-resolver.py" "$DNS_ADDR" "pod-a.lab=$ADDR_A" \
+		"pod-b.lab=$ADDR_B" </dev/null >>"$STATE/resolver.log" 2>&1 9>&- &
+	record_pid resolver "$!"
+	for ((i = 0; i < WAIT; i++)); do
+		[[ -n $(ip netns exec "$ns" ss -Hlun "sport = :53" 2>/dev/null) ]] && return 0
+		sleep 0.1
+	done
+	die "the resolver is not listening in $ns; $(tail -n 3 "$STATE/resolver.log" 2>/dev/null)"
+}
+
+# The host's leg and the pods' resolv.conf directories (the pods' legs and
+# the bridge go with the netns).
+dns_down() {
+	local dir
+	if [[ -f $STATE/hostif ]]; then
+		dir=$(head -n 1 "$STATE/hostif")
+		if [[ $dir == zedns* ]] && ip link show "$dir" >/dev/null 2>&1; then
+			run ip link del "$dir"
+		fi
+		rm -f -- "$STATE/hostif"
+	fi
+	[[ -f $STATE/etcnetns ]] || return 0
+	while IFS= read -r dir; do
+		[[ $dir == /etc/netns/* ]] || continue
+		rm -f -- "$dir/resolv.conf"
+		rmdir -- "$dir" 2>/dev/null || warn "left $dir: it holds files $PROG did not write"
+	done <"$STATE/etcnetns"
+	# /etc/netns itself when up made it and it is empty now
+	! grep -qx /etc/netns "$STATE/etcnetns" || rmdir /etc/netns 2>/dev/null || true
+	rm -f -- "$STATE/etcnetns"
+}
+
 do_up() {
 	local ns
 
@@ -400,7 +538,7 @@ do_up() {
 	local help
 	help=$("$CNI" --help 2>/dev/null) || true
 	[[ $help == *--redirect* ]] || die "$CNI has no --redirect (rebuild: make -C $ROOT)"
-	for c in ip ss socat iptables-save flock; do
+	for c in ip ss socat iptables-save flock python3; do
 		command -v "$c" >/dev/null 2>&1 || die "'$c' not found (run scripts/deps.sh)"
 	done
 
@@ -496,6 +634,8 @@ do_up() {
 	start_server server 4
 	if [[ $ipv6 == 1 ]]; then start_server server6 6; fi
 
+	dns_up
+
 	say "ztunnel, in the host netns; its listeners will live in the pods"
 	start_daemon
 
@@ -513,6 +653,8 @@ do_up() {
 	if [[ $ipv6 == 1 ]]; then
 		say "  ip netns exec $ns_a socat - TCP:[$ADDR6_B]:$port   (the same over IPv6, captured too)"
 	fi
+	say "  ip netns exec $ns_a dig pod-b.lab      (forwarded to the lab's resolver)"
+	say "  ip netns exec $ns_a dig echo.default.svc.cluster.local   (the registry's answer)"
 	say "  cat $STATE/peers.log      (the server's view of the source)"
 	say "  grep access: $STATE/daemon.log"
 	say "  $SCRIPTS/debug-dump.sh $ns_a [--trace]"

@@ -287,6 +287,46 @@ ambient_signal() {
 	exit "$2"
 }
 
+# dig_a NETNS ARGS...: dig, shown; its output kept in DIG
+dig_a() {
+	show "$(cmdline ip netns exec "$1" dig +time=10 +tries=1 "${@:2}")"
+	DIG=$(ip netns exec "$1" dig +time=10 +tries=1 "${@:2}" 2>&1) || true
+	printf '%s\n' "$DIG" | sed -n '/HEADER/p; /flags:/p; /ANSWER SECTION/,/^$/p'
+}
+
+# The DNS step of the ambient chapter: one forwarded lookup, one registry answer.
+dns_step() {
+	local resolver dns_addr
+	resolver=$(lab_get RESOLVER_LOG) dns_addr=$(lab_get DNS_ADDR)
+	step "DNS through ztunnel's 15053"
+	say "The rules also send pod-a's UDP/53 to ztunnel's DNS proxy on 15053. A name ztunnel"
+	say "does not know is forwarded to the resolver (lab.sh runs one on $dns_addr, in a"
+	say "netns of its own; pod-a's resolv.conf names it), and the answer comes back as is:"
+	dig_a "$a" pod-b.lab
+	if [[ $DIG == *"pod-b.lab."*"IN"*"A"*"$addr_b"* ]]; then
+		good "pod-b.lab resolved to $addr_b (forwarded)"
+	else
+		bad "pod-b.lab did not resolve to $addr_b"
+	fi
+	check grep 'domain="pod-b.lab"' "$log"
+	check tail -n 3 "$resolver"
+	say "A service in ztunnel's registry (lab.sh's registry.yaml, LOCAL_XDS format) is"
+	say "answered by ztunnel itself: authoritative (aa), TTL 30, never reaching the resolver:"
+	dig_a "$a" echo.default.svc.cluster.local
+	if [[ $DIG == *"flags: qr aa"* && $DIG == *"30"*"IN"*"A"*"10.96.0.20"* ]]; then
+		good "echo.default.svc.cluster.local: A 10.96.0.20 from the registry (aa, TTL 30)"
+	else
+		bad "no registry answer for echo.default.svc.cluster.local"
+	fi
+	check grep 'domain="echo.default.svc.cluster.local" result="success"' "$log"
+	if [[ $v == tproxy ]]; then
+		say "With the tproxy rules (Istio 1.21-1.23) UDP/53 is redirected even with mark 1337,"
+		say "so the proxy's own query came back to 15053; it forwards from its own netns"
+		say "instead, as ztunnel did before 1.24:"
+		check grep 'WARN dns: pod' "$log"
+	fi
+}
+
 lab_up=0
 broken_pipe=0
 ambient_walkthru() {
@@ -297,7 +337,7 @@ ambient_walkthru() {
 		in_table=nat in_pat='--to-ports 15006' in_what='REDIRECT --to-ports 15006'
 	fi
 	((sock_given)) && lab_args+=(--socket "$sock")
-	STEPS=9
+	STEPS=10
 
 	abort() {
 		printf '%s%s: step %d failed; stopping here%s\n' "$R" "$PROG" "$step_no" "$N" >&2
@@ -408,6 +448,8 @@ ambient_walkthru() {
 	else
 		bad "the server did not see $addr_a as the source"
 	fi
+
+	dns_step
 
 	step "inspect"
 	say "cni-emulator inspect puts it in one view: listeners, rules with counters, policy"

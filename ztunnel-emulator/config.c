@@ -54,6 +54,11 @@ static const struct option opts[] = {
 	{ "max-relays-per-pod", required_argument, NULL, OPT_MAX_RELAYS_POD },
 	{ "relay-idle-timeout", required_argument, NULL, OPT_RELAY_IDLE },
 	{ "relay-connect-timeout", required_argument, NULL, OPT_RELAY_CONNECT },
+	{ "registry", required_argument, NULL, OPT_DNS_REGISTRY },
+	{ "dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM },
+	{ "dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT },
+	{ "cluster-domain", required_argument, NULL, OPT_DNS_DOMAIN },
+	{ "dns-forward-netns", required_argument, NULL, OPT_DNS_FWD_NETNS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -125,12 +130,27 @@ void config_usage(FILE *out)
 		"      --relay-connect-timeout SECONDS\n"
 		"                             reset a client whose upstream connect takes longer\n"
 		"                             (default 10)\n"
+		"\n"
+		"DNS proxy on 15053 (ambient):\n"
+		"      --registry FILE        services to answer for: ztunnel's LOCAL_XDS YAML\n"
+		"                             (default $LOCAL_XDS_PATH; SIGHUP reloads it)\n"
+		"      --dns-upstream IP[:PORT]\n"
+		"                             forward other queries there (repeatable; default\n"
+		"                             the nameserver lines of /etc/resolv.conf)\n"
+		"      --dns-timeout SECONDS  SERVFAIL when no upstream answers (default 5)\n"
+		"      --cluster-domain DOMAIN\n"
+		"                             for service aliases (default cluster.local)\n"
+		"      --dns-forward-netns pod|daemon\n"
+		"                             where forwarded queries leave from: the pod's\n"
+		"                             netns (default, Istio >= 1.24) or the daemon's\n"
+		"                             own (Istio 1.21-1.23, for tproxy-variant rules)\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
 		"Logs go to stdout in ztunnel's format. SIGUSR1 prints the pod table there.\n"
 		"A reader of stdout that falls behind costs log lines, counted in /metrics\n"
 		"(ztunnel_emulator_log_dropped_total), never a stalled daemon.\n"
+		"SIGHUP reloads --registry (a bad file keeps the old one).\n"
 		"SIGINT/SIGTERM close everything, remove the socket and exit 0.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
 		PROG, DEFAULT_SOCKET);
@@ -315,6 +335,7 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	raw->ready = "127.0.0.1:15021";
 	raw->metrics = "127.0.0.1:15020";
 	raw->mark = -1;
+	dns_opts_defaults(&cfg->dns);
 }
 
 /* Who may talk to the daemon, and how much: 0 or -EINVAL. */
@@ -419,6 +440,12 @@ static int parse_option(int c, const char *arg, struct config *cfg, struct raw_o
 		return ret;
 	case 'h':
 		return CONFIG_HELP;
+	case OPT_DNS_REGISTRY:
+	case OPT_DNS_UPSTREAM:
+	case OPT_DNS_TIMEOUT:
+	case OPT_DNS_DOMAIN:
+	case OPT_DNS_FWD_NETNS:
+		return dns_opts_parse(c, arg, &cfg->dns, e);
 	case 'V':
 		return CONFIG_VERSION;
 	}
@@ -461,7 +488,7 @@ static int finish(struct config *cfg, const struct raw_opts *raw, struct ze_err 
 			(cfg->family == AF_INET ? (ntohl(cfg->addr.v4.s_addr) >> 24) == 127 :
 						  IN6_IS_ADDR_LOOPBACK(&cfg->addr.v6));
 	build_profile(cfg);
-	return 0;
+	return dns_opts_finish(&cfg->dns, "/etc/resolv.conf", e);
 }
 
 int config_parse(int argc, char **argv, struct config *cfg, struct ze_err *e)

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "dns/options.h"
 #include "err.h"
 #include "pods.h"
 
@@ -70,6 +71,7 @@ struct config {
 	/* relays (ambient): caps and timeouts, faults.md 5; max_relays 0 = from the fd limit */
 	size_t max_relays, max_relays_per_pod;
 	double relay_idle_timeout, relay_connect_timeout;
+	struct dns_opts dns;	/* the DNS proxy on 15053 (ambient) */
 };
 
 /* What config_parse() asks of main besides running. */

@@ -9,6 +9,7 @@
 
 #include "admin/http.h"
 #include "daemon.h"
+#include "dns/server.h"
 #include "pods.h"
 #include "sockpath.h"
 #include "zds_server.h"
@@ -20,6 +21,7 @@ void daemon_shutdown(struct daemon *d)
 	while (d->pods.head)
 		pod_drain(d, d->pods.head);
 	loop_run_deferred(&d->loop);
+	dns_stop(d);
 	pod_table_free(&d->pods);
 	close(d->server.fd);
 	sockpath_remove(&d->sock);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dns/server.h"
 #include "listeners.h"
 #include "log.h"
 
@@ -116,13 +117,10 @@ int accept_or_drop(struct daemon *d, int lfd, int flags)
 #define ACCEPT_BATCH 256
 void listener_accept(struct daemon *d, struct listener *l)
 {
-	char buf[512];
 	int fd, n;
 
 	if (l->spec->socktype == SOCK_DGRAM) {
-		/* DNS proxying is not emulated: queries are counted and dropped */
-		for (n = 0; n < ACCEPT_BATCH && recv(l->ev.fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0; n++)
-			l->accepted++;
+		dns_udp_ready(d, l);	/* the only UDP listener is DNS's */
 		return;
 	}
 	for (n = 0; n < ACCEPT_BATCH; n++) {
@@ -132,6 +130,8 @@ void listener_accept(struct daemon *d, struct listener *l)
 		l->accepted++;
 		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))
 			relay_start(d, l, fd);
+		else if (l->spec->role == ROLE_DNS && d->dns)
+			dns_tcp_accept(d, l, fd);
 		else
 			close(fd);	/* accepting proves the listener; nothing to relay */
 	}

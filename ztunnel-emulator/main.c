@@ -28,6 +28,7 @@
 #include "admin/report.h"
 #include "cli.h"
 #include "daemon.h"
+#include "dns/server.h"
 #include "log.h"
 #include "netns.h"
 #include "privs.h"
@@ -55,6 +56,10 @@ static bool handle_signal(struct daemon *d)
 		return false;
 	if (si.ssi_signo == SIGUSR1) {
 		report_log_table(d);
+		return false;
+	}
+	if (si.ssi_signo == SIGHUP) {
+		dns_reload(d);
 		return false;
 	}
 	log_line(LOG_INFO, T_EMU, "received %s, shutting down",
@@ -92,7 +97,7 @@ static void parse_command_line(int argc, char **argv, struct config *cfg)
 	}
 }
 
-/* SIGINT, SIGTERM and SIGUSR1 as a signalfd for the loop; SIGPIPE ignored. Dies on failure. */
+/* SIGINT, SIGTERM, SIGUSR1 and SIGHUP as a signalfd for the loop; SIGPIPE ignored. Dies on failure. */
 static int open_signalfd(void)
 {
 	sigset_t mask;
@@ -103,6 +108,7 @@ static int open_signalfd(void)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		cli_die("sigprocmask: %s", strerror(errno));
 	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -169,6 +175,10 @@ int main(int argc, char **argv)
 	}
 	pods_start(&d);
 	relay_start_timers(&d);
+	if (dns_start(&d, &err)) {
+		sockpath_remove(&d.sock);
+		cli_die("%s", err.msg);
+	}
 
 	log_plain("inpod_enabled: true");
 	log_plain("inpod_uds: %s", d.cfg.socket_path);

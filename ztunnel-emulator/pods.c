@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "dns/server.h"
 #include "fmt.h"
 #include "listeners.h"
 #include "log.h"
@@ -272,6 +273,7 @@ void pod_drain(struct daemon *d, struct pod *p)
 	}
 	pod_remove(&d->pods, p);
 	relay_close_pod(d, p);
+	dns_pod_close(d, p);
 	listeners_close(p);
 	close(p->netns_fd);
 	p->netns_fd = -1;

@@ -33,6 +33,7 @@ struct listener_spec {
 
 struct pod;
 struct relay;
+struct dns_pod;
 
 struct listener {
 	struct loop_src ev;	/* ev.fd -1 when closed */
@@ -61,6 +62,7 @@ struct pod {
 	size_t nlisteners;
 	struct relay *relays;	/* connections being relayed for this pod */
 	size_t n_relays;
+	struct dns_pod *dns;	/* its DNS proxy state, made on the first query */
 	size_t pipe_bytes;	/* grown relay pipes, against relay.c's per-pod budget */
 	uint64_t seen_conn;	/* serial of the last connection that Added/Kept it */
 	struct timespec added, started;	/* realtime: Add received, proxy up */

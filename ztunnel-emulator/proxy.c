@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dns/server.h"
 #include "fmt.h"
 #include "listeners.h"
 #include "log.h"
@@ -247,6 +248,7 @@ int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 		goto fail;
 	}
 
+	dns_pod_starting(d, p);	/* ztunnel logs it before binding */
 	ret = bind_listeners(cfg, fds, err, errlen);
 	if (ret)
 		goto fail;

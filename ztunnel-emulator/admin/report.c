@@ -17,6 +17,7 @@
 
 #include "admin/report.h"
 #include "daemon.h"
+#include "dns/server.h"
 #include "json.h"
 #include "log.h"
 
@@ -112,7 +113,9 @@ void report_config_dump(const struct daemon *d, FILE *out)
 		d->cfg.allow_host_netns ? "true" : "false", d->cfg.max_conns, d->cfg.max_pods);
 	fputs("    \"capabilities\": ", out);
 	json_cstr(out, d->caps_kept);
-	fprintf(out, ",\n    \"started\": \"%s\"\n  },\n  \"pods\": [", t);
+	fprintf(out, ",\n    \"started\": \"%s\"\n  },\n", t);
+	dns_report_config(d, out);
+	fputs("  \"pods\": [", out);
 	for (i = 0; i < d->pods.count && v; i++) {
 		const struct pod *p = v[i];
 
@@ -297,6 +300,7 @@ void report_metrics(const struct daemon *d, FILE *out)
 	}
 	fprintf(out, "ztunnel_emulator_add_duration_seconds_sum %.9f\n", d->stats.add_sum);
 	fprintf(out, "ztunnel_emulator_add_duration_seconds_count %" PRIu64 "\n", d->stats.add_count);
+	dns_report_metrics(d, out);
 	free(v);
 }
 

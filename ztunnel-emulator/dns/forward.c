@@ -131,6 +131,18 @@ int dns_idmap_take_reply(struct dns_idmap *m, uint8_t *r, size_t len, struct dns
 	return 0;
 }
 
+int dns_idmap_cancel(struct dns_idmap *m, uint16_t upstream_id, struct dns_pending *out)
+{
+	struct dns_pending *s = by_id(m, upstream_id);
+
+	if (!s)
+		return -ENOENT;
+	*out = *s;
+	memset(s, 0, sizeof(*s));
+	m->n--;
+	return 0;
+}
+
 int dns_idmap_expire(struct dns_idmap *m, uint64_t now_ms, struct dns_pending *out)
 {
 	for (size_t i = 0; i < m->cap; i++)

@@ -57,6 +57,9 @@ int dns_idmap_add(struct dns_idmap *m, const uint8_t *q, size_t len,
  */
 int dns_idmap_take_reply(struct dns_idmap *m, uint8_t *r, size_t len, struct dns_pending *out);
 
+/* The entry with upstream id ID (its sends all failed) moves to *out: 0, or -ENOENT. */
+int dns_idmap_cancel(struct dns_idmap *m, uint16_t upstream_id, struct dns_pending *out);
+
 /* One entry whose deadline is ≤ NOW moves to *out: 1; none: 0. */
 int dns_idmap_expire(struct dns_idmap *m, uint64_t now_ms, struct dns_pending *out);
 /* The earliest deadline, UINT64_MAX when nothing is in flight (the loop's timer). */

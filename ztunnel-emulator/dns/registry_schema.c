@@ -126,9 +126,23 @@ static int ymembers(struct yctx *c, const yaml_node_t *n, const char *what,
 	return 0;
 }
 
+/* A list of strings whose values are not kept (fields the lab does not use). */
+static int str_check(struct yctx *c, yaml_node_t *e, const char *what, size_t i, void *slot,
+		     void *arg)
+{
+	char *s = NULL;
+	int r = ystr(c, e, what, &s);
+
+	(void)i;
+	(void)slot;
+	(void)arg;
+	free(s);
+	return r;
+}
+
 static int yfield_set(struct yctx *c, const yaml_node_t *v, const struct yfield *f, void *obj)
 {
-	char *base = obj, *scratch = NULL;
+	char *base = obj;
 	void *dst = f->off == NOWHERE ? NULL : base + f->off;
 	size_t *cnt = f->off_n ? (size_t *)(base + f->off_n) : NULL, len = 0;
 	uint16_t u16;
@@ -159,11 +173,7 @@ static int yfield_set(struct yctx *c, const yaml_node_t *v, const struct yfield 
 	case K_STRS:
 		if (dst)
 			return ystrlist(c, v, f->key, dst, cnt);
-		r = yseq(c, v, f->key, &len);
-		for (size_t j = 0; r == 0 && j < len; j++)
-			r = ystr(c, ynode(c, v->data.sequence.items.start[j]), f->key, &scratch);
-		free(scratch);
-		return r;
+		return yseq_each(c, v, f->key, 0, NULL, NULL, str_check, NULL);
 	case K_MAP:
 		return ymap(c, v, f->key, &len);
 	case K_SEQ:
@@ -208,34 +218,34 @@ static int yobject(struct yctx *c, const yaml_node_t *n, const char *what,
 
 /* ---- top level ----------------------------------------------------------- */
 
+struct ylist_spec {
+	const char *key;
+	const struct yfield *fields;	/* NULL: policies, objects checked for shape only */
+	size_t nfields, line_off;
+};
+
+static int ylist_item(struct yctx *c, yaml_node_t *e, const char *key, size_t i, void *slot,
+		      void *arg)
+{
+	const struct ylist_spec *sp = arg;
+	char what[48];
+	size_t pairs;
+
+	snprintf(what, sizeof(what), "%s[%zu]", key, i);
+	if (!sp->fields)
+		return ymap(c, e, what, &pairs);
+	*(int *)((char *)slot + sp->line_off) = (int)e->start_mark.line + 1;
+	return yobject(c, e, what, sp->fields, sp->nfields, slot);
+}
+
 /* A top-level list of objects into a calloc'ed array of SIZE-byte items. */
 static int ylist(struct yctx *c, const yaml_node_t *n, const char *key,
 		 const struct yfield *fields, size_t nfields, size_t size, size_t line_off,
 		 void **arr, size_t *count)
 {
-	size_t i, len = 0, pairs;
-	char what[48];
-	int r = yseq(c, n, key, &len);
+	struct ylist_spec sp = { key, fields, nfields, line_off };
 
-	if (r < 0)
-		return r;
-	if (fields && !(*arr = ycalloc(c, len, size)))
-		return -ENOMEM;
-	for (i = 0; i < len; i++) {
-		yaml_node_t *e = ynode(c, n->data.sequence.items.start[i]);
-
-		snprintf(what, sizeof(what), "%s[%zu]", key, i);
-		*count = i + 1;
-		if (!fields) {	/* policies: objects, shape only */
-			if ((r = ymap(c, e, what, &pairs)) < 0)
-				return r;
-			continue;
-		}
-		*(int *)((char *)*arr + i * size + line_off) = (int)e->start_mark.line + 1;
-		if ((r = yobject(c, e, what, fields, nfields, (char *)*arr + i * size)) < 0)
-			return r;
-	}
-	return 0;
+	return yseq_each(c, n, key, size, fields ? arr : NULL, count, ylist_item, &sp);
 }
 
 static int yroot(struct yctx *c, struct registry *reg)

@@ -184,71 +184,82 @@ int yports(struct yctx *c, const yaml_node_t *n, const char *what,
 	return 0;
 }
 
-int ystrlist(struct yctx *c, const yaml_node_t *n, const char *what, char ***out,
-		    size_t *count)
+int yseq_each(struct yctx *c, const yaml_node_t *n, const char *what, size_t size, void **arr,
+	      size_t *count, yseq_fn fn, void *arg)
 {
 	size_t i, len = 0;
 	int r = yseq(c, n, what, &len);
 
 	if (r < 0)
 		return r;
-	if (!(*out = ycalloc(c, len, sizeof(**out))))
+	if (arr && !(*arr = ycalloc(c, len, size)))
 		return -ENOMEM;
 	for (i = 0; i < len; i++) {
-		if ((r = ystr(c, ynode(c, n->data.sequence.items.start[i]), what, &(*out)[i])) < 0)
+		r = fn(c, ynode(c, n->data.sequence.items.start[i]), what, i,
+		       arr ? (char *)*arr + i * size : NULL, arg);
+		if (count)
+			*count = i + 1;
+		if (r < 0)
 			return r;
-		*count = i + 1;
 	}
 	return 0;
+}
+
+static int str_item(struct yctx *c, yaml_node_t *e, const char *what, size_t i, void *slot,
+		    void *arg)
+{
+	(void)i;
+	(void)arg;
+	return ystr(c, e, what, slot);
+}
+
+int ystrlist(struct yctx *c, const yaml_node_t *n, const char *what, char ***out,
+		    size_t *count)
+{
+	return yseq_each(c, n, what, sizeof(**out), (void **)out, count, str_item, NULL);
+}
+
+static int ip_item(struct yctx *c, yaml_node_t *e, const char *what, size_t i, void *slot,
+		   void *arg)
+{
+	const char *s = NULL;
+	int r = yscalar(c, e, what, &s);
+
+	(void)i;
+	(void)arg;
+	return r < 0 ? r : yip(c, e, what, s, slot);
 }
 
 int yiplist(struct yctx *c, const yaml_node_t *n, const char *what,
 		   struct reg_ip **out, size_t *count)
 {
-	size_t i, len = 0;
-	const char *s;
-	int r = yseq(c, n, what, &len);
-
-	if (r < 0)
-		return r;
-	if (!(*out = ycalloc(c, len, sizeof(**out))))
-		return -ENOMEM;
-	for (i = 0; i < len; i++) {
-		yaml_node_t *e = ynode(c, n->data.sequence.items.start[i]);
-
-		if ((r = yscalar(c, e, what, &s)) < 0 || (r = yip(c, e, what, s, &(*out)[i])) < 0)
-			return r;
-		*count = i + 1;
-	}
-	return 0;
+	return yseq_each(c, n, what, sizeof(**out), (void **)out, count, ip_item, NULL);
 }
 
 /* vips: "<network>/<ip>"; a bare IP is rejected as ztunnel does */
-int yvips(struct yctx *c, const yaml_node_t *n, const char *what, struct reg_vip **out,
-		 size_t *count)
+static int vip_item(struct yctx *c, yaml_node_t *e, const char *what, size_t i, void *slot,
+		    void *arg)
 {
-	size_t i, len = 0;
-	const char *s, *slash;
-	int r = yseq(c, n, what, &len);
+	struct reg_vip *v = slot;
+	const char *s = NULL, *slash;
+	int r = yscalar(c, e, what, &s);
 
+	(void)i;
+	(void)arg;
 	if (r < 0)
 		return r;
-	if (!(*out = ycalloc(c, len, sizeof(**out))))
-		return -ENOMEM;
-	for (i = 0; i < len; i++) {
-		yaml_node_t *e = ynode(c, n->data.sequence.items.start[i]);
-
-		if ((r = yscalar(c, e, what, &s)) < 0)
-			return r;
-		if (!(slash = strchr(s, '/')))
-			return yfail(c, e, "%s: \"%s\" is not \"<network>/<IP>\" (e.g. \"/10.96.0.1\")",
-				     what, s);
-		if ((r = yip(c, e, what, slash + 1, &(*out)[i].ip)) < 0)
-			return r;
-		if (!((*out)[i].network = strndup(s, (size_t)(slash - s))))
-			return (c->err->err = -ENOMEM);
-		*count = i + 1;
-	}
+	if (!(slash = strchr(s, '/')))
+		return yfail(c, e, "%s: \"%s\" is not \"<network>/<IP>\" (e.g. \"/10.96.0.1\")",
+			     what, s);
+	if ((r = yip(c, e, what, slash + 1, &v->ip)) < 0)
+		return r;
+	if (!(v->network = strndup(s, (size_t)(slash - s))))
+		return (c->err->err = -ENOMEM);
 	return 0;
 }
 
+int yvips(struct yctx *c, const yaml_node_t *n, const char *what, struct reg_vip **out,
+		 size_t *count)
+{
+	return yseq_each(c, n, what, sizeof(**out), (void **)out, count, vip_item, NULL);
+}

@@ -33,6 +33,17 @@ int ybool(struct yctx *c, const yaml_node_t *n, const char *what, bool *v);
 int yenum(struct yctx *c, const yaml_node_t *n, const char *what, const char *const *names,
 	int *v);
 int yseq(struct yctx *c, const yaml_node_t *n, const char *what, size_t *count);
+/*
+ * The one walk over a sequence: N must be a list; with ARR, a calloc'ed
+ * array of SIZE-byte slots (one per item) goes there; FN reads item I into
+ * its slot (NULL without ARR). *count (when not NULL) counts the slots begun,
+ * zeroed ones included, so a caller frees exactly those on failure. 0 or
+ * FN's first error.
+ */
+typedef int (*yseq_fn)(struct yctx *c, yaml_node_t *item, const char *what, size_t i, void *slot,
+		       void *arg);
+int yseq_each(struct yctx *c, const yaml_node_t *n, const char *what, size_t size, void **arr,
+	      size_t *count, yseq_fn fn, void *arg);
 int ymap(struct yctx *c, const yaml_node_t *n, const char *what, size_t *count);
 void *ycalloc(struct yctx *c, size_t n, size_t size);
 int yports(struct yctx *c, const yaml_node_t *n, const char *what, struct reg_port **out,
