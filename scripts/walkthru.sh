@@ -28,6 +28,7 @@ Usage: $PROG [--netns NAME] [--socket PATH] [--pause] [--admin-addr A]
               [--ready-addr A] [--metrics-addr A]
        $PROG --ambient [--variant tproxy|redirect] [--socket PATH]
               [--pause]
+       $PROG --istio [--pause]
 
 Runs the README walk-thru end to end, narrating each step and echoing each
 command ('\$ command') before running it:
@@ -68,12 +69,28 @@ lab of scripts/lab.sh:
 It refuses to start if a lab is already up, and takes the lab down on failure
 or Ctrl-C. The pods are \${ZE_LAB_PREFIX}pod-a and \${ZE_LAB_PREFIX}pod-b.
 
+With --istio it runs the chapter with Istio's real roles: the node agent
+serves ZDS and ztunnel connects to it.
+  1. build             make
+  2. the node agent    cni-emulator agent --watch (ZDS server, control socket)
+  3. ztunnel connects  ztunnel-emulator --connect: Hello, empty snapshot, ready
+  4. a pod appears     ip netns add: the agent enrols it (rules, then the Add);
+                       traffic from a client pod through ztunnel's 15006
+  5. agent restart     ztunnel keeps serving, is not ready, reconnects and gets
+                       the snapshot
+  6. upgrade           a second ztunnel --connect co-owns the listeners; the old
+                       one drains on SIGTERM while a long transfer completes
+  7. pod deleted       ip netns del: Del to every ztunnel, the proxy drains
+  8. cleanup           everything it made, by recorded PID
+The pods are \${ZE_LAB_PREFIX}istio-web and \${ZE_LAB_PREFIX}istio-client.
+
 Options:
   -n, --netns NAME    the pod's network namespace (default ns2)
   -s, --socket PATH   the daemon's Unix socket (default /tmp/zt.sock)
   -p, --pause         wait for Enter before each step (default: no pauses,
                       no stdin needed)
   -a, --ambient       the ambient data-path chapter (above)
+  -i, --istio         the chapter with Istio's real roles (above)
   -v, --variant V     with --ambient: the in-pod rules, tproxy (default) or
                       redirect
       --admin-addr A  the daemon's /config_dump (default 127.0.0.1:15000; when
@@ -94,6 +111,7 @@ netns=ns2
 sock=/tmp/zt.sock
 pause=0
 ambient=0
+istio=0
 variant=''
 admin_addr=${ZE_ADMIN_ADDR-} ready_addr=${ZE_READY_ADDR-} metrics_addr=${ZE_METRICS_ADDR-}
 netns_given=0
@@ -124,10 +142,16 @@ while (($#)); do
 	--metrics-addr=*) metrics_addr=${1#*=} ;;
 	-p | --pause) pause=1 ;;
 	-a | --ambient) ambient=1 ;;
+	-i | --istio) istio=1 ;;
 	*) usage_error "unknown argument: $1" ;;
 	esac
 	shift
 done
+if ((istio)); then
+	((!ambient)) || usage_error "--istio and --ambient are two chapters: pick one"
+	((!netns_given && !sock_given)) || usage_error "--netns and --socket do not go with --istio (it makes its own)"
+	[[ -z $variant ]] || usage_error "--variant goes with --ambient"
+fi
 if ((ambient)); then
 	((!netns_given)) || usage_error "--netns does not go with --ambient (the lab's pods are pod-a and pod-b)"
 	case ${variant:-tproxy} in tproxy | redirect) ;; *) usage_error "unknown variant '$variant' (tproxy or redirect)" ;; esac
@@ -489,6 +513,13 @@ ambient_walkthru() {
 
 if ((ambient)); then
 	ambient_walkthru
+fi
+
+# --- the chapter with Istio's real roles (--istio) -----------------------------
+# shellcheck source-path=SCRIPTDIR source=walkthru-istio.sh
+. "$SCRIPTS/walkthru-istio.sh"
+if ((istio)); then
+	istio_walkthru
 fi
 
 # Refuse, in one line, to touch anything that is not ours.

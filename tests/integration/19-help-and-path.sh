@@ -11,7 +11,8 @@
 helps=("$ZT" "$CNI")
 for verb in add del keep sync inspect; do helps+=("$CNI $verb"); done
 for s in "$ZE_ROOT"/scripts/*.sh "$ZE_ROOT/tests/run.sh"; do
-	[[ $s == */lib.sh ]] || helps+=("$s")
+	# not the sourced ones (lib.sh, walkthru-istio.sh): those are not executable
+	[[ ! -x $s ]] || helps+=("$s")
 done
 
 for h in "${helps[@]}"; do
