@@ -120,6 +120,11 @@ static int open_signalfd(void)
 	return fd;
 }
 
+static void remove_socket(void *ctx)
+{
+	sockpath_remove(&((struct daemon *)ctx)->sock);
+}
+
 /* The ZDS role on the loop: the listening socket (walk-thru), or the connect loop (--connect). */
 static void start_zds(struct daemon *d)
 {
@@ -207,6 +212,7 @@ int main(int argc, char **argv)
 
 	/* each part puts its sources and timers on the loop as it starts */
 	start_zds(&d);
+	log_on_fatal(remove_socket, &d);
 	pods_start(&d);
 	relay_start_timers(&d);
 
