@@ -217,6 +217,7 @@ is "$(deadline_line '')" "drain started, waiting 5s" "default deadline: 5 s"
 
 # ---- drain with an open relay (ambient): it flows until the deadline, then is reset ------
 
+# shellcheck disable=SC2034 # A4: mk_pod_pair reads it
 A4=198.18.0.1 B4=198.18.0.2 PORT=8080
 mk_pod_pair --v4-only
 serve_echo "$T_DIR/peers.log"
@@ -286,7 +287,7 @@ A=$A_HANDOFF
 # ---- upgrade: a second daemon co-binds, the old one drains, no refused client -----------
 
 start_client old
-OLD=$ZT_PID OLD_LOG=$ZT_LOG
+OLD=$ZT_PID
 old_conn=$(pc accept 30)
 start_client new
 NEW=$ZT_PID NEW_LOG=$ZT_LOG
