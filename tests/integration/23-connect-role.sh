@@ -36,9 +36,12 @@ stop_peer() {
 start_client() {
 	ZT_LOG=$T_DIR/$1.log
 	shift
+	local connect=(--connect "$AGENT")
+	# USE_INPOD_UDS=1: the path from ztunnel's variable instead
+	[[ -z ${USE_INPOD_UDS:-} ]] || connect=(--connect)
 	# shellcheck disable=SC2086
-	spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
-		--metrics-addr 127.0.0.1:0 "$@" --connect "$AGENT" >>"$ZT_LOG" 2>&1
+	INPOD_UDS=$AGENT spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
+		--metrics-addr 127.0.0.1:0 "$@" "${connect[@]}" >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
 	wait_for 10 grep -q "connecting to the node agent at $AGENT" "$ZT_LOG"
 }
@@ -54,6 +57,20 @@ reap() {
 	wait_for 15 eval "! kill -0 $1 2>/dev/null" || true
 	wait "$1" 2>/dev/null || ST=$?
 }
+
+# ---- the command line ---------------------------------------------------------------
+
+usage() { out=$("$ZT" "$@" 2>&1) && rc=0 || rc=$?; }
+usage --protocol-errors close
+is "$rc:$out" "2:ztunnel-emulator: --protocol-errors needs --connect (the listening role always closes only the connection)
+Try 'ztunnel-emulator --help' for more information." "--protocol-errors without --connect: usage error"
+usage --connect --protocol-errors maybe
+like "$rc:$out" "2:ztunnel-emulator: invalid --protocol-errors 'maybe': expected exit or close" \
+	"--protocol-errors takes exit or close"
+usage --connect=/a /b
+like "$rc:$out" "2:ztunnel-emulator: too many arguments: --connect=/a and /b" "--connect=PATH and a PATH argument: usage error"
+usage --drain-deadline soon
+like "$rc:$out" "2:ztunnel-emulator: invalid drain deadline 'soon'" "--drain-deadline takes seconds"
 
 mk_netns a
 A=$NS A_HANDOFF=$NS
@@ -86,6 +103,8 @@ is "$(pc snap 1)" ack "snapshot: SnapshotSent is acked"
 is "$(readiness)" "$READY" "readiness: 200 'ready' after SnapshotSent with nothing pending"
 like "$(cat "$ZT_LOG")" "Task 'workload proxy manager' complete (" "log: ztunnel's 'marking server ready' line"
 is "$(listener_count "$A")" 3 "pod a has its three listeners"
+is "$(pod_uids)" "$A " "config_dump (the admin endpoint) lists pod a in the client role"
+is "$(metric workload_manager_active_proxy_count)" 1 "metrics: one active proxy"
 add_a=$(zds_add_hex "$A" "$A" shop web)
 is "$(pc transcript 1)" "<0801,>$add_a,<0a00,>$(zds_keep_hex ghost),<0a00,>$ZDS_SNAPSHOT_HEX,<0a00" \
 	"wire: Hello, then exactly one Ack 0a00 per request, in order"
@@ -106,7 +125,8 @@ is "$(ip netns exec "$A" ss -Htnl | wc -l)" 0 "the exited daemon's listeners are
 
 stop_peer
 start_peer
-start_client c2 --log-format current --retry-interval 5
+USE_INPOD_UDS=1 start_client c2 --log-format current --retry-interval 5
+check "--connect without PATH: the path from INPOD_UDS" grep -q "inpod_uds: $AGENT\$" "$ZT_LOG"
 is "$(pc accept 20)" "conn 1" "restarted daemon connects"
 is "$(readiness)" "$NOT_READY" "fault 11: a restarted daemon with no snapshot is not ready (500), not 'ready' with zero pods"
 is "$(pc add 1 "$A" "/run/netns/$A" "$A" shop web)" ack "fault 11: the agent re-sends pod a"
