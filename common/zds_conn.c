@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -139,4 +140,87 @@ enum zds_read zds_conn_read(int fd, struct zds_in *in)
 	}
 	in->other_cmsgs = m.other_cmsgs;
 	return judge(in, &m);
+}
+
+/* Waits for one datagram (no fds allowed): its length, or -errno. */
+static int recv_one(int fd, int timeout_ms, uint8_t *buf, size_t cap, char *why, size_t wcap)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct fdpass_msg m;
+	int ret;
+
+	ret = poll(&pfd, 1, timeout_ms);
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		return -ETIMEDOUT;
+	ret = fdpass_recv(fd, buf, cap, MSG_DONTWAIT, &m);
+	if (ret == -ECONNRESET)
+		return -EPIPE;
+	if (ret)
+		return ret;
+	if (m.len == 0) {
+		fdpass_close_fds(&m);
+		return -EPIPE;
+	}
+	if (m.nfds) {
+		fdpass_close_fds(&m);
+		snprintf(why, wcap, "a message with %zu file descriptor(s)", m.nfds);
+		return -EPROTO;
+	}
+	return (int)m.len;
+}
+
+int zds_conn_recv_hello(int fd, int timeout_ms, uint64_t *version, char *why, size_t cap)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	const char *what = NULL;
+	int n = recv_one(fd, timeout_ms, buf, sizeof(buf), why, cap);
+
+	if (n < 0)
+		return n;
+	if (zds_decode_hello(buf, (size_t)n, version, &what)) {
+		snprintf(why, cap, "not a ZdsHello: %s", what);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int zds_conn_send_request(int fd, const struct zds_request *req, int netns_fd)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	ssize_t n = zds_encode_request(buf, sizeof(buf), req);
+
+	if (n < 0)
+		return (int)n;
+	return fdpass_send(fd, buf, (size_t)n, netns_fd >= 0 ? &netns_fd : NULL, netns_fd >= 0 ? 1 : 0,
+			   MSG_DONTWAIT);
+}
+
+int zds_conn_recv_ack(int fd, int timeout_ms, char *text, size_t cap)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	struct zds_response r;
+	const char *what = NULL;
+	int n = recv_one(fd, timeout_ms, buf, sizeof(buf), text, cap);
+
+	if (n < 0)
+		return n;
+	if (zds_decode_response(buf, (size_t)n, &r, &what) || !r.has_ack) {
+		snprintf(text, cap, "not an Ack: %s", what ? what : "no ack payload");
+		return -EPROTO;
+	}
+	snprintf(text, cap, "%.*s", (int)r.error.len, r.error.p ? r.error.p : "");
+	return 0;
+}
+
+int zds_conn_probe(int fd)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	char why[64];
+	int n = recv_one(fd, 10, buf, sizeof(buf), why, sizeof(why));
+
+	if (n == -ETIMEDOUT)
+		return 0;
+	return n == -EPIPE ? -EPIPE : -EPROTO;
 }

@@ -49,4 +49,21 @@ int zds_conn_send_ack(int fd, const char *error);
 /* "<prefix> : <reason>" into dst. */
 void zds_conn_nack_text(char *dst, size_t cap, const char *prefix, const char *reason);
 
+/*
+ * The request side (the node agent's), strict lock-step. Each wait is at most
+ * timeout_ms; -ETIMEDOUT when nothing came, -EPIPE at end of stream, -EPROTO
+ * when what came is not the expected message (why says what it was).
+ */
+int zds_conn_recv_hello(int fd, int timeout_ms, uint64_t *version, char *why, size_t cap);
+/* One request; netns_fd goes with an Add (-1: none). 0 or -errno. */
+int zds_conn_send_request(int fd, const struct zds_request *req, int netns_fd);
+/* The Ack of the last request: 0 with text "" (success) or the nack's text. */
+int zds_conn_recv_ack(int fd, int timeout_ms, char *text, size_t cap);
+/*
+ * istio-cni's idle probe: a read with a 10 ms deadline. 0 when the peer is
+ * quiet (alive), -EPIPE at end of stream, -EPROTO when it sent something
+ * unasked (consumed; the connection should be dropped).
+ */
+int zds_conn_probe(int fd);
+
 #endif
