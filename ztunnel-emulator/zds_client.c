@@ -36,6 +36,7 @@ struct zds_client {
 	struct timespec blocked_since;	/* monotonic: when readiness was last lost */
 	bool was_ready;
 	int kind;		/* enum req_kind of the request being answered */
+	bool served;		/* this connection carried a request */
 	struct loop_timer timer;
 	struct loop_deferred dead;	/* stopped: freed at the end of the loop turn */
 };
@@ -78,11 +79,19 @@ static void note_readiness(struct daemon *d)
 		 dur);
 }
 
-/* Closes the connection; the next try comes after wait_ms. */
+/*
+ * Closes the connection; the next try comes after wait_ms. A connection that
+ * ended before carrying any request waits the connect backoff instead, so an
+ * agent that accepts and hangs up at once cannot make the daemon spin.
+ */
 static void disconnect(struct daemon *d, long wait_ms)
 {
 	struct zds_client *c = d->client;
 
+	if (!c->served && wait_ms < c->backoff_ms) {
+		c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+		wait_ms = c->backoff_ms;
+	}
 	if (c->ev.fd >= 0)
 		close(c->ev.fd);
 	c->ev.fd = -1;
@@ -98,8 +107,8 @@ void zds_client_adopt(struct daemon *d, int fd)
 	char e[160];
 	int ret;
 
-	c->backoff_ms = BACKOFF_FIRST_MS;
 	c->ev.fd = fd;
+	c->served = false;
 	log_line(LOG_INFO, T_WM, "handling new stream");
 	/* connection-scoped state only: the running proxies stay */
 	wm_session_reset(d, &c->wm);
@@ -281,6 +290,8 @@ void zds_client_read(struct daemon *d)
 		read_failure(d, in.why);
 		return;
 	case ZDS_READ_REQUEST:
+		c->served = true;
+		c->backoff_ms = BACKOFF_FIRST_MS;
 		if (in.other_cmsgs)
 			log_line(LOG_WARN, T_WM, "ignoring %zu non-SCM_RIGHTS control message(s)",
 				 in.other_cmsgs);
