@@ -134,7 +134,8 @@ CLANG ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon -Iztunnel-emulator \
 	-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
-FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns tests/fuzz/fuzz_plugin
+FUZZ_TARGETS := tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns tests/fuzz/fuzz_plugin \
+	tests/fuzz/fuzz_client
 
 tests/fuzz/fuzz_zds: tests/fuzz/fuzz_zds.c $(COMMON_SRCS) $(COMMON_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRCS) $(PKG_LIBS)
@@ -163,6 +164,12 @@ $(FUZZ_OBJ)/libcommon.a: $(FUZZ_COMMON_OBJS)
 tests/fuzz/fuzz_dispatch: tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c tests/fuzz/proxy_stub.h \
 		tests/fuzz/fuzz_common.h $(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_dispatch.c tests/fuzz/proxy_stub.c \
+		$(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a $(PKG_LIBS) -lm $(LDNS_LIBS)
+
+# The client role (--connect): zds_client.c and wm.c's per-connection rules.
+tests/fuzz/fuzz_client: tests/fuzz/fuzz_client.c tests/fuzz/proxy_stub.c tests/fuzz/proxy_stub.h \
+		tests/fuzz/fuzz_common.h $(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_client.c tests/fuzz/proxy_stub.c \
 		$(FUZZ_OBJ)/libzt.a $(FUZZ_OBJ)/libcommon.a $(PKG_LIBS) -lm $(LDNS_LIBS)
 
 # The DNS proxy's query decision and the registry's YAML loader.

@@ -122,5 +122,5 @@ int loop_turn(struct loop *l)
 		tm->run(tm->ctx);
 	}
 	loop_run_deferred(l);
-	return 0;
+	return l->stop ? 1 : 0;	/* a timer may end the loop too (a drain's deadline) */
 }

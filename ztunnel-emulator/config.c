@@ -26,7 +26,8 @@
 #define T_SOCKS "ztunnel::proxy::socks5"
 
 /* long-only options (faults.md 5), clear of the short letters */
-enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT };
+enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT,
+	OPT_CONNECT, OPT_PROTOCOL_ERRORS, OPT_DRAIN_DEADLINE };
 
 static const struct option opts[] = {
 	{ "listen-address", required_argument, NULL, 'a' },
@@ -59,6 +60,9 @@ static const struct option opts[] = {
 	{ "dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT },
 	{ "cluster-domain", required_argument, NULL, OPT_DNS_DOMAIN },
 	{ "dns-forward-netns", required_argument, NULL, OPT_DNS_FWD_NETNS },
+	{ "connect", optional_argument, NULL, OPT_CONNECT },
+	{ "protocol-errors", required_argument, NULL, OPT_PROTOCOL_ERRORS },
+	{ "drain-deadline", required_argument, NULL, OPT_DRAIN_DEADLINE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -67,6 +71,8 @@ static const struct option opts[] = {
 /* What the options say before they are checked against each other. */
 struct raw_opts {
 	const char *addr, *admin, *ready, *metrics;
+	const char *connect_path, *protocol_errors;
+	bool drain_deadline_set;
 	long mark;		/* -1: the profile's */
 };
 
@@ -74,11 +80,25 @@ void config_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: %s [OPTIONS] [SOCKET]\n"
+		"       %s --connect [OPTIONS] [PATH]\n"
 		"\n"
 		"Emulates ztunnel's side of Istio ambient's in-pod handoff: serves ZDS v1 on\n"
 		"the Unix socket SOCKET (default %s),\n"
 		"receives each pod's network namespace fd, and creates the pod's listeners\n"
 		"(15008, 15006, 15001) inside it.\n"
+		"\n"
+		"Istio's roles (the node agent serves, ztunnel connects):\n"
+		"      --connect[=PATH]       connect to the node agent's ZDS socket PATH (or\n"
+		"                             SOCKET; default $INPOD_UDS, else\n"
+		"                             %s),\n"
+		"                             retrying with backoff forever; ready only after\n"
+		"                             its snapshot (SnapshotSent, nothing pending)\n"
+		"      --protocol-errors WHAT with --connect: exit (default: exit 1, as ztunnel\n"
+		"                             >= 1.23) or close (reconnect, keep running)\n"
+		"      --drain-deadline SECONDS\n"
+		"                             on SIGTERM keep established connections this long\n"
+		"                             (default 5, or TERMINATION_GRACE_PERIOD_SECONDS\n"
+		"                             g: g - 5 if g > 10, else g - 1, at least 1)\n"
 		"\n"
 		"Options:\n"
 		"  -p, --profile PROFILE      walkthru (default): 127.0.0.1:15008/15006/15001, as\n"
@@ -151,9 +171,11 @@ void config_usage(FILE *out)
 		"A reader of stdout that falls behind costs log lines, counted in /metrics\n"
 		"(ztunnel_emulator_log_dropped_total), never a stalled daemon.\n"
 		"SIGHUP reloads --registry (a bad file keeps the old one).\n"
-		"SIGINT/SIGTERM close everything, remove the socket and exit 0.\n"
+		"SIGINT/SIGTERM close every listener and the socket at once, let established\n"
+		"connections finish until --drain-deadline, then exit 0; a second one exits\n"
+		"at once.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
-		PROG, DEFAULT_SOCKET);
+		PROG, PROG, DEFAULT_SOCKET, DEFAULT_SOCKET);
 }
 
 /* A whole number in base, min..max: 0, or -EINVAL with e saying why. */
@@ -331,6 +353,8 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	cfg->relay_idle_timeout = 3600;	/* ztunnel's pool keeps an idle connection an hour */
 	cfg->relay_connect_timeout = 10;
 	raw->addr = NULL;
+	raw->connect_path = raw->protocol_errors = NULL;
+	raw->drain_deadline_set = false;
 	raw->admin = "127.0.0.1:15000";
 	raw->ready = "127.0.0.1:15021";
 	raw->metrics = "127.0.0.1:15020";
@@ -338,8 +362,32 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	dns_opts_defaults(&cfg->dns);
 }
 
+/* Istio's roles and the drain: 0 or -EINVAL. */
+static int parse_role_option(int c, const char *arg, struct config *cfg, struct raw_opts *raw,
+			     struct ze_err *e)
+{
+	switch (c) {
+	case OPT_CONNECT:
+		cfg->connect = true;
+		raw->connect_path = arg;
+		return 0;
+	case OPT_PROTOCOL_ERRORS:
+		if (strcmp(arg, "exit") && strcmp(arg, "close"))
+			return ze_fail(e, -EINVAL, "invalid --protocol-errors '%s': expected exit or close",
+					  arg);
+		raw->protocol_errors = arg;
+		return 0;
+	case OPT_DRAIN_DEADLINE:
+		raw->drain_deadline_set = true;
+		return cli_seconds("drain deadline", arg, &cfg->drain_deadline, e);
+	}
+	/* getopt printed what was wrong */
+	return ze_fail(e, -EINVAL, "%s", "");
+}
+
 /* Who may talk to the daemon, and how much: 0 or -EINVAL. */
-static int parse_admission_option(int c, const char *arg, struct config *cfg, struct ze_err *e)
+static int parse_admission_option(int c, const char *arg, struct config *cfg,
+				  struct raw_opts *raw, struct ze_err *e)
 {
 	unsigned long v;
 	int ret;
@@ -382,8 +430,7 @@ static int parse_admission_option(int c, const char *arg, struct config *cfg, st
 	case OPT_RELAY_CONNECT:
 		return cli_seconds("relay connect timeout", arg, &cfg->relay_connect_timeout, e);
 	}
-	/* getopt printed what was wrong */
-	return ze_fail(e, -EINVAL, "%s", "");
+	return parse_role_option(c, arg, cfg, raw, e);
 }
 
 /* One option: 0, CONFIG_HELP, CONFIG_VERSION, or -EINVAL. */
@@ -449,7 +496,7 @@ static int parse_option(int c, const char *arg, struct config *cfg, struct raw_o
 	case 'V':
 		return CONFIG_VERSION;
 	}
-	return parse_admission_option(c, arg, cfg, e);
+	return parse_admission_option(c, arg, cfg, raw, e);
 }
 
 /* The options against each other, and what follows from them: 0 or -EINVAL. */
@@ -491,6 +538,51 @@ static int finish(struct config *cfg, const struct raw_opts *raw, struct ze_err 
 	return dns_opts_finish(&cfg->dns, "/etc/resolv.conf", e);
 }
 
+/*
+ * ztunnel's drain deadline from TERMINATION_GRACE_PERIOD_SECONDS g: g - 5 s
+ * when g > 10, else g - 1 s, never below 1 s; 5 s without it (roles.md 4).
+ */
+static int default_drain_deadline(double *out, struct ze_err *e)
+{
+	const char *g = getenv("TERMINATION_GRACE_PERIOD_SECONDS");
+	unsigned long v;
+
+	*out = 5;
+	if (!g || !*g)
+		return 0;
+	if (parse_number("TERMINATION_GRACE_PERIOD_SECONDS", g, 10, 0, 100000000, &v, e))
+		return -EINVAL;
+	*out = v > 10 ? (double)v - 5 : (double)v - 1;
+	if (*out < 1)
+		*out = 1;
+	return 0;
+}
+
+/* The role: where the socket is, and what a protocol error does. 0 or -EINVAL. */
+static int finish_role(struct config *cfg, const struct raw_opts *raw, const char *arg,
+		       struct ze_err *e)
+{
+	const char *env = getenv("INPOD_UDS");
+
+	if (!raw->drain_deadline_set && default_drain_deadline(&cfg->drain_deadline, e))
+		return -EINVAL;
+	if (raw->protocol_errors && !cfg->connect)
+		return ze_fail(e, -EINVAL,
+				  "--protocol-errors needs --connect (the listening role always closes only the connection)");
+	cfg->protocol_errors_exit = !raw->protocol_errors || !strcmp(raw->protocol_errors, "exit");
+	if (!cfg->connect) {
+		if (arg)
+			cfg->socket_path = arg;
+		return 0;
+	}
+	if (raw->connect_path && arg)
+		return ze_fail(e, -EINVAL, "too many arguments: --connect=%s and %s", raw->connect_path, arg);
+	/* ztunnel's INPOD_UDS, else its fixed default */
+	cfg->socket_path = raw->connect_path ? raw->connect_path : arg ? arg :
+			   env && *env ? env : DEFAULT_SOCKET;
+	return 0;
+}
+
 int config_parse(int argc, char **argv, struct config *cfg, struct ze_err *e)
 {
 	struct raw_opts raw;
@@ -504,8 +596,9 @@ int config_parse(int argc, char **argv, struct config *cfg, struct ze_err *e)
 	}
 	if (argc - optind > 1)
 		return ze_fail(e, -EINVAL, "too many arguments");
-	if (optind < argc)
-		cfg->socket_path = argv[optind];
+	ret = finish_role(cfg, &raw, optind < argc ? argv[optind] : NULL, e);
+	if (ret)
+		return ret;
 	if (!*cfg->socket_path)
 		return ze_fail(e, -EINVAL, "empty socket path");
 	return finish(cfg, &raw, e);

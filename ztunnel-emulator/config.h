@@ -72,6 +72,10 @@ struct config {
 	size_t max_relays, max_relays_per_pod;
 	double relay_idle_timeout, relay_connect_timeout;
 	struct dns_opts dns;	/* the DNS proxy on 15053 (ambient) */
+	/* Istio's role (--connect): ztunnel connects to the node agent at socket_path */
+	bool connect;
+	bool protocol_errors_exit;	/* --protocol-errors exit (ztunnel >= 1.23) or close */
+	double drain_deadline;	/* SIGTERM: established relays flow this long (roles.md 4) */
 };
 
 /* What config_parse() asks of main besides running. */

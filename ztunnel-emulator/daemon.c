@@ -12,10 +12,12 @@
 #include "dns/server.h"
 #include "pods.h"
 #include "sockpath.h"
+#include "zds_client.h"
 #include "zds_server.h"
 
 void daemon_shutdown(struct daemon *d)
 {
+	zds_client_stop(d);
 	zds_server_drop_all(d);
 	http_stop(d);
 	while (d->pods.head)
@@ -31,4 +33,5 @@ void daemon_shutdown(struct daemon *d)
 	if (d->spare_fd >= 0)
 		close(d->spare_fd);
 	free(d->caps_kept);
+	free(d->drain);
 }

@@ -43,6 +43,8 @@ struct conn {
 
 struct http_server;
 struct dns_state;
+struct zds_client;
+struct drain;
 
 /* Relays in one state, in the order their deadline comes (relay.c). */
 struct relay_queue {
@@ -77,12 +79,17 @@ struct daemon {
 	struct stats stats;
 	struct http_server *http[3];	/* admin, ready, metrics */
 	struct dns_state *dns;	/* the DNS proxy: registry, counters (dns/server.h) */
+	struct zds_client *client;	/* --connect: the one connection to the node agent */
+	struct drain *drain;	/* after SIGTERM: the graceful drain (drain.c) */
+	int exit_status;	/* what main returns once the loop stops */
 };
 
 
 /* relay.c: the data path of 15001 (outbound) and 15006 (inbound plaintext). */
 void relay_start(struct daemon *d, struct listener *l, int client_fd);
 void relay_close_pod(struct daemon *d, struct pod *p);	/* pod drained: its connections go */
+/* The pod's connections reset, each logged with why (a drain's deadline). */
+void relay_reset_pod(struct daemon *d, struct pod *p, const char *why);
 /* Each relay holds up to 6 fds: two sockets and two pipes (a pod-to-pod connection is two relays). */
 #define RELAY_FDS 6
 /* After start-up: sets --max-relays if not given; returns it. */

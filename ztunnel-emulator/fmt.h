@@ -12,5 +12,9 @@
 const char *uid_text(char *buf, size_t cap, const char *uid, size_t len);
 /* Rust's io::Error Display: "Permission denied (os error 13)". */
 void os_error(char *buf, size_t cap, int err);
+/* Rust's io::Error Debug: Os { code: 2, kind: NotFound, message: "No such file or directory" }. */
+void os_error_debug(char *buf, size_t cap, int err);
+/* Rust's Duration Debug for whole milliseconds: 20ms, 1.28s, 15s. */
+void duration_text(char *buf, size_t cap, long ms);
 
 #endif

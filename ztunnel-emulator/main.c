@@ -29,9 +29,11 @@
 #include "cli.h"
 #include "daemon.h"
 #include "dns/server.h"
+#include "drain.h"
 #include "log.h"
 #include "netns.h"
 #include "privs.h"
+#include "zds_client.h"
 #include "zds_server.h"
 
 static const char *listener_summary(const struct config *cfg)
@@ -51,6 +53,7 @@ static const char *listener_summary(const struct config *cfg)
 static bool handle_signal(struct daemon *d)
 {
 	struct signalfd_siginfo si;
+	const char *name;
 
 	if (read(d->sig.fd, &si, sizeof(si)) != sizeof(si))
 		return false;
@@ -62,9 +65,15 @@ static bool handle_signal(struct daemon *d)
 		dns_reload(d);
 		return false;
 	}
-	log_line(LOG_INFO, T_EMU, "received %s, shutting down",
-		 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-	return true;
+	name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+	if (d->drain) {
+		/* ztunnel: a second signal exits at once */
+		log_line(LOG_INFO, T_EMU, "received %s again, exiting at once", name);
+		return true;
+	}
+	log_line(LOG_INFO, T_EMU, "received %s, shutting down", name);
+	drain_begin(d, name);
+	return false;
 }
 
 static void signal_ready(struct loop_src *src, uint32_t events)
@@ -117,6 +126,49 @@ static int open_signalfd(void)
 	return fd;
 }
 
+static void remove_socket(void *ctx)
+{
+	sockpath_remove(&((struct daemon *)ctx)->sock);
+}
+
+/* The ZDS role on the loop: the listening socket (walk-thru), or the connect loop (--connect). */
+static void start_zds(struct daemon *d)
+{
+	struct ze_err err;
+	int ret;
+
+	if (d->cfg.connect) {
+		/* no ZDS server: its connection lists stay empty */
+		list_init(&d->conns);
+		list_init(&d->waiting);
+		ret = zds_client_start(d);
+	} else {
+		if (zsock_setup(d, &err))
+			cli_die("%s", err.msg);
+		ret = zds_server_start(d);
+	}
+	if (!ret)
+		ret = loop_watch(&d->loop, &d->sig, EPOLLIN, signal_ready, d);
+	if (ret) {
+		sockpath_remove(&d->sock);
+		cli_die("cannot start the ZDS %s: %s", d->cfg.connect ? "client" : "server",
+			strerror(-ret));
+	}
+}
+
+static void log_start_line(const struct config *cfg)
+{
+	const char *profile = cfg->profile == PROFILE_AMBIENT ? "ambient" : "walkthru";
+
+	if (cfg->connect)
+		log_line(LOG_INFO, T_EMU, "%s %s connecting to the node agent at %s; profile %s: pod listeners %s",
+			 PROG, ZE_VERSION, cfg->socket_path, profile, listener_summary(cfg));
+	else
+		log_line(LOG_INFO, T_EMU, "%s %s listening on %s (mode %04o); profile %s: pod listeners %s",
+			 PROG, ZE_VERSION, cfg->socket_path, (unsigned)cfg->socket_mode, profile,
+			 listener_summary(cfg));
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d;
@@ -124,6 +176,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	memset(&d, 0, sizeof(d));
+	d.server.fd = -1;
 	cli_set_prog(PROG);
 	ret = cli_guard_stdio();
 	if (ret)
@@ -164,15 +217,8 @@ int main(int argc, char **argv)
 		cli_die("epoll_create1: %s", strerror(-ret));
 
 	/* each part puts its sources and timers on the loop as it starts */
-	if (zsock_setup(&d, &err))
-		cli_die("%s", err.msg);
-	ret = zds_server_start(&d);
-	if (!ret)
-		ret = loop_watch(&d.loop, &d.sig, EPOLLIN, signal_ready, &d);
-	if (ret) {
-		sockpath_remove(&d.sock);
-		cli_die("epoll_ctl: %s", strerror(-ret));
-	}
+	start_zds(&d);
+	log_on_fatal(remove_socket, &d);
 	pods_start(&d);
 	relay_start_timers(&d);
 	if (dns_start(&d, &err)) {
@@ -194,9 +240,7 @@ int main(int argc, char **argv)
 	}
 	privs_log_capacity(&d);
 	privs_drop(&d);
-	log_line(LOG_INFO, T_EMU, "%s %s listening on %s (mode %04o); profile %s: pod listeners %s",
-		 PROG, ZE_VERSION, d.cfg.socket_path, (unsigned)d.cfg.socket_mode,
-		 d.cfg.profile == PROFILE_AMBIENT ? "ambient" : "walkthru", listener_summary(&d.cfg));
+	log_start_line(&d.cfg);
 
 	for (;;) {
 		ret = loop_turn(&d.loop);
@@ -205,9 +249,9 @@ int main(int argc, char **argv)
 			daemon_shutdown(&d);
 			return 1;
 		}
-		if (ret > 0) {	/* SIGINT or SIGTERM */
+		if (ret > 0) {	/* drained, a second signal, or a protocol error (--connect) */
 			daemon_shutdown(&d);
-			return 0;
+			return d.exit_status;
 		}
 	}
 }

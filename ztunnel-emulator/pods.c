@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "dns/server.h"
+#include "drain.h"
 #include "fmt.h"
 #include "listeners.h"
 #include "log.h"
@@ -270,6 +271,7 @@ void pod_drain(struct daemon *d, struct pod *p)
 	} else if (p->state == POD_UP) {
 		d->n_up--;
 		d->stats.proxies_stopped++;
+		drain_log_pod(d, p);
 	}
 	pod_remove(&d->pods, p);
 	relay_close_pod(d, p);

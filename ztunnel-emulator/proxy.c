@@ -29,7 +29,8 @@
 
 /*
  * The one fatal error: a daemon that cannot get back to its own netns would
- * create every later socket in a pod. ztunnel panics here; we exit(1).
+ * create every later socket in a pod. ztunnel panics here; fatal() logs,
+ * runs main's hook (the socket file goes) and exits 1.
  */
 static void return_home(struct daemon *d)
 {
@@ -40,12 +41,9 @@ static void return_home(struct daemon *d)
 		ret = netns_current_id(&now);
 	if (!ret && !netns_id_eq(&now, &d->own_netns))
 		ret = -EIO;
-	if (ret) {
-		log_line(LOG_ERROR, T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
-			 strerror(-ret));
-		sockpath_remove(&d->sock);
-		exit(1);
-	}
+	if (ret)
+		fatal(T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
+		      strerror(-ret));
 }
 
 int pod_socket(struct daemon *d, struct pod *p, int family, int type)

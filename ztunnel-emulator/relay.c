@@ -661,10 +661,15 @@ void relay_check_overflow(struct daemon *d, struct listener *l)
 	l->drops = drops;
 }
 
-void relay_close_pod(struct daemon *d, struct pod *p)
+void relay_reset_pod(struct daemon *d, struct pod *p, const char *why)
 {
 	while (p->relays)
-		relay_end_conn(d, p->relays, "pod drained", true);
+		relay_end_conn(d, p->relays, why, true);
+}
+
+void relay_close_pod(struct daemon *d, struct pod *p)
+{
+	relay_reset_pod(d, p, "pod drained");
 }
 
 static long timer_next(void *ctx)

@@ -142,18 +142,48 @@ void wm_add(struct daemon *d, struct wm_session *s, const struct zds_request *re
 		wm_ack(r);
 }
 
-void wm_del(struct daemon *d, const struct zds_request *req, struct wm_reply *r)
+void wm_del(struct daemon *d, struct wm_session *s, const struct zds_request *req,
+	    struct wm_reply *r)
 {
 	struct pod *p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
 	char q[400];
 
-	/* tracing prints the uid as a field after the message */
+	/* tracing prints the uid as a field after the message; logged before any check */
 	log_line(LOG_INFO, T_SM, "pod delete request, %s proxy uid=%s",
 		 d->cfg.log_format == LOG_FORMAT_CURRENT ? "shutting down" : "draining",
 		 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
-	if (p)
+	if (p && s->istio_rules && !s->snapshot_sent) {
+		/*
+		 * ztunnel >= 1.25: out of the snapshot set and the pending map; a
+		 * running proxy is left to the SnapshotSent reconcile.
+		 */
+		if (p->seen_conn == s->serial)
+			p->seen_conn = 0;
+		if (p->state == POD_PENDING)
+			pod_drain(d, p);
+	} else if (p) {
 		pod_drain(d, p);
+	}
 	wm_ack(r);
+}
+
+void wm_session_reset(struct daemon *d, struct wm_session *s)
+{
+	struct pod *p, *next;
+
+	s->serial = ++d->next_serial;
+	s->snapshot_sent = false;
+	/* ztunnel forgets its pending pods on a new connection: the node agent re-sends them */
+	for (p = d->pods.head; p; p = next) {
+		next = p->next;
+		if (p->state == POD_PENDING)
+			pod_drain(d, p);
+	}
+}
+
+bool wm_ready(const struct daemon *d, const struct wm_session *s)
+{
+	return s->snapshot_sent && !d->n_pending;
 }
 
 void wm_keep(struct daemon *d, struct wm_session *s, const struct zds_request *req,
@@ -164,6 +194,12 @@ void wm_keep(struct daemon *d, struct wm_session *s, const struct zds_request *r
 	if (s->snapshot_sent) {
 		wm_protocol_error(r, "pod keep received after snapshot");
 		return;
+	}
+	if (d->cfg.log_format == LOG_FORMAT_CURRENT) {
+		char q[400];
+
+		log_line(LOG_INFO, T_SM, "pod keep received. will not delete it when snapshot is sent uid=%s",
+			 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
 	}
 	p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
 	if (p)

@@ -26,16 +26,28 @@ struct wm_reply {
 	char text[512];
 };
 
-/* One peer's view: which pods it sent (serial), whether its snapshot is complete. */
+/*
+ * One peer's view: which pods it sent (serial), whether its snapshot is
+ * complete. istio_rules: the connection of the client role (--connect), where
+ * ztunnel's own rules hold — a Del before SnapshotSent only forgets the uid
+ * (ztunnel >= 1.25) and readiness waits for the snapshot. The listening
+ * (walk-thru) role serves one-shot clients: a Del drains at once there.
+ */
 struct wm_session {
 	uint64_t serial;
 	bool snapshot_sent;
+	bool istio_rules;
 };
 
 /* Add takes fd (the pod's netns, already checked to be one) on every path. */
 void wm_add(struct daemon *d, struct wm_session *s, const struct zds_request *req, int fd,
 	    struct wm_reply *r);
-void wm_del(struct daemon *d, const struct zds_request *req, struct wm_reply *r);
+void wm_del(struct daemon *d, struct wm_session *s, const struct zds_request *req,
+	    struct wm_reply *r);
+/* A new connection of the client role: snapshot set emptied, pending pods forgotten, proxies kept. */
+void wm_session_reset(struct daemon *d, struct wm_session *s);
+/* ztunnel's readiness for a session: SnapshotSent received and nothing pending. */
+bool wm_ready(const struct daemon *d, const struct wm_session *s);
 void wm_keep(struct daemon *d, struct wm_session *s, const struct zds_request *req,
 	     struct wm_reply *r);
 void wm_snapshot_sent(struct daemon *d, struct wm_session *s, struct wm_reply *r);

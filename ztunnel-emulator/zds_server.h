@@ -18,9 +18,11 @@ void zds_server_read(struct daemon *d, struct conn *c);
 /* Closes peers that sent no request within --timeout of the hello. */
 void zds_server_expire(struct daemon *d);
 /* Logs why, closes the connection; its memory waits for the end of the event batch. */
-void zds_conn_close(struct daemon *d, struct conn *c, const char *why);
+void zds_server_close(struct daemon *d, struct conn *c, const char *why);
 /* Before any peer: watches the listening socket (zsock.c made it) and the idle deadlines; 0 or -errno. */
 int zds_server_start(struct daemon *d);
+/* Drain: every connection closed (logged, freed after the batch), the socket closed and removed. */
+void zds_server_stop(struct daemon *d);
 /* At shutdown: every connection closed and freed, silently. */
 void zds_server_drop_all(struct daemon *d);
 

@@ -56,7 +56,10 @@ static void schedule_check(struct daemon *d)
 
 static long timer_next(void *ctx)
 {
-	return zsock_timeout_ms(ctx);
+	const struct daemon *d = ctx;
+
+	/* draining: the socket is closed and removed for good */
+	return d->drain ? -1 : zsock_timeout_ms(ctx);
 }
 
 static void timer_run(void *ctx)
@@ -139,6 +142,8 @@ void zsock_watch(struct daemon *d)
 	struct timespec now;
 	int ret;
 
+	if (d->drain)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (now.tv_sec < d->sock_next_check.tv_sec ||
 	    (now.tv_sec == d->sock_next_check.tv_sec && now.tv_nsec < d->sock_next_check.tv_nsec))

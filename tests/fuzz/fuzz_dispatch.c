@@ -911,7 +911,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* tear down: the clients leave, every pod is drained */
 	for (i = 0; i < SLOTS; i++) {
 		if (slots[i].c)
-			zds_conn_close(&D, slots[i].c, "fuzz: end of input");
+			zds_server_close(&D, slots[i].c, "fuzz: end of input");
 		if (slots[i].peer >= 0)
 			close(slots[i].peer);
 		slots[i].c = NULL;

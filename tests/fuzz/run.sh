@@ -4,7 +4,7 @@
 # Usage: tests/fuzz/run.sh [SECONDS]   (default 60)
 #
 # Builds the libFuzzer targets (make tests/fuzz/fuzz_zds tests/fuzz/fuzz_dispatch tests/fuzz/fuzz_dns
-# tests/fuzz/fuzz_plugin)
+# tests/fuzz/fuzz_plugin tests/fuzz/fuzz_client)
 # and runs each for SECONDS over a copy of its seed corpus (tests/fuzz/corpus/<target>/),
 # so the seeds in git stay small. A crash, leak, timeout or invariant violation
 # prints the report and the input, and copies the input into the target's corpus
@@ -24,7 +24,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-targets=(fuzz_zds fuzz_dispatch fuzz_dns fuzz_plugin)
+targets=(fuzz_zds fuzz_dispatch fuzz_dns fuzz_plugin fuzz_client)
 clang_bin=${CLANG:-clang}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ze-fuzz.XXXXXX")

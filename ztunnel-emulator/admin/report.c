@@ -18,6 +18,7 @@
 #include "admin/report.h"
 #include "daemon.h"
 #include "dns/server.h"
+#include "zds_client.h"
 #include "json.h"
 #include "log.h"
 
@@ -163,6 +164,13 @@ bool report_ready(const struct daemon *d, FILE *out)
 	size_t i, n = 0;
 	char q[400];
 
+	/* --connect: ztunnel's rule and texts (faults.md 11): the snapshot first, nothing pending */
+	if (d->cfg.connect) {
+		bool ok = zds_client_ready(d);
+
+		fputs(ok ? "ready\n" : "not ready, pending: workload proxy manager\n", out);
+		return ok;
+	}
 	/* istio-cni cannot reach a daemon whose socket is gone, whatever else holds */
 	if (d->sock_lost[0]) {
 		fprintf(out, "not ready: %s\n", d->sock_lost);
