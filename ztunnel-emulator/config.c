@@ -18,6 +18,7 @@
 #include "config.h"
 
 #define DEFAULT_SOCKET "/var/run/ztunnel/ztunnel.sock"
+#define DEFAULT_CA_DIR "/var/lib/ztunnel-emulator/ca"
 
 #define T_INBOUND "ztunnel::proxy::inbound"
 #define T_PLAIN "ztunnel::proxy::inbound_passthrough"
@@ -27,6 +28,8 @@
 
 /* long-only options (faults.md 5), clear of the short letters */
 enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT };
+/* HBONE (hbone.md) */
+enum { OPT_CA_DIR = 0x600, OPT_TRUST_DOMAIN };
 
 static const struct option opts[] = {
 	{ "listen-address", required_argument, NULL, 'a' },
@@ -54,6 +57,8 @@ static const struct option opts[] = {
 	{ "max-relays-per-pod", required_argument, NULL, OPT_MAX_RELAYS_POD },
 	{ "relay-idle-timeout", required_argument, NULL, OPT_RELAY_IDLE },
 	{ "relay-connect-timeout", required_argument, NULL, OPT_RELAY_CONNECT },
+	{ "ca-dir", required_argument, NULL, OPT_CA_DIR },
+	{ "trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -125,6 +130,13 @@ void config_usage(FILE *out)
 		"      --relay-connect-timeout SECONDS\n"
 		"                             reset a client whose upstream connect takes longer\n"
 		"                             (default 10)\n"
+		"\n"
+		"HBONE (ambient: mutual TLS and HTTP/2 CONNECT on 15008):\n"
+		"      --ca-dir DIR           the lab CA: DIR/root-cert.pem and root-key.pem,\n"
+		"                             made (ECDSA P-256) when absent (default\n"
+		"                             %s)\n"
+		"      --trust-domain TD      SPIFFE trust domain of the pods' certificates\n"
+		"                             (default cluster.local)\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -133,7 +145,7 @@ void config_usage(FILE *out)
 		"(ztunnel_emulator_log_dropped_total), never a stalled daemon.\n"
 		"SIGINT/SIGTERM close everything, remove the socket and exit 0.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
-		PROG, DEFAULT_SOCKET);
+		PROG, DEFAULT_SOCKET, DEFAULT_CA_DIR);
 }
 
 /* A whole number in base, min..max: 0, or -EINVAL with e saying why. */
@@ -310,6 +322,8 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	cfg->max_relays_per_pod = 1024;
 	cfg->relay_idle_timeout = 3600;	/* ztunnel's pool keeps an idle connection an hour */
 	cfg->relay_connect_timeout = 10;
+	cfg->ca_dir = DEFAULT_CA_DIR;
+	cfg->trust_domain = "cluster.local";
 	raw->addr = NULL;
 	raw->admin = "127.0.0.1:15000";
 	raw->ready = "127.0.0.1:15021";
@@ -360,6 +374,20 @@ static int parse_admission_option(int c, const char *arg, struct config *cfg, st
 		return cli_seconds("relay idle timeout", arg, &cfg->relay_idle_timeout, e);
 	case OPT_RELAY_CONNECT:
 		return cli_seconds("relay connect timeout", arg, &cfg->relay_connect_timeout, e);
+	case OPT_CA_DIR:
+		if (!*arg)
+			return ze_fail(e, -EINVAL, "empty --ca-dir");
+		cfg->ca_dir = arg;
+		return 0;
+	case OPT_TRUST_DOMAIN:
+		/* a SPIFFE trust domain: lowercase letters, digits, '.', '-', '_' */
+		if (!*arg || strlen(arg) > 255 ||
+		    strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(arg))
+			return ze_fail(e, -EINVAL,
+				       "invalid --trust-domain '%s': expected lowercase letters, digits, '.', '-', '_'",
+				       arg);
+		cfg->trust_domain = arg;
+		return 0;
 	}
 	/* getopt printed what was wrong */
 	return ze_fail(e, -EINVAL, "%s", "");

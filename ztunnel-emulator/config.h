@@ -70,6 +70,7 @@ struct config {
 	/* relays (ambient): caps and timeouts, faults.md 5; max_relays 0 = from the fd limit */
 	size_t max_relays, max_relays_per_pod;
 	double relay_idle_timeout, relay_connect_timeout;
+	const char *ca_dir, *trust_domain;	/* HBONE (ambient) */
 };
 
 /* What config_parse() asks of main besides running. */

@@ -9,6 +9,7 @@
 
 #include "admin/http.h"
 #include "daemon.h"
+#include "hbone/hbone.h"
 #include "pods.h"
 #include "sockpath.h"
 #include "zds_server.h"
@@ -19,6 +20,7 @@ void daemon_shutdown(struct daemon *d)
 	http_stop(d);
 	while (d->pods.head)
 		pod_drain(d, d->pods.head);
+	hbone_free(d);
 	loop_run_deferred(&d->loop);
 	pod_table_free(&d->pods);
 	close(d->server.fd);

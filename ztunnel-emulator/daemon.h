@@ -42,6 +42,7 @@ struct conn {
 
 
 struct http_server;
+struct hbone;
 
 /* Relays in one state, in the order their deadline comes (relay.c). */
 struct relay_queue {
@@ -75,6 +76,7 @@ struct daemon {
 	char *caps_kept;	/* the capability sets after start-up, as cap_to_text shows them */
 	struct stats stats;
 	struct http_server *http[3];	/* admin, ready, metrics */
+	struct hbone *hbone;	/* ambient: the CA, 15008 (hbone/hbone.h) */
 };
 
 

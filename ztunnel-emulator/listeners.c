@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "hbone/hbone.h"
 #include "listeners.h"
 #include "log.h"
 
@@ -132,6 +133,8 @@ void listener_accept(struct daemon *d, struct listener *l)
 		l->accepted++;
 		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))
 			relay_start(d, l, fd);
+		else if (d->cfg.relay && l->spec->role == ROLE_HBONE)
+			hbone_accept(d, l, fd);
 		else
 			close(fd);	/* accepting proves the listener; nothing to relay */
 	}

@@ -28,6 +28,7 @@
 #include "admin/report.h"
 #include "cli.h"
 #include "daemon.h"
+#include "hbone/hbone.h"
 #include "log.h"
 #include "netns.h"
 #include "privs.h"
@@ -169,6 +170,10 @@ int main(int argc, char **argv)
 	}
 	pods_start(&d);
 	relay_start_timers(&d);
+	if (d.cfg.profile == PROFILE_AMBIENT && hbone_init(&d, &err)) {
+		sockpath_remove(&d.sock);
+		cli_die("%s", err.msg);
+	}
 
 	log_plain("inpod_enabled: true");
 	log_plain("inpod_uds: %s", d.cfg.socket_path);

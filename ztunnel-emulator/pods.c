@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "fmt.h"
+#include "hbone/hbone.h"
 #include "listeners.h"
 #include "log.h"
 #include "proxy.h"
@@ -211,6 +212,7 @@ void pod_free(struct pod *p)
 	free(p->namespace_);
 	free(p->service_account);
 	free(p->last_error);
+	hbone_pod_free(p);
 	free(p);
 }
 
@@ -272,6 +274,7 @@ void pod_drain(struct daemon *d, struct pod *p)
 	}
 	pod_remove(&d->pods, p);
 	relay_close_pod(d, p);
+	hbone_pod_drain(d, p);
 	listeners_close(p);
 	close(p->netns_fd);
 	p->netns_fd = -1;

@@ -17,6 +17,7 @@
 
 #include "admin/report.h"
 #include "daemon.h"
+#include "hbone/hbone.h"
 #include "json.h"
 #include "log.h"
 
@@ -150,7 +151,9 @@ void report_config_dump(const struct daemon *d, FILE *out)
 		}
 		fputs("]}", out);
 	}
-	fputs(d->pods.count ? "\n  ]\n}\n" : "]\n}\n", out);
+	fputs(d->pods.count ? "\n  ],\n  \"certificates\": " : "],\n  \"certificates\": ", out);
+	hbone_report_certs(d, out);
+	fputs("\n}\n", out);
 	free(v);
 }
 
