@@ -284,6 +284,8 @@ do_down() {
 	local base_ours=0
 	[[ ! -e $STATE/base.ours ]] || base_ours=1
 	rm -f -- "$STATE"/{lab.env,lab.env.tmp,socket.ours,daemon.log,server.log,peers.log,base.ours,lock}
+	rm -f -- "$STATE"/ca/{root-cert.pem,root-key.pem}
+	[[ ! -d $STATE/ca ]] || rmdir -- "$STATE/ca" 2>/dev/null || true
 	if ! rmdir -- "$STATE" 2>/dev/null; then
 		warn "left $STATE: it holds files $PROG did not write"
 		return 1
@@ -368,10 +370,11 @@ start_daemon() {
 		fi
 	fi
 	before=$(grep -c ' listening on ' "$STATE/daemon.log" 2>/dev/null || true)
+	# the lab's CA lives (and goes) with the lab's state, not in /var/lib
 	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
-		--metrics-addr 127.0.0.1:0 "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
+		--metrics-addr 127.0.0.1:0 --ca-dir "$STATE/ca" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
 	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
-		"$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
+		--ca-dir "$STATE/ca" "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
 	pid=$!
 	record_pid daemon "$pid"
 	: >"$STATE/socket.ours"
