@@ -370,11 +370,12 @@ start_daemon() {
 		fi
 	fi
 	before=$(grep -c ' listening on ' "$STATE/daemon.log" 2>/dev/null || true)
-	# the lab's CA lives (and goes) with the lab's state, not in /var/lib
+	# the lab's CA lives (and goes) with the lab's state, not in /var/lib; the
+	# walk-thru narrates the plain-text path (15001 -> 15006), not HBONE
 	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
-		--metrics-addr 127.0.0.1:0 --ca-dir "$STATE/ca" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
+		--metrics-addr 127.0.0.1:0 --ca-dir "$STATE/ca" --no-hbone-outbound "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
 	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
-		--ca-dir "$STATE/ca" "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
+		--ca-dir "$STATE/ca" --no-hbone-outbound "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
 	pid=$!
 	record_pid daemon "$pid"
 	: >"$STATE/socket.ours"

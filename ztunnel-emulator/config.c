@@ -29,7 +29,7 @@
 /* long-only options (faults.md 5), clear of the short letters */
 enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT };
 /* HBONE (hbone.md) */
-enum { OPT_CA_DIR = 0x600, OPT_TRUST_DOMAIN };
+enum { OPT_CA_DIR = 0x600, OPT_TRUST_DOMAIN, OPT_NO_HBONE_OUT };
 
 static const struct option opts[] = {
 	{ "listen-address", required_argument, NULL, 'a' },
@@ -59,6 +59,7 @@ static const struct option opts[] = {
 	{ "relay-connect-timeout", required_argument, NULL, OPT_RELAY_CONNECT },
 	{ "ca-dir", required_argument, NULL, OPT_CA_DIR },
 	{ "trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN },
+	{ "no-hbone-outbound", no_argument, NULL, OPT_NO_HBONE_OUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -137,6 +138,8 @@ void config_usage(FILE *out)
 		"                             %s)\n"
 		"      --trust-domain TD      SPIFFE trust domain of the pods' certificates\n"
 		"                             (default cluster.local)\n"
+		"      --no-hbone-outbound    15001 relays to enrolled pods in plain TCP too\n"
+		"                             (through their 15006), not over HBONE\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -324,6 +327,7 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	cfg->relay_connect_timeout = 10;
 	cfg->ca_dir = DEFAULT_CA_DIR;
 	cfg->trust_domain = "cluster.local";
+	cfg->hbone_outbound = true;
 	raw->addr = NULL;
 	raw->admin = "127.0.0.1:15000";
 	raw->ready = "127.0.0.1:15021";
@@ -387,6 +391,9 @@ static int parse_admission_option(int c, const char *arg, struct config *cfg, st
 				       "invalid --trust-domain '%s': expected lowercase letters, digits, '.', '-', '_'",
 				       arg);
 		cfg->trust_domain = arg;
+		return 0;
+	case OPT_NO_HBONE_OUT:
+		cfg->hbone_outbound = false;
 		return 0;
 	}
 	/* getopt printed what was wrong */

@@ -71,6 +71,7 @@ struct config {
 	size_t max_relays, max_relays_per_pod;
 	double relay_idle_timeout, relay_connect_timeout;
 	const char *ca_dir, *trust_domain;	/* HBONE (ambient) */
+	bool hbone_outbound;	/* 15001 to an enrolled pod goes over HBONE */
 };
 
 /* What config_parse() asks of main besides running. */

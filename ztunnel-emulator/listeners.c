@@ -131,6 +131,8 @@ void listener_accept(struct daemon *d, struct listener *l)
 		if (fd < 0)
 			break;
 		l->accepted++;
+		if (d->cfg.relay && l->spec->role == ROLE_OUTBOUND && hbone_outbound(d, l, fd))
+			continue;	/* to an enrolled pod: over HBONE */
 		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))
 			relay_start(d, l, fd);
 		else if (d->cfg.relay && l->spec->role == ROLE_HBONE)

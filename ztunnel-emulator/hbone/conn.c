@@ -44,7 +44,7 @@ void hconn_close(struct hconn *c, const char *why)
 
 	if (c->state == HC_CLOSED)
 		return;
-	if (why && c->state == HC_TLS) {
+	if (why && c->state == HC_TLS && !c->client) {
 		sd_format_addr(&c->remote, src, sizeof(src));
 		sd_format_addr(&c->local, dst, sizeof(dst));
 		log_limited(&fail_limit, LOG_WARN, "access",
@@ -76,7 +76,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
 {
 	struct hstream *s;
 
-	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST ||
+	    ((struct hconn *)ud)->client)
 		return 0;
 	s = hstream_new(ud, f->hd.stream_id);
 	if (!s)
@@ -108,6 +109,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 		copy_header(s->method, sizeof(s->method), value, valuelen, &s->bad_header);
 	else if (namelen == 10 && !memcmp(name, ":authority", 10))
 		copy_header(s->authority, sizeof(s->authority), value, valuelen, &s->bad_header);
+	else if (namelen == 7 && !memcmp(name, ":status", 7) && valuelen == 3)
+		s->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
 	return 0;
 }
 
@@ -120,11 +123,16 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 		c->ping_out = false;
 		return 0;
 	}
+	if (f->hd.type == NGHTTP2_GOAWAY)
+		c->goaway = true;
 	if (!s)
 		return 0;
 	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
 	    !s->connecting && !s->responded)
 		inbound_request(s);
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+	    c->client && !s->responded)
+		outbound_response(s);
 	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
 	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		s->peer_eof = true;
@@ -154,8 +162,7 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
 	struct hstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
 
-	(void)ud;
-	if (s && f->hd.type == NGHTTP2_HEADERS && s->status != 200 &&
+	if (s && !((struct hconn *)ud)->client && f->hd.type == NGHTTP2_HEADERS && s->status != 200 &&
 	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
 	return 0;
@@ -171,6 +178,11 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void 
 	if (code != NGHTTP2_NO_ERROR && !s->error)
 		s->error = "stream reset";
 	nghttp2_session_set_stream_user_data(h2, id, NULL);
+	/* END_STREAM arrived with the last DATA: what is buffered still goes out first */
+	if (!s->error && s->ev.fd >= 0 && s->wlen) {
+		s->h2_closed = s->peer_eof = true;
+		return 0;
+	}
 	hstream_free(s);
 	return 0;
 }
@@ -196,7 +208,12 @@ static int new_session(struct hconn *c)
 	/* flow control follows what the app has taken: bytes are consumed once written */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_send_header_block_length(opt, H2_SERVER_MAX_HEADERS);
-	ret = nghttp2_session_server_new2(&c->h2, cb, c, opt);
+	if (c->client) {
+		nghttp2_option_set_max_send_header_block_length(opt, H2_CLIENT_MAX_HEADERS);
+		ret = nghttp2_session_client_new2(&c->h2, cb, c, opt);
+	} else {
+		ret = nghttp2_session_server_new2(&c->h2, cb, c, opt);
+	}
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cb);
 	return ret ? -1 : 0;
@@ -212,8 +229,18 @@ static int start_h2(struct hconn *c)
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_SERVER_MAX_HEADERS },
 	};
 
+	static const nghttp2_settings_entry civ[] = {
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW },
+		{ NGHTTP2_SETTINGS_MAX_FRAME_SIZE, H2_MAX_FRAME },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_CLIENT_MAX_HEADERS },
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+	};
+
 	if (new_session(c) ||
-	    nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) ||
+	    (c->client ? nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, civ,
+						 sizeof(civ) / sizeof(civ[0])) :
+			 nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv,
+						 sizeof(iv) / sizeof(iv[0]))) ||
 	    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW))
 		return -1;
 	c->state = HC_H2;
@@ -235,6 +262,8 @@ static void handshake(struct hconn *c)
 			hconn_close(c, "cannot start HTTP/2");
 			return;
 		}
+		if (c->client)
+			outbound_ready(c);
 		hconn_flush(c);
 		return;
 	}
@@ -349,14 +378,14 @@ static void unmap(struct sockaddr_storage *ss)
 	memcpy(ss, &s4, sizeof(s4));
 }
 
-void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
+/* The parts of a new connection both roles share; NULL when out of memory (fd closed). */
+static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
-	socklen_t sl;
 
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->hb = hb;
 	c->pod = p;
@@ -364,6 +393,23 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 	list_init(&c->streams);
 	list_add_tail(&hb->conns, &c->link);
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	c->idle_since = c->start;
+	return c;
+}
+
+static int conn_watch(struct hconn *c, uint32_t events)
+{
+	c->events = events;
+	return loop_watch(&c->hb->d->loop, &c->ev, events, conn_ready, c);
+}
+
+void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
+{
+	struct hconn *c = conn_new(hb, p, fd);
+	socklen_t sl;
+
+	if (!c)
+		return;
 	sl = sizeof(c->local);
 	getsockname(fd, (struct sockaddr *)&c->local, &sl);
 	sl = sizeof(c->remote);
@@ -371,14 +417,34 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 	unmap(&c->local);
 	unmap(&c->remote);
 	c->peer.want_td = hb->ca.trust_domain;
-	c->ssl = tls_new(hb->server, p->cert, &c->peer, fd);
-	if (!c->ssl || loop_watch(&hb->d->loop, &c->ev, EPOLLIN, conn_ready, c)) {
+	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd);
+	if (!c->ssl || conn_watch(c, EPOLLIN)) {
 		hconn_close(c, "cannot start TLS");
 		return;
 	}
-	c->events = EPOLLIN;
 	SSL_set_accept_state(c->ssl);
 	handshake(c);
+}
+
+struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, struct pod *dst,
+				 const struct sockaddr_storage *to, int fd)
+{
+	struct hconn *c = conn_new(hb, src, fd);
+
+	if (!c)
+		return NULL;
+	c->client = true;
+	c->dst_pod = dst;
+	c->remote = *to;
+	c->peer.want_identity = dst->hbone->leaf->identity;
+	c->ssl = tls_new(hb->client, src->hbone->leaf, &c->peer, fd);
+	/* the connect is in flight: the handshake starts once the socket is writable */
+	if (!c->ssl || conn_watch(c, EPOLLOUT)) {
+		hconn_close(c, "cannot start TLS");
+		return NULL;
+	}
+	SSL_set_connect_state(c->ssl);
+	return c;
 }
 
 /* ---- keepalive and deadlines ---------------------------------------------------- */
@@ -436,6 +502,18 @@ static long conn_timer(struct hconn *c, const struct timespec *now, bool run)
 	}
 	if (c->state != HC_H2)
 		return -1;
+	if (c->client && !c->nstreams) {
+		struct timespec idle = c->idle_since;
+
+		timespec_add(&idle, POOL_IDLE_MS / 1000.0);
+		if (run && expired(&idle, now)) {
+			hconn_close(c, NULL);
+			return -1;
+		}
+		best = ms_until(&idle);
+	} else {
+		best = -1;
+	}
 	if (run && c->ping_out && expired(&c->pong_due, now)) {
 		hconn_close(c, "no PING acknowledgement within 20s");
 		return -1;
@@ -444,7 +522,7 @@ static long conn_timer(struct hconn *c, const struct timespec *now, bool run)
 		send_ping(c, now);
 		hconn_flush(c);
 	}
-	best = stream_deadlines(c, now, run);
+	best = min_ms(best, stream_deadlines(c, now, run));
 	if (c->state != HC_H2)
 		return -1;
 	if (run)

@@ -39,7 +39,10 @@ int hbone_init(struct daemon *d, struct ze_err *e)
 	ret = ca_open(&hb->ca, d->cfg.ca_dir, d->cfg.trust_domain, e);
 	if (!ret)
 		ret = tls_server_ctx(&hb->server, &hb->ca, e);
+	if (!ret)
+		ret = tls_client_ctx(&hb->client, &hb->ca, e);
 	if (ret) {
+		SSL_CTX_free(hb->server);
 		ca_close(&hb->ca);
 		free(hb);
 		return ret;
@@ -60,6 +63,7 @@ void hbone_free(struct daemon *d)
 	while (!list_empty(&hb->conns))
 		hconn_close(container_of(hb->conns.next, struct hconn, link), "shutting down");
 	SSL_CTX_free(hb->server);
+	SSL_CTX_free(hb->client);
 	ca_close(&hb->ca);
 	/* the connections' memory waits for the loop's deferred frees, which need no hb */
 	list_del(&hb->timer.node);
@@ -71,10 +75,15 @@ void hbone_pod_added(struct daemon *d, struct pod *p)
 {
 	char why[256], u[400];
 
-	if (!d->hbone || p->cert)
+	if (!d->hbone || p->hbone)
 		return;
-	p->cert = ca_issue(&d->hbone->ca, p->namespace_, p->service_account, why, sizeof(why));
-	if (!p->cert)
+	p->hbone = calloc(1, sizeof(*p->hbone));
+	if (p->hbone)
+		p->hbone->leaf = ca_issue(&d->hbone->ca, p->namespace_, p->service_account, why,
+					  sizeof(why));
+	else
+		snprintf(why, sizeof(why), "out of memory");
+	if (!pod_leaf(p))
 		log_line(LOG_WARN, T_EMU, "pod %s: no HBONE certificate, its 15008 refuses connections: %s",
 			 uid_text(u, sizeof(u), p->uid, p->uid_len), why);
 }
@@ -89,7 +98,7 @@ void hbone_pod_drain(struct daemon *d, struct pod *p)
 		struct hconn *c = container_of(n, struct hconn, link);
 
 		next = n->next;
-		if (c->pod == p)
+		if (c->pod == p || c->dst_pod == p)
 			hconn_close(c, "pod drained");
 	}
 	hbone_pod_free(p);
@@ -97,13 +106,16 @@ void hbone_pod_drain(struct daemon *d, struct pod *p)
 
 void hbone_pod_free(struct pod *p)
 {
-	ca_leaf_free(p->cert);
-	p->cert = NULL;
+	if (!p->hbone)
+		return;
+	ca_leaf_free(p->hbone->leaf);
+	free(p->hbone);
+	p->hbone = NULL;
 }
 
 void hbone_accept(struct daemon *d, struct listener *l, int fd)
 {
-	if (!d->hbone || !l->pod->cert) {
+	if (!d->hbone || !pod_leaf(l->pod)) {
 		close(fd);
 		return;
 	}
@@ -119,15 +131,17 @@ void hbone_report_certs(const struct daemon *d, FILE *out)
 
 	fputc('[', out);
 	for (p = d->pods.head; p; p = p->next) {
-		if (!p->cert)
+		const struct ca_leaf *leaf = pod_leaf(p);
+
+		if (!leaf)
 			continue;
-		gmtime_r(&p->cert->expiry, &tm);
+		gmtime_r(&leaf->expiry, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		fprintf(out, "%s{\"uid\":", first ? "" : ",");
 		json_str(out, p->uid, p->uid_len);
 		fputs(",\"identity\":", out);
-		json_cstr(out, p->cert->identity);
-		fprintf(out, ",\"serial\":\"%s\",\"expiry\":\"%s\"}", p->cert->serial, when);
+		json_cstr(out, leaf->identity);
+		fprintf(out, ",\"serial\":\"%s\",\"expiry\":\"%s\"}", leaf->serial, when);
 		first = false;
 	}
 	fputc(']', out);

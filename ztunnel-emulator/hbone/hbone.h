@@ -7,6 +7,7 @@
 #ifndef ZT_HBONE_H
 #define ZT_HBONE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -28,6 +29,11 @@ void hbone_pod_drain(struct daemon *d, struct pod *p);
 void hbone_pod_free(struct pod *p);
 /* A connection accepted on a pod's 15008. */
 void hbone_accept(struct daemon *d, struct listener *l, int fd);
+/*
+ * A connection accepted on a pod's 15001: true when it went over HBONE (its
+ * original destination is an enrolled pod), false to relay it as plain TCP.
+ */
+bool hbone_outbound(struct daemon *d, struct listener *l, int fd);
 /* config_dump's "certificates": a JSON array, one object per pod with a certificate. */
 void hbone_report_certs(const struct daemon *d, FILE *out);
 

@@ -191,6 +191,6 @@ void inbound_log(const struct hstream *s)
 		 "connection complete src.addr=%s src.identity=\"%s\" dst.addr=%s dst.hbone_addr=%s dst.workload=%s dst.namespace=%s dst.identity=\"%s\" direction=\"inbound\" bytes_sent=%llu bytes_recv=%llu duration=\"%ldms\"%s",
 		 src, c->peer.identity, dst, hb, log_quote(name, sizeof(name), p->name, strlen(p->name)),
 		 log_quote(ns, sizeof(ns), p->namespace_, strlen(p->namespace_)),
-		 p->cert ? p->cert->identity : "", (unsigned long long)s->sent,
+		 pod_identity(p), (unsigned long long)s->sent,
 		 (unsigned long long)s->recv, ms, err);
 }

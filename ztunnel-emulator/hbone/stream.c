@@ -38,22 +38,34 @@ struct hstream *hstream_new(struct hconn *c, int32_t id)
 	s->ev.fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	list_add_tail(&c->streams, &s->link);
+	c->nstreams++;
 	return s;
 }
 
 void hstream_free(struct hstream *s)
 {
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	/* outbound: a client whose tunnel failed is reset, as ztunnel does */
+	if (s->ev.fd >= 0 && s->c->client && (s->status != 200 || s->error))
+		setsockopt(s->ev.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	if (s->ev.fd >= 0)
 		close(s->ev.fd);
 	s->ev.fd = -1;
-	inbound_log(s);
+	if (s->c->client)
+		outbound_log(s);
+	else
+		inbound_log(s);
 	list_del(&s->link);
+	if (--s->c->nstreams == 0)
+		clock_gettime(CLOCK_MONOTONIC, &s->c->idle_since);
 	loop_defer_free(&s->c->hb->d->loop, &s->dead, free_stream);
 }
 
-static void watch(struct hstream *s)
+void hstream_interest(struct hstream *s)
 {
-	uint32_t ev = (!s->rlen && !s->tcp_eof ? EPOLLIN : 0) | (s->wlen ? EPOLLOUT : 0);
+	uint32_t ev = (!s->rlen && !s->tcp_eof && !s->h2_closed ? EPOLLIN : 0) |
+		      (s->wlen ? EPOLLOUT : 0);
 
 	if (s->ev.fd < 0 || s->connecting || ev == s->events)
 		return;
@@ -65,9 +77,10 @@ static void reset_stream(struct hstream *s, const char *why)
 {
 	if (!s->error)
 		s->error = why;
-	if (s->ev.fd >= 0)
+	if (s->ev.fd >= 0 && !s->c->client)
 		close(s->ev.fd);
-	s->ev.fd = -1;
+	if (!s->c->client)
+		s->ev.fd = -1;
 	nghttp2_submit_rst_stream(s->c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CONNECT_ERROR);
 }
 
@@ -93,8 +106,8 @@ int hstream_data(struct hstream *s, const uint8_t *data, size_t len)
 	return 0;
 }
 
-static ssize_t read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length,
-		       uint32_t *flags, nghttp2_data_source *src, void *ud)
+ssize_t hstream_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length,
+			uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	struct hstream *s = src->ptr;
 	size_t n;
@@ -109,7 +122,7 @@ static ssize_t read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len
 		s->rlen -= n;
 		if (!s->rlen) {
 			s->roff = 0;
-			watch(s);
+			hstream_interest(s);
 		}
 		return (ssize_t)n;
 	}
@@ -133,7 +146,8 @@ static int write_side(struct hstream *s)
 		memmove(s->wbuf, s->wbuf + n, s->wlen - (size_t)n);
 		s->wlen -= (size_t)n;
 		s->sent += (uint64_t)n;
-		nghttp2_session_consume(s->c->h2, s->id, (size_t)n);
+		if (!s->h2_closed)
+			nghttp2_session_consume(s->c->h2, s->id, (size_t)n);
 	}
 	if (!s->wlen && s->peer_eof && !s->tcp_shut) {
 		if (shutdown(s->ev.fd, SHUT_WR) < 0 && errno != ENOTCONN)
@@ -166,6 +180,13 @@ void hstream_pump(struct hstream *s)
 
 	if (s->ev.fd < 0 || s->connecting || !s->responded)
 		return;
+	if (s->h2_closed) {
+		if (write_side(s) || (!s->wlen && s->tcp_shut))
+			hstream_free(s);
+		else
+			hstream_interest(s);
+		return;
+	}
 	ret = write_side(s);
 	if (!ret)
 		ret = read_side(s);
@@ -177,7 +198,7 @@ void hstream_pump(struct hstream *s)
 		s->deferred = false;
 		nghttp2_session_resume_data(s->c->h2, s->id);
 	}
-	watch(s);
+	hstream_interest(s);
 }
 
 static void stream_ready(struct loop_src *src, uint32_t events)
@@ -196,6 +217,12 @@ static void stream_ready(struct loop_src *src, uint32_t events)
 }
 
 /* Watches the upstream socket while its connect is in flight: 0 or -errno. */
+int hstream_watch(struct hstream *s)
+{
+	s->events = 0;
+	return loop_watch(&s->c->hb->d->loop, &s->ev, 0, stream_ready, s);
+}
+
 int hstream_watch_connect(struct hstream *s)
 {
 	s->connecting = true;
@@ -207,7 +234,7 @@ int hstream_open(struct hstream *s)
 {
 	static const nghttp2_nv ok[] = { { (uint8_t *)":status", (uint8_t *)"200", 7, 3,
 					    NGHTTP2_NV_FLAG_NONE } };
-	nghttp2_data_provider dp = { .source.ptr = s, .read_callback = read_cb };
+	nghttp2_data_provider dp = { .source.ptr = s, .read_callback = hstream_read_cb };
 
 	s->status = 200;
 	s->connecting = false;
@@ -217,7 +244,7 @@ int hstream_open(struct hstream *s)
 		return -1;
 	}
 	s->events = 0;
-	watch(s);
+	hstream_interest(s);
 	return 0;
 }
 

@@ -135,6 +135,8 @@ const char *tls_error(SSL *ssl, int ret, char *buf, size_t cap)
 			 X509_verify_cert_error_string(vr));
 	else if (e)
 		snprintf(buf, cap, "TLS handshake failed: %s", ERR_reason_error_string(e));
+	else if (err == SSL_ERROR_SYSCALL && errno)
+		snprintf(buf, cap, "%s (os error %d)", strerror(errno), errno);
 	else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN)
 		snprintf(buf, cap, "connection closed during the TLS handshake");
 	else
