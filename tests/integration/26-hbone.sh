@@ -174,6 +174,18 @@ check "the outbound access line: identities, dst.addr :15008, dst.hbone_addr" wa
 	"INFO access: connection complete src\.addr=$A4:[0-9]+ src\.workload=\"[^\"]*\" src\.namespace=\"web\" src\.identity=\"$ID_A\" dst\.addr=$B4:15008 dst\.hbone_addr=$B4:$PORT .*dst\.identity=\"$ID_B\" direction=\"outbound\" bytes_sent=1048576 bytes_recv=1048576"
 check "the inbound access line names pod-a's identity" wait_for 10 log_has \
 	"INFO access: connection complete src\.addr=$A4:[0-9]+ src\.identity=\"$ID_A\" dst\.addr=$B4:15008 dst\.hbone_addr=$B4:$PORT"
+# series NAME REPORTER SRC DST: the value of the istio_tcp NAME series with those labels
+series() {
+	metrics | awk -v n="istio_$1_total{reporter=\"$2\"," -v s="source_principal=\"$3\"" \
+		-v d="destination_principal=\"$4\"" -v m='connection_security_policy="mutual_tls"' \
+		'index($0, n) == 1 && index($0, s) && index($0, d) && index($0, m) { v += $NF } END { print v + 0 }'
+}
+check "/metrics: istio_tcp_connections_opened and _closed, reporter=source, the two principals, mutual_tls" \
+	wait_for 10 eval '(($(series tcp_connections_opened source "$ID_A" "$ID_B") >= 1 && $(series tcp_connections_closed source "$ID_A" "$ID_B") >= 1))'
+check "/metrics: ... and reporter=destination" \
+	wait_for 10 eval '(($(series tcp_connections_closed destination "$ID_A" "$ID_B") >= 1))'
+check "/metrics: istio_tcp_received_bytes and _sent_bytes count the 1 MiB each way, both reporters" \
+	eval '(($(series tcp_received_bytes source "$ID_A" "$ID_B") >= 1048576 && $(series tcp_sent_bytes source "$ID_A" "$ID_B") >= 1048576 && $(series tcp_received_bytes destination "$ID_A" "$ID_B") >= 1048576 && $(series tcp_sent_bytes destination "$ID_A" "$ID_B") >= 1048576))'
 probe -m x "$B4" "$CLOSED"
 is "$P_RC:${P_OUT%% *}" "3:reset" "nothing on $B4:$CLOSED: the 503 resets pod-a's client"
 out=$(ip netns exec "$A" "$PROBE" many -n 50 -t 30 "$B4" "$PORT" 2>&1) && rc=0 || rc=$?

@@ -288,6 +288,7 @@ void report_metrics(const struct daemon *d, FILE *out)
 		    "Log lines dropped because stdout was not read fast enough.");
 	fprintf(out, "ztunnel_emulator_log_dropped_total %" PRIu64 "\n", log_dropped());
 
+	hbone_report_metrics(d, out);
 	prom_header(out, "ztunnel_emulator_add_duration_seconds", "histogram",
 		    "Time from receiving an Add to sending its ack, by the daemon's monotonic clock.");
 	for (k = 0; k < ADD_BUCKETS; k++) {

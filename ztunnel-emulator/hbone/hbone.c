@@ -65,6 +65,7 @@ void hbone_free(struct daemon *d)
 	SSL_CTX_free(hb->server);
 	SSL_CTX_free(hb->client);
 	ca_close(&hb->ca);
+	metrics_free(hb);
 	/* the connections' memory waits for the loop's deferred frees, which need no hb */
 	list_del(&hb->timer.node);
 	free(hb);

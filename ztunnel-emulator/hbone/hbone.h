@@ -34,6 +34,8 @@ void hbone_accept(struct daemon *d, struct listener *l, int fd);
  * original destination is an enrolled pod), false to relay it as plain TCP.
  */
 bool hbone_outbound(struct daemon *d, struct listener *l, int fd);
+/* The istio_tcp_* families of HBONE streams, Prometheus text. */
+void hbone_report_metrics(const struct daemon *d, FILE *out);
 /* config_dump's "certificates": a JSON array, one object per pod with a certificate. */
 void hbone_report_certs(const struct daemon *d, FILE *out);
 

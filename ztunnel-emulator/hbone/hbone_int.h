@@ -23,6 +23,7 @@
 
 struct daemon;
 struct pod;
+struct tcp_series;
 
 #define T_HBONE_IN "ztunnel::proxy::inbound"
 
@@ -44,6 +45,7 @@ struct hbone {
 	SSL_CTX *server, *client;
 	struct list_node conns;	/* every HBONE connection */
 	struct loop_timer timer;	/* PINGs, dead peers, upstream connect timeouts */
+	struct tcp_series *series;	/* metrics.c */
 };
 
 enum hconn_state { HC_TLS, HC_H2, HC_CLOSED };
@@ -96,6 +98,7 @@ struct hstream {
 	struct timespec start, connect_due;
 	const char *error;	/* why it ended early, for the access log */
 	int status;		/* the response's */
+	struct tcp_series *series;	/* its metrics, once opened */
 	struct list_node link;	/* in c->streams */
 	struct loop_deferred dead;
 };
@@ -157,6 +160,13 @@ void hstream_refuse(struct hstream *s, int status, const char *why);
 void inbound_request(struct hstream *s);
 void inbound_log(const struct hstream *s);
 void inbound_connected(struct hstream *s);
+
+/* metrics.c */
+/* A stream got its 200: counted opened in its label set. */
+void metrics_stream_open(struct hstream *s);
+/* A stream ends: counted closed with its bytes (one never opened: not at all). */
+void metrics_stream_end(const struct hstream *s);
+void metrics_free(struct hbone *hb);
 
 /* outbound.c */
 /* A client connection finished its handshake: its queued CONNECTs go out. */

@@ -322,6 +322,7 @@ void outbound_response(struct hstream *s)
 {
 	if (s->status == 200) {
 		s->responded = true;
+		metrics_stream_open(s);
 		hstream_interest(s);
 		return;
 	}

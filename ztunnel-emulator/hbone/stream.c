@@ -56,6 +56,7 @@ void hstream_free(struct hstream *s)
 		outbound_log(s);
 	else
 		inbound_log(s);
+	metrics_stream_end(s);
 	list_del(&s->link);
 	if (--s->c->nstreams == 0)
 		clock_gettime(CLOCK_MONOTONIC, &s->c->idle_since);
@@ -239,6 +240,7 @@ int hstream_open(struct hstream *s)
 	s->status = 200;
 	s->connecting = false;
 	s->responded = true;
+	metrics_stream_open(s);
 	if (nghttp2_submit_response(s->c->h2, s->id, ok, 1, &dp)) {
 		reset_stream(s, "cannot respond");
 		return -1;
