@@ -144,6 +144,15 @@ is "$(cat "$T_DIR"/many.* | sort | uniq -c | sed 's/^ *//')" "10 streams ok=20 b
 	"10 concurrent connections of 20 streams each all complete"
 check "the daemon's fd count returns to its idle value ($idle)" wait_for 10 fds_back_to "$idle"
 
+# ---- hostile peers ------------------------------------------------------------------------
+
+is "$(good hostile "$B4:$PORT")" "hostile done=14" \
+	"a hostile peer: garbage, bad frames and HPACK, a flow-control overrun, 300 streams, huge headers, cut streams"
+check "the daemon survives them" daemon_alive
+is "$(good request CONNECT "$B4:$PORT" "$T_DIR/big" "$T_DIR/big.out3")" "status=200 sent=1048576 recv=1048576" \
+	"a good peer is served after them"
+check "the daemon's fd count returns to its idle value ($idle) after the hostile peer" wait_for 10 fds_back_to "$idle"
+
 # ---- outbound: pod-a -> pod-b over HBONE ----------------------------------------------------
 
 # counter NS TABLE CHAIN PATTERN: packets of CHAIN's rules that contain PATTERN (iptables-save -c)
