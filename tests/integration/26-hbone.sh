@@ -130,6 +130,9 @@ matches "$(cat "$PEERS")" "peer=$A4:[0-9]+ local=$B4:$PORT bytes=1048576" \
 check "the access log: identities, dst.hbone_addr, direction, bytes" wait_for 10 log_has \
 	"INFO access: connection complete src\.addr=$A4:[0-9]+ src\.identity=\"spiffe://$TD/ns/test/sa/peer\" dst\.addr=$B4:15008 dst\.hbone_addr=$B4:$PORT .*dst\.identity=\"$ID_B\" direction=\"inbound\" bytes_sent=1048576 bytes_recv=1048576 duration=\"[0-9]+ms\""
 
+out=$(good idle 12)
+matches "$out" "^pings=[1-9]" "an idle connection gets the server's keepalive PING within 12 s ($out)"
+
 # ---- many streams, many connections, fds back to idle --------------------------------------
 
 idle=$(fd_count "$ZT_PID")
