@@ -218,6 +218,24 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in *)ss)->sin_port = htons(port);
 }
 
+/*
+ * A mesh destination that cannot be tunnelled is refused, never sent in
+ * plain text instead: the client is reset and the failure logged.
+ */
+static bool refuse(int fd, const struct sockaddr_storage *dst, const char *why)
+{
+	static struct log_limit limit = LOG_LIMIT_INIT(5, 5);
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char a[64];
+
+	sd_format_addr(dst, a, sizeof(a));
+	log_limited(&limit, LOG_WARN, "access",
+		    "connection failed dst.addr=%s direction=\"outbound\" error=\"%s\"", a, why);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	return true;
+}
+
 bool hbone_outbound(struct daemon *d, struct listener *l, int fd)
 {
 	struct sockaddr_storage dst, to;
@@ -238,10 +256,10 @@ bool hbone_outbound(struct daemon *d, struct listener *l, int fd)
 	if (!c)
 		c = dial(d, l->pod, dpod, &to);
 	if (!c)
-		return false;	/* plain TCP, as ztunnel would not: logged by the relay */
+		return refuse(fd, &dst, "cannot open an HBONE connection");
 	s = hstream_new(c, -1);
 	if (!s)
-		return false;
+		return refuse(fd, &dst, "out of memory");
 	s->ev.fd = fd;
 	s->target = dst;
 	getpeername(fd, (struct sockaddr *)&s->client, &sl);
