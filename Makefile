@@ -8,8 +8,10 @@ CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	-Wformat=2 -Wpointer-arith -Wundef -Wvla
 # Recursive (=) so pkg-config only runs when something is compiled, after `make deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags libcap libmnl libmicrohttpd yaml-0.1)
-PKG_LIBS = $(shell pkg-config --libs libcap libmnl libmicrohttpd yaml-0.1)
+# openssl (TLS 1.3, X.509) and libnghttp2 (HTTP/2): HBONE, ztunnel-emulator/hbone/
+PKG_MODS := libcap libmnl libmicrohttpd yaml-0.1 openssl libnghttp2
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_MODS))
+PKG_LIBS = $(shell pkg-config --libs $(PKG_MODS))
 # Debian's libldns-dev ships no .pc file
 LDNS_LIBS := -lldns
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DZE_VERSION='"$(VERSION)"' -Icommon $(WARNINGS) \

@@ -12,6 +12,7 @@ PACKAGES=(
 	gcc libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev libjansson-dev
 	iproute2 iptables netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
 	socat conntrack libyaml-dev libldns-dev nftables dnsutils python3
+	libssl-dev libnghttp2-dev python3-h2
 )
 # Only to regenerate the man pages (make man) from docs/*.scd, and for man(1)
 # to check how they render: the pages are committed, so building, testing and
@@ -68,7 +69,7 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 		command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 	done
 	if command -v pkg-config >/dev/null 2>&1; then
-		for mod in libcap libmnl jansson yaml-0.1; do
+		for mod in libcap libmnl jansson yaml-0.1 openssl libnghttp2; do
 			pkg-config --exists "$mod" || missing+=("pkg-config module $mod")
 		done
 	fi

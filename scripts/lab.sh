@@ -300,6 +300,8 @@ do_down() {
 	[[ ! -e $STATE/base.ours ]] || base_ours=1
 	rm -f -- "$STATE"/{lab.env,lab.env.tmp,socket.ours,daemon.log,server.log,peers.log,base.ours,lock}
 	rm -f -- "$STATE"/{registry.yaml,resolver.log}
+	rm -f -- "$STATE"/ca/{root-cert.pem,root-key.pem}
+	[[ ! -d $STATE/ca ]] || rmdir -- "$STATE/ca" 2>/dev/null || true
 	if ! rmdir -- "$STATE" 2>/dev/null; then
 		warn "left $STATE: it holds files $PROG did not write"
 		return 1
@@ -384,11 +386,14 @@ start_daemon() {
 		fi
 	fi
 	before=$(grep -c ' listening on ' "$STATE/daemon.log" 2>/dev/null || true)
+	# the lab's CA lives (and goes) with the lab's state, not in /var/lib; the
+	# walk-thru narrates the plain-text path (15001 -> 15006), not HBONE
 	local dns_opts=(--registry "$STATE/registry.yaml" --dns-upstream "$DNS_ADDR")
+	local hbone_opts=(--ca-dir "$STATE/ca" --no-hbone-outbound)
 	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
-		--metrics-addr 127.0.0.1:0 "${dns_opts[@]}" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
+		--metrics-addr 127.0.0.1:0 "${dns_opts[@]}" "${hbone_opts[@]}" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
 	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
-		"${dns_opts[@]}" "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
+		"${dns_opts[@]}" "${hbone_opts[@]}" "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
 	pid=$!
 	record_pid daemon "$pid"
 	: >"$STATE/socket.ours"

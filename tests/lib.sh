@@ -226,8 +226,9 @@ start_daemon() {
 	# free ports for the HTTP endpoints: tests never collide with a real daemon
 	# ZT_WRAPPER (e.g. valgrind, or setpriv for the setcap mode) runs the daemon
 	# shellcheck disable=SC2086
+	# the lab CA (ambient) in the test's own directory, never the system's
 	spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
-		"$@" "$SOCK" >>"$ZT_LOG" 2>&1
+		--ca-dir "$T_DIR/ca" "$@" "$SOCK" >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
 	if ! wait_for 5 eval '[[ $(grep -c " listening on " "$ZT_LOG") -gt $_started ]]'; then
 		echo "# daemon did not create $SOCK; its log:"

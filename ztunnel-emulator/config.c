@@ -18,6 +18,7 @@
 #include "config.h"
 
 #define DEFAULT_SOCKET "/var/run/ztunnel/ztunnel.sock"
+#define DEFAULT_CA_DIR "/var/lib/ztunnel-emulator/ca"
 
 #define T_INBOUND "ztunnel::proxy::inbound"
 #define T_PLAIN "ztunnel::proxy::inbound_passthrough"
@@ -28,6 +29,8 @@
 /* long-only options (faults.md 5), clear of the short letters */
 enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT,
 	OPT_CONNECT, OPT_PROTOCOL_ERRORS, OPT_DRAIN_DEADLINE };
+/* HBONE (hbone.md) */
+enum { OPT_CA_DIR = 0x600, OPT_TRUST_DOMAIN, OPT_NO_HBONE_OUT };
 
 static const struct option opts[] = {
 	{ "listen-address", required_argument, NULL, 'a' },
@@ -63,6 +66,9 @@ static const struct option opts[] = {
 	{ "connect", optional_argument, NULL, OPT_CONNECT },
 	{ "protocol-errors", required_argument, NULL, OPT_PROTOCOL_ERRORS },
 	{ "drain-deadline", required_argument, NULL, OPT_DRAIN_DEADLINE },
+	{ "ca-dir", required_argument, NULL, OPT_CA_DIR },
+	{ "trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN },
+	{ "no-hbone-outbound", no_argument, NULL, OPT_NO_HBONE_OUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -164,6 +170,14 @@ void config_usage(FILE *out)
 		"                             where forwarded queries leave from: the pod's\n"
 		"                             netns (default, Istio >= 1.24) or the daemon's\n"
 		"                             own (Istio 1.21-1.23, for tproxy-variant rules)\n"
+		"HBONE (ambient: mutual TLS and HTTP/2 CONNECT on 15008):\n"
+		"      --ca-dir DIR           the lab CA: DIR/root-cert.pem and root-key.pem,\n"
+		"                             made (ECDSA P-256) when absent (default\n"
+		"                             %s)\n"
+		"      --trust-domain TD      SPIFFE trust domain of the pods' certificates\n"
+		"                             (default cluster.local)\n"
+		"      --no-hbone-outbound    15001 relays to enrolled pods in plain TCP too\n"
+		"                             (through their 15006), not over HBONE\n"
 		"  -h, --help                 show this help and exit\n"
 		"  -V, --version              show the version and exit\n"
 		"\n"
@@ -175,7 +189,7 @@ void config_usage(FILE *out)
 		"connections finish until --drain-deadline, then exit 0; a second one exits\n"
 		"at once.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
-		PROG, PROG, DEFAULT_SOCKET, DEFAULT_SOCKET);
+		PROG, PROG, DEFAULT_SOCKET, DEFAULT_SOCKET, DEFAULT_CA_DIR);
 }
 
 /* A whole number in base, min..max: 0, or -EINVAL with e saying why. */
@@ -352,6 +366,9 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	cfg->max_relays_per_pod = 1024;
 	cfg->relay_idle_timeout = 3600;	/* ztunnel's pool keeps an idle connection an hour */
 	cfg->relay_connect_timeout = 10;
+	cfg->ca_dir = DEFAULT_CA_DIR;
+	cfg->trust_domain = "cluster.local";
+	cfg->hbone_outbound = true;
 	raw->addr = NULL;
 	raw->connect_path = raw->protocol_errors = NULL;
 	raw->drain_deadline_set = false;
@@ -429,6 +446,23 @@ static int parse_admission_option(int c, const char *arg, struct config *cfg,
 		return cli_seconds("relay idle timeout", arg, &cfg->relay_idle_timeout, e);
 	case OPT_RELAY_CONNECT:
 		return cli_seconds("relay connect timeout", arg, &cfg->relay_connect_timeout, e);
+	case OPT_CA_DIR:
+		if (!*arg)
+			return ze_fail(e, -EINVAL, "empty --ca-dir");
+		cfg->ca_dir = arg;
+		return 0;
+	case OPT_TRUST_DOMAIN:
+		/* a SPIFFE trust domain: lowercase letters, digits, '.', '-', '_' */
+		if (!*arg || strlen(arg) > 255 ||
+		    strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(arg))
+			return ze_fail(e, -EINVAL,
+				       "invalid --trust-domain '%s': expected lowercase letters, digits, '.', '-', '_'",
+				       arg);
+		cfg->trust_domain = arg;
+		return 0;
+	case OPT_NO_HBONE_OUT:
+		cfg->hbone_outbound = false;
+		return 0;
 	}
 	return parse_role_option(c, arg, cfg, raw, e);
 }

@@ -76,6 +76,8 @@ struct config {
 	bool connect;
 	bool protocol_errors_exit;	/* --protocol-errors exit (ztunnel >= 1.23) or close */
 	double drain_deadline;	/* SIGTERM: established relays flow this long (roles.md 4) */
+	const char *ca_dir, *trust_domain;	/* HBONE (ambient) */
+	bool hbone_outbound;	/* 15001 to an enrolled pod goes over HBONE */
 };
 
 /* What config_parse() asks of main besides running. */

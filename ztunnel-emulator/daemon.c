@@ -10,6 +10,7 @@
 #include "admin/http.h"
 #include "daemon.h"
 #include "dns/server.h"
+#include "hbone/hbone.h"
 #include "pods.h"
 #include "sockpath.h"
 #include "zds_client.h"
@@ -22,6 +23,7 @@ void daemon_shutdown(struct daemon *d)
 	http_stop(d);
 	while (d->pods.head)
 		pod_drain(d, d->pods.head);
+	hbone_free(d);
 	loop_run_deferred(&d->loop);
 	dns_stop(d);
 	pod_table_free(&d->pods);

@@ -45,6 +45,7 @@ struct http_server;
 struct dns_state;
 struct zds_client;
 struct drain;
+struct hbone;
 
 /* Relays in one state, in the order their deadline comes (relay.c). */
 struct relay_queue {
@@ -82,6 +83,7 @@ struct daemon {
 	struct zds_client *client;	/* --connect: the one connection to the node agent */
 	struct drain *drain;	/* after SIGTERM: the graceful drain (drain.c) */
 	int exit_status;	/* what main returns once the loop stops */
+	struct hbone *hbone;	/* ambient: the CA, 15008 (hbone/hbone.h) */
 };
 
 

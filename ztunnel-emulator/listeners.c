@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "dns/server.h"
+#include "hbone/hbone.h"
 #include "listeners.h"
 #include "log.h"
 
@@ -128,10 +129,14 @@ void listener_accept(struct daemon *d, struct listener *l)
 		if (fd < 0)
 			break;
 		l->accepted++;
+		if (d->cfg.relay && l->spec->role == ROLE_OUTBOUND && hbone_outbound(d, l, fd))
+			continue;	/* to an enrolled pod: over HBONE */
 		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))
 			relay_start(d, l, fd);
 		else if (l->spec->role == ROLE_DNS && d->dns)
 			dns_tcp_accept(d, l, fd);
+		else if (d->cfg.relay && l->spec->role == ROLE_HBONE)
+			hbone_accept(d, l, fd);
 		else
 			close(fd);	/* accepting proves the listener; nothing to relay */
 	}

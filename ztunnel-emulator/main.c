@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "dns/server.h"
 #include "drain.h"
+#include "hbone/hbone.h"
 #include "log.h"
 #include "netns.h"
 #include "privs.h"
@@ -221,7 +222,8 @@ int main(int argc, char **argv)
 	log_on_fatal(remove_socket, &d);
 	pods_start(&d);
 	relay_start_timers(&d);
-	if (dns_start(&d, &err)) {
+	if (dns_start(&d, &err) ||
+	    (d.cfg.profile == PROFILE_AMBIENT && hbone_init(&d, &err))) {
 		sockpath_remove(&d.sock);
 		cli_die("%s", err.msg);
 	}

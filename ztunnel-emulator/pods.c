@@ -18,6 +18,7 @@
 #include "dns/server.h"
 #include "drain.h"
 #include "fmt.h"
+#include "hbone/hbone.h"
 #include "listeners.h"
 #include "log.h"
 #include "proxy.h"
@@ -213,6 +214,7 @@ void pod_free(struct pod *p)
 	free(p->namespace_);
 	free(p->service_account);
 	free(p->last_error);
+	hbone_pod_free(p);
 	free(p);
 }
 
@@ -276,6 +278,7 @@ void pod_drain(struct daemon *d, struct pod *p)
 	pod_remove(&d->pods, p);
 	relay_close_pod(d, p);
 	dns_pod_close(d, p);
+	hbone_pod_drain(d, p);
 	listeners_close(p);
 	close(p->netns_fd);
 	p->netns_fd = -1;

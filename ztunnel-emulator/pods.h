@@ -34,6 +34,7 @@ struct listener_spec {
 struct pod;
 struct relay;
 struct dns_pod;
+struct hbone_pod;
 
 struct listener {
 	struct loop_src ev;	/* ev.fd -1 when closed */
@@ -69,6 +70,7 @@ struct pod {
 	struct timespec next_retry;	/* monotonic, while pending */
 	unsigned retries;
 	char *last_error;	/* why the last start failed, while pending */
+	struct hbone_pod *hbone;	/* HBONE: certificate, addresses (hbone/), from the Add */
 	struct list_node pending;	/* in d->pending while pending */
 	struct pod *next_uid, *next_ns;	/* hash chains */
 	struct pod *prev, *next;	/* all pods, for iteration */

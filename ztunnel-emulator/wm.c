@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "hbone/hbone.h"
 #include "fmt.h"
 #include "log.h"
 #include "netns.h"
@@ -135,6 +136,7 @@ void wm_add(struct daemon *d, struct wm_session *s, const struct zds_request *re
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &p->added);
+	hbone_pod_added(d, p);
 	/* a failed start keeps the pod pending, with its netns, as ztunnel does */
 	if (pod_try_start(d, p, err, sizeof(err)))
 		wm_nack(r, err);

@@ -70,6 +70,10 @@ cni-emulator ('make bench' builds them first, then runs this as root):
      shuffled order.
      Then $CONNS short connections per path (connect + 1-byte echo). Targets:
      >= 80% of direct, faster than socat; the setup overhead p50 is reported.
+     (Its daemon runs --no-hbone-outbound: this is the plain-text path.)
+  6  HBONE: the same transfers and short connections between two pods of one
+     daemon with HBONE (15001 in pod-a -> mutual TLS HTTP/2 CONNECT to pod-b's
+     15008), beside direct; figures only (reported, no target).
 
 Options:
   --quick      small sizes, for checking the script (figures not comparable)
@@ -90,7 +94,7 @@ EOF
 # ---- arguments ----------------------------------------------------------------
 
 QUICK=0
-ONLY=1,2,3,4,5
+ONLY=1,2,3,4,5,6
 while (($#)); do
 	case $1 in
 	-h | --help)
@@ -117,7 +121,7 @@ while (($#)); do
 	esac
 	shift
 done
-[[ $ONLY =~ ^[1-5](,[1-5])*$ ]] || { echo "$PROG: --only takes section numbers 1-5, comma-separated" >&2; exit 2; }
+[[ $ONLY =~ ^[1-6](,[1-6])*$ ]] || { echo "$PROG: --only takes section numbers 1-6, comma-separated" >&2; exit 2; }
 want() { [[ ,$ONLY, == *,$1,* ]]; }
 if want 1 || want 2; then ONLY+=,1,2; fi
 ONLY=$(tr ',' '\n' <<<"$ONLY" | sort -un | paste -sd ,)
@@ -451,7 +455,7 @@ echo "sections: ${ONLY//,/ } (run in the order 1 2 3 5 4: the scale teardown kee
 
 run_handoff() { # PROFILE: one daemon; warm-up; timed alternating series
 	local profile=$1 w="${PFX}w${1:0:1}" h="${PFX}h${1:0:1}" sock=$TMP/zt-$1.sock out
-	local -a zargs=(--profile "$profile" "$sock")
+	local -a zargs=(--profile "$profile" --ca-dir "$TMP/ca" "$sock")
 	mkns "$w" "$WARMUP_RUNS"
 	mkns "$h" "$HANDOFF_RUNS"
 	settle
@@ -636,7 +640,7 @@ if want 5; then
 	veth_pair "$DA" "$DB" 198.18.11.1 198.18.11.2
 	veth_pair "$OA" "$OB" 198.18.12.1 198.18.12.2
 	settle
-	start_daemon relay --profile ambient "$sock"
+	start_daemon relay --profile ambient --ca-dir "$TMP/ca" --no-hbone-outbound "$sock"
 	npids=${#PIDS[@]}
 	for n in "$A" "$B" "$OA"; do
 		cmd_note "$CNI" add --redirect "$sock" "$n"
@@ -729,6 +733,56 @@ if want 5; then
 fi
 
 # ---- 4: scale ----------------------------------------------------------------------------
+
+# ---- 6: HBONE ----------------------------------------------------------------------------
+
+if want 6; then
+	section "6. HBONE: ${RELAY_MIB} MiB pod to pod over mutual TLS HTTP/2 (15001 -> 15008) vs direct"
+	r="${PFX}t" sock=$TMP/zt-hbone.sock
+	A=${r}0 B=${r}1 DA=${r}2 DB=${r}3
+	mkns "$r" 4
+	say "$A -> $B: both enrolled (tproxy rules), HBONE between them; $DA -> $DB: no rules (direct)"
+	veth_pair "$A" "$B" 198.18.13.1 198.18.13.2
+	veth_pair "$DA" "$DB" 198.18.14.1 198.18.14.2
+	settle
+	start_daemon hbone --profile ambient --ca-dir "$TMP/ca" "$sock"
+	npids=${#PIDS[@]}
+	for n in "$A" "$B"; do
+		cmd_note "$CNI" add --redirect=tproxy "$sock" "$n"
+		"$CNI" add --redirect=tproxy "$sock" "$n" | sed 's/^/  /'
+	done
+	bg_run "$TMP/sink-hb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$B" 0.0.0.0 5001 5002
+	bg_run "$TMP/sink-hdb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$DB" 0.0.0.0 5001 5002
+	for p in 5001 5002; do wait_port "$B" $p; wait_port "$DB" $p; done
+	bytes=$((RELAY_MIB * 1048576))
+	out=$TMP/hbone-stream.out cout=$TMP/hbone-connect.out
+	targets=("direct,$NSDIR/$DA,198.18.14.2,5001" "hbone,$NSDIR/$A,198.18.13.2,5001")
+	cmd_note "$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}"
+	"$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}" >"$out" 2>"$TMP/hbone-stream.err" || true
+	sed 's/^/  /' "$out"
+	ctargets=("direct,$NSDIR/$DA,198.18.14.2,5002" "hbone,$NSDIR/$A,198.18.13.2,5002")
+	cmd_note "$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}"
+	"$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}" >"$cout" || fail "some HBONE connections failed"
+	sed 's/^/  /' "$cout"
+	hsm() { awk -v n="$1" -v f="$2" '$1 == "stream-summary" && $2 == n { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$out"; }
+	hcm() { awk -v n="$1" '$1 == "connect-summary" && $2 == n { print $8 }' "$cout"; }
+	# the transfers really went over HBONE: the outbound access lines name 15008
+	tun=$(grep -c "connection complete .*dst.addr=198.18.13.2:15008 dst.hbone_addr=198.18.13.2:5001 .*direction=\"outbound\" bytes_sent=$bytes " "$TMP/hbone.log" || true)
+	say "daemon access log: $tun transfers of $bytes bytes over HBONE (dst.addr :15008), of $RELAY_ROUNDS"
+	((tun >= $(hsm hbone ok))) || fail "the HBONE transfers did not all go over 15008"
+	[[ $(hsm hbone failed) == 0 ]] || fail "$(hsm hbone failed) HBONE transfer(s) failed"
+	hd=$(hsm direct median_MiBps) hh=$(hsm hbone median_MiBps)
+	row 6 hbone_direct_MiBps "direct (no rules), median of $RELAY_ROUNDS" "$hd" MiB/s "-" info
+	row 6 hbone_MiBps "HBONE 15001 -> mTLS h2 -> 15008, median" "$hh" MiB/s "-" info
+	row 6 hbone_pct_of_direct "HBONE / direct" "$(calc "100 * $hh / $hd" 1)" % "report" info
+	row 6 connect_hbone_p50_us "connect+1B echo p50, HBONE (pooled connection)" "$(hcm hbone)" us "-" info
+	row 6 connect_hbone_overhead_p50_us "setup overhead p50: HBONE - direct" "$(calc "$(hcm hbone) - $(hcm direct)" 1)" us "report" info
+	helpers=("${PIDS[@]:npids}")
+	stop_pids "${helpers[@]}"
+	forget "${helpers[@]}"
+	stop_daemon
+	rmns "$r"
+fi
 
 if want 4; then
 	section "4. Scale: pods in one daemon (goal $SCALE_PODS)"

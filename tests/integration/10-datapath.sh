@@ -75,7 +75,8 @@ PEERS=$T_DIR/peers.log
 serve_echo "$PEERS"
 
 ambient_caps_daemon
-start_daemon --profile ambient
+# the plain-text path (15001 -> 15006) under test; HBONE between the pods is 26-hbone's
+start_daemon --profile ambient --no-hbone-outbound
 head -c 1048576 /dev/urandom >"$T_DIR/big"
 big_sum=$(sha256sum <"$T_DIR/big" | cut -d' ' -f1)
 

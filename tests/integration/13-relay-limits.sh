@@ -90,7 +90,7 @@ unset SOCK ZT_LOG
 
 wrapper=$ZT_WRAPPER
 ZT_WRAPPER="prlimit --nofile=$LIMIT:$LIMIT $wrapper"
-start_daemon --profile ambient
+start_daemon --profile ambient --no-hbone-outbound
 ZT_WRAPPER=$wrapper
 cap_line=$(grep -m1 'open-file limit' "$ZT_LOG" || true)
 like "$cap_line" "6 fds each, 12 for a pod-to-pod connection on this node" \
@@ -137,7 +137,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 # race every check below on a loaded machine (relays reset before they are
 # counted or pinged; seen as "fds at idle" and failed pings).
 SOCK=$T_DIR/zt2.sock ZT_LOG=$T_DIR/zt2.log
-start_daemon --profile ambient --max-relays-per-pod 5
+start_daemon --profile ambient --no-hbone-outbound --max-relays-per-pod 5
 "$CNI" add --redirect "$SOCK" "$A" >/dev/null
 idle=$(fd_count "$ZT_PID")
 mark_logs
@@ -191,7 +191,7 @@ stop_daemon
 is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 
 SOCK=$T_DIR/zt2b.sock ZT_LOG=$T_DIR/zt2b.log
-start_daemon --profile ambient --relay-idle-timeout 2
+start_daemon --profile ambient --no-hbone-outbound --relay-idle-timeout 2
 "$CNI" add --redirect "$SOCK" "$A" >/dev/null
 idle=$(fd_count "$ZT_PID")
 mark_logs
@@ -211,7 +211,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 # ---- a 1,000-connection burst through 15001 and 15006 ------------------------------
 
 SOCK=$T_DIR/zt3.sock ZT_LOG=$T_DIR/zt3.log
-start_daemon --profile ambient
+start_daemon --profile ambient --no-hbone-outbound
 for ns in "$A" "$B"; do "$CNI" add --redirect "$SOCK" "$ns" >/dev/null; done
 idle=$(fd_count "$ZT_PID")
 out=$(ulimit -n 4096 && ip netns exec "$A" "$PROBE" many -n 1000 -t 60 "$B4" "$PORT" 2>&1) && rc=0 || rc=$?

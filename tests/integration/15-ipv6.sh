@@ -62,7 +62,7 @@ PEERS=$T_DIR/peers.log
 if ((have_v6)); then serve_echo "$PEERS"; fi
 
 ambient_caps_daemon
-start_daemon --profile ambient
+start_daemon --profile ambient --no-hbone-outbound
 
 # ---- fault 6: IPv6 from an enrolled pod goes through the proxy, both variants ----
 

@@ -84,7 +84,7 @@ policy() {
 }
 
 ambient_caps_daemon
-start_daemon --profile ambient
+start_daemon --profile ambient --no-hbone-outbound
 ADMIN="http://127.0.0.1:$(http_port /config_dump)"
 
 # ---- the command line -------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "dns/server.h"
 #include "zds_client.h"
+#include "hbone/hbone.h"
 #include "json.h"
 #include "log.h"
 
@@ -154,7 +155,9 @@ void report_config_dump(const struct daemon *d, FILE *out)
 		}
 		fputs("]}", out);
 	}
-	fputs(d->pods.count ? "\n  ]\n}\n" : "]\n}\n", out);
+	fputs(d->pods.count ? "\n  ],\n  \"certificates\": " : "],\n  \"certificates\": ", out);
+	hbone_report_certs(d, out);
+	fputs("\n}\n", out);
 	free(v);
 }
 
@@ -296,6 +299,7 @@ void report_metrics(const struct daemon *d, FILE *out)
 		    "Log lines dropped because stdout was not read fast enough.");
 	fprintf(out, "ztunnel_emulator_log_dropped_total %" PRIu64 "\n", log_dropped());
 
+	hbone_report_metrics(d, out);
 	prom_header(out, "ztunnel_emulator_add_duration_seconds", "histogram",
 		    "Time from receiving an Add to sending its ack, by the daemon's monotonic clock.");
 	for (k = 0; k < ADD_BUCKETS; k++) {

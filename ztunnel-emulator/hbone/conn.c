@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One mutual-TLS HTTP/2 connection on the daemon's loop: the non-blocking
+ * TLS handshake, then nghttp2 fed from SSL_read and drained into SSL_write
+ * (memory I/O: nghttp2 never sees the socket), epoll interest following
+ * what OpenSSL and nghttp2 want, ztunnel's settings and PING keepalive.
+ * Streams are stream.c's, what a request means is inbound.c's. Never enters
+ * a netns. Interface: hbone_int.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "hbone_int.h"
+#include "log.h"
+#include "sockdiag.h"
+
+static struct log_limit fail_limit = LOG_LIMIT_INIT(10, 5);
+
+static void watch(struct hconn *c, uint32_t events)
+{
+	if (c->ev.fd < 0 || c->events == events)
+		return;
+	loop_modify(&c->hb->d->loop, &c->ev, events);
+	c->events = events;
+}
+
+static void free_conn(struct loop_deferred *dd)
+{
+	free(container_of(dd, struct hconn, dead));
+}
+
+void hconn_close(struct hconn *c, const char *why)
+{
+	struct list_node *n;
+	char src[64], dst[64];
+
+	if (c->state == HC_CLOSED)
+		return;
+	if (why && c->state == HC_TLS && !c->client) {
+		sd_format_addr(&c->remote, src, sizeof(src));
+		sd_format_addr(&c->local, dst, sizeof(dst));
+		log_limited(&fail_limit, LOG_WARN, "access",
+			    "connection failed src.addr=%s dst.addr=%s direction=\"inbound\" error=\"%s\"",
+			    src, dst, why);
+	}
+	c->state = HC_CLOSED;
+	while ((n = c->streams.next) != &c->streams) {
+		struct hstream *s = container_of(n, struct hstream, link);
+
+		if (!s->error)
+			s->error = why ? why : "connection closed";
+		hstream_free(s);
+	}
+	if (c->h2)
+		nghttp2_session_del(c->h2);
+	c->h2 = NULL;
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->ev.fd);
+	c->ev.fd = -1;
+	list_del(&c->link);
+	loop_defer_free(&c->hb->d->loop, &c->dead, free_conn);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------------ */
+
+static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+	struct hstream *s;
+
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST ||
+	    ((struct hconn *)ud)->client)
+		return 0;
+	s = hstream_new(ud, f->hd.stream_id);
+	if (!s)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;	/* the stream is reset */
+	nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, s);
+	return 0;
+}
+
+static void copy_header(char *dst, size_t cap, const uint8_t *v, size_t n, bool *bad)
+{
+	if (dst[0] || n >= cap || memchr(v, '\0', n)) {
+		*bad = true;
+		return;
+	}
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
+		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+{
+	struct hstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+
+	(void)flags;
+	(void)ud;
+	if (!s || f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (namelen == 7 && !memcmp(name, ":method", 7))
+		copy_header(s->method, sizeof(s->method), value, valuelen, &s->bad_header);
+	else if (namelen == 10 && !memcmp(name, ":authority", 10))
+		copy_header(s->authority, sizeof(s->authority), value, valuelen, &s->bad_header);
+	else if (namelen == 7 && !memcmp(name, ":status", 7) && valuelen == 3)
+		s->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+	struct hconn *c = ud;
+	struct hstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+
+	if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+		c->ping_out = false;
+		return 0;
+	}
+	if (f->hd.type == NGHTTP2_GOAWAY)
+		c->goaway = true;
+	if (!s)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+	    !s->connecting && !s->responded)
+		inbound_request(s);
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+	    c->client && !s->responded)
+		outbound_response(s);
+	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		s->peer_eof = true;
+	return 0;
+}
+
+static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
+		   size_t len, void *ud)
+{
+	struct hstream *s = nghttp2_session_get_stream_user_data(h2, id);
+
+	(void)flags;
+	(void)ud;
+	if (!s) {
+		nghttp2_session_consume(h2, id, len);
+		return 0;
+	}
+	return hstream_data(s, data, len);
+}
+
+/*
+ * A refusal (400, 503) is sent with END_STREAM; the client may still be
+ * sending, so the stream is reset (NO_ERROR) once the response is out. Not
+ * at once: nghttp2 would send the RST_STREAM before the HEADERS.
+ */
+static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+	struct hstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+
+	if (s && !((struct hconn *)ud)->client && f->hd.type == NGHTTP2_HEADERS && s->status != 200 &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
+{
+	struct hstream *s = nghttp2_session_get_stream_user_data(h2, id);
+
+	(void)ud;
+	if (!s)
+		return 0;
+	if (code != NGHTTP2_NO_ERROR && !s->error)
+		s->error = "stream reset";
+	nghttp2_session_set_stream_user_data(h2, id, NULL);
+	/* END_STREAM arrived with the last DATA: what is buffered still goes out first */
+	if (!s->error && s->ev.fd >= 0 && s->wlen) {
+		s->h2_closed = s->peer_eof = true;
+		return 0;
+	}
+	hstream_free(s);
+	return 0;
+}
+
+static int new_session(struct hconn *c)
+{
+	nghttp2_session_callbacks *cb;
+	nghttp2_option *opt;
+	int ret;
+
+	if (nghttp2_session_callbacks_new(&cb))
+		return -1;
+	if (nghttp2_option_new(&opt)) {
+		nghttp2_session_callbacks_del(cb);
+		return -1;
+	}
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	/* flow control follows what the app has taken: bytes are consumed once written */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_send_header_block_length(opt, H2_SERVER_MAX_HEADERS);
+	if (c->client) {
+		nghttp2_option_set_max_send_header_block_length(opt, H2_CLIENT_MAX_HEADERS);
+		ret = nghttp2_session_client_new2(&c->h2, cb, c, opt);
+	} else {
+		ret = nghttp2_session_server_new2(&c->h2, cb, c, opt);
+	}
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cb);
+	return ret ? -1 : 0;
+}
+
+/* ztunnel's server settings (hbone.md), the 16 MiB connection window, first PING in 10 s. */
+static int start_h2(struct hconn *c)
+{
+	static const nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW },
+		{ NGHTTP2_SETTINGS_MAX_FRAME_SIZE, H2_MAX_FRAME },
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_SERVER_MAX_STREAMS },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_SERVER_MAX_HEADERS },
+	};
+
+	static const nghttp2_settings_entry civ[] = {
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW },
+		{ NGHTTP2_SETTINGS_MAX_FRAME_SIZE, H2_MAX_FRAME },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_CLIENT_MAX_HEADERS },
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+	};
+
+	if (new_session(c) ||
+	    (c->client ? nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, civ,
+						 sizeof(civ) / sizeof(civ[0])) :
+			 nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv,
+						 sizeof(iv) / sizeof(iv[0]))) ||
+	    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW))
+		return -1;
+	c->state = HC_H2;
+	clock_gettime(CLOCK_MONOTONIC, &c->next_ping);
+	timespec_add(&c->next_ping, H2_PING_EVERY_MS / 1000.0);
+	return 0;
+}
+
+/* ---- I/O -------------------------------------------------------------------- */
+
+static void handshake(struct hconn *c)
+{
+	char why[256];
+	int ret = SSL_do_handshake(c->ssl);
+	int err = SSL_get_error(c->ssl, ret);
+
+	if (ret == 1) {
+		if (start_h2(c)) {
+			hconn_close(c, "cannot start HTTP/2");
+			return;
+		}
+		if (c->client)
+			outbound_ready(c);
+		hconn_flush(c);
+		return;
+	}
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		watch(c, err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return;
+	}
+	hconn_close(c, tls_error(c->ssl, ret, why, sizeof(why)));
+}
+
+/* Reads what TLS holds into nghttp2: 0, or -1 when the connection is over. */
+static int read_all(struct hconn *c)
+{
+	uint8_t buf[16384];
+	int n, err;
+
+	for (;;) {
+		n = SSL_read(c->ssl, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		if (nghttp2_session_mem_recv(c->h2, buf, (size_t)n) < 0)
+			return -1;
+		if (c->state != HC_H2)
+			return -1;
+	}
+	err = SSL_get_error(c->ssl, n);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		return 0;
+	ERR_clear_error();
+	return -1;	/* close_notify, EOF or an error */
+}
+
+static void pump_streams(struct hconn *c)
+{
+	struct list_node *n, *next;
+
+	for (n = c->streams.next; n != &c->streams; n = next) {
+		next = n->next;
+		hstream_pump(container_of(n, struct hstream, link));
+		if (c->state != HC_H2)
+			return;
+	}
+}
+
+static void conn_ready(struct loop_src *src, uint32_t events)
+{
+	struct hconn *c = src->ctx;
+
+	(void)events;
+	if (c->state == HC_TLS) {
+		handshake(c);
+		return;
+	}
+	if (read_all(c) < 0) {
+		hconn_close(c, NULL);
+		return;
+	}
+	pump_streams(c);
+	if (c->state == HC_H2)
+		hconn_flush(c);
+}
+
+void hconn_flush(struct hconn *c)
+{
+	ssize_t n;
+	int w;
+	bool blocked = false;
+
+	while (c->state == HC_H2) {
+		if (!c->outlen) {
+			n = nghttp2_session_mem_send(c->h2, &c->out);
+			if (n < 0) {
+				hconn_close(c, nghttp2_strerror((int)n));
+				return;
+			}
+			if (!n)
+				break;
+			c->outlen = (size_t)n;
+		}
+		w = SSL_write(c->ssl, c->out, (int)c->outlen);
+		if (w <= 0) {
+			if (SSL_get_error(c->ssl, w) != SSL_ERROR_WANT_WRITE) {
+				ERR_clear_error();
+				hconn_close(c, NULL);
+				return;
+			}
+			blocked = true;
+			break;
+		}
+		c->out += w;
+		c->outlen -= (size_t)w;
+	}
+	if (c->state != HC_H2)
+		return;
+	if (!blocked && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2)) {
+		hconn_close(c, NULL);
+		return;
+	}
+	watch(c, EPOLLIN | (blocked ? EPOLLOUT : 0));
+}
+
+static void unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s4, sizeof(s4));
+}
+
+/* The parts of a new connection both roles share; NULL when out of memory (fd closed). */
+static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
+{
+	struct hconn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->hb = hb;
+	c->pod = p;
+	c->ev.fd = fd;
+	list_init(&c->streams);
+	list_add_tail(&hb->conns, &c->link);
+	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	c->idle_since = c->start;
+	return c;
+}
+
+static int conn_watch(struct hconn *c, uint32_t events)
+{
+	c->events = events;
+	return loop_watch(&c->hb->d->loop, &c->ev, events, conn_ready, c);
+}
+
+void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
+{
+	struct hconn *c = conn_new(hb, p, fd);
+	socklen_t sl;
+
+	if (!c)
+		return;
+	sl = sizeof(c->local);
+	getsockname(fd, (struct sockaddr *)&c->local, &sl);
+	sl = sizeof(c->remote);
+	getpeername(fd, (struct sockaddr *)&c->remote, &sl);
+	unmap(&c->local);
+	unmap(&c->remote);
+	c->peer.want_td = hb->ca.trust_domain;
+	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd);
+	if (!c->ssl || conn_watch(c, EPOLLIN)) {
+		hconn_close(c, "cannot start TLS");
+		return;
+	}
+	SSL_set_accept_state(c->ssl);
+	handshake(c);
+}
+
+struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, struct pod *dst,
+				 const struct sockaddr_storage *to, int fd)
+{
+	struct hconn *c = conn_new(hb, src, fd);
+
+	if (!c)
+		return NULL;
+	c->client = true;
+	c->dst_pod = dst;
+	c->remote = *to;
+	c->peer.want_identity = dst->hbone->leaf->identity;
+	c->ssl = tls_new(hb->client, src->hbone->leaf, &c->peer, fd);
+	/* the connect is in flight: the handshake starts once the socket is writable */
+	if (!c->ssl || conn_watch(c, EPOLLOUT)) {
+		hconn_close(c, "cannot start TLS");
+		return NULL;
+	}
+	SSL_set_connect_state(c->ssl);
+	return c;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HBONE's module state on the daemon: the CA opened at start, one
+ * certificate per pod from its Add (freed at Del), 15008's accepted
+ * connections handed to conn.c, the keepalive timer, and the certificates
+ * in config_dump. Never enters a netns. Interface: hbone.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "fmt.h"
+#include "hbone.h"
+#include "hbone_int.h"
+#include "json.h"
+#include "log.h"
+
+static long timer_next(void *ctx)
+{
+	return hconn_timers(ctx, false);
+}
+
+static void timer_run(void *ctx)
+{
+	hconn_timers(ctx, true);
+}
+
+int hbone_init(struct daemon *d, struct ze_err *e)
+{
+	struct hbone *hb = calloc(1, sizeof(*hb));
+	int ret;
+
+	if (!hb)
+		return ze_fail(e, -ENOMEM, "out of memory");
+	hb->d = d;
+	list_init(&hb->conns);
+	ret = ca_open(&hb->ca, d->cfg.ca_dir, d->cfg.trust_domain, e);
+	if (!ret)
+		ret = tls_server_ctx(&hb->server, &hb->ca, e);
+	if (!ret)
+		ret = tls_client_ctx(&hb->client, &hb->ca, e);
+	if (ret) {
+		SSL_CTX_free(hb->server);
+		ca_close(&hb->ca);
+		free(hb);
+		return ret;
+	}
+	loop_add_timer(&d->loop, &hb->timer, timer_next, timer_run, hb);
+	d->hbone = hb;
+	log_line(LOG_INFO, T_EMU, "HBONE: CA %s/root-cert.pem, trust domain %s", d->cfg.ca_dir,
+		 d->cfg.trust_domain);
+	return 0;
+}
+
+void hbone_free(struct daemon *d)
+{
+	struct hbone *hb = d->hbone;
+
+	if (!hb)
+		return;
+	while (!list_empty(&hb->conns))
+		hconn_close(container_of(hb->conns.next, struct hconn, link), "shutting down");
+	SSL_CTX_free(hb->server);
+	SSL_CTX_free(hb->client);
+	ca_close(&hb->ca);
+	metrics_free(hb);
+	/* the connections' memory waits for the loop's deferred frees, which need no hb */
+	list_del(&hb->timer.node);
+	free(hb);
+	d->hbone = NULL;
+}
+
+void hbone_pod_added(struct daemon *d, struct pod *p)
+{
+	char why[256], u[400];
+
+	if (!d->hbone || p->hbone)
+		return;
+	p->hbone = calloc(1, sizeof(*p->hbone));
+	if (p->hbone)
+		p->hbone->leaf = ca_issue(&d->hbone->ca, p->namespace_, p->service_account, why,
+					  sizeof(why));
+	else
+		snprintf(why, sizeof(why), "out of memory");
+	if (!pod_leaf(p))
+		log_line(LOG_WARN, T_EMU, "pod %s: no HBONE certificate, its 15008 refuses connections: %s",
+			 uid_text(u, sizeof(u), p->uid, p->uid_len), why);
+}
+
+void hbone_pod_drain(struct daemon *d, struct pod *p)
+{
+	struct list_node *n, *next;
+
+	if (!d->hbone)
+		return;
+	for (n = d->hbone->conns.next; n != &d->hbone->conns; n = next) {
+		struct hconn *c = container_of(n, struct hconn, link);
+
+		next = n->next;
+		if (c->pod == p || c->dst_pod == p)
+			hconn_close(c, "pod drained");
+	}
+	hbone_pod_free(p);
+}
+
+void hbone_pod_free(struct pod *p)
+{
+	if (!p->hbone)
+		return;
+	ca_leaf_free(p->hbone->leaf);
+	free(p->hbone);
+	p->hbone = NULL;
+}
+
+void hbone_accept(struct daemon *d, struct listener *l, int fd)
+{
+	if (!d->hbone || !pod_leaf(l->pod)) {
+		close(fd);
+		return;
+	}
+	hconn_start_server(d->hbone, l->pod, fd);
+}
+
+void hbone_report_certs(const struct daemon *d, FILE *out)
+{
+	const struct pod *p;
+	char when[32];
+	struct tm tm;
+	bool first = true;
+
+	fputc('[', out);
+	for (p = d->pods.head; p; p = p->next) {
+		const struct ca_leaf *leaf = pod_leaf(p);
+
+		if (!leaf)
+			continue;
+		gmtime_r(&leaf->expiry, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(out, "%s{\"uid\":", first ? "" : ",");
+		json_str(out, p->uid, p->uid_len);
+		fputs(",\"identity\":", out);
+		json_cstr(out, leaf->identity);
+		fprintf(out, ",\"serial\":\"%s\",\"expiry\":\"%s\"}", leaf->serial, when);
+		first = false;
+	}
+	fputc(']', out);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hbone.c: HBONE's part of the daemon — the lab CA and per-pod
+ * certificates, 15008's mutual-TLS HTTP/2 CONNECT server. The daemon sees
+ * only this header and an opaque handle (layout.md rule 8).
+ */
+#ifndef ZT_HBONE_H
+#define ZT_HBONE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "err.h"
+
+struct daemon;
+struct listener;
+struct pod;
+
+/* Opens (or makes) the CA in --ca-dir and the TLS contexts; 0, or -errno with e saying why. */
+int hbone_init(struct daemon *d, struct ze_err *e);
+/* Closes every HBONE connection and frees the CA (daemon shutdown). */
+void hbone_free(struct daemon *d);
+/* An Add: the pod's certificate is issued (a failure is logged; 15008 then refuses). */
+void hbone_pod_added(struct daemon *d, struct pod *p);
+/* A Del or drain: the pod's HBONE connections close and its certificate goes. */
+void hbone_pod_drain(struct daemon *d, struct pod *p);
+/* Frees what pod_free() finds still held. */
+void hbone_pod_free(struct pod *p);
+/* A connection accepted on a pod's 15008. */
+void hbone_accept(struct daemon *d, struct listener *l, int fd);
+/*
+ * A connection accepted on a pod's 15001: true when it went over HBONE (its
+ * original destination is an enrolled pod), false to relay it as plain TCP.
+ */
+bool hbone_outbound(struct daemon *d, struct listener *l, int fd);
+/* The istio_tcp_* families of HBONE streams, Prometheus text. */
+void hbone_report_metrics(const struct daemon *d, FILE *out);
+/* config_dump's "certificates": a JSON array, one object per pod with a certificate. */
+void hbone_report_certs(const struct daemon *d, FILE *out);
+
+#endif

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The objects HBONE's files share: the module state, a mutual-TLS HTTP/2
+ * connection (conn.c) and a CONNECT stream tunnelled to a TCP socket
+ * (stream.c); inbound.c decides and opens each stream's upstream. Only
+ * hbone/ includes this. Interface for: conn.c, stream.c, inbound.c, hbone.c.
+ */
+#ifndef ZT_HBONE_INT_H
+#define ZT_HBONE_INT_H
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "ca.h"
+#include "list.h"
+#include "loop.h"
+#include "pods.h"
+#include "tls.h"
+
+struct daemon;
+struct pod;
+struct tcp_series;
+
+#define T_HBONE_IN "ztunnel::proxy::inbound"
+
+/* hbone.md "HTTP/2 settings" */
+#define H2_STREAM_WINDOW (4 * 1024 * 1024)
+#define H2_CONN_WINDOW (16 * 1024 * 1024)
+#define H2_MAX_FRAME (1024 * 1024)
+#define H2_SERVER_MAX_STREAMS 200
+#define H2_SERVER_MAX_HEADERS 65536
+#define H2_CLIENT_MAX_HEADERS 16384
+#define POOL_MAX_STREAMS 100
+#define POOL_IDLE_MS (5 * 60 * 1000)	/* POOL_UNUSED_RELEASE_TIMEOUT */
+#define H2_PING_EVERY_MS 10000
+#define H2_PONG_WITHIN_MS 20000
+
+struct hbone {
+	struct daemon *d;
+	struct ca ca;
+	SSL_CTX *server, *client;
+	struct list_node conns;	/* every HBONE connection */
+	struct loop_timer timer;	/* PINGs, dead peers, upstream connect timeouts */
+	struct tcp_series *series;	/* metrics.c */
+};
+
+enum hconn_state { HC_TLS, HC_H2, HC_CLOSED };
+
+struct hconn {
+	struct loop_src ev;
+	struct hbone *hb;
+	struct pod *pod;	/* the server's pod, or the client's source pod */
+	struct pod *dst_pod;	/* client: the destination pod */
+	bool client;		/* outbound: we dialled the peer's 15008 */
+	bool goaway;		/* no new streams */
+	size_t nstreams;
+	struct timespec idle_since;	/* client: without streams since */
+	enum hconn_state state;
+	SSL *ssl;
+	struct tls_peer peer;
+	nghttp2_session *h2;
+	const uint8_t *out;	/* from nghttp2_session_mem_send, not yet written */
+	size_t outlen;
+	uint32_t events;
+	struct sockaddr_storage local, remote;
+	struct timespec start, next_ping, pong_due;	/* monotonic */
+	bool ping_out;
+	struct list_node link;	/* in hb->conns */
+	struct list_node streams;
+	struct loop_deferred dead;
+};
+
+#define STREAM_BUF 16384
+
+struct hstream {
+	struct loop_src ev;	/* the TCP side; -1 until connected */
+	struct hconn *c;
+	int32_t id;
+	char method[16];
+	char authority[272];
+	bool bad_header;	/* too long, or repeated */
+	bool connecting, responded;
+	uint8_t *wbuf;		/* peer -> TCP, not yet written */
+	size_t wlen, wcap;
+	bool peer_eof, tcp_shut;
+	bool h2_closed;		/* nghttp2 is done with it; wbuf still to write */
+	uint8_t rbuf[STREAM_BUF];	/* TCP -> peer */
+	size_t rlen, roff;
+	bool tcp_eof, deferred;
+	uint32_t events;
+	uint64_t sent, recv;	/* to the app, from the app */
+	struct sockaddr_storage target;	/* the CONNECT's authority */
+	struct sockaddr_storage client;	/* outbound: who connected to 15001 */
+	struct timespec start, connect_due;
+	const char *error;	/* why it ended early, for the access log */
+	int status;		/* the response's */
+	struct tcp_series *series;	/* its metrics, once opened */
+	struct list_node link;	/* in c->streams */
+	struct loop_deferred dead;
+};
+
+/* What HBONE keeps per pod (struct pod's hbone). */
+#define POD_MAX_ADDRS 8
+struct hbone_pod {
+	struct ca_leaf *leaf;	/* NULL: issuing failed */
+	struct sockaddr_storage addrs[POD_MAX_ADDRS];	/* its interfaces' addresses */
+	size_t naddrs;
+	struct timespec fetched;	/* monotonic; addrs are re-read when stale */
+};
+
+static inline const struct ca_leaf *pod_leaf(const struct pod *p)
+{
+	return p->hbone ? p->hbone->leaf : NULL;
+}
+
+static inline const char *pod_identity(const struct pod *p)
+{
+	return p->hbone && p->hbone->leaf ? p->hbone->leaf->identity : "";
+}
+
+/* conn.c */
+void hconn_start_server(struct hbone *hb, struct pod *p, int fd);
+/* A client connection on fd (connecting to *to from src's netns); NULL on failure (fd closed). */
+struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, struct pod *dst,
+				 const struct sockaddr_storage *to, int fd);
+/* Writes what nghttp2 has queued, watches what is needed, closes a finished connection. */
+void hconn_flush(struct hconn *c);
+void hconn_close(struct hconn *c, const char *why);
+/* PINGs, dead peers, slow handshakes and connects: ms to the next (-1 none); run does what is due. */
+long hconn_timers(struct hbone *hb, bool run);
+
+/* stream.c */
+struct hstream *hstream_new(struct hconn *c, int32_t id);
+/* The upstream socket (s->ev.fd) connects: watched until it has. 0 or -errno. */
+int hstream_watch_connect(struct hstream *s);
+/* Puts the (connected) TCP side on the loop, no events yet. 0 or -errno. */
+int hstream_watch(struct hstream *s);
+/* Watches what the TCP side needs now. */
+void hstream_interest(struct hstream *s);
+/* The data source of a stream's DATA frames (the TCP side's bytes). */
+ssize_t hstream_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length,
+			uint32_t *flags, nghttp2_data_source *src, void *ud);
+/* The upstream connected: 200 and relaying. */
+int hstream_open(struct hstream *s);
+/* Relays what the TCP side and nghttp2 hold; RST_STREAM on a socket error. */
+void hstream_pump(struct hstream *s);
+/* Data from the peer for the TCP side: 0 or an nghttp2 error. */
+int hstream_data(struct hstream *s, const uint8_t *data, size_t len);
+/* Ends the stream's TCP side and frees it at the end of the turn (stream closed). */
+void hstream_free(struct hstream *s);
+/* A response without a body, the stream then reset (400, 503). */
+void hstream_refuse(struct hstream *s, int status, const char *why);
+
+/* inbound.c */
+/* A CONNECT's headers are complete: ztunnel's checks, then the upstream connect. */
+void inbound_request(struct hstream *s);
+void inbound_log(const struct hstream *s);
+void inbound_connected(struct hstream *s);
+
+/* metrics.c */
+/* A stream got its 200: counted opened in its label set. */
+void metrics_stream_open(struct hstream *s);
+/* A stream ends: counted closed with its bytes (one never opened: not at all). */
+void metrics_stream_end(const struct hstream *s);
+void metrics_free(struct hbone *hb);
+
+/* outbound.c */
+/* A client connection finished its handshake: its queued CONNECTs go out. */
+void outbound_ready(struct hconn *c);
+/* The response to our CONNECT (s->status): 200 relays, anything else resets the client. */
+void outbound_response(struct hstream *s);
+void outbound_log(const struct hstream *s);
+
+#endif
