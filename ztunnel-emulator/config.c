@@ -29,8 +29,8 @@
 /* long-only options (faults.md 5), clear of the short letters */
 enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT,
 	OPT_CONNECT, OPT_PROTOCOL_ERRORS, OPT_DRAIN_DEADLINE };
-/* HBONE (hbone.md) */
-enum { OPT_CA_DIR = 0x600, OPT_TRUST_DOMAIN, OPT_NO_HBONE_OUT };
+/* HBONE (hbone.md); 0x600 is the DNS options' range (dns/options.h) */
+enum { OPT_CA_DIR = 0x700, OPT_TRUST_DOMAIN, OPT_NO_HBONE_OUT };
 
 static const struct option opts[] = {
 	{ "listen-address", required_argument, NULL, 'a' },

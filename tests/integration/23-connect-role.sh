@@ -40,8 +40,9 @@ start_client() {
 	# USE_INPOD_UDS=1: the path from ztunnel's variable instead
 	[[ -z ${USE_INPOD_UDS:-} ]] || connect=(--connect)
 	# shellcheck disable=SC2086
+	# the lab CA (ambient) in the test's own directory, as start_daemon does
 	INPOD_UDS=$AGENT spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
-		--metrics-addr 127.0.0.1:0 "$@" "${connect[@]}" >>"$ZT_LOG" 2>&1
+		--metrics-addr 127.0.0.1:0 --ca-dir "$T_DIR/ca" "$@" "${connect[@]}" >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
 	wait_for 10 grep -q "connecting to the node agent at $AGENT" "$ZT_LOG"
 }

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -116,13 +117,33 @@ static int write_pem(const char *path, mode_t mode, X509 *cert, EVP_PKEY *key)
 	return 0;
 }
 
+/* mkdir -p DIR (mode 0755 for each directory made): 0 or -errno. */
+static int make_dirs(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t i, n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		path[i] = dir[i];
+	}
+	return 0;
+}
+
 static int create_root(struct ca *ca, const char *dir, const char *kp, const char *cp,
 		       struct ze_err *e)
 {
-	int ret;
+	int ret = make_dirs(dir);
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return ze_fail(e, -errno, "cannot create the CA directory %s: %s", dir, strerror(errno));
+	if (ret)
+		return ze_fail(e, ret, "cannot create the CA directory %s: %s", dir, strerror(-ret));
 	ca->key = EVP_EC_gen("P-256");
 	ca->root = ca->key ? make_root(ca->key, ca->trust_domain) : NULL;
 	if (!ca->root)
