@@ -78,16 +78,19 @@ ready_url() { sed -n 's|.* serving /healthz/ready on \(http://[0-9.:]*/healthz/r
 
 # readiness NAME LOG WANT: readiness of a ztunnel is WANT (200 or 500), within 20 s
 readiness() {
-	local url code
-	url=$(ready_url "$2")
+	local url='' code want=$3 i
+	for ((i = 0; i < 200 && ${#url} == 0; i++)); do
+		url=$(ready_url "$2")
+		[[ -n $url ]] || sleep 0.1
+	done
 	show "curl -s -w '%{http_code}\\n' $url"
 	# shellcheck disable=SC2016 # expanded by eval, in poll
-	if poll 200 eval '[[ $(curl -s -o /dev/null -w "%{http_code}" "$url") == "$3" ]]'; then
+	if poll 200 eval '[[ $(curl -s -o /dev/null -w "%{http_code}" "$url") == "$want" ]]'; then
 		curl -s -w '%{http_code}\n' "$url" || true
-		good "$1 answers $3 on /healthz/ready"
+		good "$1 answers $want on /healthz/ready"
 	else
 		code=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
-		bad "$1 answers ${code:-nothing} on /healthz/ready, not $3"
+		bad "$1 answers ${code:-nothing} on /healthz/ready, not $want"
 	fi
 }
 
@@ -109,13 +112,17 @@ owners() {
 }
 
 istio_cleanup() {
-	local n
+	local n kept
 	for n in zt2 zt1 agent server; do istio_stop "$n"; done
 	for n in "$NS_WEB" "$NS_CLIENT"; do
 		if [[ -f $ISTIO_STATE/netns.$n ]]; then
 			[[ ! -e $NETNS_DIR/$n ]] || ip netns del "$n" 2>/dev/null || true
 		fi
 	done
+	if ((failures)) && compgen -G "$ISTIO_STATE/*.log" >/dev/null; then
+		kept=$(mktemp -d "${TMPDIR:-/tmp}/walkthru-istio.XXXXXX")
+		cp -- "$ISTIO_STATE"/*.log "$kept/" && printf '%s# the logs are kept in %s%s\n' "$D" "$kept" "$N"
+	fi
 	rm -rf -- "$ISTIO_STATE"
 	rmdir -- "$STATE" 2>/dev/null || true
 }
@@ -205,7 +212,7 @@ istio_walkthru() {
 	step "ztunnel connects"
 	say "ztunnel connects (backing off while the socket is missing), says Hello, and the agent"
 	say "sends its snapshot - empty so far - then SnapshotSent. Only then is ztunnel ready:"
-	istio_bg zt1 "$zt1_log" "$ZT" --connect "$d/ztunnel.sock" --profile ambient \
+	istio_bg zt1 "$zt1_log" "$ZT" --connect "$d/ztunnel.sock" --profile ambient --ca-dir "$d/ca" \
 		--drain-deadline 20 --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0
 	expect_line "$agent_log" "new ztunnel connected" "the agent: new ztunnel connected"
 	expect_line "$zt1_log" "handling new stream" "ztunnel: handling new stream"
@@ -249,7 +256,7 @@ istio_walkthru() {
 	say "listener beside the old one's (SO_REUSEPORT): two owners. A long transfer starts first:"
 	echo_through 40 >"$d/long.out" 2>&1 &
 	long_pid=$!
-	istio_bg zt2 "$zt2_log" "$ZT" --connect "$d/ztunnel.sock" --profile ambient \
+	istio_bg zt2 "$zt2_log" "$ZT" --connect "$d/ztunnel.sock" --profile ambient --ca-dir "$d/ca" \
 		--admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0
 	p2=$(istio_pid zt2)
 	readiness "the new ztunnel" "$zt2_log" 200

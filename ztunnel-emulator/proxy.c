@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,34 @@ static socklen_t spec_sockaddr(const struct listener_spec *spec, struct sockaddr
  * exact lookup per listener (no dump: a dump walks the whole host's socket
  * tables, whatever the netns).
  */
+struct inode_seen {
+	uint32_t inode;
+	bool found;
+};
+
+static int is_inode(const struct sd_sock *s, void *data)
+{
+	struct inode_seen *w = data;
+
+	w->found = s->inode == w->inode;
+	return w->found;	/* found: stop the dump */
+}
+
+/*
+ * The exact lookup gives one socket per address; a co-owner of the port
+ * (SO_REUSEPORT: the old ztunnel of an upgrade) may be the one it gives.
+ * Then a dump of the port's protocol in the pod says whether ours is there.
+ */
+static int seen_in_dump(struct mnl_socket *sd, const struct listener_spec *spec, uint32_t inode)
+{
+	struct inode_seen w = { inode, false };
+	bool tcp = spec->socktype == SOCK_STREAM;
+	int ret = sd_dump(sd, spec->family, tcp ? IPPROTO_TCP : IPPROTO_UDP,
+			  tcp ? 1u << TCP_LISTEN : ~0u, is_inode, &w);
+
+	return ret ? ret : w.found ? 0 : -ENOENT;
+}
+
 static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -137,7 +166,9 @@ static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *e
 		spec_sockaddr(spec, &ss);
 		ret = sd_lookup(sd, spec->socktype == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP, &ss,
 				&inode);
-		if (ret == -ENOENT || (!ret && inode != (uint32_t)st.st_ino)) {
+		if (!ret && inode != (uint32_t)st.st_ino)
+			ret = seen_in_dump(sd, spec, (uint32_t)st.st_ino);
+		if (ret == -ENOENT) {
 			snprintf(err, errlen, "listener %s is not visible in the pod network namespace (sock_diag)",
 				 spec->addr_text);
 			return -ENOENT;
