@@ -3,7 +3,8 @@
  * Owns: --watch, the lab's stand-in for istio-cni's pod informer: inotify on
  * /run/netns. A name that appears is enrolled (uid = name, namespace and
  * service account "default") once its bind mount is there (`ip netns add`
- * creates the file first and mounts the netns on it a moment later); a name
+ * creates the file first and mounts the netns on it a moment later) and its
+ * lo is up (the pod's network is ready, as when the CNI plugin runs); a name
  * that goes is the pod's deletion (Del to every ztunnel, rules not touched:
  * the netns is gone). An overflowed queue means a rescan.
  * Never touches: sockets. Interface: agent.h.
@@ -25,15 +26,17 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "redirect.h"
 
 /* How long a new name may stay a plain file before it is given up on. */
 #define MOUNT_WAIT_MS 5000
 #define POLL_MS 50
 
-/* A name seen, waiting for its netns to be mounted on it. */
+/* A name seen, waiting for its netns to be mounted on it, then for its lo. */
 struct candidate {
 	struct list_node node;
-	struct timespec until;
+	struct timespec until;	/* for the mount only: a pod's network may take its time */
+	bool mounted;
 	char name[NAME_MAX + 1];
 };
 
@@ -48,18 +51,25 @@ static bool wanted(const struct agent *a, const char *name)
 	return !a->cfg.watch_match || fnmatch(a->cfg.watch_match, name, 0) == 0;
 }
 
-/* Enrols name if its netns is mounted: true when done with it (enrolled or refused). */
-static bool try_enroll(struct agent *a, const char *name)
+/*
+ * Enrols name if its netns is mounted (then *mounted) and its lo is up: true
+ * when done with it (enrolled, refused or gone).
+ */
+static bool try_enroll(struct agent *a, const char *name, bool *mounted)
 {
 	char path[PATH_MAX];
 	struct enroll_req r = { 0 };
-	int fd;
+	int fd, up;
 
 	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
 	fd = netns_open_path(path, NULL);
 	if (fd < 0)
 		return fd == -ENOENT;
+	*mounted = true;
+	up = apod_find(a, name) ? 1 : rd_link_up(fd, "lo");
 	close(fd);
+	if (up == 0)
+		return false;	/* `ip netns add` leaves lo down: not a running pod yet */
 	if (apod_find(a, name))
 		return true;
 	r.uid = r.name = name;
@@ -73,12 +83,16 @@ static bool try_enroll(struct agent *a, const char *name)
 static void add_candidate(struct agent *a, const char *name)
 {
 	struct candidate *c;
+	bool mounted = false;
 
-	if (!wanted(a, name) || try_enroll(a, name))
+	if (!wanted(a, name) || try_enroll(a, name, &mounted))
 		return;
+	if (mounted)
+		log_line(LOG_INFO, T_AGENT, "pod %s: its lo is down, enrolling it once it is up", name);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
+	c->mounted = mounted;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	clock_gettime(CLOCK_MONOTONIC, &c->until);
 	c->until.tv_sec += MOUNT_WAIT_MS / 1000;
@@ -176,7 +190,7 @@ static void cand_run(void *ctx)
 	for (n = candidates.next; n != &candidates; n = next) {
 		next = n->next;
 		c = container_of(n, struct candidate, node);
-		if (try_enroll(a, c->name) || expired(&c->until, &now))
+		if (try_enroll(a, c->name, &c->mounted) || (!c->mounted && expired(&c->until, &now)))
 			drop_candidate(c);
 	}
 }
