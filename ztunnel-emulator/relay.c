@@ -19,8 +19,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/netfilter_ipv4.h>
-#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <linux/sock_diag.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +29,7 @@
 #include "daemon.h"
 #include "proxy.h"
 #include "log.h"
+#include "sockaddr.h"
 #include "sockdiag.h"
 
 /*
@@ -147,53 +146,6 @@ static void touch(struct daemon *d, struct relay *r)
 static bool outbound(const struct relay *r)
 {
 	return r->l->spec->role == ROLE_OUTBOUND;
-}
-/* IPv4 seen through a dual-stack [::] socket arrives as ::ffff:a.b.c.d */
-static void unmap(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in s4 = { .sin_family = AF_INET };
-
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-		return;
-	s4.sin_port = s6->sin6_port;
-	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, &s4, sizeof(s4));
-}
-
-static uint16_t port_of(const struct sockaddr_storage *ss)
-{
-	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port :
-						 ((const struct sockaddr_in *)ss)->sin_port);
-}
-
-/*
- * The original destination: SO_ORIGINAL_DST where REDIRECT rewrote it (the
- * outbound rules, and inbound in the redirect variant); otherwise, with
- * TPROXY, the accepted socket's own local address is it.
- */
-static void original_dst(int fd, struct sockaddr_storage *dst)
-{
-	socklen_t sl = sizeof(struct sockaddr_in);
-
-	memset(dst, 0, sizeof(*dst));
-	if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, dst, &sl) == 0 && dst->ss_family == AF_INET)
-		return;
-	sl = sizeof(struct sockaddr_in6);
-	if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dst, &sl) == 0 &&
-	    dst->ss_family == AF_INET6) {
-		unmap(dst);
-		return;
-	}
-	sl = sizeof(*dst);
-	getsockname(fd, (struct sockaddr *)dst, &sl);
-	unmap(dst);
-}
-
-static socklen_t ss_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
 static void watch(struct daemon *d, struct relay_end *e, uint32_t events)
@@ -450,7 +402,7 @@ static void bind_client_address(struct relay *r, int fd)
 		((struct sockaddr_in *)&src)->sin_port = 0;
 	if (setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one,
 		       sizeof(one)) == 0 &&
-	    bind(fd, (struct sockaddr *)&src, ss_len(&src)) == 0)
+	    bind(fd, (struct sockaddr *)&src, sa_len(&src)) == 0)
 		return;
 	sd_format_addr(&r->src, s, sizeof(s));
 	log_line(LOG_WARN, "access", "cannot connect from the client's address %s (%s): the app sees ztunnel's address instead",
@@ -465,7 +417,7 @@ static void relay_connect(struct daemon *d, struct relay *r)
 
 	set_state(d, r, RS_CONNECTING);
 	/* a direct connection to the listener has nowhere to go (and must not loop) */
-	if (port_of(&r->dst) == r->l->spec->port) {
+	if (sa_port(&r->dst) == r->l->spec->port) {
 		relay_end_conn(d, r, "no original destination: not redirected by the in-pod rules", false);
 		return;
 	}
@@ -481,7 +433,7 @@ static void relay_connect(struct daemon *d, struct relay *r)
 		setsockopt(fd, SOL_SOCKET, SO_MARK, &d->cfg.mark, sizeof(d->cfg.mark));
 	if (!outbound(r) && d->cfg.transparent)
 		bind_client_address(r, fd);
-	if (connect(fd, (struct sockaddr *)&r->dst, ss_len(&r->dst)) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (struct sockaddr *)&r->dst, sa_len(&r->dst)) < 0 && errno != EINPROGRESS) {
 		os_text(e, sizeof(e), errno);
 		relay_end_conn(d, r, e, true);
 		return;
@@ -567,8 +519,8 @@ void relay_start(struct daemon *d, struct listener *l, int client_fd)
 	r->up.pipe[0] = r->up.pipe[1] = r->down.pipe[0] = r->down.pipe[1] = -1;
 	r->state = RS_QUEUED;
 	getpeername(client_fd, (struct sockaddr *)&r->src, &sl);
-	unmap(&r->src);
-	original_dst(client_fd, &r->dst);
+	sa_unmap(&r->src);
+	sa_original_dst(client_fd, &r->dst);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->active = r->start;
 	q_append(d, r);

@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "hbone_int.h"
 #include "log.h"
+#include "sockaddr.h"
 #include "sockdiag.h"
 
 static struct log_limit fail_limit = LOG_LIMIT_INIT(10, 5);
@@ -365,19 +366,6 @@ void hconn_flush(struct hconn *c)
 	watch(c, EPOLLIN | (blocked ? EPOLLOUT : 0));
 }
 
-static void unmap(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in s4 = { .sin_family = AF_INET };
-
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-		return;
-	s4.sin_port = s6->sin6_port;
-	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, &s4, sizeof(s4));
-}
-
 /* The parts of a new connection both roles share; NULL when out of memory (fd closed). */
 static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 {
@@ -414,8 +402,8 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 	getsockname(fd, (struct sockaddr *)&c->local, &sl);
 	sl = sizeof(c->remote);
 	getpeername(fd, (struct sockaddr *)&c->remote, &sl);
-	unmap(&c->local);
-	unmap(&c->remote);
+	sa_unmap(&c->local);
+	sa_unmap(&c->remote);
 	c->peer.want_td = hb->ca.trust_domain;
 	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd);
 	if (!c->ssl || conn_watch(c, EPOLLIN)) {

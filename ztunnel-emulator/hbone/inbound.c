@@ -22,18 +22,8 @@
 #include "hbone_int.h"
 #include "log.h"
 #include "proxy.h"
+#include "sockaddr.h"
 #include "sockdiag.h"
-
-static socklen_t ss_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
-static uint16_t port_of(const struct sockaddr_storage *ss)
-{
-	return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port :
-						 ((const struct sockaddr_in *)ss)->sin_port);
-}
 
 /* "1.2.3.4:80" or "[::1]:80" into ss: 1; "host:port": 0; anything else: -1. */
 static int parse_authority(const char *a, struct sockaddr_storage *ss)
@@ -96,7 +86,7 @@ static void bind_client(struct hconn *c, int fd)
 		((struct sockaddr_in *)&src)->sin_port = 0;
 	if (setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one,
 		       sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&src, ss_len(&src)) < 0)
+	    bind(fd, (struct sockaddr *)&src, sa_len(&src)) < 0)
 		log_line(LOG_WARN, T_HBONE_IN, "cannot connect from the client's address (%s): the app sees ztunnel's address instead",
 			 strerror(errno));
 }
@@ -116,7 +106,7 @@ static void connect_upstream(struct hstream *s)
 		setsockopt(fd, SOL_SOCKET, SO_MARK, &d->cfg.mark, sizeof(d->cfg.mark));
 	if (d->cfg.transparent)
 		bind_client(c, fd);
-	if ((connect(fd, (struct sockaddr *)&s->target, ss_len(&s->target)) < 0 &&
+	if ((connect(fd, (struct sockaddr *)&s->target, sa_len(&s->target)) < 0 &&
 	     errno != EINPROGRESS) || hstream_watch_connect(s)) {
 		hstream_refuse(s, 503, "upstream connect failed");
 		return;
@@ -146,7 +136,7 @@ void inbound_request(struct hstream *s)
 		hstream_refuse(s, 400, "ip mismatch");
 		return;
 	}
-	port = port_of(&s->target);
+	port = sa_port(&s->target);
 	if (port == 15001 || port == 15006 || port == 15008) {
 		hstream_refuse(s, 503, "attempted recursive call to ourselves");
 		return;

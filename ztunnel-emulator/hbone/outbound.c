@@ -12,8 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netlink.h>
-#include <linux/netfilter_ipv4.h>
-#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <linux/rtnetlink.h>
 #include <openssl/rand.h>
 #include <poll.h>
@@ -29,41 +27,10 @@
 #include "hbone_int.h"
 #include "log.h"
 #include "proxy.h"
+#include "sockaddr.h"
 #include "sockdiag.h"
 
 #define ADDRS_FRESH_S 2.0	/* a pod's addresses are re-read after this */
-
-static void unmap(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in s4 = { .sin_family = AF_INET };
-
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-		return;
-	s4.sin_port = s6->sin6_port;
-	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, &s4, sizeof(s4));
-}
-
-/* SO_ORIGINAL_DST (REDIRECT), else the accepted socket's own address (TPROXY). */
-static void original_dst(int fd, struct sockaddr_storage *dst)
-{
-	socklen_t sl = sizeof(struct sockaddr_in);
-
-	memset(dst, 0, sizeof(*dst));
-	if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, dst, &sl) == 0 && dst->ss_family == AF_INET)
-		return;
-	sl = sizeof(struct sockaddr_in6);
-	if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dst, &sl) == 0 &&
-	    dst->ss_family == AF_INET6) {
-		unmap(dst);
-		return;
-	}
-	sl = sizeof(*dst);
-	getsockname(fd, (struct sockaddr *)dst, &sl);
-	unmap(dst);
-}
 
 static void add_addr(struct hbone_pod *hp, int family, const void *a)
 {
@@ -246,7 +213,7 @@ bool hbone_outbound(struct daemon *d, struct listener *l, int fd)
 
 	if (!d->hbone || !d->cfg.hbone_outbound || !pod_leaf(l->pod))
 		return false;
-	original_dst(fd, &dst);
+	sa_original_dst(fd, &dst);
 	dpod = mesh_pod_of(d, &dst);
 	if (!dpod)
 		return false;
@@ -263,7 +230,7 @@ bool hbone_outbound(struct daemon *d, struct listener *l, int fd)
 	s->ev.fd = fd;
 	s->target = dst;
 	getpeername(fd, (struct sockaddr *)&s->client, &sl);
-	unmap(&s->client);
+	sa_unmap(&s->client);
 	if (hstream_watch(s)) {
 		s->error = "cannot watch the client";
 		hstream_free(s);
