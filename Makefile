@@ -254,7 +254,8 @@ install: $(PROGS)
 	$(INSTALL) -m 755 $(SCRIPTS) $(DESTDIR)$(PKGDATADIR)/scripts/
 	sed 's|^ZE_INSTALLED_BINDIR=$$|ZE_INSTALLED_BINDIR=$(BINDIR)|' scripts/lib.sh \
 		>$(DESTDIR)$(PKGDATADIR)/scripts/lib.sh
-	chmod 644 $(DESTDIR)$(PKGDATADIR)/scripts/lib.sh $(DESTDIR)$(PKGDATADIR)/scripts/walkthru-istio.sh
+	chmod 644 $(DESTDIR)$(PKGDATADIR)/scripts/lib.sh $(DESTDIR)$(PKGDATADIR)/scripts/walkthru-istio.sh \
+		$(DESTDIR)$(PKGDATADIR)/scripts/walkthru-hbone.sh
 	$(INSTALL) -m 644 docs/cni-emulator.1 $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 644 docs/ztunnel-emulator.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 $(COMPLETIONS) $(DESTDIR)$(BASHCOMPDIR)/

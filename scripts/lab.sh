@@ -43,7 +43,7 @@ TERM_WAIT=50 # tenths of a second after SIGTERM before SIGKILL
 usage() {
 	cat <<EOF
 Usage: $PROG up [--variant tproxy|redirect] [--socket PATH] [--prefix P]
-                [--port N] [--no-ipv6] [--dns-capture=false] [-q]
+                [--port N] [--no-ipv6] [--dns-capture=false] [--hbone] [-q]
        $PROG down [-q]
        $PROG status
 
@@ -87,6 +87,10 @@ Options (up):
                       with the ip6tables twin of the rules); --ipv6 asks for
                       IPv6 explicitly (warned about when the kernel lacks it)
       --dns-capture=false   no port 53 -> 15053 rules
+      --hbone         pod-a -> pod-b goes over HBONE (mTLS HTTP/2 to pod-b's
+                      15008), as between mesh pods; by default it stays plain
+                      TCP through pod-b's 15006 (--no-hbone-outbound), the
+                      path the rest of the lab narrates
   -q, --quiet         do not echo the commands
   -h, --help          show this help and exit
 
@@ -113,7 +117,7 @@ up | down | status) cmd=$1 ;;
 esac
 shift
 
-variant='' sock='' prefix=${ZE_LAB_PREFIX:-} port='' ipv6='' dns='' quiet=0
+variant='' sock='' prefix=${ZE_LAB_PREFIX:-} port='' ipv6='' dns='' hbone='' quiet=0
 prefix_given=0
 if [[ -n ${ZE_LAB_PREFIX:-} ]]; then prefix_given=1; fi
 while (($#)); do
@@ -139,13 +143,14 @@ while (($#)); do
 	--ipv6) ipv6=1 ;;
 	--no-ipv6) ipv6=0 ;;
 	--dns-capture=*) dns=${1#*=} ;;
+	--hbone) hbone=1 ;;
 	-q | --quiet) quiet=1 ;;
 	*) usage_error "unknown argument: $1" ;;
 	esac
 	shift
 done
 
-if [[ $cmd != up ]] && [[ -n $variant$sock$port$ipv6$dns ]]; then
+if [[ $cmd != up ]] && [[ -n $variant$sock$port$ipv6$dns$hbone ]]; then
 	usage_error "$cmd takes no options but -q (it reads what up recorded)"
 fi
 case $variant in '' | tproxy | redirect) ;; *) usage_error "unknown variant '$variant' (tproxy or redirect)" ;; esac
@@ -386,10 +391,11 @@ start_daemon() {
 		fi
 	fi
 	before=$(grep -c ' listening on ' "$STATE/daemon.log" 2>/dev/null || true)
-	# the lab's CA lives (and goes) with the lab's state, not in /var/lib; the
-	# walk-thru narrates the plain-text path (15001 -> 15006), not HBONE
+	# the lab's CA lives (and goes) with the lab's state, not in /var/lib;
+	# without --hbone the lab narrates the plain-text path (15001 -> 15006)
 	local dns_opts=(--registry "$STATE/registry.yaml" --dns-upstream "$DNS_ADDR")
-	local hbone_opts=(--ca-dir "$STATE/ca" --no-hbone-outbound)
+	local hbone_opts=(--ca-dir "$STATE/ca")
+	[[ $hbone == 1 ]] || hbone_opts+=(--no-hbone-outbound)
 	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
 		--metrics-addr 127.0.0.1:0 "${dns_opts[@]}" "${hbone_opts[@]}" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
 	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
@@ -550,7 +556,7 @@ do_up() {
 	# What is recorded wins for anything not given; a conflict is refused.
 	if [[ -f $STATE/lab.env ]]; then
 		local r
-		for r in variant:VARIANT sock:SOCKET port:PORT ipv6:IPV6 dns:DNS_CAPTURE; do
+		for r in variant:VARIANT sock:SOCKET port:PORT ipv6:IPV6 dns:DNS_CAPTURE hbone:HBONE; do
 			local var=${r%%:*} key=${r#*:} rec
 			rec=$(lab_get "$key")
 			if [[ -n ${!var} && -n $rec && ${!var} != "$rec" ]]; then
@@ -565,7 +571,7 @@ do_up() {
 		prefix=$rec
 	fi
 	variant=${variant:-tproxy} sock=${sock:-$STATE/ztunnel.sock} port=${port:-8080}
-	dns=${dns:-true}
+	dns=${dns:-true} hbone=${hbone:-0}
 	ns_a=${prefix}pod-a ns_b=${prefix}pod-b
 	# IPv6 by default, as istio-cni's ambient.ipv6; not on a kernel without it
 	if [[ $ipv6 == 1 && ! -d /proc/sys/net/ipv6 ]]; then
@@ -608,6 +614,7 @@ do_up() {
 		lab_set ADDR6_B "$ADDR6_B"
 	fi
 	lab_set DNS_CAPTURE "$dns"
+	lab_set HBONE "$hbone"
 	lab_set SOCKET "$sock"
 	lab_set DAEMON_LOG "$STATE/daemon.log"
 	lab_set SERVER_LOG "$STATE/server.log"

@@ -26,8 +26,8 @@ usage() {
 	cat <<EOF
 Usage: $PROG [--netns NAME] [--socket PATH] [--pause] [--admin-addr A]
               [--ready-addr A] [--metrics-addr A]
-       $PROG --ambient [--variant tproxy|redirect] [--socket PATH]
-              [--pause]
+       $PROG --ambient [--variant tproxy|redirect] [--hbone]
+              [--socket PATH] [--pause]
        $PROG --istio [--pause]
 
 Runs the README walk-thru end to end, narrating each step and echoing each
@@ -90,6 +90,9 @@ Options:
   -p, --pause         wait for Enter before each step (default: no pauses,
                       no stdin needed)
   -a, --ambient       the ambient data-path chapter (above)
+      --hbone         with --ambient: pod-a -> pod-b goes over HBONE (mTLS
+                      HTTP/2 to pod-b's 15008, as between mesh pods), and a
+                      step shows the tunnel (ss, openssl s_client, metrics)
   -i, --istio         the chapter with Istio's real roles (above)
   -v, --variant V     with --ambient: the in-pod rules, tproxy (default) or
                       redirect
@@ -112,6 +115,7 @@ sock=/tmp/zt.sock
 pause=0
 ambient=0
 istio=0
+hbone=0
 variant=''
 admin_addr=${ZE_ADMIN_ADDR-} ready_addr=${ZE_READY_ADDR-} metrics_addr=${ZE_METRICS_ADDR-}
 netns_given=0
@@ -143,6 +147,7 @@ while (($#)); do
 	-p | --pause) pause=1 ;;
 	-a | --ambient) ambient=1 ;;
 	-i | --istio) istio=1 ;;
+	--hbone) hbone=1 ;;
 	*) usage_error "unknown argument: $1" ;;
 	esac
 	shift
@@ -155,8 +160,8 @@ fi
 if ((ambient)); then
 	((!netns_given)) || usage_error "--netns does not go with --ambient (the lab's pods are pod-a and pod-b)"
 	case ${variant:-tproxy} in tproxy | redirect) ;; *) usage_error "unknown variant '$variant' (tproxy or redirect)" ;; esac
-elif [[ -n $variant ]]; then
-	usage_error "--variant goes with --ambient"
+elif [[ -n $variant ]] || ((hbone)); then
+	usage_error "--variant and --hbone go with --ambient"
 fi
 
 if [[ -z $netns || $netns == . || $netns == .. || $netns == */* || $netns == -* ]]; then
@@ -351,6 +356,25 @@ dns_step() {
 	fi
 }
 
+# The proof, plain text: two access lines, outbound (pod-a's 15001) and
+# inbound (pod-b's 15006), both to the original destination.
+plain_proof() {
+	local dir
+	say "The daemon logged the connection twice, in ztunnel's access-log format: outbound"
+	say "(pod-a's 15001) and inbound (pod-b's 15006), both to the original destination:"
+	check grep ' access: ' "$log"
+	for dir in outbound inbound; do
+		if grep -q "connection complete src.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$dir\"" "$log"; then
+			good "$dir: connection complete, dst.addr=$addr_b:$port"
+		else
+			bad "no complete $dir connection to $addr_b:$port in the access log"
+		fi
+	done
+}
+
+# shellcheck source-path=SCRIPTDIR source=walkthru-hbone.sh
+. "$SCRIPTS/walkthru-hbone.sh"
+
 lab_up=0
 broken_pipe=0
 ambient_walkthru() {
@@ -362,6 +386,10 @@ ambient_walkthru() {
 	fi
 	((sock_given)) && lab_args+=(--socket "$sock")
 	STEPS=10
+	if ((hbone)); then
+		lab_args+=(--hbone)
+		STEPS=11
+	fi
 
 	abort() {
 		printf '%s%s: step %d failed; stopping here%s\n' "$R" "$PROG" "$step_no" "$N" >&2
@@ -444,26 +472,26 @@ ambient_walkthru() {
 	else
 		bad "pod-a: REDIRECT --to-ports 15001 matched no packet"
 	fi
-	say "And the one that caught it arriving in pod-b:"
-	must ip netns exec "$b" iptables -t "$in_table" -L ISTIO_PRERT -n -v -x
-	n=$(rule_packets "$b" "$in_table" ISTIO_PRERT "$in_pat")
-	if ((n > 0)); then
-		good "pod-b: $in_what matched $n packet(s): the connection went to ztunnel's 15006"
+	if ((hbone)); then
+		say "pod-b's $in_what did not take it: over HBONE it arrives on 15008, ztunnel's own"
+		say "port, which the rules let through (the next step shows the tunnel)."
 	else
-		bad "pod-b: $in_what matched no packet"
+		say "And the one that caught it arriving in pod-b:"
+		must ip netns exec "$b" iptables -t "$in_table" -L ISTIO_PRERT -n -v -x
+		n=$(rule_packets "$b" "$in_table" ISTIO_PRERT "$in_pat")
+		if ((n > 0)); then
+			good "pod-b: $in_what matched $n packet(s): the connection went to ztunnel's 15006"
+		else
+			bad "pod-b: $in_what matched no packet"
+		fi
 	fi
 
 	step "the proof: ztunnel relayed it"
-	say "The daemon logged the connection twice, in ztunnel's access-log format: outbound"
-	say "(pod-a's 15001) and inbound (pod-b's 15006), both to the original destination:"
-	check grep ' access: ' "$log"
-	for port_ in outbound inbound; do
-		if grep -q "connection complete src.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$port_\"" "$log"; then
-			good "$port_: connection complete, dst.addr=$addr_b:$port"
-		else
-			bad "no complete $port_ connection to $addr_b:$port in the access log"
-		fi
-	done
+	if ((hbone)); then
+		hbone_proof
+	else
+		plain_proof
+	fi
 	say "The server's view: who connected (SOCAT_PEERADDR). ztunnel in pod-b connected to the"
 	say "app from the client's own address (IP_TRANSPARENT), so the app sees pod-a, not ztunnel:"
 	check cat "$peers"
@@ -473,6 +501,7 @@ ambient_walkthru() {
 		bad "the server did not see $addr_a as the source"
 	fi
 
+	((!hbone)) || hbone_tunnel_step
 	dns_step
 
 	step "inspect"

@@ -283,4 +283,19 @@ like "$out" "ok   - the server saw $A4 (pod-a) as the source" "walkthru.sh --amb
 check "walkthru.sh --ambient: no netns, no state left" \
 	eval "[[ ! -e /run/netns/$T_PREFIX-wt-pod-a && ! -e /run/netns/$T_PREFIX-wt-pod-b && ! -e $ZE_LAB_STATE/ambient ]]"
 
+# ---- walkthru.sh --ambient --hbone: pod to pod over HBONE, the tunnel shown --------
+
+out=$(ZE_LAB_PREFIX="$T_PREFIX-hb-" "$S/walkthru.sh" --ambient --hbone </dev/null 2>&1) && rc=0 || rc=$?
+is "$rc" 0 "walkthru.sh --ambient --hbone exits 0"
+[[ $rc == 0 ]] || diag "$(grep -E '^(FAIL|walkthru)' <<<"$out" || tail -n 25 <<<"$out")"
+like "$out" "ok   - outbound: over HBONE to $B4:15008 for $B4:8080, with both identities" \
+	"walkthru.sh --ambient --hbone: the access log shows the tunnel and both identities"
+like "$out" "ok   - pod-a: ztunnel's connection to $B4:15008 is established" \
+	"walkthru.sh --ambient --hbone: ss shows ztunnel's connection to pod-b's 15008"
+like "$out" "ok   - pod-b's 15008: TLS 1.3, its certificate chained to the lab CA" \
+	"walkthru.sh --ambient --hbone: openssl sees TLS 1.3 and the lab CA's certificate"
+like "$out" 'connection_security_policy="mutual_tls"' "walkthru.sh --ambient --hbone: the metrics say mutual_tls"
+check "walkthru.sh --ambient --hbone: no netns, no state left" \
+	eval "[[ ! -e /run/netns/$T_PREFIX-hb-pod-a && ! -e /run/netns/$T_PREFIX-hb-pod-b && ! -e $ZE_LAB_STATE/ambient ]]"
+
 done_testing
