@@ -422,15 +422,24 @@ start_daemon() {
 
 # resolv_conf NETNS: the pod's resolv.conf, which ip netns exec bind-mounts
 # (/etc/netns/NETNS/resolv.conf) over /etc/resolv.conf.
+# A user namespace cannot write the host's /etc: the pod then keeps the host's
+# resolv.conf (RESOLV_CONF=0 is recorded), and a lookup names the resolver
+# (dig @ADDR), which the rules still send through ztunnel's 15053.
 resolv_conf() {
-	local dir=/etc/netns/$1
+	local dir=/etc/netns/$1 made=0
 	if [[ -e $dir ]] && ! recorded etcnetns "$dir"; then
 		warn "$dir exists and is not this lab's: $1 keeps its resolv.conf"
 		return 0
 	fi
-	[[ -e /etc/netns ]] || record etcnetns /etc/netns
+	[[ -e /etc/netns ]] || made=1
+	show "mkdir -p -- $dir"
+	if ! mkdir -p -- "$dir" 2>/dev/null; then
+		warn "cannot create $dir (the host's /etc is not writable here): $1 keeps the host's resolv.conf; 'dig @$DNS_ADDR NAME' still goes through ztunnel's 15053"
+		lab_set RESOLV_CONF 0
+		return 0
+	fi
+	((made == 0)) || record etcnetns /etc/netns
 	record etcnetns "$dir"
-	run mkdir -p -- "$dir"
 	show "printf 'nameserver %s\\nsearch %s\\n' $DNS_ADDR '$SEARCH' >$dir/resolv.conf"
 	printf 'nameserver %s\nsearch %s\n' "$DNS_ADDR" "$SEARCH" >"$dir/resolv.conf"
 }

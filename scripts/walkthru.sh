@@ -325,13 +325,16 @@ dig_a() {
 
 # The DNS step of the ambient chapter: one forwarded lookup, one registry answer.
 dns_step() {
-	local resolver dns_addr
+	local resolver dns_addr server
 	resolver=$(lab_get RESOLVER_LOG) dns_addr=$(lab_get DNS_ADDR)
 	step "DNS through ztunnel's 15053"
 	say "The rules also send pod-a's UDP/53 to ztunnel's DNS proxy on 15053. A name ztunnel"
 	say "does not know is forwarded to the resolver (lab.sh runs one on $dns_addr, in a"
 	say "netns of its own; pod-a's resolv.conf names it), and the answer comes back as is:"
-	dig_a "$a" pod-b.lab
+	# without a resolv.conf of its own (a user namespace) pod-a names the resolver
+	server=()
+	[[ $(lab_get RESOLV_CONF) != 0 ]] || server=("@$dns_addr")
+	dig_a "$a" "${server[@]}" pod-b.lab
 	if [[ $DIG == *"pod-b.lab."*"IN"*"A"*"$addr_b"* ]]; then
 		good "pod-b.lab resolved to $addr_b (forwarded)"
 	else
@@ -341,7 +344,7 @@ dns_step() {
 	check tail -n 3 "$resolver"
 	say "A service in ztunnel's registry (lab.sh's registry.yaml, LOCAL_XDS format) is"
 	say "answered by ztunnel itself: authoritative (aa), TTL 30, never reaching the resolver:"
-	dig_a "$a" echo.default.svc.cluster.local
+	dig_a "$a" "${server[@]}" echo.default.svc.cluster.local
 	if [[ $DIG == *"flags: qr aa"* && $DIG == *"30"*"IN"*"A"*"10.96.0.20"* ]]; then
 		good "echo.default.svc.cluster.local: A 10.96.0.20 from the registry (aa, TTL 30)"
 	else
