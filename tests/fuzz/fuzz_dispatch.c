@@ -617,7 +617,8 @@ static void report_all(void)
 	FUZZ_CHECK(fz_json_valid(buf, len), "config_dump is not valid JSON:\n%.*s", (int)len, buf);
 	free(buf);
 	report_ready(&D, null_out);
-	report_metrics(&D, null_out);
+	report_metrics(&D, null_out, false);
+	report_metrics(&D, null_out, true);
 	report_table(&D, null_out);
 	fflush(null_out);
 }

@@ -19,6 +19,7 @@
 #include "admission.h"
 #include "clock.h"
 #include "admin/http.h"
+#include "admin/prom.h"
 #include "admin/report.h"
 #include "daemon.h"
 #include "log.h"
@@ -303,8 +304,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			code = MHD_HTTP_INTERNAL_SERVER_ERROR;	/* ztunnel answers 500 (observability.md §4) */
 	} else if (srv->kind == SRV_METRICS &&
 		   (!strcmp(url, "/metrics") || !strcmp(url, "/stats/prometheus"))) {
-		type = "text/plain; version=0.0.4; charset=utf-8";
-		report_metrics(srv->d, out);
+		bool om;
+
+		type = prom_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"), &om);
+		report_metrics(srv->d, out, om);
 	} else {
 		code = MHD_HTTP_NOT_FOUND;
 		fprintf(out, "not found: %s\n", url);

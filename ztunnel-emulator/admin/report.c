@@ -15,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "admin/prom.h"
 #include "admin/report.h"
 #include "daemon.h"
 #include "dns/server.h"
@@ -210,31 +211,27 @@ static void prom_label(FILE *out, const char *s, size_t len)
 	}
 }
 
-static void prom_header(FILE *out, const char *name, const char *type, const char *help)
-{
-	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 /*
  * One counter of every running pod's listeners, labelled by uid, component,
  * address, protocol; field is the listener's counter, or (size_t)-1 for the
- * kernel's accept-queue overflow count, read now.
+ * kernel's accept-queue overflow count, read now. name: the base name.
  */
-static void prom_listeners(FILE *out, struct pod *const *v, size_t n, const char *name,
+static void prom_listeners(const struct prom *pm, struct pod *const *v, size_t n, const char *name,
 			   const char *help, size_t field)
 {
+	FILE *out = pm->out;
 	char full[96];
 	size_t i, k;
 
 	snprintf(full, sizeof(full), "ztunnel_emulator_listener_%s", name);
-	prom_header(out, full, "counter", help);
+	prom_family(pm, full, "counter", help);
 	for (i = 0; v && i < n; i++) {
 		if (v[i]->state != POD_UP)
 			continue;
 		for (k = 0; k < v[i]->nlisteners; k++) {
 			const struct listener *l = &v[i]->listeners[k];
 
-			fprintf(out, "%s{uid=\"", full);
+			fprintf(out, "%s_total{uid=\"", full);
 			prom_label(out, v[i]->uid, v[i]->uid_len);
 			fprintf(out, "\",component=\"%s\",address=\"%s\",protocol=\"%s\"} %" PRIu64 "\n",
 				l->spec->component, l->spec->addr_text,
@@ -245,74 +242,88 @@ static void prom_listeners(FILE *out, struct pod *const *v, size_t n, const char
 	}
 }
 
-void report_metrics(const struct daemon *d, FILE *out)
+/* ztunnel's in-pod metrics: names and help texts as its workload manager registers them. */
+static void metrics_inpod(const struct daemon *d, const struct prom *pm)
 {
-	struct pod **v = sorted_pods(d);
+	prom_family(pm, "workload_manager_active_proxy_count", "gauge",
+		    "The total number current workloads with active proxies (unstable)");
+	fprintf(pm->out, "workload_manager_active_proxy_count %zu\n", d->n_up);
+	prom_family(pm, "workload_manager_pending_proxy_count", "gauge",
+		    "The total number current workloads with pending proxies (unstable)");
+	fprintf(pm->out, "workload_manager_pending_proxy_count %zu\n", d->n_pending);
+	prom_family(pm, "workload_manager_proxies_started", "counter",
+		    "The total number of proxies that were started (unstable)");
+	fprintf(pm->out, "workload_manager_proxies_started_total %" PRIu64 "\n", d->stats.proxies_started);
+	prom_family(pm, "workload_manager_proxies_stopped", "counter",
+		    "The total number of proxies that were stopped (unstable)");
+	fprintf(pm->out, "workload_manager_proxies_stopped_total %" PRIu64 "\n", d->stats.proxies_stopped);
+}
+
+static void metrics_listeners(const struct prom *pm, struct pod *const *v, size_t n)
+{
+	prom_listeners(pm, v, n, "accepted",
+		       "Connections (TCP) or datagrams (UDP) accepted by each running pod's listeners",
+		       offsetof(struct listener, accepted));
+	prom_listeners(pm, v, n, "completed", "Relayed connections that completed, per listener",
+		       offsetof(struct listener, completed));
+	prom_listeners(pm, v, n, "failed",
+		       "Relayed connections that failed (upstream refused, reset, pod drained)",
+		       offsetof(struct listener, failed));
+	prom_listeners(pm, v, n, "bytes_sent", "Bytes relayed from clients to their original destination",
+		       offsetof(struct listener, bytes_sent));
+	prom_listeners(pm, v, n, "bytes_recv", "Bytes relayed from original destinations back to clients",
+		       offsetof(struct listener, bytes_recv));
+	prom_listeners(pm, v, n, "refused",
+		       "Connections reset at once: a relay cap was reached (--max-relays-per-pod, --max-relays, the open-file limit)",
+		       offsetof(struct listener, refused));
+	prom_listeners(pm, v, n, "accept_queue_drops",
+		       "Connection attempts the kernel dropped while the listener's accept queue was full (the socket's drop count)",
+		       (size_t)-1);
+}
+
+static void metrics_add_histogram(const struct daemon *d, const struct prom *pm)
+{
+	const char *name = "ztunnel_emulator_add_duration_seconds";
 	uint64_t cum = 0;
+	int k;
+
+	prom_family(pm, name, "histogram",
+		    "Time from receiving an Add to sending its ack, by the daemon's monotonic clock");
+	for (k = 0; k < ADD_BUCKETS; k++) {
+		cum += d->stats.add_buckets[k];
+		if (k == ADD_BUCKETS - 1)
+			fprintf(pm->out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+		else
+			fprintf(pm->out, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, add_bucket_bounds[k], cum);
+	}
+	fprintf(pm->out, "%s_sum %.9f\n%s_count %" PRIu64 "\n", name, d->stats.add_sum, name,
+		d->stats.add_count);
+}
+
+void report_metrics(const struct daemon *d, FILE *out, bool openmetrics)
+{
+	const struct prom pm = { .out = out, .om = openmetrics };
+	struct pod **v = sorted_pods(d);
 	int k, r;
 
-	prom_header(out, "workload_manager_active_proxy_count", "gauge",
-		    "The total number current workloads with active proxies.");
-	fprintf(out, "workload_manager_active_proxy_count %zu\n", d->n_up);
-	prom_header(out, "workload_manager_pending_proxy_count", "gauge",
-		    "The total number current workloads with pending proxies.");
-	fprintf(out, "workload_manager_pending_proxy_count %zu\n", d->n_pending);
-	prom_header(out, "workload_manager_proxies_started_total", "counter",
-		    "The total number of proxies that were started.");
-	fprintf(out, "workload_manager_proxies_started_total %" PRIu64 "\n", d->stats.proxies_started);
-	prom_header(out, "workload_manager_proxies_stopped_total", "counter",
-		    "The total number of proxies that were stopped.");
-	fprintf(out, "workload_manager_proxies_stopped_total %" PRIu64 "\n", d->stats.proxies_stopped);
-
-	prom_header(out, "ztunnel_emulator_zds_requests_total", "counter",
-		    "ZDS requests answered, by request type and result (ack or nack).");
+	metrics_inpod(d, &pm);
+	prom_family(&pm, "ztunnel_emulator_zds_requests", "counter",
+		    "ZDS requests answered, by request type and result (ack or nack)");
 	for (k = 0; k < REQ_KINDS; k++)
 		for (r = 0; r < RES_RESULTS; r++)
 			fprintf(out, "ztunnel_emulator_zds_requests_total{type=\"%s\",result=\"%s\"} %" PRIu64 "\n",
 				req_names[k], res_names[r], d->stats.requests[k][r]);
-
-	prom_listeners(out, v, d->pods.count, "accepted_total",
-		       "Connections (TCP) or datagrams (UDP) accepted by each running pod's listeners.",
-		       offsetof(struct listener, accepted));
-	prom_listeners(out, v, d->pods.count, "completed_total",
-		       "Relayed connections that completed, per listener.",
-		       offsetof(struct listener, completed));
-	prom_listeners(out, v, d->pods.count, "failed_total",
-		       "Relayed connections that failed (upstream refused, reset, pod drained).",
-		       offsetof(struct listener, failed));
-	prom_listeners(out, v, d->pods.count, "bytes_sent_total",
-		       "Bytes relayed from clients to their original destination.",
-		       offsetof(struct listener, bytes_sent));
-	prom_listeners(out, v, d->pods.count, "bytes_recv_total",
-		       "Bytes relayed from original destinations back to clients.",
-		       offsetof(struct listener, bytes_recv));
-	prom_listeners(out, v, d->pods.count, "refused_total",
-		       "Connections reset at once: a relay cap was reached (--max-relays-per-pod, --max-relays, the open-file limit).",
-		       offsetof(struct listener, refused));
-	prom_listeners(out, v, d->pods.count, "accept_queue_drops_total",
-		       "Connection attempts the kernel dropped while the listener's accept queue was full (the socket's drop count).",
-		       (size_t)-1);
-	prom_header(out, "ztunnel_emulator_active_connections", "gauge",
-		    "Connections being relayed right now.");
+	metrics_listeners(&pm, v, d->pods.count);
+	prom_family(&pm, "ztunnel_emulator_active_connections", "gauge",
+		    "Connections being relayed right now");
 	fprintf(out, "ztunnel_emulator_active_connections %zu\n", d->n_relays);
-	prom_header(out, "ztunnel_emulator_log_dropped_total", "counter",
-		    "Log lines dropped because stdout was not read fast enough.");
+	prom_family(&pm, "ztunnel_emulator_log_dropped", "counter",
+		    "Log lines dropped because stdout was not read fast enough");
 	fprintf(out, "ztunnel_emulator_log_dropped_total %" PRIu64 "\n", log_dropped());
-
-	hbone_report_metrics(d, out);
-	prom_header(out, "ztunnel_emulator_add_duration_seconds", "histogram",
-		    "Time from receiving an Add to sending its ack, by the daemon's monotonic clock.");
-	for (k = 0; k < ADD_BUCKETS; k++) {
-		cum += d->stats.add_buckets[k];
-		if (k == ADD_BUCKETS - 1)
-			fprintf(out, "ztunnel_emulator_add_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-		else
-			fprintf(out, "ztunnel_emulator_add_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-				add_bucket_bounds[k], cum);
-	}
-	fprintf(out, "ztunnel_emulator_add_duration_seconds_sum %.9f\n", d->stats.add_sum);
-	fprintf(out, "ztunnel_emulator_add_duration_seconds_count %" PRIu64 "\n", d->stats.add_count);
-	dns_report_metrics(d, out);
+	hbone_report_metrics(d, &pm);
+	metrics_add_histogram(d, &pm);
+	dns_report_metrics(d, &pm);
+	prom_end(&pm);
 	free(v);
 }
 

@@ -16,7 +16,8 @@ struct pod;
 void report_config_dump(const struct daemon *d, FILE *out);
 /* Returns true when ready; writes the body either way. */
 bool report_ready(const struct daemon *d, FILE *out);
-void report_metrics(const struct daemon *d, FILE *out);
+/* Prometheus text 0.0.4, or OpenMetrics when openmetrics (ztunnel's format). */
+void report_metrics(const struct daemon *d, FILE *out, bool openmetrics);
 void report_table(const struct daemon *d, FILE *out);
 /* The SIGUSR1 table, through the log in one piece (queued or dropped whole). */
 void report_log_table(const struct daemon *d);

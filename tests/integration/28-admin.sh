@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The admin side as ztunnel serves it (observability.md §3-5): /metrics in
+# OpenMetrics or Prometheus text 0.0.4 by the Accept header, checked with
+# prometheus_client's own parsers (tests/helpers/prom-parse.py), also at
+# /stats/prometheus.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+PARSE=$(dirname "$0")/../helpers/prom-parse.py
+OM_ACCEPT='application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
+
+if ! /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null; then
+	not_ok "python3-prometheus-client is installed (scripts/deps.sh)"
+	done_testing
+	exit
+fi
+
+start_daemon
+mk_netns a
+A=$NS
+"$CNI" add --namespace shop --service-account web "$SOCK" "$A" >/dev/null
+MPORT=$(http_port /metrics)
+
+# get PATH [ACCEPT]: headers and body of a metrics request, in $T_DIR/h and $T_DIR/b
+get() {
+	curl -s -D "$T_DIR/h" -o "$T_DIR/b" ${2:+-H "Accept: $2"} "http://127.0.0.1:$MPORT$1"
+}
+ctype() { tr -d '\r' <"$T_DIR/h" | sed -n 's/^Content-Type: //Ip'; }
+
+# ---- OpenMetrics, when asked ------------------------------------------------
+get /metrics "$OM_ACCEPT"
+is "$(ctype)" "application/openmetrics-text;charset=utf-8;version=1.0.0" \
+	"OpenMetrics asked: ztunnel's OpenMetrics content type"
+is "$(tail -n 1 "$T_DIR/b")" "# EOF" "OpenMetrics: the body ends with # EOF"
+om=$(/usr/bin/python3 "$PARSE" --openmetrics <"$T_DIR/b") && rc=0 || rc=$?
+is "$rc" 0 "OpenMetrics: prometheus_client's strict OpenMetrics parser accepts the body" || diag "$om"
+like "$(cat "$T_DIR/b")" $'# HELP workload_manager_proxies_started The total number of proxies that were started (unstable).\n# TYPE workload_manager_proxies_started counter\nworkload_manager_proxies_started_total 1\n' \
+	"OpenMetrics: HELP/TYPE on the base name, ztunnel's help text, the sample ends in _total"
+like "$om" "family workload_manager_proxies_started counter" "OpenMetrics parser: proxies_started is a counter"
+like "$om" "sample workload_manager_proxies_started_total{} 1" "OpenMetrics parser: one proxy started"
+like "$om" "family workload_manager_active_proxy_count gauge" "OpenMetrics parser: active_proxy_count is a gauge"
+like "$om" "sample workload_manager_active_proxy_count{} 1" "OpenMetrics parser: one active proxy"
+like "$om" 'sample ztunnel_emulator_zds_requests_total{result="ack",type="add"} 1' \
+	"OpenMetrics parser: the acked Add, labelled"
+like "$om" 'sample ztunnel_emulator_add_duration_seconds_count{} 1' "OpenMetrics parser: the Add histogram"
+unlike "$om" "family [^ ]* unknown" "OpenMetrics parser: every family typed"
+
+# ---- Prometheus text 0.0.4 otherwise, at both paths -------------------------
+for path in /metrics /stats/prometheus; do
+	get "$path"
+	is "$(ctype)" "text/plain; version=0.0.4; charset=utf-8" "$path without Accept: Prometheus text 0.0.4"
+	pt=$(/usr/bin/python3 "$PARSE" <"$T_DIR/b") && rc=0 || rc=$?
+	is "$rc" 0 "$path: prometheus_client's text parser accepts the body" || diag "$pt"
+	unlike "$pt" "family [^ ]* unknown" "$path: every family typed (a counter's TYPE names its _total sample)"
+	is "$(grep '^sample' <<<"$pt" | sort)" "$(grep '^sample' <<<"$om" | sort)" \
+		"$path: the same samples as the OpenMetrics body"
+done
+get /stats/prometheus "$OM_ACCEPT"
+is "$(tail -n 1 "$T_DIR/b")" "# EOF" "/stats/prometheus honours Accept too"
+is "$(metric workload_manager_proxies_started_total)" 1 "lib.sh's metric() still reads the samples"
+
+done_testing
