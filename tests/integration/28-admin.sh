@@ -3,7 +3,8 @@
 # The admin side as ztunnel serves it (observability.md §3-5): /metrics in
 # OpenMetrics or Prometheus text 0.0.4 by the Accept header, checked with
 # prometheus_client's own parsers (tests/helpers/prom-parse.py), also at
-# /stats/prometheus.
+# /stats/prometheus; readiness's answers (500 naming ztunnel's pending task,
+# 405, 404).
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -59,5 +60,31 @@ done
 get /stats/prometheus "$OM_ACCEPT"
 is "$(tail -n 1 "$T_DIR/b")" "# EOF" "/stats/prometheus honours Accept too"
 is "$(metric workload_manager_proxies_started_total)" 1 "lib.sh's metric() still reads the samples"
+
+# ---- readiness (observability.md §4, roles.md §1) ----------------------------
+RPORT=$(http_port /healthz/ready)
+# req METHOD PORT PATH: "CODE BODY" of a request (the body's newlines as \n)
+req() {
+	curl -s -o "$T_DIR/rb" -w '%{http_code}' -X "$1" "http://127.0.0.1:$2$3" >"$T_DIR/rc" || true
+	printf '%s %s' "$(cat "$T_DIR/rc")" "$(sed -z 's/\n/\\n/g' "$T_DIR/rb")"
+}
+ready
+is "$READY_CODE:$READY_BODY" $'200:ready\n' "ready: 200 'ready' with the pod up"
+is "$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$RPORT/healthz/ready")" 405 \
+	"ready: HEAD is refused (405), as ztunnel's GET-only handler does"
+is "$(req POST "$RPORT" /healthz/ready)" "405 " "ready: POST 405, no body"
+is "$(req GET "$RPORT" /healthz)" "404 " "ready: another path 404, no body"
+mk_netns c
+C=$NS
+hold_port "$C" 15006
+"$CNI" "$SOCK" "$C" >/dev/null 2>&1 || true
+ready
+is "$READY_CODE" 500 "pending pod: 500"
+is "$(req GET "$RPORT" /healthz/ready)" '500 not ready, pending: workload proxy manager\n' \
+	"pending pod: ztunnel's body, naming the blocked task"
+like "$READY_WHY" "1 pod(s) pending: \"$C\"" "pending pod: the emulator's reason in X-Emulator-Not-Ready"
+"$CNI" del "$SOCK" "$C" >/dev/null
+ready
+is "$READY_CODE:$READY_WHY" "200:" "ready again once the pending pod is deleted, no reason header"
 
 done_testing

@@ -162,36 +162,36 @@ void report_config_dump(const struct daemon *d, FILE *out)
 	free(v);
 }
 
-bool report_ready(const struct daemon *d, FILE *out)
+/*
+ * ztunnel's only blocking task here is the workload proxy manager (roles.md
+ * §1; the state manager is released at once, there is no XDS): blocked until
+ * the snapshot in --connect, by any pending pod, and - the emulator's own
+ * rule in the listening role - while the ZDS socket is gone, since istio-cni
+ * cannot reach the daemon then.
+ */
+bool report_ready(const struct daemon *d, FILE *out, char *why, size_t cap)
 {
 	struct pod **v;
-	size_t i, n = 0;
+	size_t i, n = 0, o;
 	char q[400];
+	bool ok = d->cfg.connect ? zds_client_ready(d) : !d->sock_lost[0] && !d->n_pending;
 
-	/* --connect: ztunnel's rule and texts (faults.md 11): the snapshot first, nothing pending */
-	if (d->cfg.connect) {
-		bool ok = zds_client_ready(d);
-
-		fputs(ok ? "ready\n" : "not ready, pending: workload proxy manager\n", out);
+	why[0] = '\0';
+	fputs(ok ? "ready\n" : "not ready, pending: workload proxy manager\n", out);
+	if (ok || d->cfg.connect)
 		return ok;
-	}
-	/* istio-cni cannot reach a daemon whose socket is gone, whatever else holds */
 	if (d->sock_lost[0]) {
-		fprintf(out, "not ready: %s\n", d->sock_lost);
+		snprintf(why, cap, "%s", d->sock_lost);
 		return false;
 	}
-	if (!d->n_pending) {
-		fputs("ready\n", out);
-		return true;
-	}
 	v = sorted_pods(d);
-	fprintf(out, "not ready: %zu pod(s) pending:", d->n_pending);
-	for (i = 0; v && i < d->pods.count; i++) {
+	o = (size_t)snprintf(why, cap, "%zu pod(s) pending:", d->n_pending);
+	for (i = 0; v && i < d->pods.count && o < cap; i++) {
 		if (v[i]->state != POD_PENDING)
 			continue;
-		fprintf(out, "%s %s", n++ ? "," : "", log_quote(q, sizeof(q), v[i]->uid, v[i]->uid_len));
+		o += (size_t)snprintf(why + o, cap - o, "%s %s", n++ ? "," : "",
+				      log_quote(q, sizeof(q), v[i]->uid, v[i]->uid_len));
 	}
-	fputc('\n', out);
 	free(v);
 	return false;
 }
