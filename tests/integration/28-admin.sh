@@ -4,7 +4,7 @@
 # OpenMetrics or Prometheus text 0.0.4 by the Accept header, checked with
 # prometheus_client's own parsers (tests/helpers/prom-parse.py), also at
 # /stats/prometheus; readiness's answers (500 naming ztunnel's pending task,
-# 405, 404).
+# 405, 404); POST /quitquitquit draining the daemon as SIGTERM does.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -86,5 +86,20 @@ like "$READY_WHY" "1 pod(s) pending: \"$C\"" "pending pod: the emulator's reason
 "$CNI" del "$SOCK" "$C" >/dev/null
 ready
 is "$READY_CODE:$READY_WHY" "200:" "ready again once the pending pod is deleted, no reason header"
+
+# ---- POST /quitquitquit (ztunnel's admin) ------------------------------------
+APORT=$(http_port /config_dump)
+is "$(req GET "$APORT" /quitquitquit)" "405 " "quitquitquit: GET refused (405), the daemon keeps serving"
+is "$(req PUT "$APORT" /quitquitquit)" "405 " "quitquitquit: PUT refused (405)"
+check "quitquitquit: still serving after the refused methods" daemon_alive
+is "$(req POST "$APORT" /quitquitquit)" '200 shutdown now\n' "quitquitquit: POST answers 'shutdown now'"
+gone() { [[ ! -e /proc/$ZT_PID || $(awk '{ print $3 }' "/proc/$ZT_PID/stat" 2>/dev/null) == Z ]]; }
+check "quitquitquit: the daemon drains and exits" wait_for 20 gone
+ZT_STATUS=0
+wait "$ZT_PID" || ZT_STATUS=$?
+is "$ZT_STATUS" 0 "quitquitquit: exit status 0, as after SIGTERM"
+like "$(cat "$ZT_LOG")" "ztunnel::signal: received explicit shutdown signal" "quitquitquit: ztunnel's line for it"
+like "$(cat "$ZT_LOG")" "Shutdown completed gracefully" "quitquitquit: the graceful drain ran to its end"
+is "$(listener_count "$A")" 0 "quitquitquit: the pod's listeners are closed"
 
 done_testing

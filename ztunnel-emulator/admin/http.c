@@ -22,6 +22,7 @@
 #include "admin/prom.h"
 #include "admin/report.h"
 #include "daemon.h"
+#include "drain.h"
 #include "log.h"
 #include "sockdiag.h"
 
@@ -224,18 +225,21 @@ static struct hconn *conn_hconn(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
-/* A marker in a request's con_cls: its header seen. */
-static char req_seen;
+/* Markers in a request's con_cls: its header seen; its answer is a quitquitquit. */
+static char req_seen, req_quit;
 
 /* A response sent on a kept-alive connection: the next request's header is due in time too. */
 static void notify_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct hconn *h = conn_hconn(conn);
 
-	(void)con_cls;
 	if (h && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		wait_arm(cls, h);
+		wait_arm(srv, h);
+	/* after the answer is out (or its client gone): the same drain as SIGTERM */
+	if (*con_cls == &req_quit && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN && !srv->d->drain)
+		drain_begin(srv->d, NULL);
 }
 
 /* Connections whose request header is overdue are shut down. */
@@ -262,6 +266,7 @@ struct answer {
 	const char *type;
 	FILE *out;
 	char why[512];		/* readiness: the emulator's reason, sent as a header */
+	bool quit;		/* POST /quitquitquit: drain once the answer is sent */
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, const struct answer *a, char *body,
@@ -294,17 +299,27 @@ static bool is_get(const char *method)
 	return !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
 }
 
+/* ztunnel's admin: POST /quitquitquit drains and exits, any other method is refused (405). */
 static void answer_admin(const struct http_server *srv, const char *url, const char *method,
 			 struct answer *a)
 {
-	if (!is_get(method)) {
+	if (!strcmp(url, "/quitquitquit")) {
+		if (strcmp(method, MHD_HTTP_METHOD_POST)) {
+			a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
+			return;
+		}
+		fputs("shutdown now\n", a->out);
+		a->quit = true;
+	} else if (!is_get(method)) {
 		a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
 		fprintf(a->out, "method not allowed: use GET\n");
 	} else if (!strcmp(url, "/config_dump")) {
 		a->type = "application/json";
 		report_config_dump(srv->d, a->out);
 	} else if (!strcmp(url, "/")) {
-		fprintf(a->out, "ztunnel-emulator admin\n  /config_dump  daemon config and every pod (JSON)\n");
+		fprintf(a->out, "ztunnel-emulator admin\n"
+				"  /config_dump   daemon config and every pod (JSON)\n"
+				"  /quitquitquit  POST: drain and exit, as on SIGTERM\n");
 	} else {
 		a->code = MHD_HTTP_NOT_FOUND;
 		fprintf(a->out, "not found: %s\n", url);
@@ -375,6 +390,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		free(body);
 		return MHD_NO;
 	}
+	if (a.quit)
+		*con_cls = &req_quit;
 	return respond(conn, &a, body, len);
 }
 
