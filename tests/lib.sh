@@ -310,9 +310,9 @@ ready() {
 	READY_BODY=${READY_BODY%$'\n'*}
 	READY_WHY=$(tr -d '\r' <"$T_DIR/.ready-headers" | sed -n 's/^X-Emulator-Not-Ready: //Ip')
 }
-# pod_field UID JQ: a field of one pod in config_dump
-pod_field() { config_dump | jq -r --arg u "$1" ".pods[] | select(.uid == \$u) | $2"; }
-pod_uids() { config_dump | jq -r '.pods[].uid' | tr '\n' ' '; }
+# pod_field UID JQ: a field of one pod in config_dump (the emulator's own view of it)
+pod_field() { config_dump | jq -r --arg u "$1" ".emulator.pods[] | select(.uid == \$u) | $2"; }
+pod_uids() { config_dump | jq -r '.emulator.pods[].uid' | tr '\n' ' '; }
 
 # holds_inode PID INODE: one of PID's fds is the file with that inode (e.g. a netns)
 holds_inode() {

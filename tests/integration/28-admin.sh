@@ -4,7 +4,9 @@
 # OpenMetrics or Prometheus text 0.0.4 by the Accept header, checked with
 # prometheus_client's own parsers (tests/helpers/prom-parse.py), also at
 # /stats/prometheus; readiness's answers (500 naming ztunnel's pending task,
-# 405, 404); POST /quitquitquit draining the daemon as SIGTERM does.
+# 405, 404); /config_dump in ztunnel's shape (the keys istioctl
+# ztunnel-config reads), the emulator's own facts under "emulator"; POST
+# /quitquitquit draining the daemon as SIGTERM does.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -83,6 +85,28 @@ is "$READY_CODE" 500 "pending pod: 500"
 is "$(req GET "$RPORT" /healthz/ready)" '500 not ready, pending: workload proxy manager\n' \
 	"pending pod: ztunnel's body, naming the blocked task"
 like "$READY_WHY" "1 pod(s) pending: \"$C\"" "pending pod: the emulator's reason in X-Emulator-Not-Ready"
+
+# ---- /config_dump in ztunnel's shape (observability.md §3, istioctl's ZtunnelDump) ----
+CD=$(config_dump)
+jqr() { jq -r "$@" <<<"$CD"; }
+is "$(jqr -c 'keys_unsorted')" '["workloads","services","policies","certificates","config","workloadState","emulator"]' \
+	"config_dump: ztunnel's top-level keys, then the emulator's"
+is "$(jqr '[.services, .policies, .certificates] | map(type) | join(" ")')" "array array array" \
+	"config_dump: services, policies and certificates are arrays (the >= 1.23 form)"
+is "$(jqr --arg u "$A" '.workloads[] | select(.uid == $u) | [.name, .namespace, .serviceAccount, .protocol, .status, (.workloadIps | type), (.node | type)] | join(" ")')" \
+	"$A shop web TCP Healthy array string" "config_dump: the pod's workload, istioctl's fields"
+is "$(jqr --arg u "$A" '.workloadState[$u] | [.state, .info.name, .info.namespace, .info.serviceAccount, (.connections.inbound | type), (.connections.outbound | type)] | join(" ")')" \
+	"Up $A shop web array array" "config_dump: workloadState: Up, info, connections"
+is "$(jqr --arg u "$C" '.workloadState[$u] | [.state, has("connections")] | join(" ")')" "Pending false" \
+	"config_dump: a pending pod's workloadState: Pending, no connections"
+is "$(jqr '.config | [.proxyMode, .inpodUds, (.inpodPortReuse | type), (.packetMark | type)] | join(" ")')" \
+	"Shared $SOCK boolean number" "config_dump: config by ztunnel's camelCase names"
+is "$(jqr '[.config | keys[] | select(test("_"))] | length')" 0 "config_dump: no snake_case key in config"
+is "$(jqr --arg u "$A" '.emulator.pods[] | select(.uid == $u) | [.state, (.netns.inode | type), (.listeners | length)] | join(" ")')" \
+	"Up number 3" "config_dump: the emulator's own view of the pod under .emulator.pods"
+is "$(jqr '.emulator.config.pid')" "$ZT_PID" "config_dump: the emulator's settings under .emulator.config"
+out=$("$CNI" inspect --admin "http://127.0.0.1:$(http_port /config_dump)" "$A" 2>&1) || true
+like "$out" "enrolled: yes, pod \"$A\" (Up)" "cni-emulator inspect reads the new shape" || diag "$out"
 "$CNI" del "$SOCK" "$C" >/dev/null
 ready
 is "$READY_CODE:$READY_WHY" "200:" "ready again once the pending pod is deleted, no reason header"

@@ -15,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "admin/dump.h"
 #include "admin/prom.h"
 #include "admin/report.h"
 #include "daemon.h"
@@ -77,53 +78,76 @@ static void json_http_addr(FILE *out, const struct http_addr *a)
 	json_cstr(out, a->enabled ? a->text : NULL);
 }
 
-void report_config_dump(const struct daemon *d, FILE *out)
+/* emulator.config: the daemon's own settings (names from before ztunnel's shape). */
+static void emulator_config(const struct daemon *d, FILE *out)
 {
-	struct pod **v = sorted_pods(d);
 	char t[64];
 	size_t i;
-	int k;
 
 	rfc3339(&d->start_time, t, sizeof(t));
-	fprintf(out, "{\n  \"config\": {\n    \"version\": \"%s\",\n    \"pid\": %d,\n", ZE_VERSION,
+	fprintf(out, "    \"config\": {\n      \"version\": \"%s\",\n      \"pid\": %d,\n", ZE_VERSION,
 		(int)getpid());
-	fputs("    \"inpod_uds\": ", out);
+	fputs("      \"inpod_uds\": ", out);
 	json_cstr(out, d->cfg.socket_path);
-	fprintf(out, ",\n    \"profile\": \"%s\",\n    \"listen_address\": \"%s\",\n    \"inpod_port_reuse\": %s,\n    \"inpod_mark\": %u,\n",
+	fprintf(out, ",\n      \"profile\": \"%s\",\n      \"listen_address\": \"%s\",\n      \"inpod_port_reuse\": %s,\n      \"inpod_mark\": %u,\n",
 		d->cfg.profile == PROFILE_AMBIENT ? "ambient" : "walkthru", d->cfg.addr_text,
 		d->cfg.port_reuse ? "true" : "false", (unsigned)d->cfg.mark);
-	fprintf(out, "    \"request_timeout_seconds\": %g,\n    \"retry_interval_seconds\": %g,\n",
+	fprintf(out, "      \"request_timeout_seconds\": %g,\n      \"retry_interval_seconds\": %g,\n",
 		d->cfg.timeout, d->cfg.retry_interval);
-	fprintf(out, "    \"log_format\": \"%s\",\n    \"admin_addr\": ",
+	fprintf(out, "      \"log_format\": \"%s\",\n      \"admin_addr\": ",
 		d->cfg.log_format == LOG_FORMAT_CURRENT ? "current" : "legacy");
 	json_http_addr(out, &d->cfg.admin);
-	fputs(",\n    \"ready_addr\": ", out);
+	fputs(",\n      \"ready_addr\": ", out);
 	json_http_addr(out, &d->cfg.ready);
-	fputs(",\n    \"metrics_addr\": ", out);
+	fputs(",\n      \"metrics_addr\": ", out);
 	json_http_addr(out, &d->cfg.metrics);
-	fprintf(out, ",\n    \"socket_mode\": \"%04o\",\n    \"socket_group\": ", (unsigned)d->cfg.socket_mode);
+	fprintf(out, ",\n      \"socket_mode\": \"%04o\",\n      \"socket_group\": ", (unsigned)d->cfg.socket_mode);
 	if (d->cfg.socket_gid == (gid_t)-1)
 		fputs("null", out);
 	else
 		fprintf(out, "%u", (unsigned)d->cfg.socket_gid);
-	fputs(",\n    \"allow_uids\": [", out);
+	fputs(",\n      \"allow_uids\": [", out);
 	for (i = 0; i < d->cfg.n_allow_uids; i++)
 		fprintf(out, "%s%u", i ? ", " : "", (unsigned)d->cfg.allow_uids[i]);
-	fputs("],\n    \"allow_gids\": [", out);
+	fputs("],\n      \"allow_gids\": [", out);
 	for (i = 0; i < d->cfg.n_allow_gids; i++)
 		fprintf(out, "%s%u", i ? ", " : "", (unsigned)d->cfg.allow_gids[i]);
-	fprintf(out, "],\n    \"allow_host_netns\": %s,\n    \"max_connections\": %zu,\n    \"max_pods\": %zu,\n",
+	fprintf(out, "],\n      \"allow_host_netns\": %s,\n      \"max_connections\": %zu,\n      \"max_pods\": %zu,\n",
 		d->cfg.allow_host_netns ? "true" : "false", d->cfg.max_conns, d->cfg.max_pods);
-	fputs("    \"capabilities\": ", out);
+	fputs("      \"capabilities\": ", out);
 	json_cstr(out, d->caps_kept);
-	fprintf(out, ",\n    \"started\": \"%s\"\n  },\n", t);
-	dns_report_config(d, out);
-	fputs("  \"pods\": [", out);
-	for (i = 0; i < d->pods.count && v; i++) {
+	fprintf(out, ",\n      \"started\": \"%s\"\n    },\n", t);
+}
+
+/* One pod's listeners and their counters (none unless it is up). */
+static void emulator_listeners(const struct pod *p, FILE *out)
+{
+	size_t k;
+
+	fputs(",\n        \"listeners\": [", out);
+	for (k = 0; p->state == POD_UP && k < p->nlisteners; k++) {
+		const struct listener *l = &p->listeners[k];
+
+		fprintf(out, "%s{\"address\": \"%s\", \"protocol\": \"%s\", \"component\": \"%s\", \"transparent\": %s, \"accepted\": %" PRIu64 ", \"completed\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"bytes_sent\": %" PRIu64 ", \"bytes_recv\": %" PRIu64 "}",
+			k ? ",\n          " : "\n          ", l->spec->addr_text,
+			l->spec->socktype == SOCK_DGRAM ? "udp" : "tcp", l->spec->component,
+			l->transparent ? "true" : "false", l->accepted, l->completed, l->failed,
+			l->bytes_sent, l->bytes_recv);
+	}
+	fputs("]}", out);
+}
+
+/* emulator.pods: what the daemon knows of each pod beyond ztunnel's workloadState. */
+static void emulator_pods(struct pod *const *v, size_t n, FILE *out)
+{
+	char t[64];
+	size_t i;
+
+	fputs("    \"pods\": [", out);
+	for (i = 0; i < n && v; i++) {
 		const struct pod *p = v[i];
 
-		fputs(i ? ",\n    {" : "\n    {", out);
-		fputs("\"uid\": ", out);
+		fputs(i ? ",\n      {\"uid\": " : "\n      {\"uid\": ", out);
 		json_str(out, p->uid, p->uid_len);
 		fputs(", \"name\": ", out);
 		json_cstr(out, p->name);
@@ -131,7 +155,7 @@ void report_config_dump(const struct daemon *d, FILE *out)
 		json_cstr(out, p->namespace_);
 		fputs(", \"service_account\": ", out);
 		json_cstr(out, p->service_account);
-		fprintf(out, ",\n      \"netns\": {\"dev\": \"%u:%u\", \"inode\": %" PRIu64 "}",
+		fprintf(out, ",\n        \"netns\": {\"dev\": \"%u:%u\", \"inode\": %" PRIu64 "}",
 			major(p->nsid.dev), minor(p->nsid.dev), (uint64_t)p->nsid.ino);
 		fprintf(out, ", \"state\": \"%s\"", pod_state_name(p));
 		rfc3339(&p->added, t, sizeof(t));
@@ -144,21 +168,35 @@ void report_config_dump(const struct daemon *d, FILE *out)
 		}
 		fprintf(out, ", \"retries\": %u, \"last_error\": ", p->retries);
 		json_cstr(out, p->last_error);
-		fputs(",\n      \"listeners\": [", out);
-		for (k = 0; p->state == POD_UP && k < (int)p->nlisteners; k++) {
-			const struct listener *l = &p->listeners[k];
-
-			fprintf(out, "%s{\"address\": \"%s\", \"protocol\": \"%s\", \"component\": \"%s\", \"transparent\": %s, \"accepted\": %" PRIu64 ", \"completed\": %" PRIu64 ", \"failed\": %" PRIu64 ", \"bytes_sent\": %" PRIu64 ", \"bytes_recv\": %" PRIu64 "}",
-				k ? ",\n        " : "\n        ", l->spec->addr_text,
-				l->spec->socktype == SOCK_DGRAM ? "udp" : "tcp", l->spec->component,
-				l->transparent ? "true" : "false", l->accepted, l->completed, l->failed,
-				l->bytes_sent, l->bytes_recv);
-		}
-		fputs("]}", out);
+		emulator_listeners(p, out);
 	}
-	fputs(d->pods.count ? "\n  ],\n  \"certificates\": " : "],\n  \"certificates\": ", out);
+	fputs(n ? "\n    ],\n" : "],\n", out);
+}
+
+/*
+ * ztunnel's keys first (observability.md §3: what istioctl ztunnel-config
+ * reads), then everything only the emulator knows under "emulator".
+ */
+void report_config_dump(const struct daemon *d, FILE *out)
+{
+	struct pod **v = sorted_pods(d);
+	size_t n = v ? d->pods.count : 0;
+
+	fputs("{\n  \"workloads\": ", out);
+	dump_workloads(d, v, n, out);
+	fputs(",\n  \"services\": [],\n  \"policies\": [],\n  \"certificates\": ", out);
+	hbone_report_certs_ztunnel(d, out);
+	fputs(",\n  \"config\": ", out);
+	dump_config(d, out);
+	fputs(",\n  \"workloadState\": ", out);
+	dump_workload_state(v, n, out);
+	fputs(",\n  \"emulator\": {\n", out);
+	emulator_config(d, out);
+	dns_report_config(d, out);
+	emulator_pods(v, n, out);
+	fputs("    \"certificates\": ", out);
 	hbone_report_certs(d, out);
-	fputs("\n}\n", out);
+	fputs("\n  }\n}\n", out);
 	free(v);
 }
 

@@ -39,5 +39,12 @@ bool hbone_outbound(struct daemon *d, struct listener *l, int fd);
 void hbone_report_metrics(const struct daemon *d, const struct prom *pm);
 /* config_dump's "certificates": a JSON array, one object per pod with a certificate. */
 void hbone_report_certs(const struct daemon *d, FILE *out);
+/*
+ * certdump.c: config_dump's certificates in ztunnel's shape; a pod's addresses
+ * as a JSON array - those last read from its interfaces (outbound HBONE reads
+ * them when it first needs them; a view never enters the netns), else [].
+ */
+void hbone_report_certs_ztunnel(const struct daemon *d, FILE *out);
+void hbone_report_pod_ips(const struct pod *p, FILE *out);
 
 #endif
