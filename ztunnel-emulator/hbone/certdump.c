@@ -74,7 +74,11 @@ void hbone_report_certs_ztunnel(const struct daemon *d, FILE *out)
 	const struct pod *p;
 	size_t n = 0, i, shown = 0;
 
-	for (p = d->pods.head; v && p; p = p->next)
+	if (!v) {
+		fputs("[]", out);	/* no pod (qsort must not see NULL), or out of memory */
+		return;
+	}
+	for (p = d->pods.head; p; p = p->next)
 		if (pod_leaf(p))
 			v[n++] = pod_leaf(p);
 	qsort(v, n, sizeof(*v), by_identity);
