@@ -101,7 +101,7 @@ static void inspect_daemon(struct inspect *in, int timeout_ms)
 		in->http_ret = -EPROTO;
 	} else if (dump_find_pod(body, &in->id, &in->enrolled, &in->pod, &in->npods)) {
 		snprintf(in->http_err, sizeof(in->http_err),
-			 "its answer is not a config_dump (JSON with .pods[].netns.inode)");
+			 "its answer is not a config_dump (JSON with .emulator.pods[].netns.inode)");
 		in->http_ret = -EPROTO;
 	}
 	free(body);

@@ -12,7 +12,7 @@ PACKAGES=(
 	gcc libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev libjansson-dev
 	iproute2 iptables netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
 	socat conntrack libyaml-dev libldns-dev nftables dnsutils python3
-	libssl-dev libnghttp2-dev python3-h2 openssl
+	libssl-dev libnghttp2-dev python3-h2 openssl python3-prometheus-client
 )
 # Only to regenerate the man pages (make man) from docs/*.scd, and for man(1)
 # to check how they render: the pages are committed, so building, testing and

@@ -302,15 +302,17 @@ metrics() { curl -sf "http://127.0.0.1:$(http_port /metrics)/metrics"; }
 # metric 'NAME{labels}': its value (0 when absent)
 # (label values may hold spaces: match the whole key, take the last field)
 metric() { metrics | awk -v k="$1 " 'index($0, k) == 1 { v = $NF } END { print v + 0 }'; }
-# ready: sets READY_CODE and READY_BODY
+# ready: sets READY_CODE, READY_BODY and READY_WHY (the emulator's reason, a header)
 ready() {
-	READY_BODY=$(curl -s -w '\n%{http_code}' "http://127.0.0.1:$(http_port /healthz/ready)/healthz/ready")
+	READY_BODY=$(curl -s -D "$T_DIR/.ready-headers" -w '\n%{http_code}' \
+		"http://127.0.0.1:$(http_port /healthz/ready)/healthz/ready")
 	READY_CODE=${READY_BODY##*$'\n'}
 	READY_BODY=${READY_BODY%$'\n'*}
+	READY_WHY=$(tr -d '\r' <"$T_DIR/.ready-headers" | sed -n 's/^X-Emulator-Not-Ready: //Ip')
 }
-# pod_field UID JQ: a field of one pod in config_dump
-pod_field() { config_dump | jq -r --arg u "$1" ".pods[] | select(.uid == \$u) | $2"; }
-pod_uids() { config_dump | jq -r '.pods[].uid' | tr '\n' ' '; }
+# pod_field UID JQ: a field of one pod in config_dump (the emulator's own view of it)
+pod_field() { config_dump | jq -r --arg u "$1" ".emulator.pods[] | select(.uid == \$u) | $2"; }
+pod_uids() { config_dump | jq -r '.emulator.pods[].uid' | tr '\n' ' '; }
 
 # holds_inode PID INODE: one of PID's fds is the file with that inode (e.g. a netns)
 holds_inode() {

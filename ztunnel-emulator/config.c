@@ -187,7 +187,7 @@ void config_usage(FILE *out)
 		"SIGHUP reloads --registry (a bad file keeps the old one).\n"
 		"SIGINT/SIGTERM close every listener and the socket at once, let established\n"
 		"connections finish until --drain-deadline, then exit 0; a second one exits\n"
-		"at once.\n"
+		"at once. POST /quitquitquit on the admin address starts the same drain.\n"
 		"Exit status: 0 after a signal, 1 on a fatal error, 2 on a usage error.\n",
 		PROG, PROG, DEFAULT_SOCKET, DEFAULT_SOCKET, DEFAULT_CA_DIR);
 }

@@ -103,6 +103,8 @@ void relay_start_timers(struct daemon *d);
 long relay_next_timeout_ms(const struct daemon *d);	/* -1: none */
 /* A TCP listener's accept-queue overflows (the kernel's count); logged when they grow. */
 uint64_t relay_listener_drops(const struct listener *l);
+/* config_dump: the pod's inbound or outbound relays as a JSON array (ztunnel's connections). */
+void relay_report_conns(const struct pod *p, bool inbound, FILE *out);
 void relay_check_overflow(struct daemon *d, struct listener *l);
 
 /* daemon.c: closes and frees everything, removes the socket file. */

@@ -127,7 +127,10 @@ void drain_begin(struct daemon *d, const char *signame)
 	struct drain *dr = calloc(1, sizeof(*dr));
 	char dur[32];
 
-	log_line(LOG_INFO, "ztunnel::signal", "received signal %s, starting shutdown", signame);
+	if (signame)
+		log_line(LOG_INFO, "ztunnel::signal", "received signal %s, starting shutdown", signame);
+	else
+		log_line(LOG_INFO, "ztunnel::signal", "received explicit shutdown signal");
 	if (!dr) {
 		loop_stop(&d->loop);
 		return;

@@ -12,7 +12,10 @@
 struct daemon;
 struct pod;
 
-/* The first SIGTERM/SIGINT (signame "SIGTERM"): starts the drain; the loop stops once it is done. */
+/*
+ * The first SIGTERM/SIGINT (signame "SIGTERM"), or POST /quitquitquit
+ * (signame NULL): starts the drain; the loop stops once it is done.
+ */
 void drain_begin(struct daemon *d, const char *signame);
 /* ztunnel's "shutdown complete component=..." lines for a pod whose proxy stops. */
 void drain_log_pod(const struct daemon *d, const struct pod *p);

@@ -638,3 +638,27 @@ void relay_start_timers(struct daemon *d)
 {
 	loop_add_timer(&d->loop, &d->relay_timer, timer_next, timer_run, d);
 }
+
+/*
+ * config_dump's workloadState connections of one direction: the pod's relays
+ * accepted by its inbound (15006) or outbound (15001) listeners, as ztunnel's
+ * {src, originalDst, actualDst, protocol}.
+ */
+void relay_report_conns(const struct pod *p, bool inbound, FILE *out)
+{
+	const struct relay *r;
+	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
+	bool first = true;
+
+	fputc('[', out);
+	for (r = p->relays; r; r = r->next) {
+		if ((r->l->spec->role == ROLE_OUTBOUND || r->l->spec->role == ROLE_SOCKS5) == inbound)
+			continue;
+		sd_format_addr(&r->src, src, sizeof(src));
+		sd_format_addr(&r->dst, dst, sizeof(dst));
+		fprintf(out, "%s{\"src\": \"%s\", \"originalDst\": \"%s\", \"actualDst\": \"%s\", \"protocol\": \"TCP\"}",
+			first ? "" : ", ", src, dst, dst);
+		first = false;
+	}
+	fputc(']', out);
+}

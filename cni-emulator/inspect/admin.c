@@ -176,7 +176,7 @@ static int copy_str(const json_t *v, char *out, size_t cap)
 }
 
 /*
- * One element of .pods[]: an object; uid and state are strings when there;
+ * One element of .emulator.pods[]: an object; uid and state are strings when there;
  * netns, when an object, has an integer inode and a string dev (anything
  * else - null - names no netns). 0 or -EINVAL.
  */
@@ -204,7 +204,7 @@ static int read_pod(const json_t *o, struct dump_pod *p)
 	return 0;
 }
 
-/* .config: its pid (a non-negative integer) and profile (a string); anything else is ignored. */
+/* .emulator.config: its pid (a non-negative integer) and profile (a string); anything else is ignored. */
 static void read_config(const json_t *c, struct dump_config *cfg)
 {
 	const json_t *v;
@@ -224,7 +224,7 @@ int dump_scan(const char *body, struct dump_config *cfg,
 {
 	struct dump_config ignored;
 	struct dump_pod p;
-	json_t *root, *pods;
+	json_t *root, *emu, *pods;
 	json_error_t jerr;
 	bool stop = false;
 	size_t i;
@@ -239,8 +239,10 @@ int dump_scan(const char *body, struct dump_config *cfg,
 		json_decref(root);
 		return -EINVAL;
 	}
-	read_config(json_object_get(root, "config"), cfg);
-	pods = json_object_get(root, "pods");
+	/* the emulator's own facts, beside ztunnel's keys (workloads, workloadState...) */
+	emu = json_object_get(root, "emulator");
+	read_config(json_object_get(emu, "config"), cfg);
+	pods = json_object_get(emu, "pods");
 	if (pods && !json_is_array(pods))
 		ret = -EINVAL;
 	for (i = 0; !ret && i < json_array_size(pods); i++) {

@@ -258,9 +258,12 @@ static bool step(const uint8_t **pp, const uint8_t *end)
 		case 1:
 			pods_retry_pending(&D);
 			break;
-		case 2:
-			report_ready(&D, null_out);
+		case 2: {
+			char why[512];
+
+			report_ready(&D, null_out, why, sizeof(why));
 			break;
+		}
 		default:
 			zds_client_read(&D);
 			break;

@@ -607,6 +607,7 @@ static void check_state(const struct slot *slots)
 
 static void report_all(void)
 {
+	char why[512];
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -616,8 +617,9 @@ static void report_all(void)
 	FUZZ_CHECK(fclose(f) == 0, "fclose");
 	FUZZ_CHECK(fz_json_valid(buf, len), "config_dump is not valid JSON:\n%.*s", (int)len, buf);
 	free(buf);
-	report_ready(&D, null_out);
-	report_metrics(&D, null_out);
+	report_ready(&D, null_out, why, sizeof(why));
+	report_metrics(&D, null_out, false);
+	report_metrics(&D, null_out, true);
 	report_table(&D, null_out);
 	fflush(null_out);
 }

@@ -82,7 +82,8 @@ like "$(pod_field "$C" .last_error)" "Address already in use" "config_dump: with
 consistent "$C" "$C" 0
 ready
 is "$READY_CODE" 500 "ready: 500 while a pod is pending, as ztunnel answers"
-like "$READY_BODY" "\"$C\"" "ready: names the pending uid"
+is "$READY_BODY" $'not ready, pending: workload proxy manager\n' "ready: ztunnel's body names the blocked task"
+like "$READY_WHY" "1 pod(s) pending: \"$C\"" "ready: X-Emulator-Not-Ready names the pending uid"
 is "$(metric workload_manager_pending_proxy_count)" 1 "metrics: one pending proxy"
 check "pending: retries are logged" wait_for 3 grep -q "pod WorkloadUid(\"$C\") retry 1 failed, still pending" "$ZT_LOG"
 kill "$HOLDER"

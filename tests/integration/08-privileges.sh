@@ -28,7 +28,7 @@ fi
 is "$(cap NoNewPrivs)" 1 "no_new_privs is set"
 like "$(cat "$ZT_LOG")" "capabilities kept: cap_sys_admin=ep ($bounding; no ambient; no_new_privs)" \
 	"the start-up log shows the set kept"
-is "$(config_dump | jq -r .config.capabilities)" "cap_sys_admin=ep" "config_dump shows the set kept"
+is "$(config_dump | jq -r .emulator.config.capabilities)" "cap_sys_admin=ep" "config_dump shows the set kept"
 mk_netns caps
 out=$("$CNI" "$SOCK" "$NS" 2>&1) && rc=0 || rc=$?
 is "$rc:$out" "0:listeners ready" "with only CAP_SYS_ADMIN left, pods are still enrolled"

@@ -61,7 +61,7 @@ re() { sed 's/[].[]/\\&/g' <<<"$1"; } # an address as an ERE
 # listener_stat NS UID ADDRESS FIELD: a counter of one pod listener in config_dump
 listener_stat() {
 	config_dump | jq -r --arg u "$1" --arg a "$2" --arg f "$3" \
-		'.pods[] | select(.uid == $u) | .listeners[] | select(.address == $a and .protocol == "tcp") | .[$f]'
+		'.emulator.pods[] | select(.uid == $u) | .listeners[] | select(.address == $a and .protocol == "tcp") | .[$f]'
 }
 
 no_istio_rules() { [[ $(ip netns exec "$1" iptables-save) != *ISTIO_* ]]; }

@@ -143,7 +143,8 @@ check "fault 14: the removal is logged as an ERROR with the absolute path" wait_
 	grep -q "ERROR ztunnel_emulator: ZDS socket $SOCK was removed" "$ZT_LOG"
 ready
 check "fault 14: readiness answers 500 while the socket is missing" not_ready_code
-like "$READY_BODY" "not ready: ZDS socket $SOCK was removed" "fault 14: readiness says why"
+is "$READY_BODY" $'not ready, pending: workload proxy manager\n' "fault 14: ztunnel's body: the workload proxy manager is pending"
+like "$READY_WHY" "ZDS socket $SOCK was removed" "fault 14: readiness says why (X-Emulator-Not-Ready)"
 check "fault 14: a failed re-creation says why" wait_for 5 \
 	grep -q "cannot re-create the ZDS socket: socket directory $T_DIR/w14 is world-writable" "$ZT_LOG"
 chmod 755 "$T_DIR/w14"
@@ -170,7 +171,7 @@ echo other >"$SOCK"
 sleep 1.5	# more than one check interval: nothing re-creates it
 ready
 check "fault 14: --no-recreate-socket: stays not ready (500)" not_ready_code
-like "$READY_BODY" "not ready: ZDS socket $SOCK" "fault 14: --no-recreate-socket: readiness says why"
+like "$READY_WHY" "ZDS socket $SOCK" "fault 14: --no-recreate-socket: readiness says why"
 stop_daemon
 is "$(cat "$SOCK" 2>/dev/null)" other "fault 14: another file at the path is not removed at exit"
 

@@ -150,6 +150,10 @@ check "fault 5: 4 relays that carried no data hold 2 fds each, no pipes ($idle -
 [[ $(fd_count "$ZT_PID") == $((idle + 8)) ]] ||
 	diag "fds: $(fd_count "$ZT_PID")" "probe: $(cat "$HOLD_OUT")" "daemon log since the add:" \
 		"$(log_since | tail -n 20)" "fds: $(ls -l "/proc/$ZT_PID/fd" | tail -n +2 | sed 's/.* -> //' | sort | uniq -c)"
+conns=$(config_dump | jq -r --arg u "$A" '.workloadState[$u].connections |
+	[(.outbound | length), (.inbound | length), (.outbound | map(.originalDst) | unique | join(",")),
+	 (.outbound | map(.src | startswith("'"$A4"':")) | all), (.outbound[0].protocol)] | join(" ")')
+is "$conns" "4 0 $B4:$PORT true TCP" "config_dump's workloadState: pod-a's 4 outbound relays (src, originalDst, protocol)"
 hold_stop
 check "... and their fds go when they close" wait_for 5 fds_back_to "$idle"
 

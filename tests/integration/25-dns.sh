@@ -183,7 +183,7 @@ check "istio_dns_upstream_failures_total counts the timeouts" \
 	test "$(metric 'istio_dns_upstream_failures_total{request_query_type="a",request_protocol="udp",source_canonical_service="unknown",source_canonical_revision="unknown"}')" -ge 1
 like "$m" 'istio_dns_upstream_request_duration_seconds_bucket{request_query_type="a",request_protocol="tcp",le="5"}' "istio_dns_upstream_request_duration_seconds with ztunnel's buckets"
 cd_json=$(config_dump)
-is "$(jq -r '[.dns.upstreams[0], .dns.timeout_seconds, .registry.services[0].hostname, .registry.services[0].vips[0]] | join(" ")' <<<"$cd_json")" \
+is "$(jq -r '.emulator | [.dns.upstreams[0], .dns.timeout_seconds, .registry.services[0].hostname, .registry.services[0].vips[0]] | join(" ")' <<<"$cd_json")" \
 	"198.18.53.1:53 2 echo.default.svc.cluster.local /10.96.0.20" "config_dump: the dns settings and the registry"
 
 # ---- SIGHUP ----------------------------------------------------------------------

@@ -82,8 +82,17 @@ is "$rc" 0 "pod-b enrolled (namespace shop, service account cart) with the tprox
 ID_B="spiffe://$TD/ns/shop/sa/cart"
 certs=$(config_dump | jq -c '.certificates')
 is "$(jq -r '.[0].identity' <<<"$certs")" "$ID_B" "config_dump's certificates: pod-b's SPIFFE identity"
+matches "$(jq -r '.[0] | [.state, .certChain[0].serialNumber, .certChain[0].validFrom, .certChain[0].expirationTime] | join(":")' <<<"$certs")" \
+	'^Available:[0-9]+:20[0-9-]+T[0-9:]+Z:20[0-9-]+T[0-9:]+Z$' "... in ztunnel's shape: state, decimal serial, validity"
+like "$(jq -r '.[0].certChain[0].pem' <<<"$certs" | base64 -d | openssl x509 -noout -ext subjectAltName 2>&1)" "URI:$ID_B" \
+	"... its pem (base64 of the PEM text, as ztunnel's) is pod-b's certificate"
+is "$(jq -r '.[0].rootCerts[0].pem' <<<"$certs" | base64 -d | openssl x509 -noout -fingerprint 2>&1)" \
+	"$(openssl x509 -noout -fingerprint -in "$CA/root-cert.pem")" "... and rootCerts holds the lab CA's root"
+wl=$(config_dump | jq -r --arg u "$B" '.workloads[] | select(.uid == $u) | [.protocol, (.workloadIps | type)] | join(" ")')
+is "$wl" "HBONE array" "config_dump's workloads: pod-b over HBONE"
+certs=$(config_dump | jq -c '.emulator.certificates')
 matches "$(jq -r '.[0].serial' <<<"$certs"):$(jq -r '.[0].expiry' <<<"$certs")" '^[0-9A-F]+:20[0-9-]+T[0-9:]+Z$' \
-	"... with its serial and expiry"
+	"the emulator's view (per pod): its serial and expiry"
 
 # the peer's certificates: the lab CA's (as another ztunnel's would be), another CA's, another trust domain's
 leaf peer "$CA/root-cert.pem" "$CA/root-key.pem" "spiffe://$TD/ns/test/sa/peer"

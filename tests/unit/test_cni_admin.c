@@ -27,12 +27,13 @@ static int collect(const struct dump_pod *p, void *arg)
 int main(void)
 {
 	static const char dump[] =
-		"{\n  \"config\": {\"pid\": 4242, \"profile\": \"ambient\", \"other\": [1, {}]},\n"
+		"{\"workloads\": [], \"config\": {\"proxyMode\": \"Shared\"}, \"workloadState\": {},\n"
+		"  \"emulator\": {\"config\": {\"pid\": 4242, \"profile\": \"ambient\", \"other\": [1, {}]},\n"
 		"  \"pods\": [\n"
 		"    {\"uid\": \"q\\\"b\\\\s\\te\\u00e9\", \"state\": \"Up\", "
 		"\"netns\": {\"dev\": \"0:4\", \"inode\": 4026532353}},\n"
 		"    {\"uid\": \"nul\\u0000cut\", \"state\": \"Pending\", \"netns\": null}\n"
-		"  ]\n}\n";
+		"  ]}\n}\n";
 	struct dump_config cfg;
 	struct seen s = { .n = 0 };
 	struct netns_id id = { .dev = 4, .ino = 4026532353 };
@@ -55,13 +56,17 @@ int main(void)
 
 	is_int(dump_scan("not json", NULL, NULL, NULL), -EINVAL, "not JSON: -EINVAL");
 	is_int(dump_scan("[1, 2]", NULL, NULL, NULL), -EINVAL, "not an object: -EINVAL");
-	is_int(dump_scan("{\"pods\": {}}", NULL, NULL, NULL), -EINVAL, "pods not an array: -EINVAL");
-	is_int(dump_scan("{\"pods\": [{\"uid\": 7}]}", NULL, NULL, NULL), -EINVAL,
+	is_int(dump_scan("{\"emulator\": {\"pods\": {}}}", NULL, NULL, NULL), -EINVAL, "pods not an array: -EINVAL");
+	is_int(dump_scan("{\"emulator\": {\"pods\": [{\"uid\": 7}]}}", NULL, NULL, NULL), -EINVAL,
 	       "a uid that is not a string: -EINVAL");
-	is_int(dump_scan("{\"pods\": [{\"netns\": {\"inode\": \"7\"}}]}", NULL, NULL, NULL), -EINVAL,
+	is_int(dump_scan("{\"emulator\": {\"pods\": [{\"netns\": {\"inode\": \"7\"}}]}}", NULL, NULL, NULL), -EINVAL,
 	       "an inode that is not an integer: -EINVAL");
-	is_int(dump_scan("{\"config\": {\"pid\": \"12\"}}", &cfg, NULL, NULL), 0,
+	is_int(dump_scan("{\"emulator\": {\"config\": {\"pid\": \"12\"}}}", &cfg, NULL, NULL), 0,
 	       "a pid of another type is ignored");
 	ok(cfg.pid == 0 && !cfg.profile[0], "... and reads as none");
+	s.n = 0;
+	is_int(dump_scan("{\"config\": {\"pid\": 7}, \"pods\": [{\"uid\": \"old\"}]}", &cfg, collect, &s), 0,
+	       "the old top-level pods and config: no longer read");
+	ok(s.n == 0 && cfg.pid == 0, "... no pod, no pid");
 	return done_testing();
 }

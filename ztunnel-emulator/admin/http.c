@@ -19,8 +19,10 @@
 #include "admission.h"
 #include "clock.h"
 #include "admin/http.h"
+#include "admin/prom.h"
 #include "admin/report.h"
 #include "daemon.h"
+#include "drain.h"
 #include "log.h"
 #include "sockdiag.h"
 
@@ -223,15 +225,21 @@ static struct hconn *conn_hconn(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
+/* Markers in a request's con_cls: its header seen; its answer is a quitquitquit. */
+static char req_seen, req_quit;
+
 /* A response sent on a kept-alive connection: the next request's header is due in time too. */
 static void notify_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 			enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct hconn *h = conn_hconn(conn);
 
-	(void)con_cls;
 	if (h && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		wait_arm(cls, h);
+		wait_arm(srv, h);
+	/* after the answer is out (or its client gone): the same drain as SIGTERM */
+	if (*con_cls == &req_quit && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN && !srv->d->drain)
+		drain_begin(srv->d, NULL);
 }
 
 /* Connections whose request header is overdue are shut down. */
@@ -252,68 +260,139 @@ static void expire(struct http_server *srv)
 	}
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned code, const char *type,
-			       char *body, size_t len)
+/* One request's answer; the body goes to out. */
+struct answer {
+	unsigned code;
+	const char *type;
+	FILE *out;
+	char why[512];		/* readiness: the emulator's reason, sent as a header */
+	bool quit;		/* POST /quitquitquit: drain once the answer is sent */
+};
+
+static enum MHD_Result respond(struct MHD_Connection *conn, const struct answer *a, char *body,
+			       size_t len)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	char why[sizeof(a->why)];
+	size_t i;
 
 	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	ret = MHD_queue_response(conn, code, r);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+	if (a->why[0]) {
+		for (i = 0; a->why[i]; i++)	/* a header is one printable line */
+			why[i] = (unsigned char)a->why[i] < 0x20 || a->why[i] == 0x7f ? '?' : a->why[i];
+		why[i] = '\0';
+		MHD_add_response_header(r, "X-Emulator-Not-Ready", why);
+	}
+	ret = MHD_queue_response(conn, a->code, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static bool is_get(const char *method)
+{
+	return !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+}
+
+/* ztunnel's admin: POST /quitquitquit drains and exits, any other method is refused (405). */
+static void answer_admin(const struct http_server *srv, const char *url, const char *method,
+			 struct answer *a)
+{
+	if (!strcmp(url, "/quitquitquit")) {
+		if (strcmp(method, MHD_HTTP_METHOD_POST)) {
+			a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
+			return;
+		}
+		fputs("shutdown now\n", a->out);
+		a->quit = true;
+	} else if (!is_get(method)) {
+		a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
+		fprintf(a->out, "method not allowed: use GET\n");
+	} else if (!strcmp(url, "/config_dump")) {
+		a->type = "application/json";
+		report_config_dump(srv->d, a->out);
+	} else if (!strcmp(url, "/")) {
+		fprintf(a->out, "ztunnel-emulator admin\n"
+				"  /config_dump   daemon config and every pod (JSON)\n"
+				"  /quitquitquit  POST: drain and exit, as on SIGTERM\n");
+	} else {
+		a->code = MHD_HTTP_NOT_FOUND;
+		fprintf(a->out, "not found: %s\n", url);
+	}
+}
+
+/* ztunnel's readiness server: other paths 404, then non-GET 405, both with no body. */
+static void answer_ready(const struct http_server *srv, const char *url, const char *method,
+			 struct answer *a)
+{
+	if (strcmp(url, "/healthz/ready"))
+		a->code = MHD_HTTP_NOT_FOUND;
+	else if (strcmp(method, MHD_HTTP_METHOD_GET))
+		a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
+	else if (!report_ready(srv->d, a->out, a->why, sizeof(a->why)))
+		a->code = MHD_HTTP_INTERNAL_SERVER_ERROR;	/* observability.md §4 */
+}
+
+static void answer_metrics(const struct http_server *srv, struct MHD_Connection *conn,
+			   const char *url, const char *method, struct answer *a)
+{
+	bool om;
+
+	if (!is_get(method)) {
+		a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
+		fprintf(a->out, "method not allowed: use GET\n");
+	} else if (!strcmp(url, "/metrics") || !strcmp(url, "/stats/prometheus")) {
+		a->type = prom_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"), &om);
+		report_metrics(srv->d, a->out, om);
+	} else {
+		a->code = MHD_HTTP_NOT_FOUND;
+		fprintf(a->out, "not found: %s\n", url);
+	}
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
 {
-	const struct http_server *srv = cls;
-	const char *type = "text/plain; charset=utf-8";
-	unsigned code = MHD_HTTP_OK;
+	struct http_server *srv = cls;
+	struct answer a = { .code = MHD_HTTP_OK, .type = "text/plain; charset=utf-8" };
 	char *body = NULL;
 	size_t len = 0;
-	FILE *out;
 
 	(void)version;
 	(void)upload_data;
-	(void)upload_data_size;
-	(void)con_cls;
-	/* the header is complete: the deadline is met */
-	if (conn_hconn(conn))
-		wait_unlink((struct http_server *)cls, conn_hconn(conn));
-	out = open_memstream(&body, &len);
-	if (!out)
-		return MHD_NO;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
-		code = MHD_HTTP_METHOD_NOT_ALLOWED;
-		fprintf(out, "method not allowed: use GET\n");
-	} else if (srv->kind == SRV_ADMIN && !strcmp(url, "/config_dump")) {
-		type = "application/json";
-		report_config_dump(srv->d, out);
-	} else if (srv->kind == SRV_ADMIN && !strcmp(url, "/")) {
-		fprintf(out, "ztunnel-emulator admin\n  /config_dump  daemon config and every pod (JSON)\n");
-	} else if (srv->kind == SRV_READY && !strcmp(url, "/healthz/ready")) {
-		if (!report_ready(srv->d, out))
-			code = MHD_HTTP_INTERNAL_SERVER_ERROR;	/* ztunnel answers 500 (observability.md §4) */
-	} else if (srv->kind == SRV_METRICS &&
-		   (!strcmp(url, "/metrics") || !strcmp(url, "/stats/prometheus"))) {
-		type = "text/plain; version=0.0.4; charset=utf-8";
-		report_metrics(srv->d, out);
-	} else {
-		code = MHD_HTTP_NOT_FOUND;
-		fprintf(out, "not found: %s\n", url);
+	if (!*con_cls) {
+		/* the header is complete: the deadline is met; answer once any body is read */
+		if (conn_hconn(conn))
+			wait_unlink(srv, conn_hconn(conn));
+		*con_cls = &req_seen;
+		return MHD_YES;
 	}
-	if (fclose(out) != 0) {
+	if (*upload_data_size) {
+		*upload_data_size = 0;	/* no endpoint reads a body */
+		return MHD_YES;
+	}
+	a.out = open_memstream(&body, &len);
+	if (!a.out)
+		return MHD_NO;
+	if (srv->kind == SRV_ADMIN)
+		answer_admin(srv, url, method, &a);
+	else if (srv->kind == SRV_READY)
+		answer_ready(srv, url, method, &a);
+	else
+		answer_metrics(srv, conn, url, method, &a);
+	if (fclose(a.out) != 0) {
 		free(body);
 		return MHD_NO;
 	}
-	return respond(conn, code, type, body, len);
+	if (a.quit)
+		*con_cls = &req_quit;
+	return respond(conn, &a, body, len);
 }
 
 static void http_ready(struct loop_src *src, uint32_t events)

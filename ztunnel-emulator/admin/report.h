@@ -7,6 +7,7 @@
 #define ZT_REPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 struct daemon;
@@ -14,9 +15,13 @@ struct pod;
 
 /* report.c: the pod table as config_dump JSON, readiness, Prometheus text, a human table. */
 void report_config_dump(const struct daemon *d, FILE *out);
-/* Returns true when ready; writes the body either way. */
-bool report_ready(const struct daemon *d, FILE *out);
-void report_metrics(const struct daemon *d, FILE *out);
+/*
+ * Returns true when ready; writes ztunnel's body either way, and when not
+ * ready in the listening role the emulator's reason to why (else "").
+ */
+bool report_ready(const struct daemon *d, FILE *out, char *why, size_t cap);
+/* Prometheus text 0.0.4, or OpenMetrics when openmetrics (ztunnel's format). */
+void report_metrics(const struct daemon *d, FILE *out, bool openmetrics);
 void report_table(const struct daemon *d, FILE *out);
 /* The SIGUSR1 table, through the log in one piece (queued or dropped whole). */
 void report_log_table(const struct daemon *d);

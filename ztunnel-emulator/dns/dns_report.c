@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "admin/prom.h"
 #include "daemon.h"
 #include "dnsd.h"
 #include "json.h"
@@ -130,30 +131,29 @@ void dns_report_config(const struct daemon *d, FILE *out)
 	fputs(",\n", out);
 }
 
-static void header(FILE *out, const char *name, const char *type, const char *help)
-{
-	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 /* One counter of every row; field: 0 requests, 1 upstream, 2 failures. */
-static void counter(FILE *out, const struct dns_state *s, const char *name, const char *help,
-		    int field)
+static void counter(const struct prom *pm, const struct dns_state *s, const char *name,
+		    const char *help, int field)
 {
-	header(out, name, "counter", help);
+	FILE *out = pm->out;
+
+	prom_family(pm, name, "counter", help);
 	for (size_t i = 0; i < s->n_rows; i++) {
 		const struct dns_row *r = &s->rows[i];
 		uint64_t v = field == 0 ? r->requests : field == 1 ? r->upstream : r->failures;
 
-		fprintf(out, "%s{request_query_type=\"%s\",request_protocol=\"%s\",source_canonical_service=\"unknown\",source_canonical_revision=\"unknown\"} %" PRIu64 "\n",
+		fprintf(out, "%s_total{request_query_type=\"%s\",request_protocol=\"%s\",source_canonical_service=\"unknown\",source_canonical_revision=\"unknown\"} %" PRIu64 "\n",
 			name, r->qtype, r->tcp ? "tcp" : "udp", v);
 	}
 }
 
-static void histogram(FILE *out, const struct dns_state *s)
+static void histogram(const struct prom *pm, const struct dns_state *s)
 {
 	const char *name = "istio_dns_upstream_request_duration_seconds";
+	FILE *out = pm->out;
 
-	header(out, name, "histogram", "Total time in seconds Istio takes to get DNS response from upstream (unstable).");
+	prom_family(pm, name, "histogram",
+		    "Total time in seconds Istio takes to get DNS response from upstream (unstable)");
 	for (size_t i = 0; i < s->n_rows; i++) {
 		const struct dns_row *r = &s->rows[i];
 		char labels[128];
@@ -174,19 +174,19 @@ static void histogram(FILE *out, const struct dns_state *s)
 	}
 }
 
-void dns_report_metrics(const struct daemon *d, FILE *out)
+void dns_report_metrics(const struct daemon *d, const struct prom *pm)
 {
 	const struct dns_state *s = d->dns;
 
 	if (!s)
 		return;
-	counter(out, s, "istio_dns_requests_total", "Total number of DNS requests (unstable).", 0);
-	counter(out, s, "istio_dns_upstream_requests_total",
-		"Total number of DNS requests forwarded to upstream (unstable).", 1);
-	counter(out, s, "istio_dns_upstream_failures_total",
-		"Total number of DNS failures forwarding to upstream (unstable).", 2);
-	histogram(out, s);
-	header(out, "ztunnel_emulator_dns_dropped_total", "counter",
-	       "DNS queries dropped unanswered: malformed, oversized, responses, over the TCP limit.");
-	fprintf(out, "ztunnel_emulator_dns_dropped_total %" PRIu64 "\n", s->dropped);
+	counter(pm, s, "istio_dns_requests", "Total number of DNS requests (unstable)", 0);
+	counter(pm, s, "istio_dns_upstream_requests",
+		"Total number of DNS requests forwarded to upstream (unstable)", 1);
+	counter(pm, s, "istio_dns_upstream_failures",
+		"Total number of DNS failures forwarding to upstream (unstable)", 2);
+	histogram(pm, s);
+	prom_family(pm, "ztunnel_emulator_dns_dropped", "counter",
+		    "DNS queries dropped unanswered: malformed, oversized, responses, over the TCP limit");
+	fprintf(pm->out, "ztunnel_emulator_dns_dropped_total %" PRIu64 "\n", s->dropped);
 }

@@ -17,6 +17,7 @@
 #include "err.h"
 
 struct daemon;
+struct prom;
 struct listener;
 struct pod;
 
@@ -36,6 +37,6 @@ void dns_pod_close(struct daemon *d, struct pod *p);
 /* config_dump's "dns" and "registry" keys (each line ends in ",\n"). */
 void dns_report_config(const struct daemon *d, FILE *out);
 /* The istio_dns_* metrics. */
-void dns_report_metrics(const struct daemon *d, FILE *out);
+void dns_report_metrics(const struct daemon *d, const struct prom *pm);
 
 #endif

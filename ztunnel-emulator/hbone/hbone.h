@@ -14,6 +14,7 @@
 #include "err.h"
 
 struct daemon;
+struct prom;
 struct listener;
 struct pod;
 
@@ -35,8 +36,15 @@ void hbone_accept(struct daemon *d, struct listener *l, int fd);
  */
 bool hbone_outbound(struct daemon *d, struct listener *l, int fd);
 /* The istio_tcp_* families of HBONE streams, Prometheus text. */
-void hbone_report_metrics(const struct daemon *d, FILE *out);
+void hbone_report_metrics(const struct daemon *d, const struct prom *pm);
 /* config_dump's "certificates": a JSON array, one object per pod with a certificate. */
 void hbone_report_certs(const struct daemon *d, FILE *out);
+/*
+ * certdump.c: config_dump's certificates in ztunnel's shape; a pod's addresses
+ * as a JSON array - those last read from its interfaces (outbound HBONE reads
+ * them when it first needs them; a view never enters the netns), else [].
+ */
+void hbone_report_certs_ztunnel(const struct daemon *d, FILE *out);
+void hbone_report_pod_ips(const struct pod *p, FILE *out);
 
 #endif

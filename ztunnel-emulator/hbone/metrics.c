@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/prom.h"
 #include "daemon.h"
 #include "hbone.h"
 #include "hbone_int.h"
@@ -140,30 +141,32 @@ void metrics_stream_end(const struct hstream *s)
 	t->sent += s->c->client ? s->sent : s->recv;
 }
 
-static void family(FILE *out, const struct hbone *hb, const char *name, const char *help,
-		   size_t field)
+static void family(const struct prom *pm, const struct hbone *hb, const char *name,
+		   const char *help, size_t field)
 {
 	const struct tcp_series *t;
+	char full[64];
 
-	fprintf(out, "# HELP istio_%s %s.\n# TYPE istio_%s counter\n", name, help, name);
+	snprintf(full, sizeof(full), "istio_%s", name);
+	prom_family(pm, full, "counter", help);
 	for (t = hb->series; t; t = t->next)
-		fprintf(out, "istio_%s_total{%s} %" PRIu64 "\n", name, t->labels,
+		fprintf(pm->out, "%s_total{%s} %" PRIu64 "\n", full, t->labels,
 			*(const uint64_t *)(const void *)((const char *)t + field));
 }
 
-void hbone_report_metrics(const struct daemon *d, FILE *out)
+void hbone_report_metrics(const struct daemon *d, const struct prom *pm)
 {
 	const struct hbone *hb = d->hbone;
 
 	if (!hb)
 		return;
-	family(out, hb, "tcp_connections_opened", "The total number of TCP connections opened",
+	family(pm, hb, "tcp_connections_opened", "The total number of TCP connections opened",
 	       offsetof(struct tcp_series, opened));
-	family(out, hb, "tcp_connections_closed", "The total number of TCP connections closed",
+	family(pm, hb, "tcp_connections_closed", "The total number of TCP connections closed",
 	       offsetof(struct tcp_series, closed));
-	family(out, hb, "tcp_received_bytes", "The size of total bytes received during request in case of a TCP connection",
+	family(pm, hb, "tcp_received_bytes", "The size of total bytes received during request in case of a TCP connection",
 	       offsetof(struct tcp_series, received));
-	family(out, hb, "tcp_sent_bytes", "The size of total bytes sent during response in case of a TCP connection",
+	family(pm, hb, "tcp_sent_bytes", "The size of total bytes sent during response in case of a TCP connection",
 	       offsetof(struct tcp_series, sent));
 }
 
