@@ -34,7 +34,7 @@ start_agent() {
 start_zt() {
 	ZT_LOG=$T_DIR/$1.log
 	# shellcheck disable=SC2086
-	spawn $ZT_WRAPPER "$ZT" --connect "$ZSOCK" --profile ambient --ca-dir "$T_DIR/ca" \
+	spawn $ZT_WRAPPER "$ZT" ${ZT_LOG_ARGS---log-format legacy --log-level debug} --connect "$ZSOCK" --profile ambient --ca-dir "$T_DIR/ca" \
 		--drain-deadline 2 --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
 		--metrics-addr 127.0.0.1:0 >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID

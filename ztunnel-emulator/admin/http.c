@@ -19,6 +19,7 @@
 #include "admission.h"
 #include "clock.h"
 #include "admin/http.h"
+#include "admin/logging.h"
 #include "admin/report.h"
 #include "daemon.h"
 #include "log.h"
@@ -290,7 +291,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	out = open_memstream(&body, &len);
 	if (!out)
 		return MHD_NO;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+	if (srv->kind == SRV_ADMIN && !strcmp(url, "/logging")) {
+		code = admin_logging(srv->d, method,
+				     MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "level"), out);
+	} else if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		code = MHD_HTTP_METHOD_NOT_ALLOWED;
 		fprintf(out, "method not allowed: use GET\n");
 	} else if (srv->kind == SRV_ADMIN && !strcmp(url, "/config_dump")) {
