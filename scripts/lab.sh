@@ -408,7 +408,7 @@ start_daemon() {
 	fi
 	local url
 	for url in config_dump:ADMIN_URL metrics:METRICS_URL healthz/ready:READY_URL; do
-		lab_set "${url#*:}" "$(sed -n "s|.* serving /${url%%:*} on \(http://[0-9.:]*\)/${url%%:*}\$|\1|p" \
+		lab_set "${url#*:}" "$(sed -n "s|.*[[:space:]]serving /${url%%:*} on \(http://[0-9.:]*\)/${url%%:*}[[:space:]]*\$|\1|p" \
 			"$STATE/daemon.log" | tail -n 1)"
 	done
 	say "ztunnel-emulator PID $pid on $sock; admin $(lab_get ADMIN_URL)"

@@ -677,7 +677,7 @@ if [[ ${#http_opts[@]} -gt 0 && -z $admin_addr$ready_addr$metrics_addr ]]; then
 	say "A port of the HTTP endpoints is taken: the daemon picks free ones (its log says which)."
 fi
 # the walk-thru's seeds show Istio 1.21's log lines
-http_opts=(--log-format legacy "${http_opts[@]}")
+http_opts+=(--log-format legacy)
 show "$(cmdline "$ZT" "${http_opts[@]}" "$sock") > $(cmdline "$STATE/daemon.log") 2>&1 &"
 daemon_launching=1
 "$ZT" "${http_opts[@]}" "$sock" >"$STATE/daemon.log" 2>&1 </dev/null &
