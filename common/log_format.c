@@ -58,7 +58,12 @@ static bool field_at(const char *s)
 static size_t message_len(const char *body)
 {
 	const char *p;
+	char space[256];
 
+	/* a line of fields only (ztunnel's DNS query event) */
+	snprintf(space, sizeof(space), " %.254s", body);
+	if (field_at(space))
+		return 0;
 	for (p = body; *p; p++) {
 		if (*p == '"') {	/* a quoted value in the message is not a field */
 			for (p++; *p && *p != '"'; p++)
@@ -96,7 +101,7 @@ static const char *tab_target(char *out, size_t cap, const char *target)
 char *log_compose(enum log_level level, const char *target, const char *body, size_t *len)
 {
 	size_t mlen = message_len(body);
-	const char *fields = body[mlen] ? body + mlen + 1 : "";
+	const char *fields = body + mlen + (body[mlen] == ' ');
 	char ts[48], tt[512], *line = NULL;
 	int n = -1;
 
@@ -108,8 +113,11 @@ char *log_compose(enum log_level level, const char *target, const char *body, si
 		n = asprintf(&line, "%s %5s %s: %s\n", ts, upper[level], target, body);
 		break;
 	case LOG_LAYOUT_TAB:
-		n = asprintf(&line, "%s\t%s\t%s\t%.*s\t%s\n", ts, lower[level], target,
-			     (int)mlen, body, fields);
+		if (!mlen && *fields)	/* no message: the fields follow the target's tab */
+			n = asprintf(&line, "%s\t%s\t%s\t%s\n", ts, lower[level], target, fields);
+		else
+			n = asprintf(&line, "%s\t%s\t%s\t%.*s\t%s\n", ts, lower[level], target,
+				     (int)mlen, body, fields);
 		break;
 	case LOG_LAYOUT_GO:
 		n = asprintf(&line, "%s\t%s\t%s\t%.*s%s%s\n", ts, lower[level], target, (int)mlen, body,

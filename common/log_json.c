@@ -162,7 +162,7 @@ char *log_json_line(enum log_level level, const char *target, const char *ts, co
 		put_string(&o, body, mlen, false);
 	}
 	if (body[mlen])
-		put_fields(&o, body + mlen + 1);
+		put_fields(&o, body + mlen + (body[mlen] == ' '));
 	puts_(&o, "}\n");
 	if (o.failed) {
 		free(o.buf);
