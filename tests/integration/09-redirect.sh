@@ -129,7 +129,7 @@ run "$CNI" --help
 like "$OUT" "--redirect[=VARIANT]" "--help lists --redirect"
 like "$OUT" "inspect [--json] [--socket SOCKET] [--admin URL] NETNS" "--help lists inspect"
 
-# ---- tproxy variant (the default) ---------------------------------------------------
+# ---- tproxy variant (Istio 1.21-1.23's) ----------------------------------------------
 mk_netns tp
 TP=$NS
 is "$(istio_count "$TP")" 0 "a new netns has no ISTIO_* rules"
@@ -304,6 +304,22 @@ pod $ND deleted" "del --netns of a deleted netns: only the Del"
 run "$CNI" del --netns /proc/self/ns/uts "$SOCK" x
 is "$RC" 1 "del --netns with a non-netns: exit 1"
 like "$ERR" "is a uts namespace, not a network namespace" "del --netns with a non-netns: the error names it"
+
+# ---- --istio-version: the variant of a bare --redirect (release.h) --------------------
+mk_netns v23
+run "$CNI" --istio-version 1.23 add --redirect "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: tproxy variant installed in $NS" "--istio-version 1.23: a bare --redirect installs tproxy"
+mk_netns v24
+run "$CNI" add --istio-version 1.24.2 --redirect "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: redirect variant installed in $NS" "--istio-version 1.24.2: redirect"
+mk_netns vdef
+run "$CNI" add --redirect "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: redirect variant installed in $NS" "no --istio-version (the newest, 1.30): redirect"
+mk_netns vexp
+run "$CNI" add --redirect=tproxy --istio-version 1.30 "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: tproxy variant installed in $NS" "an explicit --redirect=VARIANT overrides the release"
+run "$CNI" --istio-version 1.19 add --redirect "$SOCK" "$NS"
+like "$RC:$ERR" "2:cni-emulator: unknown Istio version '1.19': expected one of 1.21" "an unknown release: usage error"
 
 # ---- sync --redirect (last: the snapshot drains every pod not listed) ---------------------
 mk_netns s1

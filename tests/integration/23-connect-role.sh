@@ -215,10 +215,11 @@ is "$(listener_count "$B")" 0 "SIGTERM: the listeners are gone"
 log=$(cat "$ZT_LOG")
 like "$log" "INFO ztunnel::signal: received signal SIGTERM, starting shutdown" "log: received signal SIGTERM, starting shutdown"
 like "$log" "workload proxy manager: drain requested" "log: workload proxy manager: drain requested"
-like "$log" "proxy{wl=default/$B}: ztunnel::drain: shutdown complete component=\"inbound\"" \
-	"log: shutdown complete component=\"inbound\""
-like "$log" "shutdown complete component=\"inbound passthrough\"" "log: shutdown complete component=\"inbound passthrough\""
-like "$log" "shutdown complete component=\"outbound\"" "log: shutdown complete component=\"outbound\""
+# Istio 1.21's drain lines (28-releases has the >= 1.23 ones)
+like "$log" "INFO proxy{uid=$B}: ztunnel::proxy: draining connections" "log: draining connections"
+like "$log" "proxy{uid=$B}: ztunnel::proxy: all inbound connections drained" "log: all inbound connections drained"
+like "$log" "proxy{uid=$B}: ztunnel::proxy: inbound passthrough drained" "log: inbound passthrough drained"
+like "$log" "proxy{uid=$B}: ztunnel::proxy: outbound drained" "log: outbound drained"
 
 # the deadline: --drain-deadline, or TERMINATION_GRACE_PERIOD_SECONDS as ztunnel reads it
 deadline_line() { # GRACE [OPTIONS]: the drain-started line of a daemon stopped at once

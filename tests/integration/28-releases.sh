@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # --istio-version (issue 16): the log lines each release prints for the
-# handoff, Keep, Del, SnapshotSent and the stream's end, golden line by line
+# handoff, Keep, Del, SnapshotSent, the drain and the stream's end, golden line by line
 # (observability.md 1-2, roles.md 2), in ztunnel-emulator --connect against
 # the independent node agent tests/helpers/zds-agent-peer.py; Del before the
 # snapshot by release; the RUST_LOG filter, LOG_FORMAT=json, POST /logging;
@@ -68,6 +68,7 @@ line() {
 		add) echo "  INFO ztunnel::$sm: pod WorkloadUid(\"$A\") received netns, starting proxy" ;;
 		snap) echo "  INFO ztunnel::$sm: pod received snapshot sent" ;;
 		del) echo "  INFO ztunnel::$sm: pod delete request, draining proxy" ;;
+		drain) echo "  INFO proxy{uid=$A}: ztunnel::proxy: all inbound connections drained" ;;
 		eof) echo "  INFO ztunnel::$wm: process stream ended with eof" ;;
 		esac
 		return
@@ -83,6 +84,7 @@ line() {
 	keep) echo "${T}info${T}$sm${T}pod keep received. will not delete it when snapshot is sent${T}uid=\"ghost\"" ;;
 	snap) echo "${T}info${T}$sm${T}received snapshot sent$T" ;;
 	del) echo "${T}info${T}$sm${T}pod delete request, shutting down proxy${T}uid=\"$A\"" ;;
+	drain) echo "${T}info${T}drain:proxy{wl=shop/web}${T}shutdown complete${T}component=\"inbound\"" ;;
 	eof) echo "${T}info${T}$wm${T}process stream ended with eof$T" ;;
 	esac
 }
@@ -107,6 +109,7 @@ for rel in 1.21 1.23 1.24 1.25 1.30; do
 	golden "$(line "$rel" snap)" "$rel: SnapshotSent line"
 	is "$(pc del 1 "$A")" ack "$rel: Del acked"
 	golden "$(line "$rel" del)" "$rel: Del line"
+	golden "$(line "$rel" drain)" "$rel: the pod's drain line"
 	is "$(pc close 1)" closed "$rel: the agent closes the stream"
 	check "$rel: stream end logged" wait_for 10 grep -q 'process stream ended with eof' "$ZT_LOG"
 	golden "$(line "$rel" eof)" "$rel: stream end line"
