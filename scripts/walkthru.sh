@@ -456,9 +456,10 @@ ambient_walkthru() {
 	step "the proof: ztunnel relayed it"
 	say "The daemon logged the connection twice, in ztunnel's access-log format: outbound"
 	say "(pod-a's 15001) and inbound (pod-b's 15006), both to the original destination:"
-	check grep ' access: ' "$log"
+	# (the lab's daemon logs as the newest release: tab-separated, target "access")
+	check grep -P '\taccess\t' "$log"
 	for port_ in outbound inbound; do
-		if grep -q "connection complete src.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$port_\"" "$log"; then
+		if grep -qP "connection complete\tsrc.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$port_\"" "$log"; then
 			good "$port_: connection complete, dst.addr=$addr_b:$port"
 		else
 			bad "no complete $port_ connection to $addr_b:$port in the access log"
