@@ -391,7 +391,7 @@ start_daemon() {
 	local dns_opts=(--registry "$STATE/registry.yaml" --dns-upstream "$DNS_ADDR")
 	local hbone_opts=(--ca-dir "$STATE/ca" --no-hbone-outbound)
 	# the newest release's log, with ztunnel's DNS query events (debug)
-	local log_opts=(--log-level info,dns=debug)
+	local log_opts=(--log-level 'info,dns=debug')
 	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
 		--metrics-addr 127.0.0.1:0 "${log_opts[@]}" "${dns_opts[@]}" "${hbone_opts[@]}" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
 	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \

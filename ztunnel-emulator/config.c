@@ -84,6 +84,7 @@ struct raw_opts {
 	const char *addr, *admin, *ready, *metrics;
 	const char *connect_path, *protocol_errors;
 	const char *log_format, *dns_proxy;
+	bool dns_fwd_given;	/* --dns-forward-netns, else the release's */
 	bool drain_deadline_set;
 	long mark;		/* -1: the profile's */
 };
@@ -183,8 +184,8 @@ void config_usage(FILE *out)
 		"                             for service aliases (default cluster.local)\n"
 		"      --dns-forward-netns pod|daemon\n"
 		"                             where forwarded queries leave from: the pod's\n"
-		"                             netns (default, Istio >= 1.24) or the daemon's\n"
-		"                             own (Istio 1.21-1.23, for tproxy-variant rules)\n"
+		"                             netns (Istio >= 1.24) or the daemon's own (Istio\n"
+		"                             1.21-1.23); default: --istio-version's\n"
 		"HBONE (ambient: mutual TLS and HTTP/2 CONNECT on 15008):\n"
 		"      --ca-dir DIR           the lab CA: DIR/root-cert.pem and root-key.pem,\n"
 		"                             made (ECDSA P-256) when absent (default\n"
@@ -393,6 +394,7 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	raw->addr = NULL;
 	raw->connect_path = raw->protocol_errors = NULL;
 	raw->log_format = raw->dns_proxy = NULL;
+	raw->dns_fwd_given = false;
 	cfg->rel = release_default();
 	raw->drain_deadline_set = false;
 	raw->admin = "127.0.0.1:15000";
@@ -557,6 +559,7 @@ static int parse_option(int c, const char *arg, struct config *cfg, struct raw_o
 	case OPT_DNS_TIMEOUT:
 	case OPT_DNS_DOMAIN:
 	case OPT_DNS_FWD_NETNS:
+		raw->dns_fwd_given |= c == OPT_DNS_FWD_NETNS;
 		return dns_opts_parse(c, arg, &cfg->dns, e);
 	case 'V':
 		return CONFIG_VERSION;
@@ -575,6 +578,8 @@ static void finish_release(struct config *cfg, const struct raw_opts *raw)
 	if (!cfg->log_level)
 		cfg->log_level = env && *env ? env : "info";
 	cfg->dns_proxy = raw->dns_proxy ? !strcmp(raw->dns_proxy, "on") : cfg->rel->dns_proxy;
+	if (!raw->dns_fwd_given)
+		cfg->dns.from_daemon = !cfg->rel->dns_from_pod;
 }
 
 /* The options against each other, and what follows from them: 0 or -EINVAL. */

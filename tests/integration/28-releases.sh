@@ -4,7 +4,8 @@
 # handoff, Keep, Del, SnapshotSent, the drain and the stream's end, golden line by line
 # (observability.md 1-2, roles.md 2), in ztunnel-emulator --connect against
 # the independent node agent tests/helpers/zds-agent-peer.py; Del before the
-# snapshot by release; the RUST_LOG filter, LOG_FORMAT=json, POST /logging;
+# snapshot by release; the DNS proxy's default; the RUST_LOG filter,
+# LOG_FORMAT=json, POST /logging;
 # the release table's usage error.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -182,6 +183,27 @@ is "$(curl -s -X POST "$admin/logging?level=inpod=loud" -w ' %{http_code}' | tai
 is "$(curl -s "$admin/logging" -w ' %{http_code}' | tail -c 4)" " 405" "GET /logging: 405, as ztunnel's"
 stop_daemon
 stop_peer
+
+# ---- the DNS proxy's default by release (ambient) ------------------------------------
+ambient_caps_daemon
+for rel in 1.21:0 1.23:1 1.30:1; do
+	v=${rel%:*}
+	SOCK=$T_DIR/dns-$v.sock
+	ZT_LOG=$T_DIR/dns-$v.log
+	start_daemon --profile ambient --istio-version "$v" --dns-upstream 127.0.0.1:53
+	mk_netns "dns${v/./}"
+	"$CNI" add "$SOCK" "$NS" >/dev/null
+	n=$(ip netns exec "$NS" ss -Hlnu 'sport = :15053' | wc -l)
+	is "$((n > 0))" "${rel#*:}" "$v: the DNS proxy is $( ((${rel#*:})) && echo on || echo off) by default"
+	stop_daemon
+done
+SOCK=$T_DIR/dns-off.sock ZT_LOG=$T_DIR/dns-off.log
+start_daemon --profile ambient --istio-version 1.30 --dns-proxy off
+mk_netns dnsoff
+"$CNI" add "$SOCK" "$NS" >/dev/null
+is "$(ip netns exec "$NS" ss -Hlnu 'sport = :15053' | wc -l)" 0 "--dns-proxy off overrides the release"
+is "$(ip netns exec "$NS" ss -Htln | wc -l)" 3 "... the three proxy listeners still run"
+stop_daemon
 
 # ---- the table's edges --------------------------------------------------------------
 out=$("$ZT" --istio-version 1.20 2>&1) && rc=0 || rc=$?
