@@ -168,6 +168,7 @@ char *log_json_line(enum log_level level, const char *target, const char *ts, co
 		free(o.buf);
 		return NULL;
 	}
+	o.buf[o.len] = '\0';	/* put() keeps room for it */
 	*len = o.len;
 	return o.buf;
 }
