@@ -36,13 +36,14 @@ enum {
 
 /* long-only options */
 enum { LO_REDIRECT = 256, LO_DNS, LO_NETNS, LO_JSON, LO_SOCKET, LO_ADMIN, LO_ALLOW_HOST, LO_RESTORE,
-       LO_MATCH, LO_DRY_RUN, LO_BACKEND };
+       LO_MATCH, LO_DRY_RUN, LO_BACKEND, LO_ISTIO_VERSION };
 
 struct opts {
 	const char *uid, *name, *namespace_, *service_account;
 	unsigned int given;
 	int timeout_ms;
 	enum rd_variant variant;	/* with --redirect */
+	bool variant_given;		/* else the release's (--istio-version) */
 	bool dns_capture;
 	const char *netns;		/* del --netns */
 	const char *socket, *admin;	/* inspect */

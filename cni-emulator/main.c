@@ -24,6 +24,7 @@
 #include "cni.h"
 #include "inspect/admin.h"
 #include "redirect.h"
+#include "release.h"
 
 static void usage(FILE *out)
 {
@@ -91,10 +92,13 @@ static void usage(FILE *out)
 		"      --dry-run                 sync: list what would be sent and drained, and\n"
 		"                                change nothing (no connection, no rules)\n"
 		"      --redirect[=VARIANT]      add, sync: install the in-pod redirection rules\n"
-		"                                first: tproxy (Istio 1.21-1.23, the default) or\n"
-		"                                redirect (Istio >= 1.24); plus the ip rule\n"
+		"                                first: tproxy (Istio 1.21-1.23) or redirect\n"
+		"                                (Istio >= 1.24, the default); plus the ip rule\n"
 		"                                fwmark 0x111/0xfff lookup 100 and its route,\n"
 		"                                for IPv4 and IPv6 (when lo has IPv6)\n"
+		"      --istio-version X.Y       the Istio release to act as (1.21 to 1.30,\n"
+		"                                default 1.30): a bare --redirect installs its\n"
+		"                                variant (tproxy before 1.24)\n"
 		"      --dns-capture=BOOL        with --redirect: true (default) or false (no\n"
 		"                                port 53 -> 15053 rules)\n"
 		"      --allow-host-netns        with --redirect: also a NETNS that is the host's\n"
@@ -248,11 +252,24 @@ static const struct option long_opts[] = {
 	{ "match", required_argument, NULL, LO_MATCH },
 	{ "dry-run", no_argument, NULL, LO_DRY_RUN },
 	{ "backend", required_argument, NULL, LO_BACKEND },
+	{ "istio-version", required_argument, NULL, LO_ISTIO_VERSION },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* --istio-version: the rules variant a bare --redirect installs (release.h). */
+static void set_release(const char *text, struct opts *o)
+{
+	struct ze_err e;
+	const struct release *r = release_parse(text, &e);
+
+	if (!r)
+		cli_usage_error("%s", e.msg);
+	if (!o->variant_given)
+		o->variant = r->redirect_rules ? RD_REDIRECT : RD_TPROXY;
+}
 
 /*
  * One option into *o: 0, or 1 after --help or --version (main then exits
@@ -286,7 +303,11 @@ static int parse_option(int c, struct opts *o)
 	case LO_REDIRECT:
 		if (optarg && rd_variant_parse(optarg, &o->variant))
 			cli_usage_error("invalid --redirect '%s': expected tproxy or redirect", optarg);
+		o->variant_given |= optarg != NULL;
 		o->given |= OPT_REDIRECT;
+		break;
+	case LO_ISTIO_VERSION:
+		set_release(optarg, o);
 		break;
 	case LO_DNS:
 		if (optarg && !parse_bool(optarg, &o->dns_capture))
@@ -397,7 +418,8 @@ int main(int argc, char **argv)
 		.namespace_ = "default",
 		.service_account = "default",
 		.timeout_ms = 5000,
-		.variant = RD_TPROXY,
+		/* the newest release's (Istio >= 1.24) unless --istio-version says older */
+		.variant = release_default()->redirect_rules ? RD_REDIRECT : RD_TPROXY,
 		.dns_capture = true,
 	};
 	const struct verb *v = &verbs[0];

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "log.h"
+#include "log_format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,12 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const level_names[] = {
-	[LOG_ERROR] = "ERROR",
-	[LOG_WARN] = "WARN",
-	[LOG_INFO] = "INFO",
-	[LOG_DEBUG] = "DEBUG",
-};
 
 /*
  * How the logging thread may write a line itself without ever blocking
@@ -108,36 +103,24 @@ static void push(const char *s, size_t n)
 	q.len += n;
 }
 
-static size_t format_stamp(char *out, size_t cap, enum log_level level, const char *target)
-{
-	struct timespec ts;
-	struct tm tm;
-	char stamp[32];
-	int n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(out, cap, "%s.%06ldZ %5s %s: ", stamp, ts.tv_nsec / 1000, level_names[level], target);
-	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
-}
-
 /* The line saying how many were lost, queued where the loss is noticed. */
 static bool push_summary(size_t room_after)
 {
-	char line[256];
-	size_t n = format_stamp(line, sizeof(line), LOG_WARN, "ztunnel_emulator::log");
-	int m;
+	char body[160], *line;
+	size_t n;
 
-	m = snprintf(line + n, sizeof(line) - n,
-		     "%" PRIu64 " log line%s dropped: stdout was not read fast enough (its reader is slow or stopped)\n",
-		     q.gap, q.gap == 1 ? "" : "s");
-	if (m < 0 || (size_t)m >= sizeof(line) - n)
+	snprintf(body, sizeof(body),
+		 "%" PRIu64 " log line%s dropped: stdout was not read fast enough (its reader is slow or stopped)",
+		 q.gap, q.gap == 1 ? "" : "s");
+	line = log_compose(LOG_WARN, "ztunnel_emulator::log", body, &n);
+	if (!line)
 		return false;
-	n += (size_t)m;
-	if (q.cap - q.len < n + room_after)
+	if (q.cap - q.len < n + room_after) {
+		free(line);
 		return false;
+	}
 	push(line, n);
+	free(line);
 	q.gap = 0;
 	return true;
 }
@@ -417,49 +400,38 @@ uint64_t log_dropped(void)
 	return n;
 }
 
-/* Formats prefix + fmt + '\n' and emits it; on the stack unless it is long. */
-static void format_emit(const char *prefix, size_t plen, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
-static void format_emit(const char *prefix, size_t plen, const char *fmt, va_list ap)
+/* The line's body from fmt, malloc'ed; NULL (the line counted as dropped) without memory. */
+static char *format_body(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static char *format_body(const char *fmt, va_list ap)
 {
-	char small[1024], *line = small;
-	va_list again;
-	int m;
+	char *body = NULL;
 
-	memcpy(small, prefix, plen);
-	va_copy(again, ap);
-	m = vsnprintf(small + plen, sizeof(small) - plen - 1, fmt, ap);
-	if (m < 0) {
-		va_end(again);
-		return;
+	if (vasprintf(&body, fmt, ap) < 0) {
+		pthread_mutex_lock(&q.mu);
+		drop_lines(1);
+		pthread_mutex_unlock(&q.mu);
+		return NULL;
 	}
-	if ((size_t)m >= sizeof(small) - plen - 1) {
-		line = malloc(plen + (size_t)m + 2);
-		if (!line) {
-			va_end(again);
-			pthread_mutex_lock(&q.mu);
-			drop_lines(1);
-			pthread_mutex_unlock(&q.mu);
-			return;
-		}
-		memcpy(line, prefix, plen);
-		vsnprintf(line + plen, (size_t)m + 1, fmt, again);
-	}
-	va_end(again);
-	line[plen + (size_t)m] = '\n';
-	emit(line, plen + (size_t)m + 1);
-	if (line != small)
-		free(line);
+	return body;
 }
 
 static void log_vline(enum log_level level, const char *target, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 static void log_vline(enum log_level level, const char *target, const char *fmt, va_list ap)
 {
-	char prefix[256];
-	size_t n = format_stamp(prefix, sizeof(prefix), level, target);
+	char *body, *line;
+	size_t n;
 
-	format_emit(prefix, n, fmt, ap);
+	if (!log_enabled(level, target))
+		return;
+	body = format_body(fmt, ap);
+	if (!body)
+		return;
+	line = log_compose(level, target, body, &n);
+	free(body);
+	if (line)
+		emit(line, n);
+	free(line);
 }
 
 void log_line(enum log_level level, const char *target, const char *fmt, ...)
@@ -523,10 +495,18 @@ bool log_limited(struct log_limit *lim, enum log_level level, const char *target
 void log_plain(const char *fmt, ...)
 {
 	va_list ap;
+	char *body;
+	size_t n;
 
 	va_start(ap, fmt);
-	format_emit("", 0, fmt, ap);
+	body = format_body(fmt, ap);
 	va_end(ap);
+	if (!body)
+		return;
+	n = strlen(body);
+	body[n] = '\n';	/* vasprintf left room for its NUL */
+	emit(body, n + 1);
+	free(body);
 }
 
 /* One byte as Rust's escape_debug shows it; returns the length written to out. */

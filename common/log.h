@@ -8,12 +8,33 @@
 #include <time.h>
 
 /*
- * Log lines in the format of ztunnel's tracing subscriber, which is what the
- * debugging exercises (seeds/000) grep for:
- *   2024-02-21T22:01:49.916037Z  INFO ztunnel::inpod::workloadmanager: handling new stream
- * The level is right-aligned in five columns, hence two spaces before INFO.
+ * Log lines as ztunnel (or istio-cni) prints them (observability.md 1). A
+ * line is log_line(level, target, "message k=v k=v"): the fields are what
+ * follows the first " name=" in the text. Layouts:
+ *   FULL (Istio 1.21, tracing's full format, the walk-thru's seeds):
+ *     2024-02-21T22:01:49.916037Z  INFO ztunnel::inpod::workloadmanager: handling new stream
+ *   TAB (ztunnel >= 1.22): TIME\tlevel\ttarget without ztunnel::\tmessage\tfields
+ *   GO (istio-cni): as TAB, the target whole, no tab after a message without fields
+ *   JSON (LOG_FORMAT=json): {"level":..,"time":..,"scope":..,"message":.., fields}
  */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_layout { LOG_LAYOUT_FULL, LOG_LAYOUT_TAB, LOG_LAYOUT_GO, LOG_LAYOUT_JSON };
+
+/* The layout of every later line (default FULL). */
+void log_set_layout(enum log_layout layout);
+
+/*
+ * RUST_LOG-style filter: comma-separated directives, each LEVEL or
+ * TARGET=LEVEL (off error warn info debug trace); a target matches itself
+ * and its submodules, with or without the "ztunnel::" prefix; the longest
+ * match wins, else the bare level (default info). Replaces the filter in
+ * force: 0, or -EINVAL with why (the old filter kept).
+ */
+int log_set_filter(const char *spec, char *why, size_t cap);
+/* The filter in force, as given ("info" by default). */
+void log_filter_text(char *out, size_t cap);
+/* Whether a line at level under target passes the filter. */
+bool log_enabled(enum log_level level, const char *target);
 
 /*
  * Without log_start() every line is one blocking write(2) to stdout, as for

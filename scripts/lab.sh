@@ -396,10 +396,12 @@ start_daemon() {
 	local dns_opts=(--registry "$STATE/registry.yaml" --dns-upstream "$DNS_ADDR")
 	local hbone_opts=(--ca-dir "$STATE/ca")
 	[[ $hbone == 1 ]] || hbone_opts+=(--no-hbone-outbound)
+	# the newest release's log, with ztunnel's DNS query events (debug)
+	local log_opts=(--log-level 'info,dns=debug')
 	show "$(cmdline "$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
-		--metrics-addr 127.0.0.1:0 "${dns_opts[@]}" "${hbone_opts[@]}" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
+		--metrics-addr 127.0.0.1:0 "${log_opts[@]}" "${dns_opts[@]}" "${hbone_opts[@]}" "$sock") >>$(cmdline "$STATE/daemon.log") 2>&1 &"
 	"$ZT" --profile ambient --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
-		"${dns_opts[@]}" "${hbone_opts[@]}" "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
+		"${log_opts[@]}" "${dns_opts[@]}" "${hbone_opts[@]}" "$sock" </dev/null >>"$STATE/daemon.log" 2>&1 9>&- &
 	pid=$!
 	record_pid daemon "$pid"
 	: >"$STATE/socket.ours"
@@ -414,7 +416,7 @@ start_daemon() {
 	fi
 	local url
 	for url in config_dump:ADMIN_URL metrics:METRICS_URL healthz/ready:READY_URL; do
-		lab_set "${url#*:}" "$(sed -n "s|.* serving /${url%%:*} on \(http://[0-9.:]*\)/${url%%:*}\$|\1|p" \
+		lab_set "${url#*:}" "$(sed -n "s|.*[[:space:]]serving /${url%%:*} on \(http://[0-9.:]*\)/${url%%:*}[[:space:]]*\$|\1|p" \
 			"$STATE/daemon.log" | tail -n 1)"
 	done
 	say "ztunnel-emulator PID $pid on $sock; admin $(lab_get ADMIN_URL)"

@@ -17,9 +17,10 @@ hbone_proof() {
 	say "The daemon logged the connection twice, in ztunnel's access-log format. The"
 	say "address it went to is pod-b's 15008 (dst.addr), the tunnel's target the app"
 	say "(dst.hbone_addr), and each side names the other's SPIFFE identity:"
-	check grep ' access: ' "$log"
+	# (the lab's daemon logs as the newest release: tab-separated, target "access")
+	check grep -P '\taccess\t' "$log"
 	for dir in outbound inbound; do
-		line=$(grep "connection complete src.addr=$addr_a:[0-9]* .*dst.addr=$addr_b:15008 dst.hbone_addr=$addr_b:$port .*direction=\"$dir\"" "$log" | tail -n 1)
+		line=$(grep -P "connection complete\tsrc.addr=$addr_a:[0-9]* .*dst.addr=$addr_b:15008 dst.hbone_addr=$addr_b:$port .*direction=\"$dir\"" "$log" | tail -n 1)
 		if [[ $line == *'src.identity="spiffe://'* && $line == *'dst.identity="spiffe://'* ]]; then
 			good "$dir: over HBONE to $addr_b:15008 for $addr_b:$port, with both identities"
 		else

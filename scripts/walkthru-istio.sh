@@ -74,7 +74,8 @@ expect_line() {
 }
 
 # ready_url LOG: the /healthz/ready URL a daemon logged
-ready_url() { sed -n 's|.* serving /healthz/ready on \(http://[0-9.:]*/healthz/ready\)$|\1|p' "$1" | tail -n 1; }
+# (ztunnel >= 1.22's layout: a tab before the message and after it)
+ready_url() { sed -n 's|.*[[:space:]]serving /healthz/ready on \(http://[0-9.:]*/healthz/ready\)[[:space:]]*$|\1|p' "$1" | tail -n 1; }
 
 # readiness NAME LOG WANT: readiness of a ztunnel is WANT (200 or 500), within 20 s
 readiness() {
@@ -288,7 +289,7 @@ istio_walkthru() {
 	must ip netns del "$NS_WEB"
 	rm -f -- "$ISTIO_STATE/netns.$NS_WEB"
 	expect_line "$agent_log" "removing pod from mesh" "the agent: removing pod from mesh"
-	expect_line "$zt2_log" 'shutdown complete component="inbound"' "the new ztunnel drained the pod"
+	expect_line "$zt2_log" $'shutdown complete\tcomponent="inbound"' "the new ztunnel drained the pod"
 
 	step "cleanup"
 	say "Stop the agent and ztunnel by their PIDs; remove the client pod and the state:"

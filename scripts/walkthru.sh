@@ -365,9 +365,10 @@ plain_proof() {
 	local dir
 	say "The daemon logged the connection twice, in ztunnel's access-log format: outbound"
 	say "(pod-a's 15001) and inbound (pod-b's 15006), both to the original destination:"
-	check grep ' access: ' "$log"
+	# (the lab's daemon logs as the newest release: tab-separated, target "access")
+	check grep -P '\taccess\t' "$log"
 	for dir in outbound inbound; do
-		if grep -q "connection complete src.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$dir\"" "$log"; then
+		if grep -qP "connection complete\tsrc.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$dir\"" "$log"; then
 			good "$dir: connection complete, dst.addr=$addr_b:$port"
 		else
 			bad "no complete $dir connection to $addr_b:$port in the access log"
@@ -708,6 +709,8 @@ done
 if [[ ${#http_opts[@]} -gt 0 && -z $admin_addr$ready_addr$metrics_addr ]]; then
 	say "A port of the HTTP endpoints is taken: the daemon picks free ones (its log says which)."
 fi
+# the walk-thru's seeds show Istio 1.21's log lines
+http_opts+=(--log-format legacy)
 show "$(cmdline "$ZT" "${http_opts[@]}" "$sock") > $(cmdline "$STATE/daemon.log") 2>&1 &"
 daemon_launching=1
 "$ZT" "${http_opts[@]}" "$sock" >"$STATE/daemon.log" 2>&1 </dev/null &

@@ -227,8 +227,10 @@ start_daemon() {
 	# ZT_WRAPPER (e.g. valgrind, or setpriv for the setcap mode) runs the daemon
 	# shellcheck disable=SC2086
 	# the lab CA (ambient) in the test's own directory, never the system's
+	# ZT_LOG_ARGS: the tests written against the walk-thru's Istio 1.21 lines
+	# pin them (and every level); 28-releases sets it empty to see the defaults
 	spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 \
-		--ca-dir "$T_DIR/ca" "$@" "$SOCK" >>"$ZT_LOG" 2>&1
+		--ca-dir "$T_DIR/ca" ${ZT_LOG_ARGS---log-format legacy --log-level debug} "$@" "$SOCK" >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
 	if ! wait_for 5 eval '[[ $(grep -c " listening on " "$ZT_LOG") -gt $_started ]]'; then
 		echo "# daemon did not create $SOCK; its log:"
@@ -295,7 +297,8 @@ ZDS_SNAPSHOT_HEX=1a00
 
 # http_port WHAT: the port the daemon logged for /config_dump, /healthz/ready or /metrics
 http_port() {
-	sed -n "s|.*serving $1 on http://127.0.0.1:\([0-9]*\)$1\$|\1|p" "$ZT_LOG" | tail -n 1
+	# (ztunnel >= 1.22's layout ends a line without fields in a tab)
+	sed -n "s|.*serving $1 on http://127.0.0.1:\([0-9]*\)$1[[:space:]]*\$|\1|p" "$ZT_LOG" | tail -n 1
 }
 config_dump() { curl -sf "http://127.0.0.1:$(http_port /config_dump)/config_dump"; }
 metrics() { curl -sf "http://127.0.0.1:$(http_port /metrics)/metrics"; }

@@ -29,6 +29,8 @@
 /* long-only options (faults.md 5), clear of the short letters */
 enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CONNECT,
 	OPT_CONNECT, OPT_PROTOCOL_ERRORS, OPT_DRAIN_DEADLINE };
+/* the release and the log (observability.md) */
+enum { OPT_ISTIO_VERSION = 0x800, OPT_LOG_LEVEL, OPT_DNS_PROXY };
 /* HBONE (hbone.md); 0x600 is the DNS options' range (dns/options.h) */
 enum { OPT_CA_DIR = 0x700, OPT_TRUST_DOMAIN, OPT_NO_HBONE_OUT };
 
@@ -69,6 +71,9 @@ static const struct option opts[] = {
 	{ "ca-dir", required_argument, NULL, OPT_CA_DIR },
 	{ "trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN },
 	{ "no-hbone-outbound", no_argument, NULL, OPT_NO_HBONE_OUT },
+	{ "istio-version", required_argument, NULL, OPT_ISTIO_VERSION },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "dns-proxy", required_argument, NULL, OPT_DNS_PROXY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -78,6 +83,8 @@ static const struct option opts[] = {
 struct raw_opts {
 	const char *addr, *admin, *ready, *metrics;
 	const char *connect_path, *protocol_errors;
+	const char *log_format, *dns_proxy;
+	bool dns_fwd_given;	/* --dns-forward-netns, else the release's */
 	bool drain_deadline_set;
 	long mark;		/* -1: the profile's */
 };
@@ -120,8 +127,16 @@ void config_usage(FILE *out)
 		"                             after the hello (default 5)\n"
 		"  -r, --retry-interval SECONDS\n"
 		"                             retry a pending pod's start this often (default 5)\n"
-		"      --log-format FORMAT    legacy (Istio 1.21's lines, as the debugging guide\n"
-		"                             shows; default) or current (today's ztunnel)\n"
+		"      --istio-version X.Y    behave and log as this Istio release (1.21 to\n"
+		"                             1.30, default 1.30): log layout and texts, DNS\n"
+		"                             proxy default, protocol errors, Del before\n"
+		"                             the snapshot; the options below override it\n"
+		"      --log-format FORMAT    legacy (Istio 1.21's layout and texts, as the\n"
+		"                             debugging guide shows) or current (>= 1.25's)\n"
+		"      --log-level FILTER     RUST_LOG-style: LEVEL or TARGET=LEVEL, comma-\n"
+		"                             separated (default $RUST_LOG, else info; e.g.\n"
+		"                             info,ztunnel_emulator=off); LOG_FORMAT=json\n"
+		"                             prints JSON lines; POST /logging?level= changes it\n"
 		"      --admin-addr HOST:PORT   config_dump (default 127.0.0.1:15000, or none)\n"
 		"      --ready-addr HOST:PORT   /healthz/ready (default 127.0.0.1:15021, or none)\n"
 		"      --metrics-addr HOST:PORT /metrics (default 127.0.0.1:15020, or none)\n"
@@ -158,6 +173,7 @@ void config_usage(FILE *out)
 		"                             (default 10)\n"
 		"\n"
 		"DNS proxy on 15053 (ambient):\n"
+		"      --dns-proxy on|off     run it (default: on from Istio 1.23, off before)\n"
 		"      --registry FILE        services to answer for: ztunnel's LOCAL_XDS YAML\n"
 		"                             (default $LOCAL_XDS_PATH; SIGHUP reloads it)\n"
 		"      --dns-upstream IP[:PORT]\n"
@@ -168,8 +184,8 @@ void config_usage(FILE *out)
 		"                             for service aliases (default cluster.local)\n"
 		"      --dns-forward-netns pod|daemon\n"
 		"                             where forwarded queries leave from: the pod's\n"
-		"                             netns (default, Istio >= 1.24) or the daemon's\n"
-		"                             own (Istio 1.21-1.23, for tproxy-variant rules)\n"
+		"                             netns (Istio >= 1.24) or the daemon's own (Istio\n"
+		"                             1.21-1.23); default: --istio-version's\n"
 		"HBONE (ambient: mutual TLS and HTTP/2 CONNECT on 15008):\n"
 		"      --ca-dir DIR           the lab CA: DIR/root-cert.pem and root-key.pem,\n"
 		"                             made (ECDSA P-256) when absent (default\n"
@@ -322,6 +338,14 @@ static void add_spec(struct config *cfg, int family, const char *addr, uint16_t 
 	s->optional = optional;
 }
 
+static void add_dns_specs(struct config *cfg)
+{
+	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, false);
+	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, false);
+	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, true);
+	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, true);
+}
+
 /* The listeners of each profile, in ztunnel's order. */
 static void build_profile(struct config *cfg)
 {
@@ -339,10 +363,8 @@ static void build_profile(struct config *cfg)
 	}
 	/* real ztunnel: DNS first (IPv6 only when the pod has it), then dual-stack proxies */
 	cfg->backlog = 128;
-	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, false);
-	add_spec(cfg, AF_INET, "127.0.0.1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, false);
-	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_STREAM, ROLE_DNS, "dns tcp", T_DNS, true);
-	add_spec(cfg, AF_INET6, "::1", 15053, SOCK_DGRAM, ROLE_DNS, "dns udp", T_DNS, true);
+	if (cfg->dns_proxy)
+		add_dns_specs(cfg);
 	add_spec(cfg, AF_INET6, "::", 15008, SOCK_STREAM, ROLE_HBONE, "inbound", T_INBOUND, false);
 	add_spec(cfg, AF_INET6, "::", 15006, SOCK_STREAM, ROLE_PLAINTEXT, "inbound plaintext", T_PLAIN,
 		 false);
@@ -371,6 +393,9 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	cfg->hbone_outbound = true;
 	raw->addr = NULL;
 	raw->connect_path = raw->protocol_errors = NULL;
+	raw->log_format = raw->dns_proxy = NULL;
+	raw->dns_fwd_given = false;
+	cfg->rel = release_default();
 	raw->drain_deadline_set = false;
 	raw->admin = "127.0.0.1:15000";
 	raw->ready = "127.0.0.1:15021";
@@ -397,6 +422,17 @@ static int parse_role_option(int c, const char *arg, struct config *cfg, struct 
 	case OPT_DRAIN_DEADLINE:
 		raw->drain_deadline_set = true;
 		return cli_seconds("drain deadline", arg, &cfg->drain_deadline, e);
+	case OPT_ISTIO_VERSION:
+		cfg->rel = release_parse(arg, e);
+		return cfg->rel ? 0 : -EINVAL;
+	case OPT_LOG_LEVEL:
+		cfg->log_level = arg;
+		return 0;
+	case OPT_DNS_PROXY:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return ze_fail(e, -EINVAL, "invalid --dns-proxy '%s': expected on or off", arg);
+		raw->dns_proxy = arg;
+		return 0;
 	}
 	/* getopt printed what was wrong */
 	return ze_fail(e, -EINVAL, "%s", "");
@@ -486,13 +522,10 @@ static int parse_option(int c, const char *arg, struct config *cfg, struct raw_o
 	case 'r':
 		return cli_seconds("retry interval", arg, &cfg->retry_interval, e);
 	case 'L':
-		if (!strcmp(arg, "legacy"))
-			cfg->log_format = LOG_FORMAT_LEGACY;
-		else if (!strcmp(arg, "current"))
-			cfg->log_format = LOG_FORMAT_CURRENT;
-		else
+		if (strcmp(arg, "legacy") && strcmp(arg, "current"))
 			return ze_fail(e, -EINVAL, "invalid log format '%s': expected legacy or current",
 					  arg);
+		raw->log_format = arg;
 		return 0;
 	case 'A':
 		raw->admin = arg;
@@ -526,11 +559,27 @@ static int parse_option(int c, const char *arg, struct config *cfg, struct raw_o
 	case OPT_DNS_TIMEOUT:
 	case OPT_DNS_DOMAIN:
 	case OPT_DNS_FWD_NETNS:
+		raw->dns_fwd_given |= c == OPT_DNS_FWD_NETNS;
 		return dns_opts_parse(c, arg, &cfg->dns, e);
 	case 'V':
 		return CONFIG_VERSION;
 	}
 	return parse_admission_option(c, arg, cfg, raw, e);
+}
+
+/* What the release sets unless an option said otherwise (release.h). */
+static void finish_release(struct config *cfg, const struct raw_opts *raw)
+{
+	const char *env = getenv("RUST_LOG");
+
+	cfg->lines = !raw->log_format ? cfg->rel :
+		     !strcmp(raw->log_format, "legacy") ? release_oldest() : release_default();
+	cfg->log_format = cfg->lines->new_texts ? LOG_FORMAT_CURRENT : LOG_FORMAT_LEGACY;
+	if (!cfg->log_level)
+		cfg->log_level = env && *env ? env : "info";
+	cfg->dns_proxy = raw->dns_proxy ? !strcmp(raw->dns_proxy, "on") : cfg->rel->dns_proxy;
+	if (!raw->dns_fwd_given)
+		cfg->dns.from_daemon = !cfg->rel->dns_from_pod;
 }
 
 /* The options against each other, and what follows from them: 0 or -EINVAL. */
@@ -565,6 +614,9 @@ static int finish(struct config *cfg, const struct raw_opts *raw, struct ze_err 
 	if (parse_http_addr(raw->metrics, &cfg->metrics) < 0)
 		return ze_fail(e, -EINVAL, "invalid --metrics-addr '%s': expected HOST:PORT or none",
 				  raw->metrics);
+	finish_release(cfg, raw);
+	if (raw->dns_proxy && cfg->profile != PROFILE_AMBIENT)
+		return ze_fail(e, -EINVAL, "--dns-proxy needs --profile ambient");
 	cfg->loopback = cfg->profile == PROFILE_WALKTHRU &&
 			(cfg->family == AF_INET ? (ntohl(cfg->addr.v4.s_addr) >> 24) == 127 :
 						  IN6_IS_ADDR_LOOPBACK(&cfg->addr.v6));
@@ -603,7 +655,8 @@ static int finish_role(struct config *cfg, const struct raw_opts *raw, const cha
 	if (raw->protocol_errors && !cfg->connect)
 		return ze_fail(e, -EINVAL,
 				  "--protocol-errors needs --connect (the listening role always closes only the connection)");
-	cfg->protocol_errors_exit = !raw->protocol_errors || !strcmp(raw->protocol_errors, "exit");
+	cfg->protocol_errors_exit = raw->protocol_errors ? !strcmp(raw->protocol_errors, "exit") :
+				    cfg->rel->protocol_errors_exit;
 	if (!cfg->connect) {
 		if (arg)
 			cfg->socket_path = arg;

@@ -17,6 +17,7 @@
 #include "dns/options.h"
 #include "err.h"
 #include "pods.h"
+#include "release.h"
 
 #define PROG "ztunnel-emulator"
 
@@ -55,7 +56,11 @@ struct config {
 	bool port_reuse;
 	double timeout;		/* for a connection's first request */
 	double retry_interval;	/* pending pods */
-	enum log_format log_format;
+	enum log_format log_format;	/* follows lines: current from 1.23's texts */
+	const struct release *rel;	/* --istio-version: the behaviour */
+	const struct release *lines;	/* the log layout and texts (--log-format overrides) */
+	const char *log_level;	/* --log-level, else $RUST_LOG, else "info" */
+	bool dns_proxy;		/* ambient: the DNS proxy's 15053 listeners */
 	struct http_addr admin, ready, metrics;
 	/* who may talk to the daemon */
 	mode_t socket_mode;

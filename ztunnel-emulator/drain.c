@@ -64,12 +64,41 @@ static void span_target(char *out, size_t cap, const struct pod *p)
 	snprintf(out + o, cap - o, "}: %s", T_DRAIN);
 }
 
+/* ztunnel 1.21-1.22's drain lines: under the pod's proxy{uid=..} span (observability.md 2) */
+static void drain_log_pod_old(const struct daemon *d, const struct pod *p)
+{
+	static const char *const done[] = { [ROLE_HBONE] = "all inbound connections drained",
+					    [ROLE_PLAINTEXT] = "inbound passthrough drained",
+					    [ROLE_OUTBOUND] = "outbound drained" };
+	char target[200], u[160];
+	bool dns = false;
+	size_t i;
+
+	log_quote(u, sizeof(u), p->uid, p->uid_len);
+	snprintf(target, sizeof(target), "proxy{uid=%.*s}: ztunnel::proxy",
+		 (int)strcspn(u + 1, "\"}"), u + 1);
+	log_line(LOG_INFO, target, "draining connections");
+	for (i = 0; i < d->cfg.nspecs; i++) {
+		enum listener_role r = d->cfg.specs[i].role;
+
+		dns |= r == ROLE_DNS;
+		if (r < sizeof(done) / sizeof(done[0]) && done[r])
+			log_line(LOG_INFO, target, "%s", done[r]);
+	}
+	if (dns)
+		log_line(LOG_INFO, "ztunnel::dns", "dns server drained");
+}
+
 void drain_log_pod(const struct daemon *d, const struct pod *p)
 {
 	char target[200];
 	bool dns = false;
 	size_t i;
 
+	if (!d->cfg.lines->new_texts) {
+		drain_log_pod_old(d, p);
+		return;
+	}
 	span_target(target, sizeof(target), p);
 	for (i = 0; i < d->cfg.nspecs; i++) {
 		const char *c = drain_component(d->cfg.specs[i].role);

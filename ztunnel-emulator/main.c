@@ -86,6 +86,39 @@ static void signal_ready(struct loop_src *src, uint32_t events)
 		loop_stop(&d->loop);
 }
 
+/* The release's layout (LOG_FORMAT=json: JSON lines) and the level filter. */
+static void apply_log_options(const struct config *cfg)
+{
+	const char *json = getenv("LOG_FORMAT");
+	char why[200];
+
+	if (log_set_filter(cfg->log_level, why, sizeof(why)))
+		cli_usage_error("%s (from --log-level or RUST_LOG)", why);
+	if (json && !strcmp(json, "json"))
+		log_set_layout(LOG_LAYOUT_JSON);
+	else
+		log_set_layout(cfg->lines->tab_layout ? LOG_LAYOUT_TAB : LOG_LAYOUT_FULL);
+}
+
+/* ztunnel's start-up config dump: its keys by release (observability.md 2). */
+static void log_config(const struct config *cfg)
+{
+	unsigned m = cfg->lines->minor;
+
+	if (m >= 22)
+		log_plain("running with config:");
+	if (m == 22)
+		log_plain("inpodEnabled: true");
+	else if (m < 22)
+		log_plain("inpod_enabled: true");
+	log_plain("%s: %s", m < 22 ? "inpod_uds" : "inpodUds", cfg->socket_path);
+	log_plain("%s: %s", m < 22 ? "inpod_port_reuse" : "inpodPortReuse",
+		  cfg->port_reuse ? "true" : "false");
+	if (cfg->mark)
+		log_plain("%s: %u", m < 22 ? "inpod_mark" : m == 22 ? "inpodMark" : "packetMark",
+			  cfg->mark);
+}
+
 /* The command line into cfg; --help, --version and usage errors end here (exit 0 or 2). */
 static void parse_command_line(int argc, char **argv, struct config *cfg)
 {
@@ -105,6 +138,7 @@ static void parse_command_line(int argc, char **argv, struct config *cfg)
 			cli_usage_error("%s", err.msg);
 		cli_usage_error(NULL);
 	}
+	apply_log_options(cfg);
 }
 
 /* SIGINT, SIGTERM, SIGUSR1 and SIGHUP as a signalfd for the loop; SIGPIPE ignored. Dies on failure. */
@@ -228,11 +262,7 @@ int main(int argc, char **argv)
 		cli_die("%s", err.msg);
 	}
 
-	log_plain("inpod_enabled: true");
-	log_plain("inpod_uds: %s", d.cfg.socket_path);
-	log_plain("inpod_port_reuse: %s", d.cfg.port_reuse ? "true" : "false");
-	if (d.cfg.mark)
-		log_plain("inpod_mark: %u", d.cfg.mark);
+	log_config(&d.cfg);
 	ret = http_start(&d, &err);
 	if (ret) {
 		/* all the rest is up: the same teardown as at exit (socket removed, pod table freed) */

@@ -297,6 +297,24 @@ int pod_try_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 	return ret;
 }
 
+/* ztunnel's own retry lines (roles.md 2), failed or not (err NULL) */
+static void log_retry(const struct daemon *d, const struct pod *p, const char *err)
+{
+	char u[400];
+
+	if (!d->cfg.lines->new_texts) {
+		uid_text(u, sizeof(u), p->uid, p->uid_len);
+		log_line(err ? LOG_WARN : LOG_INFO, T_WM, "retrying workload %s%s%s", u,
+			 err ? " failed: " : "", err ? err : "");
+		return;
+	}
+	log_quote(u, sizeof(u), p->uid, p->uid_len);
+	if (err)
+		log_line(LOG_WARN, T_WM, "retrying workload failed: %s uid=%s", err, u);
+	else
+		log_line(LOG_INFO, T_WM, "retrying workload uid=%s", u);
+}
+
 void pods_retry_pending(struct daemon *d)
 {
 	struct timespec now;
@@ -306,12 +324,15 @@ void pods_retry_pending(struct daemon *d)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	while ((p = next_pending(d)) && expired(&p->next_retry, &now)) {
 		p->retries++;
+		log_retry(d, p, NULL);
 		uid_text(u, sizeof(u), p->uid, p->uid_len);
-		if (pod_try_start(d, p, err, sizeof(err)) == 0)
-			log_line(LOG_INFO, T_SM, "pod %s proxy started on retry %u", u, p->retries);
-		else
-			log_line(LOG_WARN, T_SM, "pod %s retry %u failed, still pending (next in %gs): %s",
+		if (pod_try_start(d, p, err, sizeof(err)) == 0) {
+			log_line(LOG_INFO, T_EMU, "pod %s proxy started on retry %u", u, p->retries);
+		} else {
+			log_retry(d, p, err);
+			log_line(LOG_WARN, T_EMU, "pod %s retry %u failed, still pending (next in %gs): %s",
 				 u, p->retries, d->cfg.retry_interval, err);
+		}
 	}
 }
 

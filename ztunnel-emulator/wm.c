@@ -42,7 +42,7 @@ static void log_add(const struct daemon *d, const struct zds_request *req)
 {
 	char u[400], n[400], ns[400];
 
-	if (d->cfg.log_format == LOG_FORMAT_CURRENT)
+	if (d->cfg.lines->new_texts)
 		log_line(LOG_INFO, T_SM, "pod received, starting proxy uid=%s name=%s namespace=%s",
 			 log_quote(u, sizeof(u), req->uid.p, req->uid.len),
 			 log_quote(n, sizeof(n), req->info.name.p, req->info.name.len),
@@ -150,10 +150,17 @@ void wm_del(struct daemon *d, struct wm_session *s, const struct zds_request *re
 	struct pod *p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
 	char q[400];
 
-	/* tracing prints the uid as a field after the message; logged before any check */
-	log_line(LOG_INFO, T_SM, "pod delete request, %s proxy uid=%s",
-		 d->cfg.log_format == LOG_FORMAT_CURRENT ? "shutting down" : "draining",
-		 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
+	/* logged before any check; from 1.23 on tracing adds the uid as a field */
+	if (d->cfg.lines->new_texts)
+		log_line(LOG_INFO, T_SM, "pod delete request, shutting down proxy uid=%s",
+			 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
+	else
+		log_line(LOG_INFO, T_SM, "pod delete request, draining proxy");
+	if (s->istio_rules && !s->snapshot_sent && !d->cfg.rel->del_before_snapshot) {
+		/* ztunnel 1.23-1.24 (1.21-1.22 without a text): roles.md 2 */
+		wm_protocol_error(r, d->cfg.rel->new_texts ? "pod delete received before snapshot" : "");
+		return;
+	}
 	if (p && s->istio_rules && !s->snapshot_sent) {
 		/*
 		 * ztunnel >= 1.25: out of the snapshot set and the pending map; a
@@ -197,10 +204,13 @@ void wm_keep(struct daemon *d, struct wm_session *s, const struct zds_request *r
 		wm_protocol_error(r, "pod keep received after snapshot");
 		return;
 	}
-	if (d->cfg.log_format == LOG_FORMAT_CURRENT) {
+	{
 		char q[400];
 
-		log_line(LOG_INFO, T_SM, "pod keep received. will not delete it when snapshot is sent uid=%s",
+		/* info from 1.23 on; 1.21-1.22 logged it at debug, misspelt */
+		log_line(d->cfg.lines->keep_info ? LOG_INFO : LOG_DEBUG, T_SM,
+			 "pod keep %s. will not delete it when snapshot is sent uid=%s",
+			 d->cfg.lines->keep_info ? "received" : "recieved",
 			 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
 	}
 	p = pod_find_uid(&d->pods, req->uid.p, req->uid.len);
@@ -219,7 +229,7 @@ void wm_snapshot_sent(struct daemon *d, struct wm_session *s, struct wm_reply *r
 		return;
 	}
 	s->snapshot_sent = true;
-	log_line(LOG_INFO, T_SM, "%s", d->cfg.log_format == LOG_FORMAT_CURRENT ?
+	log_line(LOG_INFO, T_SM, "%s", d->cfg.lines->new_texts ?
 				       "received snapshot sent" : "pod received snapshot sent");
 	for (p = d->pods.head; p; p = next) {
 		next = p->next;

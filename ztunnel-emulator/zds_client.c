@@ -133,9 +133,12 @@ static void connect_failed(struct daemon *d, int err)
 		c->backoff_ms = BACKOFF_MAX_MS;
 	os_error_debug(e, sizeof(e), err);
 	duration_text(dur, sizeof(dur), c->backoff_ms);
-	if (d->cfg.log_format == LOG_FORMAT_CURRENT)
+	if (d->cfg.lines->connect_text == CONNECT_TEXT_124)
 		log_line(LOG_WARN, T_WM,
 			 "failed to connect to the Istio CNI node agent over \"%s\", is the node agent healthy? details: %s. retrying in %s",
+			 d->cfg.socket_path, e, dur);
+	else if (d->cfg.lines->connect_text == CONNECT_TEXT_123)
+		log_line(LOG_WARN, T_WM, "failed to connect to server \"%s\": %s. retrying in %s",
 			 d->cfg.socket_path, e, dur);
 	else
 		log_line(LOG_WARN, T_WM, "failed to connect to server: %s. retrying in %s", e, dur);
@@ -202,14 +205,19 @@ static void protocol_error(struct daemon *d, const char *what)
 {
 	char err[ZDS_MAX_MSG], text[ZDS_MAX_MSG];
 
-	snprintf(err, sizeof(err), "ProtocolError(\"%s\")", what);
+	/* ztunnel 1.21-1.22's ProtocolError carried no text */
+	if (*what)
+		snprintf(err, sizeof(err), "ProtocolError(\"%s\")", what);
+	else
+		snprintf(err, sizeof(err), "ProtocolError");
 	zds_conn_nack_text(text, sizeof(text), ZDS_NACK_PROCESS, err);
 	log_line(LOG_ERROR, T_WM, "failed to process message: %s", err);
 	send_ack(d, text);
 	if (!d->cfg.protocol_errors_exit) {
-		log_line(LOG_WARN, T_WM,
-			 "process stream ended: %s (--protocol-errors close: reconnecting instead of exiting)",
-			 err);
+		/* the release's own behaviour says nothing more; an override says so */
+		log_line(LOG_WARN, T_WM, "process stream ended: %s%s", err,
+			 d->cfg.rel->protocol_errors_exit ?
+			 " (--protocol-errors close: reconnecting instead of exiting)" : "");
 		disconnect(d, 0);
 		return;
 	}
@@ -229,8 +237,14 @@ static void send_reply(struct daemon *d, const struct wm_reply *r, const struct 
 		send_ack(d, NULL);
 		break;
 	case WM_NACK:
-		log_line(LOG_ERROR, T_WM, "failed to start proxy: %s uid=%s", r->text,
-			 log_quote(q, sizeof(q), req->uid.p, req->uid.len));
+		log_quote(q, sizeof(q), req->uid.p, req->uid.len);
+		if (d->cfg.lines->new_texts) {
+			log_line(LOG_ERROR, T_WM, "failed to start proxy: %s uid=%s", r->text, q);
+			log_line(LOG_INFO, T_WM, "scheduling retry uids=[%s]", q);
+		} else {
+			log_line(LOG_ERROR, T_WM, "failed to start proxy: %s", r->text);
+			log_line(LOG_INFO, T_WM, "scheduling retry");
+		}
 		note_readiness(d);
 		zds_conn_nack_text(text, sizeof(text), ZDS_NACK_START, r->text);
 		send_ack(d, text);

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "cni.h"
 #include "log.h"
+#include "release.h"
 
 static void agent_usage(FILE *out)
 {
@@ -46,8 +47,11 @@ static void agent_usage(FILE *out)
 		"                               deletion (a Del to every ztunnel)\n"
 		"      --watch-match GLOB       with --watch: only names that match GLOB\n"
 		"      --redirect[=VARIANT]     install istio-cni's in-pod rules before the Add\n"
-		"                               (tproxy, the default, or redirect) and remove\n"
+		"                               (tproxy or redirect, the default) and remove\n"
 		"                               them when a running pod is un-enrolled\n"
+		"      --istio-version X.Y      the Istio release to act as (1.21 to 1.30,\n"
+		"                               default 1.30): a bare --redirect installs its\n"
+		"                               variant (tproxy before 1.24)\n"
 		"      --dns-capture=BOOL       with --redirect: true (default) or false\n"
 		"      --backend BACKEND        iptables (default) or nftables\n"
 		"  -h, --help                   show this help and exit\n"
@@ -60,7 +64,8 @@ static void agent_usage(FILE *out)
 		PROG);
 }
 
-enum { A_ZDS = 300, A_CONTROL, A_STATE, A_WATCH, A_MATCH, A_REDIRECT, A_DNS, A_BACKEND };
+enum { A_ZDS = 300, A_CONTROL, A_STATE, A_WATCH, A_MATCH, A_REDIRECT, A_DNS, A_BACKEND,
+	A_ISTIO_VERSION };
 
 static const struct option agent_opts[] = {
 	{ "zds-socket", required_argument, NULL, A_ZDS },
@@ -71,17 +76,36 @@ static const struct option agent_opts[] = {
 	{ "redirect", optional_argument, NULL, A_REDIRECT },
 	{ "dns-capture", required_argument, NULL, A_DNS },
 	{ "backend", required_argument, NULL, A_BACKEND },
+	{ "istio-version", required_argument, NULL, A_ISTIO_VERSION },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
+/* --istio-version: the release whose rules a bare --redirect installs (release.h) */
+static const struct release *agent_release(const char *text)
+{
+	struct ze_err e;
+	const struct release *r = release_parse(text, &e);
+
+	if (!r)
+		cli_usage_error("%s", e.msg);
+	return r;
+}
+
 /* One option into cfg: 0, or 1 after --help/--version; usage errors exit 2. */
 static int agent_option(int c, struct agent_cfg *cfg, bool *dns_given)
 {
+	static bool variant_given;
 	enum rd_backend_kind b;
 
 	switch (c) {
+	case A_ISTIO_VERSION:
+		if (!variant_given)
+			cfg->variant = agent_release(optarg)->redirect_rules ? RD_REDIRECT : RD_TPROXY;
+		else
+			agent_release(optarg);
+		break;
 	case A_ZDS: cfg->zds_path = optarg; break;
 	case A_CONTROL: cfg->control_path = optarg; break;
 	case A_STATE: cfg->state_path = optarg; break;
@@ -90,6 +114,7 @@ static int agent_option(int c, struct agent_cfg *cfg, bool *dns_given)
 	case A_REDIRECT:
 		if (optarg && rd_variant_parse(optarg, &cfg->variant))
 			cli_usage_error("invalid --redirect '%s': expected tproxy or redirect", optarg);
+		variant_given |= optarg != NULL;
 		cfg->redirect = true;
 		break;
 	case A_DNS:
@@ -126,6 +151,7 @@ static void agent_parse(int argc, char **argv, struct agent_cfg *cfg)
 	cfg->control_path = AGENT_DEFAULT_CONTROL;
 	cfg->state_path = AGENT_DEFAULT_STATE;
 	cfg->dns_capture = true;
+	cfg->variant = release_default()->redirect_rules ? RD_REDIRECT : RD_TPROXY;
 	while ((c = getopt_long(argc, argv, "hV", agent_opts, NULL)) != -1)
 		if (agent_option(c, cfg, &dns_given))
 			exit(cli_close_stdout());

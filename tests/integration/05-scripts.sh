@@ -17,7 +17,7 @@ like "$out" "listeners ready" "walkthru.sh shows 'listeners ready'"
 like "$out" "127.0.0.1:15001      0.0.0.0:*    users:((\"ztunnel-emulato\"" "walkthru.sh shows the ss LISTEN lines"
 like "$out" "port 15002 (tcp) failed: Connection refused" "walkthru.sh shows 15002 refused"
 like "$out" "pod $ns deleted" "walkthru.sh deletes the pod"
-like "$out" "pod delete request, draining proxy uid=\"$ns\"" "walkthru.sh shows the daemon draining the proxy"
+like "$out" "pod delete request, draining proxy" "walkthru.sh shows the daemon draining the proxy"
 # (grep reads all its input: grep -q would exit early and, under pipefail,
 # fail the pipeline when ip is killed by SIGPIPE)
 netns_listed() { [[ $(ip netns list) =~ (^|[[:space:]])$1($|[[:space:]]) ]]; }

@@ -46,11 +46,12 @@ mk_netns cur
 "$CNI" del "$SOCK" "$NS" >/dev/null
 "$CNI" sync "$SOCK" >/dev/null
 log=$(cat "$ZT_LOG")
-like "$log" "INFO ztunnel::inpod::statemanager: pod received, starting proxy uid=\"$NS\" name=\"$NS\" namespace=\"shop\"" \
+T=$'\t'
+like "$log" "${T}info${T}inpod::statemanager${T}pod received, starting proxy${T}uid=\"$NS\" name=\"$NS\" namespace=\"shop\"" \
 	"--log-format current: pod received, starting proxy uid=.."
-like "$log" "pod delete request, shutting down proxy uid=\"$NS\"" "--log-format current: shutting down proxy"
-like "$log" "INFO ztunnel::inpod::statemanager: received snapshot sent" "--log-format current: received snapshot sent"
-like "$log" 'listener established address=127.0.0.1:15008 component="inbound"' "--log-format current: listener established"
+like "$log" "pod delete request, shutting down proxy${T}uid=\"$NS\"" "--log-format current: shutting down proxy"
+like "$log" "${T}info${T}inpod::statemanager${T}received snapshot sent${T}" "--log-format current: received snapshot sent"
+like "$log" "listener established${T}address=127.0.0.1:15008 component=\"inbound\"" "--log-format current: listener established"
 unlike "$log" "received netns, starting proxy" "--log-format current: no legacy lines"
 stop_daemon
 

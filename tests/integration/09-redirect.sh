@@ -115,7 +115,7 @@ Try 'cni-emulator --help' for more information." "--dns-capture without --redire
 run "$CNI" add --redirect=iptables "$SOCK" x
 is "$RC" 2 "--redirect=iptables: usage error"
 like "$ERR" "invalid --redirect 'iptables': expected tproxy or redirect" "--redirect: the error names the bad variant"
-run "$CNI" add --redirect --dns-capture=maybe "$SOCK" x
+run "$CNI" add --redirect=tproxy --dns-capture=maybe "$SOCK" x
 like "$RC:$ERR" "2:cni-emulator: invalid --dns-capture 'maybe': expected true or false" "--dns-capture=maybe: usage error"
 run "$CNI" add --json "$SOCK" x
 like "$RC:$ERR" "2:cni-emulator: --json is not valid with 'add' (it is for inspect)" "--json with add: usage error"
@@ -129,11 +129,11 @@ run "$CNI" --help
 like "$OUT" "--redirect[=VARIANT]" "--help lists --redirect"
 like "$OUT" "inspect [--json] [--socket SOCKET] [--admin URL] NETNS" "--help lists inspect"
 
-# ---- tproxy variant (the default) ---------------------------------------------------
+# ---- tproxy variant (Istio 1.21-1.23's) ----------------------------------------------
 mk_netns tp
 TP=$NS
 is "$(istio_count "$TP")" 0 "a new netns has no ISTIO_* rules"
-run "$CNI" add --redirect "$SOCK" "$TP"
+run "$CNI" add --redirect=tproxy "$SOCK" "$TP"
 is "$RC" 0 "add --redirect: exit 0"
 is "$OUT" "rules: tproxy variant installed in $TP ($POLICY added)
 $(v6_line tproxy "$TP" installed added)
@@ -143,7 +143,7 @@ is "$(fw_rules "$TP")" "$FW_RULE" "tproxy: ip rule shows '$FW_RULE'"
 is "$(table100 "$TP")" "$ROUTE" "tproxy: table 100 holds '$ROUTE'"
 is "$(listener_count "$TP")" 3 "tproxy: the pod's listeners are up"
 
-run "$CNI" add --redirect "$SOCK" "$TP"
+run "$CNI" add --redirect=tproxy "$SOCK" "$TP"
 is "$RC:$OUT" "0:rules: tproxy variant already present in $TP ($POLICY already present)
 $(v6_line tproxy "$TP" "already present" "already present")
 listeners ready" "a second add --redirect: already present"
@@ -158,7 +158,7 @@ like "$OUT" "rules: tproxy variant already present (redirect variant requested; 
 is "$(istio_lines "$TP")" "$TPROXY_LINES" "the existing variant is untouched"
 
 # a nack for a pod whose rules were already there: they stay
-run "$CNI" add --redirect --uid other-uid "$SOCK" "$TP"
+run "$CNI" add --redirect=tproxy --uid other-uid "$SOCK" "$TP"
 is "$RC" 1 "add of an enrolled netns under another uid: nacked"
 like "$ERR" "already enrolled as pod" "the nack is printed"
 unlike "$ERR" "removed the redirection rules" "nothing this add did not install is removed"
@@ -236,7 +236,7 @@ is "$(istio_lines "$ND")" "$(grep -v -e 15053 -e '^raw:' <<<"$REDIRECT_LINES")" 
 	"redirect, no DNS capture: the variant's lines without 15053 and without the raw table"
 is "$(ip netns exec "$ND" iptables-save | grep -c 15053 || true)" 0 "redirect, no DNS capture: no 15053 rule"
 mk_netns tpnodns
-run "$CNI" add --redirect --dns-capture=false "$SOCK" "$NS"
+run "$CNI" add --redirect=tproxy --dns-capture=false "$SOCK" "$NS"
 is "$(istio_lines "$NS")" "$(grep -v 15053 <<<"$TPROXY_LINES")" "tproxy, no DNS capture: the variant's lines without 15053"
 run "$CNI" inspect --admin "$ADMIN" "$NS"
 like "$OUT" "iptables: tproxy variant, DNS capture off" "inspect: DNS capture off"
@@ -245,7 +245,7 @@ like "$OUT" "iptables: tproxy variant, DNS capture off" "inspect: DNS capture of
 mk_netns held
 HELD=$NS
 hold_port "$HELD" 15006
-run "$CNI" add --redirect "$SOCK" "$HELD"
+run "$CNI" add --redirect=tproxy "$SOCK" "$HELD"
 is "$RC" 1 "a port held in the pod: the add is nacked"
 like "$OUT" "rules: tproxy variant installed in $HELD" "the rules were installed before the add"
 like "$ERR" "failed to bind to address 127.0.0.1:15006: Address already in use" "the nack says why"
@@ -269,7 +269,7 @@ is "$(fw_rules "$NS")$(table100 "$NS")" "" "no daemon: no ip rule, no route left
 mk_netns partial
 ip -n "$NS" rule add fwmark 0x111/0xfff pref 32764 lookup 100
 hold_port "$NS" 15006
-run "$CNI" add --redirect "$SOCK" "$NS"
+run "$CNI" add --redirect=tproxy "$SOCK" "$NS"
 "$CNI" del "$SOCK" "$NS" >/dev/null
 like "$OUT" "(ip rule fwmark 0x111/0xfff lookup 100 already present, route local default dev lo table 100 added)" \
 	"a pre-existing ip rule is reported as already present"
@@ -304,6 +304,22 @@ pod $ND deleted" "del --netns of a deleted netns: only the Del"
 run "$CNI" del --netns /proc/self/ns/uts "$SOCK" x
 is "$RC" 1 "del --netns with a non-netns: exit 1"
 like "$ERR" "is a uts namespace, not a network namespace" "del --netns with a non-netns: the error names it"
+
+# ---- --istio-version: the variant of a bare --redirect (release.h) --------------------
+mk_netns v23
+run "$CNI" --istio-version 1.23 add --redirect "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: tproxy variant installed in $NS" "--istio-version 1.23: a bare --redirect installs tproxy"
+mk_netns v24
+run "$CNI" add --istio-version 1.24.2 --redirect "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: redirect variant installed in $NS" "--istio-version 1.24.2: redirect"
+mk_netns vdef
+run "$CNI" add --redirect "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: redirect variant installed in $NS" "no --istio-version (the newest, 1.30): redirect"
+mk_netns vexp
+run "$CNI" add --redirect=tproxy --istio-version 1.30 "$SOCK" "$NS"
+like "$RC:$OUT" "0:rules: tproxy variant installed in $NS" "an explicit --redirect=VARIANT overrides the release"
+run "$CNI" --istio-version 1.19 add --redirect "$SOCK" "$NS"
+like "$RC:$ERR" "2:cni-emulator: unknown Istio version '1.19': expected one of 1.21" "an unknown release: usage error"
 
 # ---- sync --redirect (last: the snapshot drains every pod not listed) ---------------------
 mk_netns s1

@@ -247,7 +247,7 @@ is "$rc" 0 "debug-dump.sh --trace exits 0"
 for s in "\$ ip netns exec $LA ss -ntulp" "*:15001" "\$ ip netns exec $LA iptables-save" \
 	"\$ ip netns exec $LA iptables -t nat -L -n -v -x" "\$ ip netns exec $LA iptables -t mangle -L -n -v -x" \
 	"\$ ip netns exec $LA ip rule" "fwmark 0x111/0xfff lookup 100" "\$ ip netns exec $LA ip route show table 100" \
-	"local default dev lo" "\$ ip netns exec $LA conntrack -L" "received netns, starting proxy" \
+	"local default dev lo" "\$ ip netns exec $LA conntrack -L" "pod received, starting proxy" \
 	"-I ISTIO_OUTPUT 1 -j LOG --log-prefix 'ISTIO_OUTPUT nat: '" "the probe connection completed"; do
 	like "$out" "$s" "debug-dump.sh shows: $s"
 done

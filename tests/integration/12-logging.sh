@@ -51,7 +51,7 @@ start_stalled() {
 		done
 		exec sleep 1000' _ "$FIFO" "$ZT_LOG"
 	# shellcheck disable=SC2086
-	spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
+	spawn $ZT_WRAPPER "$ZT" ${ZT_LOG_ARGS---log-format legacy --log-level debug} --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
 		--metrics-addr 127.0.0.1:0 "$SOCK" >"$FIFO" 2>>"$T_DIR/$1.err"
 	ZT_PID=$LAST_PID
 	wait_for 5 grep -q " listening on " "$ZT_LOG"

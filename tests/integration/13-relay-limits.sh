@@ -97,7 +97,7 @@ like "$cap_line" "6 fds each, 12 for a pod-to-pod connection on this node" \
 	"fault 20: the capacity line counts relays (6 fds each, 12 per pod-to-pod connection)"
 max=$(sed -n 's/.*get what pods leave: up to \([0-9]*\) .*/\1/p' <<<"$cap_line")
 echo "# $cap_line"
-"$CNI" add --redirect "$SOCK" "$A" >/dev/null
+"$CNI" add --redirect=tproxy "$SOCK" "$A" >/dev/null
 
 mark_logs
 hold_start burst -n "$BURST" -t 20
@@ -138,7 +138,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 # counted or pinged; seen as "fds at idle" and failed pings).
 SOCK=$T_DIR/zt2.sock ZT_LOG=$T_DIR/zt2.log
 start_daemon --profile ambient --no-hbone-outbound --max-relays-per-pod 5
-"$CNI" add --redirect "$SOCK" "$A" >/dev/null
+"$CNI" add --redirect=tproxy "$SOCK" "$A" >/dev/null
 idle=$(fd_count "$ZT_PID")
 mark_logs
 
@@ -179,7 +179,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 # open=4 reset=2 in a --setcap run).
 SOCK=$T_DIR/zt2c.sock ZT_LOG=$T_DIR/zt2c.log
 start_daemon --profile ambient --relay-connect-timeout 1
-"$CNI" add --redirect "$SOCK" "$A" >/dev/null
+"$CNI" add --redirect=tproxy "$SOCK" "$A" >/dev/null
 idle=$(fd_count "$ZT_PID")
 mark_logs
 started=$SECONDS
@@ -196,7 +196,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 
 SOCK=$T_DIR/zt2b.sock ZT_LOG=$T_DIR/zt2b.log
 start_daemon --profile ambient --no-hbone-outbound --relay-idle-timeout 2
-"$CNI" add --redirect "$SOCK" "$A" >/dev/null
+"$CNI" add --redirect=tproxy "$SOCK" "$A" >/dev/null
 idle=$(fd_count "$ZT_PID")
 mark_logs
 hold_start idle -n 5 -t 10
@@ -216,7 +216,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 
 SOCK=$T_DIR/zt3.sock ZT_LOG=$T_DIR/zt3.log
 start_daemon --profile ambient --no-hbone-outbound
-for ns in "$A" "$B"; do "$CNI" add --redirect "$SOCK" "$ns" >/dev/null; done
+for ns in "$A" "$B"; do "$CNI" add --redirect=tproxy "$SOCK" "$ns" >/dev/null; done
 idle=$(fd_count "$ZT_PID")
 out=$(ulimit -n 4096 && ip netns exec "$A" "$PROBE" many -n 1000 -t 60 "$B4" "$PORT" 2>&1) && rc=0 || rc=$?
 resets=$(sed -n 's/.* reset=\([0-9]*\) .*/\1/p' <<<"$out")

@@ -50,7 +50,7 @@ ADMIN="http://127.0.0.1:$(http_port /config_dump)"
 mk_netns host
 HOST=$NS
 for spec in /proc/self/ns/net /proc/thread-self/ns/net; do
-	run ip netns exec "$HOST" "$CNI" add --redirect "$SOCK" "$spec"
+	run ip netns exec "$HOST" "$CNI" add --redirect=tproxy "$SOCK" "$spec"
 	is "$RC" 1 "fault 3: add --redirect $spec (the client's own netns): exit 1"
 	like "$ERR" "refusing to install redirection rules in the host network namespace: it is cni-emulator's own" \
 		"fault 3: $spec: refused with the reason"
@@ -62,13 +62,13 @@ mk_netns client
 CLIENT_NS=$NS
 for spec in 1 /proc/1/ns/net; do
 	run unshare --pid --fork --mount-proc -- ip netns exec "$HOST" \
-		bash -c '"$@"; exit $?' _ ip netns exec "$CLIENT_NS" "$CNI" add --redirect "$SOCK" "$spec"
+		bash -c '"$@"; exit $?' _ ip netns exec "$CLIENT_NS" "$CNI" add --redirect=tproxy "$SOCK" "$spec"
 	is "$RC" 1 "fault 3: add --redirect $spec (init's netns): exit 1"
 	like "$ERR" "it is the host's: init's network namespace (/proc/1/ns/net)" "fault 3: $spec: refused as init's"
 done
 is "$(traces "$HOST")" "" "fault 3: init's netns: nothing written"
 mk_netns hostok
-run ip netns exec "$NS" "$CNI" add --redirect --allow-host-netns --uid "$NS" "$SOCK" /proc/self/ns/net
+run ip netns exec "$NS" "$CNI" add --redirect=tproxy --allow-host-netns --uid "$NS" "$SOCK" /proc/self/ns/net
 is "$RC:$(( $(istio_count "$NS") > 0 ))" "0:1" "fault 3: --allow-host-netns lets the own netns through"
 "$CNI" del --netns "$NS" "$SOCK" "$NS" >/dev/null
 run "$CNI" add --allow-host-netns "$SOCK" "$HOST"
@@ -80,7 +80,7 @@ DNS_NS=$NS
 SOCK=$T_DIR/dmn.sock ZT_LOG=$T_DIR/dmn.log
 ZT_WRAPPER="ip netns exec $DNS_NS ${ZT_WRAPPER:-}" start_daemon
 DMN_PID=$ZT_PID
-run "$CNI" add --redirect "$SOCK" "$DNS_NS"
+run "$CNI" add --redirect=tproxy "$SOCK" "$DNS_NS"
 is "$RC" 1 "fault 3: add --redirect of the daemon's own netns: exit 1"
 like "$ERR" "it is the daemon's own network namespace (pid $DMN_PID)" "fault 3: refused as the daemon's, naming its pid"
 is "$(traces "$DNS_NS")" "" "fault 3: the daemon's netns: nothing written"
@@ -90,7 +90,7 @@ ZT_PID=$MAIN_PID SOCK=$MAIN_SOCK ZT_LOG=$MAIN_LOG
 
 # with the daemon stopped the refusal comes at once, not after the hello timeout
 kill -STOP "$ZT_PID"
-spawn ip netns exec "$HOST" "$CNI" add --redirect -t 20 "$SOCK" /proc/self/ns/net >"$T_DIR/cli.out" 2>&1
+spawn ip netns exec "$HOST" "$CNI" add --redirect=tproxy -t 20 "$SOCK" /proc/self/ns/net >"$T_DIR/cli.out" 2>&1
 CLI=$LAST_PID
 if wait_for 5 eval '! kill -0 $CLI 2>/dev/null'; then
 	rc=0
@@ -106,7 +106,7 @@ is "$(traces "$HOST")" "" "fault 3: daemon stopped: nothing written in the host 
 # SIGINT while waiting for the stopped daemon's hello: the rules go again
 mk_netns sigint
 SIG=$NS
-spawn "$CNI" add --redirect -t 20 "$SOCK" "$SIG" >"$T_DIR/cli.out" 2>&1
+spawn "$CNI" add --redirect=tproxy -t 20 "$SOCK" "$SIG" >"$T_DIR/cli.out" 2>&1
 CLI=$LAST_PID
 wait_for 10 eval '[[ $(istio_count "$SIG") -gt 0 ]]' || true
 kill -INT "$CLI"
@@ -114,7 +114,7 @@ rc=0
 wait "$CLI" || rc=$?
 is "$rc" 130 "fault 3: SIGINT while waiting for the hello: exit 130"
 is "$(traces "$SIG")" "" "fault 3: SIGINT: the rules, the ip rule and the route are taken back"
-spawn "$CNI" add --redirect -t 20 "$SOCK" "$SIG" >"$T_DIR/cli.out" 2>&1
+spawn "$CNI" add --redirect=tproxy -t 20 "$SOCK" "$SIG" >"$T_DIR/cli.out" 2>&1
 CLI=$LAST_PID
 wait_for 10 eval '[[ $(istio_count "$SIG") -gt 0 ]]' || true
 kill -TERM "$CLI"
@@ -144,7 +144,7 @@ is "$(ip -n "$AUD" rule | grep -c 32764 || true)" 0 "fault 8: the ip rule is rem
 mk_netns custom
 CUS=$NS
 ip netns exec "$CUS" iptables -t nat -N ISTIO_CUSTOM
-run "$CNI" add --redirect "$SOCK" "$CUS"
+run "$CNI" add --redirect=tproxy "$SOCK" "$CUS"
 is "$RC" 1 "fault 12: add --redirect over a foreign nat ISTIO_CUSTOM: exit 1"
 like "$ERR" "nat ISTIO_CUSTOM is not one of istio-cni's chains" "fault 12: the error names the foreign chain"
 unlike "$OUT" "listeners ready" "fault 12: no 'listeners ready'"
@@ -155,7 +155,7 @@ mk_netns half
 HALF=$NS
 ip netns exec "$HALF" iptables -t mangle -N ISTIO_PRERT
 ip netns exec "$HALF" iptables -t mangle -A PREROUTING -j ISTIO_PRERT
-run "$CNI" add --redirect "$SOCK" "$HALF"
+run "$CNI" add --redirect=tproxy "$SOCK" "$HALF"
 is "$RC" 1 "fault 12: add --redirect over a half-present set: exit 1"
 like "$ERR" "ISTIO_* chains already present but not a complete tproxy variant" "fault 12: says the set is incomplete"
 like "$ERR" "mangle ISTIO_OUTPUT missing" "fault 12: names a missing chain"
@@ -174,14 +174,14 @@ like "$OUT" "iptables: no ISTIO_* chains" "fault 10: the system's iptables-save 
 real_restore=$(command -v iptables-restore)
 printf '#!/bin/sh\nenv >%s/env.txt\nexec %s "$@"\n' "$T_DIR/evil" "$real_restore" >"$T_DIR/evil/dump-env"
 chmod +x "$T_DIR/evil/dump-env"
-run env XTABLES_LIBDIR=/nonexistent ZE_CANARY=1 "$CNI" add --redirect \
+run env XTABLES_LIBDIR=/nonexistent ZE_CANARY=1 "$CNI" add --redirect=tproxy \
 	--iptables-restore "$T_DIR/evil/dump-env" "$SOCK" "$TLS"
 is "$RC" 0 "fault 10: add --redirect --iptables-restore PATH: exit 0"
 env_txt=$(cat "$T_DIR/evil/env.txt" 2>/dev/null || echo "(not run)")
 unlike "$env_txt" "XTABLES_LIBDIR" "fault 10: XTABLES_LIBDIR does not reach the tool"
 unlike "$env_txt" "ZE_CANARY" "fault 10: the caller's environment does not reach the tool"
 like "$env_txt" "PATH=/usr/sbin:/usr/bin:/sbin:/bin" "fault 10: the tool gets the fixed PATH"
-run "$CNI" add --redirect --iptables-restore dump-env "$SOCK" "$TLS"
+run "$CNI" add --redirect=tproxy --iptables-restore dump-env "$SOCK" "$TLS"
 like "$RC:$ERR" "2:cni-emulator: invalid --iptables-restore 'dump-env': not an absolute path" \
 	"fault 10: a relative --iptables-restore is refused"
 
@@ -231,7 +231,7 @@ if [[ $strace_ok == 1 ]]; then
 	mk_netns late
 	LATE=$NS
 	strace_delay 3000
-	run "$CNI" add --redirect -t 1 "$SOCK" "$LATE"
+	run "$CNI" add --redirect=tproxy -t 1 "$SOCK" "$LATE"
 	is "$RC" 1 "fault 7: ack later than -t 1: exit 1"
 	like "$ERR" "timed out after 1s waiting for the ack" "fault 7: says the ack timed out"
 	like "$ERR" "a Del sent on a new connection was acked, so the pod is not enrolled" \
@@ -249,7 +249,7 @@ if [[ $strace_ok == 1 ]]; then
 	mk_netns later
 	LATER=$NS
 	strace_delay 8000
-	run "$CNI" add --redirect -t 1 "$SOCK" "$LATER"
+	run "$CNI" add --redirect=tproxy -t 1 "$SOCK" "$LATER"
 	is "$RC" 1 "fault 7: ack and Del both late: exit 1"
 	like "$ERR" "the outcome is unknown (the pod may be Up), so the redirection rules stay in place" \
 		"fault 7: outcome unknown, rules kept, said so"
@@ -264,7 +264,7 @@ fi
 # ---- related misleading outputs (faults.md, end) -------------------------------------------
 mk_netns rel
 REL=$NS
-run "$CNI" add --redirect "$SOCK" "$REL"
+run "$CNI" add --redirect=tproxy "$SOCK" "$REL"
 is "$RC" 0 "related: add --redirect against the walkthru daemon: exit 0"
 like "$ERR" "warning: the daemon (pid $ZT_PID) runs the walkthru profile: its 15001 accepts and closes" \
 	"related: --redirect against a walkthru-profile daemon is warned about"
@@ -315,7 +315,7 @@ ZT_PID=$MAIN_PID SOCK=$MAIN_SOCK ZT_LOG=$MAIN_LOG
 # ---- fault 22: inspect's verdict after a crash -------------------------------------------
 mk_netns crash
 CR=$NS
-"$CNI" add --redirect "$SOCK" "$CR" >/dev/null 2>&1
+"$CNI" add --redirect=tproxy "$SOCK" "$CR" >/dev/null 2>&1
 run "$CNI" inspect --admin "$ADMIN" "$CR"
 is "$RC" 0 "fault 22: inspect of a healthy enrolled pod: exit 0"
 unlike "$OUT" "verdict:" "fault 22: a healthy pod gets no verdict"

@@ -88,7 +88,7 @@ start_daemon --profile ambient --no-hbone-outbound
 ADMIN="http://127.0.0.1:$(http_port /config_dump)"
 
 # ---- the command line -------------------------------------------------------------
-run "$CNI" add --redirect --backend pf "$SOCK" x
+run "$CNI" add --redirect=tproxy --backend pf "$SOCK" x
 is "$RC:$ERR" "2:cni-emulator: invalid --backend 'pf': expected iptables or nftables
 Try 'cni-emulator --help' for more information." "--backend pf: usage error"
 run "$CNI" keep --backend nftables "$SOCK" x
@@ -102,7 +102,7 @@ TP=$NS
 foreign "$TP"
 before=$(ruleset "$TP")
 policy_before=$(policy "$TP")
-run NFT add --redirect "$SOCK" "$TP"
+run NFT add --redirect=tproxy "$SOCK" "$TP"
 is "$RC" 0 "nftables tproxy: add --redirect --backend nftables: exit 0"
 is "$OUT" "rules: tproxy variant installed in $TP ($POLICY added)
 $(v6_line "$TP" added)
@@ -126,7 +126,7 @@ if lo_v6 "$TP"; then
 fi
 like "$(listeners "$TP" | tr '\n' ' ')" "*:15001 *:15006 *:15008" "nftables tproxy: the pod's listeners are up"
 
-run NFT add --redirect "$SOCK" "$TP"
+run NFT add --redirect=tproxy "$SOCK" "$TP"
 is "$RC:$OUT" "0:rules: tproxy variant already present in $TP ($POLICY already present)
 $(v6_line "$TP" "already present")
 listeners ready" "nftables: a second add is a no-op, and says so"
@@ -217,9 +217,9 @@ is "$(ip netns exec "$MX" iptables-save | grep -c ISTIO_)" "$ipt_before" "mix: t
 run "$CNI" del --netns "$MX" "$SOCK" "$MX"
 is "$RC" 0 "mix: iptables rules removed"
 
-run NFT add --redirect "$SOCK" "$MX"
+run NFT add --redirect=tproxy "$SOCK" "$MX"
 is "$RC" 0 "mix: nft rules installed"
-run "$CNI" add --redirect --uid mix3 "$SOCK" "$MX"
+run "$CNI" add --redirect=tproxy --uid mix3 "$SOCK" "$MX"
 is "$RC" 1 "mix: add with iptables over nft tables: exit 1"
 like "$ERR" "the pod already has istio-cni's nftables rules (table inet istio-ambient-mangle, table inet istio-ambient-nat); istio-cni does not mix backends" \
 	"mix: the refusal names the nft tables"

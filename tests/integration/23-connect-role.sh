@@ -41,7 +41,7 @@ start_client() {
 	[[ -z ${USE_INPOD_UDS:-} ]] || connect=(--connect)
 	# shellcheck disable=SC2086
 	# the lab CA (ambient) in the test's own directory, as start_daemon does
-	INPOD_UDS=$AGENT spawn $ZT_WRAPPER "$ZT" --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
+	INPOD_UDS=$AGENT spawn $ZT_WRAPPER "$ZT" ${ZT_LOG_ARGS---log-format legacy --log-level debug} --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
 		--metrics-addr 127.0.0.1:0 --ca-dir "$T_DIR/ca" "$@" "${connect[@]}" >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
 	wait_for 10 grep -q "connecting to the node agent at $AGENT" "$ZT_LOG"
@@ -127,7 +127,7 @@ is "$(ip netns exec "$A" ss -Htnl | wc -l)" 0 "the exited daemon's listeners are
 stop_peer
 start_peer
 USE_INPOD_UDS=1 start_client c2 --log-format current --retry-interval 5
-check "--connect without PATH: the path from INPOD_UDS" grep -q "inpod_uds: $AGENT\$" "$ZT_LOG"
+check "--connect without PATH: the path from INPOD_UDS" grep -q "inpodUds: $AGENT\$" "$ZT_LOG"
 is "$(pc accept 20)" "conn 1" "restarted daemon connects"
 is "$(readiness)" "$NOT_READY" "fault 11: a restarted daemon with no snapshot is not ready (500), not 'ready' with zero pods"
 is "$(pc add 1 "$A" "/run/netns/$A" "$A" shop web)" ack "fault 11: the agent re-sends pod a"
@@ -140,7 +140,7 @@ pids_before=$(listeners "$A" | tr '\n' ' ')
 
 stop_peer
 check "agent gone: log 'process stream ended with eof'" \
-	wait_for 10 grep -q 'INFO ztunnel::inpod::workloadmanager: process stream ended with eof' "$ZT_LOG"
+	wait_for 10 grep -qP '\tinfo\tinpod::workloadmanager\tprocess stream ended with eof\t$' "$ZT_LOG"
 is "$(readiness)" "$NOT_READY" "agent gone: readiness 500 again"
 is "$(listener_count "$A")" 3 "agent gone: pod a's listeners keep serving"
 check "agent gone: pod a still accepts connections" ip netns exec "$A" nc -z -w 5 127.0.0.1 15006
@@ -215,10 +215,11 @@ is "$(listener_count "$B")" 0 "SIGTERM: the listeners are gone"
 log=$(cat "$ZT_LOG")
 like "$log" "INFO ztunnel::signal: received signal SIGTERM, starting shutdown" "log: received signal SIGTERM, starting shutdown"
 like "$log" "workload proxy manager: drain requested" "log: workload proxy manager: drain requested"
-like "$log" "proxy{wl=default/$B}: ztunnel::drain: shutdown complete component=\"inbound\"" \
-	"log: shutdown complete component=\"inbound\""
-like "$log" "shutdown complete component=\"inbound passthrough\"" "log: shutdown complete component=\"inbound passthrough\""
-like "$log" "shutdown complete component=\"outbound\"" "log: shutdown complete component=\"outbound\""
+# Istio 1.21's drain lines (28-releases has the >= 1.23 ones)
+like "$log" "INFO proxy{uid=$B}: ztunnel::proxy: draining connections" "log: draining connections"
+like "$log" "proxy{uid=$B}: ztunnel::proxy: all inbound connections drained" "log: all inbound connections drained"
+like "$log" "proxy{uid=$B}: ztunnel::proxy: inbound passthrough drained" "log: inbound passthrough drained"
+like "$log" "proxy{uid=$B}: ztunnel::proxy: outbound drained" "log: outbound drained"
 
 # the deadline: --drain-deadline, or TERMINATION_GRACE_PERIOD_SECONDS as ztunnel reads it
 deadline_line() { # GRACE [OPTIONS]: the drain-started line of a daemon stopped at once

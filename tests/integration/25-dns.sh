@@ -233,7 +233,7 @@ link_up "$C" eth1 198.18.53.5
 link_up "$H" eth1 198.18.53.6
 SOCK=$T_DIR/zt2.sock ZT_LOG=$T_DIR/zt2.log ZT_WRAPPER="ip netns exec $H ${ZT_WRAPPER:-}" \
 	start_daemon --profile ambient --dns-upstream "$UP" --dns-timeout 2
-run_cni add --redirect "$T_DIR/zt2.sock" "$C"
+run_cni add --redirect=tproxy "$T_DIR/zt2.sock" "$C"
 is "$CNI_RC" 0 "fault 13: pod-c enrolled with the default --redirect (tproxy, DNS capture on)"
 ZT_LOG=$T_DIR/zt2.log
 dq "$C" @"$UP" h41.example.org

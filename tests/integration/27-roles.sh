@@ -34,7 +34,7 @@ start_agent() {
 start_zt() {
 	ZT_LOG=$T_DIR/$1.log
 	# shellcheck disable=SC2086
-	spawn $ZT_WRAPPER "$ZT" --connect "$ZSOCK" --profile ambient --ca-dir "$T_DIR/ca" \
+	spawn $ZT_WRAPPER "$ZT" ${ZT_LOG_ARGS---log-format legacy --log-level debug} --connect "$ZSOCK" --profile ambient --ca-dir "$T_DIR/ca" \
 		--drain-deadline 2 --admin-addr 127.0.0.1:0 --ready-addr 127.0.0.1:0 \
 		--metrics-addr 127.0.0.1:0 >>"$ZT_LOG" 2>&1
 	ZT_PID=$LAST_PID
@@ -83,7 +83,7 @@ check "upgrade: 15006 in the pod has two owners, zt1 and zt2" wait_for 10 eval \
 kill -TERM "$ZT1"
 wait "$ZT1" && rc=0 || rc=$?
 is "$rc" 0 "zt1: SIGTERM drains and exits 0"
-check "zt1 logged shutdown complete" grep -q 'shutdown complete component="inbound"' "$ZT1_LOG"
+check "zt1 logged its drain (1.21's lines)" grep -q 'all inbound connections drained' "$ZT1_LOG"
 is "$(owners "$WEB")" "pid=$ZT2 " "upgrade: zt2 alone owns 15006 afterwards"
 check "agent: zt1 disconnected" agent_said "ztunnel disconnected, total connected: 1"
 
@@ -91,7 +91,7 @@ check "agent: zt1 disconnected" agent_said "ztunnel disconnected, total connecte
 
 ip netns del "$WEB"
 check "agent: removing pod from mesh" agent_said "removing pod from mesh uid=$WEB"
-check "zt2 drains the pod" wait_for 10 grep -q "shutdown complete component=\"inbound\"" "$ZT2_LOG"
+check "zt2 drains the pod" wait_for 10 grep -q "all inbound connections drained" "$ZT2_LOG"
 
 mk_netns other
 OTHER=$NS

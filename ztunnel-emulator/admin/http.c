@@ -19,6 +19,7 @@
 #include "admission.h"
 #include "clock.h"
 #include "admin/http.h"
+#include "admin/logging.h"
 #include "admin/prom.h"
 #include "admin/report.h"
 #include "daemon.h"
@@ -299,11 +300,18 @@ static bool is_get(const char *method)
 	return !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
 }
 
-/* ztunnel's admin: POST /quitquitquit drains and exits, any other method is refused (405). */
-static void answer_admin(const struct http_server *srv, const char *url, const char *method,
-			 struct answer *a)
+/*
+ * ztunnel's admin: POST /quitquitquit drains and exits, POST /logging?level=
+ * changes the log filter; any other method is refused (405).
+ */
+static void answer_admin(const struct http_server *srv, struct MHD_Connection *conn,
+			 const char *url, const char *method, struct answer *a)
 {
-	if (!strcmp(url, "/quitquitquit")) {
+	if (!strcmp(url, "/logging")) {
+		a->code = admin_logging(srv->d, method,
+					MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "level"),
+					a->out);
+	} else if (!strcmp(url, "/quitquitquit")) {
 		if (strcmp(method, MHD_HTTP_METHOD_POST)) {
 			a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
 			return;
@@ -319,7 +327,8 @@ static void answer_admin(const struct http_server *srv, const char *url, const c
 	} else if (!strcmp(url, "/")) {
 		fprintf(a->out, "ztunnel-emulator admin\n"
 				"  /config_dump   daemon config and every pod (JSON)\n"
-				"  /quitquitquit  POST: drain and exit, as on SIGTERM\n");
+				"  /quitquitquit  POST: drain and exit, as on SIGTERM\n"
+				"  /logging       POST ?level=FILTER: the log filter (RUST_LOG syntax)\n");
 	} else {
 		a->code = MHD_HTTP_NOT_FOUND;
 		fprintf(a->out, "not found: %s\n", url);
@@ -381,7 +390,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!a.out)
 		return MHD_NO;
 	if (srv->kind == SRV_ADMIN)
-		answer_admin(srv, url, method, &a);
+		answer_admin(srv, conn, url, method, &a);
 	else if (srv->kind == SRV_READY)
 		answer_ready(srv, url, method, &a);
 	else

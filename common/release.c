@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The release table (observability.md 6): one row per Istio minor release
+ * from 1.21 to the newest the reference read (1.30). Interface: release.h.
+ */
+#include "release.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*            name    minor tab    texts  keep   connect text      redirect dns   dnspod exit   del */
+#define ROW(n, m, tab, tx, kp, ct, rd, dns, dp, ex, del) \
+	{ n, m, tab, tx, kp, ct, rd, dns, dp, ex, del }
+static const struct release table[] = {
+	ROW("1.21", 21, false, false, false, CONNECT_TEXT_121, false, false, false, false, false),
+	ROW("1.22", 22, true, false, false, CONNECT_TEXT_121, false, false, false, false, false),
+	ROW("1.23", 23, true, true, true, CONNECT_TEXT_123, false, true, false, true, false),
+	ROW("1.24", 24, true, true, true, CONNECT_TEXT_124, true, true, true, true, false),
+	ROW("1.25", 25, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
+	ROW("1.26", 26, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
+	ROW("1.27", 27, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
+	ROW("1.28", 28, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
+	ROW("1.29", 29, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
+	ROW("1.30", 30, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
+};
+#define NROWS (sizeof(table) / sizeof(table[0]))
+
+const struct release *release_default(void)
+{
+	return &table[NROWS - 1];
+}
+
+const struct release *release_oldest(void)
+{
+	return &table[0];
+}
+
+const char *release_names(void)
+{
+	static char names[NROWS * 6];
+	size_t i, o = 0;
+
+	if (!names[0])
+		for (i = 0; i < NROWS; i++)
+			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? " " : "",
+					      table[i].name);
+	return names;
+}
+
+const struct release *release_parse(const char *text, struct ze_err *e)
+{
+	unsigned long major, minor;
+	char *end;
+	size_t i;
+
+	errno = 0;
+	major = strtoul(text, &end, 10);
+	if (!errno && end != text && *end == '.' && end[1] >= '0' && end[1] <= '9') {
+		minor = strtoul(end + 1, &end, 10);
+		if (*end == '.' && end[1] >= '0' && end[1] <= '9')
+			strtoul(end + 1, &end, 10);	/* a patch release behaves as its minor */
+		if (!errno && !*end && major == 1)
+			for (i = 0; i < NROWS; i++)
+				if (table[i].minor == minor)
+					return &table[i];
+	}
+	ze_fail(e, -EINVAL, "unknown Istio version '%s': expected one of %s", text, release_names());
+	return NULL;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef ZE_RELEASE_H
+#define ZE_RELEASE_H
+
+/*
+ * Istio releases and what each changes (observability.md 6, roles.md): the
+ * one table both programs read for --istio-version. Explicit options
+ * (--log-format, --redirect, --protocol-errors, --dns-proxy) override it.
+ * Owns: the table, parsing "X.Y". Never prints, never touches the daemon.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* ztunnel's warn line for a failed connect to the node agent (roles.md 2) */
+enum release_connect_text {
+	CONNECT_TEXT_121,	/* failed to connect to server: <e>. retrying in <d> */
+	CONNECT_TEXT_123,	/* failed to connect to server "<p>": ... */
+	CONNECT_TEXT_124,	/* failed to connect to the Istio CNI node agent over "<p>", ... */
+};
+
+struct release {
+	const char *name;	/* "1.21" */
+	unsigned minor;
+	bool tab_layout;	/* ztunnel's IstioFormat (>= 1.22), else tracing's full format */
+	bool new_texts;		/* Add/Keep/Del/Snapshot/retry texts of >= 1.23 */
+	bool keep_info;		/* Keep logged at info (>= 1.23), else debug */
+	enum release_connect_text connect_text;
+	bool redirect_rules;	/* istio-cni's REDIRECT variant (>= 1.24), else TPROXY */
+	bool dns_proxy;		/* ztunnel's DNS proxy on by default (>= 1.23) */
+	bool dns_from_pod;	/* forwarded queries leave from the pod's netns (>= 1.24) */
+	bool protocol_errors_exit;	/* ProtocolError exits 1 (>= 1.23), else reconnects */
+	bool del_before_snapshot;	/* Del before SnapshotSent accepted (>= 1.25) */
+};
+
+/* The newest release the reference describes: the default. */
+const struct release *release_default(void);
+/* 1.21, whose lines the debugging guide and the walk-thru show. */
+const struct release *release_oldest(void);
+/* "X.Y" (or "X.Y.Z", the patch ignored): the release, or NULL with e naming the known ones. */
+const struct release *release_parse(const char *text, struct ze_err *e);
+/* "1.21 1.22 ... 1.30" for --help and errors. */
+const char *release_names(void);
+
+#endif
