@@ -355,7 +355,7 @@ dns_step() {
 		say "With the tproxy rules (Istio 1.21-1.23) UDP/53 is redirected even with mark 1337,"
 		say "so the proxy's own query came back to 15053; it forwards from its own netns"
 		say "instead, as ztunnel did before 1.24:"
-		check grep 'WARN dns: pod' "$log"
+		check grep -P '\twarn\tdns\tpod' "$log"
 	fi
 }
 
