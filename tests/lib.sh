@@ -275,6 +275,23 @@ stream_count() { grep -c 'handling new stream' "$ZT_LOG" || true; }
 # quiet CMD...: CMD with its output dropped (for check, whose own output must stay).
 quiet() { "$@" >/dev/null 2>&1; }
 
+# ---- a node agent written from the reference (tests/helpers/zds-agent-peer.py)
+
+# agent_peer_start: the peer serves ZDS on $AGENT and takes commands (pc) on
+# $CTL; sets PEER_PID. The ztunnel side of Istio's roles connects to it.
+AGENT=$T_DIR/agent.sock
+CTL=$T_DIR/agent.ctl
+agent_peer_start() {
+	spawn python3 "$ZE_ROOT/tests/helpers/zds-agent-peer.py" serve "$AGENT" "$CTL"
+	PEER_PID=$LAST_PID
+	wait_for 10 test -S "$CTL"
+}
+pc() { python3 "$ZE_ROOT/tests/helpers/zds-agent-peer.py" ctl "$CTL" "$@"; }
+agent_peer_stop() {
+	pc quit >/dev/null
+	wait "$PEER_PID" 2>/dev/null || true
+}
+
 # ---- ZDS bytes, hex (strings shorter than 128 bytes) ----------------------
 
 _hexstr() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }

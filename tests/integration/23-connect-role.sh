@@ -11,25 +11,11 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-PEER=$ZE_ROOT/tests/helpers/zds-agent-peer.py
 PROBE=$ZE_ROOT/tests/helpers/tcp-probe
-AGENT=$T_DIR/agent.sock
-CTL=$T_DIR/agent.ctl
 NACK_PE='nack failure to process message : ProtocolError'
 
 # ---- helpers -----------------------------------------------------------------
 
-# start_peer: the node agent listens on $AGENT; commands through pc
-start_peer() {
-	spawn python3 "$PEER" serve "$AGENT" "$CTL"
-	PEER_PID=$LAST_PID
-	wait_for 10 test -S "$CTL"
-}
-pc() { python3 "$PEER" ctl "$CTL" "$@"; }
-stop_peer() {
-	pc quit >/dev/null
-	wait "$PEER_PID" 2>/dev/null || true
-}
 
 # start_client NAME [OPTIONS]: ztunnel-emulator --connect $AGENT, logging to
 # $T_DIR/NAME.log; sets ZT_PID and ZT_LOG (what lib.sh's HTTP helpers read)
@@ -90,7 +76,7 @@ like "$(grep -m1 'failed to connect' "$ZT_LOG")" \
 	"backoff: ztunnel's warning, with the Rust error"
 is "$(readiness)" "$NOT_READY" "readiness before any connection: 500 'not ready, pending: workload proxy manager'"
 
-start_peer
+agent_peer_start
 is "$(pc accept 20)" "conn 1" "the daemon connects once the socket exists and says Hello 08 01 first"
 check "log: handling new stream" grep -q 'INFO ztunnel::inpod::workloadmanager: handling new stream' "$ZT_LOG"
 is "$(readiness)" "$NOT_READY" "readiness: connected but no snapshot yet: 500"
@@ -124,8 +110,8 @@ is "$(ip netns exec "$A" ss -Htnl | wc -l)" 0 "the exited daemon's listeners are
 
 # ---- faults.md 11: after a restart, not ready until the agent re-sent its snapshot ----
 
-stop_peer
-start_peer
+agent_peer_stop
+agent_peer_start
 USE_INPOD_UDS=1 start_client c2 --log-format current --retry-interval 5
 check "--connect without PATH: the path from INPOD_UDS" grep -q "inpodUds: $AGENT\$" "$ZT_LOG"
 is "$(pc accept 20)" "conn 1" "restarted daemon connects"
@@ -138,13 +124,13 @@ pids_before=$(listeners "$A" | tr '\n' ' ')
 
 # ---- the agent restarts: EOF, reconnect, proxies kept ----------------------------------
 
-stop_peer
+agent_peer_stop
 check "agent gone: log 'process stream ended with eof'" \
 	wait_for 10 grep -qP '\tinfo\tinpod::workloadmanager\tprocess stream ended with eof\t$' "$ZT_LOG"
 is "$(readiness)" "$NOT_READY" "agent gone: readiness 500 again"
 is "$(listener_count "$A")" 3 "agent gone: pod a's listeners keep serving"
 check "agent gone: pod a still accepts connections" ip netns exec "$A" nc -z -w 5 127.0.0.1 15006
-start_peer
+agent_peer_start
 is "$(pc accept 30)" "conn 1" "reconnect: a new stream with a new Hello"
 is "$(pc add 1 "$A" "/run/netns/$A" "$A" shop web)" ack "reconnect: Add of the running pod (same netns) is acked"
 check "reconnect: ... and is idempotent (no restart)" \

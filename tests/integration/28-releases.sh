@@ -10,22 +10,9 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-PEER=$ZE_ROOT/tests/helpers/zds-agent-peer.py
-AGENT=$T_DIR/agent.sock
-CTL=$T_DIR/agent.ctl
 T=$'\t'
 OS_ENOENT='Os { code: 2, kind: NotFound, message: "No such file or directory" }'
 
-start_peer() {
-	spawn python3 "$PEER" serve "$AGENT" "$CTL"
-	PEER_PID=$LAST_PID
-	wait_for 10 test -S "$CTL"
-}
-pc() { python3 "$PEER" ctl "$CTL" "$@"; }
-stop_peer() {
-	pc quit >/dev/null
-	wait "$PEER_PID" 2>/dev/null || true
-}
 
 # start_client NAME [OPTIONS]: --connect $AGENT with the release's own log
 # (no pinned format or level), logging to $T_DIR/NAME.log
@@ -95,7 +82,7 @@ for rel in 1.21 1.23 1.24 1.25 1.30; do
 	check "$rel: the agent's socket is missing, the daemon retries" \
 		wait_for 10 grep -q 'retrying in 40ms' "$ZT_LOG"
 	golden "$(line "$rel" connect)" "$rel: connect failure warning"
-	start_peer
+	agent_peer_start
 	is "$(pc accept 20)" "conn 1" "$rel: connects once the socket exists"
 	golden "$(line "$rel" stream)" "$rel: handling new stream"
 	is "$(pc add 1 "$A" "/run/netns/$A" web shop default)" ack "$rel: Add acked"
@@ -138,7 +125,7 @@ for rel in 1.21 1.23 1.24 1.25 1.30; do
 		stop_daemon
 		;;
 	esac
-	stop_peer
+	agent_peer_stop
 done
 
 # ---- the filter, JSON, POST /logging ---------------------------------------------
@@ -153,7 +140,7 @@ absent "${T}info$T" "--log-level warn: no info line"
 stop_daemon
 
 LOG_FORMAT=json start_client json --istio-version 1.30
-start_peer
+agent_peer_start
 is "$(pc accept 20)" "conn 1" "json: connects"
 is "$(pc add 1 "$A" "/run/netns/$A" web shop default)" ack "json: Add acked"
 check "json: the Add line is logged" wait_for 10 grep -q 'pod received' "$ZT_LOG"
@@ -165,11 +152,11 @@ for l in open(sys.argv[1]):
     if l.startswith("{"):
         json.loads(l)' "$ZT_LOG"
 stop_daemon
-stop_peer
+agent_peer_stop
 
 start_client live --istio-version 1.21
 check "POST /logging: the daemon serves its admin port" wait_for 10 grep -q 'serving /config_dump' "$ZT_LOG"
-start_peer
+agent_peer_start
 is "$(pc accept 20)" "conn 1" "live: connects"
 is "$(pc keep 1 one)" ack "live: Keep at info: not logged (1.21's debug line)"
 admin=http://127.0.0.1:$(http_port /config_dump)
@@ -182,7 +169,7 @@ absent 'uid="one"' "... and the earlier one never did"
 is "$(curl -s -X POST "$admin/logging?level=inpod=loud" -w ' %{http_code}' | tail -c 4)" " 400" "POST /logging with a bad level: 400"
 is "$(curl -s "$admin/logging" -w ' %{http_code}' | tail -c 4)" " 405" "GET /logging: 405, as ztunnel's"
 stop_daemon
-stop_peer
+agent_peer_stop
 
 # ---- the DNS proxy's default by release (ambient) ------------------------------------
 ambient_caps_daemon
