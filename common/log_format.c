@@ -103,12 +103,12 @@ char *log_compose(enum log_level level, const char *target, const char *body, si
 	size_t mlen = message_len(body);
 	const char *fields = body + mlen + (body[mlen] == ' ');
 	char ts[48], tt[512], *line = NULL;
-	int n = -1;
+	int n = -1, lay = atomic_load(&layout);
 
 	stamp(ts);
-	if (layout != LOG_LAYOUT_FULL && layout != LOG_LAYOUT_GO)
+	if (lay != LOG_LAYOUT_FULL && lay != LOG_LAYOUT_GO)
 		target = tab_target(tt, sizeof(tt), target);
-	switch (layout) {
+	switch (lay) {
 	case LOG_LAYOUT_FULL:
 		n = asprintf(&line, "%s %5s %s: %s\n", ts, upper[level], target, body);
 		break;

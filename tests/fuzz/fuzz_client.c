@@ -95,16 +95,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		(char *)"none", (char *)"--metrics-addr", (char *)"none", (char *)"--max-pods",
 		(char *)"3", (char *)"--connect=@ztunnel-emulator-fuzz-client", NULL,
 	};
-	int home, fd, i;
+	int home, i;
 
 	(void)argc;
 	(void)argv;
-	if (!getenv("FUZZ_LOG")) {
-		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		FUZZ_CHECK(fd >= 0 && dup2(fd, STDOUT_FILENO) == STDOUT_FILENO, "stdout to /dev/null");
-		close(fd);
-	}
-	signal(SIGPIPE, SIG_IGN);
+	fz_quiet_daemon();
 	memset(&D, 0, sizeof(D));
 	optind = 1;
 	FUZZ_CHECK(config_parse(10, args, &D.cfg, NULL) == CONFIG_RUN && D.cfg.connect,

@@ -6,11 +6,14 @@
  * Helpers the fuzz harnesses share. Written independently of the code under
  * test (common/zds.c, ztunnel-emulator/admin/report.c) so that they can judge it.
  */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* abort() with a reason: libFuzzer saves the input and prints the stack. */
 #define FUZZ_CHECK(cond, ...)                                                 \
@@ -23,6 +26,22 @@
 			abort();                                              \
 		}                                                             \
 	} while (0)
+
+/*
+ * The daemon under fuzzing logs every request to stdout: /dev/null unless
+ * FUZZ_LOG is set. SIGPIPE ignored, as the daemon does for its peers.
+ */
+static inline void fz_quiet_daemon(void)
+{
+	int fd;
+
+	if (!getenv("FUZZ_LOG")) {
+		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		FUZZ_CHECK(fd >= 0 && dup2(fd, STDOUT_FILENO) == STDOUT_FILENO, "stdout to /dev/null");
+		close(fd);
+	}
+	signal(SIGPIPE, SIG_IGN);
+}
 
 /* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. */
 static inline bool fz_utf8_ok(const uint8_t *s, size_t len)

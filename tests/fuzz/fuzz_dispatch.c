@@ -233,17 +233,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		(char *)"--allow-uid", (char *)"4242", (char *)"--allow-gid", (char *)"4243",
 		(char *)"@ztunnel-emulator-fuzz", ambient ? (char *)"--socks5" : NULL, NULL,
 	};
-	int fd, nargs = 0;
+	int nargs = 0;
 
 	(void)argc;
 	(void)argv;
-	/* the daemon logs every request to stdout; FUZZ_LOG=1 keeps it */
-	if (!getenv("FUZZ_LOG")) {
-		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		FUZZ_CHECK(fd >= 0 && dup2(fd, STDOUT_FILENO) == STDOUT_FILENO, "stdout to /dev/null");
-		close(fd);
-	}
-	signal(SIGPIPE, SIG_IGN);
+	fz_quiet_daemon();
 
 	memset(&D, 0, sizeof(D));
 	while (args[nargs])
