@@ -204,6 +204,23 @@ static int read_pod(const json_t *o, struct dump_pod *p)
 	return 0;
 }
 
+/* The pod's entry in .emulator.certificates (uid, identity, expiry), if any. */
+static void read_cert(const json_t *certs, struct dump_pod *p)
+{
+	const json_t *c, *v;
+	size_t i;
+
+	for (i = 0; i < json_array_size(certs); i++) {
+		c = json_array_get(certs, i);
+		v = json_object_get(c, "uid");
+		if (!json_is_string(v) || strcmp(json_string_value(v), p->uid))
+			continue;
+		copy_str(json_object_get(c, "identity"), p->identity, sizeof(p->identity));
+		copy_str(json_object_get(c, "expiry"), p->cert_expiry, sizeof(p->cert_expiry));
+		return;
+	}
+}
+
 /* .emulator.config: its pid (a non-negative integer) and profile (a string); anything else is ignored. */
 static void read_config(const json_t *c, struct dump_config *cfg)
 {
@@ -247,6 +264,8 @@ int dump_scan(const char *body, struct dump_config *cfg,
 		ret = -EINVAL;
 	for (i = 0; !ret && i < json_array_size(pods); i++) {
 		ret = read_pod(json_array_get(pods, i), &p);
+		if (!ret)
+			read_cert(json_object_get(emu, "certificates"), &p);
 		if (!ret && !stop && cb)
 			stop = cb(&p, arg) != 0;
 	}

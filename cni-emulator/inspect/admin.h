@@ -24,6 +24,8 @@ struct url {
 struct dump_pod {
 	char uid[256], state[32], dev[32];
 	uint64_t inode;
+	/* HBONE (ambient): the pod's SPIFFE identity and its certificate's expiry, or "" */
+	char identity[320], cert_expiry[32];
 };
 
 struct dump_config {

@@ -267,6 +267,10 @@ void print_json(FILE *f, const struct inspect *in)
 		json_cstr(f, in->pod.uid);
 		fputs(", \"state\": ", f);
 		json_cstr(f, in->pod.state);
+		fputs(", \"identity\": ", f);
+		json_cstr(f, in->pod.identity[0] ? in->pod.identity : NULL);
+		fputs(", \"certExpiry\": ", f);
+		json_cstr(f, in->pod.cert_expiry[0] ? in->pod.cert_expiry : NULL);
 		fputc('}', f);
 	} else {
 		fputs("null", f);
@@ -394,6 +398,9 @@ void print_human(FILE *f, const struct inspect *in)
 		fprintf(f, "enrolled: yes, pod %s (%s) at %s\n",
 			log_quote(q, sizeof(q), in->pod.uid, strlen(in->pod.uid)), in->pod.state,
 			in->url.text);
+	if (in->reachable && !in->http_ret && in->enrolled && in->pod.identity[0])
+		fprintf(f, "identity: %s (HBONE certificate, expires %s)\n", in->pod.identity,
+			in->pod.cert_expiry[0] ? in->pod.cert_expiry : "unknown");
 	else
 		fprintf(f, "enrolled: no: none of the %zu pod%s at %s has this netns\n", in->npods,
 			in->npods == 1 ? "" : "s", in->url.text);

@@ -93,6 +93,12 @@ is "$wl" "HBONE array" "config_dump's workloads: pod-b over HBONE"
 certs=$(config_dump | jq -c '.emulator.certificates')
 matches "$(jq -r '.[0].serial' <<<"$certs"):$(jq -r '.[0].expiry' <<<"$certs")" '^[0-9A-F]+:20[0-9-]+T[0-9:]+Z$' \
 	"the emulator's view (per pod): its serial and expiry"
+url="http://127.0.0.1:$(http_port /config_dump)"
+out=$("$CNI" inspect --admin "$url" "$B" 2>&1) || true
+like "$out" "identity: $ID_B (HBONE certificate, expires $(jq -r '.[0].expiry' <<<"$certs"))" \
+	"cni-emulator inspect shows pod-b's identity and its certificate's expiry"
+is "$("$CNI" inspect --json --admin "$url" "$B" 2>/dev/null | jq -r '.pod | [.identity, (.certExpiry | type)] | join(" ")')" \
+	"$ID_B string" "cni-emulator inspect --json: .pod.identity and .pod.certExpiry"
 
 # the peer's certificates: the lab CA's (as another ztunnel's would be), another CA's, another trust domain's
 leaf peer "$CA/root-cert.pem" "$CA/root-key.pem" "spiffe://$TD/ns/test/sa/peer"
