@@ -66,12 +66,14 @@ static bool try_enroll(struct agent *a, const char *name, bool *mounted)
 	if (fd < 0)
 		return fd == -ENOENT;
 	*mounted = true;
-	up = apod_find(a, name) ? 1 : rd_link_up(fd, "lo");
+	if (apod_find(a, name)) {
+		close(fd);
+		return true;	/* already enrolled: nothing to wait for */
+	}
+	up = rd_link_up(fd, "lo");
 	close(fd);
 	if (up == 0)
 		return false;	/* `ip netns add` leaves lo down: not a running pod yet */
-	if (apod_find(a, name))
-		return true;
 	r.uid = r.name = name;
 	r.namespace_ = r.service_account = "default";
 	r.netns = path;
