@@ -9,7 +9,7 @@ set -euo pipefail
 PROG=${0##*/}
 
 PACKAGES=(
-	gcc libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev libjansson-dev
+	gcc clang libc6-dev make pkg-config libcap-dev libmnl-dev libmicrohttpd-dev libjansson-dev
 	iproute2 iptables netcat-openbsd libcap2-bin protobuf-compiler procps util-linux shellcheck jq curl
 	socat conntrack libyaml-dev libldns-dev nftables dnsutils python3
 	libssl-dev libnghttp2-dev python3-h2 openssl python3-prometheus-client
