@@ -443,28 +443,6 @@ void log_line(enum log_level level, const char *target, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void (*fatal_hook)(void *);
-static void *fatal_ctx;
-
-void log_on_fatal(void (*hook)(void *), void *ctx)
-{
-	fatal_hook = hook;
-	fatal_ctx = ctx;
-}
-
-void fatal(const char *target, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vline(LOG_ERROR, target, fmt, ap);
-	va_end(ap);
-	log_flush(1);
-	if (fatal_hook)
-		fatal_hook(fatal_ctx);
-	exit(1);
-}
-
 bool log_limited(struct log_limit *lim, enum log_level level, const char *target, const char *fmt, ...)
 {
 	struct timespec now;

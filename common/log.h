@@ -83,15 +83,6 @@ struct log_limit {
 bool log_limited(struct log_limit *lim, enum log_level level, const char *target, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/*
- * The one way a running program dies (layout.md rule 6): logs the line at
- * ERROR, flushes the log (at most a second), runs the hook set with
- * log_on_fatal() (e.g. removing a socket file), exits 1.
- */
-void fatal(const char *target, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 2, 3)));
-void log_on_fatal(void (*hook)(void *), void *ctx);
-
 /* A line without timestamp or level, as ztunnel prints its config dump. */
 void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

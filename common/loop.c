@@ -82,6 +82,12 @@ void loop_stop(struct loop *l)
 	l->stop = true;
 }
 
+void loop_fail(struct loop *l, int status)
+{
+	l->failed = status ? status : 1;
+	l->stop = true;
+}
+
 /* Milliseconds until the nearest timer, or -1 for none. */
 static int next_timeout(const struct loop *l)
 {
@@ -120,6 +126,8 @@ int loop_turn(struct loop *l)
 		struct loop_timer *tm = container_of(n, struct loop_timer, node);
 
 		tm->run(tm->ctx);
+		if (l->failed)
+			return 1;	/* not one more timer in a state it cannot handle */
 	}
 	loop_run_deferred(l);
 	return l->stop ? 1 : 0;	/* a timer may end the loop too (a drain's deadline) */

@@ -46,6 +46,7 @@ struct loop {
 	int epfd;
 	struct list_node timers, deferred;
 	bool stop;
+	int failed;		/* loop_fail()'s exit status; 0: none */
 };
 
 int loop_init(struct loop *l);	/* 0 or -errno */
@@ -61,7 +62,14 @@ void loop_run_deferred(struct loop *l);
 bool loop_deferred_empty(const struct loop *l);
 /* Ends the current turn after the running callback: no further dispatch, timers or frees. */
 void loop_stop(struct loop *l);
-/* One turn: 0, 1 when loop_stop() was called, or -errno when waiting failed (not EINTR). */
+/*
+ * A fatal error (the daemon cannot carry on safely, e.g. it cannot get back
+ * to its own netns): the loop stops after the running callback or timer,
+ * with no further dispatch, timer or free, and main exits with status.
+ * The error travels up as a value: nothing below main exits.
+ */
+void loop_fail(struct loop *l, int status);
+/* One turn: 0, 1 when loop_stop() or loop_fail() was called, or -errno when waiting failed (not EINTR). */
 int loop_turn(struct loop *l);
 
 #endif

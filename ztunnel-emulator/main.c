@@ -161,11 +161,6 @@ static int open_signalfd(void)
 	return fd;
 }
 
-static void remove_socket(void *ctx)
-{
-	sockpath_remove(&((struct daemon *)ctx)->sock);
-}
-
 /* The ZDS role on the loop: the listening socket (walk-thru), or the connect loop (--connect). */
 static void start_zds(struct daemon *d)
 {
@@ -253,7 +248,6 @@ int main(int argc, char **argv)
 
 	/* each part puts its sources and timers on the loop as it starts */
 	start_zds(&d);
-	log_on_fatal(remove_socket, &d);
 	pods_start(&d);
 	relay_start_timers(&d);
 	if (dns_start(&d, &err) ||
@@ -280,6 +274,15 @@ int main(int argc, char **argv)
 			log_line(LOG_ERROR, T_EMU, "epoll_wait: %s", strerror(-ret));
 			daemon_shutdown(&d);
 			return 1;
+		}
+		if (d.loop.failed) {
+			/*
+			 * Not back in our own netns (proxy.c): nothing more is
+			 * done here but removing the socket file; the exit
+			 * flushes the log.
+			 */
+			sockpath_remove(&d.sock);
+			return d.loop.failed;
 		}
 		if (ret > 0) {	/* drained, a second signal, or a protocol error (--connect) */
 			daemon_shutdown(&d);

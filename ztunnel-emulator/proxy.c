@@ -30,8 +30,10 @@
 
 /*
  * The one fatal error: a daemon that cannot get back to its own netns would
- * create every later socket in a pod. ztunnel panics here; fatal() logs,
- * runs main's hook (the socket file goes) and exits 1.
+ * create every later socket in a pod. ztunnel panics here; we log the same
+ * line and fail the loop, which stops after the running callback, and main
+ * removes the socket file and exits 1. What was made in the pod stays valid
+ * (a socket belongs to the netns it was created in): callers go on as usual.
  */
 static void return_home(struct daemon *d)
 {
@@ -42,9 +44,11 @@ static void return_home(struct daemon *d)
 		ret = netns_current_id(&now);
 	if (!ret && !netns_id_eq(&now, &d->own_netns))
 		ret = -EIO;
-	if (ret)
-		fatal(T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
-		      strerror(-ret));
+	if (ret) {
+		log_line(LOG_ERROR, T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
+			 strerror(-ret));
+		loop_fail(&d->loop, 1);
+	}
 }
 
 int pod_socket(struct daemon *d, struct pod *p, int family, int type)
