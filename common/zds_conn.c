@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * One ZDS endpoint's wire side in either transport role: the Hello, one
- * datagram read with strict fd ownership and ztunnel's fd rules, the Ack and
- * the nack wording. Never touches a pod, a loop or a daemon; never prints.
- * Interface: zds_conn.h.
+ * One ZDS endpoint on the event loop in either transport role, ztunnel's
+ * side or the node agent's: the framing, strict fd ownership and ztunnel's
+ * fd rules, the Hello, the request/Ack lock-step and its deadline, the nack
+ * wording; the owner gets typed callbacks. Never touches a pod, a daemon or
+ * an agent; never prints. Interface: zds_conn.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,10 +12,12 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdpass.h"
 #include "netns.h"
 #include "zds_conn.h"
@@ -223,4 +226,245 @@ int zds_conn_probe(int fd)
 	if (n == -ETIMEDOUT)
 		return 0;
 	return n == -EPIPE ? -EPIPE : -EPROTO;
+}
+
+/* ---- the endpoint on the loop -------------------------------------------- */
+
+static void set_deadline(struct zds_conn *c)
+{
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	timespec_add(&c->deadline, c->timeout_ms / 1000.0);
+}
+
+static void loop_ready(struct loop_src *src, uint32_t events)
+{
+	zds_conn_dispatch(container_of(src, struct zds_conn, ev), events);
+}
+
+int zds_conn_start(struct zds_conn *c, struct loop *l, int fd, enum zds_role role, long timeout_ms,
+		   const struct zds_conn_ops *ops, void *ctx)
+{
+	c->ev.fd = fd;
+	c->loop = l;
+	c->role = role;
+	c->ops = ops;
+	c->ctx = ctx;
+	c->timeout_ms = timeout_ms;
+	c->deadline = (struct timespec){ 0 };
+	c->hello_seen = c->sent = c->writing = false;
+	list_init(&c->queue);
+	if (role == ZDS_AGENT && timeout_ms > 0)
+		set_deadline(c);	/* for the Hello */
+	return loop_watch(l, &c->ev, EPOLLIN, loop_ready, ctx);
+}
+
+void zds_conn_close(struct zds_conn *c)
+{
+	if (c->ev.fd >= 0)
+		close(c->ev.fd);
+	c->ev.fd = -1;
+	c->sent = c->writing = false;
+	c->deadline = (struct timespec){ 0 };
+}
+
+int zds_conn_hello(struct zds_conn *c)
+{
+	return zds_conn_send_hello(c->ev.fd);
+}
+
+int zds_conn_ack(struct zds_conn *c, const char *error)
+{
+	return zds_conn_send_ack(c->ev.fd, error);
+}
+
+int zds_out_init(struct zds_out *o, const struct zds_request *req, int fd)
+{
+	ssize_t n = zds_encode_request(o->buf, sizeof(o->buf), req);
+
+	o->type = req->type;
+	o->fd = fd;
+	o->len = n < 0 ? 0 : (size_t)n;
+	return n < 0 ? (int)n : 0;
+}
+
+void zds_out_release(struct zds_out *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = -1;
+}
+
+void zds_conn_pump(struct zds_conn *c)
+{
+	struct zds_out *o;
+	int ret;
+
+	if (c->ev.fd < 0 || c->sent || list_empty(&c->queue) || !c->hello_seen)
+		return;
+	o = container_of(c->queue.next, struct zds_out, node);
+	ret = fdpass_send(c->ev.fd, o->buf, o->len, &o->fd, o->fd >= 0 ? 1 : 0,
+			  MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (ret == -EAGAIN) {
+		/* a full socket: wait for room, one timeout at most */
+		if (!c->writing)
+			set_deadline(c);
+		c->writing = true;
+		loop_modify(c->loop, &c->ev, EPOLLIN | EPOLLOUT);
+		return;
+	}
+	c->writing = false;
+	if (ret) {
+		c->ops->on_close(c, ZDS_END_WRITE, strerror(-ret));
+		return;
+	}
+	loop_modify(c->loop, &c->ev, EPOLLIN);
+	c->sent = true;
+	set_deadline(c);	/* for its Ack */
+}
+
+void zds_conn_send(struct zds_conn *c, struct zds_out *o)
+{
+	list_add_tail(&c->queue, &o->node);
+	zds_conn_pump(c);
+}
+
+/* Moves every entry of from to the end of to. */
+static void list_move_all(struct list_node *to, struct list_node *from)
+{
+	struct list_node *n;
+
+	while (!list_empty(from)) {
+		n = from->next;
+		list_del(n);
+		list_add_tail(to, n);
+	}
+}
+
+void zds_conn_send_first(struct zds_conn *c, struct list_node *outs)
+{
+	list_move_all(outs, &c->queue);
+	list_move_all(&c->queue, outs);
+	zds_conn_pump(c);
+}
+
+struct zds_out *zds_conn_take(struct zds_conn *c)
+{
+	struct zds_out *o;
+
+	if (list_empty(&c->queue))
+		return NULL;
+	o = container_of(c->queue.next, struct zds_out, node);
+	list_del(&o->node);
+	c->sent = false;
+	return o;
+}
+
+long zds_conn_next_ms(const struct zds_conn *c)
+{
+	if (!c->deadline.tv_sec && !c->deadline.tv_nsec)
+		return -1;
+	return ms_until(&c->deadline);
+}
+
+bool zds_conn_expired(struct zds_conn *c, const struct timespec *now)
+{
+	if ((!c->deadline.tv_sec && !c->deadline.tv_nsec) || !expired(&c->deadline, now))
+		return false;
+	c->deadline = (struct timespec){ 0 };
+	return true;
+}
+
+/* ztunnel's side: one datagram judged and handed over. */
+static void ztunnel_ready(struct zds_conn *c)
+{
+	struct zds_event ev = { 0 };
+	struct zds_in in;
+
+	ev.in = &in;
+	switch (zds_conn_read(c->ev.fd, &in)) {
+	case ZDS_READ_AGAIN:
+		return;
+	case ZDS_READ_EOF:
+		c->ops->on_close(c, ZDS_END_EOF, NULL);
+		return;
+	case ZDS_READ_FAILED:
+		c->ops->on_close(c, ZDS_END_READ, in.why);
+		return;
+	case ZDS_READ_BAD:
+		c->ops->on_message(c, ZDS_MSG_BAD, &ev);
+		return;
+	case ZDS_READ_REQUEST:
+		c->ops->on_message(c, ZDS_MSG_REQUEST, &ev);
+		return;
+	}
+}
+
+/* The agent's side: the Hello, then the Ack of the request in flight. */
+static void agent_message(struct zds_conn *c, const uint8_t *buf, size_t len)
+{
+	struct zds_event ev = { .error = "" };
+	struct zds_response resp;
+	char err[ZDS_MAX_MSG];
+
+	if (!c->hello_seen) {
+		if (zds_decode_hello(buf, len, &ev.version, &ev.why)) {
+			c->ops->on_message(c, ZDS_MSG_BAD_HELLO, &ev);
+			return;
+		}
+		c->hello_seen = true;
+		c->deadline = (struct timespec){ 0 };
+		c->ops->on_message(c, ZDS_MSG_HELLO, &ev);
+	} else if (c->sent) {
+		ev.out = zds_conn_take(c);
+		c->deadline = (struct timespec){ 0 };
+		if (zds_decode_response(buf, len, &resp, &ev.why) || !resp.has_ack) {
+			if (!ev.why)
+				ev.why = "no ack";
+		} else {
+			ev.why = NULL;
+			snprintf(err, sizeof(err), "%.*s", (int)resp.error.len, resp.error.p ? resp.error.p : "");
+			ev.error = err;
+		}
+		c->ops->on_message(c, ZDS_MSG_ACK, &ev);
+	} else {
+		c->ops->on_message(c, ZDS_MSG_UNASKED, &ev);
+		return;
+	}
+	zds_conn_pump(c);
+}
+
+static void agent_ready(struct zds_conn *c, uint32_t events)
+{
+	uint8_t buf[ZDS_MAX_MSG];
+	struct fdpass_msg m;
+	int ret;
+
+	if ((events & EPOLLOUT) && c->writing) {
+		zds_conn_pump(c);
+		if (c->ev.fd < 0 || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			return;
+	}
+	ret = fdpass_recv(c->ev.fd, buf, sizeof(buf), MSG_DONTWAIT, &m);
+	if (ret == -EAGAIN)
+		return;
+	if (ret) {
+		c->ops->on_close(c, ZDS_END_READ, strerror(-ret));
+		return;
+	}
+	fdpass_close_fds(&m);	/* ztunnel never sends an fd */
+	if (m.len == 0) {
+		c->ops->on_close(c, ZDS_END_EOF, NULL);
+		return;
+	}
+	agent_message(c, buf, m.len);
+}
+
+void zds_conn_dispatch(struct zds_conn *c, uint32_t events)
+{
+	if (c->ev.fd < 0)
+		return;
+	if (c->role == ZDS_ZTUNNEL)
+		ztunnel_ready(c);
+	else
+		agent_ready(c, events);
 }

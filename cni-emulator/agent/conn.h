@@ -4,8 +4,9 @@
 
 /*
  * One ztunnel connection of the agent's ZDS server (conn.c), and its
- * snapshot (snapshot.c): a lock-step queue of requests, each written within
- * 5 s and acked within 5 s. Internal to cni-emulator/agent/.
+ * snapshot (snapshot.c): the node agent's side of a common/zds_conn.c
+ * endpoint (its lock-step queue: each request written within 5 s and acked
+ * within 5 s) and istio-cni's answers. Internal to cni-emulator/agent/.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,31 +15,24 @@
 
 #include "agent.h"
 #include "zds.h"
+#include "zds_conn.h"
 
 enum zc_state { ZC_HELLO, ZC_SNAPSHOT, ZC_STEADY };
 
 /* One request waiting for its turn, or for its ack. */
 struct zmsg {
-	struct list_node node;
-	enum zds_req_type type;
-	uint8_t buf[ZDS_MAX_MSG];
-	size_t len;
-	int fd;			/* Add: a dup of the pod's netns fd */
+	struct zds_out out;	/* the request on the wire; an Add's fd: a dup of the pod's netns fd */
 	char *uid;
 	struct agent_job *job;	/* answered when this message is, or NULL */
 };
 
 struct ztconn {
 	struct list_node node;
-	struct loop_src ev;
+	struct zds_conn zc;	/* the endpoint: socket, lock-step queue of struct zmsg, deadline */
 	struct agent *a;
 	unsigned long id;
 	pid_t pid;
 	enum zc_state state;
-	struct list_node queue;		/* struct zmsg; the head is in flight once sent */
-	bool sent;			/* the head was written and awaits its ack */
-	bool writing;			/* the head waits for room in the socket */
-	struct timespec deadline;	/* Hello, write or ack deadline; 0 = none */
 	struct loop_deferred dead;
 };
 
@@ -53,8 +47,6 @@ void zc_drop(struct ztconn *c, const char *why);
 struct ztconn *zc_newest(struct agent *a);
 /* Queues m and writes the head if nothing is in flight. */
 void zc_enqueue(struct ztconn *c, struct zmsg *m);
-/* Writes the head of c's queue if nothing is in flight and the Hello came. */
-void zc_pump(struct ztconn *c);
 /* A deadline passed (Hello, write or ack). */
 void zc_expired(struct ztconn *c);
 /* Builds and queues the snapshot ahead of anything queued meanwhile (snapshot.c). */

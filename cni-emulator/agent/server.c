@@ -68,9 +68,9 @@ static long timer_next(void *ctx)
 
 	list_for_each(n, &a->conns) {
 		c = container_of(n, struct ztconn, node);
-		if (!c->deadline.tv_sec && !c->deadline.tv_nsec)
+		ms = zds_conn_next_ms(&c->zc);
+		if (ms < 0)
 			continue;
-		ms = ms_until(&c->deadline);
 		if (best < 0 || ms < best)
 			best = ms;
 	}
@@ -92,7 +92,7 @@ static void timer_run(void *ctx)
 	for (n = a->conns.next; n != &a->conns; n = next) {
 		next = n->next;
 		c = container_of(n, struct ztconn, node);
-		if ((c->deadline.tv_sec || c->deadline.tv_nsec) && expired(&c->deadline, &now))
+		if (zds_conn_expired(&c->zc, &now))
 			zc_expired(c);
 	}
 }

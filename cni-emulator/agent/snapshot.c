@@ -3,23 +3,11 @@
  * Owns: what a new ztunnel connection is sent first (roles.md §2): an Add
  * with the netns fd for every pod whose netns is still at its path, a Keep
  * for one whose netns is gone (its fd released: the lab rule for a vanished
- * netns), then SnapshotSent. Never touches: sockets (conn.c writes).
+ * netns), then SnapshotSent. Never touches: sockets (the endpoint writes).
  * Interface: conn.h.
  */
 #include "conn.h"
 #include "log.h"
-
-/* Moves every entry of from to the end of to. */
-static void list_move_all(struct list_node *to, struct list_node *from)
-{
-	struct list_node *n;
-
-	while (!list_empty(from)) {
-		n = from->next;
-		list_del(n);
-		list_add_tail(to, n);
-	}
-}
 
 /* The message a pod gets in a snapshot; the lab rule for a vanished netns first. */
 static struct zmsg *snapshot_msg(const struct ztconn *c, struct apod *p)
@@ -53,20 +41,18 @@ void zc_snapshot(struct ztconn *c)
 		m = snapshot_msg(c, container_of(n, struct apod, node));
 		if (!m)
 			goto fail;
-		list_add_tail(&snap, &m->node);
+		list_add_tail(&snap, &m->out.node);
 	}
 	m = zmsg_new(ZDS_REQ_SNAPSHOT_SENT, NULL, NULL);
 	if (!m)
 		goto fail;
-	list_add_tail(&snap, &m->node);
-	list_move_all(&snap, &c->queue);
-	list_move_all(&c->queue, &snap);
-	zc_pump(c);
+	list_add_tail(&snap, &m->out.node);
+	zds_conn_send_first(&c->zc, &snap);
 	return;
 fail:
 	while (!list_empty(&snap)) {
-		m = container_of(snap.next, struct zmsg, node);
-		list_del(&m->node);
+		m = container_of(snap.next, struct zmsg, out.node);
+		list_del(&m->out.node);
 		zmsg_free(m);
 	}
 	zc_drop(c, "cannot build the snapshot (out of memory or fds)");
