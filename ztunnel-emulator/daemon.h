@@ -20,13 +20,14 @@
 #include "sockpath.h"
 #include "wm.h"
 #include "zds.h"
+#include "zds_conn.h"
 
 #define T_WM "ztunnel::inpod::workloadmanager"
 #define T_SM "ztunnel::inpod::statemanager"
 #define T_EMU "ztunnel_emulator"
 
 struct conn {
-	struct loop_src ev;
+	struct zds_conn zc;	/* the endpoint, ztunnel's side (common/zds_conn.h) */
 	struct wm_session wm;	/* serial: every accepted stream gets the next */
 	pid_t pid;
 	uid_t uid;

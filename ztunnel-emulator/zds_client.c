@@ -29,7 +29,7 @@
 #define BACKOFF_MAX_MS 15000
 
 struct zds_client {
-	struct loop_src ev;	/* the connection; fd -1 while not connected */
+	struct zds_conn zc;	/* the connection, ztunnel's side; closed while not connected */
 	struct wm_session wm;
 	long backoff_ms;	/* the last wait; doubled before the next */
 	struct timespec next_try;	/* monotonic: when to connect again */
@@ -41,18 +41,18 @@ struct zds_client {
 	struct loop_deferred dead;	/* stopped: freed at the end of the loop turn */
 };
 
-static void client_ready_cb(struct loop_src *src, uint32_t events);
+static const struct zds_conn_ops client_ops;
 
 bool zds_client_connected(const struct daemon *d)
 {
-	return d->client && d->client->ev.fd >= 0;
+	return d->client && zds_conn_is_open(&d->client->zc);
 }
 
 bool zds_client_ready(const struct daemon *d)
 {
 	const struct zds_client *c = d->client;
 
-	return c && c->ev.fd >= 0 && wm_ready(d, &c->wm);
+	return c && zds_conn_is_open(&c->zc) && wm_ready(d, &c->wm);
 }
 
 /* Readiness lost or regained: ztunnel logs the task's release. */
@@ -92,9 +92,7 @@ static void disconnect(struct daemon *d, long wait_ms)
 		c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 		wait_ms = c->backoff_ms;
 	}
-	if (c->ev.fd >= 0)
-		close(c->ev.fd);
-	c->ev.fd = -1;
+	zds_conn_close(&c->zc);
 	c->wm.snapshot_sent = false;
 	clock_gettime(CLOCK_MONOTONIC, &c->next_try);
 	timespec_add(&c->next_try, (double)wait_ms / 1000);
@@ -107,14 +105,13 @@ void zds_client_adopt(struct daemon *d, int fd)
 	char e[160];
 	int ret;
 
-	c->ev.fd = fd;
 	c->served = false;
 	log_line(LOG_INFO, T_WM, "handling new stream");
 	/* connection-scoped state only: the running proxies stay */
 	wm_session_reset(d, &c->wm);
-	ret = loop_watch(&d->loop, &c->ev, EPOLLIN, client_ready_cb, d);
+	ret = zds_conn_start(&c->zc, &d->loop, fd, ZDS_ZTUNNEL, 0, &client_ops, d);
 	if (!ret)
-		ret = zds_conn_send_hello(fd);
+		ret = zds_conn_hello(&c->zc);
 	if (ret) {
 		os_error_debug(e, sizeof(e), -ret);
 		log_line(LOG_ERROR, T_WM, "node agent announcement failed (%s), retrying in %s", e,
@@ -178,7 +175,7 @@ static bool send_ack(struct daemon *d, const char *error)
 	int ret;
 
 	d->stats.requests[c->kind][error && *error ? RES_NACK : RES_ACK]++;
-	ret = zds_conn_send_ack(c->ev.fd, error);
+	ret = zds_conn_ack(&c->zc, error);
 	if (!ret)
 		return true;
 	os_error_debug(e, sizeof(e), -ret);
@@ -281,50 +278,44 @@ static void handle_request(struct daemon *d, struct zds_in *in)
 	send_reply(d, &r, &in->req);
 }
 
-void zds_client_read(struct daemon *d)
+static void on_message(struct zds_conn *zc, enum zds_msg type, const struct zds_event *ev)
 {
+	struct daemon *d = zc->ctx;
 	struct zds_client *c = d->client;
-	struct zds_in in;
 
-	if (c->ev.fd < 0)
-		return;
-	switch (zds_conn_read(c->ev.fd, &in)) {
-	case ZDS_READ_AGAIN:
-		return;
-	case ZDS_READ_EOF:
-		log_line(LOG_INFO, T_WM, "process stream ended with eof");
-		disconnect(d, 0);
-		return;
-	case ZDS_READ_FAILED:
-		log_line(LOG_WARN, T_WM, "process stream ended: ReceiveMessageError(\"%s\")", in.why);
-		disconnect(d, 0);
-		return;
-	case ZDS_READ_BAD:
+	if (type == ZDS_MSG_BAD) {
 		c->kind = REQ_INVALID;
-		read_failure(d, in.why);
-		return;
-	case ZDS_READ_REQUEST:
-		c->served = true;
-		c->backoff_ms = BACKOFF_FIRST_MS;
-		if (in.other_cmsgs)
-			log_line(LOG_WARN, T_WM, "ignoring %zu non-SCM_RIGHTS control message(s)",
-				 in.other_cmsgs);
-		handle_request(d, &in);
+		read_failure(d, ev->in->why);
 		return;
 	}
+	c->served = true;
+	c->backoff_ms = BACKOFF_FIRST_MS;
+	if (ev->in->other_cmsgs)
+		log_line(LOG_WARN, T_WM, "ignoring %zu non-SCM_RIGHTS control message(s)", ev->in->other_cmsgs);
+	handle_request(d, ev->in);
 }
 
-static void client_ready_cb(struct loop_src *src, uint32_t events)
+static void on_close(struct zds_conn *zc, enum zds_end how, const char *why)
 {
-	(void)events;
-	zds_client_read(src->ctx);
+	if (how == ZDS_END_EOF)
+		log_line(LOG_INFO, T_WM, "process stream ended with eof");
+	else
+		log_line(LOG_WARN, T_WM, "process stream ended: ReceiveMessageError(\"%s\")", why);
+	disconnect(zc->ctx, 0);
+}
+
+static const struct zds_conn_ops client_ops = { .on_message = on_message, .on_close = on_close };
+
+void zds_client_read(struct daemon *d)
+{
+	zds_conn_dispatch(&d->client->zc, EPOLLIN);
 }
 
 static long timer_next(void *ctx)
 {
 	struct daemon *d = ctx;
 
-	return d->client->ev.fd >= 0 ? -1 : ms_until(&d->client->next_try);
+	return zds_conn_is_open(&d->client->zc) ? -1 : ms_until(&d->client->next_try);
 }
 
 /* Every turn: a connect when one is due; readiness changed by a pending pod's retry. */
@@ -334,9 +325,9 @@ static void timer_run(void *ctx)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (d->client->ev.fd < 0 && expired(&d->client->next_try, &now))
+	if (!zds_conn_is_open(&d->client->zc) && expired(&d->client->next_try, &now))
 		try_connect(d);
-	if (d->client->ev.fd >= 0)
+	if (zds_conn_is_open(&d->client->zc))
 		note_readiness(d);
 }
 
@@ -346,7 +337,7 @@ int zds_client_start(struct daemon *d)
 
 	if (!c)
 		return -ENOMEM;
-	c->ev.fd = -1;
+	c->zc.ev.fd = -1;
 	c->backoff_ms = BACKOFF_FIRST_MS;
 	c->wm.istio_rules = true;
 	clock_gettime(CLOCK_MONOTONIC, &c->next_try);
@@ -368,9 +359,7 @@ void zds_client_stop(struct daemon *d)
 
 	if (!c)
 		return;
-	if (c->ev.fd >= 0)
-		close(c->ev.fd);
-	c->ev.fd = -1;
+	zds_conn_close(&c->zc);
 	list_del(&c->timer.node);
 	d->client = NULL;
 	/* a later event of this batch may still name it */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ZDS server role: accepting peers (SO_PEERCRED judged by admission.c
- * first, limits, the FIFO of connections awaiting a first request), framing
- * and fd rules of each datagram, the nack wording, and handing decoded
- * requests to the workload manager (wm.c). Never changes the pod table
- * itself; the socket file is zsock.c's. Interface: zds_server.h.
+ * first, limits, the FIFO of connections awaiting a first request), each
+ * one a common/zds_conn.c endpoint (ztunnel's side: framing, fd rules), the
+ * nack wording, and handing decoded requests to the workload manager
+ * (wm.c). Never changes the pod table itself; the socket file is zsock.c's.
+ * Interface: zds_server.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,17 +56,12 @@ void zds_server_close(struct daemon *d, struct conn *c, const char *why)
 	d->n_conns--;
 	if (!c->privileged)
 		d->n_unpriv_conns--;
-	close(c->ev.fd);
-	c->ev.fd = -1;
+	zds_conn_close(&c->zc);
 	/* freed after the current batch of events, which may still name it */
 	loop_defer_free(&d->loop, &c->dead, free_conn);
 }
 
-static void conn_ready(struct loop_src *src, uint32_t events)
-{
-	(void)events;
-	zds_server_read(src->ctx, container_of(src, struct conn, ev));
-}
+static const struct zds_conn_ops server_ops;
 
 void zds_server_accept(struct daemon *d)
 {
@@ -96,16 +92,15 @@ void zds_server_accept(struct daemon *d)
 		close(fd);
 		return;
 	}
-	c->ev.fd = fd;
 	c->wm.serial = d->next_serial;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->privileged = peer_privileged(cred.uid);
-	ret = loop_watch(&d->loop, &c->ev, EPOLLIN, conn_ready, d);
+	ret = zds_conn_start(&c->zc, &d->loop, fd, ZDS_ZTUNNEL, 0, &server_ops, d);
 	if (ret) {
 		log_line(LOG_WARN, T_WM, "cannot watch a new connection: %s", strerror(-ret));
-		close(fd);
+		zds_conn_close(&c->zc);
 		free(c);
 		return;
 	}
@@ -122,7 +117,7 @@ void zds_server_accept(struct daemon *d)
 	/* tracing-style fields after the message: seeds/000's grep still matches */
 	log_line(LOG_INFO, T_WM, "handling new stream pid=%d uid=%u gid=%u", (int)c->pid,
 		 (unsigned)c->uid, (unsigned)c->gid);
-	ret = zds_conn_send_hello(fd);
+	ret = zds_conn_hello(&c->zc);
 	if (ret)
 		zds_server_close(d, c, "failed to send hello");
 }
@@ -133,7 +128,7 @@ static bool send_ack(struct daemon *d, struct conn *c, const char *error)
 	int ret;
 
 	d->stats.requests[c->kind][error && *error ? RES_NACK : RES_ACK]++;
-	ret = zds_conn_send_ack(c->ev.fd, error);
+	ret = zds_conn_ack(&c->zc, error);
 	if (ret) {
 		char why[128];
 
@@ -193,48 +188,33 @@ static void send_reply(struct daemon *d, struct conn *c, const struct wm_reply *
 	}
 }
 
-/* One datagram off the connection, with the read failures answered: true when in holds a request. */
-static bool receive(struct daemon *d, struct conn *c, struct zds_in *in)
+/* A datagram that broke the framing or the fd rules: nacked, then closed. */
+static void bad_request(struct daemon *d, struct conn *c, struct zds_in *in)
 {
-	enum zds_read r = zds_conn_read(c->ev.fd, in);
-
-	if (r == ZDS_READ_AGAIN)
-		return false;
-	c->kind = REQ_INVALID;	/* until it is known to be a well-formed request */
-	if (r == ZDS_READ_EOF) {
-		zds_server_close(d, c, "end of stream");
-		return false;
-	}
-	if (r == ZDS_READ_FAILED) {
-		zds_server_close(d, c, in->why);
-		return false;
-	}
+	c->kind = REQ_INVALID;
 	if (in->other_cmsgs)
 		log_line(LOG_WARN, T_WM, "ignoring %zu non-SCM_RIGHTS control message(s)", in->other_cmsgs);
-	if (r == ZDS_READ_BAD) {
-		nack_and_close(d, c, ZDS_NACK_READ, in->why);
-		return false;
-	}
-	if (!c->got_request) {
-		c->got_request = true;
-		list_del(&c->wait);
-	}
-	return true;
+	nack_and_close(d, c, ZDS_NACK_READ, in->why);
 }
 
-void zds_server_read(struct daemon *d, struct conn *c)
+/* A well-formed request: handed to the workload manager, its reply sent. */
+static void handle_request(struct daemon *d, struct conn *c, struct zds_in *in)
 {
-	struct zds_in in;
 	struct wm_reply r;
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!receive(d, c, &in))
-		return;
-	switch (in.req.type) {
+	c->kind = REQ_INVALID;	/* until it is known to be a well-formed request */
+	if (in->other_cmsgs)
+		log_line(LOG_WARN, T_WM, "ignoring %zu non-SCM_RIGHTS control message(s)", in->other_cmsgs);
+	if (!c->got_request) {
+		c->got_request = true;
+		list_del(&c->wait);
+	}
+	switch (in->req.type) {
 	case ZDS_REQ_ADD:
 		c->kind = REQ_ADD;	/* a well-formed Add from here on; before, a read failure */
-		wm_add(d, &c->wm, &in.req, in.netns_fd, &r);
+		wm_add(d, &c->wm, &in->req, in->netns_fd, &r);
 		send_reply(d, c, &r);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		stats_observe_add(&d->stats, (double)(t1.tv_sec - t0.tv_sec) +
@@ -242,12 +222,12 @@ void zds_server_read(struct daemon *d, struct conn *c)
 		break;
 	case ZDS_REQ_DEL:
 		c->kind = REQ_DEL;
-		wm_del(d, &c->wm, &in.req, &r);
+		wm_del(d, &c->wm, &in->req, &r);
 		send_reply(d, c, &r);
 		break;
 	case ZDS_REQ_KEEP:
 		c->kind = REQ_KEEP;
-		wm_keep(d, &c->wm, &in.req, &r);
+		wm_keep(d, &c->wm, &in->req, &r);
 		send_reply(d, c, &r);
 		break;
 	case ZDS_REQ_SNAPSHOT_SENT:
@@ -258,6 +238,29 @@ void zds_server_read(struct daemon *d, struct conn *c)
 	default:
 		break;
 	}
+}
+
+static void on_message(struct zds_conn *zc, enum zds_msg type, const struct zds_event *ev)
+{
+	struct conn *c = container_of(zc, struct conn, zc);
+
+	if (type == ZDS_MSG_REQUEST)
+		handle_request(zc->ctx, c, ev->in);
+	else
+		bad_request(zc->ctx, c, ev->in);
+}
+
+static void on_close(struct zds_conn *zc, enum zds_end how, const char *why)
+{
+	zds_server_close(zc->ctx, container_of(zc, struct conn, zc), how == ZDS_END_EOF ? "end of stream" : why);
+}
+
+static const struct zds_conn_ops server_ops = { .on_message = on_message, .on_close = on_close };
+
+void zds_server_read(struct daemon *d, struct conn *c)
+{
+	(void)d;
+	zds_conn_dispatch(&c->zc, EPOLLIN);
 }
 
 void zds_server_expire(struct daemon *d)
@@ -281,7 +284,7 @@ void zds_server_drop_all(struct daemon *d)
 		struct conn *c = container_of(d->conns.next, struct conn, link);
 
 		list_del(&c->link);
-		close(c->ev.fd);
+		zds_conn_close(&c->zc);
 		free(c);
 	}
 }

@@ -376,7 +376,7 @@ static bool wait_end(struct slot *s, int *acks, char *last, size_t cap)
 /* Frees a slot whose connection the daemon closed (before the deferred free of the conn). */
 static void sweep(struct slot *s)
 {
-	if (s->c && s->c->ev.fd < 0) {
+	if (s->c && s->c->zc.ev.fd < 0) {
 		s->c = NULL;
 		if (s->peer >= 0)
 			hang_up(s->peer);
@@ -455,7 +455,7 @@ static void slot_hangup(struct slot *s)
 	hang_up(s->peer);
 	s->peer = -1;
 	zds_server_read(&D, s->c);
-	closed = s->c->ev.fd < 0;
+	closed = s->c->zc.ev.fd < 0;
 	FUZZ_CHECK(closed, "the daemon kept a connection whose client hung up");
 	sweep(s);
 }
@@ -566,7 +566,7 @@ static void check_state(const struct slot *slots)
 	list_for_each(w, &D.conns) {
 		c = container_of(w, struct conn, link);
 		conns++;
-		FUZZ_CHECK(c->ev.fd >= 0 && c->ev.cb, "a closed connection in the list");
+		FUZZ_CHECK(c->zc.ev.fd >= 0 && c->zc.ev.cb, "a closed connection in the list");
 		FUZZ_CHECK(w->next->prev == w, "connection list: broken prev link");
 		if (!c->got_request)
 			waiting++;
@@ -578,7 +578,7 @@ static void check_state(const struct slot *slots)
 	list_for_each(w, &D.waiting) {
 		c = container_of(w, struct conn, wait);
 		n++;
-		FUZZ_CHECK(!c->got_request && c->ev.fd >= 0, "the wait list holds an answered or closed connection");
+		FUZZ_CHECK(!c->got_request && c->zc.ev.fd >= 0, "the wait list holds an answered or closed connection");
 		FUZZ_CHECK(w->next->prev == w, "wait list: broken prev link");
 		FUZZ_CHECK(n <= conns, "wait list longer than the connections (a cycle?)");
 	}
@@ -714,12 +714,12 @@ static size_t step_message(struct slot *slots, uint8_t op, const uint8_t *data, 
 		hang_up(s->peer);
 		s->peer = -1;
 		zds_server_read(&D, s->c);
-		FUZZ_CHECK(s->c->ev.fd < 0, "the daemon kept a connection whose client hung up");
+		FUZZ_CHECK(s->c->zc.ev.fd < 0, "the daemon kept a connection whose client hung up");
 		sweep(s);
 		return pos + len;
 	}
 	zds_server_read(&D, s->c);
-	closed = s->c->ev.fd < 0;
+	closed = s->c->zc.ev.fd < 0;
 	ack[0] = '\0';
 	acks = drain_peer(s, ack, sizeof(ack), &eof);
 	FUZZ_CHECK(acks <= 1, "%d Acks for one request", acks);
@@ -806,9 +806,9 @@ static void step_command(struct slot *slots, uint8_t op)
 		if (s->c) {
 			socklen_t l = sizeof(one);
 
-			FUZZ_CHECK(getsockopt(s->c->ev.fd, SOL_SOCKET, SO_PASSCRED, &one, &l) == 0, "SO_PASSCRED");
+			FUZZ_CHECK(getsockopt(s->c->zc.ev.fd, SOL_SOCKET, SO_PASSCRED, &one, &l) == 0, "SO_PASSCRED");
 			one = !one;
-			FUZZ_CHECK(setsockopt(s->c->ev.fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == 0,
+			FUZZ_CHECK(setsockopt(s->c->zc.ev.fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == 0,
 				   "SO_PASSCRED");
 		}
 		break;
@@ -834,7 +834,7 @@ static void step_command(struct slot *slots, uint8_t op)
 			bool eof;
 
 			zds_server_read(&D, s->c);
-			FUZZ_CHECK(s->c->ev.fd >= 0 && drain_peer(s, NULL, 0, &eof) == 0 && !eof,
+			FUZZ_CHECK(s->c->zc.ev.fd >= 0 && drain_peer(s, NULL, 0, &eof) == 0 && !eof,
 				   "a wake-up with nothing to read changed the connection");
 		}
 		break;
@@ -855,7 +855,7 @@ static void step_command(struct slot *slots, uint8_t op)
 	}
 	/* connections closed here (expired, hung up) end for their clients */
 	for (int i = 0; i < SLOTS; i++) {
-		if (slots[i].c && slots[i].c->ev.fd < 0) {
+		if (slots[i].c && slots[i].c->zc.ev.fd < 0) {
 			bool eof;
 			int acks = drain_peer(&slots[i], NULL, 0, &eof);
 
