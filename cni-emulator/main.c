@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "cni.h"
 #include "inspect/admin.h"
+#include "opts.h"
 #include "redirect.h"
 #include "release.h"
 
@@ -277,7 +278,6 @@ static void set_release(const char *text, struct opts *o)
  */
 static int parse_option(int c, struct opts *o)
 {
-	enum rd_backend_kind backend;
 	int ret;
 
 	switch (c) {
@@ -351,23 +351,14 @@ static int parse_option(int c, struct opts *o)
 		o->given |= OPT_DRY_RUN;
 		break;
 	case LO_BACKEND:
-		if (rd_backend_parse(optarg, &backend))
-			cli_usage_error("invalid --backend '%s': expected iptables or nftables", optarg);
-		/* chosen once, before any rule is read or written */
-		rd_set_backend(backend);
+		opts_backend(optarg);
 		o->given |= OPT_BACKEND;
 		break;
 	case 't':
 		o->timeout_ms = (int)(cli_parse_seconds("timeout", optarg) * 1000 + 0.5) ?: 1;
 		break;
-	case 'h':
-		usage(stdout);
-		return 1;
-	case 'V':
-		printf("%s %s\n", PROG, ZE_VERSION);
-		return 1;
 	default:
-		cli_usage_error(NULL);
+		return opts_tail(c, usage);
 	}
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "cni.h"
 #include "log.h"
+#include "opts.h"
 #include "release.h"
 
 static void agent_usage(FILE *out)
@@ -97,7 +98,6 @@ static const struct release *agent_release(const char *text)
 static int agent_option(int c, struct agent_cfg *cfg, bool *dns_given)
 {
 	static bool variant_given;
-	enum rd_backend_kind b;
 
 	switch (c) {
 	case A_ISTIO_VERSION:
@@ -124,18 +124,10 @@ static int agent_option(int c, struct agent_cfg *cfg, bool *dns_given)
 		*dns_given = true;
 		break;
 	case A_BACKEND:
-		if (rd_backend_parse(optarg, &b))
-			cli_usage_error("invalid --backend '%s': expected iptables or nftables", optarg);
-		rd_set_backend(b);
+		opts_backend(optarg);
 		break;
-	case 'h':
-		agent_usage(stdout);
-		return 1;
-	case 'V':
-		printf("%s %s\n", PROG, ZE_VERSION);
-		return 1;
 	default:
-		cli_usage_error(NULL);
+		return opts_tail(c, agent_usage);
 	}
 	return 0;
 }
