@@ -135,8 +135,12 @@ static json_t *load(const char *body, size_t len, char *why, size_t cap)
 	return o;
 }
 
-int plugin_parse_cmdadd(const char *body, size_t len, struct plugin_event *ev, char *why,
-			size_t cap)
+/* The members a body holds besides its list of IPs: 0 or -EINVAL with why. */
+typedef int (*event_fields)(json_t *o, struct plugin_event *ev, char *why, size_t cap);
+
+/* A body as a JSON object: its members read by fields, then its IPs under ips_key. */
+static int parse_event(const char *body, size_t len, struct plugin_event *ev, event_fields fields,
+		       const char *ips_key, char *why, size_t cap)
 {
 	json_t *o = load(body, len, why, cap);
 	int ret;
@@ -144,20 +148,33 @@ int plugin_parse_cmdadd(const char *body, size_t len, struct plugin_event *ev, c
 	memset(ev, 0, sizeof(*ev));
 	if (!o)
 		return -EINVAL;
-	ret = need_str(o, "Netns", ev->netns, sizeof(ev->netns), why, cap);
+	ret = fields(o, ev, why, cap);
+	if (!ret)
+		ret = parse_ips(o, ips_key, ev, why, cap);
+	json_decref(o);
+	return ret;
+}
+
+static int cmdadd_fields(json_t *o, struct plugin_event *ev, char *why, size_t cap)
+{
+	int ret = need_str(o, "Netns", ev->netns, sizeof(ev->netns), why, cap);
+
 	if (!ret)
 		ret = need_str(o, "PodName", ev->name, sizeof(ev->name), why, cap);
 	if (!ret)
 		ret = need_str(o, "PodNamespace", ev->namespace_, sizeof(ev->namespace_), why, cap);
-	if (!ret)
-		ret = parse_ips(o, "IPs", ev, why, cap);
-	json_decref(o);
 	if (ret)
 		return ret;
 	/* the lab has no API server to ask for the pod's uid and service account */
 	strcpy(ev->uid, ev->name);
 	strcpy(ev->service_account, "default");
 	return 0;
+}
+
+int plugin_parse_cmdadd(const char *body, size_t len, struct plugin_event *ev, char *why,
+			size_t cap)
+{
+	return parse_event(body, len, ev, cmdadd_fields, "IPs", why, cap);
 }
 
 /* The netns's base name, the uid add gives a pod by default. */
@@ -183,16 +200,10 @@ static int opt_str(json_t *o, const char *key, char *out, size_t cap, const char
 	return ret < 0 ? ret : 0;
 }
 
-int plugin_parse_enroll(const char *body, size_t len, struct plugin_event *ev, char *why,
-			size_t cap)
+static int enroll_fields(json_t *o, struct plugin_event *ev, char *why, size_t cap)
 {
-	json_t *o = load(body, len, why, cap);
-	int ret;
+	int ret = need_str(o, "netns", ev->netns, sizeof(ev->netns), why, cap);
 
-	memset(ev, 0, sizeof(*ev));
-	if (!o)
-		return -EINVAL;
-	ret = need_str(o, "netns", ev->netns, sizeof(ev->netns), why, cap);
 	if (!ret)
 		ret = opt_str(o, "uid", ev->uid, sizeof(ev->uid), NULL, why, cap);
 	if (!ret && !ev->uid[0])
@@ -205,10 +216,13 @@ int plugin_parse_enroll(const char *body, size_t len, struct plugin_event *ev, c
 	if (!ret)
 		ret = opt_str(o, "serviceAccount", ev->service_account, sizeof(ev->service_account),
 			      "default", why, cap);
-	if (!ret)
-		ret = parse_ips(o, "ips", ev, why, cap);
-	json_decref(o);
 	return ret;
+}
+
+int plugin_parse_enroll(const char *body, size_t len, struct plugin_event *ev, char *why,
+			size_t cap)
+{
+	return parse_event(body, len, ev, enroll_fields, "ips", why, cap);
 }
 
 int plugin_parse_unenroll(const char *body, size_t len, char *pod, size_t podcap, char *why,
