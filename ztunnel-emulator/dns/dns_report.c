@@ -35,14 +35,20 @@ static void json_ports(FILE *out, const struct reg_port *p, size_t n)
 	fputc('}', out);
 }
 
+/* An object's opening string members: "{\"k1\": v1, \"k2\": v2 ..." from n key, value pairs. */
+static void json_open_members(FILE *out, const char *const *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "%s\"%s\": ", i ? ", " : "{", kv[2 * i]);
+		json_cstr(out, kv[2 * i + 1]);
+	}
+}
+
 static void dump_service(FILE *out, const struct reg_service *s)
 {
-	fputs("{\"name\": ", out);
-	json_cstr(out, s->name);
-	fputs(", \"namespace\": ", out);
-	json_cstr(out, s->namespace);
-	fputs(", \"hostname\": ", out);
-	json_cstr(out, s->hostname);
+	const char *kv[] = { "name", s->name, "namespace", s->namespace, "hostname", s->hostname };
+
+	json_open_members(out, kv, 3);
 	fputs(", \"vips\": [", out);
 	for (size_t i = 0; i < s->n_vips; i++) {
 		fputs(i ? ", " : "", out);
@@ -55,14 +61,10 @@ static void dump_service(FILE *out, const struct reg_service *s)
 
 static void dump_workload(FILE *out, const struct reg_workload *w)
 {
-	fputs("{\"uid\": ", out);
-	json_cstr(out, w->uid);
-	fputs(", \"name\": ", out);
-	json_cstr(out, w->name);
-	fputs(", \"namespace\": ", out);
-	json_cstr(out, w->namespace);
-	fputs(", \"serviceAccount\": ", out);
-	json_cstr(out, w->service_account);
+	const char *kv[] = { "uid", w->uid, "name", w->name, "namespace", w->namespace,
+			     "serviceAccount", w->service_account };
+
+	json_open_members(out, kv, 4);
 	fprintf(out, ", \"protocol\": \"%s\", \"workloadIps\": [",
 		w->protocol == REG_PROTO_HBONE ? "HBONE" : "TCP");
 	for (size_t i = 0; i < w->n_ips; i++) {
