@@ -16,6 +16,18 @@
 #include "redirect.h"
 #include "tap.h"
 
+/* the mangle table's start, the same in both variants */
+#define MANGLE_HEAD \
+	"add table inet istio-ambient-mangle\n" \
+	"flush table inet istio-ambient-mangle\n" \
+	"add chain inet istio-ambient-mangle prerouting { type filter hook prerouting priority -150 ; }\n" \
+	"add chain inet istio-ambient-mangle output { type route hook output priority -150 ; }\n" \
+	"add chain inet istio-ambient-mangle istio-prerouting\n" \
+	"add chain inet istio-ambient-mangle istio-output\n" \
+	"add rule inet istio-ambient-mangle prerouting jump istio-prerouting\n" \
+	"add rule inet istio-ambient-mangle output jump istio-output\n" \
+	"add rule inet istio-ambient-mangle istio-prerouting meta mark & 0xfff == 0x539 counter ct mark set ct mark & 0xfffff000 | 0x111\n"
+
 static const char redirect_golden[] =
 	"add table inet istio-ambient-nat\n"
 	"flush table inet istio-ambient-nat\n"
@@ -39,15 +51,7 @@ static const char redirect_golden[] =
 	"add rule inet istio-ambient-nat istio-output oifname lo ip6 daddr != ::1/128 counter accept\n"
 	"add rule inet istio-ambient-nat istio-output meta l4proto tcp ip daddr != 127.0.0.1/32 mark and 0xfff != 0x539 counter redirect to :15001\n"
 	"add rule inet istio-ambient-nat istio-output meta l4proto tcp ip6 daddr != ::1/128 mark and 0xfff != 0x539 counter redirect to :15001\n"
-	"add table inet istio-ambient-mangle\n"
-	"flush table inet istio-ambient-mangle\n"
-	"add chain inet istio-ambient-mangle prerouting { type filter hook prerouting priority -150 ; }\n"
-	"add chain inet istio-ambient-mangle output { type route hook output priority -150 ; }\n"
-	"add chain inet istio-ambient-mangle istio-prerouting\n"
-	"add chain inet istio-ambient-mangle istio-output\n"
-	"add rule inet istio-ambient-mangle prerouting jump istio-prerouting\n"
-	"add rule inet istio-ambient-mangle output jump istio-output\n"
-	"add rule inet istio-ambient-mangle istio-prerouting meta mark & 0xfff == 0x539 counter ct mark set ct mark & 0xfffff000 | 0x111\n"
+	MANGLE_HEAD
 	"add rule inet istio-ambient-mangle istio-output ct mark and 0xfff == 0x111 counter meta mark set ct mark\n"
 	"add table inet istio-ambient-raw\n"
 	"flush table inet istio-ambient-raw\n"
@@ -61,15 +65,7 @@ static const char redirect_golden[] =
 	"add rule inet istio-ambient-raw istio-prerouting udp sport 53 meta mark and 0xfff != 0x539 counter ct zone set 1\n";
 
 static const char tproxy_golden[] =
-	"add table inet istio-ambient-mangle\n"
-	"flush table inet istio-ambient-mangle\n"
-	"add chain inet istio-ambient-mangle prerouting { type filter hook prerouting priority -150 ; }\n"
-	"add chain inet istio-ambient-mangle output { type route hook output priority -150 ; }\n"
-	"add chain inet istio-ambient-mangle istio-prerouting\n"
-	"add chain inet istio-ambient-mangle istio-output\n"
-	"add rule inet istio-ambient-mangle prerouting jump istio-prerouting\n"
-	"add rule inet istio-ambient-mangle output jump istio-output\n"
-	"add rule inet istio-ambient-mangle istio-prerouting meta mark & 0xfff == 0x539 counter ct mark set ct mark & 0xfffff000 | 0x111\n"
+	MANGLE_HEAD
 	"add rule inet istio-ambient-mangle istio-prerouting meta l4proto tcp ip saddr 169.254.7.127 counter accept\n"
 	"add rule inet istio-ambient-mangle istio-prerouting meta l4proto tcp ip6 saddr fd16:9254:7127:1337:ffff:ffff:ffff:ffff counter accept\n"
 	"add rule inet istio-ambient-mangle istio-prerouting iifname lo meta l4proto tcp ip daddr != 127.0.0.1/32 counter accept\n"
