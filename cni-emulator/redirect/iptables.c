@@ -126,22 +126,10 @@ const char *rd_tool_name(enum rd_family f, bool restore)
 
 int rd_ipt_read(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap)
 {
-	char *out = NULL;
-	int ret;
+	static const char *const args[] = { "-c", NULL };
+	const char *tool = rd_tool_name(f, false);
 
-	r->e = NULL;
-	r->n = 0;
-	ret = rd_run_tool(nsfd, rd_tool_name(f, false), "-c", NULL, &out, err, cap);
-	if (ret)
-		return ret;
-	ret = rd_parse_save(out, r);
-	free(out);
-	if (ret) {
-		rd_rules_free(r);
-		return ze_reason(err, cap, ret, "reading %s output: %s", rd_tool_name(f, false),
-				 strerror(-ret));
-	}
-	return 0;
+	return rd_tool_read(nsfd, tool, args, rd_parse_save, tool, NULL, r, err, cap);
 }
 
 void rd_rules_free(struct rd_rules *r)
@@ -161,17 +149,6 @@ size_t rd_chain_count(const struct rd_rules *r)
 
 	for (i = 0; i < r->n; i++)
 		n += !r->e[i].rule;
-	return n;
-}
-
-/* How many entries of r are in table and chain: chain declarations (decl) or rules. */
-static size_t count_in(const struct rd_rules *r, const char *table, const char *chain, bool decl)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < r->n; i++)
-		n += !strcmp(r->e[i].table, table) && !strcmp(r->e[i].chain, chain) &&
-		     !r->e[i].rule == decl;
 	return n;
 }
 
@@ -196,7 +173,7 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 			continue;
 		lines++;
 		if (!strncmp(l->text, "-N ", 3)) {
-			if (count_in(r, l->table, l->text + 3, true) != 1)
+			if (rd_count_in(r, l->table, l->text + 3, true) != 1)
 				return false;
 			continue;
 		}
@@ -218,22 +195,9 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 
 int rd_ipt_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
 {
-	static const enum rd_variant all[] = { RD_TPROXY, RD_REDIRECT };
-	size_t i;
-	int dns;
-
 	if (!rd_chain_count(r))
 		return -ENOENT;
-	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		for (dns = 1; dns >= 0; dns--) {
-			if (matches(r, all[i], dns)) {
-				*v = all[i];
-				*dns_capture = dns;
-				return 0;
-			}
-		}
-	}
-	return -ENOMSG;
+	return rd_identify_by(r, matches, v, dns_capture);
 }
 
 /*
@@ -419,7 +383,7 @@ int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char
 		if (l->dns && !dns)
 			continue;
 		if (!strncmp(l->text, "-N ", 3)) {
-			if (!count_in(r, l->table, l->text + 3, true))
+			if (!rd_count_in(r, l->table, l->text + 3, true))
 				len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,
 							"%s%s %s missing", len ? ", " : "", l->table,
 							l->text + 3);
@@ -435,7 +399,7 @@ int rd_check_present(const struct rd_rules *r, enum rd_variant v, bool dns, char
 		if (dup)
 			continue;
 		snprintf(name, sizeof(name), "%.*s", (int)clen, chain);
-		have = count_in(r, l->table, name, false);
+		have = rd_count_in(r, l->table, name, false);
 		want = rd_expected_in(v, dns, l->table, chain, clen);
 		if (have != want)
 			len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,

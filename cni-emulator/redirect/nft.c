@@ -19,34 +19,10 @@
 static int nft_read(int nsfd, enum rd_family f, struct rd_rules *r, char *err, size_t cap)
 {
 	static const char *const args[] = { "-j", "list", "ruleset", "inet", NULL };
-	char *out = NULL;
-	int ret;
 
 	(void)f;
-	r->e = NULL;
-	r->n = 0;
-	ret = rd_run_toolv(nsfd, "nft", args, NULL, &out, err, cap);
-	if (ret)
-		return ret;
-	ret = rd_nft_parse(out, r);
-	free(out);
-	if (ret) {
-		rd_rules_free(r);
-		return ze_reason(err, cap, ret, "reading `nft -j list ruleset inet` output: %s",
-				 ret == -EINVAL ? "not nft's JSON" : strerror(-ret));
-	}
-	return 0;
-}
-
-/* How many entries of r are in table and chain: declarations (rule NULL) or rules. */
-static size_t count_in(const struct rd_rules *r, const char *table, const char *chain, bool decl)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < r->n; i++)
-		n += !strcmp(r->e[i].table, table) && !strcmp(r->e[i].chain, chain) &&
-		     !r->e[i].rule == decl;
-	return n;
+	return rd_tool_read(nsfd, "nft", args, rd_nft_parse, "`nft -j list ruleset inet`",
+			    "not nft's JSON", r, err, cap);
 }
 
 /* Does the variant have table (with dns as given)? */
@@ -111,7 +87,7 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 	for (i = 0; i < RD_NFT_TABLES; i++) {
 		if (!has_table(v, dns, rd_nft_tables[i]))
 			continue;
-		if (count_in(r, rd_nft_tables[i], "", true) != 1)
+		if (rd_count_in(r, rd_nft_tables[i], "", true) != 1)
 			return false;
 		want++;
 	}
@@ -119,7 +95,7 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 		if (l->dns && !dns)
 			continue;
 		want += 1 + (!l->rule && l->text);
-		if (!l->rule && (count_in(r, l->table, l->chain, true) != 1 ||
+		if (!l->rule && (rd_count_in(r, l->table, l->chain, true) != 1 ||
 				 !chain_matches(r, v, dns, l)))
 			return false;
 	}
@@ -128,22 +104,9 @@ static bool matches(const struct rd_rules *r, enum rd_variant v, bool dns)
 
 static int nft_identify(const struct rd_rules *r, enum rd_variant *v, bool *dns_capture)
 {
-	static const enum rd_variant all[] = { RD_TPROXY, RD_REDIRECT };
-	size_t i;
-	int dns;
-
 	if (!r->n)
 		return -ENOENT;
-	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		for (dns = 1; dns >= 0; dns--) {
-			if (matches(r, all[i], dns)) {
-				*v = all[i];
-				*dns_capture = dns;
-				return 0;
-			}
-		}
-	}
-	return -ENOMSG;
+	return rd_identify_by(r, matches, v, dns_capture);
 }
 
 /* Appends to what at *len as snprintf does, ", "-separated. */
@@ -162,7 +125,7 @@ static void differences(const struct rd_rules *r, enum rd_variant v, bool dns, c
 	what[0] = '\0';
 	for (i = 0; i < RD_NFT_TABLES; i++) {
 		bool want = has_table(v, dns, rd_nft_tables[i]);
-		size_t have = count_in(r, rd_nft_tables[i], "", true);
+		size_t have = rd_count_in(r, rd_nft_tables[i], "", true);
 
 		if (want && !have)
 			ADD("table %s missing", rd_nft_tables[i]);
@@ -170,9 +133,9 @@ static void differences(const struct rd_rules *r, enum rd_variant v, bool dns, c
 			ADD("table %s is not part of it", rd_nft_tables[i]);
 	}
 	for (l = rd_nft_lines(v); l->table; l++) {
-		if (l->rule || (l->dns && !dns) || !count_in(r, l->table, "", true))
+		if (l->rule || (l->dns && !dns) || !rd_count_in(r, l->table, "", true))
 			continue;
-		if (!count_in(r, l->table, l->chain, true))
+		if (!rd_count_in(r, l->table, l->chain, true))
 			ADD("%s chain %s missing", l->table, l->chain);
 		else if (!chain_matches(r, v, dns, l))
 			ADD("%s chain %s differs", l->table, l->chain);

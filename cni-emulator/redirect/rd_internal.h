@@ -25,6 +25,26 @@ size_t rd_expected_in(enum rd_variant v, bool dns, const char *table, const char
 		   size_t chainlen);
 /* Does the variant declare chain in table? */
 bool rd_expected_decl(enum rd_variant v, bool dns, const char *table, const char *chain);
+/* How many entries of r are in table and chain: chain declarations (decl, rule NULL) or rules. */
+size_t rd_count_in(const struct rd_rules *r, const char *table, const char *chain, bool decl);
+/*
+ * Which variant r is exactly, as match (a backend's) judges: tproxy, then
+ * redirect, each with DNS capture first. 0 with *v and *dns_capture, or
+ * -ENOMSG. Both backends' identify.
+ */
+int rd_identify_by(const struct rd_rules *r, bool (*match)(const struct rd_rules *, enum rd_variant, bool),
+		   enum rd_variant *v, bool *dns_capture);
+
+/* tool.c */
+/*
+ * Runs tool args in nsfd (rd_run_toolv) and parses its stdout into r (which
+ * starts empty) with parse. 0, or -errno with err saying why: the tool's
+ * failure, or "reading WHAT output: " and einval (or strerror) when parse
+ * refuses it; r is then empty. Both backends' readers.
+ */
+int rd_tool_read(int nsfd, const char *tool, const char *const args[],
+		 int (*parse)(const char *, struct rd_rules *), const char *what, const char *einval,
+		 struct rd_rules *r, char *err, size_t cap);
 
 
 /* iptables.c */

@@ -262,3 +262,32 @@ bool rd_expected_decl(enum rd_variant v, bool dns, const char *table, const char
 			return true;
 	return false;
 }
+
+int rd_identify_by(const struct rd_rules *r, bool (*match)(const struct rd_rules *, enum rd_variant, bool),
+		   enum rd_variant *v, bool *dns_capture)
+{
+	static const enum rd_variant all[] = { RD_TPROXY, RD_REDIRECT };
+	size_t i;
+	int dns;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		for (dns = 1; dns >= 0; dns--) {
+			if (match(r, all[i], dns)) {
+				*v = all[i];
+				*dns_capture = dns;
+				return 0;
+			}
+		}
+	}
+	return -ENOMSG;
+}
+
+size_t rd_count_in(const struct rd_rules *r, const char *table, const char *chain, bool decl)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->n; i++)
+		n += !strcmp(r->e[i].table, table) && !strcmp(r->e[i].chain, chain) &&
+		     !r->e[i].rule == decl;
+	return n;
+}

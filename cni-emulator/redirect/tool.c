@@ -391,3 +391,25 @@ out:
 	run_close(&r);
 	return ret;
 }
+
+int rd_tool_read(int nsfd, const char *tool, const char *const args[],
+		 int (*parse)(const char *, struct rd_rules *), const char *what, const char *einval,
+		 struct rd_rules *r, char *err, size_t cap)
+{
+	char *out = NULL;
+	int ret;
+
+	r->e = NULL;
+	r->n = 0;
+	ret = rd_run_toolv(nsfd, tool, args, NULL, &out, err, cap);
+	if (ret)
+		return ret;
+	ret = parse(out, r);
+	free(out);
+	if (ret) {
+		rd_rules_free(r);
+		return ze_reason(err, cap, ret, "reading %s output: %s", what,
+				 ret == -EINVAL && einval ? einval : strerror(-ret));
+	}
+	return 0;
+}
