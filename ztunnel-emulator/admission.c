@@ -7,6 +7,7 @@
 
 #include "fdpass.h"
 #include "log.h"
+#include "targets.h"
 #include "zds.h"
 
 bool peer_privileged(uid_t uid)
@@ -30,37 +31,28 @@ bool peer_allowed(const struct config *cfg, const struct ucred *cr)
 	return false;
 }
 
-static size_t conns_of(const struct daemon *d, uid_t uid)
+enum admit admission_check(const struct config *cfg, const struct admission_load *load,
+			   const struct ucred *cr, char *why, size_t cap)
 {
-	const struct list_node *l;
-	size_t n = 0;
+	size_t max = cfg->max_conns, per_user = max / 2 ? max / 2 : 1;
 
-	list_for_each(l, &d->conns)
-		n += container_of(l, struct conn, link)->uid == uid;
-	return n;
-}
-
-enum admit admission_check(const struct daemon *d, const struct ucred *cr, char *why, size_t cap)
-{
-	size_t max = d->cfg.max_conns, per_user = max / 2 ? max / 2 : 1;
-
-	if (!peer_allowed(&d->cfg, cr)) {
+	if (!peer_allowed(cfg, cr)) {
 		snprintf(why, cap, "permission denied");
 		return ADMIT_REFUSED;
 	}
-	if (d->n_conns >= max) {
+	if (load->conns >= max) {
 		snprintf(why, cap, "too many connections (%zu, see --max-connections)", max);
 		return ADMIT_FULL;
 	}
 	if (peer_privileged(cr->uid))
 		return ADMIT_OK;
 	/* with a single slot there is nothing to keep back */
-	if (max > 1 && d->n_unpriv_conns >= max - 1) {
+	if (max > 1 && load->unpriv_conns >= max - 1) {
 		snprintf(why, cap, "too many connections (%zu, see --max-connections): the last is kept for root",
 			 max);
 		return ADMIT_FULL;
 	}
-	if (conns_of(d, cr->uid) >= per_user) {
+	if (load->conns_of(load->ctx, cr->uid) >= per_user) {
 		snprintf(why, cap, "too many connections from uid %u (%zu, half of --max-connections)",
 			 (unsigned)cr->uid, per_user);
 		return ADMIT_FULL;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "daemon.h"
+#include "config.h"
 
 enum admit { ADMIT_OK, ADMIT_REFUSED, ADMIT_FULL };
 
@@ -23,8 +23,18 @@ enum admit { ADMIT_OK, ADMIT_REFUSED, ADMIT_FULL };
 bool peer_privileged(uid_t uid);
 bool peer_allowed(const struct config *cfg, const struct ucred *cr);
 
+/* The connections served now, as the ZDS server counts them (admission never sees one). */
+struct admission_load {
+	size_t conns;		/* every peer served */
+	size_t unpriv_conns;	/* of those, other users' than root and the daemon's */
+	/* how many one uid holds; asked only when the per-user cap is what decides */
+	size_t (*conns_of)(const void *ctx, uid_t uid);
+	const void *ctx;
+};
+
 /* Whether the peer may take a slot now; otherwise why holds the nack's text. */
-enum admit admission_check(const struct daemon *d, const struct ucred *cr, char *why, size_t cap);
+enum admit admission_check(const struct config *cfg, const struct admission_load *load,
+			   const struct ucred *cr, char *why, size_t cap);
 
 /* Hello, the nack why, then close(fd); logged through a rate limit per kind. */
 void admission_turn_away(int fd, const struct ucred *cr, enum admit verdict, const char *why);

@@ -18,28 +18,9 @@
 #include "loop.h"
 #include "pods.h"
 #include "sockpath.h"
+#include "targets.h"
 #include "wm.h"
 #include "zds.h"
-#include "zds_conn.h"
-
-#define T_WM "ztunnel::inpod::workloadmanager"
-#define T_SM "ztunnel::inpod::statemanager"
-#define T_EMU "ztunnel_emulator"
-
-struct conn {
-	struct zds_conn zc;	/* the endpoint, ztunnel's side (common/zds_conn.h) */
-	struct wm_session wm;	/* serial: every accepted stream gets the next */
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	bool got_request;
-	bool privileged;	/* root or the daemon's own user (admission.h) */
-	int kind;		/* enum req_kind of the request being answered */
-	struct timespec deadline;	/* for the first request */
-	struct list_node wait;	/* in d->waiting until its first request */
-	struct list_node link;	/* in d->conns */
-	struct loop_deferred dead;	/* closed: freed at the end of the loop turn */
-};
 
 
 struct http_server;
@@ -68,7 +49,7 @@ struct daemon {
 	struct pod_table pods;
 	size_t n_up, n_pending;
 	struct list_node pending;	/* pending pods, in retry order */
-	struct list_node conns;	/* every connection served, newest first */
+	struct list_node conns;	/* every connection served (zds_server.h), newest first */
 	size_t n_conns;
 	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */
 	struct list_node waiting;	/* connections awaiting a first request, oldest first */

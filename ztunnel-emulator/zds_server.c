@@ -41,6 +41,18 @@ static struct conn *oldest_waiting(const struct daemon *d)
 	return list_empty(&d->waiting) ? NULL : container_of(d->waiting.next, struct conn, wait);
 }
 
+/* How many of the connections served come from uid (admission's per-user cap). */
+static size_t conns_of(const void *ctx, uid_t uid)
+{
+	const struct daemon *d = ctx;
+	const struct list_node *l;
+	size_t n = 0;
+
+	list_for_each(l, &d->conns)
+		n += container_of(l, struct conn, link)->uid == uid;
+	return n;
+}
+
 static void free_conn(struct loop_deferred *dd)
 {
 	free(container_of(dd, struct conn, dead));
@@ -67,6 +79,7 @@ void zds_server_accept(struct daemon *d)
 {
 	struct ucred cred = { 0 };
 	socklen_t cl = sizeof(cred);
+	struct admission_load load;
 	char why[160];
 	enum admit verdict;
 	struct conn *c;
@@ -81,7 +94,8 @@ void zds_server_accept(struct daemon *d)
 	d->next_serial++;	/* every stream, served or not */
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
 		cred.uid = (uid_t)-1;	/* unknown: never allowed */
-	verdict = admission_check(d, &cred, why, sizeof(why));
+	load = (struct admission_load){ d->n_conns, d->n_unpriv_conns, conns_of, d };
+	verdict = admission_check(&d->cfg, &load, &cred, why, sizeof(why));
 	if (verdict != ADMIT_OK) {
 		admission_turn_away(fd, &cred, verdict, why);
 		return;

@@ -8,8 +8,32 @@
 #ifndef ZT_ZDS_SERVER_H
 #define ZT_ZDS_SERVER_H
 
-struct conn;
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "list.h"
+#include "loop.h"
+#include "wm.h"
+#include "zds_conn.h"
+
 struct daemon;
+
+/* One peer served (in d->conns); only zds_server.c and the fuzzer look inside. */
+struct conn {
+	struct zds_conn zc;	/* the endpoint, ztunnel's side (common/zds_conn.h) */
+	struct wm_session wm;	/* serial: every accepted stream gets the next */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool got_request;
+	bool privileged;	/* root or the daemon's own user (admission.h) */
+	int kind;		/* enum req_kind of the request being answered */
+	struct timespec deadline;	/* for the first request */
+	struct list_node wait;	/* in d->waiting until its first request */
+	struct list_node link;	/* in d->conns */
+	struct loop_deferred dead;	/* closed: freed at the end of the loop turn */
+};
 
 /* The listening socket is readable: one peer accepted (or turned away). */
 void zds_server_accept(struct daemon *d);
