@@ -5,7 +5,8 @@
  * most 15 s, forever), Hello, per-connection reset keeping the proxies, one
  * request at a time through wm.c, reconnect on end of stream or a read
  * error, exit 1 on a protocol error. Never changes the pod table itself; the
- * wire side is common/zds_conn.c's. Interface: zds_client.h.
+ * connection is ztunnel's side of a common/zds_conn.c endpoint (framing, fd
+ * rules, the Hello). Interface: zds_client.h.
  */
 #include <errno.h>
 #include <stdio.h>
