@@ -122,26 +122,39 @@ static void turn(struct loop *l)
 	loop_turn(l);
 }
 
+/* A fresh socketpair, sv[0] the endpoint's in role; the callbacks' record cleared. */
+static int start(struct zds_conn *c, struct loop *l, enum zds_role role, int sv[2])
+{
+	pair(sv);
+	memset(&seen, 0, sizeof(seen));
+	return zds_conn_start(c, l, sv[0], role, role == ZDS_AGENT ? 1000 : 0, &ops, NULL);
+}
+
+/* The peer's next datagram is want (len bytes); returns how many fds came with it. */
+static int expect(int sock, const char *want, size_t len, const char *desc)
+{
+	uint8_t buf[64];
+	int nfds;
+	ssize_t n = recv_raw(sock, buf, sizeof(buf), &nfds);
+
+	is_mem(buf, n < 0 ? 0 : (size_t)n, want, len, "%s", desc);
+	return nfds;
+}
+
 static void test_ztunnel_side(struct loop *l, int netns)
 {
 	struct zds_conn c;
-	uint8_t buf[64];
-	int sv[2], nfds;
-	ssize_t n;
+	int sv[2];
 
-	pair(sv);
-	memset(&seen, 0, sizeof(seen));
-	is_int(zds_conn_start(&c, l, sv[0], ZDS_ZTUNNEL, 0, &ops, NULL), 0, "ztunnel: endpoint started");
+	is_int(start(&c, l, ZDS_ZTUNNEL, sv), 0, "ztunnel: endpoint started");
 	is_int(zds_conn_hello(&c), 0, "ztunnel: hello sent");
-	n = recv_raw(sv[1], buf, sizeof(buf), &nfds);
-	is_mem(buf, n < 0 ? 0 : (size_t)n, "\x08\x01", 2, "ztunnel: the peer reads the hello 08 01");
+	expect(sv[1], "\x08\x01", 2, "ztunnel: the peer reads the hello 08 01");
 
 	send_raw(sv[1], add_u, sizeof(add_u) - 1, netns);
 	turn(l);
 	ok(seen.messages == 1 && seen.type == ZDS_MSG_REQUEST && seen.req_type == ZDS_REQ_ADD,
 	   "ztunnel: an Add with its netns fd arrives as a request");
-	n = recv_raw(sv[1], buf, sizeof(buf), &nfds);
-	is_mem(buf, n < 0 ? 0 : (size_t)n, "\x0a\x00", 2, "ztunnel: the callback's ack on the wire 0a 00");
+	expect(sv[1], "\x0a\x00", 2, "ztunnel: the callback's ack on the wire 0a 00");
 
 	send_raw(sv[1], add_u, sizeof(add_u) - 1, -1);
 	turn(l);
@@ -157,37 +170,32 @@ static void test_ztunnel_side(struct loop *l, int netns)
 
 static void test_agent_side(struct loop *l, int netns)
 {
+	struct zds_request snap_req = { .type = ZDS_REQ_SNAPSHOT_SENT };
+	struct zds_request add_req = {
+		.type = ZDS_REQ_ADD, .uid = zds_str_c("u"), .has_workload_info = true,
+		.info = { .name = zds_str_c("n"), .namespace_ = zds_str_c("d"),
+			  .service_account = zds_str_c("s") },
+	};
+	struct zds_request del_req = { .type = ZDS_REQ_DEL, .uid = zds_str_c("u") };
 	struct zds_out snap, add, del;
-	struct zds_request req = { .type = ZDS_REQ_SNAPSHOT_SENT };
 	struct timespec later;
 	struct zds_conn c;
 	uint8_t buf[64];
 	int sv[2], nfds;
-	ssize_t n;
 
-	pair(sv);
-	memset(&seen, 0, sizeof(seen));
-	is_int(zds_conn_start(&c, l, sv[0], ZDS_AGENT, 1000, &ops, NULL), 0, "agent: endpoint started");
+	is_int(start(&c, l, ZDS_AGENT, sv), 0, "agent: endpoint started");
 	ok(zds_conn_next_ms(&c) >= 0, "agent: the Hello's deadline runs");
-	is_int(zds_out_init(&snap, &req, -1), 0, "agent: SnapshotSent encoded");
+	is_int(zds_out_init(&snap, &snap_req, -1), 0, "agent: SnapshotSent encoded");
 	zds_conn_send(&c, &snap);
 	is_int(recv_raw(sv[1], buf, sizeof(buf), &nfds), -1, "agent: nothing goes out before the Hello");
 
 	send_raw(sv[1], "\x08\x01", 2, -1);
 	turn(l);
 	ok(seen.type == ZDS_MSG_HELLO && seen.version == 1, "agent: the Hello arrives, version V1");
-	n = recv_raw(sv[1], buf, sizeof(buf), &nfds);
-	is_mem(buf, n < 0 ? 0 : (size_t)n, "\x1a\x00", 2, "agent: then the queued request goes out (1a 00)");
+	expect(sv[1], "\x1a\x00", 2, "agent: then the queued request goes out (1a 00)");
 	ok(c.sent, "agent: ... and awaits its Ack");
 
-	memset(&req, 0, sizeof(req));
-	req.type = ZDS_REQ_ADD;
-	req.uid = zds_str_c("u");
-	req.has_workload_info = true;
-	req.info.name = zds_str_c("n");
-	req.info.namespace_ = zds_str_c("d");
-	req.info.service_account = zds_str_c("s");
-	is_int(zds_out_init(&add, &req, fcntl(netns, F_DUPFD_CLOEXEC, 3)), 0, "agent: an Add encoded");
+	is_int(zds_out_init(&add, &add_req, fcntl(netns, F_DUPFD_CLOEXEC, 3)), 0, "agent: an Add encoded");
 	zds_conn_send(&c, &add);
 	is_int(recv_raw(sv[1], buf, sizeof(buf), &nfds), -1, "agent: lock-step: the Add waits for the Ack");
 
@@ -195,8 +203,7 @@ static void test_agent_side(struct loop *l, int netns)
 	turn(l);
 	ok(seen.type == ZDS_MSG_ACK && seen.out == &snap && !seen.error[0] && !seen.why[0],
 	   "agent: the Ack comes back with the request it answers, no error");
-	n = recv_raw(sv[1], buf, sizeof(buf), &nfds);
-	is_mem(buf, n < 0 ? 0 : (size_t)n, add_u, sizeof(add_u) - 1, "agent: the Add goes out next");
+	nfds = expect(sv[1], add_u, sizeof(add_u) - 1, "agent: the Add goes out next");
 	is_int(nfds, 1, "agent: ... with its netns fd");
 
 	send_raw(sv[1], "\x0a\x03\x0a\x01x", 5, -1);
@@ -209,10 +216,7 @@ static void test_agent_side(struct loop *l, int netns)
 	turn(l);
 	is_int(seen.type, ZDS_MSG_UNASKED, "agent: an Ack nobody asked for is reported");
 
-	memset(&req, 0, sizeof(req));
-	req.type = ZDS_REQ_DEL;
-	req.uid = zds_str_c("u");
-	zds_out_init(&del, &req, -1);
+	zds_out_init(&del, &del_req, -1);
 	zds_conn_send(&c, &del);
 	recv_raw(sv[1], buf, sizeof(buf), &nfds);
 	clock_gettime(CLOCK_MONOTONIC, &later);
