@@ -13,13 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "conn.h"
 #include "fdpass.h"
-#include "log.h"
+#include "lines.h"
+#include "log_go.h"
 
 struct ztconn *zc_newest(struct agent *a)
 {
@@ -85,8 +88,10 @@ void zc_drop(struct ztconn *c, const char *why)
 	a->nconns--;
 	close(c->ev.fd);
 	c->ev.fd = -1;
-	log_line(LOG_INFO, T_AGENT, "ztunnel disconnected, total connected: %zu conn=%lu%s%s",
-		 a->nconns, c->id, why ? " reason=" : "", why ? why : "");
+	line_disconnected(c);
+	/* istio-cni's handleConn returns an error for all but EOF and its own shutdown */
+	if (why && !a->stopping)
+		line_conn_failed(c, why);
 	loop_defer_free(&a->loop, &c->dead, free_conn);
 }
 
@@ -122,6 +127,7 @@ struct zmsg *zmsg_new(enum zds_req_type type, const struct apod *p, const char *
 void zc_pump(struct ztconn *c)
 {
 	struct zmsg *m;
+	char err[128];
 	int ret;
 
 	if (c->sent || list_empty(&c->queue) || c->state == ZC_HELLO)
@@ -139,10 +145,10 @@ void zc_pump(struct ztconn *c)
 	}
 	c->writing = false;
 	if (ret) {
-		log_line(LOG_ERROR, T_AGENT,
-			 "ztunnel connection broken/unwritable, disposing of this connection conn=%lu error=\"%s\"",
-			 c->id, strerror(-ret));
-		zc_drop(c, "ztunnel connection broken/unwritable");
+		snprintf(err, sizeof(err), "write unix: sendmsg: %s", strerror(-ret));
+		if (c->state == ZC_STEADY)
+			line_send_error(c, err, true);
+		zc_drop(c, err);
 		return;
 	}
 	loop_modify(&c->a->loop, &c->ev, EPOLLIN);
@@ -161,14 +167,14 @@ static void zc_hello(struct ztconn *c, const uint8_t *buf, size_t len)
 	const char *why = NULL;
 	uint64_t version = 0;
 
+	char reason[256];
+
 	if (zds_decode_hello(buf, len, &version, &why)) {
-		log_line(LOG_ERROR, T_AGENT, "failed to read hello from ztunnel conn=%lu error=\"%s\"",
-			 c->id, why);
-		zc_drop(c, "bad hello");
+		snprintf(reason, sizeof(reason), "failed to read hello from ztunnel: %s", why);
+		zc_drop(c, reason);
 		return;
 	}
-	log_line(LOG_INFO, T_AGENT, "received hello from ztunnel conn=%lu version=%s", c->id,
-		 version == ZDS_VERSION_V1 ? "V1" : "NOT_USED");
+	line_hello(c, version == ZDS_VERSION_V1 ? "V1" : "NOT_USED");
 	zc_snapshot(c);
 }
 
@@ -184,17 +190,18 @@ static void zc_ack(struct ztconn *c, const uint8_t *buf, size_t len)
 	list_del(&m->node);
 	if (zds_decode_response(buf, len, &resp, &why) || !resp.has_ack) {
 		snprintf(err, sizeof(err), "invalid ztunnel response: %s", why ? why : "no ack");
-		log_line(LOG_WARN, T_AGENT, "timed out waiting for valid ztunnel response: %s", err);
+		line_send_error(c, err, false);
 	} else if (resp.error.len) {
 		snprintf(err, sizeof(err), "%.*s", (int)resp.error.len, resp.error.p);
 		if (m->type == ZDS_REQ_SNAPSHOT_SENT)
-			log_line(LOG_ERROR, T_AGENT, "snap-sent: got ack error: %s", err);
+			line_snapshot_sent_nack(c, err);
 		else if (c->state == ZC_SNAPSHOT)
-			log_line(LOG_ERROR, T_AGENT, "add-workload: got ack error: %s", err);
+			line_snapshot_nack(c, m->uid, err);
 		else if (m->type == ZDS_REQ_ADD)
-			log_line(LOG_ERROR, T_AGENT, "failed to add workload: %s", err);
-		else
-			log_line(LOG_ERROR, T_AGENT, "failed to delete workload: %s", err);
+			line_add_nack(c, m->uid, err);
+		else	/* istio-cni does not read a Del's ack: the emulator says it */
+			golog(LOG_ERROR, SCOPE_EMU, "failed to delete workload: %s\tuid=%s", err,
+			      m->uid ? m->uid : "");
 	} else {
 		err[0] = '\0';
 	}
@@ -224,9 +231,10 @@ static void zc_ready(struct loop_src *src, uint32_t events)
 	if (ret == -EAGAIN)
 		return;
 	if (ret) {
-		log_line(LOG_WARN, T_AGENT, "error reading from ztunnel conn=%lu: %s", c->id,
-			 strerror(-ret));
-		zc_drop(c, "read error");
+		char reason[128];
+
+		snprintf(reason, sizeof(reason), "read unix: %s", strerror(-ret));
+		zc_drop(c, reason);
 		return;
 	}
 	fdpass_close_fds(&m);	/* ztunnel never sends an fd */
@@ -239,10 +247,28 @@ static void zc_ready(struct loop_src *src, uint32_t events)
 	else if (c->sent)
 		zc_ack(c, buf, m.len);
 	else {
-		log_line(LOG_WARN, T_AGENT, "ztunnel protocol error, unexpected message conn=%lu",
-			 c->id);
-		zc_drop(c, "unexpected message");
+		line_unexpected_message(c);
+		zc_drop(c, "ztunnel protocol error, unexpected message");
 	}
+}
+
+/* A random (version 4) UUID, as istio-cni gives each connection; from the clock if need be. */
+static void make_uuid(char out[37], unsigned long id)
+{
+	uint8_t b[16];
+	struct timespec ts;
+	size_t i;
+
+	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		for (i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)((ts.tv_nsec >> (i % 4 * 8)) ^ (id >> (i % 8 * 8)) ^ (i * 37u));
+	}
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
 }
 
 struct ztconn *zc_new(struct agent *a, int fd, pid_t pid)
@@ -266,8 +292,8 @@ struct ztconn *zc_new(struct agent *a, int fd, pid_t pid)
 	list_add_tail(&a->conns, &c->node);
 	a->nconns++;
 	set_deadline(c, AGENT_DEADLINE_MS);	/* for the Hello */
-	log_line(LOG_INFO, T_AGENT, "new ztunnel connected, total connected: %zu conn=%lu pid=%d",
-		 a->nconns, c->id, (int)c->pid);
+	make_uuid(c->uuid, c->id);
+	line_connected(c);
 	return c;
 }
 
@@ -278,9 +304,7 @@ void zc_expired(struct ztconn *c)
 
 	c->deadline = (struct timespec){ 0 };
 	if (c->state == ZC_HELLO) {
-		log_line(LOG_ERROR, T_AGENT, "failed to read hello from ztunnel conn=%lu: timed out",
-			 c->id);
-		zc_drop(c, "no hello in 5 s");
+		zc_drop(c, "failed to read hello from ztunnel: i/o timeout (no hello in 5 s)");
 		return;
 	}
 	if (c->state == ZC_SNAPSHOT || c->writing) {
@@ -292,9 +316,7 @@ void zc_expired(struct ztconn *c)
 		return;
 	/* steady state: istio-cni warns and keeps the connection */
 	m = container_of(c->queue.next, struct zmsg, node);
-	log_line(LOG_WARN, T_AGENT,
-		 "timed out waiting for valid ztunnel response: no ack in 5 s conn=%lu uid=%s", c->id,
-		 m->uid ? m->uid : "");
+	line_send_error(c, "read unix: i/o timeout (no ack in 5 s)", false);
 	c->sent = false;
 	list_del(&m->node);
 	zmsg_answer(m, "timed out waiting for valid ztunnel response");

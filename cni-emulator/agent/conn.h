@@ -33,6 +33,7 @@ struct ztconn {
 	struct loop_src ev;
 	struct agent *a;
 	unsigned long id;
+	char uuid[37];			/* istio-cni's conn_uuid label */
 	pid_t pid;
 	enum zc_state state;
 	struct list_node queue;		/* struct zmsg; the head is in flight once sent */

@@ -7,7 +7,7 @@
  * Interface: conn.h.
  */
 #include "conn.h"
-#include "log.h"
+#include "lines.h"
 
 /* Moves every entry of from to the end of to. */
 static void list_move_all(struct list_node *to, struct list_node *from)
@@ -26,16 +26,8 @@ static struct zmsg *snapshot_msg(const struct ztconn *c, struct apod *p)
 {
 	if (p->nsfd >= 0 && !apod_netns_present(p))
 		apod_release_fd(p);
-	if (p->nsfd >= 0) {
-		log_line(LOG_INFO, T_AGENT,
-			 "sending pod to ztunnel as part of snapshot uid=%s name=%s namespace=%s conn=%lu",
-			 p->uid, p->name, p->namespace_, c->id);
-		return zmsg_new(ZDS_REQ_ADD, p, p->uid);
-	}
-	log_line(LOG_INFO, T_AGENT,
-		 "netns is not available for pod, sending 'keep' to ztunnel uid=%s name=%s namespace=%s conn=%lu",
-		 p->uid, p->name, p->namespace_, c->id);
-	return zmsg_new(ZDS_REQ_KEEP, p, p->uid);
+	line_snapshot_pod(c, p, p->nsfd < 0);
+	return zmsg_new(p->nsfd >= 0 ? ZDS_REQ_ADD : ZDS_REQ_KEEP, p, p->uid);
 }
 
 /*
