@@ -18,7 +18,8 @@ ROOT=$(dirname -- "$SCRIPTS")
 
 usage() {
 	cat <<EOF
-Usage: $PROG [--check] [--readme FILE] [--transcript FILE] [--save FILE]
+Usage: $PROG [--check] [--readme FILE] [--transcript FILE]
+                          [--save FILE]
 
 Runs the README walk-thru (scripts/walkthru.sh) and rewrites the blocks of
 README.md marked <!-- walkthru:NAME --> ... <!-- /walkthru --> with what the
