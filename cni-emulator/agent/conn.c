@@ -166,7 +166,6 @@ static void zc_hello(struct ztconn *c, const uint8_t *buf, size_t len)
 {
 	const char *why = NULL;
 	uint64_t version = 0;
-
 	char reason[256];
 
 	if (zds_decode_hello(buf, len, &version, &why)) {
