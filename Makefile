@@ -31,7 +31,7 @@ HELPERS := $(patsubst %.c,%,$(filter-out %-preload.c,$(wildcard tests/helpers/*.
 # LD_PRELOAD shims for tests; without sanitizers (they load before the runtime)
 PRELOADS := $(patsubst %.c,%.so,$(wildcard tests/helpers/*-preload.c))
 
-.PHONY: all deps demo check test clean shellcheck fuzz sanitize valgrind soak bench
+.PHONY: all deps demo readme-output check test clean shellcheck fuzz sanitize valgrind soak bench
 
 all: $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS)
 
@@ -120,6 +120,10 @@ deps:
 demo: deps
 	@$(MAKE) --no-print-directory all
 	scripts/walkthru.sh
+
+# The README's walk-thru output regenerated from a real run (root).
+readme-output: all
+	scripts/readme-output.sh
 
 # Unit and integration tests; ends with "N passed, N failed". As a plain user
 # the runner re-executes itself in a user namespace; TEST_FLAGS=--setcap runs
@@ -242,7 +246,8 @@ BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 INSTALL ?= install
 MANPAGES := docs/cni-emulator.1 docs/ztunnel-emulator.8
 # the scripts a lab machine runs (deps.sh installs build dependencies: not these)
-SCRIPTS := $(filter-out scripts/deps.sh,$(wildcard scripts/*.sh)) scripts/lab-resolver.py
+# (readme-output.sh rewrites a checkout's README: not installed)
+SCRIPTS := $(filter-out scripts/deps.sh scripts/readme-output.sh,$(wildcard scripts/*.sh)) scripts/lab-resolver.py
 COMPLETIONS := completions/cni-emulator completions/ztunnel-emulator
 
 .PHONY: install uninstall man help
@@ -291,6 +296,7 @@ help:
 	@echo '  deps        install the missing build and run-time packages (apt-get)'
 	@echo '  check       unit and integration tests (TEST_FLAGS=--setcap: daemons via setcap)'
 	@echo '  demo        the README walk-thru, narrated (ZE_ADMIN_ADDR=... moves its ports)'
+	@echo '  readme-output  rewrite the README walk-thru output from a real run (root)'
 	@echo '  install     programs, scripts, man pages, completion (PREFIX, DESTDIR, BINDIR,'
 	@echo '              MANDIR; default PREFIX=/usr/local)'
 	@echo '  uninstall   remove what install put there (same variables)'

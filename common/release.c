@@ -69,3 +69,14 @@ const struct release *release_parse(const char *text, struct ze_err *e)
 	ze_fail(e, -EINVAL, "unknown Istio version '%s': expected one of %s", text, release_names());
 	return NULL;
 }
+
+enum release_cni_texts release_cni_texts(const struct release *r)
+{
+	if (r->minor >= 26)
+		return CNI_TEXTS_126;
+	if (r->minor >= 25)
+		return CNI_TEXTS_125;
+	if (r->minor >= 23)
+		return CNI_TEXTS_123;
+	return r->minor >= 22 ? CNI_TEXTS_122 : CNI_TEXTS_121;
+}

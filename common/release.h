@@ -34,6 +34,20 @@ struct release {
 	bool del_before_snapshot;	/* Del before SnapshotSent accepted (>= 1.25) */
 };
 
+/*
+ * istio-cni's node-agent log texts (observability.md 2, the istio-cni table;
+ * read from istio/istio cni/pkg/nodeagent at each tag): which generation of
+ * lines the release prints. Its layout (Istio's Go logger) never changed.
+ */
+enum release_cni_texts {
+	CNI_TEXTS_121,	/* snapshot and steady Adds at debug, "in pod mode - ..." */
+	CNI_TEXTS_122,	/* the same Adds at info */
+	CNI_TEXTS_123,	/* labelled lines: "sending pod add to ztunnel uid=..." */
+	CNI_TEXTS_125,	/* + conn_uuid, info on connect/disconnect (%!s(int=N)) */
+	CNI_TEXTS_126,	/* "new ztunnel connected, total connected: N" */
+};
+enum release_cni_texts release_cni_texts(const struct release *r);
+
 /* The newest release the reference describes: the default. */
 const struct release *release_default(void);
 /* 1.21, whose lines the debugging guide and the walk-thru show. */

@@ -20,6 +20,7 @@
 #include "cni.h"
 #include "log.h"
 #include "opts.h"
+#include "log_go.h"
 #include "release.h"
 
 static void agent_usage(FILE *out)
@@ -51,8 +52,12 @@ static void agent_usage(FILE *out)
 		"                               (tproxy or redirect, the default) and remove\n"
 		"                               them when a running pod is un-enrolled\n"
 		"      --istio-version X.Y      the Istio release to act as (1.21 to 1.30,\n"
-		"                               default 1.30): a bare --redirect installs its\n"
-		"                               variant (tproxy before 1.24)\n"
+		"                               default 1.30): its istio-cni log lines, and\n"
+		"                               the variant a bare --redirect installs\n"
+		"                               (tproxy before 1.24)\n"
+		"      --log-level SPEC         istio-cni's log_output_level syntax: LEVEL or\n"
+		"                               SCOPE:LEVEL,... (none error warn info debug;\n"
+		"                               scopes cni-agent, cni-emulator; default info)\n"
 		"      --dns-capture=BOOL       with --redirect: true (default) or false\n"
 		"      --backend BACKEND        iptables (default) or nftables\n"
 		"  -h, --help                   show this help and exit\n"
@@ -67,6 +72,8 @@ static void agent_usage(FILE *out)
 
 enum { A_ZDS = 300, A_CONTROL, A_STATE, A_WATCH, A_MATCH, A_REDIRECT, A_DNS, A_BACKEND,
 	A_ISTIO_VERSION };
+/* the log options' range */
+enum { A_LOG_LEVEL = 0x900 };
 
 static const struct option agent_opts[] = {
 	{ "zds-socket", required_argument, NULL, A_ZDS },
@@ -78,12 +85,13 @@ static const struct option agent_opts[] = {
 	{ "dns-capture", required_argument, NULL, A_DNS },
 	{ "backend", required_argument, NULL, A_BACKEND },
 	{ "istio-version", required_argument, NULL, A_ISTIO_VERSION },
+	{ "log-level", required_argument, NULL, A_LOG_LEVEL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* --istio-version: the release whose rules a bare --redirect installs (release.h) */
+/* --istio-version: the release whose lines are logged and whose rules a bare --redirect installs */
 static const struct release *agent_release(const char *text)
 {
 	struct ze_err e;
@@ -98,13 +106,17 @@ static const struct release *agent_release(const char *text)
 static int agent_option(int c, struct agent_cfg *cfg, bool *dns_given)
 {
 	static bool variant_given;
+	char why[512];
 
 	switch (c) {
 	case A_ISTIO_VERSION:
+		cfg->release = agent_release(optarg);
 		if (!variant_given)
-			cfg->variant = agent_release(optarg)->redirect_rules ? RD_REDIRECT : RD_TPROXY;
-		else
-			agent_release(optarg);
+			cfg->variant = cfg->release->redirect_rules ? RD_REDIRECT : RD_TPROXY;
+		break;
+	case A_LOG_LEVEL:
+		if (golog_set_levels(optarg, why, sizeof(why)))
+			cli_usage_error("%s", why);
 		break;
 	case A_ZDS: cfg->zds_path = optarg; break;
 	case A_CONTROL: cfg->control_path = optarg; break;
@@ -143,7 +155,8 @@ static void agent_parse(int argc, char **argv, struct agent_cfg *cfg)
 	cfg->control_path = AGENT_DEFAULT_CONTROL;
 	cfg->state_path = AGENT_DEFAULT_STATE;
 	cfg->dns_capture = true;
-	cfg->variant = release_default()->redirect_rules ? RD_REDIRECT : RD_TPROXY;
+	cfg->release = release_default();
+	cfg->variant = cfg->release->redirect_rules ? RD_REDIRECT : RD_TPROXY;
 	while ((c = getopt_long(argc, argv, "hV", agent_opts, NULL)) != -1)
 		if (agent_option(c, cfg, &dns_given))
 			exit(cli_close_stdout());
@@ -165,8 +178,8 @@ static void signal_ready(struct loop_src *src, uint32_t events)
 	(void)events;
 	if (read(src->fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	log_line(LOG_INFO, T_AGENT, "received %s, shutting down",
-		 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+	golog(LOG_INFO, SCOPE_EMU, "received %s, shutting down",
+	      si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 	a->stopping = true;
 	loop_stop(&a->loop);
 }
@@ -221,7 +234,7 @@ static void agent_finish(struct agent *a)
 	control_stop(a);
 	/* only a started agent's table is the truth: a failed start keeps the old file */
 	if (a->started && state_save(a, why, sizeof(why)))
-		log_line(LOG_WARN, T_AGENT, "%s", why);
+		golog(LOG_WARN, SCOPE_EMU, "%s", why);
 	while (!list_empty(&a->pods))
 		apod_free(container_of(a->pods.next, struct apod, node));
 	loop_run_deferred(&a->loop);
@@ -251,8 +264,8 @@ int agent_main(int argc, char **argv)
 		log_stop(1);
 		return cli_err("%s", why);
 	}
-	log_line(LOG_INFO, T_AGENT, "node agent listening: zds=%s control=%s pods=%zu",
-		 a.zsock.path, a.cfg.control_path, apods_count(&a));
+	golog(LOG_INFO, SCOPE_EMU, "node agent listening\tzds=%s control=%s pods=%zu istio_version=%s",
+	      a.zsock.path, a.cfg.control_path, apods_count(&a), a.cfg.release->name);
 	a.started = true;
 	while ((ret = loop_turn(&a.loop)) == 0)
 		;

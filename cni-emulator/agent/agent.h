@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "netns.h"
 #include "redirect.h"
+#include "release.h"
 #include "sockpath.h"
 
 #define AGENT_DEFAULT_ZDS "/var/run/ztunnel/ztunnel.sock"
@@ -54,6 +55,7 @@ struct agent_cfg {
 	bool watch, redirect, dns_capture;
 	const char *watch_match;
 	enum rd_variant variant;
+	const struct release *release;	/* --istio-version: its istio-cni lines (lines.c) */
 };
 
 struct agent {
@@ -147,7 +149,6 @@ void job_finish(struct agent_job *job, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Logging in the agent's voice (istio-cni's lines). */
-#define T_AGENT "istio-cni::nodeagent"
 
 int agent_main(int argc, char **argv);
 

@@ -13,10 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
-#include "log.h"
+#include "lines.h"
+#include "log_go.h"
 
 struct ztconn *zc_newest(struct agent *a)
 {
@@ -79,8 +82,10 @@ void zc_drop(struct ztconn *c, const char *why)
 	list_del(&c->node);
 	a->nconns--;
 	zds_conn_close(&c->zc);
-	log_line(LOG_INFO, T_AGENT, "ztunnel disconnected, total connected: %zu conn=%lu%s%s",
-		 a->nconns, c->id, why ? " reason=" : "", why ? why : "");
+	line_disconnected(c);
+	/* istio-cni's handleConn returns an error for all but EOF and its own shutdown */
+	if (why && !a->stopping)
+		line_conn_failed(c, why);
 	loop_defer_free(&a->loop, &c->dead, free_conn);
 }
 
@@ -115,8 +120,7 @@ void zc_enqueue(struct ztconn *c, struct zmsg *m)
 
 static void zc_hello(struct ztconn *c, const struct zds_event *ev)
 {
-	log_line(LOG_INFO, T_AGENT, "received hello from ztunnel conn=%lu version=%s", c->id,
-		 ev->version == ZDS_VERSION_V1 ? "V1" : "NOT_USED");
+	line_hello(c, ev->version == ZDS_VERSION_V1 ? "V1" : "NOT_USED");
 	zc_snapshot(c);
 }
 
@@ -128,17 +132,18 @@ static void zc_ack(struct ztconn *c, const struct zds_event *ev)
 
 	if (ev->why) {
 		snprintf(err, sizeof(err), "invalid ztunnel response: %s", ev->why);
-		log_line(LOG_WARN, T_AGENT, "timed out waiting for valid ztunnel response: %s", err);
+		line_send_error(c, err, false);
 	} else if (ev->error[0]) {
 		snprintf(err, sizeof(err), "%s", ev->error);
 		if (m->out.type == ZDS_REQ_SNAPSHOT_SENT)
-			log_line(LOG_ERROR, T_AGENT, "snap-sent: got ack error: %s", err);
+			line_snapshot_sent_nack(c, err);
 		else if (c->state == ZC_SNAPSHOT)
-			log_line(LOG_ERROR, T_AGENT, "add-workload: got ack error: %s", err);
+			line_snapshot_nack(c, m->uid, err);
 		else if (m->out.type == ZDS_REQ_ADD)
-			log_line(LOG_ERROR, T_AGENT, "failed to add workload: %s", err);
-		else
-			log_line(LOG_ERROR, T_AGENT, "failed to delete workload: %s", err);
+			line_add_nack(c, m->uid, err);
+		else	/* istio-cni does not read a Del's ack: the emulator says it */
+			golog(LOG_ERROR, SCOPE_EMU, "failed to delete workload: %s\tuid=%s", err,
+			      m->uid ? m->uid : "");
 	} else {
 		err[0] = '\0';
 	}
@@ -152,23 +157,22 @@ static void zc_ack(struct ztconn *c, const struct zds_event *ev)
 static void zc_message(struct zds_conn *zc, enum zds_msg type, const struct zds_event *ev)
 {
 	struct ztconn *c = container_of(zc, struct ztconn, zc);
+	char reason[256];
 
 	switch (type) {
 	case ZDS_MSG_HELLO:
 		zc_hello(c, ev);
 		break;
 	case ZDS_MSG_BAD_HELLO:
-		log_line(LOG_ERROR, T_AGENT, "failed to read hello from ztunnel conn=%lu error=\"%s\"",
-			 c->id, ev->why);
-		zc_drop(c, "bad hello");
+		snprintf(reason, sizeof(reason), "failed to read hello from ztunnel: %s", ev->why);
+		zc_drop(c, reason);
 		break;
 	case ZDS_MSG_ACK:
 		zc_ack(c, ev);
 		break;
 	default:
-		log_line(LOG_WARN, T_AGENT, "ztunnel protocol error, unexpected message conn=%lu",
-			 c->id);
-		zc_drop(c, "unexpected message");
+		line_unexpected_message(c);
+		zc_drop(c, "ztunnel protocol error, unexpected message");
 		break;
 	}
 }
@@ -177,20 +181,41 @@ static void zc_closed(struct zds_conn *zc, enum zds_end how, const char *why)
 {
 	struct ztconn *c = container_of(zc, struct ztconn, zc);
 
+	char reason[300];
+
 	if (how == ZDS_END_WRITE) {
-		log_line(LOG_ERROR, T_AGENT,
-			 "ztunnel connection broken/unwritable, disposing of this connection conn=%lu error=\"%s\"",
-			 c->id, why);
-		zc_drop(c, "ztunnel connection broken/unwritable");
+		snprintf(reason, sizeof(reason), "write unix: sendmsg: %s", why);
+		if (c->state == ZC_STEADY)
+			line_send_error(c, reason, true);
+		zc_drop(c, reason);
 	} else if (how == ZDS_END_READ) {
-		log_line(LOG_WARN, T_AGENT, "error reading from ztunnel conn=%lu: %s", c->id, why);
-		zc_drop(c, "read error");
+		snprintf(reason, sizeof(reason), "read unix: %s", why);
+		zc_drop(c, reason);
 	} else {
 		zc_drop(c, NULL);
 	}
 }
 
 static const struct zds_conn_ops zc_ops = { .on_message = zc_message, .on_close = zc_closed };
+
+/* A random (version 4) UUID, as istio-cni gives each connection; from the clock if need be. */
+static void make_uuid(char out[37], unsigned long id)
+{
+	uint8_t b[16];
+	struct timespec ts;
+	size_t i;
+
+	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		for (i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)((ts.tv_nsec >> (i % 4 * 8)) ^ (id >> (i % 8 * 8)) ^ (i * 37u));
+	}
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
 
 struct ztconn *zc_new(struct agent *a, int fd, pid_t pid)
 {
@@ -211,8 +236,8 @@ struct ztconn *zc_new(struct agent *a, int fd, pid_t pid)
 	}
 	list_add_tail(&a->conns, &c->node);
 	a->nconns++;
-	log_line(LOG_INFO, T_AGENT, "new ztunnel connected, total connected: %zu conn=%lu pid=%d",
-		 a->nconns, c->id, (int)c->pid);
+	make_uuid(c->uuid, c->id);
+	line_connected(c);
 	return c;
 }
 
@@ -222,9 +247,7 @@ void zc_expired(struct ztconn *c)
 	struct zmsg *m;
 
 	if (c->state == ZC_HELLO) {
-		log_line(LOG_ERROR, T_AGENT, "failed to read hello from ztunnel conn=%lu: timed out",
-			 c->id);
-		zc_drop(c, "no hello in 5 s");
+		zc_drop(c, "failed to read hello from ztunnel: i/o timeout (no hello in 5 s)");
 		return;
 	}
 	if (c->state == ZC_SNAPSHOT || c->zc.writing) {
@@ -236,9 +259,7 @@ void zc_expired(struct ztconn *c)
 		return;
 	/* steady state: istio-cni warns and keeps the connection */
 	m = container_of(zds_conn_take(&c->zc), struct zmsg, out);
-	log_line(LOG_WARN, T_AGENT,
-		 "timed out waiting for valid ztunnel response: no ack in 5 s conn=%lu uid=%s", c->id,
-		 m->uid ? m->uid : "");
+	line_send_error(c, "read unix: i/o timeout (no ack in 5 s)", false);
 	zmsg_finish(&m->out, "timed out waiting for valid ztunnel response");
 	zds_conn_pump(&c->zc);
 }

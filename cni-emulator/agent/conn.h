@@ -31,6 +31,7 @@ struct ztconn {
 	struct zds_conn zc;	/* the endpoint: socket, lock-step queue of struct zmsg, deadline */
 	struct agent *a;
 	unsigned long id;
+	char uuid[37];			/* istio-cni's conn_uuid label */
 	pid_t pid;
 	enum zc_state state;
 	struct loop_deferred dead;

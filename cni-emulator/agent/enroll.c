@@ -16,7 +16,8 @@
 
 #include "agent.h"
 #include "guard.h"
-#include "log.h"
+#include "lines.h"
+#include "log_go.h"
 
 void job_finish(struct agent_job *job, unsigned status, const char *fmt, ...)
 {
@@ -47,7 +48,7 @@ static int refuse_host(struct agent *a, int nsfd, char *why, size_t cap)
 }
 
 /* Steps 2 and 3: the netns opened and checked, rules installed. 0 or -errno with why. */
-static int enroll_netns(struct agent *a, struct apod *p, char *why, size_t cap)
+static int enroll_netns(struct agent *a, struct apod *p, char *why, size_t cap, bool *rules_failed)
 {
 	struct rd_state added = { 0 };
 	char err[2048];
@@ -65,6 +66,7 @@ static int enroll_netns(struct agent *a, struct apod *p, char *why, size_t cap)
 		return 0;
 	ret = rd_apply(p->nsfd, a->cfg.variant, a->cfg.dns_capture, &added, err, sizeof(err));
 	if (ret) {
+		*rules_failed = true;
 		snprintf(why, cap, "failed to set up redirection in %s: %s", p->netns, err);
 		return ret;
 	}
@@ -103,14 +105,13 @@ void agent_enroll(struct agent *a, const struct enroll_req *r, struct agent_job 
 {
 	char path[PATH_MAX], why[4096], ewhy[256];
 	const char *name;
+	bool fresh, rules_failed = false;
 	struct apod *p;
-	bool fresh;
 	int ret;
 
 	if (job)
 		job->waiting++;	/* held until the Add is queued */
-	log_line(LOG_INFO, T_AGENT, "adding pod to the mesh ns=%s name=%s uid=%s", r->namespace_,
-		 r->name, r->uid);
+	line_enroll(a, r->namespace_, r->name);
 	if (netns_resolve(r->netns, path, sizeof(path), &name)) {
 		job_finish(job, 400, "invalid netns '%s'\n", r->netns);
 		return;
@@ -120,9 +121,13 @@ void agent_enroll(struct agent *a, const struct enroll_req *r, struct agent_job 
 		job_finish(job, 500, "out of memory\n");
 		return;
 	}
-	ret = enroll_netns(a, p, why, sizeof(why));
+	ret = enroll_netns(a, p, why, sizeof(why), &rules_failed);
 	if (ret) {
-		log_line(LOG_ERROR, T_AGENT, "failed to add pod to the mesh uid=%s: %s", r->uid, why);
+		if (rules_failed)
+			line_enroll_rules_failed(a, p, why);
+		else	/* istio-cni's caller logs these; the emulator says it its way */
+			golog(LOG_ERROR, SCOPE_EMU, "failed to add pod to the mesh: %s\tuid=%s", why,
+			      r->uid);
 		if (fresh)
 			apod_free(p);
 		job_finish(job, 500, "%s\n", why);
@@ -132,10 +137,9 @@ void agent_enroll(struct agent *a, const struct enroll_req *r, struct agent_job 
 		snprintf(job->body, sizeof(job->body), "pod %s enrolled\n", p->uid);
 	ret = server_add(a, p, job);
 	if (ret == -ENOTCONN)
-		log_line(LOG_ERROR, T_AGENT, "failed to add pod to the mesh uid=%s: no ztunnel connection",
-			 p->uid);
+		line_enroll_no_ztunnel(a, p);
 	if (state_save(a, ewhy, sizeof(ewhy)))
-		log_line(LOG_WARN, T_AGENT, "%s", ewhy);
+		golog(LOG_WARN, SCOPE_EMU, "%s", ewhy);
 	if (ret)
 		job_finish(job, 500, "%s\n", ret == -ENOTCONN ? "no ztunnel connection" : strerror(-ret));
 	else if (job && --job->waiting == 0)
@@ -151,12 +155,12 @@ static void unenroll_rules(struct agent *a, struct apod *p)
 	if (!a->cfg.redirect && !p->rules)
 		return;
 	if (p->nsfd < 0 || !apod_netns_present(p)) {
-		log_line(LOG_WARN, T_AGENT, "pod netns already gone, not deleting inpod rules uid=%s",
-			 p->uid);
+		line_netns_gone(a, p);
 		return;
 	}
 	if (rd_remove(p->nsfd, &removed, err, sizeof(err)))
-		log_line(LOG_WARN, T_AGENT, "failed to remove inpod rules uid=%s: %s", p->uid, err);
+		golog(LOG_ERROR, SCOPE_AGENT, "failed to delete inpod rules: %s\tns=%s name=%s", err,
+		      p->namespace_ ? p->namespace_ : "", p->name ? p->name : "");
 }
 
 void agent_unenroll(struct agent *a, const char *spec, bool deleted, struct agent_job *job)
@@ -172,8 +176,7 @@ void agent_unenroll(struct agent *a, const char *spec, bool deleted, struct agen
 		job_finish(job, 404, "no enrolled pod with uid or netns '%s'\n", spec);
 		return;
 	}
-	log_line(LOG_INFO, T_AGENT, "removing pod from mesh uid=%s name=%s namespace=%s deleted=%s",
-		 p->uid, p->name, p->namespace_, deleted ? "true" : "false");
+	line_unenroll(a, p, deleted);
 	list_del(&p->node);
 	p->node.next = NULL;
 	if (!deleted)
@@ -183,5 +186,5 @@ void agent_unenroll(struct agent *a, const char *spec, bool deleted, struct agen
 	server_del(a, p->uid, job);
 	apod_free(p);
 	if (state_save(a, ewhy, sizeof(ewhy)))
-		log_line(LOG_WARN, T_AGENT, "%s", ewhy);
+		golog(LOG_WARN, SCOPE_EMU, "%s", ewhy);
 }

@@ -17,7 +17,8 @@
 #include "agent.h"
 #include "clock.h"
 #include "conn.h"
-#include "log.h"
+#include "lines.h"
+#include "log_go.h"
 
 #define ACCEPT_INTERVAL_MS 200
 
@@ -51,8 +52,8 @@ static void server_ready(struct loop_src *src, uint32_t events)
 	fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_line(LOG_WARN, T_AGENT, "accept on %s: %s", a->zsock.path,
-				 strerror(errno));
+			golog(LOG_ERROR, SCOPE_AGENT, "failed to accept conn: accept unix %s: %s",
+			      a->zsock.path, strerror(errno));
 		return;
 	}
 	getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
@@ -111,7 +112,7 @@ int server_start(struct agent *a, char *why, size_t cap)
 		return dirfd;
 	fd = sockpath_claim(dirfd, &a->zsock, why, cap);
 	if (fd == 1)
-		log_line(LOG_INFO, T_AGENT, "removed stale socket %s", a->zsock.path);
+		golog(LOG_INFO, SCOPE_EMU, "removed stale socket\tpath=%s", a->zsock.path);
 	if (fd >= 0)
 		fd = sockpath_listen(&a->zsock, dirfd, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
 				     0600, (gid_t)-1, 128, why, cap);
@@ -146,9 +147,7 @@ int server_add(struct agent *a, struct apod *p, struct agent_job *job)
 	m = zmsg_new(ZDS_REQ_ADD, p, p->uid);
 	if (!m)
 		return -ENOMEM;
-	log_line(LOG_INFO, T_AGENT,
-		 "sending pod add to ztunnel uid=%s name=%s namespace=%s serviceAccount=%s conn=%lu",
-		 p->uid, p->name, p->namespace_, p->service_account, c->id);
+	line_add(c, p);
 	m->job = job;
 	if (job)
 		job->waiting++;

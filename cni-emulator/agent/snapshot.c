@@ -7,23 +7,15 @@
  * Interface: conn.h.
  */
 #include "conn.h"
-#include "log.h"
+#include "lines.h"
 
 /* The message a pod gets in a snapshot; the lab rule for a vanished netns first. */
 static struct zmsg *snapshot_msg(const struct ztconn *c, struct apod *p)
 {
 	if (p->nsfd >= 0 && !apod_netns_present(p))
 		apod_release_fd(p);
-	if (p->nsfd >= 0) {
-		log_line(LOG_INFO, T_AGENT,
-			 "sending pod to ztunnel as part of snapshot uid=%s name=%s namespace=%s conn=%lu",
-			 p->uid, p->name, p->namespace_, c->id);
-		return zmsg_new(ZDS_REQ_ADD, p, p->uid);
-	}
-	log_line(LOG_INFO, T_AGENT,
-		 "netns is not available for pod, sending 'keep' to ztunnel uid=%s name=%s namespace=%s conn=%lu",
-		 p->uid, p->name, p->namespace_, c->id);
-	return zmsg_new(ZDS_REQ_KEEP, p, p->uid);
+	line_snapshot_pod(c, p, p->nsfd < 0);
+	return zmsg_new(p->nsfd >= 0 ? ZDS_REQ_ADD : ZDS_REQ_KEEP, p, p->uid);
 }
 
 /*

@@ -15,7 +15,7 @@
 
 #include "agent.h"
 #include "err.h"
-#include "log.h"
+#include "log_go.h"
 
 /* GET /pods's view of a pod, plus what only a restart needs: who enrolled it, and its rules. */
 static json_t *state_entry(const struct apod *p)
@@ -83,9 +83,9 @@ static int restore_pod(struct agent *a, json_t *o, char *why, size_t cap)
 	p->rules = json_is_true(json_object_get(o, "rules"));
 	p->watched = json_is_true(json_object_get(o, "watched"));
 	if (apod_open_netns(p, err, sizeof(err)))
-		log_line(LOG_INFO, T_AGENT, "restored pod without its netns uid=%s: %s", uid, err);
+		golog(LOG_INFO, SCOPE_EMU, "restored pod without its netns: %s\tuid=%s", err, uid);
 	else
-		log_line(LOG_INFO, T_AGENT, "restored pod uid=%s netns=%s", uid, netns);
+		golog(LOG_INFO, SCOPE_EMU, "restored pod\tuid=%s netns=%s", uid, netns);
 	return 0;
 }
 

@@ -25,7 +25,7 @@
 #include "cni.h"
 #include "clock.h"
 #include "err.h"
-#include "log.h"
+#include "log_go.h"
 #include "redirect.h"
 
 /* How long a new name may stay a plain file before it is given up on. */
@@ -90,7 +90,7 @@ static void add_candidate(struct agent *a, const char *name)
 	if (!wanted(a, name) || try_enroll(a, name, &mounted))
 		return;
 	if (mounted)
-		log_line(LOG_INFO, T_AGENT, "pod %s: its lo is down, enrolling it once it is up", name);
+		golog(LOG_INFO, SCOPE_EMU, "pod %s: its lo is down, enrolling it once it is up", name);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
@@ -159,8 +159,8 @@ static void watch_ready(struct loop_src *src, uint32_t events)
 	for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 		ev = (const struct inotify_event *)p;
 		if (ev->mask & IN_Q_OVERFLOW) {
-			log_line(LOG_WARN, T_AGENT, "watch: inotify queue overflowed, rescanning %s",
-				 NETNS_DIR);
+			golog(LOG_WARN, SCOPE_EMU, "watch: inotify queue overflowed, rescanning %s",
+			      NETNS_DIR);
 			rescan(a);
 		} else if (ev->len && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
 			add_candidate(a, ev->name);
@@ -215,8 +215,8 @@ int watch_start(struct agent *a, char *why, size_t cap)
 	if (ret)
 		return ze_reason(why, cap, ret, "--watch: %s", strerror(-ret));
 	loop_add_timer(&a->loop, &cand_timer, cand_next, cand_run, a);
-	log_line(LOG_INFO, T_AGENT, "watching %s for pods%s%s", NETNS_DIR,
-		 a->cfg.watch_match ? " matching " : "", a->cfg.watch_match ? a->cfg.watch_match : "");
+	golog(LOG_INFO, SCOPE_EMU, "watching %s for pods%s%s", NETNS_DIR,
+	      a->cfg.watch_match ? " matching " : "", a->cfg.watch_match ? a->cfg.watch_match : "");
 	rescan(a);
 	return 0;
 }

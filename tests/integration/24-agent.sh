@@ -92,7 +92,7 @@ is "$(sed -n 's/^add .* ino=\([0-9]*\) .*/\1/p' "$T_DIR/a.log")" "$(ns_inode "$P
 log=$(cat "$AG_LOG")
 like "$log" "new ztunnel connected, total connected: 1" "log: new ztunnel connected, total connected: 1"
 like "$log" "received hello from ztunnel" "log: received hello from ztunnel"
-like "$log" "sending pod to ztunnel as part of snapshot uid=$P1" "log: sending pod to ztunnel as part of snapshot"
+like "$log" "sending pod to ztunnel as part of snapshot"$'\t'"uid=$P1" "log: sending pod to ztunnel as part of snapshot"
 is "$(pods | jq -r '.[0].state')" "enrolled" "GET /pods: enrolled once a ztunnel acked it"
 
 # ---- steady state: Add to the newest only, Del to all -------------------------
@@ -102,7 +102,7 @@ out=$(enroll --namespace shop --service-account web --name web-0 --uid uid-2 "$P
 is "$rc:$out" "0:pod uid-2 enrolled" "enroll: pod uid-2 enrolled"
 check "peer a gets the Add with name, namespace and service account" \
 	got a "add uid=uid-2 name=web-0 namespace=shop sa=web fds=1 hex=$(zds_add_hex uid-2 web-0 shop web)"
-like "$(cat "$AG_LOG")" "sending pod add to ztunnel uid=uid-2 name=web-0 namespace=shop serviceAccount=web" \
+like "$(cat "$AG_LOG")" "sending pod add to ztunnel"$'\t'"uid=uid-2 name=web-0 namespace=shop serviceAccount=web conn_uuid=" \
 	"log: sending pod add to ztunnel"
 
 start_peer b
@@ -123,7 +123,7 @@ out=$(unenroll uid-2) && rc=0 || rc=$?
 is "$rc:$out" "0:pod uid-2 removed from the mesh" "unenroll by uid"
 check "peer a gets the Del" got a "del uid=uid-2 hex=$(zds_del_hex uid-2)"
 check "peer b gets the Del" got b "del uid=uid-2 hex=$(zds_del_hex uid-2)"
-like "$(cat "$AG_LOG")" "removing pod from mesh uid=uid-2" "log: removing pod from mesh"
+like "$(cat "$AG_LOG")" "removing pod from mesh"$'\t'"ns=shop name=web-0 deleted=false" "log: removing pod from mesh"
 out=$(unenroll "$P3") && rc=0 || rc=$?
 is "$rc:$out" "0:pod $P3 removed from the mesh" "unenroll by netns name"
 out=$(unenroll no-such-pod) && rc=0 || rc=$?
@@ -172,7 +172,7 @@ ip netns del "$P1"
 start_peer e
 snapshot_done e
 check "peer e: Keep for the pod whose netns is gone" has_line e "keep uid=$P1 hex=$(zds_keep_hex "$P1")"
-like "$(cat "$AG_LOG")" "netns is not available for pod, sending 'keep' to ztunnel uid=$P1" \
+like "$(cat "$AG_LOG")" "netns is not available for pod, sending 'keep' to ztunnel"$'\t'"uid=$P1" \
 	"log: netns is not available for pod, sending 'keep' to ztunnel"
 is "$(pods | jq -r --arg u "$P1" '.[] | select(.uid == $u) | .state')" "netns-gone" "GET /pods: netns-gone"
 check "the agent released the vanished netns's fd" eval "! holds_inode $AG_PID $ino_p1"

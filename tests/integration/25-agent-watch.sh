@@ -37,7 +37,7 @@ check "watch: a name outside --watch-match is left alone" eval "sleep 1; [[ \$(u
 
 ip netns del "$W1"
 check "watch: removing the netns sends a Del" seen "^del uid=$W1 "
-like "$(cat "$AG_LOG")" "removing pod from mesh uid=$W1 name=$W1 namespace=default deleted=true" \
+like "$(cat "$AG_LOG")" "removing pod from mesh"$'\t'"ns=default name=$W1 deleted=true" \
 	"log: removing pod from mesh ... deleted=true"
 is "$(uids)" "" "GET /pods: the pod is gone"
 
@@ -62,7 +62,7 @@ is "$(uids)" "" "and it is not enrolled"
 bind_mount /proc/$$/ns/net "/run/netns/$T_PREFIX-whost"
 _netns+=("$T_PREFIX-whost")	# ip netns del unmounts and removes the file
 check "watch: a host netns bind-mounted in /run/netns is refused" \
-	wait_for 10 grep -q "failed to add pod to the mesh uid=$T_PREFIX-whost: refusing" "$AG_LOG"
+	wait_for 10 grep -qP "failed to add pod to the mesh: refusing .*\tuid=$T_PREFIX-whost\$" "$AG_LOG"
 is "$(uids)" "" "and it is not enrolled"
 is "$(host_rules)" "$before" "and nothing was installed in the host's netns"
 

@@ -55,7 +55,7 @@ check "zt1: ready after the (empty) snapshot" wait_for 10 ready_is 200
 
 mk_netns web
 WEB=$NS
-check "agent --watch: sending pod add to ztunnel" agent_said "sending pod add to ztunnel uid=$WEB"
+check "agent --watch: sending pod add to ztunnel" agent_said "sending pod add to ztunnel"$'\t'"uid=$WEB "
 check "zt1 binds the pod's listeners" wait_for 10 eval '[[ $(listener_count "$WEB") -ge 3 ]]'
 
 # ---- the agent restarts -----------------------------------------------------
@@ -69,7 +69,7 @@ is "$READY_BODY" $'not ready, pending: workload proxy manager\n' "zt1: ... pendi
 check "zt1 keeps the pod's listeners" eval '[[ $(listener_count "$WEB") -ge 3 ]]'
 start_agent
 check "agent, restarted: the pod from its state file goes in the snapshot" \
-	agent_said "sending pod to ztunnel as part of snapshot uid=$WEB"
+	agent_said "sending pod to ztunnel as part of snapshot"$'\t'"uid=$WEB "
 check "zt1: ready again after the new snapshot" wait_for 30 ready_is 200
 
 # ---- upgrade: a second ztunnel, then SIGTERM to the first ------------------
@@ -85,17 +85,17 @@ wait "$ZT1" && rc=0 || rc=$?
 is "$rc" 0 "zt1: SIGTERM drains and exits 0"
 check "zt1 logged its drain (1.21's lines)" grep -q 'all inbound connections drained' "$ZT1_LOG"
 is "$(owners "$WEB")" "pid=$ZT2 " "upgrade: zt2 alone owns 15006 afterwards"
-check "agent: zt1 disconnected" agent_said "ztunnel disconnected, total connected: 1"
+check "agent: zt1 disconnected" agent_said "ztunnel disconnected, total connected %!s(int=1)"
 
 # ---- the pod's deletion, enroll and unenroll --------------------------------
 
 ip netns del "$WEB"
-check "agent: removing pod from mesh" agent_said "removing pod from mesh uid=$WEB"
+check "agent: removing pod from mesh" agent_said "removing pod from mesh"$'\t'"ns=default name=$WEB "
 check "zt2 drains the pod" wait_for 10 grep -q "all inbound connections drained" "$ZT2_LOG"
 
 mk_netns other
 OTHER=$NS
-check "agent --watch enrols a second pod" agent_said "sending pod add to ztunnel uid=$OTHER"
+check "agent --watch enrols a second pod" agent_said "sending pod add to ztunnel"$'\t'"uid=$OTHER "
 out=$("$CNI" unenroll --agent "$CTL" "$OTHER" 2>&1) && rc=0 || rc=$?
 is "$rc:$out" "0:pod $OTHER removed from the mesh" "unenroll NETNS: pod X removed from the mesh"
 check "zt2's listeners in it are gone" wait_for 10 eval '[[ $(listener_count "$OTHER") == 0 ]]'
