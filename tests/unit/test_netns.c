@@ -221,6 +221,28 @@ static void test_ids(void)
 	is_int(netns_fd_id(-1, &c), -EBADF, "netns_fd_id(-1) == -EBADF");
 }
 
+/* ---- netns_return ------------------------------------------------------ */
+
+static void test_return(void)
+{
+	struct netns_id home, now, other;
+	int fd = netns_open_current(), ret;
+
+	ok(fd >= 0 && netns_fd_id(fd, &home) == 0, "netns_return: the home fd and its id");
+	if (fd < 0)
+		return;
+	other = home;
+	other.ino++;
+	is_int(netns_return(fd, &other), -EIO,
+	       "netns_return refuses an fd that is not home's namespace (a reused number)");
+	is_int(netns_return(-1, &home), -EBADF, "netns_return(-1) == -EBADF");
+	/* a plain user may not setns at all: then the setns error comes back */
+	ret = netns_return(fd, &home);
+	ok(ret == 0 || ret == -EPERM, "netns_return home: 0, or -EPERM without CAP_SYS_ADMIN (%d)", ret);
+	ok(netns_current_id(&now) == 0 && netns_id_eq(&now, &home), "netns_return: still home after");
+	close(fd);
+}
+
 /* ---- netns_resolve ----------------------------------------------------- */
 
 static void resolve_case(const char *spec, int want_ret, const char *want_path,
@@ -436,6 +458,7 @@ int main(void)
 	test_ns_type_name();
 	test_open_path();
 	test_ids();
+	test_return();
 	test_resolve();
 	test_log_quote();
 	return done_testing();
