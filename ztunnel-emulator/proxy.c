@@ -7,14 +7,12 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -23,6 +21,7 @@
 #include "daemon.h"
 #include "dns/server.h"
 #include "fmt.h"
+#include "ifflags.h"
 #include "listeners.h"
 #include "log.h"
 #include "netns.h"
@@ -74,24 +73,6 @@ static void warn_lo_down(const struct daemon *d, const struct pod *p)
 	log_line(LOG_WARN, T_SM,
 		 "pod %s: loopback interface lo is down in its network namespace; listeners on %s are unreachable (fix: ip -n %s link set lo up)",
 		 uid_text(u, sizeof(u), p->uid, p->uid_len), d->cfg.addr_text, ns);
-}
-
-/*
- * Whether lo is up in the pod, asked through one of the pod's own sockets:
- * an interface ioctl answers for the netns the socket was made in, so this
- * runs at home, with no rtnetlink socket made during the visit and no
- * netlink round trip (issue 18: 13 of the Add's 75 µs went there).
- */
-static int lo_is_up(int fd, bool *up)
-{
-	struct ifreq ifr;
-
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, "lo", 3);
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return -errno;
-	*up = (ifr.ifr_flags & IFF_UP) != 0;
-	return 0;
 }
 
 /* Socket options of a listener, as ztunnel sets them, before bind. */
@@ -304,8 +285,12 @@ int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 		}
 	}
 
+	/*
+	 * lo, asked through one of the pod's own listeners (ifflags.c): at home,
+	 * no rtnetlink socket made in the visit (issue 18: 13 of 75 us went there)
+	 */
 	if (p->nlisteners) {
-		ret = lo_is_up(p->listeners[0].ev.fd, &lo_up);
+		ret = if_is_up(p->listeners[0].ev.fd, "lo", &lo_up);
 		if (ret)
 			log_line(LOG_WARN, T_EMU, "cannot read the state of lo in the pod netns: %s",
 				 strerror(-ret));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netns helpers that need no privileges, and log_quote. */
+#include "ifflags.h"
 #include "log.h"
 #include "netns.h"
 
@@ -243,6 +244,30 @@ static void test_return(void)
 	close(fd);
 }
 
+/* ---- ifflags ------------------------------------------------------------ */
+
+static void test_ifflags(void)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), own, ret;
+	bool up = false;
+
+	ok(fd >= 0, "ifflags: a socket to ask through");
+	if (fd < 0)
+		return;
+	/* every mode brings lo up in the netns it runs in (run.sh, lib.sh) */
+	ok(if_is_up(fd, "lo", &up) == 0 && up, "if_is_up(lo): up");
+	is_int(if_is_up(fd, "zeNoSuchIf0", &up), -ENODEV, "if_is_up: a missing interface is -ENODEV");
+	is_int(if_is_up(fd, "a-name-longer-than-ifnamsiz", &up), -EINVAL,
+	       "if_is_up: a name longer than IFNAMSIZ is -EINVAL");
+	close(fd);
+	own = netns_open_current();
+	ret = own >= 0 ? if_is_up_in(own, "lo") : own;
+	ok(ret == 1 || ret == -EPERM, "if_is_up_in(own netns, lo): 1, or -EPERM without CAP_SYS_ADMIN (%d)",
+	   ret);
+	if (own >= 0)
+		close(own);
+}
+
 /* ---- netns_resolve ----------------------------------------------------- */
 
 static void resolve_case(const char *spec, int want_ret, const char *want_path,
@@ -459,6 +484,7 @@ int main(void)
 	test_open_path();
 	test_ids();
 	test_return();
+	test_ifflags();
 	test_resolve();
 	test_log_quote();
 	return done_testing();
