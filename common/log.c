@@ -177,6 +177,47 @@ out:
 	pthread_mutex_unlock(&q.mu);
 }
 
+/* The calling thread's held lines (log_batch_begin()); only that thread touches it. */
+#define BATCH_CAP 4096
+static __thread struct {
+	bool on;
+	size_t len;
+	char buf[BATCH_CAP];
+} batch;
+
+static void batch_flush(void)
+{
+	if (batch.len)
+		emit(batch.buf, batch.len);
+	batch.len = 0;
+}
+
+/* A complete line (or lines) on its way out: held while a batch is on and it fits. */
+static void out(const char *s, size_t n)
+{
+	if (batch.on) {
+		if (batch.len + n > BATCH_CAP)
+			batch_flush();
+		if (n <= BATCH_CAP) {
+			memcpy(batch.buf + batch.len, s, n);
+			batch.len += n;
+			return;
+		}
+	}
+	emit(s, n);
+}
+
+void log_batch_begin(void)
+{
+	batch.on = true;
+}
+
+void log_batch_end(void)
+{
+	batch_flush();
+	batch.on = false;
+}
+
 /* Blocking write of part of the queue; -1 when the descriptor is broken. */
 static ssize_t writer_write(const char *s, size_t n)
 {
@@ -334,6 +375,7 @@ bool log_flush(double seconds)
 	struct timespec until;
 	bool done;
 
+	batch_flush();
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += (time_t)seconds;
 	until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
@@ -430,7 +472,7 @@ static void log_vline(enum log_level level, const char *target, const char *fmt,
 	line = log_compose(level, target, body, &n);
 	free(body);
 	if (line)
-		emit(line, n);
+		out(line, n);
 	free(line);
 }
 
@@ -483,7 +525,7 @@ void log_plain(const char *fmt, ...)
 		return;
 	n = strlen(body);
 	body[n] = '\n';	/* vasprintf left room for its NUL */
-	emit(body, n + 1);
+	out(body, n + 1);
 	free(body);
 }
 

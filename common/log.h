@@ -65,6 +65,16 @@ void log_line(enum log_level level, const char *target, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /*
+ * The calling thread's lines from log_batch_begin() to log_batch_end() are
+ * held and handed on together: one write(2) for a pod Add's four or five
+ * lines instead of one each (issue 18). Same bytes, same order; lines that
+ * would not fit in the batch (4 KiB) flush it first. log_flush()
+ * writes a held batch out before anything else.
+ */
+void log_batch_begin(void);
+void log_batch_end(void);
+
+/*
  * Rate limit for one kind of repeated warning (refused peers, out of fds,
  * oversized requests): at most `burst` lines per `interval` seconds. Lines
  * over the limit are counted, and the first line let through afterwards is

@@ -172,6 +172,18 @@ int netns_enter(int fd)
 	return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
 }
 
+int netns_return(int fd, const struct netns_id *home)
+{
+	struct netns_id id;
+	int ret = netns_fd_id(fd, &id);
+
+	if (ret)
+		return ret;
+	if (!netns_id_eq(&id, home))
+		return -EIO;
+	return netns_enter(fd);
+}
+
 int netns_run_in(int nsfd, int (*fn)(void *), void *arg)
 {
 	int own = netns_open_current(), ret, back;

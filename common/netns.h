@@ -56,6 +56,16 @@ int netns_current_id(struct netns_id *id);
 /* setns(fd, CLONE_NEWNET): 0 or -errno. */
 int netns_enter(int fd);
 
+/*
+ * Back home after a visit: setns(fd) where fd must still be the namespace
+ * home names (an fd number closed and reused by a pod's netns would pass
+ * setns). 0 only when both hold: setns() succeeded, so the thread is now
+ * in fd's namespace, and fd's nsfs inode is home's. -errno otherwise, -EIO
+ * for a different namespace. An fstat() of the fd, not a path walk of
+ * /proc/thread-self/ns/net: this runs twice per pod Add (issue 18).
+ */
+int netns_return(int fd, const struct netns_id *home);
+
 /* Non-empty and only 0-9: a PID, as a NETNS argument or a /proc entry. */
 bool all_digits(const char *s);
 

@@ -7,6 +7,7 @@
 #include "pods.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@
 #include "listeners.h"
 #include "log.h"
 #include "proxy.h"
+
+#define MIN_BUCKETS 64
 
 static uint64_t hash_bytes(const void *data, size_t len)
 {
@@ -50,7 +53,7 @@ static size_t ns_bucket(const struct pod_table *t, const struct netns_id *id)
 int pod_table_init(struct pod_table *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->nbuckets = 64;
+	t->nbuckets = MIN_BUCKETS;
 	t->by_uid = calloc(t->nbuckets, sizeof(*t->by_uid));
 	t->by_ns = calloc(t->nbuckets, sizeof(*t->by_ns));
 	if (!t->by_uid || !t->by_ns) {
@@ -99,10 +102,12 @@ static void link_hashes(struct pod_table *t, struct pod *p)
 	t->by_ns[b] = p;
 }
 
-/* Keeps chains short as pods grow (a dense node holds thousands). */
-static int grow(struct pod_table *t)
+/*
+ * Keeps chains short as pods grow (a dense node holds thousands), and gives
+ * the buckets back as they go (issue 18: memory back after deleting all).
+ */
+static int rehash(struct pod_table *t, size_t n)
 {
-	size_t n = t->nbuckets * 2;
 	struct pod **u = calloc(n, sizeof(*u)), **s = calloc(n, sizeof(*s));
 	struct pod *p;
 
@@ -123,7 +128,7 @@ static int grow(struct pod_table *t)
 
 int pod_insert(struct pod_table *t, struct pod *p)
 {
-	if (t->count >= t->nbuckets && grow(t) < 0)
+	if (t->count >= t->nbuckets && rehash(t, t->nbuckets * 2) < 0)
 		return -ENOMEM;
 	link_hashes(t, p);
 	p->prev = NULL;
@@ -159,6 +164,9 @@ void pod_remove(struct pod_table *t, struct pod *p)
 		p->next->prev = p->prev;
 	p->prev = p->next = NULL;
 	t->count--;
+	/* a quarter full: half the buckets (no thrash, growing waits for full); kept if no memory */
+	if (t->nbuckets > MIN_BUCKETS && t->count < t->nbuckets / 4)
+		rehash(t, t->nbuckets / 2);
 }
 
 static char *dup_n(const char *s, size_t len)
@@ -265,6 +273,22 @@ static void free_pod(struct loop_deferred *dd)
 	pod_free(container_of(dd, struct pod, dead));
 }
 
+/*
+ * Once the last pod is gone, the heap's free pages go back to the kernel:
+ * queued after the pods' own deferred frees (the queue runs in order).
+ * glibc keeps small freed chunks otherwise, and a node that drained
+ * thousands of pods would keep their memory for good.
+ */
+static struct loop_deferred trim;
+static bool trim_queued;
+
+static void trim_heap(struct loop_deferred *dd)
+{
+	(void)dd;
+	trim_queued = false;
+	malloc_trim(0);
+}
+
 void pod_drain(struct daemon *d, struct pod *p)
 {
 	if (p->state == POD_PENDING) {
@@ -283,6 +307,10 @@ void pod_drain(struct daemon *d, struct pod *p)
 	close(p->netns_fd);
 	p->netns_fd = -1;
 	loop_defer_free(&d->loop, &p->dead, free_pod);
+	if (!d->pods.count && !trim_queued) {
+		trim_queued = true;
+		loop_defer_free(&d->loop, &trim, trim_heap);
+	}
 }
 
 /* Starts the proxy, or leaves the pod pending; err says why it failed. */

@@ -225,10 +225,13 @@ static void handle_request(struct daemon *d, struct conn *c, struct zds_in *in)
 		c->got_request = true;
 		list_del(&c->wait);
 	}
+	/* the request's log lines leave in one write, before its answer */
+	log_batch_begin();
 	switch (in->req.type) {
 	case ZDS_REQ_ADD:
 		c->kind = REQ_ADD;	/* a well-formed Add from here on; before, a read failure */
 		wm_add(d, &c->wm, &in->req, in->netns_fd, &r);
+		log_batch_end();
 		send_reply(d, c, &r);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		stats_observe_add(&d->stats, (double)(t1.tv_sec - t0.tv_sec) +
@@ -237,19 +240,23 @@ static void handle_request(struct daemon *d, struct conn *c, struct zds_in *in)
 	case ZDS_REQ_DEL:
 		c->kind = REQ_DEL;
 		wm_del(d, &c->wm, &in->req, &r);
+		log_batch_end();
 		send_reply(d, c, &r);
 		break;
 	case ZDS_REQ_KEEP:
 		c->kind = REQ_KEEP;
 		wm_keep(d, &c->wm, &in->req, &r);
+		log_batch_end();
 		send_reply(d, c, &r);
 		break;
 	case ZDS_REQ_SNAPSHOT_SENT:
 		c->kind = REQ_SNAPSHOT;
 		wm_snapshot_sent(d, &c->wm, &r);
+		log_batch_end();
 		send_reply(d, c, &r);
 		break;
 	default:
+		log_batch_end();
 		break;
 	}
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Owns: the control socket: HTTP/1.1 on a Unix stream socket, served by
- * libmicrohttpd on a listening fd made here (MHD_OPTION_LISTEN_SOCKET).
+ * libmicrohttpd (loaded by mhd_dl.c) on a listening fd made here
+ * (MHD_OPTION_LISTEN_SOCKET).
  * Routes: POST /cmdadd (istio-cni's CNI plugin event), POST /enroll,
  * POST /unenroll, GET /pods. Each request thread parses its body (plugin.c),
  * hands a job to the loop through an eventfd and waits for the loop to
@@ -9,7 +10,6 @@
  * Never touches: the pod table from a request thread. Interface: agent.h.
  */
 #include <errno.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "mhd_dl.h"
 #include "plugin.h"
 
 #define BODY_MAX 65536
@@ -48,6 +49,9 @@ struct control {
 	struct list_node queued;	/* struct cjob, for the loop */
 	bool stopping;
 };
+
+/* Set by control_start() before the server's threads exist; read-only after. */
+static const struct mhd_api *mhd;
 
 /* A request's body as it arrives. */
 struct upload {
@@ -147,12 +151,12 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	r = mhd->create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", type);
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+	mhd->add_response_header(r, "Content-Type", type);
+	ret = mhd->queue_response(conn, status, r);
+	mhd->destroy_response(r);
 	return ret;
 }
 
@@ -293,6 +297,11 @@ int control_start(struct agent *a, char *why, size_t cap)
 
 	if (!ctl)
 		return -ENOMEM;
+	mhd = mhd_dl_load(why, cap);
+	if (!mhd) {
+		free(ctl);
+		return -ENOENT;
+	}
 	ctl->a = a;
 	a->control = ctl;
 	list_init(&ctl->queued);
@@ -307,11 +316,11 @@ int control_start(struct agent *a, char *why, size_t cap)
 	fd = listen_control(ctl, why, cap);
 	if (fd < 0)
 		return fd;
-	ctl->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-					    MHD_USE_ITC,
-				    0, NULL, NULL, handler, ctl, MHD_OPTION_LISTEN_SOCKET, fd,
-				    MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_CONNECTION_TIMEOUT,
-				    30U, MHD_OPTION_NOTIFY_COMPLETED, completed, ctl, MHD_OPTION_END);
+	ctl->mhd = mhd->start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					     MHD_USE_ITC,
+				     0, NULL, NULL, handler, ctl, MHD_OPTION_LISTEN_SOCKET, fd,
+				     MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_CONNECTION_TIMEOUT,
+				     30U, MHD_OPTION_NOTIFY_COMPLETED, completed, ctl, MHD_OPTION_END);
 	if (!ctl->mhd) {
 		close(fd);
 		sockpath_remove(&ctl->sp);
@@ -351,7 +360,7 @@ void control_stop(struct agent *a)
 		return;
 	control_quiesce(a);
 	if (ctl->mhd) {
-		MHD_stop_daemon(ctl->mhd);
+		mhd->stop_daemon(ctl->mhd);
 		sockpath_remove(&ctl->sp);
 	}
 	if (ctl->efd.fd >= 0)

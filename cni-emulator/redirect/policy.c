@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ifflags.h"
 #include "netns.h"
 #include "nl.h"
 #include "rd_internal.h"
@@ -191,22 +192,10 @@ int rd_has_ipv6(int nsfd)
 	return ret == -ENODEV ? 0 : ret;
 }
 
+/* an interface ioctl, not rtnetlink: the lo check after every add (issue 18) */
 int rd_link_up(int nsfd, const char *name)
 {
-	struct mnl_socket *nl = NULL;
-	struct nl_link_q q = { .index = 0 };
-	char err[256];
-	int ret;
-
-	snprintf(q.name, sizeof(q.name), "%s", name);
-	ret = open_in(nsfd, &nl, err, sizeof(err));
-	if (ret)
-		return ret;
-	ret = nl_link(nl, &q);
-	nl_close(nl);
-	if (ret)
-		return ret;
-	return !!(q.flags & IFF_UP);
+	return if_is_up_in(nsfd, name);
 }
 
 struct dump_ctx {

@@ -208,6 +208,48 @@ static void test_long_line(void)
 	close(p[1]);
 }
 
+/* A batch holds the thread's lines and hands them on in one write, in order. */
+static void test_batch(void)
+{
+	static char out[16384], big[6000];
+	struct pollfd pfd;
+	ssize_t n;
+	int p[2];
+
+	memset(big, 'y', sizeof(big) - 1);
+	if (pipe2(p, O_CLOEXEC) < 0 || log_start(p[1], 65536) < 0) {
+		fail("batch: a pipe and log_start: %s", strerror(errno));
+		return;
+	}
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	log_batch_begin();
+	log_plain("one");
+	log_plain("two");
+	log_plain("three");
+	is_int(poll(&pfd, 1, 0), 0, "batch: nothing written before log_batch_end");
+	log_batch_end();
+	n = read(p[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	is_str(out, "one\ntwo\nthree\n", "batch: the three lines arrive in one read, in order");
+	log_batch_begin();
+	log_plain("held");
+	log_plain("%s", big);	/* larger than a batch: the held line goes first */
+	log_plain("after");
+	log_batch_end();
+	log_flush(1.0);
+	read_until(p[0], out, sizeof(out), "after\n", 1000);
+	ok(!strncmp(out, "held\n", 5) && strlen(out) == 5 + sizeof(big) + 6 &&
+		   !strcmp(out + strlen(out) - 6, "after\n"),
+	   "batch: a line too big for it flushes it and goes out whole, in order");
+	log_plain("unbatched");
+	read_until(p[0], out, sizeof(out), "\n", 1000);
+	is_str(out, "unbatched\n", "after log_batch_end a line goes out at once");
+	ok(log_stop(1.0), "batch: log_stop");
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	/* as the daemon does: a reader that is gone is an EPIPE, not a death */
@@ -217,5 +259,6 @@ int main(void)
 	test_stalled_reader();
 	test_reader_gone();
 	test_long_line();
+	test_batch();
 	return done_testing();
 }

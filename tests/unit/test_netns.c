@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* netns helpers that need no privileges, and log_quote. */
+#include "ifflags.h"
 #include "log.h"
 #include "netns.h"
 
@@ -221,6 +222,52 @@ static void test_ids(void)
 	is_int(netns_fd_id(-1, &c), -EBADF, "netns_fd_id(-1) == -EBADF");
 }
 
+/* ---- netns_return ------------------------------------------------------ */
+
+static void test_return(void)
+{
+	struct netns_id home, now, other;
+	int fd = netns_open_current(), ret;
+
+	ok(fd >= 0 && netns_fd_id(fd, &home) == 0, "netns_return: the home fd and its id");
+	if (fd < 0)
+		return;
+	other = home;
+	other.ino++;
+	is_int(netns_return(fd, &other), -EIO,
+	       "netns_return refuses an fd that is not home's namespace (a reused number)");
+	is_int(netns_return(-1, &home), -EBADF, "netns_return(-1) == -EBADF");
+	/* a plain user may not setns at all: then the setns error comes back */
+	ret = netns_return(fd, &home);
+	ok(ret == 0 || ret == -EPERM, "netns_return home: 0, or -EPERM without CAP_SYS_ADMIN (%d)", ret);
+	ok(netns_current_id(&now) == 0 && netns_id_eq(&now, &home), "netns_return: still home after");
+	close(fd);
+}
+
+/* ---- ifflags ------------------------------------------------------------ */
+
+static void test_ifflags(void)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), own, ret;
+	bool up = false;
+
+	ok(fd >= 0, "ifflags: a socket to ask through");
+	if (fd < 0)
+		return;
+	/* every mode brings lo up in the netns it runs in (run.sh, lib.sh) */
+	ok(if_is_up(fd, "lo", &up) == 0 && up, "if_is_up(lo): up");
+	is_int(if_is_up(fd, "zeNoSuchIf0", &up), -ENODEV, "if_is_up: a missing interface is -ENODEV");
+	is_int(if_is_up(fd, "a-name-longer-than-ifnamsiz", &up), -EINVAL,
+	       "if_is_up: a name longer than IFNAMSIZ is -EINVAL");
+	close(fd);
+	own = netns_open_current();
+	ret = own >= 0 ? if_is_up_in(own, "lo") : own;
+	ok(ret == 1 || ret == -EPERM, "if_is_up_in(own netns, lo): 1, or -EPERM without CAP_SYS_ADMIN (%d)",
+	   ret);
+	if (own >= 0)
+		close(own);
+}
+
 /* ---- netns_resolve ----------------------------------------------------- */
 
 static void resolve_case(const char *spec, int want_ret, const char *want_path,
@@ -436,6 +483,8 @@ int main(void)
 	test_ns_type_name();
 	test_open_path();
 	test_ids();
+	test_return();
+	test_ifflags();
 	test_resolve();
 	test_log_quote();
 	return done_testing();

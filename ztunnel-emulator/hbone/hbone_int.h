@@ -45,6 +45,7 @@ struct hbone {
 	SSL_CTX *server, *client;
 	struct list_node conns;	/* every HBONE connection */
 	struct loop_timer timer;	/* PINGs, dead peers, upstream connect timeouts */
+	struct list_node due;		/* struct hbone_pod: certificates to issue this turn */
 	struct tcp_series *series;	/* metrics.c */
 };
 
@@ -106,7 +107,9 @@ struct hstream {
 /* What HBONE keeps per pod (struct pod's hbone). */
 #define POD_MAX_ADDRS 8
 struct hbone_pod {
-	struct ca_leaf *leaf;	/* NULL: issuing failed */
+	struct ca_leaf *leaf;	/* NULL: not issued yet (on hbone->due), or issuing failed */
+	struct pod *pod;
+	struct list_node due;	/* on hbone->due until issued; next NULL when off it */
 	struct sockaddr_storage addrs[POD_MAX_ADDRS];	/* its interfaces' addresses */
 	size_t naddrs;
 	struct timespec fetched;	/* monotonic; addrs are re-read when stale */
