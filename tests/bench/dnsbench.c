@@ -9,12 +9,14 @@
  *     set, and for type A one answer 192.0.2.1 (TTL 30); other types get an
  *     empty NOERROR. Prints "ready" once bound. Runs until SIGTERM/SIGINT.
  *
- *   dnsbench load [--netns PATH] --inflight K --seconds S NAME SERVER PORT QNAME
+ *   dnsbench load [--netns PATH] --inflight K --seconds S [--expect IP] NAME SERVER PORT QNAME
  *     Keeps K queries for QNAME (type A) in flight on one UDP socket for S
  *     seconds, each with its own id; a reply counts when its id and question
- *     match one in flight. A query unanswered after 1 s is counted lost and
- *     sent again under a new id. Prints
- *       dns-summary NAME sent N answered M lost L qps Q p50_us A p99_us B
+ *     match one in flight (with --expect, and its last record's data is IP:
+ *     else it counts as wrong, so a reply from the wrong server shows). A
+ *     query unanswered after 1 s is counted lost and sent again under a new
+ *     id. Prints
+ *       dns-summary NAME sent N answered M wrong W lost L qps Q p50_us A p99_us B
  *     (qps: answered per second of wall time; latency: send to reply,
  *     nearest rank). With K = 1 the latency is one query's round trip.
  *
@@ -51,7 +53,7 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"Usage: dnsbench serve [--netns PATH] ADDR PORT\n"
-		"       dnsbench load [--netns PATH] --inflight K --seconds S NAME SERVER PORT QNAME\n");
+		"       dnsbench load [--netns PATH] --inflight K --seconds S [--expect IP] NAME SERVER PORT QNAME\n");
 	return 2;
 }
 
@@ -173,7 +175,9 @@ struct load {
 	unsigned char query[300];
 	int64_t sent_at[65536];	/* by id; 0: not in flight */
 	unsigned short next_id;
-	long sent, answered, lost;
+	long sent, answered, wrong, lost;
+	int expect;		/* check the last 4 bytes against want */
+	unsigned char want[4];
 	int64_t *lat;
 	size_t nlat;
 };
@@ -206,6 +210,11 @@ static int take_reply(struct load *l)
 	id = (unsigned short)(buf[0] << 8 | buf[1]);
 	if (!l->sent_at[id])
 		return 0;
+	if (l->expect && memcmp(buf + n - 4, l->want, 4)) {
+		l->sent_at[id] = 0;
+		l->wrong++;
+		return 1;
+	}
 	if (l->nlat < MAX_SAMPLES)
 		l->lat[l->nlat++] = now_ns() - l->sent_at[id];
 	l->sent_at[id] = 0;
@@ -252,7 +261,8 @@ static void run_load(struct load *l, int inflight, double seconds)
 
 static int load(int argc, char **argv)
 {
-	int inflight = 0;
+	int inflight = 0, expect = 0;
+	unsigned char want[4];
 	double seconds = 0;
 	struct sockaddr_in sa;
 	struct load *l;
@@ -263,6 +273,8 @@ static int load(int argc, char **argv)
 			inflight = atoi(argv[1]);
 		else if (!strcmp(argv[0], "--seconds"))
 			seconds = atof(argv[1]);
+		else if (!strcmp(argv[0], "--expect") && inet_pton(AF_INET, argv[1], want) == 1)
+			expect = 1;
 		else
 			return usage();
 	}
@@ -278,11 +290,13 @@ static int load(int argc, char **argv)
 		return 1;
 	}
 	l->qlen = build_query(l->query, argv[3], 0);
+	l->expect = expect;
+	memcpy(l->want, want, 4);
 	l->next_id = (unsigned short)getpid();
 	t0 = now_ns();
 	run_load(l, inflight, seconds);
-	printf("dns-summary %s sent %ld answered %ld lost %ld qps %.0f p50_us %.1f p99_us %.1f\n",
-	       argv[0], l->sent, l->answered, l->lost,
+	printf("dns-summary %s sent %ld answered %ld wrong %ld lost %ld qps %.0f p50_us %.1f p99_us %.1f\n",
+	       argv[0], l->sent, l->answered, l->wrong, l->lost,
 	       (double)l->answered / ((double)(now_ns() - t0) / 1e9),
 	       l->nlat ? (double)l->lat[nearest_rank(l->nlat, 0.5)] / 1e3 : 0.0,
 	       l->nlat ? (double)l->lat[nearest_rank(l->nlat, 0.99)] / 1e3 : 0.0);
