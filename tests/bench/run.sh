@@ -462,7 +462,8 @@ MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 LOAD=$(cut -d ' ' -f 1-3 /proc/loadavg)
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+# (history.csv left out: each run appends to it)
+DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no -- . ':!tests/bench/history.csv' 2>/dev/null | wc -l)
 # busy_now: the other processes using >= 5% CPU now (a second top frame:
 # current, not lifetime, CPU), then their total on a line of its own
 busy_now() {
@@ -745,12 +746,13 @@ if want 3; then
 	rate=$(med "${rates[@]}") drate=$(med "${drates[@]}")
 	agent_snapshot
 	# the lock-step floor: one Add's required kernel work at a time (2's add-floor, same run)
-	lfloor=$(calc "1e6 / ${FIG[add_required_p50_us]:-nan}" 0)
+	lfloor=-
+	[[ -z ${FIG[add_required_p50_us]:-} ]] || lfloor="$(calc "1e6 / ${FIG[add_required_p50_us]}" 0) pods/s lock-step"
 	row 3 snapshot_pods "snapshot size (agent -> ztunnel --connect)" "$SNAP_PODS" pods "4000" info
 	row 3 snapshot_pods_per_s "snapshot: pods/s, stream start -> snapshot sent" "$SNAP_RATE" "pods/s" ">= 20000" "$(met "$(fcmp "$SNAP_RATE" '>=' 20000)")" \
-		"$lfloor pods/s lock-step" "$rate pods/s one-shot sync"
+		"$lfloor" "$rate pods/s one-shot sync"
 	row 3 snapshot_ready_ms "snapshot: stream start -> ztunnel ready" "$SNAP_READY_MS" ms "-" info
-	row 3 sync_pods_per_s "one-shot sync wall: pods/s (median of $SYNC_ROUNDS x $SYNC_PODS)" "$rate" "pods/s" "-" info "$lfloor pods/s lock-step"
+	row 3 sync_pods_per_s "one-shot sync wall: pods/s (median of $SYNC_ROUNDS x $SYNC_PODS)" "$rate" "pods/s" "-" info "$lfloor"
 	row 3 sync_daemon_pods_per_s "daemon handling only: count/sum" "$drate" "pods/s" "-" info
 	row 3 sync_add_p50_us "daemon Add p50 during the sync (last round)" "$(hq "$TMP/s$SYNC_ROUNDS.d" 0.5)" us "-" info
 	row 4 agent_fds_at_0 "agent fds: 0 / $SNAP_PODS pods / all unenrolled" "$AG0_FDS / $AGS_FDS / $AGU_FDS" fds "<= $((AG0_FDS + 1)) (+ztunnel)" \
@@ -760,6 +762,7 @@ if want 3; then
 	row 4 agent_rss_per_pod_bytes "agent RSS growth per pod" "$(calc "($AGS_RSS - $AG0_RSS) * 1024 / $SNAP_PODS" 0)" bytes "<= 2048 B" \
 		"$(met "$(fcmp "$(calc "($AGS_RSS - $AG0_RSS) * 1024 / $SNAP_PODS" 0)" '<=' 2048)")"
 	row 4 agent_unenroll_ms "agent: unenroll all $SNAP_PODS (one HTTP POST each)" "$AGU_MS" ms "-" info
+	row 4 agent_unenroll_ms_per_pod "agent: unenroll, mean per pod (from $SNAP_PODS)" "$(calc "$AGU_MS / $SNAP_PODS" 2)" ms "-" info
 	row 4 snap_zt_rss_kb "ztunnel --connect at $SNAP_PODS pods: fds / RSS" "$ZTS_FDS / $ZTS_RSS" "fds / kB" "-" info
 	note "snapshot: the rate is ztunnel-emulator's own log: 'handling new stream' to 'received snapshot sent' (microsecond timestamps); lock-step floor = 1 / (2's required kernel work per Add, p50)"
 fi
@@ -1151,7 +1154,7 @@ if want 4; then
 	for L in "${levels[@]}"; do
 		row 4 "scale_fds_at_$L" "daemon fds at $L pods" "${FDS[$L]}" fds "-" info
 	done
-	row 4 scale_fds_per_pod "fds per pod" "$fdper" fds "-" info
+	row 4 scale_fds_per_pod "fds per pod" "$fdper" fds "-" info "4 (3 listeners + netns)"
 	row 4 scale_rss_start_kb "daemon RSS at 0 / $l1 / $l3 pods" "$rss0 / ${RSS[$l1]} / ${RSS[$l3]}" kB "-" info
 	row 4 scale_rss_per_pod_bytes "RSS growth per pod ($l1 -> $l3)" "$perpod" bytes "<= 2048 B" "$(met "$(fcmp "$perpod" '<=' 2048)")"
 	for L in "${levels[@]}"; do
