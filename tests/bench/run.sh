@@ -485,7 +485,7 @@ else
 	SYS_RESOURCE="CAP_SYS_RESOURCE is not in the bounding set, so not even root can raise it"
 fi
 
-echo "ztunnel-emulator benchmark suite (issue 6)$( ((QUICK)) && echo ' -- QUICK MODE: small sizes, figures not comparable')"
+echo "ztunnel-emulator benchmark suite (issues 6, 18)$( ((QUICK)) && echo ' -- QUICK MODE: small sizes, figures not comparable')"
 echo "date:     $DATE"
 echo "commit:   $COMMIT$( ((DIRTY)) && echo " (+$DIRTY modified tracked files)")"
 echo "kernel:   $KERNEL"
@@ -1252,7 +1252,7 @@ jstr() { # a JSON string
 jval() { if [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then printf '%s' "$1"; else jstr "$1"; fi; }
 {
 	printf '{\n'
-	printf '  "suite": "ztunnel-emulator bench (issue 6)",\n'
+	printf '  "suite": "ztunnel-emulator bench (issues 6, 18)",\n'
 	printf '  "date": %s,\n  "commit": %s,\n  "quick": %s,\n' "$(jstr "$DATE")" "$(jstr "$COMMIT")" "$( ((QUICK)) && echo true || echo false)"
 	printf '  "kernel": %s,\n  "cpu_model": %s,\n  "cpus": %s,\n  "memory": %s,\n' \
 		"$(jstr "$KERNEL")" "$(jstr "$CPU_MODEL")" "$NCPU" "$(jstr "$MEM")"
