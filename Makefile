@@ -31,7 +31,7 @@ HELPERS := $(patsubst %.c,%,$(filter-out %-preload.c,$(wildcard tests/helpers/*.
 # LD_PRELOAD shims for tests; without sanitizers (they load before the runtime)
 PRELOADS := $(patsubst %.c,%.so,$(wildcard tests/helpers/*-preload.c))
 
-.PHONY: all deps demo readme-output check test clean shellcheck fuzz sanitize valgrind soak bench
+.PHONY: all deps demo readme-output check test clean shellcheck fuzz sanitize valgrind soak bench bench-quick
 
 all: $(PROGS) $(UNIT_TESTS) $(HELPERS) $(PRELOADS)
 
@@ -212,12 +212,17 @@ soak: deps
 	@$(MAKE) --no-print-directory all
 	tests/soak.sh
 
-# Benchmarks (root): handoff cost, daemon Add latency, snapshot throughput,
-# scale, relay throughput; prints a table with targets and writes
-# tests/bench/results.json. Figures, never timed tests.
+# Benchmarks (root): handoff, Add latency, snapshot, scale, relay, HBONE, DNS;
+# each figure beside its target, floor and peer tool; writes
+# tests/bench/results.json, appends to tests/bench/history.csv (< 10 min).
+# bench-quick: small sizes, the headline ratios only (< 1 min).
 bench: deps
 	@$(MAKE) --no-print-directory all
 	tests/bench/run.sh
+
+bench-quick: deps
+	@$(MAKE) --no-print-directory all
+	tests/bench/run.sh --quick
 
 shellcheck:
 	shellcheck -S warning scripts/*.sh tests/*.sh tests/integration/*.sh .ci/run
@@ -307,4 +312,5 @@ help:
 	@echo '  valgrind    integration tests with the daemon under valgrind'
 	@echo '  soak        100,000 add/del cycles with hostile clients'
 	@echo '  bench       benchmarks (root); writes tests/bench/results.json'
+	@echo '  bench-quick the headline ratios in under a minute (root)'
 	@echo '  clean       remove what the build made'

@@ -316,8 +316,9 @@ int control_start(struct agent *a, char *why, size_t cap)
 	fd = listen_control(ctl, why, cap);
 	if (fd < 0)
 		return fd;
+	/* poll(), not select(): with a pod's netns fd each, the listener is past FD_SETSIZE */
 	ctl->mhd = mhd->start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-					     MHD_USE_ITC,
+					     MHD_USE_ITC | MHD_USE_POLL,
 				     0, NULL, NULL, handler, ctl, MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_CONNECTION_TIMEOUT,
 				     30U, MHD_OPTION_NOTIFY_COMPLETED, completed, ctl, MHD_OPTION_END);

@@ -60,7 +60,7 @@
 
 #include "timing.h"
 
-#define MAX_TARGETS 8
+#define MAX_TARGETS 64	/* 6 probes each new HBONE connection on its own address */
 #define MAX_CONNS 256
 #define SRC_BUF (1 << 20)
 #define IO_TIMEOUT_MS 5000	/* per send/recv call: idle this long = stalled */
