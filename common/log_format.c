@@ -106,7 +106,7 @@ char *log_compose(enum log_level level, const char *target, const char *body, si
 	int n = -1, lay = atomic_load(&layout);
 
 	stamp(ts);
-	if (lay != LOG_LAYOUT_FULL && lay != LOG_LAYOUT_GO)
+	if (lay == LOG_LAYOUT_TAB)
 		target = tab_target(tt, sizeof(tt), target);
 	switch (lay) {
 	case LOG_LAYOUT_FULL:
@@ -124,7 +124,8 @@ char *log_compose(enum log_level level, const char *target, const char *body, si
 			     *fields ? "\t" : "", fields);
 		break;
 	case LOG_LAYOUT_JSON:
-		return log_json_line(level, target, ts, body, mlen, len);
+	case LOG_LAYOUT_JSON_TRACING:
+		return log_json_line((enum log_layout)lay, level, target, ts, body, mlen, len);
 	}
 	if (n < 0)
 		return NULL;
