@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "access.h"
 #include "clock.h"
 #include "daemon.h"
 #include "drain.h"
@@ -44,40 +45,6 @@ static const char *drain_component(enum listener_role role)
 	}
 }
 
-/* s[0..n) made printable for a span field (Display: bare) */
-static size_t span_text(char *out, size_t cap, const char *s, size_t n)
-{
-	size_t o = 0, i;
-
-	for (i = 0; i < n && o + 1 < cap; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		out[o++] = ch > 0x20 && ch < 0x7f && ch != '}' ? (char)ch : '?';
-	}
-	out[o] = '\0';
-	return o;
-}
-
-/*
- * tracing's span before the target, "NAME{wl=ns/name}: TARGET": the pod's
- * workload from 1.23 on, its uid before that and when the Add had no
- * workload_info (observability.md 2).
- */
-static void span_target(char *out, size_t cap, const struct daemon *d, const struct pod *p,
-			const char *name, const char *target)
-{
-	char a[96], b[96];
-
-	if (!d->cfg.lines->new_texts || p->no_info) {
-		span_text(a, sizeof(a), p->uid, p->uid_len);
-		snprintf(out, cap, "%s{uid=%s}: %s", name, a, target);
-		return;
-	}
-	span_text(a, sizeof(a), p->namespace_, strlen(p->namespace_));
-	span_text(b, sizeof(b), p->name, strlen(p->name));
-	snprintf(out, cap, "%s{wl=%s/%s}: %s", name, a, b, target);
-}
-
 /* The DNS server's own two lines, in its dns_proxy span (ztunnel src/dns/server.rs). */
 static void drain_log_dns(const struct daemon *d, const struct pod *p)
 {
@@ -88,7 +55,7 @@ static void drain_log_dns(const struct daemon *d, const struct pod *p)
 		;
 	if (i == d->cfg.nspecs)
 		return;
-	span_target(target, sizeof(target), d, p, "dns_proxy", "ztunnel::dns::server");
+	access_pod_span(target, sizeof(target), d, p, "dns_proxy", "ztunnel::dns::server");
 	log_line(LOG_INFO, target, "shutting down the DNS server");
 	log_line(LOG_INFO, target, "dns server drained");
 }
@@ -115,7 +82,7 @@ static void drain_log_pod_old(const struct daemon *d, const struct pod *p)
 
 		if (r >= sizeof(done) / sizeof(done[0]) || !done[r].text)
 			continue;
-		span_target(target, sizeof(target), d, p, "proxy", done[r].target);
+		access_pod_span(target, sizeof(target), d, p, "proxy", done[r].target);
 		if (r == ROLE_HBONE)
 			log_line(LOG_INFO, target, "draining connections");
 		log_line(LOG_INFO, target, "%s", done[r].text);
@@ -130,7 +97,7 @@ void drain_log_pod(const struct daemon *d, const struct pod *p)
 	if (!d->cfg.lines->new_texts) {
 		drain_log_pod_old(d, p);
 	} else {
-		span_target(target, sizeof(target), d, p, "proxy", T_DRAIN);
+		access_pod_span(target, sizeof(target), d, p, "proxy", T_DRAIN);
 		for (i = 0; i < d->cfg.nspecs; i++) {
 			const char *c = drain_component(d->cfg.specs[i].role);
 

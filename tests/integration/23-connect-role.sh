@@ -202,7 +202,7 @@ log=$(cat "$ZT_LOG")
 like "$log" "INFO ztunnel::signal: received signal SIGTERM, starting shutdown" "log: received signal SIGTERM, starting shutdown"
 like "$log" "workload proxy manager: drain requested" "log: workload proxy manager: drain requested"
 # Istio 1.21's drain lines (28-releases has the >= 1.23 ones)
-like "$log" "INFO proxy{uid=$B}: ztunnel::proxy: draining connections" "log: draining connections"
+like "$log" "INFO proxy{uid=$B}: ztunnel::proxy::inbound: draining connections" "log: draining connections"
 like "$log" "proxy{uid=$B}: ztunnel::proxy::inbound: all inbound connections drained" "log: all inbound connections drained"
 like "$log" "proxy{uid=$B}: ztunnel::proxy::inbound_passthrough: inbound passthrough drained" "log: inbound passthrough drained"
 like "$log" "proxy{uid=$B}: ztunnel::proxy::outbound: outbound drained" "log: outbound drained"
