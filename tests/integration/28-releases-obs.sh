@@ -27,9 +27,10 @@ norm() {
 		-e 's/id=[0-9a-f]{32}/id=ID/; s/(198\.18\.0\.1):[0-9]+/\1:P/g' "$ZT_LOG"
 }
 # golden TEXT DESC: a (normalised) line of $ZT_LOG is exactly TEXT
+has_line() { norm | grep -qxF -- "$WANT"; }
 golden() {
 	WANT=$1
-	if wait_for 10 eval 'norm | grep -qxF -- "$WANT"'; then
+	if wait_for 10 has_line; then
 		ok "$2"
 	else
 		not_ok "$2"
@@ -47,7 +48,7 @@ ambient_caps_daemon
 line() {
 	local rel=$1 ib=proxy::inbound_passthrough
 	if [[ $rel == 1.21 ]]; then
-		local sa="proxy{uid=$A}" sb="proxy{uid=$B}" ob="proxy{uid=$A}:outbound{id=ID}: ztunnel::proxy::outbound"
+		local sb="proxy{uid=$B}" ob="proxy{uid=$A}:outbound{id=ID}: ztunnel::proxy::outbound"
 		case $2 in
 		in-start) echo "  INFO $sb: ztunnel::$ib: accepted connection source=$A4:P destination=$B4:$PORT component=\"inbound plaintext\"" ;;
 		in-ok) echo "  INFO $sb: ztunnel::$ib: connection complete source=$A4:P destination=$B4:$PORT component=\"inbound plaintext\"" ;;
