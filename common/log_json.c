@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * LOG_FORMAT=json (observability.md 1): one JSON object per line, level,
- * time, scope and message first, then each k=v field: a Debug-quoted string
- * as a JSON string, a number or bool bare, anything else as a string.
+ * LOG_FORMAT=json (observability.md 1): one JSON object per line. ztunnel
+ * >= 1.23 (src/telemetry.rs IstioJsonFormat): level, time, scope (the whole
+ * target), message, each k=v field, then one key per span with its fields;
+ * 1.22 (tracing-subscriber's json, flatten_event): timestamp, upper-case
+ * level, message, fields, target, span, spans. A Debug-quoted string becomes
+ * a JSON string, a number or bool stays bare, anything else is a string.
  * Interface: log_format.c.
  */
 #include <stdbool.h>

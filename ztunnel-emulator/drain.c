@@ -101,8 +101,11 @@ void drain_log_pod(const struct daemon *d, const struct pod *p)
 		for (i = 0; i < d->cfg.nspecs; i++) {
 			const char *c = drain_component(d->cfg.specs[i].role);
 
-			if (c)
-				log_line(LOG_INFO, target, "shutdown complete component=\"%s\"", c);
+			if (!c)
+				continue;
+			/* a Del drains at once: src/drain.rs's immediate mode */
+			log_line(LOG_DEBUG, target, "terminating component=\"%s\"", c);
+			log_line(LOG_INFO, target, "shutdown complete component=\"%s\"", c);
 		}
 	}
 	drain_log_dns(d, p);

@@ -158,7 +158,7 @@ start_client() {
 }
 for rel in 1.21 1.22 1.23 1.24 1.30; do
 	agent_peer_start
-	start_client "noinfo$rel" --istio-version "$rel"
+	start_client "noinfo$rel" --istio-version "$rel" --log-level debug
 	is "$(pc accept 20)" "conn 1" "$rel: connects"
 	case $rel in
 	1.21 | 1.22 | 1.23)
@@ -171,8 +171,12 @@ for rel in 1.21 1.22 1.23 1.24 1.30; do
 		fi
 		is "$(pc snap 1)" ack "$rel: SnapshotSent acked"
 		is "$(pc del 1 nw)" ack "$rel: Del acked"
-		[[ $rel != 1.23 ]] || golden "${T}info${T}drain:proxy{uid=nw}${T}shutdown complete${T}component=\"inbound\"" \
-			"1.23: its drain span names the uid"
+		if [[ $rel == 1.23 ]]; then
+			golden "${T}debug${T}drain:proxy{uid=nw}${T}terminating${T}component=\"inbound\"" \
+				"1.23: a Del drains at once: terminating (debug), the span names the uid"
+			golden "${T}info${T}drain:proxy{uid=nw}${T}shutdown complete${T}component=\"inbound\"" \
+				"1.23: ... then shutdown complete"
+		fi
 		stop_daemon
 		;;
 	*)
