@@ -15,10 +15,15 @@
  *     2024-02-21T22:01:49.916037Z  INFO ztunnel::inpod::workloadmanager: handling new stream
  *   TAB (ztunnel >= 1.22): TIME\tlevel\ttarget without ztunnel::\tmessage\tfields
  *   GO (istio-cni): as TAB, the target whole, no tab after a message without fields
- *   JSON (LOG_FORMAT=json): {"level":..,"time":..,"scope":..,"message":.., fields}
+ *   JSON (LOG_FORMAT=json, ztunnel >= 1.23): {"level":..,"time":..,"scope":..,
+ *     "message":.., fields, "SPAN": {span fields}}, scope the whole target
+ *   JSON_TRACING (ztunnel 1.22): {"timestamp":..,"level":"INFO","message":..,
+ *     fields,"target":..,"span":{..,"name":..},"spans":[..]}
  */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-enum log_layout { LOG_LAYOUT_FULL, LOG_LAYOUT_TAB, LOG_LAYOUT_GO, LOG_LAYOUT_JSON };
+enum log_layout {
+	LOG_LAYOUT_FULL, LOG_LAYOUT_TAB, LOG_LAYOUT_GO, LOG_LAYOUT_JSON, LOG_LAYOUT_JSON_TRACING
+};
 
 /* The layout of every later line (default FULL). */
 void log_set_layout(enum log_layout layout);

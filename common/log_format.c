@@ -158,7 +158,7 @@ char *log_compose(enum log_level level, const char *target, const char *body, si
 	int lay = atomic_load(&layout);
 
 	stamp(ts);
-	if (lay != LOG_LAYOUT_FULL && lay != LOG_LAYOUT_GO)
+	if (lay == LOG_LAYOUT_TAB)
 		target = tab_target(tt, sizeof(tt), target);
 	v[k++] = P(ts);
 	switch (lay) {
@@ -197,7 +197,8 @@ char *log_compose(enum log_level level, const char *target, const char *body, si
 		}
 		break;
 	case LOG_LAYOUT_JSON:
-		return log_json_line(level, target, ts, body, mlen, len);
+	case LOG_LAYOUT_JSON_TRACING:
+		return log_json_line((enum log_layout)lay, level, target, ts, body, mlen, len);
 	default:
 		return NULL;
 	}

@@ -10,8 +10,11 @@
 /* "message k=v ..." as one '\n'-terminated line, malloc'ed, its length in *len; NULL without memory. */
 char *log_compose(enum log_level level, const char *target, const char *body, size_t *len);
 
-/* The JSON layout (log_json.c): mlen is the message's length in body. */
-char *log_json_line(enum log_level level, const char *target, const char *ts, const char *body,
-		    size_t mlen, size_t *len);
+/*
+ * The JSON layouts (log_json.c): target as given to log_line (spans first,
+ * "proxy{wl=a/b}: ztunnel::drain"), mlen the message's length in body.
+ */
+char *log_json_line(enum log_layout lay, enum log_level level, const char *target, const char *ts,
+		    const char *body, size_t mlen, size_t *len);
 
 #endif

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * LOG_FORMAT=json (observability.md 1): one JSON object per line, level,
- * time, scope and message first, then each k=v field: a Debug-quoted string
- * as a JSON string, a number or bool bare, anything else as a string.
+ * LOG_FORMAT=json (observability.md 1): one JSON object per line. ztunnel
+ * >= 1.23 (src/telemetry.rs IstioJsonFormat): level, time, scope (the whole
+ * target), message, each k=v field, then one key per span with its fields;
+ * 1.22 (tracing-subscriber's json, flatten_event): timestamp, upper-case
+ * level, message, fields, target, span, spans. A Debug-quoted string becomes
+ * a JSON string, a number or bool stays bare, anything else is a string.
  * Interface: log_format.c.
  */
 #include <stdbool.h>
@@ -145,25 +148,135 @@ static void put_fields(struct out *o, const char *f)
 	}
 }
 
-char *log_json_line(enum log_level level, const char *target, const char *ts, const char *body,
-		    size_t mlen, size_t *len)
+/* "{k:v,...}" of a span's "k=v k=v" (n bytes), then name when given (tracing's json puts it last) */
+static void put_span(struct out *o, const char *f, size_t n, const char *name, size_t name_len)
+{
+	char *copy = strndup(f, n);
+	size_t at;
+
+	puts_(o, "{");
+	at = o->len;
+	if (copy)
+		put_fields(o, copy);
+	else
+		o->failed = true;
+	free(copy);
+	if (name) {
+		puts_(o, ",\"name\":");
+		put_string(o, name, name_len, false);
+	}
+	if (!o->failed && o->len > at && o->buf[at] == ',')	/* no comma before the first */
+		memmove(o->buf + at, o->buf + at + 1, --o->len - at);
+	puts_(o, "}");
+}
+
+/* Spans as log_line's target carries them, "a{k=v}:b{k=v}: crate::module": the module; *spans_len the spans' part. */
+static const char *split_spans(const char *target, size_t *spans_len)
+{
+	const char *cut = strstr(target, "}: ");
+
+	*spans_len = cut ? (size_t)(cut + 1 - target) : 0;
+	return cut ? cut + 3 : target;
+}
+
+#define MAX_SPANS 8
+
+/*
+ * The spans in s[0..n) as ztunnel's IstioJsonFormat writes them, one key
+ * per span ("proxy": {"wl": ..}), or as tracing's json: the innermost under
+ * "span", all of them under "spans", each with its "name" last.
+ */
+static void put_spans(struct out *o, const char *s, size_t n, bool tracing)
+{
+	const char *end = s + n, *name[MAX_SPANS], *open[MAX_SPANS], *close[MAX_SPANS];
+	size_t count = 0, i;
+
+	while (s < end && count < MAX_SPANS && (open[count] = memchr(s, '{', (size_t)(end - s))) &&
+	       (close[count] = memchr(open[count], '}', (size_t)(end - open[count])))) {
+		name[count] = s;
+		s = close[count] + 1;
+		s += s < end && *s == ':';
+		count++;
+	}
+	for (i = 0; !tracing && i < count; i++) {
+		puts_(o, ",");
+		put_string(o, name[i], (size_t)(open[i] - name[i]), false);
+		puts_(o, ":");
+		put_span(o, open[i] + 1, (size_t)(close[i] - open[i] - 1), NULL, 0);
+	}
+	if (!tracing || !count)
+		return;
+	puts_(o, ",\"span\":");
+	i = count - 1;
+	put_span(o, open[i] + 1, (size_t)(close[i] - open[i] - 1), name[i], (size_t)(open[i] - name[i]));
+	puts_(o, ",\"spans\":[");
+	for (i = 0; i < count; i++) {
+		if (i)
+			puts_(o, ",");
+		put_span(o, open[i] + 1, (size_t)(close[i] - open[i] - 1), name[i],
+			 (size_t)(open[i] - name[i]));
+	}
+	puts_(o, "]");
+}
+
+/* ztunnel >= 1.23 (src/telemetry.rs IstioJsonFormat): level, time, scope, fields, spans. */
+static void istio_json(struct out *o, enum log_level level, const char *target, const char *ts,
+		       const char *body, size_t mlen)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
-	struct out o = { 0 };
+	size_t slen;
+	const char *module = split_spans(target, &slen);
 
-	puts_(&o, "{\"level\":\"");
-	puts_(&o, names[level]);
-	puts_(&o, "\",\"time\":\"");
-	puts_(&o, ts);
-	puts_(&o, "\",\"scope\":");
-	put_string(&o, target, strlen(target), false);
+	puts_(o, "{\"level\":\"");
+	puts_(o, names[level]);
+	puts_(o, "\",\"time\":\"");
+	puts_(o, ts);
+	puts_(o, "\",\"scope\":");
+	put_string(o, module, strlen(module), false);
 	if (mlen) {
-		puts_(&o, ",\"message\":");
-		put_string(&o, body, mlen, false);
+		puts_(o, ",\"message\":");
+		put_string(o, body, mlen, false);
 	}
 	if (body[mlen])
-		put_fields(&o, body + mlen + (body[mlen] == ' '));
-	puts_(&o, "}\n");
+		put_fields(o, body + mlen + (body[mlen] == ' '));
+	put_spans(o, target, slen, false);
+	puts_(o, "}\n");
+}
+
+/* ztunnel 1.22 (tracing-subscriber's json, flatten_event): timestamp, level, fields, target, spans. */
+static void tracing_json(struct out *o, enum log_level level, const char *target, const char *ts,
+			 const char *body, size_t mlen)
+{
+	static const char *const names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+	size_t slen;
+	const char *module = split_spans(target, &slen);
+
+	puts_(o, "{\"timestamp\":\"");
+	puts_(o, ts);
+	puts_(o, "\",\"level\":\"");
+	puts_(o, names[level]);
+	puts_(o, "\"");
+	if (mlen) {
+		puts_(o, ",\"message\":");
+		put_string(o, body, mlen, false);
+	}
+	if (body[mlen])
+		put_fields(o, body + mlen + (body[mlen] == ' '));
+	puts_(o, ",\"target\":");
+	put_string(o, module, strlen(module), false);
+	put_spans(o, target, slen, true);
+	puts_(o, "}\n");
+}
+
+char *log_json_line(enum log_layout lay, enum log_level level, const char *target, const char *ts,
+		    const char *body, size_t mlen, size_t *len)
+{
+	struct out o = { 0 };
+
+	if (lay == LOG_LAYOUT_JSON_TRACING)
+		tracing_json(&o, level, target, ts, body, mlen);
+	else
+		istio_json(&o, level, target, ts, body, mlen);
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

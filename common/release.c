@@ -10,20 +10,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*            name    minor tab    texts  keep   connect text      redirect dns   dnspod exit   del */
-#define ROW(n, m, tab, tx, kp, ct, rd, dns, dp, ex, del) \
-	{ n, m, tab, tx, kp, ct, rd, dns, dp, ex, del }
+/*
+ * Columns: name, minor, tab layout, new texts, Keep at info, connect text,
+ * redirect rules, DNS on, DNS from the pod, ProtocolError exits, Del before
+ * the snapshot, Add's workload_info, config_dump shape, JSON logs, access log.
+ */
+#define ROW(n, m, tab, tx, kp, ct, rd, dns, dp, ex, del, ai, dump, json, acc) \
+	{ n, m, tab, tx, kp, ct, rd, dns, dp, ex, del, ai, dump, json, acc }
+#define C121 CONNECT_TEXT_121
+#define C123 CONNECT_TEXT_123
+#define C124 CONNECT_TEXT_124
+#define NEWEST(n, m) ROW(n, m, true, true, true, C124, true, true, true, true, true, \
+			 ADD_INFO_REQUIRED, DUMP_ARRAYS, JSON_ISTIO, true)
 static const struct release table[] = {
-	ROW("1.21", 21, false, false, false, CONNECT_TEXT_121, false, false, false, false, false),
-	ROW("1.22", 22, true, false, false, CONNECT_TEXT_121, false, false, false, false, false),
-	ROW("1.23", 23, true, true, true, CONNECT_TEXT_123, false, true, false, true, false),
-	ROW("1.24", 24, true, true, true, CONNECT_TEXT_124, true, true, true, true, false),
-	ROW("1.25", 25, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
-	ROW("1.26", 26, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
-	ROW("1.27", 27, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
-	ROW("1.28", 28, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
-	ROW("1.29", 29, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
-	ROW("1.30", 30, true, true, true, CONNECT_TEXT_124, true, true, true, true, true),
+	ROW("1.21", 21, false, false, false, C121, false, false, false, false, false,
+	    ADD_INFO_ABSENT, DUMP_121, JSON_NONE, false),
+	ROW("1.22", 22, true, false, false, C121, false, false, false, false, false,
+	    ADD_INFO_OPTIONAL, DUMP_MAPS, JSON_TRACING, true),
+	ROW("1.23", 23, true, true, true, C123, false, true, false, true, false,
+	    ADD_INFO_OPTIONAL, DUMP_ARRAYS, JSON_ISTIO, true),
+	ROW("1.24", 24, true, true, true, C124, true, true, true, true, false,
+	    ADD_INFO_REQUIRED, DUMP_ARRAYS, JSON_ISTIO, true),
+	NEWEST("1.25", 25),
+	NEWEST("1.26", 26),
+	NEWEST("1.27", 27),
+	NEWEST("1.28", 28),
+	NEWEST("1.29", 29),
+	NEWEST("1.30", 30),
 };
 #define NROWS (sizeof(table) / sizeof(table[0]))
 

@@ -20,6 +20,27 @@ enum release_connect_text {
 	CONNECT_TEXT_124,	/* failed to connect to the Istio CNI node agent over "<p>", ... */
 };
 
+/* An Add without workload_info (zds.md; field 2 added in 1.22) */
+enum release_add_info {
+	ADD_INFO_ABSENT,	/* 1.21: no such field, an Add never needs it */
+	ADD_INFO_OPTIONAL,	/* 1.22-1.23: accepted, the pod has no name */
+	ADD_INFO_REQUIRED,	/* >= 1.24: ProtocolError "... required but not present" */
+};
+
+/* /config_dump's shape (observability.md 3) */
+enum release_dump {
+	DUMP_121,	/* snake_case, no workloadState: GET /workloadmanager apart */
+	DUMP_MAPS,	/* 1.22: camelCase, workloads/services keyed by address, workloadState */
+	DUMP_ARRAYS,	/* >= 1.23: workloads/services as arrays */
+};
+
+/* LOG_FORMAT=json (ztunnel src/telemetry.rs) */
+enum release_json {
+	JSON_NONE,	/* 1.21: no LOG_FORMAT, always the full format */
+	JSON_TRACING,	/* 1.22: tracing-subscriber's json, flattened */
+	JSON_ISTIO,	/* >= 1.23: IstioJsonFormat: level, time, scope, fields, spans */
+};
+
 struct release {
 	const char *name;	/* "1.21" */
 	unsigned minor;
@@ -32,6 +53,10 @@ struct release {
 	bool dns_from_pod;	/* forwarded queries leave from the pod's netns (>= 1.24) */
 	bool protocol_errors_exit;	/* ProtocolError exits 1 (>= 1.23), else reconnects */
 	bool del_before_snapshot;	/* Del before SnapshotSent accepted (>= 1.25) */
+	enum release_add_info add_info;
+	enum release_dump dump;
+	enum release_json json;
+	bool access_log;	/* the "access" target's lines (>= 1.22), else 1.21's proxy lines */
 };
 
 /*

@@ -368,7 +368,8 @@ plain_proof() {
 	# (the lab's daemon logs as the newest release: tab-separated, target "access")
 	check grep -P '\taccess\t' "$log"
 	for dir in outbound inbound; do
-		if grep -qP "connection complete\tsrc.addr=$addr_a:[0-9]* dst.addr=$addr_b:$port direction=\"$dir\"" "$log"; then
+		# the pod's own workload follows its address (src.* outbound, dst.* inbound)
+		if grep -qP "connection complete\tsrc.addr=$addr_a:[0-9]*( src\.\w+=\S+)* dst.addr=$addr_b:$port( dst\.\w+=\S+)* direction=\"$dir\"" "$log"; then
 			good "$dir: connection complete, dst.addr=$addr_b:$port"
 		else
 			bad "no complete $dir connection to $addr_b:$port in the access log"

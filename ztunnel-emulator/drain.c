@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "access.h"
 #include "clock.h"
 #include "daemon.h"
 #include "drain.h"
@@ -44,71 +45,70 @@ static const char *drain_component(enum listener_role role)
 	}
 }
 
-/* tracing's span before the target, with the pod's strings made printable */
-static void span_target(char *out, size_t cap, const struct pod *p)
+/* The DNS server's own two lines, in its dns_proxy span (ztunnel src/dns/server.rs). */
+static void drain_log_dns(const struct daemon *d, const struct pod *p)
 {
-	size_t o, i;
-	const char *parts[2] = { p->namespace_, p->name };
-	int k;
-
-	o = (size_t)snprintf(out, cap, "proxy{wl=");
-	for (k = 0; k < 2; k++) {
-		for (i = 0; parts[k][i] && o + 40 < cap; i++) {
-			unsigned char ch = (unsigned char)parts[k][i];
-
-			out[o++] = ch > 0x20 && ch < 0x7f && ch != '}' ? (char)ch : '?';
-		}
-		if (!k && o + 40 < cap)
-			out[o++] = '/';
-	}
-	snprintf(out + o, cap - o, "}: %s", T_DRAIN);
-}
-
-/* ztunnel 1.21-1.22's drain lines: under the pod's proxy{uid=..} span (observability.md 2) */
-static void drain_log_pod_old(const struct daemon *d, const struct pod *p)
-{
-	static const char *const done[] = { [ROLE_HBONE] = "all inbound connections drained",
-					    [ROLE_PLAINTEXT] = "inbound passthrough drained",
-					    [ROLE_OUTBOUND] = "outbound drained" };
-	char target[200], u[160];
-	bool dns = false;
+	char target[240];
 	size_t i;
 
-	log_quote(u, sizeof(u), p->uid, p->uid_len);
-	snprintf(target, sizeof(target), "proxy{uid=%.*s}: ztunnel::proxy",
-		 (int)strcspn(u + 1, "\"}"), u + 1);
-	log_line(LOG_INFO, target, "draining connections");
+	for (i = 0; i < d->cfg.nspecs && d->cfg.specs[i].role != ROLE_DNS; i++)
+		;
+	if (i == d->cfg.nspecs)
+		return;
+	access_pod_span(target, sizeof(target), d, p, "dns_proxy", "ztunnel::dns::server");
+	log_line(LOG_INFO, target, "shutting down the DNS server");
+	log_line(LOG_INFO, target, "dns server drained");
+}
+
+/*
+ * ztunnel 1.21-1.22's drain lines, each from its listener's module
+ * (src/proxy/{inbound,inbound_passthrough,outbound}.rs) under the pod's
+ * proxy{uid=..} span (observability.md 2).
+ */
+static void drain_log_pod_old(const struct daemon *d, const struct pod *p)
+{
+	static const struct {
+		const char *target, *text;
+	} done[] = {
+		[ROLE_HBONE] = { "ztunnel::proxy::inbound", "all inbound connections drained" },
+		[ROLE_PLAINTEXT] = { "ztunnel::proxy::inbound_passthrough", "inbound passthrough drained" },
+		[ROLE_OUTBOUND] = { "ztunnel::proxy::outbound", "outbound drained" },
+	};
+	char target[240];
+	size_t i;
+
 	for (i = 0; i < d->cfg.nspecs; i++) {
 		enum listener_role r = d->cfg.specs[i].role;
 
-		dns |= r == ROLE_DNS;
-		if (r < sizeof(done) / sizeof(done[0]) && done[r])
-			log_line(LOG_INFO, target, "%s", done[r]);
+		if (r >= sizeof(done) / sizeof(done[0]) || !done[r].text)
+			continue;
+		access_pod_span(target, sizeof(target), d, p, "proxy", done[r].target);
+		if (r == ROLE_HBONE)
+			log_line(LOG_INFO, target, "draining connections");
+		log_line(LOG_INFO, target, "%s", done[r].text);
 	}
-	if (dns)
-		log_line(LOG_INFO, "ztunnel::dns", "dns server drained");
 }
 
 void drain_log_pod(const struct daemon *d, const struct pod *p)
 {
-	char target[200];
-	bool dns = false;
+	char target[240];
 	size_t i;
 
 	if (!d->cfg.lines->new_texts) {
 		drain_log_pod_old(d, p);
-		return;
-	}
-	span_target(target, sizeof(target), p);
-	for (i = 0; i < d->cfg.nspecs; i++) {
-		const char *c = drain_component(d->cfg.specs[i].role);
+	} else {
+		access_pod_span(target, sizeof(target), d, p, "proxy", T_DRAIN);
+		for (i = 0; i < d->cfg.nspecs; i++) {
+			const char *c = drain_component(d->cfg.specs[i].role);
 
-		dns |= d->cfg.specs[i].role == ROLE_DNS;
-		if (c)
+			if (!c)
+				continue;
+			/* a Del drains at once: src/drain.rs's immediate mode */
+			log_line(LOG_DEBUG, target, "terminating component=\"%s\"", c);
 			log_line(LOG_INFO, target, "shutdown complete component=\"%s\"", c);
+		}
 	}
-	if (dns)
-		log_line(LOG_INFO, "ztunnel::dns", "dns server drained");
+	drain_log_dns(d, p);
 }
 
 /* Done when no relay is left; at the deadline the rest is reset. */

@@ -94,8 +94,9 @@ static void apply_log_options(const struct config *cfg)
 
 	if (log_set_filter(cfg->log_level, why, sizeof(why)))
 		cli_usage_error("%s (from --log-level or RUST_LOG)", why);
-	if (json && !strcmp(json, "json"))
-		log_set_layout(LOG_LAYOUT_JSON);
+	/* LOG_FORMAT=json as the release printed it; 1.21 had no LOG_FORMAT */
+	if (json && !strcmp(json, "json") && cfg->lines->json != JSON_NONE)
+		log_set_layout(cfg->lines->json == JSON_ISTIO ? LOG_LAYOUT_JSON : LOG_LAYOUT_JSON_TRACING);
 	else
 		log_set_layout(cfg->lines->tab_layout ? LOG_LAYOUT_TAB : LOG_LAYOUT_FULL);
 }

@@ -56,6 +56,7 @@ enum pod_state { POD_NEW, POD_UP, POD_PENDING };
 struct pod {
 	enum pod_state state;
 	char *uid, *name, *namespace_, *service_account;
+	bool no_info;		/* the Add had no workload_info (1.22-1.23 accept it) */
 	size_t uid_len;		/* a uid may hold any UTF-8, NUL included */
 	struct netns_id nsid;
 	int netns_fd;		/* held for the pod's life, as ztunnel does */

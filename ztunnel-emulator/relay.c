@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "daemon.h"
 #include "proxy.h"
 #include "log.h"
@@ -84,6 +85,7 @@ struct relay {
 	struct relay *qprev, *qnext;	/* the daemon's queue for the state, oldest first */
 	struct loop_deferred dead;	/* ended: freed at the end of the loop turn */
 	struct sockaddr_storage src, dst;
+	char id[33];		/* 1.21's outbound{id=..} span */
 	struct timespec start;
 	struct timespec active;	/* last traffic; connect started, while connecting */
 };
@@ -176,26 +178,26 @@ static void reset(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-static void log_access(const struct relay *r, const char *error)
+static void log_access(const struct daemon *d, const struct relay *r, const char *error, bool start)
 {
-	struct timespec now;
 	char src[64], dst[64];
-	long ms;
+	struct access_rec a = {
+		.pod = r->pod, .outbound = outbound(r), .src = src, .dst = dst,
+		.sent = r->up.bytes, .recv = r->down.bytes, .error = error,
+		/* no upstream yet: it failed before it had a destination */
+		.early = error && r->upstream.ev.fd < 0 && r->state != RS_OPEN,
+	};
+	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long)(now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000;
+	a.ns = (long long)(now.tv_sec - r->start.tv_sec) * 1000000000LL + (now.tv_nsec - r->start.tv_nsec);
+	memcpy(a.id, r->id, sizeof(a.id));
 	sd_format_addr(&r->src, src, sizeof(src));
 	sd_format_addr(&r->dst, dst, sizeof(dst));
-	if (error)
-		log_line(LOG_WARN, "access",
-			 "connection failed src.addr=%s dst.addr=%s direction=\"%s\" bytes_sent=%llu bytes_recv=%llu duration=\"%ldms\" error=\"%s\"",
-			 src, dst, outbound(r) ? "outbound" : "inbound", (unsigned long long)r->up.bytes,
-			 (unsigned long long)r->down.bytes, ms, error);
+	if (start)
+		access_start(d, &a);
 	else
-		log_line(LOG_INFO, "access",
-			 "connection complete src.addr=%s dst.addr=%s direction=\"%s\" bytes_sent=%llu bytes_recv=%llu duration=\"%ldms\"",
-			 src, dst, outbound(r) ? "outbound" : "inbound", (unsigned long long)r->up.bytes,
-			 (unsigned long long)r->down.bytes, ms);
+		access_end(d, &a);
 }
 
 /* Closes everything the relay holds; freed after the event batch. */
@@ -206,7 +208,7 @@ static void free_relay(struct loop_deferred *dd)
 
 static void relay_end_conn(struct daemon *d, struct relay *r, const char *error, bool rst)
 {
-	log_access(r, error);
+	log_access(d, r, error, false);
 	if (error)
 		r->l->failed++;
 	else
@@ -421,6 +423,7 @@ static void relay_connect(struct daemon *d, struct relay *r)
 		relay_end_conn(d, r, "no original destination: not redirected by the in-pod rules", false);
 		return;
 	}
+	log_access(d, r, NULL, true);
 	fd = pod_socket(d, r->pod, r->dst.ss_family, SOCK_STREAM);
 	if (fd < 0) {
 		os_text(e, sizeof(e), -fd);
@@ -522,6 +525,7 @@ void relay_start(struct daemon *d, struct listener *l, int client_fd)
 	sa_unmap(&r->src);
 	sa_original_dst(client_fd, &r->dst);
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	access_new_id(r->id);
 	r->active = r->start;
 	q_append(d, r);
 	r->next = r->pod->relays;

@@ -60,12 +60,13 @@ void wm_add(struct daemon *d, struct wm_session *s, const struct zds_request *re
 	char u[400], err[sizeof(r->text)];
 	int ret;
 
-	if (!req->has_workload_info) {
+	/* the line comes first, then the check (roles.md 1; ztunnel >= 1.24) */
+	log_add(d, req);
+	if (!req->has_workload_info && d->cfg.rel->add_info == ADD_INFO_REQUIRED) {
 		close(fd);
-		wm_protocol_error(r, "workload_info is required");
+		wm_protocol_error(r, "workload_info is required but not present");
 		return;
 	}
-	log_add(d, req);
 	uid_text(u, sizeof(u), req->uid.p, req->uid.len);
 
 	ret = netns_fd_id(fd, &id);
@@ -123,6 +124,7 @@ void wm_add(struct daemon *d, struct wm_session *s, const struct zds_request *re
 		    req->info.service_account.len);
 	if (p) {
 		/* the netns identity is a hash key: set before inserting */
+		p->no_info = !req->has_workload_info;
 		p->netns_fd = fd;
 		p->nsid = id;
 		p->seen_conn = s->serial;

@@ -97,7 +97,7 @@ raw "unknown request type (field 9)" \
 raw "del carrying an fd" "ack error: failure to read message : Unexpected control message" closed \
 	--hex "$DEL_U" --fd "/run/netns/$POD"
 raw "add without workload_info" \
-	"ack error: failure to process message : ProtocolError(\"workload_info is required\")" closed \
+	"ack error: failure to process message : ProtocolError(\"workload_info is required but not present\")" closed \
 	--hex 0a030a0175 --fd "/run/netns/$POD"
 is "$(listener_count "$POD")" 0 "no bad request left a listener in the pod"
 

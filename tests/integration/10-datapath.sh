@@ -104,9 +104,9 @@ for V in tproxy redirect; do
 		check "$V: pod-b's nat ISTIO_PRERT REDIRECT --to-ports 15006 counted it ($i0 -> $i1 packets)" test "$i1" -gt "$i0"
 	fi
 	check "$V: the daemon logged the outbound connection: src.addr=$P_LOCAL dst.addr=$B4:$PORT" \
-		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "$P_LOCAL") dst\.addr=$(re "$B4"):$PORT direction=\"outbound\" bytes_sent=$n bytes_recv=$n duration=\"[0-9]+ms\""
+		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "$P_LOCAL")( src\.[a-z]+=[^ ]+)* dst\.addr=$(re "$B4"):$PORT( dst\.[a-z]+=[^ ]+)* direction=\"outbound\" bytes_sent=$n bytes_recv=$n duration=\"[0-9]+ms\""
 	check "$V: the daemon logged the inbound connection: src.addr=$A4:* dst.addr=$B4:$PORT" \
-		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "$A4"):[0-9]+ dst\.addr=$(re "$B4"):$PORT direction=\"inbound\" bytes_sent=$n bytes_recv=$n"
+		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "$A4"):[0-9]+( src\.[a-z]+=[^ ]+)* dst\.addr=$(re "$B4"):$PORT( dst\.[a-z]+=[^ ]+)* direction=\"inbound\" bytes_sent=$n bytes_recv=$n"
 	wait_for 3 eval '[[ -n $(peers_since) ]]' || true
 	like "$(peers_since)" "peer=$A4:" "$V: pod-b's server saw pod-a's address ($A4) as the source, not ztunnel's"
 	like "$(peers_since)" "local=$B4:$PORT bytes=$n" "$V: ... on the original destination $B4:$PORT"
@@ -128,12 +128,12 @@ for V in tproxy redirect; do
 	is "$P_RC:${P_OUT%% *}" "3:reset" "$V: nothing on $B4:$CLOSED: the client is reset (RST), not closed"
 	[[ $P_RC == 3 ]] || diag "tcp-probe: $P_OUT" "$(log_since | grep ' access: ' || true)"
 	check "$V: pod-b's daemon side logged the refused upstream" \
-		wait_for 3 log_has "WARN access: connection failed src\.addr=$(re "$A4"):[0-9]+ dst\.addr=$(re "$B4"):$CLOSED direction=\"inbound\" .*error=\"Connection refused \(os error 111\)\""
+		wait_for 3 log_has "ERROR access: connection complete src\.addr=$(re "$A4"):[0-9]+( src\.[a-z]+=[^ ]+)* dst\.addr=$(re "$B4"):$CLOSED( dst\.[a-z]+=[^ ]+)* direction=\"inbound\" .*error=\"Connection refused \(os error 111\)\""
 	# pod-a's address with any port: the only connection to $CLOSED since
 	# mark_logs is the probe's, and nat REDIRECT may give it another source
 	# port when the tuple is still in conntrack from an earlier connection
 	# (seen: the probe's 35394 logged as 48956)
-	if wait_for 3 log_has "WARN access: connection failed src\.addr=$(re "$A4"):[0-9]+ dst\.addr=$(re "$B4"):$CLOSED direction=\"outbound\""; then
+	if wait_for 3 log_has "ERROR access: connection complete src\.addr=$(re "$A4"):[0-9]+( src\.[a-z]+=[^ ]+)* dst\.addr=$(re "$B4"):$CLOSED( dst\.[a-z]+=[^ ]+)* direction=\"outbound\""; then
 		ok "$V: pod-a's outbound connection is logged as failed too"
 	else
 		not_ok "$V: pod-a's outbound connection is logged as failed too"
@@ -165,7 +165,7 @@ for V in tproxy redirect; do
 		check "$V: IPv6: ip6tables counters grew in pod-a ($o0 -> $o1) and pod-b ($i0 -> $i1)" \
 			test "$o1" -gt "$o0" -a "$i1" -gt "$i0"
 		check "$V: IPv6: the daemon logged outbound and inbound with dst.addr=[$B6]:$PORT" wait_for 3 eval \
-			'log_has "src\.addr=$(re "$P_LOCAL") dst\.addr=$(re "[$B6]"):$PORT direction=\"outbound\"" && log_has "src\.addr=$(re "[$A6]"):[0-9]+ dst\.addr=$(re "[$B6]"):$PORT direction=\"inbound\""'
+			'log_has "src\.addr=$(re "$P_LOCAL")( src\.[a-z]+=[^ ]+)* dst\.addr=$(re "[$B6]"):$PORT direction=\"outbound\"" && log_has "src\.addr=$(re "[$A6]"):[0-9]+ dst\.addr=$(re "[$B6]"):$PORT( dst\.[a-z]+=[^ ]+)* direction=\"inbound\""'
 		wait_for 3 eval '[[ -n $(peers_since) ]]' || true
 		like "$(peers_since)" "peer=[$A6]:" "$V: IPv6: pod-b's server saw pod-a's address [$A6] as the source"
 	fi

@@ -97,9 +97,9 @@ for V in tproxy redirect; do
 	check "fault 6: $V: pod-a's ip6tables 15001 rule ($o0 -> $o1) and pod-b's 15006 rule ($i0 -> $i1) counted it" \
 		test "$o1" -gt "$o0" -a "$i1" -gt "$i0"
 	check "fault 6: $V: the daemon logged the outbound connection to [$B6]:$PORT (15001)" \
-		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "$local_addr") dst\.addr=$(re "[$B6]"):$PORT direction=\"outbound\""
+		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "$local_addr")( src\.[a-z]+=[^ ]+)* dst\.addr=$(re "[$B6]"):$PORT( dst\.[a-z]+=[^ ]+)* direction=\"outbound\""
 	check "fault 6: $V: the daemon logged the inbound connection from [$A6] (15006)" \
-		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "[$A6]"):[0-9]+ dst\.addr=$(re "[$B6]"):$PORT direction=\"inbound\""
+		wait_for 3 log_has "INFO access: connection complete src\.addr=$(re "[$A6]"):[0-9]+( src\.[a-z]+=[^ ]+)* dst\.addr=$(re "[$B6]"):$PORT( dst\.[a-z]+=[^ ]+)* direction=\"inbound\""
 	wait_for 3 eval '[[ -n $(peers_since) ]]' || true
 	like "$(peers_since)" "peer=[$A6]:" "$V: pod-b's server saw pod-a's address [$A6] as the source"
 	like "$(peers_since)" "local=[$B6]:$PORT " "$V: ... on the original destination [$B6]:$PORT"

@@ -175,7 +175,7 @@ is "$(pc accept 30)" "conn 5" "... reconnect"
 is "$(pc raw 5 "$ZDS_SNAPSHOT_HEX" "/run/netns/$A")" "nack failure to read message : Unexpected control message" \
 	"a SnapshotSent with an fd: nack 'Unexpected control message'"
 is "$(pc accept 30)" "conn 6" "... reconnect"
-is "$(pc add-noinfo 6 nw "/run/netns/$A")" "$NACK_PE(\"workload_info is required\")" \
+is "$(pc add-noinfo 6 nw "/run/netns/$A")" "$NACK_PE(\"workload_info is required but not present\")" \
 	"an Add without workload_info: ProtocolError"
 reap "$ZT_PID"
 is "$ST" 1 "... the daemon exits 1"
@@ -202,10 +202,10 @@ log=$(cat "$ZT_LOG")
 like "$log" "INFO ztunnel::signal: received signal SIGTERM, starting shutdown" "log: received signal SIGTERM, starting shutdown"
 like "$log" "workload proxy manager: drain requested" "log: workload proxy manager: drain requested"
 # Istio 1.21's drain lines (28-releases has the >= 1.23 ones)
-like "$log" "INFO proxy{uid=$B}: ztunnel::proxy: draining connections" "log: draining connections"
-like "$log" "proxy{uid=$B}: ztunnel::proxy: all inbound connections drained" "log: all inbound connections drained"
-like "$log" "proxy{uid=$B}: ztunnel::proxy: inbound passthrough drained" "log: inbound passthrough drained"
-like "$log" "proxy{uid=$B}: ztunnel::proxy: outbound drained" "log: outbound drained"
+like "$log" "INFO proxy{uid=$B}: ztunnel::proxy::inbound: draining connections" "log: draining connections"
+like "$log" "proxy{uid=$B}: ztunnel::proxy::inbound: all inbound connections drained" "log: all inbound connections drained"
+like "$log" "proxy{uid=$B}: ztunnel::proxy::inbound_passthrough: inbound passthrough drained" "log: inbound passthrough drained"
+like "$log" "proxy{uid=$B}: ztunnel::proxy::outbound: outbound drained" "log: outbound drained"
 
 # the deadline: --drain-deadline, or TERMINATION_GRACE_PERIOD_SECONDS as ztunnel reads it
 deadline_line() { # GRACE [OPTIONS]: the drain-started line of a daemon stopped at once

@@ -56,7 +56,7 @@ line() {
 		add) echo "  INFO ztunnel::$sm: pod WorkloadUid(\"$A\") received netns, starting proxy" ;;
 		snap) echo "  INFO ztunnel::$sm: pod received snapshot sent" ;;
 		del) echo "  INFO ztunnel::$sm: pod delete request, draining proxy" ;;
-		drain) echo "  INFO proxy{uid=$A}: ztunnel::proxy: all inbound connections drained" ;;
+		drain) echo "  INFO proxy{uid=$A}: ztunnel::proxy::inbound: all inbound connections drained" ;;
 		eof) echo "  INFO ztunnel::$wm: process stream ended with eof" ;;
 		esac
 		return
@@ -145,7 +145,7 @@ is "$(pc accept 20)" "conn 1" "json: connects"
 is "$(pc add 1 "$A" "/run/netns/$A" web shop default)" ack "json: Add acked"
 check "json: the Add line is logged" wait_for 10 grep -q 'pod received' "$ZT_LOG"
 is "$(grep 'pod received' "$ZT_LOG" | python3 -c 'import json,sys; o=json.loads(sys.stdin.readline()); print(o["level"], o["scope"], o["message"], o["uid"], o["name"], o["namespace"])')" \
-	"info inpod::statemanager pod received, starting proxy $A web shop" "LOG_FORMAT=json: ztunnel's JSON line with its fields"
+	"info ztunnel::inpod::statemanager pod received, starting proxy $A web shop" "LOG_FORMAT=json: ztunnel's JSON line with its fields"
 check "json: every line is a JSON object" python3 -c '
 import json, sys
 for l in open(sys.argv[1]):

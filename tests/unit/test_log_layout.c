@@ -22,7 +22,7 @@ static char *compose(enum log_layout l, enum log_level lv, const char *target, c
 	line = log_compose(lv, target, body, &n);
 	if (!line)
 		return strdup("(null)");
-	rest = strdup(l == LOG_LAYOUT_JSON ? line : line + 27);
+	rest = strdup(l == LOG_LAYOUT_JSON || l == LOG_LAYOUT_JSON_TRACING ? line : line + 27);
 	free(line);
 	return rest;
 }
@@ -47,7 +47,7 @@ static void json(const char *body, const char *want, const char *desc)
 
 int main(void)
 {
-	char why[256], now[64];
+	char why[256], now[64], *got, *p;
 	struct ze_err e;
 
 	layout(LOG_LAYOUT_FULL, LOG_INFO, "ztunnel::inpod::workloadmanager", "handling new stream",
@@ -71,10 +71,28 @@ int main(void)
 	layout(LOG_LAYOUT_GO, LOG_INFO, "cni-agent", "ztunnel connected",
 	       "\tinfo\tcni-agent\tztunnel connected\n", "go: no tab without fields");
 	json("pod received uid=\"u\\\"1\" n=3 ok=true addr=[::]:15008",
-	     "\"scope\":\"inpod::statemanager\",\"message\":\"pod received\",\"uid\":\"u\\\"1\",\"n\":3,\"ok\":true,\"addr\":\"[::]:15008\"}\n",
+	     "\"scope\":\"ztunnel::inpod::statemanager\",\"message\":\"pod received\",\"uid\":\"u\\\"1\",\"n\":3,\"ok\":true,\"addr\":\"[::]:15008\"}\n",
 	     "json: string, number, bool and bare fields");
-	json("x=\"a\\u{1}b\"", "\"scope\":\"inpod::statemanager\",\"x\":\"a\\u0001b\"}\n",
+	json("x=\"a\\u{1}b\"", "\"scope\":\"ztunnel::inpod::statemanager\",\"x\":\"a\\u0001b\"}\n",
 	     "json: Rust's \\u{..} escapes become JSON's");
+
+	/* ztunnel src/telemetry.rs: the whole target as scope, each span a key (>= 1.23) */
+	got = compose(LOG_LAYOUT_JSON, LOG_INFO, "proxy{wl=shop/web}: ztunnel::drain",
+		      "shutdown complete component=\"inbound\"");
+	p = strstr(got, "\"scope\"");
+	is_str(p ? p : got,
+	       "\"scope\":\"ztunnel::drain\",\"message\":\"shutdown complete\",\"component\":\"inbound\",\"proxy\":{\"wl\":\"shop/web\"}}\n",
+	       "json: the span as its own key, the scope without it");
+	free(got);
+	/* 1.22: tracing-subscriber's json, flattened */
+	got = compose(LOG_LAYOUT_JSON_TRACING, LOG_WARN, "proxy{uid=u1}: ztunnel::proxy::inbound",
+		      "all inbound connections drained n=2");
+	p = strstr(got, "\"level\"");
+	is_str(p ? p : got,
+	       "\"level\":\"WARN\",\"message\":\"all inbound connections drained\",\"n\":2,\"target\":\"ztunnel::proxy::inbound\",\"span\":{\"uid\":\"u1\",\"name\":\"proxy\"},\"spans\":[{\"uid\":\"u1\",\"name\":\"proxy\"}]}\n",
+	       "json (1.22): upper-case level, target, span and spans with their names");
+	ok(!strncmp(got, "{\"timestamp\":\"", 14), "json (1.22): timestamp first");
+	free(got);
 
 	ok(log_enabled(LOG_INFO, "ztunnel::inpod") && !log_enabled(LOG_DEBUG, "ztunnel::inpod"),
 	   "filter: info by default");
@@ -100,5 +118,11 @@ int main(void)
 	   "release: 1.23 tproxy, DNS on");
 	ok(!release_parse("1.20", &e) && strstr(e.msg, "1.21 1.22"), "release: 1.20 unknown, the known ones named");
 	is_str(release_default()->name, "1.30", "release: the default is the newest");
+	ok(release_parse("1.21", &e)->dump == DUMP_121 && release_parse("1.22", &e)->dump == DUMP_MAPS &&
+	   release_parse("1.23", &e)->dump == DUMP_ARRAYS, "release: config_dump shapes 1.21, 1.22, 1.23");
+	ok(release_parse("1.23", &e)->add_info == ADD_INFO_OPTIONAL &&
+	   release_parse("1.24", &e)->add_info == ADD_INFO_REQUIRED, "release: workload_info required from 1.24");
+	ok(release_parse("1.21", &e)->json == JSON_NONE && release_parse("1.22", &e)->json == JSON_TRACING &&
+	   release_parse("1.30", &e)->json == JSON_ISTIO, "release: LOG_FORMAT=json by release");
 	return done_testing();
 }

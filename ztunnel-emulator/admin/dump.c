@@ -7,6 +7,7 @@
  * Interface: admin/dump.h.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include "admin/dump.h"
@@ -25,6 +26,20 @@ static void pod_strings(const struct pod *p, FILE *out)
 	json_cstr(out, p->service_account);
 }
 
+void dump_workload(const struct daemon *d, const struct pod *p, const char *host, FILE *out)
+{
+	fputs("{\"uid\": ", out);
+	json_str(out, p->uid, p->uid_len);
+	fputs(", \"workloadIps\": ", out);
+	hbone_report_pod_ips(p, out);
+	/* ambient pods are reached over HBONE; the walk-thru relays plain TCP */
+	fprintf(out, ", \"protocol\": \"%s\", ", d->hbone ? "HBONE" : "TCP");
+	pod_strings(p, out);
+	fputs(", \"workloadType\": \"pod\", \"node\": ", out);
+	json_cstr(out, host);
+	fputs(", \"status\": \"Healthy\"}", out);
+}
+
 void dump_workloads(const struct daemon *d, struct pod *const *v, size_t n, FILE *out)
 {
 	char host[HOST_NAME_MAX + 1] = "";
@@ -33,16 +48,8 @@ void dump_workloads(const struct daemon *d, struct pod *const *v, size_t n, FILE
 	gethostname(host, sizeof(host) - 1);
 	fputc('[', out);
 	for (i = 0; v && i < n; i++) {
-		fputs(i ? ",\n    {\"uid\": " : "\n    {\"uid\": ", out);
-		json_str(out, v[i]->uid, v[i]->uid_len);
-		fputs(", \"workloadIps\": ", out);
-		hbone_report_pod_ips(v[i], out);
-		/* ambient pods are reached over HBONE; the walk-thru relays plain TCP */
-		fprintf(out, ", \"protocol\": \"%s\", ", d->hbone ? "HBONE" : "TCP");
-		pod_strings(v[i], out);
-		fputs(", \"workloadType\": \"pod\", \"node\": ", out);
-		json_cstr(out, host);
-		fputs(", \"status\": \"Healthy\"}", out);
+		fputs(i ? ",\n    " : "\n    ", out);
+		dump_workload(d, v[i], host, out);
 	}
 	fputs(n ? "\n  ]" : "]", out);
 }
@@ -52,18 +59,32 @@ static void addr_or_null(FILE *out, const struct http_addr *a)
 	json_cstr(out, a->enabled ? a->text : NULL);
 }
 
+/*
+ * ztunnel's Config by its release's names (observability.md 3): 1.21
+ * snake_case inpod_*, 1.22 camelCase inpod*, >= 1.23 packetMark and no
+ * inpodEnabled.
+ */
 void dump_config(const struct daemon *d, FILE *out)
 {
-	fputs("{\n    \"proxyMode\": \"Shared\",\n    \"inpodUds\": ", out);
+	enum release_dump form = d->cfg.rel->dump;
+	bool snake = form == DUMP_121;
+
+	fprintf(out, "{\n    \"%s\": \"Shared\",\n", snake ? "proxy_mode" : "proxyMode");
+	if (form != DUMP_ARRAYS)
+		fprintf(out, "    \"%s\": true,\n", snake ? "inpod_enabled" : "inpodEnabled");
+	fprintf(out, "    \"%s\": ", snake ? "inpod_uds" : "inpodUds");
 	json_cstr(out, d->cfg.socket_path);
-	fprintf(out, ",\n    \"inpodPortReuse\": %s,\n    \"packetMark\": %u,\n    \"adminAddr\": ",
-		d->cfg.port_reuse ? "true" : "false", (unsigned)d->cfg.mark);
+	fprintf(out, ",\n    \"%s\": %s,\n    \"%s\": %u,\n    \"%s\": ",
+		snake ? "inpod_port_reuse" : "inpodPortReuse", d->cfg.port_reuse ? "true" : "false",
+		snake ? "inpod_mark" : form == DUMP_MAPS ? "inpodMark" : "packetMark",
+		(unsigned)d->cfg.mark, snake ? "admin_addr" : "adminAddr");
 	addr_or_null(out, &d->cfg.admin);
-	fputs(",\n    \"readinessAddr\": ", out);
+	fprintf(out, ",\n    \"%s\": ", snake ? "readiness_addr" : "readinessAddr");
 	addr_or_null(out, &d->cfg.ready);
-	fputs(",\n    \"statsAddr\": ", out);
+	fprintf(out, ",\n    \"%s\": ", snake ? "stats_addr" : "statsAddr");
 	addr_or_null(out, &d->cfg.metrics);
-	fprintf(out, ",\n    \"dnsProxy\": %s\n  }", d->cfg.profile == PROFILE_AMBIENT ? "true" : "false");
+	fprintf(out, ",\n    \"%s\": %s\n  }", snake ? "dns_proxy" : "dnsProxy",
+		d->cfg.dns_proxy && d->cfg.profile == PROFILE_AMBIENT ? "true" : "false");
 }
 
 void dump_workload_state(struct pod *const *v, size_t n, FILE *out)
@@ -77,17 +98,20 @@ void dump_workload_state(struct pod *const *v, size_t n, FILE *out)
 		fputs(i ? ",\n    " : "\n    ", out);
 		json_str(out, p->uid, p->uid_len);
 		/* ztunnel knows Pending and Up; a start under way is still pending */
-		fprintf(out, ": {\"state\": \"%s\", ", p->state == POD_UP ? "Up" : "Pending");
+		fprintf(out, ": {\"state\": \"%s\"", p->state == POD_UP ? "Up" : "Pending");
 		if (p->state == POD_UP) {
-			fputs("\"connections\": {\"inbound\": ", out);
+			fputs(", \"connections\": {\"inbound\": ", out);
 			relay_report_conns(p, true, out);
 			fputs(", \"outbound\": ", out);
 			relay_report_conns(p, false, out);
-			fputs("}, ", out);
+			fputc('}', out);
 		}
-		fputs("\"info\": {", out);
-		pod_strings(p, out);
-		fputs("}}", out);
+		if (!p->no_info) {	/* absent after an Add without workload_info (1.22-1.23) */
+			fputs(", \"info\": {", out);
+			pod_strings(p, out);
+			fputc('}', out);
+		}
+		fputc('}', out);
 	}
 	fputs(n ? "\n  }" : "}", out);
 }

@@ -14,11 +14,21 @@
 struct daemon;
 struct pod;
 
+/* One workload object (camelCase in every release); host is the node's name. */
+void dump_workload(const struct daemon *d, const struct pod *p, const char *host, FILE *out);
 /* "workloads": one per pod, v the pods sorted by uid (n of them). */
 void dump_workloads(const struct daemon *d, struct pod *const *v, size_t n, FILE *out);
 /* "config": the settings ztunnel would show, by its names. */
 void dump_config(const struct daemon *d, FILE *out);
 /* "workloadState": uid -> {state, connections (Up pods), info}. */
 void dump_workload_state(struct pod *const *v, size_t n, FILE *out);
+
+/*
+ * The whole ztunnel part of 1.21's or 1.22's config_dump, from "{" to its
+ * last key, v the pods sorted by uid (dump_legacy.c).
+ */
+void dump_legacy(const struct daemon *d, struct pod *const *v, size_t n, FILE *out);
+/* 1.21's GET /workloadmanager: compact {uid: {"state": ...}}. */
+void dump_workloadmanager(struct pod *const *v, size_t n, FILE *out);
 
 #endif

@@ -318,6 +318,9 @@ static void answer_admin(const struct http_server *srv, struct MHD_Connection *c
 		}
 		fputs("shutdown now\n", a->out);
 		a->quit = true;
+	} else if (!strcmp(url, "/workloadmanager") && srv->d->cfg.rel->dump == DUMP_121) {
+		a->type = "application/json";	/* 1.21's handler answered any method */
+		report_workloadmanager(srv->d, a->out);
 	} else if (!is_get(method)) {
 		a->code = MHD_HTTP_METHOD_NOT_ALLOWED;
 		fprintf(a->out, "method not allowed: use GET\n");
@@ -329,6 +332,8 @@ static void answer_admin(const struct http_server *srv, struct MHD_Connection *c
 				"  /config_dump   daemon config and every pod (JSON)\n"
 				"  /quitquitquit  POST: drain and exit, as on SIGTERM\n"
 				"  /logging       POST ?level=FILTER: the log filter (RUST_LOG syntax)\n");
+		if (srv->d->cfg.rel->dump == DUMP_121)
+			fputs("  /workloadmanager  each pod's proxy state (Istio 1.21)\n", a->out);
 	} else {
 		a->code = MHD_HTTP_NOT_FOUND;
 		fprintf(a->out, "not found: %s\n", url);

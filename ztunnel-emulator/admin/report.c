@@ -182,14 +182,18 @@ void report_config_dump(const struct daemon *d, FILE *out)
 	struct pod **v = sorted_pods(d);
 	size_t n = v ? d->pods.count : 0;
 
-	fputs("{\n  \"workloads\": ", out);
-	dump_workloads(d, v, n, out);
-	fputs(",\n  \"services\": [],\n  \"policies\": [],\n  \"certificates\": ", out);
-	hbone_report_certs_ztunnel(d, out);
-	fputs(",\n  \"config\": ", out);
-	dump_config(d, out);
-	fputs(",\n  \"workloadState\": ", out);
-	dump_workload_state(v, n, out);
+	if (d->cfg.rel->dump != DUMP_ARRAYS) {
+		dump_legacy(d, v, n, out);
+	} else {
+		fputs("{\n  \"workloads\": ", out);
+		dump_workloads(d, v, n, out);
+		fputs(",\n  \"services\": [],\n  \"policies\": [],\n  \"certificates\": ", out);
+		hbone_report_certs_ztunnel(d, false, out);
+		fputs(",\n  \"config\": ", out);
+		dump_config(d, out);
+		fputs(",\n  \"workloadState\": ", out);
+		dump_workload_state(v, n, out);
+	}
 	fputs(",\n  \"emulator\": {\n", out);
 	emulator_config(d, out);
 	dns_report_config(d, out);
@@ -197,6 +201,15 @@ void report_config_dump(const struct daemon *d, FILE *out)
 	fputs("    \"certificates\": ", out);
 	hbone_report_certs(d, out);
 	fputs("\n  }\n}\n", out);
+	free(v);
+}
+
+/* 1.21's GET /workloadmanager (its config_dump had no workloadState). */
+void report_workloadmanager(const struct daemon *d, FILE *out)
+{
+	struct pod **v = sorted_pods(d);
+
+	dump_workloadmanager(v, v ? d->pods.count : 0, out);
 	free(v);
 }
 

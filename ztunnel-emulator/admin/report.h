@@ -15,6 +15,8 @@ struct pod;
 
 /* report.c: the pod table as config_dump JSON, readiness, Prometheus text, a human table. */
 void report_config_dump(const struct daemon *d, FILE *out);
+/* 1.21's /workloadmanager: uid -> {"state": "Up"|"Pending"}, compact JSON. */
+void report_workloadmanager(const struct daemon *d, FILE *out);
 /*
  * Returns true when ready; writes ztunnel's body either way, and when not
  * ready in the listening role the emulator's reason to why (else "").

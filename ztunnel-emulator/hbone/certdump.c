@@ -45,7 +45,8 @@ static void cert_pem_b64(FILE *out, X509 *x)
 	BIO_free(b);
 }
 
-static void cert_dump(FILE *out, X509 *x)
+/* legacy: 1.21's snake_case names */
+static void cert_dump(FILE *out, X509 *x, bool legacy)
 {
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
 	char *dec = bn ? BN_bn2dec(bn) : NULL;
@@ -55,9 +56,10 @@ static void cert_dump(FILE *out, X509 *x)
 	asn1_rfc3339(X509_get0_notAfter(x), to, sizeof(to));
 	fputs("{\"pem\": ", out);
 	cert_pem_b64(out, x);
-	fputs(", \"serialNumber\": ", out);
+	fputs(legacy ? ", \"serial_number\": " : ", \"serialNumber\": ", out);
 	json_cstr(out, dec ? dec : "");
-	fprintf(out, ", \"validFrom\": \"%s\", \"expirationTime\": \"%s\"}", from, to);
+	fprintf(out, legacy ? ", \"valid_from\": \"%s\", \"expiration_time\": \"%s\"}" :
+			      ", \"validFrom\": \"%s\", \"expirationTime\": \"%s\"}", from, to);
 	OPENSSL_free(dec);
 	BN_free(bn);
 }
@@ -68,7 +70,11 @@ static int by_identity(const void *a, const void *b)
 		      (*(const struct ca_leaf *const *)b)->identity);
 }
 
-void hbone_report_certs_ztunnel(const struct daemon *d, FILE *out)
+/*
+ * 1.21 (legacy) named the leaf ca_cert and the rest cert_chain; later
+ * releases put the leaf in certChain and the root in rootCerts.
+ */
+void hbone_report_certs_ztunnel(const struct daemon *d, bool legacy, FILE *out)
 {
 	const struct ca_leaf **v = d->pods.count ? calloc(d->pods.count, sizeof(*v)) : NULL;
 	const struct pod *p;
@@ -88,14 +94,30 @@ void hbone_report_certs_ztunnel(const struct daemon *d, FILE *out)
 			continue;	/* ztunnel keeps one certificate per identity */
 		fputs(shown++ ? ",\n    {\"identity\": " : "\n    {\"identity\": ", out);
 		json_cstr(out, v[i]->identity);
-		fputs(", \"state\": \"Available\", \"certChain\": [", out);
-		cert_dump(out, v[i]->cert);
-		fputs("], \"rootCerts\": [", out);
-		cert_dump(out, d->hbone->ca.root);
+		fputs(legacy ? ", \"state\": \"Available\", \"ca_cert\": [" :
+			       ", \"state\": \"Available\", \"certChain\": [", out);
+		cert_dump(out, v[i]->cert, legacy);
+		fputs(legacy ? "], \"cert_chain\": [" : "], \"rootCerts\": [", out);
+		cert_dump(out, d->hbone->ca.root, legacy);
 		fputs("]}", out);
 	}
 	fputs(shown ? "\n  ]" : "]", out);
 	free(v);
+}
+
+size_t hbone_pod_ip(const struct pod *p, size_t i, char *buf, size_t cap)
+{
+	const struct sockaddr_storage *ss;
+
+	if (!p->hbone || i >= p->hbone->naddrs)
+		return p->hbone ? p->hbone->naddrs : 0;
+	ss = &p->hbone->addrs[i];
+	if (!inet_ntop(ss->ss_family,
+		       ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
+						   (const void *)&((const struct sockaddr_in *)ss)->sin_addr,
+		       buf, (socklen_t)cap))
+		snprintf(buf, cap, "?");
+	return p->hbone->naddrs;
 }
 
 void hbone_report_pod_ips(const struct pod *p, FILE *out)
@@ -104,14 +126,7 @@ void hbone_report_pod_ips(const struct pod *p, FILE *out)
 	size_t i;
 
 	fputc('[', out);
-	for (i = 0; p->hbone && i < p->hbone->naddrs; i++) {
-		const struct sockaddr_storage *ss = &p->hbone->addrs[i];
-
-		inet_ntop(ss->ss_family,
-			  ss->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
-						      (const void *)&((const struct sockaddr_in *)ss)->sin_addr,
-			  a, sizeof(a));
+	for (i = 0; i < hbone_pod_ip(p, i, a, sizeof(a)); i++)
 		fprintf(out, "%s\"%s\"", i ? ", " : "", a);
-	}
 	fputc(']', out);
 }

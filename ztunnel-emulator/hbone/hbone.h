@@ -44,7 +44,9 @@ void hbone_report_certs(const struct daemon *d, FILE *out);
  * as a JSON array - those last read from its interfaces (outbound HBONE reads
  * them when it first needs them; a view never enters the netns), else [].
  */
-void hbone_report_certs_ztunnel(const struct daemon *d, FILE *out);
+void hbone_report_certs_ztunnel(const struct daemon *d, bool legacy, FILE *out);
 void hbone_report_pod_ips(const struct pod *p, FILE *out);
+/* The pod's i-th known address as text into buf; returns how many it has. */
+size_t hbone_pod_ip(const struct pod *p, size_t i, char *buf, size_t cap);
 
 #endif

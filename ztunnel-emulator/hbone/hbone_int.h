@@ -98,6 +98,7 @@ struct hstream {
 	struct sockaddr_storage client;	/* outbound: who connected to 15001 */
 	struct timespec start, connect_due;
 	const char *error;	/* why it ended early, for the access log */
+	char id_text[33];	/* 1.21's outbound{id=..} span */
 	int status;		/* the response's */
 	struct tcp_series *series;	/* its metrics, once opened */
 	struct list_node link;	/* in c->streams */
@@ -155,6 +156,8 @@ void hstream_pump(struct hstream *s);
 int hstream_data(struct hstream *s, const uint8_t *data, size_t len);
 /* Ends the stream's TCP side and frees it at the end of the turn (stream closed). */
 void hstream_free(struct hstream *s);
+/* 1.21's line as a stream starts, once its target is known (access.c). */
+void hstream_log_start(const struct hstream *s);
 /* A response without a body, the stream then reset (400, 503). */
 void hstream_refuse(struct hstream *s, int status, const char *why);
 

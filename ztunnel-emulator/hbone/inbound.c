@@ -141,6 +141,7 @@ void inbound_request(struct hstream *s)
 		hstream_refuse(s, 503, "attempted recursive call to ourselves");
 		return;
 	}
+	hstream_log_start(s);
 	connect_upstream(s);
 }
 

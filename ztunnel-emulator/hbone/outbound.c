@@ -231,6 +231,7 @@ bool hbone_outbound(struct daemon *d, struct listener *l, int fd)
 	s->target = dst;
 	getpeername(fd, (struct sockaddr *)&s->client, &sl);
 	sa_unmap(&s->client);
+	hstream_log_start(s);
 	if (hstream_watch(s)) {
 		s->error = "cannot watch the client";
 		hstream_free(s);

@@ -15,9 +15,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "clock.h"
 #include "daemon.h"
 #include "hbone_int.h"
+#include "sockdiag.h"
 
 static void free_stream(struct loop_deferred *dd)
 {
@@ -37,9 +39,58 @@ struct hstream *hstream_new(struct hconn *c, int32_t id)
 	s->id = id;
 	s->ev.fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
+	access_new_id(s->id_text);
 	list_add_tail(&c->streams, &s->link);
 	c->nstreams++;
 	return s;
+}
+
+/* A stream's access_rec (access.h): addresses into src, dst, hb. */
+static void stream_rec(const struct hstream *s, struct access_rec *a, char *src, char *dst, char *hb)
+{
+	const struct hconn *c = s->c;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sd_format_addr(c->client ? &s->client : &c->remote, src, 64);
+	sd_format_addr(c->client ? &c->remote : &c->local, dst, 64);
+	if (s->target.ss_family)
+		sd_format_addr(&s->target, hb, 64);
+	else
+		snprintf(hb, 64, "-");
+	*a = (struct access_rec){ .pod = c->pod, .outbound = c->client, .hbone = true, .src = src,
+				  .dst = dst, .hbone_addr = hb, .sent = s->sent, .recv = s->recv,
+				  .error = s->error };
+	a->ns = (long long)(now.tv_sec - s->start.tv_sec) * 1000000000LL + (now.tv_nsec - s->start.tv_nsec);
+	memcpy(a->id, s->id_text, sizeof(a->id));
+}
+
+/* 1.21's lines when the stream starts (its target known); later releases log at the end only. */
+void hstream_log_start(const struct hstream *s)
+{
+	char src[64], dst[64], hb[64];
+	struct access_rec a;
+
+	if (s->c->hb->d->cfg.rel->access_log)
+		return;
+	stream_rec(s, &a, src, dst, hb);
+	access_start(s->c->hb->d, &a);
+}
+
+/* The end's lines: the access target (hbone/inbound.c, outbound.c), or 1.21's. */
+static void log_end(const struct hstream *s)
+{
+	char src[64], dst[64], hb[64];
+	struct access_rec a;
+
+	if (!s->c->hb->d->cfg.rel->access_log) {
+		stream_rec(s, &a, src, dst, hb);
+		access_end(s->c->hb->d, &a);
+	} else if (s->c->client) {
+		outbound_log(s);
+	} else {
+		inbound_log(s);
+	}
 }
 
 void hstream_free(struct hstream *s)
@@ -52,10 +103,7 @@ void hstream_free(struct hstream *s)
 	if (s->ev.fd >= 0)
 		close(s->ev.fd);
 	s->ev.fd = -1;
-	if (s->c->client)
-		outbound_log(s);
-	else
-		inbound_log(s);
+	log_end(s);
 	metrics_stream_end(s);
 	list_del(&s->link);
 	if (--s->c->nstreams == 0)
