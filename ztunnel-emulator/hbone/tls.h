@@ -9,6 +9,7 @@
 #define ZT_HBONE_TLS_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 
 #include "ca.h"
 #include "err.h"
@@ -22,6 +23,7 @@ struct tls_peer {
 	const char *want_td;		/* server side: the trust domain, or NULL */
 	const char *want_identity;	/* client side: the identity, or NULL */
 	char identity[SPIFFE_MAX];	/* the peer's, once verified */
+	bool mismatch;			/* client side: the server presented another identity */
 };
 
 /* Both contexts trust the CA's root only. 0, or -errno with e saying why. */
