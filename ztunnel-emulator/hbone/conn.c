@@ -41,6 +41,24 @@ static void free_conn(struct loop_deferred *dd)
 	free(c);
 }
 
+/* Sends what TLS wrote into the BIO pair: 1 all sent, 0 the socket is full, -1 it failed. */
+static int drain_tls(struct hconn *c)
+{
+	char *p;
+	int avail;
+	ssize_t n;
+
+	while (c->net && (avail = BIO_nread0(c->net, &p)) > 0) {
+		n = send(c->ev.fd, p, (size_t)avail, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		BIO_nread(c->net, &p, (int)n);
+	}
+	return 1;
+}
+
 void hconn_close(struct hconn *c, const char *why)
 {
 	struct list_node *n;
@@ -69,8 +87,11 @@ void hconn_close(struct hconn *c, const char *why)
 	if (c->h2)
 		nghttp2_session_del(c->h2);
 	c->h2 = NULL;
+	drain_tls(c);	/* a TLS alert, a GOAWAY: best effort */
 	SSL_free(c->ssl);
 	c->ssl = NULL;
+	BIO_free(c->net);
+	c->net = NULL;
 	close(c->ev.fd);
 	c->ev.fd = -1;
 	list_del(&c->link);
@@ -333,7 +354,7 @@ static const char *connect_failed(struct hconn *c, char *why, size_t cap)
 static void handshake(struct hconn *c)
 {
 	char why[256];
-	int ret, err;
+	int ret, err, sent;
 
 	if (SSL_in_before(c->ssl) && connect_failed(c, why, sizeof(why))) {
 		c->fail_flag = "CONNECT";
@@ -342,6 +363,12 @@ static void handshake(struct hconn *c)
 	}
 	ret = SSL_do_handshake(c->ssl);
 	err = SSL_get_error(c->ssl, ret);
+	sent = drain_tls(c);
+	if (sent < 0) {
+		c->fail_flag = "CONNECT";
+		hconn_close(c, "connection reset during the TLS handshake");
+		return;
+	}
 
 	if (ret == 1) {
 		if (start_h2(c)) {
@@ -354,7 +381,7 @@ static void handshake(struct hconn *c)
 		return;
 	}
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		watch(c, err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		watch(c, (err == SSL_ERROR_WANT_READ ? EPOLLIN : 0) | (sent ? 0 : EPOLLOUT));
 		return;
 	}
 	tls_error(c->ssl, ret, why, sizeof(why));
@@ -414,7 +441,7 @@ static void conn_ready(struct loop_src *src, uint32_t events)
 		hconn_flush(c);
 }
 
-/* Writes c->out's unwritten bytes: 1 all written, 0 the socket is full, -1 the connection failed. */
+/* Encrypts c->out's unwritten bytes into the pair: 0 (all, or the pair is full), -1 failed. */
 static int write_out(struct hconn *c)
 {
 	int w;
@@ -430,15 +457,23 @@ static int write_out(struct hconn *c)
 		c->outoff += (size_t)w;
 	}
 	c->outoff = c->outlen = 0;
-	return 1;
+	return 0;
 }
 
+/*
+ * nghttp2's frames -> c->out (up to 256 KiB) -> SSL_write into the pair ->
+ * one send() of many records, until nghttp2 has nothing left or the socket
+ * is full. A partial SSL_write leaves the rest in place (same bytes, a larger
+ * retry is allowed).
+ */
 void hconn_flush(struct hconn *c)
 {
-	int ret = 1, rv;
+	int sent = 1, rv;
 
 	while (c->state == HC_H2) {
-		/* a partial write leaves the rest where it is (same bytes, larger retry) */
+		sent = drain_tls(c);
+		if (sent <= 0)
+			break;
 		rv = nghttp2_session_send(c->h2);
 		if (rv) {
 			hconn_close(c, nghttp2_strerror(rv));
@@ -446,21 +481,19 @@ void hconn_flush(struct hconn *c)
 		}
 		if (!c->outlen)
 			break;
-		ret = write_out(c);
-		if (ret < 0) {
-			hconn_close(c, NULL);
-			return;
-		}
-		if (!ret)
+		if (write_out(c) < 0) {
+			sent = -1;
 			break;
+		}
 	}
 	if (c->state != HC_H2)
 		return;
-	if (ret && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2)) {
+	if (sent < 0 ||
+	    (sent && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))) {
 		hconn_close(c, NULL);
 		return;
 	}
-	watch(c, EPOLLIN | (ret ? 0 : EPOLLOUT));
+	watch(c, EPOLLIN | (sent ? 0 : EPOLLOUT));
 }
 
 /* The parts of a new connection both roles share; NULL when out of memory (fd closed). */
@@ -502,7 +535,7 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 	sa_unmap(&c->local);
 	sa_unmap(&c->remote);
 	c->peer.want_td = hb->ca.trust_domain;
-	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd);
+	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd, &c->net);
 	if (!c->ssl || conn_watch(c, EPOLLIN)) {
 		hconn_close(c, "cannot start TLS");
 		return;
@@ -522,7 +555,7 @@ struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct
 	c->dst = *dst;
 	c->remote = *to;
 	c->peer.want_identity = c->dst.identity;
-	c->ssl = tls_new(hb->client, src->hbone->leaf, &c->peer, fd);
+	c->ssl = tls_new(hb->client, src->hbone->leaf, &c->peer, fd, &c->net);
 	/* the connect is in flight: the handshake starts once the socket is writable */
 	if (!c->ssl || conn_watch(c, EPOLLOUT)) {
 		hconn_close(c, "cannot start TLS");

@@ -76,6 +76,7 @@ struct hconn {
 	struct timespec idle_since;	/* client: without streams since */
 	enum hconn_state state;
 	SSL *ssl;
+	BIO *net;		/* the pair's end that TLS's output is sent from */
 	struct tls_peer peer;
 	nghttp2_session *h2;
 	uint8_t *out;		/* frames from nghttp2, written as one TLS write */
@@ -102,7 +103,6 @@ struct hstream {
 	bool connecting, responded;
 	uint8_t *wbuf;		/* peer -> TCP, not yet written */
 	size_t wlen, wcap, woff;	/* wlen bytes from wbuf + woff */
-	size_t unconsumed;	/* written straight from a DATA callback, not yet consumed */
 	bool peer_eof, tcp_shut;
 	bool h2_closed;		/* nghttp2 is done with it; wbuf still to write */
 	uint8_t *rbuf;		/* TCP -> peer */

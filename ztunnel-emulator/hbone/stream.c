@@ -127,26 +127,15 @@ static int wbuf_room(struct hstream *s, size_t len)
 	return 0;
 }
 
+/* Queued, and written (one send for all a read brought) when the connection's streams are pumped. */
 int hstream_data(struct hstream *s, const uint8_t *data, size_t len)
 {
-	ssize_t n = 0;
-
-	/* nothing queued: straight to the socket, only the rest is copied */
-	if (!s->wlen && s->ev.fd >= 0 && s->responded && !s->connecting) {
-		n = send(s->ev.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0)
-			n = 0;	/* an error shows again at the next write */
-		s->sent += (uint64_t)n;
-		s->unconsumed += (size_t)n;	/* consumed after the callback returns */
-		if ((size_t)n == len)
-			return 0;
-	}
-	if (wbuf_room(s, len - (size_t)n)) {
+	if (wbuf_room(s, len)) {
 		reset_stream(s, "peer overran the stream window");
 		return 0;
 	}
-	memcpy(s->wbuf + s->woff + s->wlen, data + n, len - (size_t)n);
-	s->wlen += len - (size_t)n;
+	memcpy(s->wbuf + s->woff + s->wlen, data, len);
+	s->wlen += len;
 	return 0;
 }
 
@@ -189,10 +178,6 @@ static int write_side(struct hstream *s)
 {
 	ssize_t n;
 
-	/* after the stream's close this still returns the connection's window */
-	if (s->unconsumed)
-		nghttp2_session_consume(s->c->h2, s->id, s->unconsumed);
-	s->unconsumed = 0;
 	if (s->wlen) {
 		n = send(s->ev.fd, s->wbuf + s->woff, s->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0)
@@ -200,6 +185,7 @@ static int write_side(struct hstream *s)
 		s->woff = (size_t)n == s->wlen ? 0 : s->woff + (size_t)n;
 		s->wlen -= (size_t)n;
 		s->sent += (uint64_t)n;
+		/* after the stream's close this still returns the connection's window */
 		nghttp2_session_consume(s->c->h2, s->id, (size_t)n);
 	}
 	if (!s->wlen && s->peer_eof && !s->tcp_shut) {
