@@ -77,6 +77,9 @@ opened() {
 		END { print v + 0 }'
 }
 
+failed_is() { [[ $(failed "$1" "$2" "$3") == "$4" ]]; }
+opened_at_least() { (($(opened "$1" "$2" "$3") >= $4)); }
+
 if ! /usr/bin/python3 -c 'import h2, prometheus_client' 2>/dev/null; then
 	not_ok "python3-h2 and python3-prometheus-client are installed (scripts/deps.sh)"
 	done_testing
@@ -117,12 +120,12 @@ probe -m hello "$B4" "$PORT"
 is "$P_RC:${P_OUT%% local=*}" "0:eof sent=5 recv=5" "a second connection to the same workload"
 is "$(grep -c '^tls ok' "$SRV_LOG")" 1 "... went over the pooled connection: one TLS handshake for both"
 check "/metrics: istio_tcp_connections_opened, reporter=source, destination api-0 with the registry's identity" \
-	wait_for 10 eval '(($(opened source "$ID_API" api-0) >= 2))'
+	wait_for 10 opened_at_least source "$ID_API" api-0 2
 
 probe -m x "$B4" "$CLOSED"
 is "$P_RC:${P_OUT%% *}" "3:reset" "the remote server answers 503 for $B4:$CLOSED: pod-a's client is reset"
 check "/metrics: istio_tcp_connections_failed_total{reporter=source, response_flags=CONNECT} counts it" \
-	wait_for 10 eval '[[ $(failed CONNECT source "$ID_API") == 1 ]]'
+	wait_for 10 failed_is CONNECT source "$ID_API" 1
 
 # the registry now expects another service account: the same server is an impostor
 registry other
@@ -136,7 +139,7 @@ check "... the access log says why (identity verification)" wait_for 10 log_has 
 check "... the pool is keyed on the destination identity: a new handshake was tried, and refused" \
 	wait_for 10 grep -qs '^tls failed' "$SRV_LOG"
 check "/metrics: istio_tcp_connections_failed_total{response_flags=IDENTITY_ERROR} counts it" \
-	wait_for 10 eval '[[ $(failed IDENTITY_ERROR source "spiffe://$TD/ns/remote/sa/other") == 1 ]]'
+	wait_for 10 failed_is IDENTITY_ERROR source "spiffe://$TD/ns/remote/sa/other" 1
 is "$(grep -c "connect authority=" "$SRV_LOG")" 3 "no CONNECT reached the impostor (3 before it)"
 
 # a registry workload with protocol TCP stays plain text: nothing of HBONE is tried
@@ -170,7 +173,7 @@ out=$(ip netns exec "$A" /usr/bin/python3 "$PEER_PY" --ca "$CA/root-cert.pem" --
 	--key "$T_DIR/peer.key" "$B4" 15008 hold 3 "$B4:$PORT" 2>&1) || true
 is "$out" "statuses 200=2 503=1" "3 CONNECT streams held open to pod-b, 2 relays allowed: 200, 200, then 503"
 check "/metrics: the 503 in istio_tcp_connections_failed_total{reporter=destination, response_flags=CONNECT}" \
-	wait_for 10 eval '[[ $(failed CONNECT destination "$ID_B") == 1 ]]'
+	wait_for 10 failed_is CONNECT destination "$ID_B" 1
 check "the streams' fds are given back" wait_for 10 fds_back_to "$idle"
 
 out=$("$CNI" add --redirect=tproxy --namespace web --service-account front "$SOCK" "$A" 2>&1) && rc=0 || rc=$?
