@@ -8,7 +8,8 @@
 # 15001 as CONNECT streams (mutual TLS, pod-a's identity, :authority IP:PORT,
 # forwarded/baggage/traceparent), pooled; a server presenting another identity
 # than the registry's is refused and counted (IDENTITY_ERROR), a 503 too
-# (CONNECT), in istio_tcp_connections_failed_total read with prom-parse.py.
+# (CONNECT), and so is a 15008 where nothing listens, in
+# istio_tcp_connections_failed_total read with prom-parse.py.
 # Then HBONE streams count against --max-relays-per-pod: a third inbound
 # CONNECT gets 503, a third outbound connection is reset.
 # shellcheck source=tests/lib.sh
@@ -152,8 +153,19 @@ probe -m x "$B4" "$PORT"
 is "$P_RC:${P_OUT%% *}" "3:reset" "protocol TCP: relayed in plain text to $B4:$PORT, where nothing listens: reset"
 is "$(grep -c '^tls' "$SRV_LOG")" "$handshakes" "... and the HBONE server saw nothing"
 
+# HBONE again, the remote ztunnel gone: nothing listens on 15008
 kill "$SRV_PID" 2>/dev/null || true
 wait "$SRV_PID" 2>/dev/null || true
+registry api
+mark_logs
+kill -HUP "$ZT_PID"
+check "SIGHUP: the registry is reloaded (protocol HBONE)" wait_for 10 log_has "registry .* reloaded"
+probe -m x "$B4" "$PORT"
+is "$P_RC:${P_OUT%% *}" "3:reset" "no server on $B4:15008: pod-a's client is reset, never sent in plain text"
+check "/metrics: ... counted in istio_tcp_connections_failed_total{response_flags=CONNECT}" \
+	wait_for 10 failed_is CONNECT source "$ID_API" 2
+check "... the access log says why (the pooled connection's end may win the race)" wait_for 10 log_has \
+	"ERROR access: connection complete .*dst\.addr=$B4:15008 .*error=\"(cannot connect to $B4:15008: Connection refused|connection closed)\""
 stop_daemon
 is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 
