@@ -71,6 +71,8 @@ struct daemon {
 
 /* relay.c: the data path of 15001 (outbound) and 15006 (inbound plaintext). */
 void relay_start(struct daemon *d, struct listener *l, int client_fd);
+/* Why a new connection of pod p cannot be relayed (the caps, HBONE streams included), or NULL. */
+const char *relay_over_cap(const struct daemon *d, const struct pod *p, char *buf, size_t cap);
 void relay_close_pod(struct daemon *d, struct pod *p);	/* pod drained: its connections go */
 /* The pod's connections reset, each logged with why (a drain's deadline). */
 void relay_reset_pod(struct daemon *d, struct pod *p, const char *why);

@@ -28,6 +28,7 @@
 
 #include "access.h"
 #include "daemon.h"
+#include "hbone/hbone.h"
 #include "proxy.h"
 #include "log.h"
 #include "sockaddr.h"
@@ -478,16 +479,17 @@ size_t relay_limits_init(struct daemon *d, size_t fd_limit, size_t fds_used)
 	return d->cfg.max_relays;
 }
 
-/* Why a new connection of this pod cannot be relayed, or NULL. */
-static const char *over_cap(const struct daemon *d, const struct pod *p, char *buf, size_t cap)
+/* Why a new connection of this pod cannot be relayed, or NULL; HBONE streams count as relays. */
+const char *relay_over_cap(const struct daemon *d, const struct pod *p, char *buf, size_t cap)
 {
 	size_t room = relay_room(d, d->pods.count);
+	size_t pod_n = p->n_relays + hbone_streams(d, p), all = d->n_relays + hbone_streams(d, NULL);
 
-	if (p->n_relays >= d->cfg.max_relays_per_pod)
-		snprintf(buf, cap, "%zu relays for this pod (see --max-relays-per-pod)", p->n_relays);
-	else if (d->cfg.max_relays && d->n_relays >= d->cfg.max_relays)
-		snprintf(buf, cap, "%zu relays in all (see --max-relays)", d->n_relays);
-	else if (d->n_relays >= room)
+	if (pod_n >= d->cfg.max_relays_per_pod)
+		snprintf(buf, cap, "%zu relays for this pod (see --max-relays-per-pod)", pod_n);
+	else if (d->cfg.max_relays && all >= d->cfg.max_relays)
+		snprintf(buf, cap, "%zu relays in all (see --max-relays)", all);
+	else if (all >= room)
 		snprintf(buf, cap, "the open-file limit %zu leaves room for %zu relays next to %zu pods",
 			 d->fd_limit, room, d->pods.count);
 	else
@@ -501,7 +503,7 @@ void relay_start(struct daemon *d, struct listener *l, int client_fd)
 	socklen_t sl = sizeof(struct sockaddr_storage);
 	char why[128], name[80];
 
-	if (!over_cap(d, l->pod, why, sizeof(why)))
+	if (!relay_over_cap(d, l->pod, why, sizeof(why)))
 		r = calloc(1, sizeof(*r));
 	else
 		log_limited(&refuse_limit, LOG_WARN, l->spec->target,

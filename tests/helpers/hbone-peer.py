@@ -17,6 +17,8 @@ Commands (each prints one result line, exit 0 unless the peer misbehaved):
   streams N AUTHORITY        N concurrent CONNECT streams on one connection,
                              each sends "stream-I" and expects it echoed:
                              "streams ok=N"
+  hold N AUTHORITY           N concurrent CONNECT streams left open, their
+                             statuses counted: "statuses 200=X 503=Y ..."
   idle SECONDS               holds the connection, answering the server's PINGs
                              (h2 does): "pings=N", how many the server sent
   hostile AUTHORITY          misbehaves in each of a dozen ways, one connection
@@ -200,6 +202,23 @@ def cmd_streams(peer, n, authority):
     print("streams ok=%d bad=%d" % (n - len(bad), len(bad)) if len(ended) == n else "streams timed out")
 
 
+def cmd_hold(peer, n, authority):
+    statuses = {}
+    for _ in range(n):
+        sid = peer.conn.get_next_available_stream_id()
+        peer.conn.send_headers(sid, connect_headers("CONNECT", authority))
+    peer.flush()
+    while sum(statuses.values()) < n:
+        evs = peer.events()
+        if evs is None:
+            die("statuses %s connection closed" % statuses)
+        for ev in evs:
+            if isinstance(ev, h2.events.ResponseReceived):
+                st = dict(ev.headers)[b":status"].decode()
+                statuses[st] = statuses.get(st, 0) + 1
+    print("statuses " + " ".join("%s=%d" % kv for kv in sorted(statuses.items())))
+
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -299,6 +318,8 @@ def main():
         return
     if cmd == "request":
         cmd_request(peer, *args)
+    elif cmd == "hold":
+        cmd_hold(peer, int(args[0]), args[1])
     elif cmd == "streams":
         cmd_streams(peer, int(args[0]), args[1])
     elif cmd == "idle":

@@ -97,6 +97,19 @@ const struct reg_workload *registry_find_workload(const struct registry *reg, co
 	return NULL;
 }
 
+const struct reg_workload *registry_workload_by_ip(const struct registry *reg, int af,
+						    const void *addr)
+{
+	size_t len = af == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; reg && i < reg->n_workloads; i++)
+		for (size_t j = 0; j < reg->workloads[i].n_ips; j++)
+			if (reg->workloads[i].ips[j].af == af &&
+			    !memcmp(reg->workloads[i].ips[j].addr, addr, len))
+				return &reg->workloads[i];
+	return NULL;
+}
+
 bool registry_visible(const struct reg_service *svc, const char *client_ns)
 {
 	return svc->visibility != REG_VIS_NAMESPACE ||

@@ -107,6 +107,10 @@ const struct reg_workload *registry_workload_at(const struct registry *reg, size
 const struct reg_workload *registry_find_workload(const struct registry *reg, const char *ns,
 						   const char *name);
 
+/* The first workload listing this address among its workloadIps (AF_INET/AF_INET6); NULL if none. */
+const struct reg_workload *registry_workload_by_ip(const struct registry *reg, int af,
+						    const void *addr);
+
 /* visibility: Namespace-visible services only answer clients of their own namespace */
 bool registry_visible(const struct reg_service *svc, const char *client_ns);
 

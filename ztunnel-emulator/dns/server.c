@@ -121,6 +121,11 @@ void dns_stop(struct daemon *d)
 	d->dns = NULL;
 }
 
+const struct registry *dns_registry(const struct daemon *d)
+{
+	return d->dns ? d->dns->reg : NULL;
+}
+
 void dns_reload(struct daemon *d)
 {
 	struct registry *reg = NULL;

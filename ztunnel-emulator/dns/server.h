@@ -20,6 +20,7 @@ struct daemon;
 struct prom;
 struct listener;
 struct pod;
+struct registry;
 
 /* At start: loads --registry (a bad file is fatal: e says which line), the timer. */
 int dns_start(struct daemon *d, struct ze_err *e);
@@ -34,6 +35,8 @@ void dns_udp_ready(struct daemon *d, struct listener *l);
 void dns_tcp_accept(struct daemon *d, struct listener *l, int fd);
 /* Pod drained: its upstream sockets, TCP clients and queries in flight go. */
 void dns_pod_close(struct daemon *d, struct pod *p);
+/* The registry now loaded (NULL without --registry); valid until the next SIGHUP reload. */
+const struct registry *dns_registry(const struct daemon *d);
 /* config_dump's "dns" and "registry" keys (each line ends in ",\n"). */
 void dns_report_config(const struct daemon *d, FILE *out);
 /* The istio_dns_* metrics. */

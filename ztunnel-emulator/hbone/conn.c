@@ -35,7 +35,28 @@ static void watch(struct hconn *c, uint32_t events)
 
 static void free_conn(struct loop_deferred *dd)
 {
-	free(container_of(dd, struct hconn, dead));
+	struct hconn *c = container_of(dd, struct hconn, dead);
+
+	free(c->out);
+	free(c);
+}
+
+/* Sends what TLS wrote into the BIO pair: 1 all sent, 0 the socket is full, -1 it failed. */
+static int drain_tls(struct hconn *c)
+{
+	char *p;
+	int avail;
+	ssize_t n;
+
+	while (c->net && (avail = BIO_nread0(c->net, &p)) > 0) {
+		n = send(c->ev.fd, p, (size_t)avail, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		BIO_nread(c->net, &p, (int)n);
+	}
+	return 1;
 }
 
 void hconn_close(struct hconn *c, const char *why)
@@ -58,13 +79,19 @@ void hconn_close(struct hconn *c, const char *why)
 
 		if (!s->error)
 			s->error = why ? why : "connection closed";
+		/* an outbound stream whose tunnel never opened failed (identity, TLS, connect) */
+		if (c->client && !s->responded && !s->flag)
+			s->flag = c->fail_flag ? c->fail_flag : "CONNECT";
 		hstream_free(s);
 	}
 	if (c->h2)
 		nghttp2_session_del(c->h2);
 	c->h2 = NULL;
+	drain_tls(c);	/* a TLS alert, a GOAWAY: best effort */
 	SSL_free(c->ssl);
 	c->ssl = NULL;
+	BIO_free(c->net);
+	c->net = NULL;
 	close(c->ev.fd);
 	c->ev.fd = -1;
 	list_del(&c->link);
@@ -188,6 +215,60 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void 
 	return 0;
 }
 
+/* nghttp2's output is gathered in c->out and written with one SSL_write. */
+static ssize_t on_send(nghttp2_session *h2, const uint8_t *data, size_t len, int flags, void *ud)
+{
+	struct hconn *c = ud;
+	size_t room = HB_OUT_BUF - c->outlen;
+
+	(void)h2;
+	(void)flags;
+	if (!room)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (len > room)
+		len = room;
+	memcpy(c->out + c->outlen, data, len);
+	c->outlen += len;
+	return (ssize_t)len;
+}
+
+/* A DATA frame whose payload is still in the stream's rbuf (NGHTTP2_DATA_FLAG_NO_COPY). */
+static int on_send_data(nghttp2_session *h2, nghttp2_frame *f, const uint8_t *hd, size_t len,
+			nghttp2_data_source *src, void *ud)
+{
+	struct hconn *c = ud;
+	struct hstream *s = src->ptr;
+
+	(void)h2;
+	if (HB_OUT_BUF - c->outlen < 9 + len)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	memcpy(c->out + c->outlen, hd, 9);
+	memcpy(c->out + c->outlen + 9, s->rbuf + s->roff, len);
+	c->outlen += 9 + len;
+	(void)f;	/* no padding is ever asked for */
+	hstream_sent(s, len);
+	return 0;
+}
+
+/* DATA frames as large as the peer allows (ztunnel: 1 MiB), and as one write can take. */
+static ssize_t on_data_length(nghttp2_session *h2, uint8_t type, int32_t id, int32_t swin,
+			      int32_t cwin, uint32_t max_frame, void *ud)
+{
+	ssize_t n = (ssize_t)max_frame;
+
+	(void)h2;
+	(void)type;
+	(void)id;
+	(void)ud;
+	if (n > swin)
+		n = swin;
+	if (n > cwin)
+		n = cwin;
+	if (n > HB_OUT_BUF - 9)
+		n = HB_OUT_BUF - 9;
+	return n > 0 ? n : 1;
+}
+
 static int new_session(struct hconn *c)
 {
 	nghttp2_session_callbacks *cb;
@@ -206,6 +287,9 @@ static int new_session(struct hconn *c)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	nghttp2_session_callbacks_set_send_callback(cb, on_send);
+	nghttp2_session_callbacks_set_send_data_callback(cb, on_send_data);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb, on_data_length);
 	/* flow control follows what the app has taken: bytes are consumed once written */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_send_header_block_length(opt, H2_SERVER_MAX_HEADERS);
@@ -237,7 +321,8 @@ static int start_h2(struct hconn *c)
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 	};
 
-	if (new_session(c) ||
+	c->out = malloc(HB_OUT_BUF);
+	if (!c->out || new_session(c) ||
 	    (c->client ? nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, civ,
 						 sizeof(civ) / sizeof(civ[0])) :
 			 nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv,
@@ -252,11 +337,38 @@ static int start_h2(struct hconn *c)
 
 /* ---- I/O -------------------------------------------------------------------- */
 
+/* A client's connect to IP:15008 failed: the why, else NULL. */
+static const char *connect_failed(struct hconn *c, char *why, size_t cap)
+{
+	char to[64];
+	int err = 0;
+	socklen_t el = sizeof(err);
+
+	if (!c->client || getsockopt(c->ev.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || !err)
+		return NULL;
+	sd_format_addr(&c->remote, to, sizeof(to));
+	snprintf(why, cap, "cannot connect to %s: %s", to, strerror(err));
+	return why;
+}
+
 static void handshake(struct hconn *c)
 {
 	char why[256];
-	int ret = SSL_do_handshake(c->ssl);
-	int err = SSL_get_error(c->ssl, ret);
+	int ret, err, sent;
+
+	if (SSL_in_before(c->ssl) && connect_failed(c, why, sizeof(why))) {
+		c->fail_flag = "CONNECT";
+		hconn_close(c, why);
+		return;
+	}
+	ret = SSL_do_handshake(c->ssl);
+	err = SSL_get_error(c->ssl, ret);
+	sent = drain_tls(c);
+	if (sent < 0) {
+		c->fail_flag = "CONNECT";
+		hconn_close(c, "connection reset during the TLS handshake");
+		return;
+	}
 
 	if (ret == 1) {
 		if (start_h2(c)) {
@@ -269,10 +381,12 @@ static void handshake(struct hconn *c)
 		return;
 	}
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		watch(c, err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		watch(c, (err == SSL_ERROR_WANT_READ ? EPOLLIN : 0) | (sent ? 0 : EPOLLOUT));
 		return;
 	}
-	hconn_close(c, tls_error(c->ssl, ret, why, sizeof(why)));
+	tls_error(c->ssl, ret, why, sizeof(why));
+	c->fail_flag = c->peer.mismatch ? "IDENTITY_ERROR" : "TLS_FAILURE";
+	hconn_close(c, why);
 }
 
 /* Reads what TLS holds into nghttp2: 0, or -1 when the connection is over. */
@@ -327,43 +441,59 @@ static void conn_ready(struct loop_src *src, uint32_t events)
 		hconn_flush(c);
 }
 
+/* Encrypts c->out's unwritten bytes into the pair: 0 (all, or the pair is full), -1 failed. */
+static int write_out(struct hconn *c)
+{
+	int w;
+
+	while (c->outoff < c->outlen) {
+		w = SSL_write(c->ssl, c->out + c->outoff, (int)(c->outlen - c->outoff));
+		if (w <= 0) {
+			if (SSL_get_error(c->ssl, w) == SSL_ERROR_WANT_WRITE)
+				return 0;
+			ERR_clear_error();
+			return -1;
+		}
+		c->outoff += (size_t)w;
+	}
+	c->outoff = c->outlen = 0;
+	return 0;
+}
+
+/*
+ * nghttp2's frames -> c->out (up to 256 KiB) -> SSL_write into the pair ->
+ * one send() of many records, until nghttp2 has nothing left or the socket
+ * is full. A partial SSL_write leaves the rest in place (same bytes, a larger
+ * retry is allowed).
+ */
 void hconn_flush(struct hconn *c)
 {
-	ssize_t n;
-	int w;
-	bool blocked = false;
+	int sent = 1, rv;
 
 	while (c->state == HC_H2) {
-		if (!c->outlen) {
-			n = nghttp2_session_mem_send(c->h2, &c->out);
-			if (n < 0) {
-				hconn_close(c, nghttp2_strerror((int)n));
-				return;
-			}
-			if (!n)
-				break;
-			c->outlen = (size_t)n;
+		sent = drain_tls(c);
+		if (sent <= 0)
+			break;
+		rv = nghttp2_session_send(c->h2);
+		if (rv) {
+			hconn_close(c, nghttp2_strerror(rv));
+			return;
 		}
-		w = SSL_write(c->ssl, c->out, (int)c->outlen);
-		if (w <= 0) {
-			if (SSL_get_error(c->ssl, w) != SSL_ERROR_WANT_WRITE) {
-				ERR_clear_error();
-				hconn_close(c, NULL);
-				return;
-			}
-			blocked = true;
+		if (!c->outlen)
+			break;
+		if (write_out(c) < 0) {
+			sent = -1;
 			break;
 		}
-		c->out += w;
-		c->outlen -= (size_t)w;
 	}
 	if (c->state != HC_H2)
 		return;
-	if (!blocked && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2)) {
+	if (sent < 0 ||
+	    (sent && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))) {
 		hconn_close(c, NULL);
 		return;
 	}
-	watch(c, EPOLLIN | (blocked ? EPOLLOUT : 0));
+	watch(c, EPOLLIN | (sent ? 0 : EPOLLOUT));
 }
 
 /* The parts of a new connection both roles share; NULL when out of memory (fd closed). */
@@ -405,7 +535,7 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 	sa_unmap(&c->local);
 	sa_unmap(&c->remote);
 	c->peer.want_td = hb->ca.trust_domain;
-	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd);
+	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd, &c->net);
 	if (!c->ssl || conn_watch(c, EPOLLIN)) {
 		hconn_close(c, "cannot start TLS");
 		return;
@@ -414,7 +544,7 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 	handshake(c);
 }
 
-struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, struct pod *dst,
+struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,
 				 const struct sockaddr_storage *to, int fd)
 {
 	struct hconn *c = conn_new(hb, src, fd);
@@ -422,10 +552,10 @@ struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, struct pod *
 	if (!c)
 		return NULL;
 	c->client = true;
-	c->dst_pod = dst;
+	c->dst = *dst;
 	c->remote = *to;
-	c->peer.want_identity = dst->hbone->leaf->identity;
-	c->ssl = tls_new(hb->client, src->hbone->leaf, &c->peer, fd);
+	c->peer.want_identity = c->dst.identity;
+	c->ssl = tls_new(hb->client, src->hbone->leaf, &c->peer, fd, &c->net);
 	/* the connect is in flight: the handshake starts once the socket is writable */
 	if (!c->ssl || conn_watch(c, EPOLLOUT)) {
 		hconn_close(c, "cannot start TLS");

@@ -132,7 +132,7 @@ void hbone_pod_drain(struct daemon *d, struct pod *p)
 		struct hconn *c = container_of(n, struct hconn, link);
 
 		next = n->next;
-		if (c->pod == p || c->dst_pod == p)
+		if (c->pod == p || c->dst.pod == p)
 			hconn_close(c, "pod drained");
 	}
 	hbone_pod_free(p);
@@ -147,6 +147,15 @@ void hbone_pod_free(struct pod *p)
 	ca_leaf_free(p->hbone->leaf);
 	free(p->hbone);
 	p->hbone = NULL;
+}
+
+size_t hbone_streams(const struct daemon *d, const struct pod *p)
+{
+	if (!d->hbone)
+		return 0;
+	if (!p)
+		return d->hbone->nstreams;
+	return p->hbone ? p->hbone->nstreams : 0;
 }
 
 void hbone_accept(struct daemon *d, struct listener *l, int fd)

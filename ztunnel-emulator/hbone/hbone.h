@@ -8,6 +8,7 @@
 #define ZT_HBONE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -32,9 +33,12 @@ void hbone_pod_free(struct pod *p);
 void hbone_accept(struct daemon *d, struct listener *l, int fd);
 /*
  * A connection accepted on a pod's 15001: true when it went over HBONE (its
- * original destination is an enrolled pod), false to relay it as plain TCP.
+ * original destination is an enrolled pod or a --registry workload with
+ * protocol HBONE; refused over the relay caps), false to relay it as plain TCP.
  */
 bool hbone_outbound(struct daemon *d, struct listener *l, int fd);
+/* HBONE streams holding a TCP socket: pod p's (inbound and outbound), or all with p NULL. */
+size_t hbone_streams(const struct daemon *d, const struct pod *p);
 /* The istio_tcp_* families of HBONE streams, Prometheus text. */
 void hbone_report_metrics(const struct daemon *d, const struct prom *pm);
 /* config_dump's "certificates": a JSON array, one object per pod with a certificate. */

@@ -41,6 +41,7 @@ struct tcp_series;
 
 struct hbone {
 	struct daemon *d;
+	size_t nstreams;	/* streams with a TCP side, counted against --max-relays */
 	struct ca ca;
 	SSL_CTX *server, *client;
 	struct list_node conns;	/* every HBONE connection */
@@ -51,21 +52,36 @@ struct hbone {
 
 enum hconn_state { HC_TLS, HC_H2, HC_CLOSED };
 
+/*
+ * Whom an outbound connection must reach: a pod of this daemon, or a
+ * --registry workload with protocol HBONE. Copied at dial time (a SIGHUP
+ * frees the registry it came from); the pool is keyed on it.
+ */
+struct hdest {
+	struct pod *pod;	/* an enrolled pod of this daemon, or NULL (a registry workload) */
+	char identity[SPIFFE_MAX];	/* the SPIFFE URI the server must present */
+	char name[256], namespace_[256];	/* the workload's, for logs and metrics */
+};
+
+#define HB_OUT_BUF (256 * 1024)	/* TLS writes are coalesced up to this */
+
 struct hconn {
 	struct loop_src ev;
 	struct hbone *hb;
 	struct pod *pod;	/* the server's pod, or the client's source pod */
-	struct pod *dst_pod;	/* client: the destination pod */
+	struct hdest dst;	/* client: the destination */
+	const char *fail_flag;	/* response_flags for its streams if it fails (client) */
 	bool client;		/* outbound: we dialled the peer's 15008 */
 	bool goaway;		/* no new streams */
 	size_t nstreams;
 	struct timespec idle_since;	/* client: without streams since */
 	enum hconn_state state;
 	SSL *ssl;
+	BIO *net;		/* the pair's end that TLS's output is sent from */
 	struct tls_peer peer;
 	nghttp2_session *h2;
-	const uint8_t *out;	/* from nghttp2_session_mem_send, not yet written */
-	size_t outlen;
+	uint8_t *out;		/* frames from nghttp2, written as one TLS write */
+	size_t outlen, outoff;
 	uint32_t events;
 	struct sockaddr_storage local, remote;
 	struct timespec start, next_ping, pong_due;	/* monotonic */
@@ -75,7 +91,8 @@ struct hconn {
 	struct loop_deferred dead;
 };
 
-#define STREAM_BUF 16384
+#define STREAM_BUF_MIN 16384	/* a stream's read buffer starts here... */
+#define STREAM_BUF_MAX (256 * 1024)	/* ...and doubles while reads fill it */
 
 struct hstream {
 	struct loop_src ev;	/* the TCP side; -1 until connected */
@@ -86,11 +103,12 @@ struct hstream {
 	bool bad_header;	/* too long, or repeated */
 	bool connecting, responded;
 	uint8_t *wbuf;		/* peer -> TCP, not yet written */
-	size_t wlen, wcap;
+	size_t wlen, wcap, woff;	/* wlen bytes from wbuf + woff */
 	bool peer_eof, tcp_shut;
 	bool h2_closed;		/* nghttp2 is done with it; wbuf still to write */
-	uint8_t rbuf[STREAM_BUF];	/* TCP -> peer */
-	size_t rlen, roff;
+	uint8_t *rbuf;		/* TCP -> peer */
+	size_t rlen, roff, rcap;
+	bool rfull;		/* the last read filled rbuf */
 	bool tcp_eof, deferred;
 	uint32_t events;
 	uint64_t sent, recv;	/* to the app, from the app */
@@ -99,6 +117,8 @@ struct hstream {
 	struct timespec start, connect_due;
 	const char *error;	/* why it ended early, for the access log */
 	char id_text[33];	/* 1.21's outbound{id=..} span */
+	const char *flag;	/* response_flags of a failure (istio_tcp_connections_failed) */
+	bool counted;		/* held a place under the relay caps */
 	int status;		/* the response's */
 	struct tcp_series *series;	/* its metrics, once opened */
 	struct list_node link;	/* in c->streams */
@@ -114,6 +134,7 @@ struct hbone_pod {
 	struct sockaddr_storage addrs[POD_MAX_ADDRS];	/* its interfaces' addresses */
 	size_t naddrs;
 	struct timespec fetched;	/* monotonic; addrs are re-read when stale */
+	size_t nstreams;	/* its streams, counted against --max-relays-per-pod */
 };
 
 static inline const struct ca_leaf *pod_leaf(const struct pod *p)
@@ -129,7 +150,7 @@ static inline const char *pod_identity(const struct pod *p)
 /* conn.c */
 void hconn_start_server(struct hbone *hb, struct pod *p, int fd);
 /* A client connection on fd (connecting to *to from src's netns); NULL on failure (fd closed). */
-struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, struct pod *dst,
+struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,
 				 const struct sockaddr_storage *to, int fd);
 /* Writes what nghttp2 has queued, watches what is needed, closes a finished connection. */
 void hconn_flush(struct hconn *c);
@@ -141,6 +162,10 @@ long hconn_timers(struct hbone *hb, bool run);
 struct hstream *hstream_new(struct hconn *c, int32_t id);
 /* The upstream socket (s->ev.fd) connects: watched until it has. 0 or -errno. */
 int hstream_watch_connect(struct hstream *s);
+/* Takes a place under the relay caps (relay_over_cap): NULL, or why not (in why). */
+const char *hstream_hold(struct hstream *s, char *why, size_t cap);
+/* n bytes of rbuf went out in a DATA frame (conn.c's send_data callback). */
+void hstream_sent(struct hstream *s, size_t n);
 /* Puts the (connected) TCP side on the loop, no events yet. 0 or -errno. */
 int hstream_watch(struct hstream *s);
 /* Watches what the TCP side needs now. */
@@ -168,9 +193,16 @@ void inbound_log(const struct hstream *s);
 void inbound_connected(struct hstream *s);
 
 /* metrics.c */
+/* One end-to-end connection's two sides, as istio_tcp_* labels them (NULL or "": unknown). */
+struct tcp_who {
+	bool source;	/* reporter="source": we dialled */
+	const char *src_name, *src_ns, *src_id, *dst_name, *dst_ns, *dst_id;
+};
+/* A connection that failed before (or instead of) opening: istio_tcp_connections_failed. */
+void metrics_failed(struct hbone *hb, const struct tcp_who *w, const char *flags);
 /* A stream got its 200: counted opened in its label set. */
 void metrics_stream_open(struct hstream *s);
-/* A stream ends: counted closed with its bytes (one never opened: not at all). */
+/* A stream ends: counted closed with its bytes; one never opened: failed if it has a flag. */
 void metrics_stream_end(const struct hstream *s);
 void metrics_free(struct hbone *hb);
 

@@ -118,6 +118,7 @@ static void connect_upstream(struct hstream *s)
 void inbound_request(struct hstream *s)
 {
 	int kind = parse_authority(s->authority, &s->target);
+	char why[160];
 	uint16_t port;
 
 	if (s->bad_header || strcmp(s->method, "CONNECT")) {
@@ -139,6 +140,11 @@ void inbound_request(struct hstream *s)
 	port = sa_port(&s->target);
 	if (port == 15001 || port == 15006 || port == 15008) {
 		hstream_refuse(s, 503, "attempted recursive call to ourselves");
+		return;
+	}
+	/* the app connection counts as a relay of this pod (--max-relays-per-pod, --max-relays) */
+	if (hstream_hold(s, why, sizeof(why))) {
+		hstream_refuse(s, 503, "over the relay caps (--max-relays-per-pod, --max-relays)");
 		return;
 	}
 	hstream_log_start(s);

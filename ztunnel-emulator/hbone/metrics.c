@@ -23,7 +23,7 @@
 
 struct tcp_series {
 	char *labels;
-	uint64_t opened, closed, sent, received;
+	uint64_t opened, closed, sent, received, failed;
 	struct tcp_series *next;
 };
 
@@ -59,41 +59,59 @@ static void put_label(char **p, size_t *left, const char *name, const char *v)
 }
 
 /* ztunnel's label set of this stream, in its order; the trailing comma dropped. */
-static void labels_of(const struct hstream *s, char *buf, size_t cap)
+static void labels_of(const struct tcp_who *w, const char *flags, char *buf, size_t cap)
 {
-	const struct hconn *c = s->c;
-	const struct pod *src = c->client ? c->pod : NULL;
-	const struct pod *dst = c->client ? c->dst_pod : c->pod;
 	char *p = buf;
 	size_t left = cap;
 
-	put_label(&p, &left, "reporter", c->client ? "source" : "destination");
-	put_label(&p, &left, "source_workload", src ? src->name : NULL);
+	put_label(&p, &left, "reporter", w->source ? "source" : "destination");
+	put_label(&p, &left, "source_workload", w->src_name);
 	put_label(&p, &left, "source_canonical_service", NULL);
 	put_label(&p, &left, "source_canonical_revision", NULL);
-	put_label(&p, &left, "source_workload_namespace", src ? src->namespace_ : NULL);
-	put_label(&p, &left, "source_principal",
-		  c->client ? pod_identity(c->pod) : c->peer.identity);
+	put_label(&p, &left, "source_workload_namespace", w->src_ns);
+	put_label(&p, &left, "source_principal", w->src_id);
 	put_label(&p, &left, "source_app", NULL);
 	put_label(&p, &left, "source_version", NULL);
 	put_label(&p, &left, "source_cluster", NULL);
 	put_label(&p, &left, "destination_service", NULL);
 	put_label(&p, &left, "destination_service_namespace", NULL);
 	put_label(&p, &left, "destination_service_name", NULL);
-	put_label(&p, &left, "destination_workload", dst->name);
+	put_label(&p, &left, "destination_workload", w->dst_name);
 	put_label(&p, &left, "destination_canonical_service", NULL);
 	put_label(&p, &left, "destination_canonical_revision", NULL);
-	put_label(&p, &left, "destination_workload_namespace", dst->namespace_);
-	put_label(&p, &left, "destination_principal", pod_identity(dst));
+	put_label(&p, &left, "destination_workload_namespace", w->dst_ns);
+	put_label(&p, &left, "destination_principal", w->dst_id);
 	put_label(&p, &left, "destination_app", NULL);
 	put_label(&p, &left, "destination_version", NULL);
 	put_label(&p, &left, "destination_cluster", NULL);
 	put_label(&p, &left, "request_protocol", "tcp");
-	put_label(&p, &left, "response_flags", "-");
+	put_label(&p, &left, "response_flags", flags ? flags : "-");
 	put_label(&p, &left, "connection_security_policy", "mutual_tls");
 	if (p > buf && p[-1] == ',')
 		p--;
 	*p = '\0';
+}
+
+/* The two ends of a stream as the labels name them (the server knows only the client's identity). */
+static void who_of(const struct hstream *s, struct tcp_who *w)
+{
+	const struct hconn *c = s->c;
+
+	memset(w, 0, sizeof(*w));
+	w->source = c->client;
+	if (c->client) {
+		w->src_name = c->pod->name;
+		w->src_ns = c->pod->namespace_;
+		w->src_id = pod_identity(c->pod);
+		w->dst_name = c->dst.name;
+		w->dst_ns = c->dst.namespace_;
+		w->dst_id = c->dst.identity;
+	} else {
+		w->src_id = c->peer.identity;
+		w->dst_name = c->pod->name;
+		w->dst_ns = c->pod->namespace_;
+		w->dst_id = pod_identity(c->pod);
+	}
 }
 
 static struct tcp_series *series_for(struct hbone *hb, const char *labels)
@@ -120,11 +138,24 @@ static struct tcp_series *series_for(struct hbone *hb, const char *labels)
 	return t;
 }
 
+void metrics_failed(struct hbone *hb, const struct tcp_who *w, const char *flags)
+{
+	char labels[2048];
+	struct tcp_series *t;
+
+	labels_of(w, flags, labels, sizeof(labels));
+	t = series_for(hb, labels);
+	if (t)
+		t->failed++;
+}
+
 void metrics_stream_open(struct hstream *s)
 {
 	char labels[2048];
+	struct tcp_who w;
 
-	labels_of(s, labels, sizeof(labels));
+	who_of(s, &w);
+	labels_of(&w, NULL, labels, sizeof(labels));
 	s->series = series_for(s->c->hb, labels);
 	if (s->series)
 		s->series->opened++;
@@ -133,7 +164,12 @@ void metrics_stream_open(struct hstream *s)
 void metrics_stream_end(const struct hstream *s)
 {
 	struct tcp_series *t = s->series;
+	struct tcp_who w;
 
+	if (!t && s->flag) {
+		who_of(s, &w);
+		metrics_failed(s->c->hb, &w, s->flag);
+	}
 	if (!t)
 		return;	/* never opened: an early refusal */
 	t->closed++;
@@ -141,17 +177,20 @@ void metrics_stream_end(const struct hstream *s)
 	t->sent += s->c->client ? s->sent : s->recv;
 }
 
+/* A label set's series: those of failures in _failed only, the others everywhere else. */
 static void family(const struct prom *pm, const struct hbone *hb, const char *name,
 		   const char *help, size_t field)
 {
 	const struct tcp_series *t;
+	bool failed = field == offsetof(struct tcp_series, failed);
 	char full[64];
 
 	snprintf(full, sizeof(full), "istio_%s", name);
 	prom_family(pm, full, "counter", help);
 	for (t = hb->series; t; t = t->next)
-		fprintf(pm->out, "%s_total{%s} %" PRIu64 "\n", full, t->labels,
-			*(const uint64_t *)(const void *)((const char *)t + field));
+		if (failed == (t->failed > 0))
+			fprintf(pm->out, "%s_total{%s} %" PRIu64 "\n", full, t->labels,
+				*(const uint64_t *)(const void *)((const char *)t + field));
 }
 
 void hbone_report_metrics(const struct daemon *d, const struct prom *pm)
@@ -168,6 +207,8 @@ void hbone_report_metrics(const struct daemon *d, const struct prom *pm)
 	       offsetof(struct tcp_series, received));
 	family(pm, hb, "tcp_sent_bytes", "The size of total bytes sent during response in case of a TCP connection",
 	       offsetof(struct tcp_series, sent));
+	family(pm, hb, "tcp_connections_failed", "The total number of TCP connections that failed (unstable)",
+	       offsetof(struct tcp_series, failed));
 }
 
 void metrics_free(struct hbone *hb)

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Outbound HBONE (hbone.md "Outbound on 15001"): a connection whose original
- * destination is a pod enrolled in this daemon goes as one CONNECT stream
- * over mutual-TLS HTTP/2 to that pod's IP:15008, dialled from the source
- * pod's netns (mark 1337, no source binding), the server's certificate
- * required to carry the destination's identity. Connections are pooled per
- * (source pod, destination pod, address) up to 100 streams. Everything else
- * stays plain TCP (relay.c). Never touches the inbound checks.
+ * destination is a pod enrolled in this daemon, or a --registry workload with
+ * protocol HBONE, goes as one CONNECT stream over mutual-TLS HTTP/2 to that
+ * IP:15008, dialled from the source pod's netns (mark 1337, no source
+ * binding), the server's certificate required to carry the destination's
+ * SPIFFE identity. Connections are pooled per (source pod and identity,
+ * destination address, destination identity) up to 100 streams. Streams
+ * count against the relay caps. Everything else stays plain TCP (relay.c).
+ * Never touches the inbound checks.
  * Interface: hbone.h (hbone_outbound), hbone_int.h.
  */
 #include <arpa/inet.h>
@@ -23,6 +25,8 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "dns/registry.h"
+#include "dns/server.h"
 #include "hbone.h"
 #include "hbone_int.h"
 #include "log.h"
@@ -113,12 +117,8 @@ static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_stor
 		       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
 }
 
-/*
- * The enrolled pod (with a certificate) that holds this address, or NULL.
- * Hook for the registry (issue 16): a --registry workload with protocol
- * HBONE would be looked up here too.
- */
-static struct pod *mesh_pod_of(struct daemon *d, const struct sockaddr_storage *dst)
+/* The enrolled pod (with a certificate) that holds this address, or NULL. */
+static struct pod *local_pod_of(struct daemon *d, const struct sockaddr_storage *dst)
 {
 	struct timespec now;
 	struct pod *p;
@@ -141,8 +141,53 @@ static struct pod *mesh_pod_of(struct daemon *d, const struct sockaddr_storage *
 	return NULL;
 }
 
-/* A pooled connection for (src, dst, address) with room for a stream, or NULL. */
-static struct hconn *pooled(struct hbone *hb, struct pod *src, struct pod *dst,
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* A --registry workload with protocol HBONE at this address: its identity (hbone.md). */
+static bool registry_dest(struct daemon *d, const struct sockaddr_storage *dst, struct hdest *out)
+{
+	const struct registry *reg = dns_registry(d);
+	const struct reg_workload *w;
+	const void *a = dst->ss_family == AF_INET ?
+				(const void *)&((const struct sockaddr_in *)dst)->sin_addr :
+				(const void *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
+
+	w = reg ? registry_workload_by_ip(reg, dst->ss_family, a) : NULL;
+	if (!w || w->protocol != REG_PROTO_HBONE)
+		return false;
+	/* ztunnel's defaults: the daemon's trust domain, service account "default" */
+	snprintf(out->identity, sizeof(out->identity), "spiffe://%s/ns/%s/sa/%s",
+		 w->trust_domain && *w->trust_domain ? w->trust_domain : d->hbone->ca.trust_domain,
+		 w->namespace, w->service_account && *w->service_account ? w->service_account : "default");
+	copy(out->name, sizeof(out->name), w->name);
+	copy(out->namespace_, sizeof(out->namespace_), w->namespace);
+	out->pod = NULL;
+	return true;
+}
+
+/* Whether dst is a mesh workload (a pod of this daemon first, then the registry): *out. */
+static bool mesh_dest_of(struct daemon *d, const struct sockaddr_storage *dst, struct hdest *out)
+{
+	struct pod *p = local_pod_of(d, dst);
+
+	if (!p)
+		return registry_dest(d, dst, out);
+	out->pod = p;
+	copy(out->identity, sizeof(out->identity), pod_identity(p));
+	copy(out->name, sizeof(out->name), p->name);
+	copy(out->namespace_, sizeof(out->namespace_), p->namespace_);
+	return true;
+}
+
+/*
+ * A pooled connection with room for a stream, or NULL. The key: the source
+ * pod (its netns and so its address; its one certificate for its life, so
+ * its identity), the destination address and the destination identity.
+ */
+static struct hconn *pooled(struct hbone *hb, struct pod *src, const struct hdest *dst,
 			    const struct sockaddr_storage *to)
 {
 	struct list_node *n;
@@ -151,14 +196,15 @@ static struct hconn *pooled(struct hbone *hb, struct pod *src, struct pod *dst,
 		struct hconn *c = container_of(n, struct hconn, link);
 
 		if (c->client && c->state != HC_CLOSED && !c->goaway && c->pod == src &&
-		    c->dst_pod == dst && same_ip(&c->remote, to) && c->nstreams < POOL_MAX_STREAMS)
+		    same_ip(&c->remote, to) && !strcmp(c->dst.identity, dst->identity) &&
+		    c->nstreams < POOL_MAX_STREAMS)
 			return c;
 	}
 	return NULL;
 }
 
 /* A new connection from src's netns to to (IP:15008): NULL on failure. */
-static struct hconn *dial(struct daemon *d, struct pod *src, struct pod *dst,
+static struct hconn *dial(struct daemon *d, struct pod *src, const struct hdest *dst,
 			  const struct sockaddr_storage *to)
 {
 	int fd = pod_socket(d, src, to->ss_family, SOCK_STREAM);
@@ -187,60 +233,80 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 
 /*
  * A mesh destination that cannot be tunnelled is refused, never sent in
- * plain text instead: the client is reset and the failure logged.
+ * plain text instead: the client is reset and the failure logged (and
+ * counted failed with flags, unless NULL: a relay cap, as relay.c refuses).
  */
-static bool refuse(int fd, const struct sockaddr_storage *dst, const char *why)
+static bool refuse(struct daemon *d, struct listener *l, int fd, const struct hdest *dst,
+		   const struct sockaddr_storage *to, const char *why, const char *flags)
 {
 	static struct log_limit limit = LOG_LIMIT_INIT(5, 5);
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct tcp_who w = { .source = true, .src_name = l->pod->name,
+			     .src_ns = l->pod->namespace_, .src_id = pod_identity(l->pod),
+			     .dst_name = dst->name, .dst_ns = dst->namespace_, .dst_id = dst->identity };
 	char a[64];
 
-	sd_format_addr(dst, a, sizeof(a));
+	sd_format_addr(to, a, sizeof(a));
 	log_limited(&limit, LOG_WARN, "access",
 		    "connection failed dst.addr=%s direction=\"outbound\" error=\"%s\"", a, why);
+	if (flags)
+		metrics_failed(d->hbone, &w, flags);
+	else
+		l->refused++;
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
 	return true;
 }
 
-bool hbone_outbound(struct daemon *d, struct listener *l, int fd)
+/* The client's stream on c, its connect under way or queued. */
+static void start_stream(struct hconn *c, struct hstream *s, int fd,
+			 const struct sockaddr_storage *dst)
 {
-	struct sockaddr_storage dst, to;
-	struct pod *dpod;
-	struct hconn *c;
-	struct hstream *s;
 	socklen_t sl = sizeof(struct sockaddr_storage);
 
-	if (!d->hbone || !d->cfg.hbone_outbound || !pod_leaf(l->pod))
-		return false;
-	sa_original_dst(fd, &dst);
-	dpod = mesh_pod_of(d, &dst);
-	if (!dpod)
-		return false;
-	to = dst;
-	set_port(&to, 15008);
-	c = pooled(d->hbone, l->pod, dpod, &to);
-	if (!c)
-		c = dial(d, l->pod, dpod, &to);
-	if (!c)
-		return refuse(fd, &dst, "cannot open an HBONE connection");
-	s = hstream_new(c, -1);
-	if (!s)
-		return refuse(fd, &dst, "out of memory");
 	s->ev.fd = fd;
-	s->target = dst;
+	s->target = *dst;
 	getpeername(fd, (struct sockaddr *)&s->client, &sl);
 	sa_unmap(&s->client);
 	hstream_log_start(s);
 	if (hstream_watch(s)) {
 		s->error = "cannot watch the client";
 		hstream_free(s);
-		return true;
+		return;
 	}
 	if (c->state == HC_H2) {
 		outbound_ready(c);
 		hconn_flush(c);
 	}
+}
+
+bool hbone_outbound(struct daemon *d, struct listener *l, int fd)
+{
+	struct sockaddr_storage dst, to;
+	struct hdest dest;
+	struct hconn *c;
+	struct hstream *s;
+	char why[160];
+
+	if (!d->hbone || !d->cfg.hbone_outbound || !pod_leaf(l->pod))
+		return false;
+	sa_original_dst(fd, &dst);
+	if (!mesh_dest_of(d, &dst, &dest))
+		return false;
+	to = dst;
+	set_port(&to, 15008);
+	if (relay_over_cap(d, l->pod, why, sizeof(why)))
+		return refuse(d, l, fd, &dest, &dst, why, NULL);
+	c = pooled(d->hbone, l->pod, &dest, &to);
+	if (!c)
+		c = dial(d, l->pod, &dest, &to);
+	if (!c)
+		return refuse(d, l, fd, &dest, &dst, "cannot open an HBONE connection", "CONNECT");
+	s = hstream_new(c, -1);
+	if (!s)
+		return refuse(d, l, fd, &dest, &dst, "out of memory", "CONNECT");
+	(void)hstream_hold(s, why, sizeof(why));	/* checked above, nothing ran since: it holds */
+	start_stream(c, s, fd, &dst);
 	return true;
 }
 
@@ -314,6 +380,7 @@ void outbound_response(struct hstream *s)
 	}
 	s->error = s->status == 503 ? "upstream answered 503" :
 		   s->status == 400 ? "upstream answered 400" : "upstream refused the CONNECT";
+	s->flag = "CONNECT";
 	nghttp2_submit_rst_stream(s->c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 }
 
@@ -337,8 +404,8 @@ void outbound_log(const struct hstream *s)
 		 src, log_quote(sw, sizeof(sw), c->pod->name, strlen(c->pod->name)),
 		 log_quote(sn, sizeof(sn), c->pod->namespace_, strlen(c->pod->namespace_)),
 		 pod_identity(c->pod), dst, hb,
-		 log_quote(dw, sizeof(dw), c->dst_pod->name, strlen(c->dst_pod->name)),
-		 log_quote(dn, sizeof(dn), c->dst_pod->namespace_, strlen(c->dst_pod->namespace_)),
-		 pod_identity(c->dst_pod), (unsigned long long)s->recv, (unsigned long long)s->sent, ms,
+		 log_quote(dw, sizeof(dw), c->dst.name, strlen(c->dst.name)),
+		 log_quote(dn, sizeof(dn), c->dst.namespace_, strlen(c->dst.namespace_)),
+		 c->dst.identity, (unsigned long long)s->recv, (unsigned long long)s->sent, ms,
 		 err);
 }

@@ -26,6 +26,7 @@ static void free_stream(struct loop_deferred *dd)
 	struct hstream *s = container_of(dd, struct hstream, dead);
 
 	free(s->wbuf);
+	free(s->rbuf);
 	free(s);
 }
 
@@ -103,12 +104,30 @@ void hstream_free(struct hstream *s)
 	if (s->ev.fd >= 0)
 		close(s->ev.fd);
 	s->ev.fd = -1;
+	if (s->counted) {
+		s->c->hb->nstreams--;
+		if (s->c->pod->hbone)
+			s->c->pod->hbone->nstreams--;
+		s->counted = false;
+	}
 	log_end(s);
 	metrics_stream_end(s);
 	list_del(&s->link);
 	if (--s->c->nstreams == 0)
 		clock_gettime(CLOCK_MONOTONIC, &s->c->idle_since);
 	loop_defer_free(&s->c->hb->d->loop, &s->dead, free_stream);
+}
+
+const char *hstream_hold(struct hstream *s, char *why, size_t cap)
+{
+	struct hconn *c = s->c;
+
+	if (relay_over_cap(c->hb->d, c->pod, why, cap))
+		return why;
+	s->counted = true;
+	c->hb->nstreams++;
+	c->pod->hbone->nstreams++;
+	return NULL;
 }
 
 void hstream_interest(struct hstream *s)
@@ -133,24 +152,37 @@ static void reset_stream(struct hstream *s, const char *why)
 	nghttp2_submit_rst_stream(s->c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CONNECT_ERROR);
 }
 
-int hstream_data(struct hstream *s, const uint8_t *data, size_t len)
+/* Room for len more bytes in wbuf: 0, or -1 past twice the stream window (or out of memory). */
+static int wbuf_room(struct hstream *s, size_t len)
 {
 	size_t cap;
 	uint8_t *b;
 
-	if (s->wlen + len > s->wcap) {
-		/* the stream window bounds it: nothing is consumed before it is written */
-		cap = s->wcap ? s->wcap : 65536;
-		while (cap < s->wlen + len)
-			cap *= 2;
-		if (cap > 2 * (size_t)H2_STREAM_WINDOW || !(b = realloc(s->wbuf, cap))) {
-			reset_stream(s, "peer overran the stream window");
-			return 0;
-		}
-		s->wbuf = b;
-		s->wcap = cap;
+	if (s->woff && s->woff + s->wlen + len > s->wcap) {
+		memmove(s->wbuf, s->wbuf + s->woff, s->wlen);
+		s->woff = 0;
 	}
-	memcpy(s->wbuf + s->wlen, data, len);
+	if (s->wlen + len <= s->wcap)
+		return 0;
+	/* the stream window bounds it: nothing is consumed before it is written */
+	cap = s->wcap ? s->wcap : 65536;
+	while (cap < s->wlen + len)
+		cap *= 2;
+	if (cap > 2 * (size_t)H2_STREAM_WINDOW || !(b = realloc(s->wbuf, cap)))
+		return -1;
+	s->wbuf = b;
+	s->wcap = cap;
+	return 0;
+}
+
+/* Queued, and written (one send for all a read brought) when the connection's streams are pumped. */
+int hstream_data(struct hstream *s, const uint8_t *data, size_t len)
+{
+	if (wbuf_room(s, len)) {
+		reset_stream(s, "peer overran the stream window");
+		return 0;
+	}
+	memcpy(s->wbuf + s->woff + s->wlen, data, len);
 	s->wlen += len;
 	return 0;
 }
@@ -164,15 +196,11 @@ ssize_t hstream_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t le
 	(void)h2;
 	(void)id;
 	(void)ud;
+	(void)buf;
 	if (s->rlen) {
+		/* the bytes stay in rbuf: hstream_send_data() puts them after the frame header */
 		n = s->rlen < length ? s->rlen : length;
-		memcpy(buf, s->rbuf + s->roff, n);
-		s->roff += n;
-		s->rlen -= n;
-		if (!s->rlen) {
-			s->roff = 0;
-			hstream_interest(s);
-		}
+		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
 		return (ssize_t)n;
 	}
 	if (s->tcp_eof || s->ev.fd < 0) {
@@ -183,20 +211,30 @@ ssize_t hstream_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t le
 	return NGHTTP2_ERR_DEFERRED;
 }
 
+void hstream_sent(struct hstream *s, size_t n)
+{
+	s->roff += n;
+	s->rlen -= n;
+	if (!s->rlen) {
+		s->roff = 0;
+		hstream_interest(s);
+	}
+}
+
 /* Peer -> socket, then the half-close: 0 or -errno. */
 static int write_side(struct hstream *s)
 {
 	ssize_t n;
 
 	if (s->wlen) {
-		n = send(s->ev.fd, s->wbuf, s->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(s->ev.fd, s->wbuf + s->woff, s->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
-		memmove(s->wbuf, s->wbuf + n, s->wlen - (size_t)n);
+		s->woff = (size_t)n == s->wlen ? 0 : s->woff + (size_t)n;
 		s->wlen -= (size_t)n;
 		s->sent += (uint64_t)n;
-		if (!s->h2_closed)
-			nghttp2_session_consume(s->c->h2, s->id, (size_t)n);
+		/* after the stream's close this still returns the connection's window */
+		nghttp2_session_consume(s->c->h2, s->id, (size_t)n);
 	}
 	if (!s->wlen && s->peer_eof && !s->tcp_shut) {
 		if (shutdown(s->ev.fd, SHUT_WR) < 0 && errno != ENOTCONN)
@@ -213,9 +251,22 @@ static int read_side(struct hstream *s)
 
 	if (s->rlen || s->tcp_eof)
 		return 0;
-	n = recv(s->ev.fd, s->rbuf, sizeof(s->rbuf), MSG_DONTWAIT);
+	if (!s->rbuf || (s->rfull && s->rcap < STREAM_BUF_MAX)) {
+		/* a bulk sender: larger reads, larger DATA frames (the buffer is empty here) */
+		size_t cap = s->rbuf ? 2 * s->rcap : STREAM_BUF_MIN;
+		uint8_t *b = realloc(s->rbuf, cap);
+
+		if (!b && !s->rbuf)
+			return -ENOMEM;
+		if (b) {
+			s->rbuf = b;
+			s->rcap = cap;
+		}
+	}
+	n = recv(s->ev.fd, s->rbuf, s->rcap, MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
+	s->rfull = (size_t)n == s->rcap;
 	if (n == 0)
 		s->tcp_eof = true;
 	s->rlen = (size_t)n;
@@ -309,6 +360,9 @@ void hstream_refuse(struct hstream *s, int status, const char *why)
 	s->responded = true;
 	if (!s->error)
 		s->error = why;
+	/* every 503 is an upstream that could not be reached: istio_tcp_connections_failed */
+	if (status == 503 && !s->flag)
+		s->flag = "CONNECT";
 	if (s->ev.fd >= 0)
 		close(s->ev.fd);
 	s->ev.fd = -1;

@@ -37,6 +37,7 @@ static int verify_cb(int ok, X509_STORE_CTX *st)
 		return 0;
 	}
 	if (peer->want_identity && strcmp(peer->want_identity, peer->identity)) {
+		peer->mismatch = true;
 		X509_STORE_CTX_set_error(st, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
@@ -74,8 +75,11 @@ static int common_ctx(SSL_CTX **out, const SSL_METHOD *m, const struct ca *ca, s
 		return ze_fail(e, -EIO, "cannot set up TLS: %s",
 			       ERR_reason_error_string(ERR_get_error()));
 	}
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				      SSL_MODE_RELEASE_BUFFERS);
+	/* buffers kept (not released when idle): a bulk transfer would free and refill them */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* many records per read(): fewer system calls under load */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, TLS_RBUF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	*out = ctx;
@@ -108,18 +112,24 @@ int tls_client_ctx(SSL_CTX **out, const struct ca *ca, struct ze_err *e)
 	return 0;
 }
 
-SSL *tls_new(SSL_CTX *ctx, const struct ca_leaf *leaf, struct tls_peer *peer, int fd)
+SSL *tls_new(SSL_CTX *ctx, const struct ca_leaf *leaf, struct tls_peer *peer, int fd, BIO **net)
 {
 	SSL *ssl = SSL_new(ctx);
+	BIO *rbio = BIO_new_socket(fd, BIO_NOCLOSE), *wbio = NULL;
 
-	if (!ssl)
-		return NULL;
-	if (!SSL_use_certificate(ssl, leaf->cert) || !SSL_use_PrivateKey(ssl, leaf->key) ||
-	    !SSL_set_fd(ssl, fd)) {
+	*net = NULL;
+	if (!ssl || !rbio || !BIO_new_bio_pair(&wbio, TLS_WBUF, net, 0) ||
+	    !SSL_use_certificate(ssl, leaf->cert) || !SSL_use_PrivateKey(ssl, leaf->key)) {
 		SSL_free(ssl);
+		BIO_free(rbio);
+		BIO_free(wbio);
+		BIO_free(*net);
+		*net = NULL;
 		ERR_clear_error();
 		return NULL;
 	}
+	/* reads straight from the socket; writes gathered in the pair, sent by the caller */
+	SSL_set_bio(ssl, rbio, wbio);
 	SSL_set_app_data(ssl, peer);
 	return ssl;
 }
@@ -130,7 +140,12 @@ const char *tls_error(SSL *ssl, int ret, char *buf, size_t cap)
 	unsigned long e = ERR_get_error();
 	long vr = SSL_get_verify_result(ssl);
 
-	if (vr != X509_V_OK)
+	const struct tls_peer *peer = SSL_get_app_data(ssl);
+
+	if (peer && peer->mismatch)
+		snprintf(buf, cap, "identity verification error: the server presented %s, expected %s",
+			 peer->identity, peer->want_identity);
+	else if (vr != X509_V_OK)
 		snprintf(buf, cap, "TLS handshake failed: certificate verify failed: %s",
 			 X509_verify_cert_error_string(vr));
 	else if (e)

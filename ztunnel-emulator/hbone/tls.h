@@ -9,6 +9,7 @@
 #define ZT_HBONE_TLS_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 
 #include "ca.h"
 #include "err.h"
@@ -22,13 +23,22 @@ struct tls_peer {
 	const char *want_td;		/* server side: the trust domain, or NULL */
 	const char *want_identity;	/* client side: the identity, or NULL */
 	char identity[SPIFFE_MAX];	/* the peer's, once verified */
+	bool mismatch;			/* client side: the server presented another identity */
 };
 
 /* Both contexts trust the CA's root only. 0, or -errno with e saying why. */
 int tls_server_ctx(SSL_CTX **out, const struct ca *ca, struct ze_err *e);
 int tls_client_ctx(SSL_CTX **out, const struct ca *ca, struct ze_err *e);
-/* A new SSL presenting leaf, checking the peer against *peer (owned by the caller). */
-SSL *tls_new(SSL_CTX *ctx, const struct ca_leaf *leaf, struct tls_peer *peer, int fd);
+#define TLS_RBUF (64 * 1024)	/* read-ahead: records read from the socket at once */
+#define TLS_WBUF (512 * 1024)	/* records written before the caller sends them */
+
+/*
+ * A new SSL presenting leaf, checking the peer against *peer (owned by the
+ * caller). It reads from fd itself; what it writes goes into a BIO pair
+ * whose other end is *net: the caller sends that to fd (BIO_nread0/
+ * BIO_nread), so many records leave in one send(). Free *net after the SSL.
+ */
+SSL *tls_new(SSL_CTX *ctx, const struct ca_leaf *leaf, struct tls_peer *peer, int fd, BIO **net);
 /* The reason the last TLS call failed, as one line. */
 const char *tls_error(SSL *ssl, int ret, char *buf, size_t cap);
 
