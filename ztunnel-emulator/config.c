@@ -275,9 +275,10 @@ static int parse_threads(const char *s, int *out, struct ze_err *e)
 	unsigned long v;
 	int ret = parse_number("--relay-threads", s, 10, 0, 256, &v, e);
 
-	if (!ret)
-		*out = (int)v;
-	return ret;
+	if (ret)
+		return ze_fail(e, ret, "invalid --relay-threads '%s': expected 0 to 256", s);
+	*out = (int)v;
+	return 0;
 }
 
 /* "HOST:PORT" or "none" (disabled): 0 or -EINVAL. */

@@ -10,8 +10,9 @@
  * relay_home_adopt() (on that home's thread); from then on only that thread
  * touches its sockets, pipes and state, and the main thread reads only what
  * never changes (src, dst, l, pod) for config_dump. When the relay ends, its
- * home logs it, closes everything and hands it back (relay_retire on the
- * main thread: counters, the pod's list, the free). The pod outlives its
+ * home takes it off its loop and hands it back (relay_retire on the
+ * main thread, which logs it, closes its fds and then counts it: the fds are
+ * gone only once the caps see it gone, as with one loop). The pod outlives its
  * relays: a Del waits (relay_pool_close_pod) until all are back.
  */
 #ifndef ZT_RELAY_INT_H
@@ -51,6 +52,9 @@ struct relay {
 	struct half up, down;	/* client -> upstream, upstream -> client */
 	enum relay_state state;
 	bool failed;		/* ended with an error (for the listener's counters) */
+	bool rst;		/* handed back: close with a reset */
+	int closing[2];		/* handed back: the client and upstream sockets, out of the loop */
+	char error[128];	/* handed back: why it ended ("" = completed) */
 	struct listener *l;
 	struct pod *pod;
 	struct relay_home *home;	/* NULL while queued on the main thread */
@@ -70,21 +74,21 @@ struct relay_home {
 	struct loop_timer timer;
 	const struct config *cfg;	/* the timeouts (read-only once running) */
 	size_t count;		/* relays owned; atomic (the main thread picks the least loaded) */
-	/* the relay ended, its fds closed: give it back to the main thread */
-	void (*ended)(struct relay_home *h, struct relay *r);
+	/* the relay ended (off the home's queues): close it and give it back to the main thread */
+	void (*ended)(struct relay_home *h, struct relay *r, const char *error, bool rst);
 	void *ctx;
 };
 
 /* relay_io.c, on the home's thread */
 void relay_home_init(struct relay_home *h, struct loop *loop, const struct config *cfg,
-		     void (*ended)(struct relay_home *, struct relay *), void *ctx);
+		     void (*ended)(struct relay_home *, struct relay *, const char *, bool), void *ctx);
 /* Takes a relay whose upstream connect is in flight onto the home's loop. */
 void relay_home_adopt(struct relay_home *h, struct relay *r);
-/* Ends a relay of this home: access log line, fds closed, then h->ended. */
+/* Ends a relay of this home: off its queues, then h->ended. */
 void relay_finish(struct relay_home *h, struct relay *r, const char *error, bool rst);
 /* Ends the home's relays of pod p (a Del, a drain's deadline). */
 void relay_home_close_pod(struct relay_home *h, const struct pod *p, const char *why);
-/* Before a relay has a home: the access log line and the fds closed. */
+/* On the main thread: the access log line and the fds closed. */
 void relay_close_fds(struct relay *r, const char *error, bool rst);
 void relay_reset_fd(int fd);	/* SO_LINGER 0: the peer gets a RST */
 void relay_q_append(struct relay_queue *q, struct relay *r);

@@ -156,10 +156,9 @@ void relay_close_fds(struct relay *r, const char *error, bool rst)
 
 void relay_finish(struct relay_home *h, struct relay *r, const char *error, bool rst)
 {
-	relay_close_fds(r, error, rst);
 	relay_q_remove(queue_of(h, r), r);
 	__atomic_sub_fetch(&h->count, 1, __ATOMIC_RELAXED);
-	h->ended(h, r);
+	h->ended(h, r, error, rst);
 }
 
 static int open_half(struct half *h)
@@ -404,7 +403,7 @@ static long home_next_ms(void *ctx)
 }
 
 void relay_home_init(struct relay_home *h, struct loop *loop, const struct config *cfg,
-		     void (*ended)(struct relay_home *, struct relay *), void *ctx)
+		     void (*ended)(struct relay_home *, struct relay *, const char *, bool), void *ctx)
 {
 	memset(h, 0, sizeof(*h));
 	h->loop = loop;

@@ -121,10 +121,25 @@ static void post_ended(struct loop_deferred *dd)
 	inbox_push(&w->pool->in, r);	/* r is the main thread's from here */
 }
 
-static void worker_ended(struct relay_home *h, struct relay *r)
+/*
+ * Off this loop; its sockets stay open until the main thread has it (closing
+ * them is what a client or a test sees, so it comes with the counting).
+ */
+static void worker_ended(struct relay_home *h, struct relay *r, const char *error, bool rst)
 {
 	struct relay_worker *w = container_of(h, struct relay_worker, home);
+	struct relay_end *ends[2] = { &r->client, &r->upstream };
+	size_t i;
 
+	for (i = 0; i < 2; i++) {
+		r->closing[i] = ends[i]->ev.fd;
+		if (ends[i]->ev.fd >= 0)
+			loop_unwatch(&w->loop, &ends[i]->ev);
+		ends[i]->ev.fd = -1;	/* later events of this turn are skipped */
+	}
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+	r->failed = error != NULL;
+	r->rst = rst;
 	loop_defer_free(&w->loop, &r->dead, post_ended);
 }
 
@@ -184,10 +199,11 @@ static void free_relay(struct loop_deferred *dd)
 }
 
 /* Main loop relays: counted at once, freed after the turn's events. */
-static void main_ended(struct relay_home *h, struct relay *r)
+static void main_ended(struct relay_home *h, struct relay *r, const char *error, bool rst)
 {
 	struct daemon *d = h->ctx;
 
+	relay_close_fds(r, error, rst);
 	relay_retire(d, r);
 	loop_defer_free(&d->loop, &r->dead, free_relay);
 }
@@ -202,6 +218,9 @@ static unsigned main_drain(struct relay_pool *pool)
 	pthread_mutex_unlock(&pool->in.mu);
 	for (; r; r = next) {
 		next = r->msg_next;
+		r->client.ev.fd = r->closing[0];
+		r->upstream.ev.fd = r->closing[1];
+		relay_close_fds(r, r->failed ? r->error : NULL, r->rst);
 		relay_retire(pool->d, r);
 		free(r);
 	}
