@@ -61,12 +61,13 @@ struct relay_pool {
 	struct relay_worker w[];
 };
 
-static int inbox_init(struct inbox *in)
+/* wake: the inbox gets its eventfd (an inbox nothing is posted to needs none) */
+static int inbox_init(struct inbox *in, bool wake)
 {
 	memset(in, 0, sizeof(*in));
 	pthread_mutex_init(&in->mu, NULL);
-	in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return in->efd < 0 ? -errno : 0;
+	in->efd = wake ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+	return wake && in->efd < 0 ? -errno : 0;
 }
 
 static void inbox_wake(struct inbox *in)
@@ -317,7 +318,7 @@ static int worker_init(struct relay_pool *pool, struct relay_worker *w)
 	w->in.efd = w->loop.epfd = -1;
 	ret = loop_init(&w->loop);
 	if (!ret)
-		ret = inbox_init(&w->in);
+		ret = inbox_init(&w->in, true);
 	if (ret)
 		return ret;
 	relay_home_init(&w->home, &w->loop, &pool->d->cfg, worker_ended, w);
@@ -351,9 +352,10 @@ static int relay_pool_init(struct daemon *d, unsigned n)
 		return -ENOMEM;
 	pool->d = d;
 	relay_home_init(&pool->main, &d->loop, &d->cfg, main_ended, d);
-	ret = inbox_init(&pool->in);
+	/* without threads nothing is ever posted to the main thread */
+	ret = inbox_init(&pool->in, n > 0);
 	pool->wake.fd = pool->in.efd;
-	if (!ret)
+	if (!ret && n)
 		ret = loop_watch(&d->loop, &pool->wake, EPOLLIN, main_wake, pool);
 	for (i = 0; i < n && !ret; i++, pool->n++)
 		ret = worker_init(pool, &pool->w[i]);
