@@ -79,8 +79,11 @@ static void inbox_wake(struct inbox *in)
 	}
 }
 
-/* Takes the posted relays (and the rest is the caller's to read under the lock). */
-static struct relay *inbox_take(struct inbox *in)
+/*
+ * Takes the posted relays and returns with the inbox locked: the caller
+ * reads the rest of the message and unlocks.
+ */
+static struct relay *inbox_lock_take(struct inbox *in)
 {
 	struct relay *list;
 	uint64_t v;
@@ -158,15 +161,21 @@ static void post_ack(struct loop_deferred *dd)
 static void worker_wake(struct loop_src *src, uint32_t events)
 {
 	struct relay_worker *w = src->ctx;
-	struct relay *r = inbox_take(&w->in), *next;
-	const struct pod *close_pod = w->in.close_req ? w->in.close_pod : NULL;
+	const struct pod *close_pod = NULL;
 	char why[sizeof(w->in.close_why)];
-	bool stop = w->in.stop;
+	struct relay *r, *next;
+	bool stop;
 
 	(void)events;
-	memcpy(why, w->in.close_why, sizeof(why));
-	w->in.close_req = false;
+	r = inbox_lock_take(&w->in);
+	if (w->in.close_req) {
+		close_pod = w->in.close_pod;
+		memcpy(why, w->in.close_why, sizeof(why));
+		w->in.close_req = false;
+	}
+	stop = w->in.stop;
 	pthread_mutex_unlock(&w->in.mu);
+	/* in the order posted: a relay handed out before a Del is adopted, then ended */
 	for (; r; r = next) {
 		next = r->msg_next;
 		relay_home_adopt(&w->home, r);
@@ -212,9 +221,11 @@ static void main_ended(struct relay_home *h, struct relay *r, const char *error,
 /* The relays the threads handed back, retired and freed; returns the acks. */
 static unsigned main_drain(struct relay_pool *pool)
 {
-	struct relay *r = inbox_take(&pool->in), *next;
-	unsigned acks = pool->in.acks;
+	struct relay *r, *next;
+	unsigned acks;
 
+	r = inbox_lock_take(&pool->in);
+	acks = pool->in.acks;
 	pool->in.acks = 0;
 	pthread_mutex_unlock(&pool->in.mu);
 	for (; r; r = next) {
