@@ -111,6 +111,5 @@ struct relay_home *relay_pool_pick(struct daemon *d);
 void relay_pool_hand(struct daemon *d, struct relay_home *h, struct relay *r);
 /* Ends every relay of p wherever it runs; returns once all are retired. */
 void relay_pool_close_pod(struct daemon *d, struct pod *p, const char *why);
-struct relay_home *relay_pool_main(struct daemon *d);
 
 #endif

@@ -245,11 +245,6 @@ static void main_wake(struct loop_src *src, uint32_t events)
 	main_drain(src->ctx);
 }
 
-struct relay_home *relay_pool_main(struct daemon *d)
-{
-	return d->relay_pool ? &d->relay_pool->main : NULL;
-}
-
 struct relay_home *relay_pool_pick(struct daemon *d)
 {
 	struct relay_pool *pool = d->relay_pool;
