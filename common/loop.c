@@ -47,6 +47,11 @@ int loop_modify(struct loop *l, struct loop_src *src, uint32_t events)
 	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, src->fd, &ev) < 0 ? -errno : 0;
 }
 
+int loop_unwatch(struct loop *l, struct loop_src *src)
+{
+	return epoll_ctl(l->epfd, EPOLL_CTL_DEL, src->fd, NULL) < 0 ? -errno : 0;
+}
+
 void loop_add_timer(struct loop *l, struct loop_timer *t, long (*next_ms)(void *),
 		    void (*run)(void *), void *ctx)
 {

@@ -54,6 +54,8 @@ void loop_close(struct loop *l);	/* the epoll fd; sources are their owners' to c
 /* Sets src's callback and context and watches src->fd for events: 0 or -errno. */
 int loop_watch(struct loop *l, struct loop_src *src, uint32_t events, loop_cb cb, void *ctx);
 int loop_modify(struct loop *l, struct loop_src *src, uint32_t events);	/* 0 or -errno */
+/* Stops watching src->fd, which stays open (closing it is enough otherwise): 0 or -errno. */
+int loop_unwatch(struct loop *l, struct loop_src *src);
 /* Timers run each turn in the order they were added. */
 void loop_add_timer(struct loop *l, struct loop_timer *t, long (*next_ms)(void *),
 		    void (*run)(void *), void *ctx);

@@ -33,6 +33,8 @@ enum { OPT_MAX_RELAYS = 0x500, OPT_MAX_RELAYS_POD, OPT_RELAY_IDLE, OPT_RELAY_CON
 enum { OPT_ISTIO_VERSION = 0x800, OPT_LOG_LEVEL, OPT_DNS_PROXY };
 /* HBONE (hbone.md); 0x600 is the DNS options' range (dns/options.h) */
 enum { OPT_CA_DIR = 0x700, OPT_TRUST_DOMAIN, OPT_NO_HBONE_OUT };
+/* the relay threads */
+enum { OPT_RELAY_THREADS = 0xb00 };
 
 static const struct option opts[] = {
 	{ "listen-address", required_argument, NULL, 'a' },
@@ -60,6 +62,7 @@ static const struct option opts[] = {
 	{ "max-relays-per-pod", required_argument, NULL, OPT_MAX_RELAYS_POD },
 	{ "relay-idle-timeout", required_argument, NULL, OPT_RELAY_IDLE },
 	{ "relay-connect-timeout", required_argument, NULL, OPT_RELAY_CONNECT },
+	{ "relay-threads", required_argument, NULL, OPT_RELAY_THREADS },
 	{ "registry", required_argument, NULL, OPT_DNS_REGISTRY },
 	{ "dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM },
 	{ "dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT },
@@ -171,6 +174,9 @@ void config_usage(FILE *out)
 		"      --relay-connect-timeout SECONDS\n"
 		"                             reset a client whose upstream connect takes longer\n"
 		"                             (default 10)\n"
+		"      --relay-threads N      threads moving relayed bytes, each with its own\n"
+		"                             loop (default: one per online CPU; 0: on the\n"
+		"                             main loop)\n"
 		"\n"
 		"DNS proxy on 15053 (ambient):\n"
 		"      --dns-proxy on|off     run it (default: on from Istio 1.23, off before)\n"
@@ -261,6 +267,18 @@ static int parse_count(const char *what, const char *s, unsigned long max, size_
 	if (!ret)
 		*out = (size_t)v;
 	return ret;
+}
+
+/* --relay-threads: 0 (the main loop) to 256. */
+static int parse_threads(const char *s, int *out, struct ze_err *e)
+{
+	unsigned long v;
+	int ret = parse_number("--relay-threads", s, 10, 0, 256, &v, e);
+
+	if (ret)
+		return ze_fail(e, ret, "invalid --relay-threads '%s': expected 0 to 256", s);
+	*out = (int)v;
+	return 0;
 }
 
 /* "HOST:PORT" or "none" (disabled): 0 or -EINVAL. */
@@ -388,6 +406,7 @@ static void set_defaults(struct config *cfg, struct raw_opts *raw)
 	cfg->max_relays_per_pod = 1024;
 	cfg->relay_idle_timeout = 3600;	/* ztunnel's pool keeps an idle connection an hour */
 	cfg->relay_connect_timeout = 10;
+	cfg->relay_threads = -1;	/* one per online CPU */
 	cfg->ca_dir = DEFAULT_CA_DIR;
 	cfg->trust_domain = "cluster.local";
 	cfg->hbone_outbound = true;
@@ -482,6 +501,8 @@ static int parse_admission_option(int c, const char *arg, struct config *cfg,
 		return cli_seconds("relay idle timeout", arg, &cfg->relay_idle_timeout, e);
 	case OPT_RELAY_CONNECT:
 		return cli_seconds("relay connect timeout", arg, &cfg->relay_connect_timeout, e);
+	case OPT_RELAY_THREADS:
+		return parse_threads(arg, &cfg->relay_threads, e);
 	case OPT_CA_DIR:
 		if (!*arg)
 			return ze_fail(e, -EINVAL, "empty --ca-dir");

@@ -76,6 +76,7 @@ struct config {
 	/* relays (ambient): caps and timeouts, faults.md 5; max_relays 0 = from the fd limit */
 	size_t max_relays, max_relays_per_pod;
 	double relay_idle_timeout, relay_connect_timeout;
+	int relay_threads;	/* --relay-threads: -1 one per online CPU, 0 the main loop */
 	struct dns_opts dns;	/* the DNS proxy on 15053 (ambient) */
 	/* Istio's role (--connect): ztunnel connects to the node agent at socket_path */
 	bool connect;

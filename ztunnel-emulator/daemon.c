@@ -23,6 +23,7 @@ void daemon_shutdown(struct daemon *d)
 	http_stop(d);
 	while (d->pods.head)
 		pod_drain(d, d->pods.head);
+	relay_pool_stop(d);
 	hbone_free(d);
 	loop_run_deferred(&d->loop);
 	dns_stop(d);

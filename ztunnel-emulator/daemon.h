@@ -54,7 +54,8 @@ struct daemon {
 	size_t n_unpriv_conns;	/* of n_conns, those of other users than root and the daemon's */
 	struct list_node waiting;	/* connections awaiting a first request, oldest first */
 	size_t n_relays;
-	struct relay_queue relay_queued, relay_connecting, relay_open;	/* oldest first */
+	struct relay_queue relay_queued;	/* accepted, not started: oldest first */
+	struct relay_pool *relay_pool;	/* where started relays run (relay_pool.c) */
 	size_t fd_limit, fd_base;	/* RLIMIT_NOFILE, and the fds in use at start */
 	uint64_t next_serial;
 	struct timespec start_time;
@@ -82,8 +83,12 @@ void relay_reset_pod(struct daemon *d, struct pod *p, const char *why);
 size_t relay_limits_init(struct daemon *d, size_t fd_limit, size_t fds_used);
 /* Idle and connect timeouts, and the accepted connections still to start. */
 void relay_expire(struct daemon *d);
-/* Puts the relay timeouts and the start queue on the loop's timers. */
+/* Puts the start queue on the loop's timers; makes the relay threads' loops (not started). */
 void relay_start_timers(struct daemon *d);
+/* Starts the relay threads (--relay-threads), after the privileges are dropped. */
+void relay_pool_run(struct daemon *d);
+/* After every pod is drained: the relay threads end and their loops close. */
+void relay_pool_stop(struct daemon *d);
 long relay_next_timeout_ms(const struct daemon *d);	/* -1: none */
 /* A TCP listener's accept-queue overflows (the kernel's count); logged when they grow. */
 uint64_t relay_listener_drops(const struct listener *l);

@@ -267,6 +267,7 @@ int main(int argc, char **argv)
 	}
 	privs_log_capacity(&d);
 	privs_drop(&d);
+	relay_pool_run(&d);	/* the threads get the privileges kept, no more */
 	log_start_line(&d.cfg);
 
 	for (;;) {
