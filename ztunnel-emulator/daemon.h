@@ -83,8 +83,8 @@ void relay_reset_pod(struct daemon *d, struct pod *p, const char *why);
 size_t relay_limits_init(struct daemon *d, size_t fd_limit, size_t fds_used);
 /* Idle and connect timeouts, and the accepted connections still to start. */
 void relay_expire(struct daemon *d);
-/* Puts the start queue on the loop's timers; makes the relay threads' loops (not started). */
-void relay_start_timers(struct daemon *d);
+/* Puts the start queue on the loop's timers; makes the relay threads' loops (not started). 0 or -errno. */
+int relay_start_timers(struct daemon *d);
 /* Starts the relay threads (--relay-threads), after the privileges are dropped. */
 void relay_pool_run(struct daemon *d);
 /* After every pod is drained: the relay threads end and their loops close. */

@@ -250,7 +250,11 @@ int main(int argc, char **argv)
 	/* each part puts its sources and timers on the loop as it starts */
 	start_zds(&d);
 	pods_start(&d);
-	relay_start_timers(&d);
+	ret = relay_start_timers(&d);
+	if (ret) {
+		sockpath_remove(&d.sock);
+		cli_die("cannot set up the relays: %s", strerror(-ret));
+	}
 	if (dns_start(&d, &err) ||
 	    (d.cfg.profile == PROFILE_AMBIENT && hbone_init(&d, &err))) {
 		sockpath_remove(&d.sock);

@@ -299,10 +299,10 @@ static void timer_run(void *ctx)
 	relay_expire(ctx);
 }
 
-void relay_start_timers(struct daemon *d)
+int relay_start_timers(struct daemon *d)
 {
 	loop_add_timer(&d->loop, &d->relay_timer, timer_next, timer_run, d);
-	relay_pool_setup(d);
+	return relay_pool_setup(d);
 }
 
 /*

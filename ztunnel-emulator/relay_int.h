@@ -104,9 +104,9 @@ struct relay_pool;
 /*
  * The main home, and --relay-threads loops with their wake-up fds, none
  * started yet (their fds count in the open-file figures); exits if even the
- * main home cannot be made.
+ * main home cannot be made: then -errno.
  */
-void relay_pool_setup(struct daemon *d);
+int relay_pool_setup(struct daemon *d);
 /* The home a newly connecting relay goes to: the least loaded. */
 struct relay_home *relay_pool_pick(struct daemon *d);
 /* Hands r (connect in flight) to h, on h's thread. */

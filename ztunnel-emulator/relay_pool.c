@@ -375,7 +375,7 @@ static int relay_pool_init(struct daemon *d, unsigned n)
 	return ret;
 }
 
-void relay_pool_setup(struct daemon *d)
+int relay_pool_setup(struct daemon *d)
 {
 	unsigned n = !d->cfg.relay ? 0 :
 		     d->cfg.relay_threads < 0 ? auto_threads() : (unsigned)d->cfg.relay_threads;
@@ -387,8 +387,7 @@ void relay_pool_setup(struct daemon *d)
 			 n, strerror(-ret));
 		ret = relay_pool_init(d, 0);
 	}
-	if (ret)
-		fatal(T_EMU, "cannot set up the relays: %s", strerror(-ret));
+	return ret;
 }
 
 void relay_pool_run(struct daemon *d)
