@@ -4,7 +4,7 @@
 # pod-a enrolled with --redirect, its outbound connections relayed through
 # 15001 to an echo server in pod-b. With 0 threads (the main loop) and with 2,
 # held connections are relayed and carry data; a Del of pod-a while they are
-# open ends every one of them (each logged "pod drained"), the daemon keeps
+# open ends every one of them (each logged with error "pod drained"), the daemon keeps
 # serving and its fds and active-connection gauge go back to idle. With 2, the
 # daemon runs two threads named relay-0 and relay-1. A bad value is a usage
 # error.
@@ -74,7 +74,7 @@ for threads in 0 2; do
 	# Del while they are open: every relay of the pod goes, wherever it runs
 	"$CNI" del --netns "$A" "$SOCK" "$A" >/dev/null
 	check "--relay-threads $threads: a Del of pod-a ends its $N open relays, each logged as drained" \
-		wait_for 15 eval "[[ \$(count_since 'connection failed .* direction=\"outbound\" .* error=\"pod drained\"') == $N ]]"
+		wait_for 15 eval "[[ \$(count_since 'connection complete .* direction=\"outbound\" .* error=\"pod drained\"') == $N ]]"
 	echo ping >&7
 	wait_for 30 eval "[[ \$(grep -c '^ping ' \"\$HOLD_OUT\") == 2 ]]" || true
 	is "$(grep '^ping ' "$HOLD_OUT" | tail -n 1)" "ping ok=0 failed=$N" \
