@@ -74,6 +74,7 @@ void relay_retire(struct daemon *d, struct relay *r)
 		r->pod->relays = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
+	hbone_plain_end(r->series, r->up.bytes, r->down.bytes);
 	d->n_relays--;
 	r->pod->n_relays--;
 }
@@ -125,6 +126,7 @@ static void relay_connect(struct daemon *d, struct relay *r)
 		return;
 	}
 	relay_log_access(d, r, NULL, true);
+	r->series = hbone_plain_open(d, r->pod, outbound(r));
 	fd = h ? pod_socket(d, r->pod, r->dst.ss_family, SOCK_STREAM) : -ENOSYS;
 	if (fd < 0) {
 		os_text(e, sizeof(e), -fd);

@@ -64,6 +64,7 @@ struct relay {
 	struct loop_deferred dead;	/* ended: handed back at the end of the loop turn */
 	struct sockaddr_storage src, dst;
 	char id[33];		/* 1.21's outbound{id=..} span */
+	struct tcp_series *series;	/* its istio_tcp_* counters (main thread), or NULL */
 	struct timespec start;
 	struct timespec active;	/* last traffic; connect started, while connecting */
 };

@@ -37,6 +37,15 @@ hold_stop() {
 	wait "$HOLD_PID" 2>/dev/null || true
 }
 relay_threads() { grep -lx 'relay-[0-9]*' /proc/"$ZT_PID"/task/*/comm 2>/dev/null | wc -l; }
+# plain NAME: the sum of istio_tcp NAME_total over reporter="source", policy "unknown" (plain
+# TCP, hbone.md "Telemetry"), as prometheus_client parses /metrics ("parse error" if it cannot)
+plain() {
+	metrics | /usr/bin/python3 "$ZE_ROOT/tests/helpers/prom-parse.py" | awk -v n="istio_tcp_$1_total{" '
+		/^parse error/ { print; bad = 1; exit }
+		$1 == "sample" && index($2, n) == 1 && index($2, "reporter=\"source\"") &&
+			index($2, "connection_security_policy=\"unknown\"") { v += $3 }
+		END { if (!bad) print v + 0 }'
+}
 
 # ---- usage -----------------------------------------------------------------------
 
@@ -70,6 +79,8 @@ for threads in 0 2; do
 	is "$(grep -m1 '^ping ' "$HOLD_OUT" || echo none)" "ping ok=$N failed=0" \
 		"--relay-threads $threads: ... and carry data again"
 	is "$(metric ztunnel_emulator_active_connections)" "$N" "--relay-threads $threads: /metrics counts $N active relays"
+	is "$(plain connections_opened):$(plain connections_closed)" "$N:0" \
+		"--relay-threads $threads: istio_tcp_connections_opened_total{reporter=source, policy unknown} counts them, none closed"
 
 	# Del while they are open: every relay of the pod goes, wherever it runs
 	"$CNI" del --netns "$A" "$SOCK" "$A" >/dev/null
@@ -80,6 +91,9 @@ for threads in 0 2; do
 	is "$(grep '^ping ' "$HOLD_OUT" | tail -n 1)" "ping ok=0 failed=$N" \
 		"--relay-threads $threads: ... and the held connections carry no more data"
 	is "$(metric ztunnel_emulator_active_connections)" 0 "--relay-threads $threads: ... and none is counted any more"
+	is "$(plain connections_closed)" "$N" "--relay-threads $threads: ... istio_tcp_connections_closed_total counts them closed"
+	check "--relay-threads $threads: ... with the bytes each way (istio_tcp_received/sent_bytes_total > 0)" \
+		eval '(( $(plain received_bytes) > 0 && $(plain sent_bytes) > 0 ))'
 	check "--relay-threads $threads: the daemon's fds return to idle ($idle)" wait_for 15 fds_back_to "$idle"
 	fds_back_to "$idle" || diag "fds: $(fd_count "$ZT_PID")" \
 		"$(ls -l "/proc/$ZT_PID/fd" | tail -n +2 | sed 's/.* -> //; s/\[[0-9]*\]//' | sort | uniq -c)"

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -41,6 +42,14 @@ bool hbone_outbound(struct daemon *d, struct listener *l, int fd);
 size_t hbone_streams(const struct daemon *d, const struct pod *p);
 /* The istio_tcp_* families of HBONE streams, Prometheus text. */
 void hbone_report_metrics(const struct daemon *d, const struct prom *pm);
+/*
+ * A plain TCP relay of pod p in the istio_tcp_* families (policy "unknown"):
+ * counted opened now, and closed with its bytes (what the client sent, what
+ * went back) at its end. NULL (nothing counted) without HBONE. Main thread.
+ */
+struct tcp_series;
+struct tcp_series *hbone_plain_open(struct daemon *d, const struct pod *p, bool outbound);
+void hbone_plain_end(struct tcp_series *t, uint64_t from_client, uint64_t to_client);
 /* config_dump's "certificates": a JSON array, one object per pod with a certificate. */
 void hbone_report_certs(const struct daemon *d, FILE *out);
 /*

@@ -196,6 +196,7 @@ void inbound_connected(struct hstream *s);
 /* One end-to-end connection's two sides, as istio_tcp_* labels them (NULL or "": unknown). */
 struct tcp_who {
 	bool source;	/* reporter="source": we dialled */
+	bool plain;	/* a plain TCP relay: connection_security_policy="unknown" */
 	const char *src_name, *src_ns, *src_id, *dst_name, *dst_ns, *dst_id;
 };
 /* A connection that failed before (or instead of) opening: istio_tcp_connections_failed. */

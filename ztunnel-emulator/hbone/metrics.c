@@ -6,8 +6,10 @@
  * order (unknown values written "unknown"). received_bytes counts what the
  * client sent, sent_bytes what went back, for both reporters (Istio's
  * historical flip on the source side, istio/istio#32399). Plain TCP
- * relays are not counted here. Never touches sockets. Interface:
- * hbone_int.h, hbone.h (hbone_report_metrics).
+ * relays (15001 without a tunnel, 15006) are counted in the same families
+ * with connection_security_policy="unknown" (hbone.md "Telemetry"). Never
+ * touches sockets. Interface: hbone_int.h, hbone.h (hbone_report_metrics,
+ * hbone_plain_open/end).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -86,7 +88,7 @@ static void labels_of(const struct tcp_who *w, const char *flags, char *buf, siz
 	put_label(&p, &left, "destination_cluster", NULL);
 	put_label(&p, &left, "request_protocol", "tcp");
 	put_label(&p, &left, "response_flags", flags ? flags : "-");
-	put_label(&p, &left, "connection_security_policy", "mutual_tls");
+	put_label(&p, &left, "connection_security_policy", w->plain ? "unknown" : "mutual_tls");
 	if (p > buf && p[-1] == ',')
 		p--;
 	*p = '\0';
@@ -209,6 +211,38 @@ void hbone_report_metrics(const struct daemon *d, const struct prom *pm)
 	       offsetof(struct tcp_series, sent));
 	family(pm, hb, "tcp_connections_failed", "The total number of TCP connections that failed (unstable)",
 	       offsetof(struct tcp_series, failed));
+}
+
+struct tcp_series *hbone_plain_open(struct daemon *d, const struct pod *p, bool outbound)
+{
+	struct tcp_who w = { .source = outbound, .plain = true };
+	struct tcp_series *t;
+	char labels[2048];
+
+	if (!d->hbone)
+		return NULL;
+	/* a plain connection proves no identity: only the pod's own end is known */
+	if (outbound) {
+		w.src_name = p->name;
+		w.src_ns = p->namespace_;
+	} else {
+		w.dst_name = p->name;
+		w.dst_ns = p->namespace_;
+	}
+	labels_of(&w, NULL, labels, sizeof(labels));
+	t = series_for(d->hbone, labels);
+	if (t)
+		t->opened++;
+	return t;
+}
+
+void hbone_plain_end(struct tcp_series *t, uint64_t from_client, uint64_t to_client)
+{
+	if (!t)
+		return;
+	t->closed++;
+	t->received += from_client;
+	t->sent += to_client;
 }
 
 void metrics_free(struct hbone *hb)
