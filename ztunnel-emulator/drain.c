@@ -166,6 +166,7 @@ void drain_begin(struct daemon *d, const char *signame)
 	}
 	d->drain = dr;
 	log_line(LOG_INFO, T_WM, "workload proxy manager: drain requested");
+	log_line(LOG_INFO, T_WM, "drain requested");
 	if (d->cfg.connect)
 		zds_client_stop(d);	/* the node agent sees end of stream */
 	else

@@ -68,7 +68,9 @@ static bool handle_signal(struct daemon *d)
 	}
 	name = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
 	if (d->drain) {
-		/* ztunnel: a second signal exits at once */
+		/* ztunnel: a second signal exits at once (roles.md 4) */
+		if (si.ssi_signo == SIGINT)
+			log_line(LOG_INFO, "ztunnel::signal", "Double Ctrl+C, exit immediately");
 		log_line(LOG_INFO, T_EMU, "received %s again, exiting at once", name);
 		return true;
 	}

@@ -288,6 +288,18 @@ kill -TERM "$ZT_PID"
 reap "$ZT_PID"
 is "$ST" 0 "a second SIGTERM during the drain exits 0 at once"
 like "$(cat "$ZT_LOG")" "received SIGTERM again, exiting at once" "log: the second signal"
+like "$(cat "$ZT_LOG")" "INFO ztunnel::inpod::workloadmanager: drain requested" "log: the manager's second 'drain requested'"
+exec 7>&-
+
+# a second SIGINT: ztunnel's own line for it (roles.md 4), and exit 0
+ambient_client amb3 --drain-deadline 60
+hold_start relay3
+kill -INT "$ZT_PID"
+wait_for 10 grep -q 'drain started' "$ZT_LOG"
+kill -INT "$ZT_PID"
+reap "$ZT_PID"
+is "$ST" 0 "a second SIGINT during the drain exits 0 at once"
+like "$(cat "$ZT_LOG")" "INFO ztunnel::signal: Double Ctrl+C, exit immediately" "log: Double Ctrl+C, exit immediately"
 exec 7>&-
 ZT=$zt_handoff
 A=$A_HANDOFF
