@@ -28,7 +28,7 @@ awk -v n="$N" -v ns="/run/netns/$NS" 'BEGIN {
 
 spawn "$CNI" agent --zds-socket "$T_DIR/zt.sock" --control-socket "$CTL" --state-file "$STATE" >"$AG_LOG" 2>&1
 AG_PID=$LAST_PID
-check "the agent starts with $N pods restored" wait_for 30 grep -q "node agent listening: .* pods=$N" "$AG_LOG" ||
+check "the agent starts with $N pods restored" wait_for 30 grep -q "node agent listening.* pods=$N" "$AG_LOG" ||
 	diag "its log ends:" "$(grep -v 'restored pod' "$AG_LOG" | tail -n 5)"
 fds=$(find "/proc/$AG_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 check "it holds more than 1024 fds ($fds): its listener is past FD_SETSIZE" test "$fds" -gt 1024
