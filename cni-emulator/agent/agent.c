@@ -236,7 +236,8 @@ static void agent_finish(struct agent *a)
 	if (a->started && state_save(a, why, sizeof(why)))
 		golog(LOG_WARN, SCOPE_EMU, "%s", why);
 	while (!list_empty(&a->pods))
-		apod_free(container_of(a->pods.next, struct apod, node));
+		apod_free(a, container_of(a->pods.next, struct apod, node));
+	state_close(a);
 	loop_run_deferred(&a->loop);
 	if (a->sig.fd >= 0)
 		close(a->sig.fd);
@@ -250,7 +251,7 @@ int agent_main(int argc, char **argv)
 	int ret;
 
 	memset(&a, 0, sizeof(a));
-	a.sig.fd = a.zserver.fd = a.watch.fd = -1;
+	a.sig.fd = a.zserver.fd = a.watch.fd = a.journal_fd = -1;
 	list_init(&a.pods);
 	list_init(&a.conns);
 	agent_parse(argc, argv, &a.cfg);
