@@ -227,6 +227,7 @@ static int replay_journal(struct agent *a, json_t *arr, json_t *idx, char *why, 
 {
 	char path[PATH_MAX + 16], *buf = NULL;
 	size_t bcap = 0, no = 0;
+	off_t good = 0;
 	ssize_t n;
 	json_t *line;
 	FILE *f;
@@ -242,9 +243,13 @@ static int replay_journal(struct agent *a, json_t *arr, json_t *idx, char *why, 
 		if (!json_is_object(line) || replay_line(arr, idx, line))
 			ret = ze_reason(why, cap, -EINVAL, "%s:%zu: not a state journal line", path, no);
 		json_decref(line);
+		good += n;
 	}
 	free(buf);
 	fclose(f);
+	/* the next line must not be glued to a torn one */
+	if (!ret && truncate(path, good))
+		ret = ze_reason(why, cap, -errno, "%s: %s", path, strerror(errno));
 	a->journal_lines = no;
 	return ret;
 }
