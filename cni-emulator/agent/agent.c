@@ -18,6 +18,7 @@
 #include "agent.h"
 #include "cli.h"
 #include "cni.h"
+#include "fdtable.h"
 #include "log.h"
 #include "opts.h"
 #include "log_go.h"
@@ -255,6 +256,8 @@ int agent_main(int argc, char **argv)
 	list_init(&a.pods);
 	list_init(&a.conns);
 	agent_parse(argc, argv, &a.cfg);
+	/* a pod holds its netns fd (and a snapshot a dup of each): the fd table at its full size now (fdtable.h) */
+	fdtable_reserve(FDTABLE_MAX);
 	ret = log_start(STDOUT_FILENO, 1 << 20);
 	if (ret)
 		cli_die("cannot start the log writer: %s", strerror(-ret));
