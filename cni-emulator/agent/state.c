@@ -103,7 +103,8 @@ static int journal_append(struct agent *a, json_t *line, char *why, size_t cap)
 	int ret = -ENOMEM;
 	size_t len;
 
-	if (!a->started || a->journal_lines >= 2 * a->npods + JOURNAL_SLACK) {
+	/* an empty table is written whole at no cost, and holds no journal fd */
+	if (!a->started || !a->npods || a->journal_lines >= 2 * a->npods + JOURNAL_SLACK) {
 		json_decref(line);
 		return state_save(a, why, cap);	/* the table has the change already */
 	}
