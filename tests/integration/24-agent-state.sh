@@ -16,13 +16,15 @@ JOURNAL=$STATE.journal
 AG_LOG=$T_DIR/agent.log
 touch "$AG_LOG"
 
+starts() { grep -c "node agent listening" "$AG_LOG" || true; }
+more_starts() { [[ $(starts) -gt $1 ]]; }
 start_agent() {
 	local before
-	before=$(grep -c "node agent listening" "$AG_LOG" || true)
+	before=$(starts)
 	spawn "$CNI" agent --zds-socket "$T_DIR/zt.sock" --control-socket "$CTL" --state-file "$STATE" \
 		>>"$AG_LOG" 2>&1
 	AG_PID=$LAST_PID
-	wait_for 10 eval '[[ $(grep -c "node agent listening" "$AG_LOG") -gt $before ]]' || {
+	wait_for 10 more_starts "$before" || {
 		diag "the agent did not start; its log:" "$(tail -n 20 "$AG_LOG")"
 		return 1
 	}
