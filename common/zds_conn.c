@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -255,7 +256,17 @@ int zds_conn_start(struct zds_conn *c, struct loop *l, int fd, enum zds_role rol
 	list_init(&c->queue);
 	if (role == ZDS_AGENT && timeout_ms > 0)
 		set_deadline(c);	/* for the Hello */
+	c->events = EPOLLIN;
 	return loop_watch(l, &c->ev, EPOLLIN, loop_ready, ctx);
+}
+
+/* Room to write wanted or not: one epoll_ctl when that changes, none per request. */
+static void want_write(struct zds_conn *c, bool on)
+{
+	uint32_t events = on ? EPOLLIN | EPOLLOUT : EPOLLIN;
+
+	if (events != c->events && !loop_modify(c->loop, &c->ev, events))
+		c->events = events;
 }
 
 void zds_conn_close(struct zds_conn *c)
@@ -279,12 +290,20 @@ int zds_conn_ack(struct zds_conn *c, const char *error)
 
 int zds_out_init(struct zds_out *o, const struct zds_request *req, int fd)
 {
-	ssize_t n = zds_encode_request(o->buf, sizeof(o->buf), req);
+	uint8_t buf[ZDS_MAX_MSG];
+	ssize_t n = zds_encode_request(buf, sizeof(buf), req);
 
 	o->type = req->type;
 	o->fd = fd;
-	o->len = n < 0 ? 0 : (size_t)n;
-	return n < 0 ? (int)n : 0;
+	o->len = 0;
+	o->buf = n < 0 ? NULL : malloc((size_t)n ? (size_t)n : 1);
+	if (n < 0)
+		return (int)n;
+	if (!o->buf)
+		return -ENOMEM;
+	memcpy(o->buf, buf, (size_t)n);
+	o->len = (size_t)n;
+	return 0;
 }
 
 void zds_out_release(struct zds_out *o)
@@ -292,6 +311,9 @@ void zds_out_release(struct zds_out *o)
 	if (o->fd >= 0)
 		close(o->fd);
 	o->fd = -1;
+	free(o->buf);
+	o->buf = NULL;
+	o->len = 0;
 }
 
 void zds_conn_pump(struct zds_conn *c)
@@ -309,7 +331,7 @@ void zds_conn_pump(struct zds_conn *c)
 		if (!c->writing)
 			set_deadline(c);
 		c->writing = true;
-		loop_modify(c->loop, &c->ev, EPOLLIN | EPOLLOUT);
+		want_write(c, true);
 		return;
 	}
 	c->writing = false;
@@ -317,7 +339,7 @@ void zds_conn_pump(struct zds_conn *c)
 		c->ops->on_close(c, ZDS_END_WRITE, strerror(-ret));
 		return;
 	}
-	loop_modify(c->loop, &c->ev, EPOLLIN);
+	want_write(c, false);
 	c->sent = true;
 	set_deadline(c);	/* for its Ack */
 }

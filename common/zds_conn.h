@@ -114,11 +114,15 @@ struct zds_conn_ops {
 	void (*on_close)(struct zds_conn *c, enum zds_end how, const char *why);
 };
 
-/* One request the agent's side queues: encoded once; fd (an Add's netns) owned until released. */
+/*
+ * One request the agent's side queues: encoded once into a buffer of its own
+ * size (a 4,000-pod snapshot is 4,000 of these at once); buf and fd (an
+ * Add's netns) owned until released.
+ */
 struct zds_out {
 	struct list_node node;
 	enum zds_req_type type;
-	uint8_t buf[ZDS_MAX_MSG];
+	uint8_t *buf;
 	size_t len;
 	int fd;
 };
@@ -130,6 +134,7 @@ struct zds_out {
 struct zds_conn {
 	struct loop_src ev;	/* the socket; fd -1 once closed */
 	struct loop *loop;
+	uint32_t events;	/* what the loop watches for (changed only when it must) */
 	enum zds_role role;
 	const struct zds_conn_ops *ops;
 	void *ctx;		/* the owner's */
@@ -161,9 +166,12 @@ static inline bool zds_conn_is_open(const struct zds_conn *c)
 int zds_conn_hello(struct zds_conn *c);
 int zds_conn_ack(struct zds_conn *c, const char *error);
 
-/* The agent's side. A request for req (fd: an Add's netns, now o's; -1 none): 0 or -errno. */
+/*
+ * The agent's side. A request for req (fd: an Add's netns, now o's; -1 none):
+ * 0 or -errno (then too o must be released).
+ */
 int zds_out_init(struct zds_out *o, const struct zds_request *req, int fd);
-void zds_out_release(struct zds_out *o);	/* closes its fd */
+void zds_out_release(struct zds_out *o);	/* frees its buffer, closes its fd */
 /* Queues o last; it goes out when every request before it is acked. */
 void zds_conn_send(struct zds_conn *c, struct zds_out *o);
 /* Moves the requests of outs ahead of everything queued (a snapshot), then writes the head. */

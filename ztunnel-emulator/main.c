@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "dns/server.h"
 #include "drain.h"
+#include "fdtable.h"
 #include "hbone/hbone.h"
 #include "log.h"
 #include "netns.h"
@@ -223,6 +224,9 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	parse_command_line(argc, argv, &d.cfg);
+	/* the fd table at its full size while this is the only thread (fdtable.h) */
+	privs_raise_fd_limit(&d.cfg);
+	fdtable_reserve(FDTABLE_MAX);
 	/* a stalled reader of stdout must not stall ZDS, HTTP or SIGTERM; 1 MiB: a table of ~7,000 pods */
 	ret = log_start(STDOUT_FILENO, 1 << 20);
 	if (ret)
@@ -241,7 +245,6 @@ int main(int argc, char **argv)
 		cli_die("cannot identify the daemon's own network namespace: %s", strerror(-ret));
 	if (pod_table_init(&d.pods) < 0)
 		cli_die("out of memory");
-	privs_raise_fd_limit(&d.cfg);
 	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	d.sig.fd = open_signalfd();

@@ -258,6 +258,8 @@ static void handle_request(struct daemon *d, struct zds_in *in)
 	struct zds_client *c = d->client;
 	struct wm_reply r;
 
+	/* the request's log lines leave in one write, before its answer (as zds_server.c's) */
+	log_batch_begin();
 	switch (in->req.type) {
 	case ZDS_REQ_ADD:
 		c->kind = REQ_ADD;
@@ -276,6 +278,7 @@ static void handle_request(struct daemon *d, struct zds_in *in)
 		wm_snapshot_sent(d, &c->wm, &r);
 		break;
 	}
+	log_batch_end();
 	send_reply(d, &r, &in->req);
 }
 

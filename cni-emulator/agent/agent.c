@@ -18,6 +18,7 @@
 #include "agent.h"
 #include "cli.h"
 #include "cni.h"
+#include "fdtable.h"
 #include "log.h"
 #include "opts.h"
 #include "log_go.h"
@@ -236,7 +237,8 @@ static void agent_finish(struct agent *a)
 	if (a->started && state_save(a, why, sizeof(why)))
 		golog(LOG_WARN, SCOPE_EMU, "%s", why);
 	while (!list_empty(&a->pods))
-		apod_free(container_of(a->pods.next, struct apod, node));
+		apod_free(a, container_of(a->pods.next, struct apod, node));
+	state_close(a);
 	loop_run_deferred(&a->loop);
 	if (a->sig.fd >= 0)
 		close(a->sig.fd);
@@ -250,10 +252,12 @@ int agent_main(int argc, char **argv)
 	int ret;
 
 	memset(&a, 0, sizeof(a));
-	a.sig.fd = a.zserver.fd = a.watch.fd = -1;
+	a.sig.fd = a.zserver.fd = a.watch.fd = a.journal_fd = -1;
 	list_init(&a.pods);
 	list_init(&a.conns);
 	agent_parse(argc, argv, &a.cfg);
+	/* a pod holds its netns fd (and a snapshot a dup of each): the fd table at its full size now (fdtable.h) */
+	fdtable_reserve(FDTABLE_MAX);
 	ret = log_start(STDOUT_FILENO, 1 << 20);
 	if (ret)
 		cli_die("cannot start the log writer: %s", strerror(-ret));

@@ -35,15 +35,20 @@
 
 struct agent_job;
 
-/* An enrolled pod: what istio-cni's pod cache holds, plus the lab's netns path. */
+/*
+ * An enrolled pod: what istio-cni's pod cache holds, plus the lab's netns
+ * path. Kept small (issue 18: a few hundred bytes a pod): the addresses are
+ * allocated only when there are some.
+ */
 struct apod {
 	struct list_node node;
+	struct apod *hnext;	/* the next in its bucket of the uid index (pods.c) */
 	char *uid, *name, *namespace_, *service_account;
 	char *netns;		/* the path as given (re-checked at each snapshot) */
 	int nsfd;		/* -1: not available (sent as Keep) */
 	struct netns_id id;
-	char ips[AGENT_MAX_IPS][AGENT_IP_LEN];
-	size_t nips;
+	char (*ips)[AGENT_IP_LEN];	/* nips addresses, malloc'ed; NULL when none */
+	unsigned char nips;
 	bool acked;		/* the newest connection acked its Add */
 	bool rules;		/* --redirect rules installed by this agent */
 	bool watched;		/* enrolled by --watch */
@@ -62,7 +67,12 @@ struct agent {
 	struct agent_cfg cfg;
 	struct loop loop;
 	struct loop_src sig;
-	struct list_node pods;		/* struct apod */
+	struct list_node pods;		/* struct apod, in enrolment order */
+	struct apod **pod_index;	/* by uid: nbuckets chains (pods.c) */
+	size_t nbuckets, npods;
+	/* state.c: the journal of changes since the state file was last written */
+	int journal_fd;			/* -1: not open */
+	size_t journal_lines;
 	/* server.c */
 	struct sockpath zsock;
 	struct loop_src zserver;
@@ -85,7 +95,12 @@ struct apod *apod_find(struct agent *a, const char *uid);
 struct apod *apod_find_netns(struct agent *a, const char *spec);
 struct apod *apod_new(struct agent *a, const char *uid, const char *name, const char *ns,
 		      const char *sa, const char *netns);
-void apod_free(struct apod *p);
+/* Takes p out of the table (the list and the uid index); it stays p's caller's. */
+void apod_remove(struct agent *a, struct apod *p);
+/* Frees p, taken out of the table first if it is in one. */
+void apod_free(struct agent *a, struct apod *p);
+/* Sets p's addresses (a copy of n of them): 0 or -ENOMEM (p unchanged). */
+int apod_set_ips(struct apod *p, const char (*ips)[AGENT_IP_LEN], size_t n);
 /* Opens p->netns again (a fresh fd), or releases the fd when the path is gone: 0 or -errno. */
 int apod_open_netns(struct apod *p, char *why, size_t cap);
 void apod_release_fd(struct apod *p);
@@ -123,9 +138,17 @@ void agent_enroll(struct agent *a, const struct enroll_req *r, struct agent_job 
 void agent_unenroll(struct agent *a, const char *uid_or_netns, bool deleted,
 		    struct agent_job *job);
 
-/* state.c: the state file */
+/*
+ * state.c: the state file and its journal. state_save() writes every pod
+ * (temp file, rename) and empties the journal; state_pod()/state_gone()
+ * append one change to the journal (one write, O(1)), which is written out
+ * into the state file when it grows past twice the table.
+ */
 int state_save(struct agent *a, char *why, size_t cap);
+int state_pod(struct agent *a, const struct apod *p, char *why, size_t cap);
+int state_gone(struct agent *a, const char *uid, char *why, size_t cap);
 int state_load(struct agent *a, char *why, size_t cap);
+void state_close(struct agent *a);
 
 /* watch.c: --watch */
 int watch_start(struct agent *a, char *why, size_t cap);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,7 @@ static void zc_ack(struct ztconn *c, const struct zds_event *ev)
 {
 	struct zmsg *m = container_of(ev->out, struct zmsg, out);
 	char err[600];
+	bool snapshot_done;
 
 	if (ev->why) {
 		snprintf(err, sizeof(err), "invalid ztunnel response: %s", ev->why);
@@ -149,9 +151,12 @@ static void zc_ack(struct ztconn *c, const struct zds_event *ev)
 	}
 	if (m->out.type == ZDS_REQ_ADD)
 		server_acked(c->a, m->uid, c == zc_newest(c->a) && !err[0]);
-	if (m->out.type == ZDS_REQ_SNAPSHOT_SENT)
+	snapshot_done = m->out.type == ZDS_REQ_SNAPSHOT_SENT;
+	if (snapshot_done)
 		c->state = ZC_STEADY;
 	zmsg_finish(&m->out, err[0] ? err : NULL);
+	if (snapshot_done)
+		malloc_trim(0);	/* a big snapshot's thousands of messages back to the system */
 }
 
 static void zc_message(struct zds_conn *zc, enum zds_msg type, const struct zds_event *ev)

@@ -92,10 +92,11 @@ static struct apod *enroll_pod(struct agent *a, const struct enroll_req *r, cons
 		p->netns = s;
 		p->rules = false;
 	}
-	if (!p)
+	if (!p || apod_set_ips(p, r->ips, r->nips)) {
+		if (p && *fresh)
+			apod_free(a, p);
 		return NULL;
-	memcpy(p->ips, r->ips, sizeof(p->ips));
-	p->nips = r->nips;
+	}
 	p->watched = r->watched;
 	p->acked = false;
 	return p;
@@ -129,7 +130,7 @@ void agent_enroll(struct agent *a, const struct enroll_req *r, struct agent_job 
 			golog(LOG_ERROR, SCOPE_EMU, "failed to add pod to the mesh: %s\tuid=%s", why,
 			      r->uid);
 		if (fresh)
-			apod_free(p);
+			apod_free(a, p);
 		job_finish(job, 500, "%s\n", why);
 		return;
 	}
@@ -138,7 +139,7 @@ void agent_enroll(struct agent *a, const struct enroll_req *r, struct agent_job 
 	ret = server_add(a, p, job);
 	if (ret == -ENOTCONN)
 		line_enroll_no_ztunnel(a, p);
-	if (state_save(a, ewhy, sizeof(ewhy)))
+	if (state_pod(a, p, ewhy, sizeof(ewhy)))
 		golog(LOG_WARN, SCOPE_EMU, "%s", ewhy);
 	if (ret)
 		job_finish(job, 500, "%s\n", ret == -ENOTCONN ? "no ztunnel connection" : strerror(-ret));
@@ -177,14 +178,13 @@ void agent_unenroll(struct agent *a, const char *spec, bool deleted, struct agen
 		return;
 	}
 	line_unenroll(a, p, deleted);
-	list_del(&p->node);
-	p->node.next = NULL;
+	apod_remove(a, p);
 	if (!deleted)
 		unenroll_rules(a, p);
 	if (job)
 		snprintf(job->body, sizeof(job->body), "pod %s removed from the mesh\n", p->uid);
-	server_del(a, p->uid, job);
-	apod_free(p);
-	if (state_save(a, ewhy, sizeof(ewhy)))
+	if (state_gone(a, p->uid, ewhy, sizeof(ewhy)))
 		golog(LOG_WARN, SCOPE_EMU, "%s", ewhy);
+	server_del(a, p->uid, job);
+	apod_free(a, p);
 }

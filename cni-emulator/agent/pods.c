@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +18,47 @@
 #include "agent.h"
 #include "netns.h"
 
+/* FNV-1a: the uid's bucket */
+static size_t bucket_of(const struct agent *a, const char *uid)
+{
+	uint32_t h = 2166136261u;
+
+	while (*uid)
+		h = (h ^ (unsigned char)*uid++) * 16777619u;
+	return h & (a->nbuckets - 1);
+}
+
 struct apod *apod_find(struct agent *a, const char *uid)
 {
-	struct list_node *n;
 	struct apod *p;
 
-	list_for_each(n, &a->pods) {
-		p = container_of(n, struct apod, node);
+	if (!a->nbuckets)
+		return NULL;
+	for (p = a->pod_index[bucket_of(a, uid)]; p; p = p->hnext)
 		if (!strcmp(p->uid, uid))
 			return p;
-	}
 	return NULL;
+}
+
+/* The index with room for twice as many pods (a power of two), rebuilt from the list. */
+static int index_grow(struct agent *a)
+{
+	size_t n = a->nbuckets ? a->nbuckets * 2 : 64, b;
+	struct apod **t = calloc(n, sizeof(*t)), *p;
+	struct list_node *it;
+
+	if (!t)
+		return -ENOMEM;
+	free(a->pod_index);
+	a->pod_index = t;
+	a->nbuckets = n;
+	list_for_each(it, &a->pods) {
+		p = container_of(it, struct apod, node);
+		b = bucket_of(a, p->uid);
+		p->hnext = t[b];
+		t[b] = p;
+	}
+	return 0;
 }
 
 /* A pod by its netns as given or resolved the iproute2 way (name, path). */
@@ -51,6 +83,7 @@ struct apod *apod_new(struct agent *a, const char *uid, const char *name, const 
 		      const char *sa, const char *netns)
 {
 	struct apod *p = calloc(1, sizeof(*p));
+	size_t b;
 
 	if (!p)
 		return NULL;
@@ -60,26 +93,72 @@ struct apod *apod_new(struct agent *a, const char *uid, const char *name, const 
 	p->namespace_ = strdup(ns);
 	p->service_account = strdup(sa);
 	p->netns = strdup(netns);
-	if (!p->uid || !p->name || !p->namespace_ || !p->service_account || !p->netns) {
-		apod_free(p);
+	if (!p->uid || !p->name || !p->namespace_ || !p->service_account || !p->netns ||
+	    (a->npods >= a->nbuckets && index_grow(a))) {
+		apod_free(a, p);
 		return NULL;
 	}
 	list_add_tail(&a->pods, &p->node);
+	b = bucket_of(a, p->uid);
+	p->hnext = a->pod_index[b];
+	a->pod_index[b] = p;
+	a->npods++;
 	return p;
 }
 
-/* Frees p (taken out of the table first if it is in one). */
-void apod_free(struct apod *p)
+void apod_remove(struct agent *a, struct apod *p)
 {
-	if (p->node.next)
-		list_del(&p->node);
+	struct apod **pp;
+
+	if (!p->node.next)
+		return;
+	list_del(&p->node);
+	p->node.next = NULL;
+	for (pp = &a->pod_index[bucket_of(a, p->uid)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == p) {
+			*pp = p->hnext;
+			break;
+		}
+	}
+	if (--a->npods == 0) {	/* the table is empty: its index goes too */
+		free(a->pod_index);
+		a->pod_index = NULL;
+		a->nbuckets = 0;
+	}
+}
+
+/* Frees p (taken out of the table first if it is in one); the last pod gone, the heap is trimmed. */
+void apod_free(struct agent *a, struct apod *p)
+{
+	apod_remove(a, p);
 	apod_release_fd(p);
 	free(p->uid);
 	free(p->name);
 	free(p->namespace_);
 	free(p->service_account);
 	free(p->netns);
+	free(p->ips);
 	free(p);
+	if (!a->npods)
+		malloc_trim(0);	/* thousands of pods' small blocks back to the system */
+}
+
+int apod_set_ips(struct apod *p, const char (*ips)[AGENT_IP_LEN], size_t n)
+{
+	char (*copy)[AGENT_IP_LEN] = NULL;
+
+	if (n > AGENT_MAX_IPS)
+		n = AGENT_MAX_IPS;
+	if (n) {
+		copy = malloc(n * sizeof(*copy));
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, ips, n * sizeof(*copy));
+	}
+	free(p->ips);
+	p->ips = copy;
+	p->nips = (unsigned char)n;
+	return 0;
 }
 
 void apod_release_fd(struct apod *p)
@@ -149,10 +228,5 @@ char *apods_json(struct agent *a)
 
 size_t apods_count(struct agent *a)
 {
-	struct list_node *n;
-	size_t k = 0;
-
-	list_for_each(n, &a->pods)
-		k++;
-	return k;
+	return a->npods;
 }

@@ -7,6 +7,7 @@
  * Interface: conn.h.
  */
 #include "conn.h"
+#include "log.h"
 #include "lines.h"
 
 /* The message a pod gets in a snapshot; the lab rule for a vanished netns first. */
@@ -29,12 +30,16 @@ void zc_snapshot(struct ztconn *c)
 
 	c->state = ZC_SNAPSHOT;
 	list_init(&snap);
+	log_batch_begin();	/* a line per pod: written a few KiB at a time, not one by one */
 	list_for_each(n, &c->a->pods) {
 		m = snapshot_msg(c, container_of(n, struct apod, node));
-		if (!m)
+		if (!m) {
+			log_batch_end();
 			goto fail;
+		}
 		list_add_tail(&snap, &m->out.node);
 	}
+	log_batch_end();
 	m = zmsg_new(ZDS_REQ_SNAPSHOT_SENT, NULL, NULL);
 	if (!m)
 		goto fail;

@@ -203,6 +203,7 @@ static void test_agent_side(struct loop *l, int netns)
 	turn(l);
 	ok(seen.type == ZDS_MSG_ACK && seen.out == &snap && !seen.error[0] && !seen.why[0],
 	   "agent: the Ack comes back with the request it answers, no error");
+	zds_out_release(&snap);
 	nfds = expect(sv[1], add_u, sizeof(add_u) - 1, "agent: the Add goes out next");
 	is_int(nfds, 1, "agent: ... with its netns fd");
 
@@ -223,6 +224,7 @@ static void test_agent_side(struct loop *l, int netns)
 	later.tv_sec += 5;
 	ok(zds_conn_expired(&c, &later), "agent: no Ack within the timeout: expired");
 	ok(zds_conn_take(&c) == &del && !c.sent, "agent: the owner takes the unanswered request back");
+	zds_out_release(&del);
 
 	close(sv[1]);
 	turn(l);
