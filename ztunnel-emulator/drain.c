@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "access.h"
+#include "admin/http.h"
 #include "clock.h"
 #include "daemon.h"
 #include "drain.h"
@@ -133,6 +134,7 @@ static void timer_run(void *ctx)
 		for (p = d->pods.head; p; p = p->next)
 			relay_reset_pod(d, p, "connection closed due to connection drain");
 	}
+	http_log_drained(d);
 	log_line(LOG_INFO, T_EMU, "Shutdown completed gracefully");
 	loop_stop(&d->loop);
 }

@@ -124,6 +124,14 @@ wait "$ZT_PID" || ZT_STATUS=$?
 is "$ZT_STATUS" 0 "quitquitquit: exit status 0, as after SIGTERM"
 like "$(cat "$ZT_LOG")" "ztunnel::signal: received explicit shutdown signal" "quitquitquit: ztunnel's line for it"
 like "$(cat "$ZT_LOG")" "Shutdown completed gracefully" "quitquitquit: the graceful drain ran to its end"
+# ztunnel's hyper_util lines for its three HTTP servers, each with the address it listens on
+log=$(cat "$ZT_LOG")
+for c in "admin $APORT" "readiness $RPORT" "stats $MPORT"; do
+	like "$log" "INFO ztunnel::hyper_util: listener established address=127.0.0.1:${c#* } component=\"${c%% *}\"" \
+		"log: listener established component=\"${c%% *}\" at start"
+	like "$log" "INFO ztunnel::hyper_util: listener drained address=127.0.0.1:${c#* } component=\"${c%% *}\"" \
+		"log: listener drained component=\"${c%% *}\" at the end of the drain"
+done
 is "$(listener_count "$A")" 0 "quitquitquit: the pod's listeners are closed"
 
 done_testing

@@ -67,6 +67,7 @@ struct http_server {
 	struct mnl_socket *sd;	/* sock_diag, to find a local peer's user; NULL: by address */
 	struct hconn *conns;
 	struct hconn *wait_head, *wait_tail;
+	char addr[INET6_ADDRSTRLEN + 8];	/* where it listens, as ztunnel logs it */
 };
 
 static const char *const srv_what[] = {
@@ -74,6 +75,14 @@ static const char *const srv_what[] = {
 	[SRV_READY] = "/healthz/ready",
 	[SRV_METRICS] = "/metrics",
 };
+
+/* ztunnel's names for its three HTTP servers (hyper_util.rs's component field) */
+static const char *const srv_component[] = {
+	[SRV_ADMIN] = "admin",
+	[SRV_READY] = "readiness",
+	[SRV_METRICS] = "stats",
+};
+#define T_HYPER "ztunnel::hyper_util"
 
 /* ---- connection limits and the request deadline (fault 9) ------------------ */
 
@@ -432,7 +441,7 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 {
 	const union MHD_DaemonInfo *info;
 	struct http_server *srv;
-	char shown[INET6_ADDRSTRLEN + 8], host[INET6_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN];
 	unsigned flags = MHD_USE_EPOLL | (a->family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	int e;
 
@@ -473,9 +482,12 @@ static int start_one(struct daemon *d, enum srv_kind kind, const struct http_add
 		  a->family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)&a->sa)->sin6_addr :
 					  (const void *)&((const struct sockaddr_in *)&a->sa)->sin_addr,
 		  host, sizeof(host));
-	snprintf(shown, sizeof(shown), a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+	snprintf(srv->addr, sizeof(srv->addr), a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
 		 info ? info->port : 0);
-	log_line(LOG_INFO, T_EMU, "serving %s on http://%s%s", srv_what[kind], shown, srv_what[kind]);
+	log_line(LOG_INFO, T_HYPER, "listener established address=%s component=\"%s\"", srv->addr,
+		 srv_component[kind]);
+	log_line(LOG_INFO, T_EMU, "serving %s on http://%s%s", srv_what[kind], srv->addr,
+		 srv_what[kind]);
 	return 0;
 }
 
@@ -535,6 +547,16 @@ long http_timeout_ms(const struct daemon *d)
 			ms = (long)t;
 	}
 	return ms;
+}
+
+void http_log_drained(const struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (d->http[i])
+			log_line(LOG_INFO, T_HYPER, "listener drained address=%s component=\"%s\"",
+				 d->http[i]->addr, srv_component[d->http[i]->kind]);
 }
 
 void http_stop(struct daemon *d)

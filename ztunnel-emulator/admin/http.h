@@ -17,6 +17,8 @@ struct loop_src;
 int http_start(struct daemon *d, struct ze_err *e);
 void http_dispatch(struct daemon *d, struct loop_src *src);
 long http_timeout_ms(const struct daemon *d);	/* -1: none */
+/* ztunnel's "listener drained" line of each server, at the end of a graceful drain. */
+void http_log_drained(const struct daemon *d);
 void http_stop(struct daemon *d);
 
 #endif
