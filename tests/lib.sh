@@ -252,6 +252,15 @@ fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
 # fds_back_to N: the daemon holds exactly N fds again (closes happen just after acks).
 fds_back_to() { [[ $(fd_count "$ZT_PID") == "$1" ]]; }
+# fds_settled: the daemon's fd count is the same twice, 0.3 s apart. Read an idle
+# count after this (wait_for 10 fds_settled || true): straight after a
+# cni-emulator request the daemon may not yet have seen its connection's EOF.
+fds_settled() {
+	local n
+	n=$(fd_count "$ZT_PID")
+	sleep 0.3
+	[[ $(fd_count "$ZT_PID") == "$n" ]]
+}
 
 # listeners NS: "addr:port" of every TCP listener in NS owned by the daemon.
 listeners() {

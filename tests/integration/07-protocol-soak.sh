@@ -89,6 +89,7 @@ add=$(zds_add_hex cycle cycle default default)
 del=$(zds_del_hex cycle)
 warm=$("$TOOL" send --quiet --repeat 20 --hex "$add" --fd "/run/netns/$NS" --hex "$del" "$SOCK")
 like "$warm" "acks: 40 ok, 0 nack" "20 warm-up cycles acked"
+wait_for 10 fds_settled || true
 fds0=$(fd_count "$ZT_PID")
 rss0=$(rss_kb "$ZT_PID")
 out=$("$TOOL" send --quiet --repeat 1000 --timeout 10 --hex "$add" --fd "/run/netns/$NS" --hex "$del" "$SOCK")

@@ -64,14 +64,6 @@ listener_stat() {
 		'.emulator.pods[] | select(.uid == $u) | .listeners[] | select(.address == $a and .protocol == "tcp") | .[$f]'
 }
 
-# fds_settled: the daemon's fd count is the same twice, 0.3 s apart
-fds_settled() {
-	local n
-	n=$(fd_count "$ZT_PID")
-	sleep 0.3
-	[[ $(fd_count "$ZT_PID") == "$n" ]]
-}
-
 no_istio_rules() { [[ $(ip netns exec "$1" iptables-save) != *ISTIO_* ]]; }
 no_fwmark_rule() { [[ $(ip -n "$1" rule) != *'fwmark 0x111/0xfff'* ]]; }
 

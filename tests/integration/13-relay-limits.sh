@@ -139,6 +139,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 SOCK=$T_DIR/zt2.sock ZT_LOG=$T_DIR/zt2.log
 start_daemon --profile ambient --no-hbone-outbound --max-relays-per-pod 5
 "$CNI" add --redirect=tproxy "$SOCK" "$A" >/dev/null
+wait_for 10 fds_settled || true
 idle=$(fd_count "$ZT_PID")
 mark_logs
 
@@ -180,6 +181,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 SOCK=$T_DIR/zt2c.sock ZT_LOG=$T_DIR/zt2c.log
 start_daemon --profile ambient --relay-connect-timeout 1
 "$CNI" add --redirect=tproxy "$SOCK" "$A" >/dev/null
+wait_for 10 fds_settled || true
 idle=$(fd_count "$ZT_PID")
 mark_logs
 started=$SECONDS
@@ -197,6 +199,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 SOCK=$T_DIR/zt2b.sock ZT_LOG=$T_DIR/zt2b.log
 start_daemon --profile ambient --no-hbone-outbound --relay-idle-timeout 2
 "$CNI" add --redirect=tproxy "$SOCK" "$A" >/dev/null
+wait_for 10 fds_settled || true
 idle=$(fd_count "$ZT_PID")
 mark_logs
 hold_start idle -n 5 -t 10
@@ -217,6 +220,7 @@ is "$ZT_STATUS" 0 "the daemon exits 0 on SIGTERM"
 SOCK=$T_DIR/zt3.sock ZT_LOG=$T_DIR/zt3.log
 start_daemon --profile ambient --no-hbone-outbound
 for ns in "$A" "$B"; do "$CNI" add --redirect=tproxy "$SOCK" "$ns" >/dev/null; done
+wait_for 10 fds_settled || true
 idle=$(fd_count "$ZT_PID")
 out=$(ulimit -n 4096 && ip netns exec "$A" "$PROBE" many -n 1000 -t 60 "$B4" "$PORT" 2>&1) && rc=0 || rc=$?
 resets=$(sed -n 's/.* reset=\([0-9]*\) .*/\1/p' <<<"$out")

@@ -180,6 +180,7 @@ out=$("$CNI" add --redirect=tproxy --namespace shop --service-account cart "$SOC
 is "$rc" 0 "pod-b enrolled (namespace shop, service account cart)"
 ID_B="spiffe://$TD/ns/shop/sa/cart"
 leaf peer "spiffe://$TD/ns/test/sa/peer"
+wait_for 10 fds_settled || true
 idle=$(fd_count "$ZT_PID")
 out=$(ip netns exec "$A" /usr/bin/python3 "$PEER_PY" --ca "$CA/root-cert.pem" --cert "$T_DIR/peer.pem" \
 	--key "$T_DIR/peer.key" "$B4" 15008 hold 3 "$B4:$PORT" 2>&1) || true

@@ -150,6 +150,7 @@ matches "$out" "^pings=[1-9]" "an idle connection gets the server's keepalive PI
 
 # ---- many streams, many connections, fds back to idle --------------------------------------
 
+wait_for 10 fds_settled || true
 idle=$(fd_count "$ZT_PID")
 is "$(good streams 100 "$B4:$PORT")" "streams ok=100 bad=0" "100 concurrent CONNECT streams on one connection, each echo intact"
 pids=()
