@@ -299,11 +299,13 @@ int proxy_start(struct daemon *d, struct pod *p, char *err, size_t errlen)
 			log_line(LOG_WARN, T_EMU, "cannot read the state of lo in the pod netns: %s",
 				 strerror(-ret));
 	}
+	/* the DNS sockets have ztunnel's one "starting local DNS server" line instead (dns.md) */
 	for (i = 0; i < p->nlisteners; i++)
-		log_line(LOG_INFO, p->listeners[i].spec->target,
-			 "listener established address=%s component=\"%s\" transparent=%s",
-			 p->listeners[i].spec->addr_text, p->listeners[i].spec->component,
-			 p->listeners[i].transparent ? "true" : "false");
+		if (p->listeners[i].spec->role != ROLE_DNS)
+			log_line(LOG_INFO, p->listeners[i].spec->target,
+				 "listener established address=%s component=\"%s\" transparent=%s",
+				 p->listeners[i].spec->addr_text, p->listeners[i].spec->component,
+				 p->listeners[i].transparent ? "true" : "false");
 	if (!lo_up && d->cfg.loopback)
 		warn_lo_down(d, p);
 	clock_gettime(CLOCK_REALTIME, &p->started);

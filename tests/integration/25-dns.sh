@@ -87,6 +87,8 @@ run_cni add --redirect=redirect --dns-capture=false "$SOCK" "$B"
 is "$CNI_RC" 0 "pod-b enrolled with --dns-capture=false"
 check "starting local DNS server logged per pod" \
 	wait_for 10 eval '[[ $(grep -c "INFO ztunnel::dns::server: starting local DNS server address=localhost:15053" "$ZT_LOG") == 2 ]]'
+is "$(grep -c 'listener established.*:15053' "$ZT_LOG")" 0 \
+	"... and no per-socket 'listener established' line for 15053 (dns.md: ztunnel prints none)"
 
 # ---- UDP: forwarded, and answered from the registry ----------------------------
 
