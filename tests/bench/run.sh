@@ -864,8 +864,8 @@ if want 5; then
 	"$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}" >"$cout" || fail "some connections failed"
 	sed 's/^/  /' "$cout"
 	# the ztunnel path really went through the daemon: its access log
-	outb=$(grep -Ec "connection complete[[:space:]].*dst.addr=198.18.10.2:5001 direction=\"outbound\" bytes_sent=$bytes " "$TMP/relay.log" || true)
-	inb=$(grep -Ec "connection complete[[:space:]].*dst.addr=198.18.10.2:5001 direction=\"inbound\" bytes_sent=$bytes " "$TMP/relay.log" || true)
+	outb=$(grep -Ec "connection complete[[:space:]].*dst.addr=198.18.10.2:5001( dst\.[a-z]+=[^ ]+)* direction=\"outbound\" bytes_sent=$bytes " "$TMP/relay.log" || true)
+	inb=$(grep -Ec "connection complete[[:space:]].*dst.addr=198.18.10.2:5001( dst\.[a-z]+=[^ ]+)* direction=\"inbound\" bytes_sent=$bytes " "$TMP/relay.log" || true)
 	say "daemon access log: $outb outbound (15001) and $inb inbound (15006) completed transfers of $bytes bytes, of $RELAY_ROUNDS"
 	((outb >= zt_ok && inb >= zt_ok)) || fail "the ztunnel transfers did not all pass 15001 and 15006"
 	cm() { awk -v n="$1" '$1 == "connect-summary" && $2 == n { print $8 }' "$cout"; }
