@@ -95,6 +95,10 @@ enum { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION };
  */
 int config_parse(int argc, char **argv, struct config *cfg, struct ze_err *e);
 /* The --help text. */
+/* the defaults, for the options and their --help text (usage.c) */
+#define DEFAULT_SOCKET "/var/run/ztunnel/ztunnel.sock"
+#define DEFAULT_CA_DIR "/var/lib/ztunnel-emulator/ca"
+
 void config_usage(FILE *out);
 
 #endif
