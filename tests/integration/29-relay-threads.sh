@@ -16,26 +16,8 @@ PORT=8080
 A4=198.18.0.1 B4=198.18.0.2
 N=6
 
-mark_logs() { LOG_MARK=$(wc -l <"$ZT_LOG"); }
-log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
-count_since() { log_since | grep -cE -- "$1" || true; }
-
-# hold_start NAME ARGS...: tcp-probe hold in pod-a, commands from a FIFO held
-# open on fd 7 (closing it is the probe's EOF); output in HOLD_OUT, PID in HOLD_PID
-hold_start() {
-	local ctl=$T_DIR/$1.ctl
-	HOLD_OUT=$T_DIR/$1.out
-	shift
-	mkfifo "$ctl"
-	exec 7<>"$ctl"
-	ip netns exec "$A" "$PROBE" hold "$@" "$B4" "$PORT" <"$ctl" >"$HOLD_OUT" 2>&1 7>&- &
-	HOLD_PID=$!
-	_pids+=("$HOLD_PID")
-}
-hold_stop() {
-	exec 7>&-
-	wait "$HOLD_PID" 2>/dev/null || true
-}
+# shellcheck source=tests/held.sh
+. "$(dirname "$0")/../held.sh"
 relay_threads() { grep -lx 'relay-[0-9]*' /proc/"$ZT_PID"/task/*/comm 2>/dev/null | wc -l; }
 # plain NAME: the sum of istio_tcp NAME_total over reporter="source", policy "unknown" (plain
 # TCP, hbone.md "Telemetry"), as prometheus_client parses /metrics ("parse error" if it cannot)
