@@ -1,13 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash disable=SC2034  # H_OPEN, H_RESET, PING: read by the sourcing test
 # tests/held.sh - sourced by the relay tests (13-relay-limits, 29-relay-threads)
-# after lib.sh: the daemon log since a mark, and connections held open from
-# pod-a through tcp-probe's "hold". Uses the caller's A, B4, PORT and PROBE.
-
-mark_logs() { LOG_MARK=$(wc -l <"$ZT_LOG"); }
-log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
-log_has() { grep -qE -- "$1" <<<"$(log_since)"; }
-count_since() { log_since | grep -cE -- "$1" || true; }
+# after lib.sh: connections held open from pod-a through tcp-probe's "hold".
+# Uses the caller's A, B4, PORT and PROBE.
 
 # hold_start NAME ARGS...: tcp-probe hold in pod-a, reading commands from a
 # FIFO held open on fd 7; its output in HOLD_OUT, its PID in HOLD_PID

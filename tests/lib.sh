@@ -281,6 +281,18 @@ in_own_netns() {
 
 stream_count() { grep -c 'handling new stream' "$ZT_LOG" || true; }
 
+# ---- the daemon's log (and a peer's, $PEERS when set) since a mark
+mark_logs() {
+	LOG_MARK=$(wc -l <"$ZT_LOG")
+	if [[ -n ${PEERS:-} ]]; then PEERS_MARK=$(wc -l <"$PEERS"); fi
+}
+log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
+peers_since() { tail -n +$((PEERS_MARK + 1)) "$PEERS"; }
+# (grep reads a captured string: with pipefail, grep -q ending a pipe early
+# would fail the pipe through the writer's SIGPIPE)
+log_has() { grep -qE -- "$1" <<<"$(log_since)"; }
+count_since() { log_since | grep -cE -- "$1" || true; }
+
 # quiet CMD...: CMD with its output dropped (for check, whose own output must stay).
 quiet() { "$@" >/dev/null 2>&1; }
 

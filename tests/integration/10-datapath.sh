@@ -43,17 +43,6 @@ probe() {
 	P_LOCAL=$(sed -n 's/.* local=\([^ ]*\)$/\1/p' <<<"$P_OUT")
 }
 
-# marks in the daemon's and the server's logs, to look only at what came after
-mark_logs() {
-	LOG_MARK=$(wc -l <"$ZT_LOG")
-	PEERS_MARK=$(wc -l <"$PEERS")
-}
-log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
-peers_since() { tail -n +$((PEERS_MARK + 1)) "$PEERS"; }
-# (grep reads a captured string: with pipefail, grep -q ending a pipe early
-# would fail the pipe through the writer's SIGPIPE)
-log_has() { grep -qE -- "$1" <<<"$(log_since)"; }
-count_since() { log_since | grep -cE -- "$1" || true; }
 count_is() { [[ $(count_since "$1") == "$2" ]]; }
 
 re() { sed 's/[].[]/\\&/g' <<<"$1"; } # an address as an ERE

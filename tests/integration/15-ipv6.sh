@@ -24,13 +24,6 @@ fi
 # ---- helpers -------------------------------------------------------------------
 
 re() { sed 's/[].[]/\\&/g' <<<"$1"; } # an address as an ERE
-mark_logs() {
-	LOG_MARK=$(wc -l <"$ZT_LOG")
-	PEERS_MARK=$(wc -l <"$PEERS")
-}
-log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
-peers_since() { tail -n +$((PEERS_MARK + 1)) "$PEERS"; }
-log_has() { grep -qE -- "$1" <<<"$(log_since)"; }
 # packets of NS's ip6tables rules in TABLE CHAIN that contain PATTERN
 counter6() {
 	ip netns exec "$1" ip6tables-save -c -t "$2" | awk -v c="-A $3 " -v p="$4" '

@@ -52,9 +52,6 @@ leaf() {
 		-CAcreateserial -days 1 -extfile "$T_DIR/$1.ext" -out "$T_DIR/$1.pem" 2>/dev/null
 }
 
-mark_logs() { LOG_MARK=$(wc -l <"$ZT_LOG"); }
-log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
-log_has() { grep -qE -- "$1" <<<"$(log_since)"; }
 probe() {
 	P_RC=0
 	P_OUT=$(ip netns exec "$A" "$PROBE" connect -t 10 "$@" 2>&1) || P_RC=$?

@@ -48,9 +48,6 @@ matches() {
 	fi
 }
 
-mark_logs() { LOG_MARK=$(wc -l <"$ZT_LOG"); }
-log_since() { tail -n +$((LOG_MARK + 1)) "$ZT_LOG"; }
-log_has() { grep -qE -- "$1" <<<"$(log_since)"; }
 
 if ! /usr/bin/python3 -c 'import h2' 2>/dev/null; then
 	not_ok "python3-h2 is installed (scripts/deps.sh)"
