@@ -193,7 +193,7 @@ int cmd_inspect(const char *spec, const struct url *admin, const struct opts *o)
 		inspect_socket(&in, o->timeout_ms);
 	/* the daemon behind --socket, not whatever answers on the default port */
 	if (in.sock && !o->admin &&
-	    dump_find_admin(in.daemon_pid, o->timeout_ms, &in.url, NULL)) {
+	    dump_find_admin(in.daemon_pid, 0, o->timeout_ms, &in.url, NULL)) {
 		in.no_admin = true;
 		if (in.daemon_pid > 0)
 			snprintf(in.url.text, sizeof(in.url.text), "the daemon behind %s (pid %d)",

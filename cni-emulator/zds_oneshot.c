@@ -158,7 +158,7 @@ char *zconn_dump(const struct zconn *c)
 	struct url u;
 	char *body = NULL;
 
-	if (dump_find_admin(guard_peer_pid(c->sock), c->timeout_ms, &u, &body))
+	if (dump_find_admin(guard_peer_pid(c->sock), DUMP_ADMIN_FDS, c->timeout_ms, &u, &body))
 		return NULL;
 	return body;
 }

@@ -365,22 +365,64 @@ static int try_admin(const struct sockaddr_storage *ss, pid_t pid, int timeout_m
 	return 0;
 }
 
+/* The listener of c whose inode fd NAME of the daemon (under dir) is, or NULL. */
+static const struct sd_sock *listener_of(int dir, const char *name, const struct listen_ctx *c)
+{
+	char link[64], *end;
+	unsigned long ino;
+	ssize_t len = readlinkat(dir, name, link, sizeof(link) - 1);
+	size_t i;
+
+	if (len < 9)
+		return NULL;
+	link[len] = '\0';
+	if (strncmp(link, "socket:[", 8))
+		return NULL;
+	ino = strtoul(link + 8, &end, 10);
+	for (i = 0; i < c->n; i++)
+		if (c->v[i].inode == ino && *end == ']')
+			return &c->v[i];
+	return NULL;
+}
+
 /*
  * The daemon's listeners are the TCP listeners of the caller's netns whose
  * inode is one of pid's fds. Its HTTP sockets are opened at start, so its
- * low fds come first: the scan stops at the first that answers.
+ * low fds come first: the scan stops at the first that answers. With
+ * max_fds, the fds are asked for by number: listing /proc/PID/fd makes the
+ * kernel build an entry for each of them (20,000 on a full node).
  */
-int dump_find_admin(pid_t pid, int timeout_ms, struct url *u, char **body)
+static int scan_fds(pid_t pid, int max_fds, const struct listen_ctx *c, int timeout_ms,
+		    struct url *u, char **body)
+{
+	const struct sd_sock *s;
+	char path[64], name[16];
+	struct dirent *e;
+	int fd, ret = -ENOENT;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);	/* another user's daemon: not ours to read */
+	if (!d)
+		return -ENOENT;
+	for (fd = 0; max_fds > 0 && fd < max_fds && ret; fd++) {
+		snprintf(name, sizeof(name), "%d", fd);
+		if ((s = listener_of(dirfd(d), name, c)))
+			ret = try_admin(&s->local, pid, timeout_ms, u, body);
+	}
+	while (max_fds <= 0 && ret && (e = readdir(d)))
+		if ((s = listener_of(dirfd(d), e->d_name, c)))
+			ret = try_admin(&s->local, pid, timeout_ms, u, body);
+	closedir(d);
+	return ret;
+}
+
+int dump_find_admin(pid_t pid, int max_fds, int timeout_ms, struct url *u, char **body)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	struct listen_ctx c = { NULL, 0 };
-	char path[64], link[64], *end;
 	struct mnl_socket *nl;
-	struct dirent *e;
-	unsigned long ino;
 	size_t i;
-	ssize_t len;
-	DIR *d = NULL;
 	int ret = -ENOENT;
 
 	if (body)
@@ -396,23 +438,8 @@ int dump_find_admin(pid_t pid, int timeout_ms, struct url *u, char **body)
 	for (i = 0; i < 2; i++)
 		sd_dump(nl, families[i], IPPROTO_TCP, 1u << TCP_LISTEN, listen_cb, &c);
 	mnl_socket_close(nl);
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	if (c.n)
-		d = opendir(path);	/* another user's daemon: not ours to read */
-	while (d && ret && (e = readdir(d))) {
-		len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
-		if (len < 9)
-			continue;
-		link[len] = '\0';
-		if (strncmp(link, "socket:[", 8))
-			continue;
-		ino = strtoul(link + 8, &end, 10);
-		for (i = 0; i < c.n && ret; i++)
-			if (c.v[i].inode == ino && *end == ']')
-				ret = try_admin(&c.v[i].local, pid, timeout_ms, u, body);
-	}
-	if (d)
-		closedir(d);
+		ret = scan_fds(pid, max_fds, &c, timeout_ms, u, body);
 	free(c.v);
 	return ret;
 }

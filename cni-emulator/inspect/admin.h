@@ -59,10 +59,22 @@ int dump_find_pod(const char *body, const struct netns_id *id, bool *found,
  * The admin endpoint of the daemon whose pid is pid: its TCP listeners in the
  * caller's netns (sock_diag, matched with the inodes under /proc/PID/fd),
  * each asked for /config_dump until one answers with that pid in its
- * config. 0 with *u set (and *body, when not NULL, the dump: malloc'd), or
- * -errno (-ENOENT: none found, e.g. another user's daemon).
+ * config. max_fds > 0 looks only at the daemon's fds 0..max_fds-1 (see
+ * DUMP_ADMIN_FDS), 0 at all of them. 0 with *u set (and *body, when not
+ * NULL, the dump: malloc'd), or -errno (-ENOENT: none found, e.g. another
+ * user's daemon).
  */
-int dump_find_admin(pid_t pid, int timeout_ms, struct url *u, char **body);
+int dump_find_admin(pid_t pid, int max_fds, int timeout_ms, struct url *u, char **body);
+
+/*
+ * The daemon opens its HTTP listeners at start, before any pod: they are
+ * among its first fds (14-21 with every option), whatever it holds later.
+ * A one-shot verb that only wants the dump for a message looks at that many
+ * (issue 18: listing /proc/PID/fd of a daemon holding 4,977 pods, 20,000
+ * fds, made every del 50 ms longer, and the kernel objects it touched
+ * evicted the ones the next Add needs).
+ */
+#define DUMP_ADMIN_FDS 64
 
 /* Does the dump hold a pod with this uid? 1, 0, or -EINVAL. */
 int dump_has_uid(const char *body, const char *uid);

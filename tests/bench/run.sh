@@ -74,8 +74,12 @@ would use instead (the peer), also measured in the same run:
      $SCALE_PODS), fds and RSS per pod, Add p50/p99 at 10, 1,000 and the max
      ($SCALE_PROBES add/del cycles each), then delete all. Targets: latency at
      the max within 1.5x of at 10; RSS growth <= 2 KiB per pod; fds and the
-     pod table back to the start. The agent's fds and RSS per pod (taken in
-     3: with no pods, with $SNAP_PODS, after unenrolling all of them).
+     pod table back to the start. Beside the ratios, the kernel floor at
+     both levels (scale-floor.c: the Add's kernel work in a tight loop while
+     holding that many pods' listeners, netns fds and epoll entries, before
+     the daemon is filled; median of 5 alternating rounds). The agent's fds
+     and RSS per pod (taken in 3: with no pods, with $SNAP_PODS, after
+     unenrolling all of them).
   5  relay: $RELAY_MIB MiB x $RELAY_ROUNDS through 15001 between two pods enrolled with
      --redirect (daemon --profile ambient: 15001 in pod-a, then 15006 in
      pod-b), against direct (a second pair, no rules) and socat (-b
@@ -110,9 +114,10 @@ Options:
 Network namespaces are named zb<PID>-<letter><n> under $NSDIR and created
 by a small C helper (mknetns.c, built here with $CC -O2 -Wall -Wextra -Werror
 into a temp dir, like the other helpers: spawn-timer.c, tcpbench.c,
-add-floor.c, dnsbench.c). Lab links get addresses from 198.18.0.0/15; all
-traffic stays on loopback or in the bench's own netns. Everything is removed
-on exit, Ctrl-C included (BENCH_KEEP_TMP=1 keeps the logs' temp dir).
+add-floor.c, scale-floor.c, dnsbench.c). Lab links get addresses from
+198.18.0.0/15; all traffic stays on loopback or in the bench's own netns.
+Everything is removed on exit, Ctrl-C included (BENCH_KEEP_TMP=1 keeps the
+logs' temp dir).
 Must be run as root. Exit status: 0 when every figure was taken (met or not),
 1 when a measurement failed, 2 on a usage error.
 EOF
@@ -449,7 +454,7 @@ hshow() {
 # ---- build the helpers ----------------------------------------------------------
 
 mkdir -p "$BIN"
-for h in mknetns spawn-timer tcpbench add-floor dnsbench; do
+for h in mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; do
 	"$CC" -O2 -Wall -Wextra -Werror -o "$BIN/$h" "$HERE/$h.c"
 done
 
@@ -494,7 +499,7 @@ echo "load:     $LOAD (1/5/15 min); busy now: ${BUSY:-nothing else above 5% CPU}
 [[ -z $LOAD_WARNING ]] || echo "WARNING:  $LOAD_WARNING"
 echo "limits:   open files (hard) $NOFILE_HARD ($SYS_RESOURCE); fs.nr_open $(cat /proc/sys/fs/nr_open)"
 echo "binaries: $(short "$ZT"), $(short "$CNI")"
-echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor dnsbench; \$T = $TMP)"
+echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; \$T = $TMP)"
 echo "sections: ${ONLY//,/ } (run in the order 1 2 3 5 6 7 4: the scale teardown keeps the kernel busy)"
 
 # ---- 1 + 2: handoff end to end, daemon-side Add ------------------------------------
@@ -1098,9 +1103,35 @@ Y
 	rmns "$r"
 fi
 
+# scale_floor LOW HIGH: section 4's kernel floor at both levels (sets KF50, KF99
+# by level): scale-floor holding LOW, then HIGH pods' listeners in ${f}0..,
+# each timing $SCALE_PROBES Adds into ${p}0..; five rounds, the median of each
+scale_floor() {
+	local r L out
+	local -A v50 v99
+	say "kernel floor: scale-floor holds L pods the daemon's way (3 listeners + the netns fd each, one epoll set) and times $SCALE_PROBES Adds' kernel work (then closes them: the Del); L = $1, $2, five times"
+	cmd_text "$(short "$BIN/scale-floor") $NSDIR $f L $p $SCALE_PROBES   # L = $1 and $2, alternating, 5 rounds; median of each"
+	for r in 1 2 3 4 5; do
+		for L in "$1" "$2"; do
+			out=$("$BIN/scale-floor" "$NSDIR" "$f" "$L" "$p" "$SCALE_PROBES") || { fail "scale-floor $L"; out=; }
+			echo "  $out"
+			v50[$L]+=" $(awk '$1 == "scale-floor" { print $9 }' <<<"$out")"
+			v99[$L]+=" $(awk '$1 == "scale-floor" { print $11 }' <<<"$out")"
+		done
+	done
+	for L in "$1" "$2"; do
+		KF50[$L]=$(tr ' ' '\n' <<<"${v50[$L]}" | grep . | sort -g | sed -n 3p)
+		KF99[$L]=$(tr ' ' '\n' <<<"${v99[$L]}" | grep . | sort -g | sed -n 3p)
+		say "kernel floor at $L pods (median of 5): p50 ${KF50[$L]:-nan} us, p99 ${KF99[$L]:-nan} us"
+		KF50[$L]=${KF50[$L]:-nan} KF99[$L]=${KF99[$L]:-nan}
+	done
+}
+
 if want 4; then
 	section "4. Scale: pods in one daemon (goal $SCALE_PODS)"
 	sock=$TMP/zt-scale.sock f="${PFX}f" p="${PFX}p"
+	declare -A KF50 KF99
+	want 3 || say "the agent's fds and RSS per pod are taken in 3, which this run leaves out (--only 3,4 for both)"
 	settle
 	start_daemon scale --max-pods $((SCALE_PODS + 1)) "$sock"
 	room=$(grep -o 'room for [0-9]* pods' "$TMP/scale.log" | awk '{ print $3 }' || true)
@@ -1114,6 +1145,8 @@ if want 4; then
 	((QUICK)) && levels=(10 100 "$maxl")
 	mk_pods "$maxl"
 	mkns "$p" "$SCALE_PROBES"
+	settle
+	scale_floor "${levels[0]}" "${levels[2]}"
 	settle
 	fd0=$(fd_count "$DPID") rss0=$(rss_kb "$DPID")
 	say "start: daemon fds $fd0, RSS $rss0 kB"
@@ -1150,6 +1183,7 @@ if want 4; then
 	perpod=$(calc "(${RSS[$l3]} - ${RSS[$l1]}) * 1024 / ($l3 - $l1)" 0)
 	fdper=$(calc "(${FDS[$l3]} - ${FDS[$l1]}) / ($l3 - $l1)" 2)
 	r50=$(calc "${P50[$l3]} / ${P50[$l1]}" 2) r99=$(calc "${P99[$l3]} / ${P99[$l1]}" 2)
+	kr50=$(calc "${KF50[$l3]} / ${KF50[$l1]}" 2) kr99=$(calc "${KF99[$l3]} / ${KF99[$l1]}" 2)
 	row 4 scale_max_pods "pods reached (goal $SCALE_PODS)" "$l3" pods ">= $SCALE_PODS" "$(met "$(fcmp "$l3" '>=' "$SCALE_PODS")") (fd limit)"
 	for L in "${levels[@]}"; do
 		row 4 "scale_fds_at_$L" "daemon fds at $L pods" "${FDS[$L]}" fds "-" info
@@ -1160,8 +1194,13 @@ if want 4; then
 	for L in "${levels[@]}"; do
 		row 4 "scale_add_p50_us_at_$L" "Add p50 / p99 at $L pods" "${P50[$L]} / ${P99[$L]}" us "-" info
 	done
-	row 4 scale_p50_ratio "Add p50 at $l3 / at $l1" "$r50" x "<= 1.5" "$(met "$(fcmp "$r50" '<=' 1.5)")"
-	row 4 scale_p99_ratio "Add p99 at $l3 / at $l1" "$r99" x "<= 1.5" "$(met "$(fcmp "$r99" '<=' 1.5)")"
+	for L in "$l1" "$l3"; do
+		row 4 "scale_floor_p50_us_at_$L" "kernel floor p50 / p99 at $L pods (scale-floor)" "${KF50[$L]} / ${KF99[$L]}" us "-" info
+	done
+	row 4 scale_floor_p50_ratio "kernel floor p50 at $l3 / at $l1" "$kr50" x "-" info
+	row 4 scale_floor_p99_ratio "kernel floor p99 at $l3 / at $l1" "$kr99" x "-" info
+	row 4 scale_p50_ratio "Add p50 at $l3 / at $l1" "$r50" x "<= 1.5" "$(met "$(fcmp "$r50" '<=' 1.5)")" "${kr50}x (kernel)"
+	row 4 scale_p99_ratio "Add p99 at $l3 / at $l1" "$r99" x "<= 1.5" "$(met "$(fcmp "$r99" '<=' 1.5)")" "${kr99}x (kernel)"
 	ok=0
 	[[ $fde == "$fd0" && $pods == 0 ]] && ok=1
 	row 4 scale_delete_all "after delete all: fds / pods" "$fde / $pods" "" "$fd0 / 0" "$(met $ok)"
