@@ -83,9 +83,15 @@ would use instead (the peer), also measured in the same run:
   5  relay: $RELAY_MIB MiB x $RELAY_ROUNDS through 15001 between two pods enrolled with
      --redirect (daemon --profile ambient: 15001 in pod-a, then 15006 in
      pod-b), against direct (a second pair, no rules) and socat (-b
-     $SOCAT_BUF): one hop vs socat one hop, two hops vs two socat processes,
-     each % of direct; each round runs the paths in a shuffled order. Then
-     $CONNS short connections per path (connect + 1-byte echo).
+     $SOCAT_BUF). Targets, like for like: one hop >= socat one hop, two hops
+     >= two socat processes, socat on the same path (the enrolled pods'
+     rules copied, 15001/15006 -> socat's ports; inbound, the client's
+     address kept as the daemon keeps it) and the two socats in one session
+     (one scheduling group, as the daemon's threads). Beside them socat with
+     no rules in its path, each % of direct, and the CPU time per GiB and
+     hop of the daemon and of each socat (contention-proof). Each round runs
+     the paths in a shuffled order. Then $CONNS short connections per path
+     (connect + 1-byte echo).
   6  HBONE: the same transfers between two pods of one daemon over HBONE
      (15001 in pod-a -> mutual TLS HTTP/2 CONNECT -> pod-b's 15008), beside
      the plain relay (a second daemon, --no-hbone-outbound) and direct.
@@ -177,7 +183,7 @@ fi
 for f in "$ZT" "$CNI"; do
 	[[ -x $f ]] || { echo "$PROG: $f is missing: run 'make all' first (or 'make bench')" >&2; exit 1; }
 done
-for t in "$CC" curl ip ss socat iptables-restore awk top; do
+for t in "$CC" curl ip ss socat iptables-restore iptables-save iptables setpriv awk top; do
 	command -v "$t" >/dev/null 2>&1 || { echo "$PROG: '$t' is missing (make deps installs it)" >&2; exit 1; }
 done
 
@@ -783,12 +789,61 @@ wait_port() { # NETNS PORT
 	echo "$PROG: nothing listening on port $2 in $1" >&2
 	exit 1
 }
+TICKS=$(getconf CLK_TCK)
+cpu_ticks() { # PID...: each one's utime + stime + cutime + cstime, in clock ticks
+	local p
+	for p; do
+		[[ -r /proc/$p/stat ]] || { printf '0 '; continue; }	# gone: its transfers fail
+		# the fields after the command name (which may hold spaces): 12-15 of them
+		sed 's/.*) //' "/proc/$p/stat" | awk '{ printf "%d ", $12 + $13 + $14 + $15 }'
+	done
+}
 bg_run() { # LOG CMD...: a recorded background process
 	local log=$1
 	shift
 	cmd_note "$@"
 	setsid "$@" >"$log" 2>&1 </dev/null &
 	PIDS+=("$!")
+}
+# bg_session LOG CMD1... ';;' CMD2...: two recorded background processes in
+# one new session, so in one scheduling autogroup, as the daemon's threads are
+# (bg_run gives each process a session of its own). Sets SESSION_PIDS.
+bg_session() {
+	local log=$1 n=0 a w i
+	shift
+	for a; do
+		[[ $a == ';;' ]] && break
+		n=$((n + 1))
+	done
+	cmd_note setsid sh -c "${*:1:n} & ${*:n+2} & wait"
+	rm -f "$log.pid1" "$log.pid2"
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	setsid bash -c '"${@:2:$1}" & echo $! >"$0.pid1"; shift $(($1 + 2)); "$@" & echo $! >"$0.pid2"; wait' \
+		"$log" "$n" "$@" >"$log" 2>&1 </dev/null &
+	w=$!
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $log.pid1 && -s $log.pid2 ]] && break
+		sleep 0.05
+	done
+	SESSION_PIDS=("$(cat "$log.pid1")" "$(cat "$log.pid2")")
+	PIDS+=("${SESSION_PIDS[@]}" "$w")
+}
+# pod_rules FROM TO OUT_PORT IN_PORT: FROM's IPv4 redirection rules (an
+# enrolled pod's) into TO, with 15001 -> OUT_PORT and 15006 -> IN_PORT ("-":
+# unchanged), and its policy routing for the connmark (rules and table 100)
+pod_rules() {
+	local out=${3/-/15001} in=${4/-/15006} rule
+	cmd_text "ip netns exec $1 iptables-save | sed 's/--to-ports 15001\$/--to-ports $out/; s/--to-ports 15006\$/--to-ports $in/' | ip netns exec $2 iptables-restore; ip rule and table 100 likewise"
+	ip netns exec "$1" iptables-save | sed -e "s/--to-ports 15001\$/--to-ports $out/" -e "s/--to-ports 15006\$/--to-ports $in/" |
+		ip netns exec "$2" iptables-restore
+	while read -r rule; do
+		# shellcheck disable=SC2086 # the rule's words
+		ip -n "$2" -4 rule add ${rule#*:}
+	done < <(ip -n "$1" -4 rule show | grep -v -e ' lookup local$' -e ' lookup main$' -e ' lookup default$')
+	while read -r rule; do
+		# shellcheck disable=SC2086
+		ip -n "$2" -4 route add table 100 $rule
+	done < <(ip -n "$1" -4 route show table 100)
 }
 veth_pair() { # NS_A NS_B ADDR_A ADDR_B
 	cmd_note ip -n "$1" link add eth0 type veth peer name eth0 netns "$2"
@@ -806,13 +861,16 @@ veth_pair() { # NS_A NS_B ADDR_A ADDR_B
 if want 5; then
 	section "5. Relay (ambient data path): ${RELAY_MIB} MiB through 15001 vs direct vs socat"
 	r="${PFX}r" sock=$TMP/zt-relay.sock
-	A=${r}0 B=${r}1 DA=${r}2 DB=${r}3 OA=${r}4 OB=${r}5
-	mkns "$r" 6
+	A=${r}0 B=${r}1 DA=${r}2 DB=${r}3 OA=${r}4 OB=${r}5 SA=${r}6 SB=${r}7 SA2=${r}8 SB2=${r}9
+	mkns "$r" 10
 	say "$A -> $B: both enrolled with --redirect (the ambient path: 15001 in $A, 15006 in $B)"
 	say "$DA -> $DB: no rules (direct, and socat); $OA -> $OB: only $OA enrolled (15001 alone, like-for-like with socat's one hop)"
 	veth_pair "$A" "$B" 198.18.10.1 198.18.10.2
 	veth_pair "$DA" "$DB" 198.18.11.1 198.18.11.2
 	veth_pair "$OA" "$OB" 198.18.12.1 198.18.12.2
+	say "$SA -> $SB (1 hop) and $SA2 -> $SB2 (2 hops): socat on the daemon's path, the enrolled pods' rules copied"
+	veth_pair "$SA" "$SB" 198.18.20.1 198.18.20.2
+	veth_pair "$SA2" "$SB2" 198.18.21.1 198.18.21.2
 	settle
 	start_daemon relay --profile ambient --ca-dir "$TMP/ca" --no-hbone-outbound "$sock"
 	npids=${#PIDS[@]}
@@ -832,20 +890,76 @@ if want 5; then
 	bg_run "$TMP/socat4.log" ip netns exec "$DB" socat -b "$SOCAT_BUF" TCP4-LISTEN:6004,bind=198.18.11.2,reuseaddr,fork TCP4:127.0.0.1:5001
 	bg_run "$TMP/socat5.log" ip netns exec "$DA" socat -b "$SOCAT_BUF" TCP4-LISTEN:6005,bind=127.0.0.1,reuseaddr,fork TCP4:198.18.11.2:6006
 	bg_run "$TMP/socat6.log" ip netns exec "$DB" socat -b "$SOCAT_BUF" TCP4-LISTEN:6006,bind=198.18.11.2,reuseaddr,fork TCP4:127.0.0.1:5002
+	socat_pids=("${PIDS[@]:npids+3:6}")
+	# socat on the daemon's path (like for like): the pods' rules, copied from
+	# $OA (1 hop) and $A/$B (2 hops) with 15001/15006 replaced by socat's
+	# ports. The daemon's upstream passes the outbound redirect by its mark
+	# 0x539; socat 1.7 sets socket options only once connected, so its
+	# outbound socat runs as nobody and one ACCEPT by owner heads the nat
+	# chain (nat rules see a connection's first packet only: no cost per
+	# byte); max-children bounds the loop should that ever fail. Inbound, the
+	# daemon keeps the client's address (IP_TRANSPARENT) and marks its socket
+	# so the app's replies take table 100 back to it; socat binds $SA2's
+	# address with ip-transparent, and a mangle rule marks its packets (one
+	# match per packet). Keeping the client's address makes the app's
+	# connection take the pod's eth0 MSS (1448, not lo's 65483): each leg
+	# costs what the daemon's does. The two hops' socats share one session,
+	# so one scheduling autogroup, as the daemon's threads do (each socat
+	# above has its own session: twice the daemon's CPU share for 2 hops
+	# whenever more threads are runnable than CPUs).
+	nobody=$(id -u nobody)
+	pod_rules "$OA" "$SA" 6011 -
+	pod_rules "$A" "$SA2" 6013 -
+	pod_rules "$B" "$SB2" - 6014
+	for n in "$SA" "$SA2"; do
+		cmd_note ip netns exec "$n" iptables -t nat -I ISTIO_OUTPUT 1 -p tcp -m owner --uid-owner "$nobody" -j ACCEPT
+		ip netns exec "$n" iptables -t nat -I ISTIO_OUTPUT 1 -p tcp -m owner --uid-owner "$nobody" -j ACCEPT
+	done
+	cmd_note ip netns exec "$SB2" iptables -t mangle -I OUTPUT 1 -s 198.18.21.1 -d 198.18.21.2 -p tcp --dport 5001 -j MARK --set-xmark 0x539/0xfff
+	ip netns exec "$SB2" iptables -t mangle -I OUTPUT 1 -s 198.18.21.1 -d 198.18.21.2 -p tcp --dport 5001 -j MARK --set-xmark 0x539/0xfff
+	asnobody=(setpriv --reuid="$nobody" --regid="$(id -g nobody)" --clear-groups)
+	bg_run "$TMP/sink-sb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$SB" 0.0.0.0 5001 5002
+	bg_run "$TMP/sink-sb2.log" "$BIN/tcpbench" sink --netns "$NSDIR/$SB2" 0.0.0.0 5001 5002
+	bg_run "$TMP/socat7.log" ip netns exec "$SA" "${asnobody[@]}" socat -b "$SOCAT_BUF" TCP4-LISTEN:6011,bind=127.0.0.1,reuseaddr,fork,max-children=8 TCP4:198.18.20.2:5001
+	socat_pids+=("$!")
+	bg_session "$TMP/socat-pod2.log" \
+		ip netns exec "$SA2" "${asnobody[@]}" socat -b "$SOCAT_BUF" TCP4-LISTEN:6013,bind=127.0.0.1,reuseaddr,fork,max-children=8 TCP4:198.18.21.2:5001 ';;' \
+		ip netns exec "$SB2" socat -b "$SOCAT_BUF" TCP4-LISTEN:6014,reuseaddr,fork,max-children=8 TCP4:198.18.21.2:5001,bind=198.18.21.1,ip-transparent
+	socat_pids+=("${SESSION_PIDS[@]}")
 	for p in 5001 5002; do wait_port "$B" $p; wait_port "$DB" $p; wait_port "$OB" $p; done
 	for p in 6001 6002 6003 6005; do wait_port "$DA" $p; done
 	for p in 6004 6006; do wait_port "$DB" $p; done
+	wait_port "$SA" 6011
+	wait_port "$SA2" 6013
+	wait_port "$SB2" 6014
+	for p in 5001 5002; do wait_port "$SB" $p; wait_port "$SB2" $p; done
 	bytes=$((RELAY_MIB * 1048576))
 	out=$TMP/stream.out
 	targets=("direct,$NSDIR/$DA,198.18.11.2,5001" "ztunnel,$NSDIR/$A,198.18.10.2,5001"
 		"socat,$NSDIR/$DA,127.0.0.1,6001" "socat-2hop,$NSDIR/$DA,127.0.0.1,6003"
-		"ztunnel-1hop,$NSDIR/$OA,198.18.12.2,5001")
+		"ztunnel-1hop,$NSDIR/$OA,198.18.12.2,5001"
+		"socat-pod,$NSDIR/$SA,198.18.20.2,5001" "socat-pod-2hop,$NSDIR/$SA2,198.18.21.2,5001")
 	cmd_note "$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}"
+	# CPU time (user + sys, own and reaped children) of the daemon and of the
+	# socat processes across the transfers: contention-proof, unlike MiB/s
+	cpu0=$(cpu_ticks "$DPID" "${socat_pids[@]}")
 	"$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}" >"$out" 2>"$TMP/stream.err" || true
+	cpu1=$(cpu_ticks "$DPID" "${socat_pids[@]}")
 	sed 's/^/  /' "$out"
 	sed 's/^/  | /' "$TMP/stream.err"
+	# ms of CPU per GiB through one hop: the daemon relays 3 hops per round
+	# (2 + 1); socat 1 hop in socat1 and in socat7, 2 hops in socat3 + socat4
+	# and in the pod path's pair
+	read -r -a c0 <<<"$cpu0"
+	read -r -a c1 <<<"$cpu1"
+	gib=$(calc "$bytes / 1073741824 * $RELAY_ROUNDS" 3)
+	cpu_zt=$(calc "($((c1[0] - c0[0])) * 1000 / $TICKS) / (3 * $gib)" 0)
+	cpu_so=$(calc "($((c1[1] - c0[1])) * 1000 / $TICKS) / $gib" 0)
+	cpu_so2=$(calc "($((c1[3] + c1[4] - c0[3] - c0[4])) * 1000 / $TICKS) / (2 * $gib)" 0)
+	cpu_sop=$(calc "($((c1[7] - c0[7])) * 1000 / $TICKS) / $gib" 0)
+	cpu_sop2=$(calc "($((c1[8] + c1[9] - c0[8] - c0[9])) * 1000 / $TICKS) / (2 * $gib)" 0)
 	sm() { awk -v n="$1" -v f="$2" '$1 == "stream-summary" && $2 == n { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$out"; }
-	for n in direct socat socat-2hop; do # failures of these are the bench's, not the product's
+	for n in direct socat socat-2hop socat-pod socat-pod-2hop; do # failures of these are the bench's, not the product's
 		[[ $(sm "$n" failed) == 0 ]] || fail "$(sm "$n" failed) $n transfer(s) failed"
 	done
 	zt_ok=$(sm ztunnel ok) zt_failed=$(sm ztunnel failed)
@@ -875,32 +989,40 @@ if want 5; then
 	((outb >= zt_ok && inb >= zt_ok)) || fail "the ztunnel transfers did not all pass 15001 and 15006"
 	cm() { awk -v n="$1" '$1 == "connect-summary" && $2 == n { print $8 }' "$cout"; }
 	dir=$(sm direct median_MiBps) zt=$(sm ztunnel median_MiBps) so=$(sm socat median_MiBps) so2=$(sm socat-2hop median_MiBps)
+	sop=$(sm socat-pod median_MiBps) sop2=$(sm socat-pod-2hop median_MiBps)
 	z1=$(sm ztunnel-1hop median_MiBps)
 	pct=$(calc "100 * $zt / $dir" 1) pct1=$(calc "100 * $z1 / $dir" 1)
 	dfloor="$dir MiB/s direct"
 	row 5 relay_direct_MiBps "direct (no rules), median of $RELAY_ROUNDS" "$dir" MiB/s "-" info
-	row 5 relay_ztunnel_MiBps "ztunnel 15001->15006 (2 hops, the lab's)" "$zt" MiB/s "-" info "$dfloor" "$so2 MiB/s 2 socats"
+	row 5 relay_ztunnel_MiBps "ztunnel 15001->15006 (2 hops, the lab's)" "$zt" MiB/s "-" info "$dfloor" "$sop2 MiB/s 2 socats"
 	row 5 relay_ztunnel_completed "ztunnel transfers completed (2 hops)" "$zt_ok of $RELAY_ROUNDS" "" "all" "$(met "$(fcmp "$zt_failed" '<=' 0)")"
-	row 5 relay_ztunnel1_MiBps "ztunnel 15001 only (1 hop)" "$z1" MiB/s "-" info "$dfloor" "$so MiB/s socat"
+	row 5 relay_ztunnel1_MiBps "ztunnel 15001 only (1 hop)" "$z1" MiB/s "-" info "$dfloor" "$sop MiB/s socat"
 	row 5 relay_ztunnel1_completed "ztunnel transfers completed (1 hop)" "$(sm ztunnel-1hop ok) of $RELAY_ROUNDS" "" "all" "$(met "$(fcmp "${z1_failed:-1}" '<=' 0)")"
-	row 5 relay_socat_MiBps "socat 1 hop (-b $SOCAT_BUF), median" "$so" MiB/s "-" info "$dfloor"
-	row 5 relay_socat2_MiBps "socat 2 hops (2 processes, the lab's shape)" "$so2" MiB/s "-" info "$dfloor"
-	row 5 relay_pct_of_direct "ztunnel 2 hops / direct" "$pct" % ">= 80 %" "$(met "$(fcmp "$pct" '>=' 80)")" "100 % (direct)" "$(calc "100 * $so2 / $dir" 1) % 2 socats"
-	row 5 relay1_pct_of_direct "ztunnel 1 hop / direct" "$pct1" % "-" info "100 % (direct)" "$(calc "100 * $so / $dir" 1) % socat"
-	row 5 relay_vs_socat2 "ztunnel 2 hops / socat 2 hops (like for like)" "$(calc "$zt / $so2" 2)" x ">= 1" "$(met "$(fcmp "$zt" '>=' "$so2")")" "-" "1.00 x (2 socats)"
-	row 5 relay1_vs_socat "ztunnel 1 hop / socat 1 hop (like for like)" "$(calc "$z1 / $so" 2)" x ">= 1" "$(met "$(fcmp "$z1" '>=' "$so")")" "-" "1.00 x (socat)"
+	row 5 relay_socatp_MiBps "socat 1 hop (-b $SOCAT_BUF), the pod's path" "$sop" MiB/s "-" info "$dfloor"
+	row 5 relay_socatp2_MiBps "2 socats, the pods' path, one session" "$sop2" MiB/s "-" info "$dfloor"
+	row 5 relay_socat_MiBps "socat 1 hop, no rules in its path" "$so" MiB/s "-" info "$dfloor"
+	row 5 relay_socat2_MiBps "2 socats, no rules, a session each" "$so2" MiB/s "-" info "$dfloor"
+	row 5 relay_pct_of_direct "ztunnel 2 hops / direct" "$pct" % ">= 80 %" "$(met "$(fcmp "$pct" '>=' 80)")" "100 % (direct)" "$(calc "100 * $sop2 / $dir" 1) % 2 socats"
+	row 5 relay1_pct_of_direct "ztunnel 1 hop / direct" "$pct1" % "-" info "100 % (direct)" "$(calc "100 * $sop / $dir" 1) % socat"
+	row 5 relay_vs_socat2 "ztunnel 2 hops / 2 socats, same path" "$(calc "$zt / $sop2" 2)" x ">= 1" "$(met "$(fcmp "$zt" '>=' "$sop2")")" "-" "1.00 x (2 socats)"
+	row 5 relay1_vs_socat "ztunnel 1 hop / socat, same path" "$(calc "$z1 / $sop" 2)" x ">= 1" "$(met "$(fcmp "$z1" '>=' "$sop")")" "-" "1.00 x (socat)"
+	row 5 relay_vs_socat2_norules "ztunnel 2 hops / 2 socats, no rules (unlike)" "$(calc "$zt / $so2" 2)" x "-" info
+	row 5 relay1_vs_socat_norules "ztunnel 1 hop / socat, no rules (unlike)" "$(calc "$z1 / $so" 2)" x "-" info
 	row 5 relay_vs_socat "ztunnel 2 hops / socat 1 hop (unlike)" "$(calc "$zt / $so" 2)" x "-" info
+	row 5 relay_cpu_ms_per_gib "ztunnel CPU per GiB and hop (user+sys)" "$cpu_zt" ms "-" info "-" "$cpu_sop ms socat, $cpu_sop2 ms 2 socats"
+	row 5 relay_socat_cpu_ms_per_gib "socat CPU per GiB and hop, no rules" "$cpu_so" ms "-" info "-" "$cpu_so2 ms 2 socats"
 	maxcpu=$(awk '$1 == "stream" && $2 == "direct" { if ($14 > m) m = $14; if ($16 > m) m = $16 } END { print m + 0 }' "$out")
 	row 5 relay_tools_cpu "source/sink CPU, worst direct transfer" "$maxcpu" "% of a core" "< 90 % (not the bottleneck)" "$(met "$(fcmp "$maxcpu" '<' 90)")"
 	cd_=$(cm direct) cz=$(cm ztunnel) cs=$(cm socat) cs2=$(cm socat-2hop) cz1=$(cm ztunnel-1hop)
 	row 5 connect_direct_p50_us "connect+1B echo p50, direct ($CONNS)" "$cd_" us "-" info
 	row 5 connect_ztunnel_p50_us "connect+1B echo p50, ztunnel 2 hops" "$cz" us "-" info "$cd_ us direct" "$cs2 us 2 socats"
 	row 5 connect_ztunnel1_p50_us "connect+1B echo p50, ztunnel 1 hop" "$cz1" us "-" info "$cd_ us direct" "$cs us socat"
-	row 5 connect_socat_p50_us "connect+1B echo p50, socat 1 hop" "$cs" us "-" info
-	row 5 connect_socat2_p50_us "connect+1B echo p50, socat 2 hops" "$cs2" us "-" info
+	row 5 connect_socat_p50_us "connect+1B echo p50, socat 1 hop, no rules" "$cs" us "-" info
+	row 5 connect_socat2_p50_us "connect+1B echo p50, 2 socats, no rules" "$cs2" us "-" info
 	row 5 connect_overhead_p50_us "setup overhead p50: ztunnel - direct" "$(calc "$cz - $cd_" 1)" us "report" info
 	row 5 connect_overhead1_p50_us "setup overhead p50: ztunnel 1 hop - direct" "$(calc "$cz1 - $cd_" 1)" us "report" info
 	note "relay: tcpbench stream sends from a 1 MiB buffer, the sink discards with recv(MSG_TRUNC) and reports its CPU time; each round runs every path once, in a new pseudo-random order (fixed seed)"
+	note "relay: since issue 18's second round the like-for-like socat runs on the daemon's path ($SA, $SA2/$SB2: the enrolled pods' rules, the client's address kept inbound, the 2 hops in one session); relay_vs_socat2 and relay1_vs_socat compare with it (before: socat with no rules in its path, a session per process; those figures are the *_norules rows)"
 	helpers=("${PIDS[@]:npids}")
 	stop_pids "${helpers[@]}"
 	forget "${helpers[@]}"
@@ -1221,7 +1343,7 @@ headline() {
 	want 1 && echo "handoff:   cni-emulator add / /bin/true $(f handoff_ratio)x (target <= 1.3); daemon Add p50 $(f add_p50_us_walkthru) us, p99 $(f add_p99_us_walkthru) us (<= 50 / 150; kernel floor p50 $(f add_required_p50_us) us)"
 	want 3 && echo "snapshot:  agent -> ztunnel --connect $(f snapshot_pods_per_s) pods/s for $(f snapshot_pods) pods (target >= 20000); one-shot sync $(f sync_pods_per_s) pods/s"
 	want 4 && echo "scale:     $(f scale_max_pods) pods, daemon RSS $(f scale_rss_per_pod_bytes) B/pod, agent RSS $(f agent_rss_per_pod_bytes) B/pod, Add p99 at max / at 10 $(f scale_p99_ratio)x"
-	want 5 && echo "relay:     2 hops $(f relay_pct_of_direct) % of direct, $(f relay_vs_socat2)x two socats; 1 hop $(f relay1_pct_of_direct) % of direct, $(f relay1_vs_socat)x socat"
+	want 5 && echo "relay:     2 hops $(f relay_pct_of_direct) % of direct, $(f relay_vs_socat2)x two socats; 1 hop $(f relay1_pct_of_direct) % of direct, $(f relay1_vs_socat)x socat (socat on the same path); CPU per GiB and hop $(f relay_cpu_ms_per_gib) ms"
 	want 6 && echo "HBONE:     $(f hbone_pct_of_relay) % of the plain relay (target >= 50), $(f hbone_pct_of_direct) % of direct; setup p50 $(f hbone_setup_fresh_p50_us) us new connection (TLS 1.3), $(f connect_hbone_p50_us) us pooled (target <= 1000)"
 	want 7 && echo "DNS:       forwarded $(f dns_fwd_qps) q/s, registry $(f dns_reg_qps) q/s, direct to the upstream $(f dns_direct_qps) q/s; p50 $(f dns_fwd_p50_us) / $(f dns_reg_p50_us) / $(f dns_direct_p50_us) us"
 	return 0
