@@ -59,8 +59,11 @@ CNI_LIBS = -Wl,-Bstatic $(shell pkg-config --libs jansson) -Wl,-Bdynamic
 cni-emulator/%.o: cni-emulator/%.c
 	$(CC) $(ALL_CFLAGS) $(CNI_CFLAGS) -MMD -MP -c -o $@ $<
 
+# no -lmnl: mnl_dl.c loads it when a verb first opens a netlink socket (a
+# libmnl call without a forwarder there fails to link, rather than load it again)
 cni-emulator/cni-emulator: $(CNI_OBJS) $(LIB)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_OBJS) $(LIB) $(CNI_LIBS) $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(CNI_OBJS) $(LIB) $(CNI_LIBS) \
+		$(filter-out -lmnl,$(LDLIBS_ALL))
 
 -include $(CNI_OBJS:.o=.d)
 

@@ -35,10 +35,27 @@ static void warn_walkthru(const struct zconn *c)
 	free(body);
 }
 
-/* The daemon warns in its log only; the person who ran the add should hear it too. */
-static void warn_lo_down(const struct pod *p)
+/*
+ * lo's state, read while the daemon handles the Add (the client would only
+ * wait there): its two setns() and the socket come off the handoff's wall
+ * time (issue 18). The daemon never changes lo.
+ */
+struct lo_probe {
+	int nsfd;
+	int up;		/* rd_link_up(): 1, 0 (down), -errno, or -1 before the probe */
+};
+
+static void probe_lo(void *arg)
 {
-	if (rd_link_up(p->nsfd, "lo") == 0)
+	struct lo_probe *lo = arg;
+
+	lo->up = rd_link_up(lo->nsfd, "lo");
+}
+
+/* The daemon warns in its log only; the person who ran the add should hear it too. */
+static void warn_lo_down(const struct pod *p, const struct lo_probe *lo)
+{
+	if (lo->up == 0)
 		cli_err("warning: %s: the loopback interface lo is down: the listeners on 127.0.0.1 "
 			"are unreachable (fix: ip -n %s link set lo up)", p->where, p->where);
 }
@@ -52,11 +69,15 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 	bool redirect = o->given & OPT_REDIRECT;
 	struct zds_str nack;
 	struct ze_err e;
+	struct lo_probe lo = { .up = -1 };
 	struct pod p;
 	int ret, signo;
 
 	if (pod_prepare(&p, spec, o, NULL, why, sizeof(why)))
 		return cli_err("%s", why);
+	lo.nsfd = p.nsfd;
+	c.while_waiting = probe_lo;
+	c.wait_arg = &lo;
 	/* connected first: the daemon's pid (its netns) is known before any rule is written */
 	if (zconn_connect(&c, &e)) {
 		close(p.nsfd);
@@ -93,7 +114,7 @@ int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 	else if (ret == 0)
 		printf("listeners ready\n");
 	if (ret == 0)
-		warn_lo_down(&p);
+		warn_lo_down(&p, &lo);
 	/* the first connection stays open until the Del is answered */
 	if (ret == CALL_NO_ACK && redirect && rd_state_any(&added))
 		recover_no_ack(socket_path, &p, &added, o);

@@ -220,6 +220,8 @@ int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd, const 
 		ze_fail(e, ret, "%s%s: sending the %s: %s", c->pfx, c->path, what, strerror(-ret));
 		return CALL_NOT_SENT;
 	}
+	if (c->while_waiting)
+		c->while_waiting(c->wait_arg);
 	if (recv_step(c, "ack", &n, e))
 		return CALL_NO_ACK;
 	if (zds_decode_response(c->buf, n, &resp, &why)) {

@@ -17,6 +17,9 @@ struct zconn {
 	const char *pfx;	/* "" or e.g. "pod \"uid\": " */
 	int sigfd;		/* guard_signals()'s fd, or -1: waits end on SIGINT/SIGTERM/SIGHUP */
 	int signo;		/* the signal that ended a wait, or 0 */
+	/* zconn_call: run once the request is sent, while the daemon works on it (or NULL) */
+	void (*while_waiting)(void *arg);
+	void *wait_arg;
 	uint8_t buf[ZDS_MAX_MSG];
 };
 

@@ -11,8 +11,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+
+/* room for one exact lookup request (72 bytes), the slot each takes in a batch */
+#define SD_LOOKUP_LEN 128
+/* room for one reply: the socket (72 bytes + attributes) or an error quoting the request */
+#define SD_REPLY_LEN 1024
 
 struct mnl_socket *sd_open(void)
 {
@@ -131,22 +137,20 @@ static int one_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage *local,
-	      uint32_t *inode)
+/* An exact lookup request for the socket bound to local, at buf (zero-filled here). */
+static struct nlmsghdr *put_lookup(char *buf, int protocol, const struct sockaddr_storage *local,
+				   unsigned int seq)
 {
-	char buf[8192];
 	struct nlmsghdr *nlh;
 	struct inet_diag_req_v2 *req;
-	unsigned int seq = (unsigned int)time(NULL), portid = mnl_socket_get_portid(nl);
 	bool v6 = local->ss_family == AF_INET6;
 	const void *addr = v6 ? (const void *)&((const struct sockaddr_in6 *)local)->sin6_addr :
 				(const void *)&((const struct sockaddr_in *)local)->sin_addr;
 	__be16 port = v6 ? ((const struct sockaddr_in6 *)local)->sin6_port :
 			   ((const struct sockaddr_in *)local)->sin_port;
-	ssize_t n;
 
 	/* no NLM_F_DUMP: the kernel looks the one socket up in its hash tables */
-	nlh = nl_request(buf, 256, SOCK_DIAG_BY_FAMILY, 0, seq);
+	nlh = nl_request(buf, SD_LOOKUP_LEN, SOCK_DIAG_BY_FAMILY, 0, seq);
 	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 	req->sdiag_family = (uint8_t)local->ss_family;
 	req->sdiag_protocol = (uint8_t)protocol;
@@ -163,6 +167,17 @@ int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage
 	req->id.idiag_dport = port;
 	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	return nlh;
+}
+
+int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage *local,
+	      uint32_t *inode)
+{
+	char buf[8192];
+	unsigned int seq = (unsigned int)time(NULL), portid = mnl_socket_get_portid(nl);
+	struct nlmsghdr *nlh = put_lookup(buf, protocol, local, seq);
+	ssize_t n;
+
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
@@ -172,6 +187,61 @@ int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage
 	/* a missing socket comes back as NLMSG_ERROR -ENOENT, which mnl_cb_run turns into errno */
 	if (mnl_cb_run(buf, (size_t)n, seq, portid, one_cb, inode) < 0)
 		return -errno;
+	return 0;
+}
+
+/* q->inode / q->err from one reply datagram of a batch whose first seq is seq0. */
+static int batch_reply(const char *buf, size_t len, unsigned int seq0, unsigned int portid,
+		       struct sd_query *q, size_t n)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	size_t i;
+
+	if (len < sizeof(*nlh) || nlh->nlmsg_seq - seq0 >= n)
+		return -EPROTO;
+	i = nlh->nlmsg_seq - seq0;
+	q[i].inode = 0;
+	q[i].err = mnl_cb_run(buf, len, nlh->nlmsg_seq, portid, one_cb, &q[i].inode) < 0 ? -errno : 0;
+	return 0;
+}
+
+int sd_lookup_batch(struct mnl_socket *nl, struct sd_query *q, size_t n)
+{
+	char req[SD_BATCH_MAX * SD_LOOKUP_LEN], rep[SD_BATCH_MAX][SD_REPLY_LEN];
+	struct iovec iov[SD_BATCH_MAX];
+	struct mmsghdr mm[SD_BATCH_MAX];
+	unsigned int seq0 = (unsigned int)time(NULL), portid = mnl_socket_get_portid(nl);
+	size_t i, len = 0, got = 0;
+	int k, ret;
+
+	if (n > SD_BATCH_MAX)
+		return -E2BIG;
+	for (i = 0; i < n; i++) {
+		len += put_lookup(req + len, q[i].protocol, &q[i].local, seq0 + (unsigned int)i)->nlmsg_len;
+		q[i].err = -EPROTO;	/* until its reply says otherwise */
+	}
+	/* the kernel handles each request in the datagram, and queues its reply, before sendto() returns */
+	if (n && mnl_socket_sendto(nl, req, len) < 0)
+		return -errno;
+	while (got < n) {
+		memset(mm, 0, sizeof(mm));
+		for (i = 0; i < n - got; i++) {
+			iov[i] = (struct iovec){ rep[i], SD_REPLY_LEN };
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+		}
+		k = recvmmsg(mnl_socket_get_fd(nl), mm, (unsigned int)(n - got), MSG_DONTWAIT, NULL);
+		if (k <= 0)
+			return k < 0 ? -errno : -EPROTO;
+		for (i = 0; i < (size_t)k; i++) {
+			if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
+				return -EMSGSIZE;
+			ret = batch_reply(rep[i], mm[i].msg_len, seq0, portid, q, n);
+			if (ret)
+				return ret;
+		}
+		got += (size_t)k;
+	}
 	return 0;
 }
 

@@ -44,6 +44,24 @@ int sd_dump(struct mnl_socket *nl, int family, int protocol, uint32_t states, sd
 int sd_lookup(struct mnl_socket *nl, int protocol, const struct sockaddr_storage *local,
 	      uint32_t *inode);
 
+/* One socket of a batch of exact lookups: protocol and local in, inode and err out. */
+struct sd_query {
+	int protocol;			/* IPPROTO_TCP / IPPROTO_UDP */
+	struct sockaddr_storage local;
+	uint32_t inode;			/* the socket's, when err is 0 */
+	int err;			/* 0; -ENOENT when there is none; or -errno */
+};
+
+#define SD_BATCH_MAX 8
+
+/*
+ * sd_lookup() for n (<= SD_BATCH_MAX) sockets at once: every request in one
+ * datagram, every reply read by one call, each answer in its q[i]. On a
+ * socket from sd_open_lookup() (the replies are queued before sendto()
+ * returns). 0 when each q[i] holds its answer; or -errno.
+ */
+int sd_lookup_batch(struct mnl_socket *nl, struct sd_query *q, size_t n);
+
 /*
  * The uid owning the connected TCP socket whose own address is local and
  * whose peer is remote: a local client of one of our servers, looked up from

@@ -25,6 +25,17 @@
  *     prints: add-floor n N min_us A p50_us B p99_us C   (nearest rank)
  *             add-required n N min_us A p50_us B p99_us C
  *
+ *   add-floor --sets NSDIR PREFIX N
+ *     the walk-thru set and the ambient set (--profile ambient: 7 sockets,
+ *     127.0.0.1 and [::1]:15053 TCP + UDP, [::]:15008/15006/15001; SO_MARK,
+ *     V6ONLY off, IPV6_TRANSPARENT, backlog 128) in alternate netns, so the
+ *     two share the machine's state; the ambient rounds' "required" adds
+ *     the sock_diag confirm the daemon makes for that set (a NETLINK_SOCK_DIAG
+ *     socket made in the visit, fstat of each socket, one datagram of exact
+ *     lookups, one recvmmsg of the answers, each inode compared). Prints
+ *     walk-floor / walk-required / ambient-floor / ambient-required lines,
+ *     N/2 rounds each: the floor of the "ambient <= 2x walk-thru" target.
+ *
  * libc only.
  */
 #ifndef _GNU_SOURCE
@@ -35,6 +46,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +54,10 @@
 #include <sys/epoll.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,87 +122,235 @@ static pid_t waiting_peer(int *fd)
 	return pid;
 }
 
+/* One listener of a set, and the set: what the daemon makes for each Add of that profile. */
+struct lspec {
+	int family, type;
+	const char *addr;
+	uint16_t port;
+	bool transparent;
+};
+
+struct lset {
+	const struct lspec *l;
+	int n, backlog;
+	uint32_t mark;		/* 0: none */
+	bool confirm;		/* the sock_diag confirm of the ambient profile */
+};
+
+static const struct lspec walk_l[] = {
+	{ AF_INET, SOCK_STREAM, "127.0.0.1", 15008, false },
+	{ AF_INET, SOCK_STREAM, "127.0.0.1", 15006, false },
+	{ AF_INET, SOCK_STREAM, "127.0.0.1", 15001, false },
+};
+static const struct lspec ambient_l[] = {
+	{ AF_INET, SOCK_STREAM, "127.0.0.1", 15053, false },
+	{ AF_INET, SOCK_DGRAM, "127.0.0.1", 15053, false },
+	{ AF_INET6, SOCK_STREAM, "::1", 15053, false },
+	{ AF_INET6, SOCK_DGRAM, "::1", 15053, false },
+	{ AF_INET6, SOCK_STREAM, "::", 15008, true },
+	{ AF_INET6, SOCK_STREAM, "::", 15006, true },
+	{ AF_INET6, SOCK_STREAM, "::", 15001, true },
+};
+static const struct lset walk = { walk_l, 3, 4096, 0, false };
+static const struct lset ambient = { ambient_l, 7, 128, 1337, true };
+#define MAX_L 7
+
+static socklen_t lsockaddr(const struct lspec *l, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (l->family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(l->port);
+		inet_pton(AF_INET6, l->addr, &a->sin6_addr);
+		return sizeof(*a);
+	}
+	((struct sockaddr_in *)ss)->sin_family = AF_INET;
+	((struct sockaddr_in *)ss)->sin_port = htons(l->port);
+	inet_pton(AF_INET, l->addr, &((struct sockaddr_in *)ss)->sin_addr);
+	return sizeof(struct sockaddr_in);
+}
+
+/* options, bind, listen, (transparent), epoll_ctl: 0 or -1 */
+static int make_listener(const struct lset *set, const struct lspec *l, int fd, int ep)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = lsockaddr(l, &ss);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	int one = 1, zero = 0;
+
+	if (fd < 0 || (set->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &set->mark, sizeof(set->mark))) ||
+	    (l->type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (l->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero))) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) || (l->type == SOCK_STREAM && listen(fd, set->backlog)) ||
+	    (l->transparent && setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))))
+		return -1;
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* The confirm: each socket's inode, all exact lookups in one datagram, one recvmmsg; 0 when all match. */
+static int confirm(int sd, const struct lset *set, const int *s)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req[MAX_L];
+	char rep[MAX_L][1024];
+	struct iovec iov[MAX_L];
+	struct mmsghdr mm[MAX_L];
+	uint32_t ino[MAX_L];
+	struct stat st;
+	int k, got;
+
+	memset(req, 0, sizeof(req));
+	memset(mm, 0, sizeof(mm));
+	for (k = 0; k < set->n; k++) {
+		struct sockaddr_storage ss;
+		const struct lspec *l = &set->l[k];
+
+		if (fstat(s[k], &st) < 0)
+			return -1;
+		ino[k] = (uint32_t)st.st_ino;
+		lsockaddr(l, &ss);
+		req[k].h.nlmsg_len = sizeof(req[k]);
+		req[k].h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+		req[k].h.nlmsg_flags = NLM_F_REQUEST;
+		req[k].h.nlmsg_seq = (uint32_t)k + 1;
+		req[k].r.sdiag_family = (uint8_t)l->family;
+		req[k].r.sdiag_protocol = l->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+		req[k].r.idiag_states = ~0u;
+		/* the local address on both sides: TCP reads src, UDP dst */
+		memcpy(req[k].r.id.idiag_src, l->family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
+				(void *)&((struct sockaddr_in *)&ss)->sin_addr, l->family == AF_INET6 ? 16 : 4);
+		memcpy(req[k].r.id.idiag_dst, req[k].r.id.idiag_src, 16);
+		req[k].r.id.idiag_sport = req[k].r.id.idiag_dport = htons(l->port);
+		req[k].r.id.idiag_cookie[0] = req[k].r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+		iov[k] = (struct iovec){ rep[k], sizeof(rep[k]) };
+		mm[k].msg_hdr.msg_iov = &iov[k];
+		mm[k].msg_hdr.msg_iovlen = 1;
+	}
+	if (send(sd, req, sizeof(req[0]) * (size_t)set->n, 0) < 0)
+		return -1;
+	got = recvmmsg(sd, mm, (unsigned int)set->n, MSG_DONTWAIT, NULL);
+	if (got != set->n)
+		return -1;
+	for (k = 0; k < set->n; k++) {
+		const struct nlmsghdr *h = (const struct nlmsghdr *)rep[k];
+		const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_seq < 1 || h->nlmsg_seq > (uint32_t)set->n ||
+		    m->idiag_inode != ino[h->nlmsg_seq - 1])
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * One Add of a set into nsfd: *floor_ns the kernel work alone (the visit,
+ * the sockets, the listeners), *full_ns with the netlink sockets made in
+ * the visit, the confirm (ambient), the lo check and the ack. The listeners
+ * stay open (kept[0..set->n-1]) as the daemon keeps them.
+ */
+static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer, int *kept,
+		   int64_t *floor_ns, int64_t *full_ns)
+{
+	static const char ack[2] = { 0x0a, 0x00 };
+	int64_t t0, ta, tb, t1;
+	int k, nl, sd = -1;
+
+	t0 = now_ns();
+	if (setns(nsfd, CLONE_NEWNET) < 0)
+		return -1;
+	for (k = 0; k < set->n; k++)
+		kept[k] = socket(set->l[k].family, set->l[k].type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ta = now_ns();
+	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (set->confirm)
+		sd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+	tb = now_ns();
+	if (setns(home, CLONE_NEWNET) < 0)
+		return -1;
+	for (k = 0; k < set->n; k++)
+		if (make_listener(set, &set->l[k], kept[k], ep) < 0) {
+			fprintf(stderr, "add-floor: listener %s:%u: %s\n", set->l[k].addr, set->l[k].port,
+				strerror(errno));
+			return -1;
+		}
+	t1 = now_ns();
+	*floor_ns = t1 - t0 - (tb - ta);
+	if ((set->confirm && (sd < 0 || confirm(sd, set, kept) < 0 || close(sd) < 0)) || nl < 0 ||
+	    lo_query(nl) < 0 || close(nl) < 0 ||
+	    send(peer, ack, sizeof(ack), MSG_DONTWAIT) != (ssize_t)sizeof(ack)) {
+		perror("add-floor: confirm, lo query or ack");
+		return -1;
+	}
+	*full_ns = now_ns() - t0;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const uint16_t ports[3] = { 15008, 15006, 15001 };
-	char path[4096];
-	int64_t *t, *full, t0, ta, tb, t1;
-	int *fds, home, ep, peer = -1, one = 1;
+	char path[4096], echo[8];
+	int64_t *t[4];
+	int *fds, home, ep, peer = -1, sets, a = 1, nsfd;
+	long n, i, k, cnt[2] = { 0, 0 };
 	pid_t child;
-	char ack[2] = { 0x0a, 0x00 }, echo[8];
-	long n, i, k;
 
-	if (argc != 4 || (n = strtol(argv[3], NULL, 10)) < 1 || n > 100000) {
-		fprintf(stderr, "Usage: add-floor NSDIR PREFIX N\n");
+	sets = argc > 1 && !strcmp(argv[1], "--sets");
+	a += sets;
+	if (argc != a + 3 || (n = strtol(argv[a + 2], NULL, 10)) < 1 || n > 100000) {
+		fprintf(stderr, "Usage: add-floor [--sets] NSDIR PREFIX N\n");
 		return 2;
 	}
 	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	t = calloc((size_t)n, sizeof(*t));
-	full = calloc((size_t)n, sizeof(*full));
-	fds = calloc((size_t)n * 4, sizeof(*fds));
+	for (k = 0; k < 4; k++)
+		t[k] = calloc((size_t)n, sizeof(*t[k]));
+	fds = calloc((size_t)n * (MAX_L + 1), sizeof(*fds));
 	child = waiting_peer(&peer);
-	if (home < 0 || ep < 0 || !t || !full || !fds || child < 0) {
+	if (home < 0 || ep < 0 || !t[0] || !t[1] || !t[2] || !t[3] || !fds || child < 0) {
 		perror("add-floor");
 		return 1;
 	}
+	for (i = 0; i < n * (MAX_L + 1); i++)
+		fds[i] = -1;
 	for (i = 0; i < n; i++) {
-		int nsfd, s[3], nl;
+		/* --sets: the walk-thru set in even rounds, the ambient set in odd ones */
+		int amb = sets && (i & 1);
+		const struct lset *set = amb ? &ambient : &walk;
+		int *kept = fds + i * (MAX_L + 1);
 
-		snprintf(path, sizeof(path), "%s/%s%ld", argv[1], argv[2], i);
+		snprintf(path, sizeof(path), "%s/%s%ld", argv[a], argv[a + 1], i);
 		nsfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (nsfd < 0) {
 			fprintf(stderr, "add-floor: open %s: %s\n", path, strerror(errno));
 			return 1;
 		}
-		t0 = now_ns();
-		if (setns(nsfd, CLONE_NEWNET) < 0) {
-			perror("add-floor: setns");
+		if (one_add(set, nsfd, home, ep, peer, kept, &t[amb * 2][cnt[amb]],
+			    &t[amb * 2 + 1][cnt[amb]]) < 0) {
+			perror("add-floor");
 			return 1;
 		}
-		for (k = 0; k < 3; k++)
-			s[k] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		ta = now_ns();
-		nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-		tb = now_ns();
-		if (setns(home, CLONE_NEWNET) < 0) {
-			perror("add-floor: setns home");
-			return 1;
-		}
-		for (k = 0; k < 3; k++) {
-			struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(ports[k]) };
-			struct epoll_event ev = { .events = EPOLLIN, .data.fd = s[k] };
-
-			a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-			if (s[k] < 0 || setsockopt(s[k], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-			    setsockopt(s[k], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
-			    bind(s[k], (struct sockaddr *)&a, sizeof(a)) || listen(s[k], 4096) ||
-			    epoll_ctl(ep, EPOLL_CTL_ADD, s[k], &ev)) {
-				fprintf(stderr, "add-floor: %s: listener %u: %s\n", path, ports[k], strerror(errno));
-				return 1;
-			}
-			fds[i * 4 + k] = s[k];
-		}
-		t1 = now_ns();
-		t[i] = t1 - t0 - (tb - ta);
-		if (nl < 0 || lo_query(nl) < 0 || close(nl) < 0 ||
-		    send(peer, ack, sizeof(ack), MSG_DONTWAIT) != (ssize_t)sizeof(ack)) {
-			perror("add-floor: lo query or ack");
-			return 1;
-		}
-		full[i] = now_ns() - t0;
+		cnt[amb]++;
 		/* untimed: the peer answers, and is back in recv() before the next round */
 		if (recv(peer, echo, sizeof(echo), 0) != 1) {
 			perror("add-floor: peer");
 			return 1;
 		}
-		fds[i * 4 + 3] = nsfd;
+		kept[MAX_L] = nsfd;
 	}
 	close(peer);
 	waitpid(child, NULL, 0);
-	for (i = 0; i < n * 4; i++)
-		close(fds[i]);
-	report("add-floor", t, n);
-	report("add-required", full, n);
+	for (i = 0; i < n * (MAX_L + 1); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	report(sets ? "walk-floor" : "add-floor", t[0], cnt[0]);
+	report(sets ? "walk-required" : "add-required", t[1], cnt[0]);
+	if (sets) {
+		report("ambient-floor", t[2], cnt[1]);
+		report("ambient-required", t[3], cnt[1]);
+	}
 	return 0;
 }

@@ -63,7 +63,8 @@ would use instead (the peer), also measured in the same run:
      histogram's buckets. Target (walk-thru set): p50 <= 50 us, p99 <= 150 us,
      beside the floor: the kernel work alone in a tight loop (add-floor.c)
      with the lo check and the ack; the ambient set (--profile ambient)
-     <= 2x the walk-thru set.
+     <= 2x the walk-thru set, beside the same ratio of the two sets' kernel
+     work (add-floor --sets: alternate netns, the confirm included).
   3  snapshot: 'cni-emulator agent' restores $SNAP_PODS pods from a state file and
      sends them (lock-step Add/ack, as istio-cni does) to 'ztunnel-emulator
      --connect'; pods/s from ztunnel's 'handling new stream' to its 'received
@@ -610,6 +611,20 @@ if want 2; then
 	row 2 add_p99_us_ambient "daemon Add p99, ambient set" "$(hq "$d" 0.99)" us "report" info
 	row 2 add_mean_us_ambient "daemon Add mean (sum/count), ambient" "$(calc "$(hsum "$d") / $(hcount "$d") * 1e6")" us "-" info
 	row 2 handoff_ratio_ambient "cni-emulator add median / floor, ambient" "$(field "$TMP/handoff-ambient.out" ratio median)" x "-" info
+	say "the floor of the 2x target: the walk-thru and the ambient set's kernel work (7 sockets, their options, the sock_diag confirm), alternate netns, one process:"
+	mkns "${PFX}j" "$HANDOFF_RUNS"
+	settle
+	cmd_note "$BIN/add-floor" --sets "$NSDIR" "${PFX}j" "$HANDOFF_RUNS"
+	"$BIN/add-floor" --sets "$NSDIR" "${PFX}j" "$HANDOFF_RUNS" >"$TMP/add-sets.out" || fail "add-floor --sets"
+	sed 's/^/  /' "$TMP/add-sets.out"
+	rmns "${PFX}j"
+	fr=$(calc "$(field "$TMP/add-sets.out" ambient-required p50_us) / $(field "$TMP/add-sets.out" walk-required p50_us)" 2)
+	row 2 add_ambient_required_p50_us "ambient set: kernel work + confirm + ack, p50" "$(field "$TMP/add-sets.out" ambient-required p50_us)" us "-" info
+	row 2 add_sets_floor_ratio "ambient / walk-thru, required kernel work p50s" "$fr" x "-" info
+	if [[ -n ${FIG[add_p50_us_walkthru]:-} ]]; then
+		ar=$(calc "$a50 / ${FIG[add_p50_us_walkthru]}" 2)
+		row 2 add_ambient_ratio "daemon Add p50 ambient / walk-thru" "$ar" x "<= 2x" "$(met "$(fcmp "$ar" '<=' 2)")" "$fr x kernel work"
+	fi
 	note "Add percentiles come from the daemon's histogram (ztunnel_emulator_add_duration_seconds, request received -> ack sent), interpolated linearly within a bucket, over the timed adds only (snapshot difference)"
 fi
 

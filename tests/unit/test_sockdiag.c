@@ -101,6 +101,47 @@ static void lookups(struct mnl_socket *nl)
 	}
 }
 
+/* sd_lookup_batch: the same sockets in one exchange, a closed one among them */
+static void batch(struct mnl_socket *nl)
+{
+	static const struct {
+		int family, type;
+		bool any;
+	} cases[] = {
+		{ AF_INET, SOCK_STREAM, false }, { AF_INET6, SOCK_STREAM, false },
+		{ AF_INET6, SOCK_STREAM, true }, { AF_INET, SOCK_DGRAM, false },
+		{ AF_INET6, SOCK_DGRAM, true },
+	};
+	enum { N = sizeof(cases) / sizeof(cases[0]) };
+	struct sd_query q[N];
+	uint32_t inode[N];
+	int fd[N], i, found = 0;
+
+	for (i = 0; i < N; i++) {
+		fd[i] = bound(cases[i].family, cases[i].type, cases[i].any, &q[i].local, &inode[i]);
+		q[i].protocol = cases[i].type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+		if (fd[i] < 0) {
+			ok(0, "sd_lookup_batch: made socket %d", i);
+			while (i-- > 0)
+				close(fd[i]);
+			return;
+		}
+	}
+	/* the middle one gone: its answer is ENOENT, the others' are theirs */
+	close(fd[2]);
+	is_int(sd_lookup_batch(nl, q, N), 0, "sd_lookup_batch: %d lookups in one exchange", N);
+	for (i = 0; i < N; i++)
+		if (i != 2)
+			found += q[i].err == 0 && q[i].inode == inode[i];
+	is_int(found, N - 1, "sd_lookup_batch: each open socket found with its inode");
+	is_int(q[2].err, -ENOENT, "sd_lookup_batch: the closed one: ENOENT");
+	is_int(sd_lookup_batch(nl, q, SD_BATCH_MAX + 1), -E2BIG,
+	       "sd_lookup_batch: more than SD_BATCH_MAX refused");
+	for (i = 0; i < N; i++)
+		if (i != 2)
+			close(fd[i]);
+}
+
 int main(void)
 {
 	struct mnl_socket *nl = sd_open();
@@ -136,10 +177,13 @@ int main(void)
 		is_int(f.found, 0, "%s: once closed it is gone", fam);
 	}
 	lookups(nl);
+	batch(nl);
 	mnl_socket_close(nl);
 	nl = sd_open_lookup();
-	if (ok(nl != NULL, "sd_open_lookup: a non-blocking, unbound NETLINK_SOCK_DIAG socket"))
+	if (ok(nl != NULL, "sd_open_lookup: a non-blocking, unbound NETLINK_SOCK_DIAG socket")) {
 		lookups(nl);
+		batch(nl);
+	}
 	if (nl)
 		mnl_socket_close(nl);
 	return done_testing();
