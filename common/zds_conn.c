@@ -316,13 +316,14 @@ void zds_out_release(struct zds_out *o)
 	o->len = 0;
 }
 
-void zds_conn_pump(struct zds_conn *c)
+/* Writes the head of the queue if it may go: 0, or the -errno of a failed write (not yet told). */
+static int write_head(struct zds_conn *c)
 {
 	struct zds_out *o;
 	int ret;
 
 	if (c->ev.fd < 0 || c->sent || list_empty(&c->queue) || !c->hello_seen)
-		return;
+		return 0;
 	o = container_of(c->queue.next, struct zds_out, node);
 	ret = fdpass_send(c->ev.fd, o->buf, o->len, &o->fd, o->fd >= 0 ? 1 : 0,
 			  MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -332,16 +333,23 @@ void zds_conn_pump(struct zds_conn *c)
 			set_deadline(c);
 		c->writing = true;
 		want_write(c, true);
-		return;
+		return 0;
 	}
 	c->writing = false;
-	if (ret) {
-		c->ops->on_close(c, ZDS_END_WRITE, strerror(-ret));
-		return;
-	}
+	if (ret)
+		return ret;
 	want_write(c, false);
 	c->sent = true;
 	set_deadline(c);	/* for its Ack */
+	return 0;
+}
+
+void zds_conn_pump(struct zds_conn *c)
+{
+	int ret = write_head(c);
+
+	if (ret)
+		c->ops->on_close(c, ZDS_END_WRITE, strerror(-ret));
 }
 
 void zds_conn_send(struct zds_conn *c, struct zds_out *o)
@@ -421,38 +429,52 @@ static void ztunnel_ready(struct zds_conn *c)
 	}
 }
 
-/* The agent's side: the Hello, then the Ack of the request in flight. */
-static void agent_message(struct zds_conn *c, const uint8_t *buf, size_t len)
+/*
+ * The Ack of the request in flight. The next request is written before the
+ * owner hears of this one: ztunnel works on it while the owner answers the
+ * last (and prepares the one after), instead of waiting for that too.
+ */
+static void agent_ack(struct zds_conn *c, const uint8_t *buf, size_t len)
 {
 	struct zds_event ev = { .error = "" };
 	struct zds_response resp;
 	char err[ZDS_MAX_MSG];
+	int ret;
 
-	if (!c->hello_seen) {
-		if (zds_decode_hello(buf, len, &ev.version, &ev.why)) {
-			c->ops->on_message(c, ZDS_MSG_BAD_HELLO, &ev);
-			return;
-		}
+	ev.out = zds_conn_take(c);
+	c->deadline = (struct timespec){ 0 };
+	if (zds_decode_response(buf, len, &resp, &ev.why) || !resp.has_ack) {
+		if (!ev.why)
+			ev.why = "no ack";
+	} else {
+		ev.why = NULL;
+		snprintf(err, sizeof(err), "%.*s", (int)resp.error.len, resp.error.p ? resp.error.p : "");
+		ev.error = err;
+	}
+	ret = write_head(c);
+	c->ops->on_message(c, ZDS_MSG_ACK, &ev);
+	/* a failed write is told after the Ack it followed, as if written then */
+	if (ret && c->ev.fd >= 0)
+		c->ops->on_close(c, ZDS_END_WRITE, strerror(-ret));
+}
+
+/* The agent's side: the Hello, then the Ack of the request in flight. */
+static void agent_message(struct zds_conn *c, const uint8_t *buf, size_t len)
+{
+	struct zds_event ev = { .error = "" };
+
+	if (c->hello_seen && c->sent) {
+		agent_ack(c, buf, len);
+	} else if (c->hello_seen) {
+		c->ops->on_message(c, ZDS_MSG_UNASKED, &ev);
+	} else if (zds_decode_hello(buf, len, &ev.version, &ev.why)) {
+		c->ops->on_message(c, ZDS_MSG_BAD_HELLO, &ev);
+	} else {
 		c->hello_seen = true;
 		c->deadline = (struct timespec){ 0 };
 		c->ops->on_message(c, ZDS_MSG_HELLO, &ev);
-	} else if (c->sent) {
-		ev.out = zds_conn_take(c);
-		c->deadline = (struct timespec){ 0 };
-		if (zds_decode_response(buf, len, &resp, &ev.why) || !resp.has_ack) {
-			if (!ev.why)
-				ev.why = "no ack";
-		} else {
-			ev.why = NULL;
-			snprintf(err, sizeof(err), "%.*s", (int)resp.error.len, resp.error.p ? resp.error.p : "");
-			ev.error = err;
-		}
-		c->ops->on_message(c, ZDS_MSG_ACK, &ev);
-	} else {
-		c->ops->on_message(c, ZDS_MSG_UNASKED, &ev);
-		return;
+		zds_conn_pump(c);
 	}
-	zds_conn_pump(c);
 }
 
 static void agent_ready(struct zds_conn *c, uint32_t events)

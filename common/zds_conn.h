@@ -86,7 +86,9 @@ enum zds_msg {
 	ZDS_MSG_BAD,		/* ztunnel: unreadable or against the fd rules (ev->in->why): nack, close */
 	ZDS_MSG_HELLO,		/* agent: the Hello (ev->version); requests may go out now */
 	ZDS_MSG_BAD_HELLO,	/* agent: the first message is no Hello (ev->why) */
-	ZDS_MSG_ACK,		/* agent: ev->out answered, now the callee's; ev->error or ev->why */
+	/* agent: ev->out answered, now the callee's; ev->error or ev->why (the next
+	 * request, if any, is already written: the callee works while ztunnel does) */
+	ZDS_MSG_ACK,
 	ZDS_MSG_UNASKED,	/* agent: a message while no request was in flight */
 };
 

@@ -90,16 +90,12 @@ void zc_drop(struct ztconn *c, const char *why)
 	loop_defer_free(&a->loop, &c->dead, free_conn);
 }
 
-struct zmsg *zmsg_new(enum zds_req_type type, const struct apod *p, const char *uid)
+/* m's request (m->uid its uid): 0, or -1 (out of memory or fds; m still freeable). */
+int zmsg_fill(struct zmsg *m, enum zds_req_type type, const struct apod *p)
 {
-	struct zds_request req = { .type = type };
-	struct zmsg *m = calloc(1, sizeof(*m));
+	struct zds_request req = { .type = type, .uid = zds_str_c(m->uid) };
 	int fd = -1;
 
-	if (!m)
-		return NULL;
-	m->uid = uid ? strdup(uid) : NULL;
-	req.uid = zds_str_c(uid);
 	if (type == ZDS_REQ_ADD) {
 		req.has_workload_info = true;
 		req.info.name = zds_str_c(p->name);
@@ -107,7 +103,20 @@ struct zmsg *zmsg_new(enum zds_req_type type, const struct apod *p, const char *
 		req.info.service_account = zds_str_c(p->service_account);
 		fd = fcntl(p->nsfd, F_DUPFD_CLOEXEC, 3);
 	}
-	if (zds_out_init(&m->out, &req, fd) < 0 || (uid && !m->uid) || (type == ZDS_REQ_ADD && fd < 0)) {
+	if (zds_out_init(&m->out, &req, fd) < 0 || (type == ZDS_REQ_ADD && fd < 0))
+		return -1;
+	return 0;
+}
+
+struct zmsg *zmsg_new(enum zds_req_type type, const struct apod *p, const char *uid)
+{
+	struct zmsg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->out.fd = -1;
+	m->uid = uid ? strdup(uid) : NULL;
+	if ((uid && !m->uid) || zmsg_fill(m, type, p)) {
 		zmsg_free(m);
 		return NULL;
 	}
@@ -157,6 +166,8 @@ static void zc_ack(struct ztconn *c, const struct zds_event *ev)
 	zmsg_finish(&m->out, err[0] ? err : NULL);
 	if (snapshot_done)
 		malloc_trim(0);	/* a big snapshot's thousands of messages back to the system */
+	else if (c->state == ZC_SNAPSHOT && zds_conn_is_open(&c->zc))
+		zc_snapshot_ahead(c);	/* while ztunnel works on the next one */
 }
 
 static void zc_message(struct zds_conn *zc, enum zds_msg type, const struct zds_event *ev)

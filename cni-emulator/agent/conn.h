@@ -24,6 +24,7 @@ struct zmsg {
 	struct zds_out out;	/* the request on the wire; an Add's fd: a dup of the pod's netns fd */
 	char *uid;
 	struct agent_job *job;	/* answered when this message is, or NULL */
+	bool stub;		/* a snapshot's pod, built only shortly before it is due (snapshot.c) */
 };
 
 struct ztconn {
@@ -52,9 +53,11 @@ void zc_enqueue(struct ztconn *c, struct zmsg *m);
 void zc_expired(struct ztconn *c);
 /* Builds and queues the snapshot ahead of anything queued meanwhile (snapshot.c). */
 void zc_snapshot(struct ztconn *c);
+void zc_snapshot_ahead(struct ztconn *c);
 
 /* A request for uid (Add: p's netns fd dup'ed and its workload info), or NULL. */
 struct zmsg *zmsg_new(enum zds_req_type type, const struct apod *p, const char *uid);
+int zmsg_fill(struct zmsg *m, enum zds_req_type type, const struct apod *p);
 void zmsg_free(struct zmsg *m);
 
 #endif
