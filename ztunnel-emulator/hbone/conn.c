@@ -149,6 +149,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 
 	if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
 		c->ping_out = false;
+		hconn_timers_changed(c->hb);	/* the next PING is due before the PONG's deadline was */
 		return 0;
 	}
 	if (f->hd.type == NGHTTP2_GOAWAY)
@@ -332,6 +333,7 @@ static int start_h2(struct hconn *c)
 	c->state = HC_H2;
 	clock_gettime(CLOCK_MONOTONIC, &c->next_ping);
 	timespec_add(&c->next_ping, H2_PING_EVERY_MS / 1000.0);
+	hconn_timers_changed(c->hb);
 	return 0;
 }
 
@@ -350,6 +352,8 @@ static const char *connect_failed(struct hconn *c, char *why, size_t cap)
 	snprintf(why, cap, "cannot connect to %s: %s", to, strerror(err));
 	return why;
 }
+
+static int read_all(struct hconn *c);
 
 static void handshake(struct hconn *c)
 {
@@ -377,6 +381,15 @@ static void handshake(struct hconn *c)
 		}
 		if (c->client)
 			outbound_ready(c);
+		/*
+		 * The peer's first frames (its SETTINGS, a CONNECT) may have come
+		 * with its last handshake flight and sit read ahead in OpenSSL's
+		 * buffer, where epoll cannot see them: read them now.
+		 */
+		if (read_all(c) < 0) {
+			hconn_close(c, NULL);
+			return;
+		}
 		hconn_flush(c);
 		return;
 	}
@@ -512,6 +525,7 @@ static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 	list_add_tail(&hb->conns, &c->link);
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	c->idle_since = c->start;
+	hconn_timers_changed(hb);	/* its handshake's deadline */
 	return c;
 }
 

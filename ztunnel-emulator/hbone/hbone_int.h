@@ -46,6 +46,8 @@ struct hbone {
 	SSL_CTX *server, *client;
 	struct list_node conns;	/* every HBONE connection */
 	struct loop_timer timer;	/* PINGs, dead peers, upstream connect timeouts */
+	struct timespec timers_due;	/* keepalive.c: no deadline before this (none at all: */
+	bool timers_none, timers_dirty;	/* timers_none) unless one was set since (dirty) */
 	struct list_node due;		/* struct hbone_pod: certificates to issue this turn */
 	struct tcp_series *series;	/* metrics.c */
 };
@@ -157,6 +159,12 @@ void hconn_flush(struct hconn *c);
 void hconn_close(struct hconn *c, const char *why);
 /* PINGs, dead peers, slow handshakes and connects: ms to the next (-1 none); run does what is due. */
 long hconn_timers(struct hbone *hb, bool run);
+
+/* A deadline was set (a handshake, a PING, an idle pool entry, a connect): hconn_timers looks again. */
+static inline void hconn_timers_changed(struct hbone *hb)
+{
+	hb->timers_dirty = true;
+}
 
 /* stream.c */
 struct hstream *hstream_new(struct hconn *c, int32_t id);

@@ -96,6 +96,11 @@ static long conn_timer(struct hconn *c, const struct timespec *now, bool run)
 	return min_ms(best, ms_until(c->ping_out ? &c->pong_due : &c->next_ping));
 }
 
+/*
+ * Walks the connections only when a deadline may be due, or one was set
+ * since the last walk: the loop asks every turn (twice), and a walk over
+ * many pooled connections is not free.
+ */
 long hconn_timers(struct hbone *hb, bool run)
 {
 	struct list_node *n, *next;
@@ -103,9 +108,18 @@ long hconn_timers(struct hbone *hb, bool run)
 	long best = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!hb->timers_dirty && hb->timers_none)
+		return -1;
+	if (!hb->timers_dirty && !expired(&hb->timers_due, &now))
+		return ms_until(&hb->timers_due);
+	hb->timers_dirty = false;	/* a deadline set during the walk sets it again */
 	for (n = hb->conns.next; n != &hb->conns; n = next) {
 		next = n->next;
 		best = min_ms(best, conn_timer(container_of(n, struct hconn, link), &now, run));
 	}
+	hb->timers_none = best < 0;
+	hb->timers_due = now;
+	if (best > 0)
+		timespec_add(&hb->timers_due, best / 1000.0);
 	return best;
 }

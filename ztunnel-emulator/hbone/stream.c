@@ -113,8 +113,10 @@ void hstream_free(struct hstream *s)
 	log_end(s);
 	metrics_stream_end(s);
 	list_del(&s->link);
-	if (--s->c->nstreams == 0)
+	if (--s->c->nstreams == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &s->c->idle_since);
+		hconn_timers_changed(s->c->hb);
+	}
 	loop_defer_free(&s->c->hb->d->loop, &s->dead, free_stream);
 }
 

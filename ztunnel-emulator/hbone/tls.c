@@ -75,8 +75,14 @@ static int common_ctx(SSL_CTX **out, const SSL_METHOD *m, const struct ca *ca, s
 		return ze_fail(e, -EIO, "cannot set up TLS: %s",
 			       ERR_reason_error_string(ERR_get_error()));
 	}
-	/* buffers kept (not released when idle): a bulk transfer would free and refill them */
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * buffers kept (not released when idle): a bulk transfer would free and
+	 * refill them. No auto chain: ztunnel sends its leaf and intermediates,
+	 * never the root (the peer has it); building that chain from the store
+	 * cost a signature check per handshake and the peer a second parse.
+	 */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_NO_AUTO_CHAIN);
 	/* many records per read(): fewer system calls under load */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(ctx, TLS_RBUF);
