@@ -36,6 +36,18 @@
  *     walk-floor / walk-required / ambient-floor / ambient-required lines,
  *     N/2 rounds each: the floor of the "ambient <= 2x walk-thru" target.
  *
+ *   add-floor --serve SOCK      add-floor --client SOCK NETNS
+ *     the floor of the one-shot handoff (make bench's row 1): --serve
+ *     listens on a SOCK_SEQPACKET Unix socket; for each connection it sends
+ *     a hello, receives one message carrying a netns fd (SCM_RIGHTS), makes
+ *     the walk-thru set's listeners there with the "add-required" work above
+ *     (kept open, as the daemon keeps a pod's), sends the 2-byte ack and
+ *     waits for EOF. --client is the least a one-shot client does: open
+ *     NETNS, connect, read the hello, send the fd, read the ack, exit 0.
+ *     Timed from outside (spawn-timer), like cni-emulator add; the client
+ *     is linked the same way (libc only, dynamic). No ZDS encoding on
+ *     either side: that part is ours to count against the floor.
+ *
  * libc only.
  */
 #ifndef _GNU_SOURCE
@@ -58,6 +70,7 @@
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -290,6 +303,87 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 	return 0;
 }
 
+/* --client SOCK NETNS: a one-shot handoff with nothing but the syscalls */
+static int client(const char *path, const char *netns)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char b[64] = { 0x0a, 0x00 };
+	struct iovec iov = { b, 2 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &nsfd, sizeof(int));
+	if (nsfd < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    recv(fd, b + 2, sizeof(b) - 2, 0) <= 0 || sendmsg(fd, &m, 0) != 2 ||
+	    recv(fd, b, sizeof(b), 0) != 2) {
+		perror("add-floor --client");
+		return 1;
+	}
+	return 0;
+}
+
+/* The netns fd of one message on c (SCM_RIGHTS), or -1 */
+static int recv_fd(int c)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char b[64];
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(c, &m, MSG_CMSG_CLOEXEC) <= 0 || !(cm = CMSG_FIRSTHDR(&m)) ||
+	    cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	return fd;
+}
+
+/* --serve SOCK: until killed, one walk-thru Add per connection (listeners and netns kept) */
+static int serve(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int kept[MAX_L], c, nsfd;
+	int64_t f, full;
+	char b[64];
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (home < 0 || ep < 0 || ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(ls, 64) < 0) {
+		perror("add-floor --serve");
+		return 1;
+	}
+	for (;;) {
+		c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0 || send(c, "hello", 5, 0) != 5 || (nsfd = recv_fd(c)) < 0 ||
+		    one_add(&walk, nsfd, home, ep, c, kept, &f, &full) < 0) {
+			perror("add-floor --serve");
+			return 1;
+		}
+		while (recv(c, b, sizeof(b), 0) > 0)
+			;
+		close(c);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096], echo[8];
@@ -298,10 +392,15 @@ int main(int argc, char **argv)
 	long n, i, k, cnt[2] = { 0, 0 };
 	pid_t child;
 
+	if (argc == 3 && !strcmp(argv[1], "--serve"))
+		return serve(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "--client"))
+		return client(argv[2], argv[3]);
 	sets = argc > 1 && !strcmp(argv[1], "--sets");
 	a += sets;
 	if (argc != a + 3 || (n = strtol(argv[a + 2], NULL, 10)) < 1 || n > 100000) {
-		fprintf(stderr, "Usage: add-floor [--sets] NSDIR PREFIX N\n");
+		fprintf(stderr, "Usage: add-floor [--sets] NSDIR PREFIX N\n"
+				"       add-floor --serve SOCK | --client SOCK NETNS\n");
 		return 2;
 	}
 	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);

@@ -59,7 +59,10 @@ would use instead (the peer), also measured in the same run:
      $HANDOFF_RUNS runs alternating with /bin/true (the spawn floor), timed by a C
      driver (fork/exec/wait, CLOCK_MONOTONIC). Target: median <= 1.3x floor.
      Beside it, the client's start-up alone (--version) and an empty main()
-     linked libc-only, with libmnl, and static: what linking costs.
+     linked libc-only, with libmnl, and static: what linking costs; and the
+     handoff's floor (add-floor --client against add-floor --serve: the
+     hello, the fd, the Add's required kernel work and the ack, with none of
+     our encoding, checks or logging), as its own ratio to /bin/true.
   2  daemon-side Add handling from ztunnel_emulator_add_duration_seconds
      (the daemon's own clock), percentiles interpolated linearly within the
      histogram's buckets. Target (walk-thru set): p50 <= 50 us, p99 <= 150 us,
@@ -568,9 +571,30 @@ run_handoff() { # PROFILE: one daemon; warm-up; timed alternating series
 	hshow "$TMP/h-$profile.d"
 	cmd_text "curl -s $METRICS | grep ztunnel_emulator_add_duration_seconds   # before and after the timed series; the difference"
 	stop_daemon
+	[[ $profile == walkthru ]] && handoff_floor "$h"
 	rmns "$w"
 	rmns "$h"
 }
+
+# handoff_floor PREFIX: the one-shot handoff with nothing of ours in it
+# (add-floor --serve / --client: hello, the fd, the Add's required kernel work,
+# the ack), timed like cni-emulator add against /bin/true, in the same netns
+handoff_floor() {
+	local sock=$TMP/hf.sock pid
+	cmd_note "$BIN/add-floor" --serve "$sock"
+	setsid "$BIN/add-floor" --serve "$sock" >"$TMP/hf-serve.log" 2>&1 </dev/null &
+	pid=$!
+	PIDS+=("$pid")
+	wait_sock "$sock"
+	say "the handoff's floor: a client and a server with only the syscalls (no ZDS encoding, no logging, no checks), same method"
+	cmd_note "$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$1" -- "$BIN/add-floor" --client "$sock" '{}'
+	"$BIN/spawn-timer" alt "$HANDOFF_RUNS" "$NSDIR" "$1" -- "$BIN/add-floor" --client "$sock" '{}' \
+		>"$TMP/handoff-floor.out" || fail "add-floor --client: $(tail -n 1 "$TMP/hf-serve.log")"
+	sed 's/^/  /' "$TMP/handoff-floor.out"
+	stop_pids "$pid"
+	forget "$pid"
+}
+wait_sock() { local i; for ((i = 0; i < 100; i++)); do [[ -S $1 ]] && return 0; sleep 0.05; done; fail "no socket $1"; }
 
 # field FILE LINEKEY NAME: the value after NAME on the line starting with LINEKEY
 field() { awk -v k="$2" -v n="$3" '$1 == k { for (i = 2; i < NF; i++) if ($i == n) { print $(i + 1); exit } }' "$1"; }
@@ -587,7 +611,12 @@ if want 1; then
 	row 1 spawn_floor_min_us "/bin/true (floor): min" "$(field "$o" floor min_us)" us "-" info
 	row 1 spawn_floor_median_us "/bin/true (floor): median" "$fmed" us "-" info
 	row 1 spawn_floor_p99_us "/bin/true (floor): p99" "$(field "$o" floor p99_us)" us "-" info
-	row 1 handoff_ratio "add median / floor median" "$ratio" x "<= 1.3" "$(met "$(fcmp "$ratio" '<=' 1.3)")" "1.00 x /bin/true" "$(field "$TMP/empty-libc.out" ratio median) x empty main()"
+	hfr=$(field "$TMP/handoff-floor.out" ratio median)
+	row 1 handoff_ratio "add median / floor median" "$ratio" x "<= 1.3" "$(met "$(fcmp "$ratio" '<=' 1.3)")" "1.00 x /bin/true; $hfr x handoff floor" "$(field "$TMP/empty-libc.out" ratio median) x empty main()"
+	row 1 handoff_floor_ratio "handoff floor (add-floor --client) / /bin/true" "$hfr" x "-" info
+	# each series is against its own /bin/true: the two ratios compare, the raw medians do not
+	hfv=$(calc "$ratio / $hfr" 3)
+	row 1 handoff_vs_floor "add ratio / handoff floor ratio" "$hfv" x "<= 1.1 (10 % of floor)" "$(met "$(fcmp "$hfv" '<=' 1.1)")"
 	row 1 startup_ratio "cni-emulator --version / floor (start-up)" "$(field "$TMP/version.out" ratio median)" x "-" info
 	row 1 empty_libc_ratio "empty main(), libc only / floor" "$(field "$TMP/empty-libc.out" ratio median)" x "-" info
 	row 1 empty_libmnl_ratio "empty main(), + libmnl.so / floor" "$(field "$TMP/empty-libmnl.out" ratio median)" x "-" info
