@@ -75,6 +75,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "timing.h"
 
 static void report(const char *what, int64_t *t, long n)
@@ -111,28 +112,6 @@ static int lo_query(int nl)
 	if (send(nl, &req, sizeof(req), 0) < 0 || recv(nl, buf, sizeof(buf), 0) <= 0)
 		return -1;
 	return ((struct nlmsghdr *)buf)->nlmsg_type == RTM_NEWLINK ? 0 : -1;
-}
-
-/* the client waiting for the ack: reads 2 bytes, answers 1, until EOF */
-static pid_t waiting_peer(int *fd)
-{
-	int sv[2];
-	char b[8];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		while (recv(sv[1], b, sizeof(b), 0) > 0)
-			if (send(sv[1], b, 1, 0) < 0)
-				break;
-		_exit(0);
-	}
-	close(sv[1]);
-	*fd = sv[0];
-	return pid;
 }
 
 /* One listener of a set, and the set: what the daemon makes for each Add of that profile. */

@@ -49,6 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "timing.h"
 
 static int home = -1, ep = -1;
@@ -108,28 +109,6 @@ static int add(int nsfd, int s[3], int peer)
 	    send(peer, ack, sizeof(ack), MSG_DONTWAIT) != (ssize_t)sizeof(ack))
 		return perror("scale-floor: lo check or ack"), -1;
 	return 0;
-}
-
-/* the client waiting for the ack: reads 2 bytes, answers 1, until EOF */
-static pid_t waiting_peer(int *fd)
-{
-	int sv[2];
-	char b[8];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		while (recv(sv[1], b, sizeof(b), 0) > 0)
-			if (send(sv[1], b, 1, 0) < 0)
-				break;
-		_exit(0);
-	}
-	close(sv[1]);
-	*fd = sv[0];
-	return pid;
 }
 
 static int hold(const char *dir, const char *prefix, long m)
