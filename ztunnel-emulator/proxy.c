@@ -179,6 +179,8 @@ static int confirm_answers(struct mnl_socket *sd, const struct pod *p, const uin
 	return 0;
 }
 
+_Static_assert(POD_MAX_LISTENERS <= SD_BATCH_MAX, "a pod's listeners fit one sock_diag batch");
+
 /* All the pod's listeners looked up in one exchange (sd_lookup_batch), then judged in order. */
 static int confirm_listeners(struct mnl_socket *sd, const struct pod *p, char *err, size_t errlen)
 {
