@@ -313,6 +313,22 @@ agent_peer_stop() {
 	wait "$PEER_PID" 2>/dev/null || true
 }
 
+# ---- cni-emulator agent, started by a test
+
+# agent_start ZDS: the agent on ZDS, $CTL and $STATE, logging to $AG_LOG; sets
+# AG_PID once it logs that it listens (returns 1, with its log, if it does not)
+agent_starts() { grep -c "node agent listening" "$AG_LOG" || true; }
+agent_start() {
+	local before
+	before=$(agent_starts)
+	spawn "$CNI" agent --zds-socket "$1" --control-socket "$CTL" --state-file "$STATE" >>"$AG_LOG" 2>&1
+	AG_PID=$LAST_PID
+	wait_for 10 eval '[[ $(agent_starts) -gt '"$before"' ]]' || {
+		diag "the agent did not start; its log:" "$(tail -n 20 "$AG_LOG")"
+		return 1
+	}
+}
+
 # ---- ZDS bytes, hex (strings shorter than 128 bytes) ----------------------
 
 _hexstr() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }

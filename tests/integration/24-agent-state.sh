@@ -16,19 +16,7 @@ JOURNAL=$STATE.journal
 AG_LOG=$T_DIR/agent.log
 touch "$AG_LOG"
 
-starts() { grep -c "node agent listening" "$AG_LOG" || true; }
-more_starts() { [[ $(starts) -gt $1 ]]; }
-start_agent() {
-	local before
-	before=$(starts)
-	spawn "$CNI" agent --zds-socket "$T_DIR/zt.sock" --control-socket "$CTL" --state-file "$STATE" \
-		>>"$AG_LOG" 2>&1
-	AG_PID=$LAST_PID
-	wait_for 10 more_starts "$before" || {
-		diag "the agent did not start; its log:" "$(tail -n 20 "$AG_LOG")"
-		return 1
-	}
-}
+start_agent() { agent_start "$T_DIR/zt.sock"; }
 # enroll UID NETNS: through the control socket (exit 1 without a ztunnel; the pod stays)
 enroll() { "$CNI" enroll --agent "$CTL" --uid "$1" --name "$1" "$2" >/dev/null 2>&1 || true; }
 unenroll() { "$CNI" unenroll --agent "$CTL" "$1" 2>&1; }

@@ -18,17 +18,7 @@ AG_LOG=$T_DIR/agent.log
 touch "$AG_LOG"
 
 # start_agent: the agent on $ZSOCK/$CTL/$STATE; sets AG_PID.
-start_agent() {
-	local before
-	before=$(grep -c "node agent listening" "$AG_LOG" || true)
-	spawn "$CNI" agent --zds-socket "$ZSOCK" --control-socket "$CTL" --state-file "$STATE" \
-		>>"$AG_LOG" 2>&1
-	AG_PID=$LAST_PID
-	wait_for 10 eval '[[ $(grep -c "node agent listening" "$AG_LOG") -gt $before ]]' || {
-		diag "the agent did not start; its log:" "$(cat "$AG_LOG")"
-		return 1
-	}
-}
+start_agent() { agent_start "$ZSOCK"; }
 
 # stop_agent: SIGTERM, waits; AG_STATUS is its exit status.
 stop_agent() {
