@@ -48,6 +48,17 @@
  *     is linked the same way (libc only, dynamic). No ZDS encoding on
  *     either side: that part is ours to count against the floor.
  *
+ *   add-floor --lockstep NSDIR PREFIX N
+ *     the floor of the snapshot (make bench's row 3): two processes, as
+ *     the agent and ztunnel are. The parent holds the N netns fds (as the
+ *     agent does) and sends each, SCM_RIGHTS with a 128-byte message (about
+ *     a ZDS Add's size) on a SOCK_SEQPACKET pair, then blocks reading the
+ *     ack before the next (lock-step, as istio-cni). The child blocks
+ *     reading, makes the walk-thru Add's "add-required" work above (the
+ *     listeners and the netns fd kept) and acks. Both wait by sleeping in
+ *     recv(), so each pod pays the machine's wake-ups between the two as a
+ *     snapshot does. Prints: lockstep n N ms T pods_per_s R
+ *
  * libc only.
  */
 #ifndef _GNU_SOURCE
@@ -64,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/inet_diag.h>
@@ -282,29 +294,36 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 	return 0;
 }
 
-/* --client SOCK NETNS: a one-shot handoff with nothing but the syscalls */
-static int client(const char *path, const char *netns)
+/* len bytes of buf with fd (SCM_RIGHTS) in one message: len, or -1 */
+static ssize_t send_fd(int s, const void *buf, size_t len, int fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	char b[64] = { 0x0a, 0x00 };
-	struct iovec iov = { b, 2 };
+	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(s, &m, 0);
+}
+
+/* --client SOCK NETNS: a one-shot handoff with nothing but the syscalls */
+static int client(const char *path, const char *netns)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char b[64] = { 0x0a, 0x00 };
 	int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &nsfd, sizeof(int));
 	if (nsfd < 0 || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    recv(fd, b + 2, sizeof(b) - 2, 0) <= 0 || sendmsg(fd, &m, 0) != 2 ||
+	    recv(fd, b + 2, sizeof(b) - 2, 0) <= 0 || send_fd(fd, b, 2, nsfd) != 2 ||
 	    recv(fd, b, sizeof(b), 0) != 2) {
 		perror("add-floor --client");
 		return 1;
@@ -363,6 +382,70 @@ static int serve(const char *path)
 	}
 }
 
+/* --lockstep's child: an Add per message until EOF, everything kept open to the end */
+static int lockstep_serve(int c, long n)
+{
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int *kept = calloc((size_t)n * (MAX_L + 1), sizeof(*kept));
+	int64_t f, full;
+	long i;
+
+	if (home < 0 || ep < 0 || !kept)
+		return 1;
+	for (i = 0; i < n; i++) {
+		int *k = kept + i * (MAX_L + 1);
+
+		if ((k[MAX_L] = recv_fd(c)) < 0 || one_add(&walk, k[MAX_L], home, ep, c, k, &f, &full) < 0) {
+			perror("add-floor --lockstep: the ztunnel side");
+			return 1;
+		}
+	}
+	return 0;	/* the exit closes them */
+}
+
+/* --lockstep NSDIR PREFIX N: N pods, lock-step, from a process holding their netns fds */
+static int lockstep(const char *dir, const char *prefix, long n)
+{
+	char path[4096], msg[128] = { 0 }, ack[8];
+	int *ns = calloc((size_t)n, sizeof(*ns)), sv[2], st;
+	struct rlimit rl;
+	int64_t t0, t1;
+	pid_t pid;
+	long i;
+
+	/* as the daemon and the agent do: the soft limit raised to the hard one */
+	if (!ns || getrlimit(RLIMIT_NOFILE, &rl) < 0 || (rl.rlim_cur = rl.rlim_max, 0) ||
+	    setrlimit(RLIMIT_NOFILE, &rl) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return 1;
+	pid = fork();	/* first: the child does not inherit the agent side's netns fds */
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(lockstep_serve(sv[1], n));
+	}
+	close(sv[1]);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s%ld", dir, prefix, i);
+		if ((ns[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			fprintf(stderr, "add-floor: open %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+	}
+	t0 = now_ns();
+	for (i = 0; i < n; i++)
+		if (send_fd(sv[0], msg, sizeof(msg), ns[i]) < 0 || recv(sv[0], ack, sizeof(ack), 0) != 2) {
+			perror("add-floor --lockstep: the agent side");
+			return 1;
+		}
+	t1 = now_ns();
+	close(sv[0]);
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || st != 0)
+		return 1;
+	printf("lockstep n %ld ms %.1f pods_per_s %.0f\n", n, (double)(t1 - t0) / 1e6,
+	       (double)n * 1e9 / (double)(t1 - t0));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096], echo[8];
@@ -375,10 +458,14 @@ int main(int argc, char **argv)
 		return serve(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "--client"))
 		return client(argv[2], argv[3]);
+	if (argc == 5 && !strcmp(argv[1], "--lockstep") && (n = strtol(argv[4], NULL, 10)) >= 1 &&
+	    n <= 100000)
+		return lockstep(argv[2], argv[3], n);
 	sets = argc > 1 && !strcmp(argv[1], "--sets");
 	a += sets;
 	if (argc != a + 3 || (n = strtol(argv[a + 2], NULL, 10)) < 1 || n > 100000) {
 		fprintf(stderr, "Usage: add-floor [--sets] NSDIR PREFIX N\n"
+				"       add-floor --lockstep NSDIR PREFIX N\n"
 				"       add-floor --serve SOCK | --client SOCK NETNS\n");
 		return 2;
 	}
