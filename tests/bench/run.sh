@@ -77,7 +77,8 @@ would use instead (the peer), also measured in the same run:
      each begun once the kernel's workers are idle, with each side's CPU
      per pod and the other processes' CPU meanwhile. Target: >= 20,000 pods/s. Beside
      it the old one-shot 'cni-emulator sync' of $SYNC_PODS netns ($SYNC_ROUNDS rounds) and
-     the lock-step floor (one Add's kernel work at a time, from 2).
+     the lock-step floor (add-floor --lockstep after each run, same netns: two
+     processes, the Add's required work, each asleep while the other works).
   4  scale: as many pods as the daemon's open-file limit allows (goal
      $SCALE_PODS), fds and RSS per pod, Add p50/p99 at 10, 1,000 and the max
      ($SCALE_PROBES add/del cycles each), then delete all. Targets: latency at
@@ -768,10 +769,11 @@ agent_snapshot() {
 	start_agent agent "$st"
 	AGN_FDS=$(fd_count "$AGPID") AGN_RSS=$(rss_kb "$AGPID")
 	say "the agent with its $SNAP_PODS pods restored, no ztunnel yet: fds $AGN_FDS, RSS $AGN_RSS kB"
-	SNAP_RATES=() SNAP_READY=() SNAP_ZT_US=() SNAP_AG_US=() SNAP_OTHER=()
+	SNAP_RATES=() SNAP_READY=() SNAP_ZT_US=() SNAP_AG_US=() SNAP_OTHER=() LOCK_RATES=()
 	for ((r = 1; r <= SNAP_RUNS; r++)); do
-		((r == 1)) || { stop_pids "$ZPID" && forget "$ZPID"; }
 		snapshot_run "$r"
+		# the floor's run after each, in the same netns (the last one's after the readings below)
+		((r == SNAP_RUNS)) || { stop_pids "$ZPID" && forget "$ZPID" && lockstep_floor "$r"; }
 	done
 	na=$(grep -c 'sending pod to ztunnel as part of snapshot' "$alog" || true)
 	say "the agent: $na pods sent as part of $SNAP_RUNS snapshots; the last ztunnel's lines:"
@@ -785,6 +787,17 @@ agent_snapshot() {
 	agent_unenroll_all
 	stop_pids "$ZPID" "$AGPID"
 	forget "$ZPID" "$AGPID"
+	lockstep_floor "$SNAP_RUNS"
+}
+# lockstep_floor RUN: add-floor --lockstep over the snapshot's netns (two processes, the
+# Add's required work, blocking waits), once the kernel is idle; appends to LOCK_RATES
+lockstep_floor() {
+	local out=$TMP/lockstep$1.out
+	settle
+	cmd_note "$BIN/add-floor" --lockstep "$NSDIR" "${PFX}f" "$SNAP_PODS"
+	"$BIN/add-floor" --lockstep "$NSDIR" "${PFX}f" "$SNAP_PODS" >"$out" || fail "add-floor --lockstep"
+	LOCK_RATES+=("$(field "$out" lockstep pods_per_s)")
+	say "lock-step floor $1: $(cat "$out")"
 }
 # agent_unenroll_all: POST /unenroll for every pod (one curl, -K), then the agent's fds and RSS
 agent_unenroll_all() {
@@ -845,13 +858,16 @@ if want 3; then
 	sync_rounds
 	rate=$(med "${rates[@]}") drate=$(med "${drates[@]}")
 	agent_snapshot
-	# the lock-step floor: one Add's required kernel work at a time (2's add-floor, same run)
-	lfloor=-
-	[[ -z ${FIG[add_required_p50_us]:-} ]] || lfloor="$(calc "1e6 / ${FIG[add_required_p50_us]}" 0) pods/s lock-step"
+	# the lock-step floor: two processes, the Add's required work, the wake-ups between them
+	LOCK_RATE=$(med "${LOCK_RATES[@]}")
+	lfloor="$LOCK_RATE pods/s lock-step"
 	row 3 snapshot_pods "snapshot size (agent -> ztunnel --connect)" "$SNAP_PODS" pods "4000" info
 	row 3 snapshot_pods_per_s "snapshot: pods/s, stream start -> snapshot sent (median of $SNAP_RUNS)" "$SNAP_RATE" "pods/s" ">= 20000" "$(met "$(fcmp "$SNAP_RATE" '>=' 20000)")" \
 		"$lfloor" "$rate pods/s one-shot sync"
+	row 3 snapshot_vs_floor "snapshot pods/s / lock-step floor's" "$(calc "$SNAP_RATE / $LOCK_RATE" 2)" x ">= 0.9 (10 % of floor)" \
+		"$(met "$(fcmp "$SNAP_RATE" '>=' "$(calc "0.9 * $LOCK_RATE")")")"
 	row 3 snapshot_runs_pods_per_s "snapshot: each run's pods/s" "${SNAP_RATES[*]}" "pods/s" "-" info
+	row 3 lockstep_runs_pods_per_s "lock-step floor: each run's pods/s (after the snapshot's)" "${LOCK_RATES[*]}" "pods/s" "-" info
 	row 3 snapshot_ready_ms "snapshot: stream start -> ztunnel ready (median)" "$SNAP_READY_MS" ms "-" info
 	row 3 snapshot_zt_cpu_us "snapshot: ztunnel CPU per pod (with its start-up; median)" "$(med "${SNAP_ZT_US[@]}")" us "-" info \
 		"$([[ -n ${FIG[add_required_p50_us]:-} ]] && echo "${FIG[add_required_p50_us]} us Add required")"
@@ -869,7 +885,7 @@ if want 3; then
 	row 4 agent_unenroll_ms "agent: unenroll all $SNAP_PODS (one HTTP POST each)" "$AGU_MS" ms "-" info
 	row 4 agent_unenroll_ms_per_pod "agent: unenroll, mean per pod (from $SNAP_PODS)" "$(calc "$AGU_MS / $SNAP_PODS" 2)" ms "-" info
 	row 4 snap_zt_rss_kb "ztunnel --connect at $SNAP_PODS pods: fds / RSS" "$ZTS_FDS / $ZTS_RSS" "fds / kB" "-" info
-	note "snapshot: the rate is ztunnel-emulator's own log: 'handling new stream' to 'received snapshot sent' (microsecond timestamps), the median of $SNAP_RUNS connections to one agent, each started once the kernel's workers are idle (settle); CPU per pod from /proc/PID/task/*/schedstat, other processes' CPU = /proc/stat busy time minus the two; lock-step floor = 1 / (2's required kernel work per Add, p50)"
+	note "snapshot: the rate is ztunnel-emulator's own log: 'handling new stream' to 'received snapshot sent' (microsecond timestamps), the median of $SNAP_RUNS connections to one agent, each started once the kernel's workers are idle (settle); CPU per pod from /proc/PID/task/*/schedstat, other processes' CPU = /proc/stat busy time minus the two; lock-step floor = add-floor --lockstep in the same netns after each snapshot (two processes: one holding the netns fds sends each with a 128-byte message and sleeps in recv() for the ack; the other sleeps in recv(), makes the Add's required work and acks), the median of $SNAP_RUNS"
 fi
 
 # ---- 5: relay (run before 4: 4's teardown keeps the kernel busy for seconds) ---------
