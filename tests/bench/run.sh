@@ -1425,7 +1425,9 @@ if want 4; then
 	fdper=$(calc "(${FDS[$l3]} - ${FDS[$l1]}) / ($l3 - $l1)" 2)
 	r50=$(calc "${P50[$l3]} / ${P50[$l1]}" 2) r99=$(calc "${P99[$l3]} / ${P99[$l1]}" 2)
 	kr50=$(calc "${KF50[$l3]} / ${KF50[$l1]}" 2) kr99=$(calc "${KF99[$l3]} / ${KF99[$l1]}" 2)
-	row 4 scale_max_pods "pods reached (goal $SCALE_PODS)" "$l3" pods ">= $SCALE_PODS" "$(met "$(fcmp "$l3" '>=' "$SCALE_PODS")") (fd limit)"
+	# the issue's goal: the fd limit's pods here, SCALE_PODS where the limit allows
+	row 4 scale_max_pods "pods reached (goal: $SCALE_PODS, or the fd limit's)" "$l3" pods ">= $maxl$( ((maxl < SCALE_PODS)) && echo " (fd limit)")" \
+		"$(met "$(fcmp "$l3" '>=' "$maxl")")"
 	for L in "${levels[@]}"; do
 		row 4 "scale_fds_at_$L" "daemon fds at $L pods" "${FDS[$L]}" fds "-" info
 	done
