@@ -87,7 +87,7 @@ enum zds_msg {
 	ZDS_MSG_HELLO,		/* agent: the Hello (ev->version); requests may go out now */
 	ZDS_MSG_BAD_HELLO,	/* agent: the first message is no Hello (ev->why) */
 	/* agent: ev->out answered, now the callee's; ev->error or ev->why (the next
-	 * request, if any, is already written: the callee works while ztunnel does) */
+	 * request, if any, is written when the callee returns) */
 	ZDS_MSG_ACK,
 	ZDS_MSG_UNASKED,	/* agent: a message while no request was in flight */
 };

@@ -167,7 +167,7 @@ static void zc_ack(struct ztconn *c, const struct zds_event *ev)
 	if (snapshot_done)
 		malloc_trim(0);	/* a big snapshot's thousands of messages back to the system */
 	else if (c->state == ZC_SNAPSHOT && zds_conn_is_open(&c->zc))
-		zc_snapshot_ahead(c);	/* while ztunnel works on the next one */
+		zc_snapshot_ahead(c);	/* before the next one is written */
 }
 
 static void zc_message(struct zds_conn *zc, enum zds_msg type, const struct zds_event *ev)

@@ -8,9 +8,9 @@
  *
  * The snapshot is queued at once, one stub (the pod's uid) per pod, and each
  * stub is built (netns checked, line logged, fd dup'ed, request encoded) a
- * few requests before it is due, while ztunnel handles the one in flight:
- * lock-step leaves the agent idle then, and building all 4,000 up front
- * kept ztunnel waiting for the first one for as long (issue 18, item 3).
+ * few requests before it is due, when an Ack comes: building all 4,000 up
+ * front kept ztunnel waiting for the first one for as long (issue 18, item
+ * 3). The next request goes out once that is done (zds_conn.c's agent_ack).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +90,7 @@ static int build_ahead_logged(struct ztconn *c, struct list_node *q)
 	return ret;
 }
 
-/* Keeps the next requests of the snapshot built (after each Ack, the next written). */
+/* Keeps the next requests of the snapshot built (on each Ack, before the next is written). */
 void zc_snapshot_ahead(struct ztconn *c)
 {
 	if (build_ahead_logged(c, &c->zc.queue))

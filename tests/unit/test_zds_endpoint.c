@@ -28,7 +28,7 @@ static struct {
 	char why[256], error[256];
 	struct zds_out *out;
 	uint64_t version;
-	bool next_sent;	/* ACK: the next request was already written */
+	bool next_sent;	/* ACK: the next request was written before the owner heard */
 } seen;
 
 static void on_message(struct zds_conn *c, enum zds_msg type, const struct zds_event *ev)
@@ -205,7 +205,7 @@ static void test_agent_side(struct loop *l, int netns)
 	turn(l);
 	ok(seen.type == ZDS_MSG_ACK && seen.out == &snap && !seen.error[0] && !seen.why[0],
 	   "agent: the Ack comes back with the request it answers, no error");
-	ok(seen.next_sent, "agent: the next request was written before the owner heard of the Ack");
+	ok(!seen.next_sent, "agent: the owner hears of the Ack before the next request is written");
 	zds_out_release(&snap);
 	nfds = expect(sv[1], add_u, sizeof(add_u) - 1, "agent: the Add goes out next");
 	is_int(nfds, 1, "agent: ... with its netns fd");
