@@ -1138,6 +1138,7 @@ if want 5; then
 	row 5 relay1_vs_socat_norules "ztunnel 1 hop / socat, no rules (unlike)" "$(calc "$z1 / $so" 2)" x "-" info
 	row 5 relay_vs_socat "ztunnel 2 hops / socat 1 hop (unlike)" "$(calc "$zt / $so" 2)" x "-" info
 	row 5 relay_cpu_ms_per_gib "ztunnel CPU per GiB and hop (user+sys)" "$cpu_zt" ms "-" info "$cpu_fl ms relay floor" "$cpu_sop ms socat, $cpu_sop2 ms 2 socats"
+	row 5 relay_cpu_vs_floor "ztunnel CPU per GiB and hop / relay floor's" "$(calc "$cpu_zt / $cpu_fl" 2)" x "-" info "1.00 x (floor)"
 	row 5 relay_socat_cpu_ms_per_gib "socat CPU per GiB and hop, no rules" "$cpu_so" ms "-" info "-" "$cpu_so2 ms 2 socats"
 	maxcpu=$(awk '$1 == "stream" && $2 == "direct" { if ($14 > m) m = $14; if ($16 > m) m = $16 } END { print m + 0 }' "$out")
 	row 5 relay_tools_cpu "source/sink CPU, worst direct transfer" "$maxcpu" "% of a core" "< 90 % (not the bottleneck)" "$(met "$(fcmp "$maxcpu" '<' 90)")"
