@@ -98,7 +98,12 @@ would use instead (the peer), also measured in the same run:
      address kept as the daemon keeps it) and the two socats in one session
      (one scheduling group, as the daemon's threads). Beside them socat with
      no rules in its path, each % of direct, and the CPU time per GiB and
-     hop of the daemon and of each socat (contention-proof). Each round runs
+     hop of the daemon and of each socat (contention-proof). The floor of
+     both hop counts, same run: relay-floor.c on the daemon's path (the
+     enrolled pods' rules copied unchanged, its listeners on 15001/15006,
+     its mark and IP_TRANSPARENT) doing only the relay's kernel work:
+     blocking splice() through a 1 MiB pipe, a thread per direction; target
+     for ours: within 10 % of it. Each round runs
      the paths in a shuffled order. Then $CONNS short connections per path
      (connect + 1-byte echo).
   6  HBONE: the same transfers between two pods of one daemon over HBONE
@@ -133,7 +138,8 @@ Options:
 Network namespaces are named zb<PID>-<letter><n> under $NSDIR and created
 by a small C helper (mknetns.c, built here with $CC -O2 -Wall -Wextra -Werror
 into a temp dir, like the other helpers: spawn-timer.c, tcpbench.c,
-add-floor.c, scale-floor.c, dnsbench.c; tls-floor.c also links OpenSSL).
+add-floor.c, scale-floor.c, dnsbench.c; tls-floor.c also links OpenSSL,
+relay-floor.c pthreads).
 Lab links get addresses from 198.18.0.0/15; all traffic stays on loopback or
 in the bench's own netns. Everything is removed on exit, Ctrl-C included
 (BENCH_KEEP_TMP=1 keeps the logs' temp dir).
@@ -477,6 +483,7 @@ for h in mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; do
 	"$CC" -O2 -Wall -Wextra -Werror -o "$BIN/$h" "$HERE/$h.c"
 done
 "$CC" -O2 -Wall -Wextra -Werror -o "$BIN/tls-floor" "$HERE/tls-floor.c" -lssl -lcrypto
+"$CC" -O2 -Wall -Wextra -Werror -pthread -o "$BIN/relay-floor" "$HERE/relay-floor.c"
 
 # ---- header -----------------------------------------------------------------------
 
@@ -519,7 +526,7 @@ echo "load:     $LOAD (1/5/15 min); busy now: ${BUSY:-nothing else above 5% CPU}
 [[ -z $LOAD_WARNING ]] || echo "WARNING:  $LOAD_WARNING"
 echo "limits:   open files (hard) $NOFILE_HARD ($SYS_RESOURCE); fs.nr_open $(cat /proc/sys/fs/nr_open)"
 echo "binaries: $(short "$ZT"), $(short "$CNI")"
-echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto; \$T = $TMP)"
+echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto; relay-floor with -pthread; \$T = $TMP)"
 echo "sections: ${ONLY//,/ } (run in the order 1 2 3 5 6 7 4: the scale teardown keeps the kernel busy)"
 
 # ---- 1 + 2: handoff end to end, daemon-side Add ------------------------------------
@@ -972,7 +979,8 @@ if want 5; then
 	section "5. Relay (ambient data path): ${RELAY_MIB} MiB through 15001 vs direct vs socat"
 	r="${PFX}r" sock=$TMP/zt-relay.sock
 	A=${r}0 B=${r}1 DA=${r}2 DB=${r}3 OA=${r}4 OB=${r}5 SA=${r}6 SB=${r}7 SA2=${r}8 SB2=${r}9
-	mkns "$r" 10
+	FA=${r}10 FB=${r}11 FA2=${r}12 FB2=${r}13
+	mkns "$r" 14
 	say "$A -> $B: both enrolled with --redirect (the ambient path: 15001 in $A, 15006 in $B)"
 	say "$DA -> $DB: no rules (direct, and socat); $OA -> $OB: only $OA enrolled (15001 alone, like-for-like with socat's one hop)"
 	veth_pair "$A" "$B" 198.18.10.1 198.18.10.2
@@ -981,6 +989,9 @@ if want 5; then
 	say "$SA -> $SB (1 hop) and $SA2 -> $SB2 (2 hops): socat on the daemon's path, the enrolled pods' rules copied"
 	veth_pair "$SA" "$SB" 198.18.20.1 198.18.20.2
 	veth_pair "$SA2" "$SB2" 198.18.21.1 198.18.21.2
+	say "$FA -> $FB (1 hop) and $FA2 -> $FB2 (2 hops): the relay floor (relay-floor.c) on the daemon's path, the pods' rules copied unchanged"
+	veth_pair "$FA" "$FB" 198.18.22.1 198.18.22.2
+	veth_pair "$FA2" "$FB2" 198.18.23.1 198.18.23.2
 	settle
 	start_daemon relay --profile ambient --ca-dir "$TMP/ca" --no-hbone-outbound "$sock"
 	npids=${#PIDS[@]}
@@ -1036,6 +1047,21 @@ if want 5; then
 		ip netns exec "$SA2" "${asnobody[@]}" socat -b "$SOCAT_BUF" TCP4-LISTEN:6013,bind=127.0.0.1,reuseaddr,fork,max-children=8 TCP4:198.18.21.2:5001 ';;' \
 		ip netns exec "$SB2" socat -b "$SOCAT_BUF" TCP4-LISTEN:6014,reuseaddr,fork,max-children=8 TCP4:198.18.21.2:5001,bind=198.18.21.1,ip-transparent
 	socat_pids+=("${SESSION_PIDS[@]}")
+	# the relay floor: the daemon's listeners and upstream sockets (same
+	# pods' rules, ports, mark, IP_TRANSPARENT, 1 MiB pipe) with only
+	# blocking splice() between them, a thread per direction; one process
+	# for the three hops, as the daemon
+	pod_rules "$OA" "$FA" - -
+	pod_rules "$A" "$FA2" - -
+	pod_rules "$B" "$FB2" - -
+	bg_run "$TMP/sink-fb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$FB" 0.0.0.0 5001 5002
+	bg_run "$TMP/sink-fb2.log" "$BIN/tcpbench" sink --netns "$NSDIR/$FB2" 0.0.0.0 5001 5002
+	bg_run "$TMP/relay-floor.log" "$BIN/relay-floor" "$NSDIR/$FA,15001,out" "$NSDIR/$FA2,15001,out" "$NSDIR/$FB2,15006,in"
+	floor_pid=$!
+	wait_port "$FA" 15001
+	wait_port "$FA2" 15001
+	wait_port "$FB2" 15006
+	for p in 5001 5002; do wait_port "$FB" $p; wait_port "$FB2" $p; done
 	for p in 5001 5002; do wait_port "$B" $p; wait_port "$DB" $p; wait_port "$OB" $p; done
 	for p in 6001 6002 6003 6005; do wait_port "$DA" $p; done
 	for p in 6004 6006; do wait_port "$DB" $p; done
@@ -1048,18 +1074,19 @@ if want 5; then
 	targets=("direct,$NSDIR/$DA,198.18.11.2,5001" "ztunnel,$NSDIR/$A,198.18.10.2,5001"
 		"socat,$NSDIR/$DA,127.0.0.1,6001" "socat-2hop,$NSDIR/$DA,127.0.0.1,6003"
 		"ztunnel-1hop,$NSDIR/$OA,198.18.12.2,5001"
-		"socat-pod,$NSDIR/$SA,198.18.20.2,5001" "socat-pod-2hop,$NSDIR/$SA2,198.18.21.2,5001")
+		"socat-pod,$NSDIR/$SA,198.18.20.2,5001" "socat-pod-2hop,$NSDIR/$SA2,198.18.21.2,5001"
+		"floor-1hop,$NSDIR/$FA,198.18.22.2,5001" "floor-2hop,$NSDIR/$FA2,198.18.23.2,5001")
 	cmd_note "$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}"
 	# CPU time (user + sys, own and reaped children) of the daemon and of the
 	# socat processes across the transfers: contention-proof, unlike MiB/s
-	cpu0=$(cpu_ticks "$DPID" "${socat_pids[@]}")
+	cpu0=$(cpu_ticks "$DPID" "${socat_pids[@]}" "$floor_pid")
 	"$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}" >"$out" 2>"$TMP/stream.err" || true
-	cpu1=$(cpu_ticks "$DPID" "${socat_pids[@]}")
+	cpu1=$(cpu_ticks "$DPID" "${socat_pids[@]}" "$floor_pid")
 	sed 's/^/  /' "$out"
 	sed 's/^/  | /' "$TMP/stream.err"
 	# ms of CPU per GiB through one hop: the daemon relays 3 hops per round
 	# (2 + 1); socat 1 hop in socat1 and in socat7, 2 hops in socat3 + socat4
-	# and in the pod path's pair
+	# and in the pod path's pair; the floor 3 hops, as the daemon
 	read -r -a c0 <<<"$cpu0"
 	read -r -a c1 <<<"$cpu1"
 	gib=$(calc "$bytes / 1073741824 * $RELAY_ROUNDS" 3)
@@ -1068,8 +1095,9 @@ if want 5; then
 	cpu_so2=$(calc "($((c1[3] + c1[4] - c0[3] - c0[4])) * 1000 / $TICKS) / (2 * $gib)" 0)
 	cpu_sop=$(calc "($((c1[7] - c0[7])) * 1000 / $TICKS) / $gib" 0)
 	cpu_sop2=$(calc "($((c1[8] + c1[9] - c0[8] - c0[9])) * 1000 / $TICKS) / (2 * $gib)" 0)
+	cpu_fl=$(calc "($((c1[10] - c0[10])) * 1000 / $TICKS) / (3 * $gib)" 0)
 	sm() { awk -v n="$1" -v f="$2" '$1 == "stream-summary" && $2 == n { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$out"; }
-	for n in direct socat socat-2hop socat-pod socat-pod-2hop; do # failures of these are the bench's, not the product's
+	for n in direct socat socat-2hop socat-pod socat-pod-2hop floor-1hop floor-2hop; do # failures of these are the bench's, not the product's
 		[[ $(sm "$n" failed) == 0 ]] || fail "$(sm "$n" failed) $n transfer(s) failed"
 	done
 	zt_ok=$(sm ztunnel ok) zt_failed=$(sm ztunnel failed)
@@ -1101,25 +1129,32 @@ if want 5; then
 	dir=$(sm direct median_MiBps) zt=$(sm ztunnel median_MiBps) so=$(sm socat median_MiBps) so2=$(sm socat-2hop median_MiBps)
 	sop=$(sm socat-pod median_MiBps) sop2=$(sm socat-pod-2hop median_MiBps)
 	z1=$(sm ztunnel-1hop median_MiBps)
+	fl=$(sm floor-2hop median_MiBps) fl1=$(sm floor-1hop median_MiBps)
 	pct=$(calc "100 * $zt / $dir" 1) pct1=$(calc "100 * $z1 / $dir" 1)
+	flpct=$(calc "100 * $fl / $dir" 1) flpct1=$(calc "100 * $fl1 / $dir" 1)
 	dfloor="$dir MiB/s direct"
 	row 5 relay_direct_MiBps "direct (no rules), median of $RELAY_ROUNDS" "$dir" MiB/s "-" info
-	row 5 relay_ztunnel_MiBps "ztunnel 15001->15006 (2 hops, the lab's)" "$zt" MiB/s "-" info "$dfloor" "$sop2 MiB/s 2 socats"
+	row 5 relay_ztunnel_MiBps "ztunnel 15001->15006 (2 hops, the lab's)" "$zt" MiB/s "-" info "$fl MiB/s relay floor" "$sop2 MiB/s 2 socats"
 	row 5 relay_ztunnel_completed "ztunnel transfers completed (2 hops)" "$zt_ok of $RELAY_ROUNDS" "" "all" "$(met "$(fcmp "$zt_failed" '<=' 0)")"
-	row 5 relay_ztunnel1_MiBps "ztunnel 15001 only (1 hop)" "$z1" MiB/s "-" info "$dfloor" "$sop MiB/s socat"
+	row 5 relay_ztunnel1_MiBps "ztunnel 15001 only (1 hop)" "$z1" MiB/s "-" info "$fl1 MiB/s relay floor" "$sop MiB/s socat"
+	row 5 relay_floor_MiBps "relay floor, 2 hops (splice only, same path)" "$fl" MiB/s "-" info "$dfloor"
+	row 5 relay_floor1_MiBps "relay floor, 1 hop (splice only, same path)" "$fl1" MiB/s "-" info "$dfloor"
 	row 5 relay_ztunnel1_completed "ztunnel transfers completed (1 hop)" "$(sm ztunnel-1hop ok) of $RELAY_ROUNDS" "" "all" "$(met "$(fcmp "${z1_failed:-1}" '<=' 0)")"
 	row 5 relay_socatp_MiBps "socat 1 hop (-b $SOCAT_BUF), the pod's path" "$sop" MiB/s "-" info "$dfloor"
 	row 5 relay_socatp2_MiBps "2 socats, the pods' path, one session" "$sop2" MiB/s "-" info "$dfloor"
 	row 5 relay_socat_MiBps "socat 1 hop, no rules in its path" "$so" MiB/s "-" info "$dfloor"
 	row 5 relay_socat2_MiBps "2 socats, no rules, a session each" "$so2" MiB/s "-" info "$dfloor"
-	row 5 relay_pct_of_direct "ztunnel 2 hops / direct" "$pct" % ">= 80 %" "$(met "$(fcmp "$pct" '>=' 80)")" "100 % (direct)" "$(calc "100 * $sop2 / $dir" 1) % 2 socats"
-	row 5 relay1_pct_of_direct "ztunnel 1 hop / direct" "$pct1" % "-" info "100 % (direct)" "$(calc "100 * $sop / $dir" 1) % socat"
+	row 5 relay_pct_of_direct "ztunnel 2 hops / direct" "$pct" % ">= 80 %" "$(met "$(fcmp "$pct" '>=' 80)")" "$flpct % relay floor" "$(calc "100 * $sop2 / $dir" 1) % 2 socats"
+	row 5 relay1_pct_of_direct "ztunnel 1 hop / direct" "$pct1" % "-" info "$flpct1 % relay floor" "$(calc "100 * $sop / $dir" 1) % socat"
+	row 5 relay_vs_floor "ztunnel 2 hops / relay floor, same path" "$(calc "$zt / $fl" 2)" x ">= 0.9 (10 % of floor)" "$(met "$(fcmp "$(calc "$zt / $fl" 2)" '>=' 0.9)")" "1.00 x (floor)"
+	row 5 relay1_vs_floor "ztunnel 1 hop / relay floor, same path" "$(calc "$z1 / $fl1" 2)" x ">= 0.9 (10 % of floor)" "$(met "$(fcmp "$(calc "$z1 / $fl1" 2)" '>=' 0.9)")" "1.00 x (floor)"
 	row 5 relay_vs_socat2 "ztunnel 2 hops / 2 socats, same path" "$(calc "$zt / $sop2" 2)" x ">= 1" "$(met "$(fcmp "$zt" '>=' "$sop2")")" "-" "1.00 x (2 socats)"
 	row 5 relay1_vs_socat "ztunnel 1 hop / socat, same path" "$(calc "$z1 / $sop" 2)" x ">= 1" "$(met "$(fcmp "$z1" '>=' "$sop")")" "-" "1.00 x (socat)"
 	row 5 relay_vs_socat2_norules "ztunnel 2 hops / 2 socats, no rules (unlike)" "$(calc "$zt / $so2" 2)" x "-" info
 	row 5 relay1_vs_socat_norules "ztunnel 1 hop / socat, no rules (unlike)" "$(calc "$z1 / $so" 2)" x "-" info
 	row 5 relay_vs_socat "ztunnel 2 hops / socat 1 hop (unlike)" "$(calc "$zt / $so" 2)" x "-" info
-	row 5 relay_cpu_ms_per_gib "ztunnel CPU per GiB and hop (user+sys)" "$cpu_zt" ms "-" info "-" "$cpu_sop ms socat, $cpu_sop2 ms 2 socats"
+	row 5 relay_cpu_ms_per_gib "ztunnel CPU per GiB and hop (user+sys)" "$cpu_zt" ms "-" info "$cpu_fl ms relay floor" "$cpu_sop ms socat, $cpu_sop2 ms 2 socats"
+	row 5 relay_cpu_vs_floor "ztunnel CPU per GiB and hop / relay floor's" "$(calc "$cpu_zt / $cpu_fl" 2)" x "-" info "1.00 x (floor)"
 	row 5 relay_socat_cpu_ms_per_gib "socat CPU per GiB and hop, no rules" "$cpu_so" ms "-" info "-" "$cpu_so2 ms 2 socats"
 	maxcpu=$(awk '$1 == "stream" && $2 == "direct" { if ($14 > m) m = $14; if ($16 > m) m = $16 } END { print m + 0 }' "$out")
 	row 5 relay_tools_cpu "source/sink CPU, worst direct transfer" "$maxcpu" "% of a core" "< 90 % (not the bottleneck)" "$(met "$(fcmp "$maxcpu" '<' 90)")"
@@ -1133,6 +1168,7 @@ if want 5; then
 	row 5 connect_overhead1_p50_us "setup overhead p50: ztunnel 1 hop - direct" "$(calc "$cz1 - $cd_" 1)" us "report" info
 	note "relay: tcpbench stream sends from a 1 MiB buffer, the sink discards with recv(MSG_TRUNC) and reports its CPU time; each round runs every path once, in a new pseudo-random order (fixed seed)"
 	note "relay: since issue 18's second round the like-for-like socat runs on the daemon's path ($SA, $SA2/$SB2: the enrolled pods' rules, the client's address kept inbound, the 2 hops in one session); relay_vs_socat2 and relay1_vs_socat compare with it (before: socat with no rules in its path, a session per process; those figures are the *_norules rows)"
+	note "relay: the relay floor (relay-floor.c, $FA/$FA2/$FB2) is the daemon's path with only the relay's kernel work: the pods' rules copied unchanged, listeners on [::]:15001/15006 with mark 0x539 and IP_TRANSPARENT, the upstream marked (inbound: bound to the client's address), then blocking splice() through a 1 MiB pipe on a thread per direction (no epoll, timers, counters or log); relay_vs_floor and relay1_vs_floor set ours against it, its CPU per GiB and hop is beside ours"
 	helpers=("${PIDS[@]:npids}")
 	stop_pids "${helpers[@]}"
 	forget "${helpers[@]}"
@@ -1464,7 +1500,7 @@ headline() {
 	want 1 && echo "handoff:   cni-emulator add / /bin/true $(f handoff_ratio)x (target <= 1.3); daemon Add p50 $(f add_p50_us_walkthru) us, p99 $(f add_p99_us_walkthru) us (<= 50 / 150; kernel floor p50 $(f add_required_p50_us) us)"
 	want 3 && echo "snapshot:  agent -> ztunnel --connect $(f snapshot_pods_per_s) pods/s for $(f snapshot_pods) pods (target >= 20000); one-shot sync $(f sync_pods_per_s) pods/s"
 	want 4 && echo "scale:     $(f scale_max_pods) pods, daemon RSS $(f scale_rss_per_pod_bytes) B/pod, agent RSS $(f agent_rss_per_pod_bytes) B/pod, Add p99 at max / at 10 $(f scale_p99_ratio)x"
-	want 5 && echo "relay:     2 hops $(f relay_pct_of_direct) % of direct, $(f relay_vs_socat2)x two socats; 1 hop $(f relay1_pct_of_direct) % of direct, $(f relay1_vs_socat)x socat (socat on the same path); CPU per GiB and hop $(f relay_cpu_ms_per_gib) ms"
+	want 5 && echo "relay:     2 hops $(f relay_pct_of_direct) % of direct, $(f relay_vs_floor)x the relay floor, $(f relay_vs_socat2)x two socats; 1 hop $(f relay1_pct_of_direct) % of direct, $(f relay1_vs_floor)x the floor, $(f relay1_vs_socat)x socat (floor and socat on the same path); CPU per GiB and hop $(f relay_cpu_ms_per_gib) ms"
 	want 6 && echo "HBONE:     $(f hbone_pct_of_relay) % of the plain relay (target >= 50), $(f hbone_pct_of_direct) % of direct; setup p50 $(f hbone_setup_fresh_p50_us) us new connection (TLS 1.3; its handshake alone $(f tls_floor_p50_us) us), $(f connect_hbone_p50_us) us pooled (target <= 1000)"
 	want 7 && echo "DNS:       forwarded $(f dns_fwd_qps) q/s, registry $(f dns_reg_qps) q/s, direct to the upstream $(f dns_direct_qps) q/s; p50 $(f dns_fwd_p50_us) / $(f dns_reg_p50_us) / $(f dns_direct_p50_us) us"
 	return 0
