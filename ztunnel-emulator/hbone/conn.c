@@ -149,7 +149,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 
 	if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
 		c->ping_out = false;
-		hconn_timers_changed(c->hb);	/* the next PING is due before the PONG's deadline was */
+		hconn_deadline(c->hb, &c->next_ping);	/* due before the PONG's deadline was */
 		return 0;
 	}
 	if (f->hd.type == NGHTTP2_GOAWAY)
@@ -333,7 +333,7 @@ static int start_h2(struct hconn *c)
 	c->state = HC_H2;
 	clock_gettime(CLOCK_MONOTONIC, &c->next_ping);
 	timespec_add(&c->next_ping, H2_PING_EVERY_MS / 1000.0);
-	hconn_timers_changed(c->hb);
+	hconn_deadline(c->hb, &c->next_ping);
 	return 0;
 }
 
@@ -513,6 +513,7 @@ void hconn_flush(struct hconn *c)
 static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
+	struct timespec hs;
 
 	if (!c) {
 		close(fd);
@@ -525,7 +526,9 @@ static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 	list_add_tail(&hb->conns, &c->link);
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	c->idle_since = c->start;
-	hconn_timers_changed(hb);	/* its handshake's deadline */
+	hs = c->start;
+	timespec_add(&hs, TLS_HANDSHAKE_MS / 1000.0);
+	hconn_deadline(hb, &hs);
 	return c;
 }
 
