@@ -367,7 +367,8 @@ static void handshake(struct hconn *c)
 	}
 	ret = SSL_do_handshake(c->ssl);
 	err = SSL_get_error(c->ssl, ret);
-	sent = drain_tls(c);
+	/* done: the last flight leaves with the first HTTP/2 frames (hconn_flush), one send */
+	sent = ret == 1 ? 1 : drain_tls(c);
 	if (sent < 0) {
 		c->fail_flag = "CONNECT";
 		hconn_close(c, "connection reset during the TLS handshake");
@@ -475,29 +476,32 @@ static int write_out(struct hconn *c)
 
 /*
  * nghttp2's frames -> c->out (up to 256 KiB) -> SSL_write into the pair ->
- * one send() of many records, until nghttp2 has nothing left or the socket
- * is full. A partial SSL_write leaves the rest in place (same bytes, a larger
- * retry is allowed).
+ * one send() of many records (with whatever TLS left in the pair: the
+ * handshake's last flight), until nghttp2 has nothing left or the socket is
+ * full. A partial SSL_write leaves the rest in place (same bytes, a larger
+ * retry is allowed); c->out and the pair bound what waits for the socket.
  */
 void hconn_flush(struct hconn *c)
 {
+	size_t before;
+	bool more;
 	int sent = 1, rv;
 
 	while (c->state == HC_H2) {
-		sent = drain_tls(c);
-		if (sent <= 0)
-			break;
+		before = c->outlen;
 		rv = nghttp2_session_send(c->h2);
 		if (rv) {
 			hconn_close(c, nghttp2_strerror(rv));
 			return;
 		}
-		if (!c->outlen)
-			break;
-		if (write_out(c) < 0) {
+		more = c->outlen > before;	/* nghttp2 may have more than c->out took */
+		if (c->outlen && write_out(c) < 0) {
 			sent = -1;
 			break;
 		}
+		sent = drain_tls(c);
+		if (sent <= 0 || (!more && !c->outlen))
+			break;
 	}
 	if (c->state != HC_H2)
 		return;
