@@ -109,7 +109,10 @@ would use instead (the peer), also measured in the same run:
      beside the new-connection figure its floor, measured in the same run
      (tls-floor.c, $TLS_FLOOR_RUNS times): a loopback TCP connection and the same mutual
      TLS 1.3 handshake (X25519, ECDSA P-256 leaves, AES-256-GCM, ALPN h2)
-     with both ends in one thread, as the daemon plays both.
+     with both ends in one thread, as the daemon plays both. Beside the
+     stream, its crypto floor (gcm-floor.c): the same bytes sealed and
+     opened with AES-256-GCM in 16 KiB records in one thread, and the
+     daemon's CPU per GiB beside the cipher's.
   7  DNS: UDP queries/s ($DNS_SECONDS s, 16 in flight) and p50 (one at a time) from
      an enrolled pod (--redirect=redirect: UDP/53 to the proxy on 15053),
      forwarded to a fake upstream and answered from the --registry, beside
@@ -132,7 +135,8 @@ Options:
 Network namespaces are named zb<PID>-<letter><n> under $NSDIR and created
 by a small C helper (mknetns.c, built here with $CC -O2 -Wall -Wextra -Werror
 into a temp dir, like the other helpers: spawn-timer.c, tcpbench.c,
-add-floor.c, scale-floor.c, dnsbench.c; tls-floor.c also links OpenSSL).
+add-floor.c, scale-floor.c, dnsbench.c; tls-floor.c and gcm-floor.c also
+link OpenSSL).
 Lab links get addresses from 198.18.0.0/15; all traffic stays on loopback or
 in the bench's own netns. Everything is removed on exit, Ctrl-C included
 (BENCH_KEEP_TMP=1 keeps the logs' temp dir).
@@ -476,6 +480,7 @@ for h in mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; do
 	"$CC" -O2 -Wall -Wextra -Werror -o "$BIN/$h" "$HERE/$h.c"
 done
 "$CC" -O2 -Wall -Wextra -Werror -o "$BIN/tls-floor" "$HERE/tls-floor.c" -lssl -lcrypto
+"$CC" -O2 -Wall -Wextra -Werror -o "$BIN/gcm-floor" "$HERE/gcm-floor.c" -lcrypto
 
 # ---- header -----------------------------------------------------------------------
 
@@ -518,7 +523,7 @@ echo "load:     $LOAD (1/5/15 min); busy now: ${BUSY:-nothing else above 5% CPU}
 [[ -z $LOAD_WARNING ]] || echo "WARNING:  $LOAD_WARNING"
 echo "limits:   open files (hard) $NOFILE_HARD ($SYS_RESOURCE); fs.nr_open $(cat /proc/sys/fs/nr_open)"
 echo "binaries: $(short "$ZT"), $(short "$CNI")"
-echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto; \$T = $TMP)"
+echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto, gcm-floor with -lcrypto; \$T = $TMP)"
 echo "sections: ${ONLY//,/ } (run in the order 1 2 3 5 6 7 4: the scale teardown keeps the kernel busy)"
 
 # ---- 1 + 2: handoff end to end, daemon-side Add ------------------------------------
@@ -1202,8 +1207,16 @@ if want 6; then
 	out=$TMP/hbone-stream.out cout=$TMP/hbone-connect.out
 	targets=("direct,$NSDIR/$DA,198.18.14.2,5001" "hbone,$NSDIR/$A,198.18.13.2,5001" "relay,$NSDIR/$PA,198.18.16.2,5001")
 	cmd_note "$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}"
+	read -r hcpu0 pcpu0 <<<"$(cpu_ticks "$DPID" "$PDPID")"
 	"$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}" >"$out" 2>"$TMP/hbone-stream.err" || true
+	read -r hcpu1 pcpu1 <<<"$(cpu_ticks "$DPID" "$PDPID")"
 	sed 's/^/  /' "$out"
+	# the crypto floor right after, same machine state: seal + open of the same bytes alone
+	cmd_note "$BIN/gcm-floor" "$RELAY_MIB" "$RELAY_ROUNDS"
+	"$BIN/gcm-floor" "$RELAY_MIB" "$RELAY_ROUNDS" >"$TMP/gcm-floor.out" || fail "gcm-floor"
+	sed 's/^/  /' "$TMP/gcm-floor.out"
+	gm=$(field "$TMP/gcm-floor.out" gcm-floor-summary median_MiBps)
+	gcpu=$(field "$TMP/gcm-floor.out" gcm-floor-summary cpu_s_per_GiB)
 	ctargets=("direct,$NSDIR/$DA,198.18.14.2,5002" "hbone,$NSDIR/$A,198.18.13.2,5002" "relay,$NSDIR/$PA,198.18.16.2,5002")
 	cmd_note "$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}"
 	"$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}" >"$cout" || fail "some HBONE connections failed"
@@ -1218,12 +1231,20 @@ if want 6; then
 	((newc == FRESH_SRCS * FRESH_ADDRS)) || fail "the new-connection probes did not all go over HBONE ($newc of $((FRESH_SRCS * FRESH_ADDRS)))"
 	[[ $(hsm hbone failed) == 0 ]] || fail "$(hsm hbone failed) HBONE transfer(s) failed"
 	hd=$(hsm direct median_MiBps) hh=$(hsm hbone median_MiBps) hr=$(hsm relay median_MiBps)
+	# daemon CPU (both ends, all threads) per GiB moved: contention-proof, unlike MiB/s
+	gib=$(calc "$(hsm hbone ok) * $RELAY_MIB / 1024" 4)
+	hcpu=$(calc "($hcpu1 - $hcpu0) / $TICKS / $gib" 3)
+	pgib=$(calc "$(hsm relay ok) * $RELAY_MIB / 1024" 4)
+	pcpu=$(calc "($pcpu1 - $pcpu0) / $TICKS / $pgib" 3)
 	cd_=$(hcm direct) ch=$(hcm hbone) cr=$(hcm relay)
 	row 6 hbone_direct_MiBps "direct (no rules), median of $RELAY_ROUNDS" "$hd" MiB/s "-" info
 	row 6 hbone_relay_MiBps "plain relay 15001 -> 15006, median" "$hr" MiB/s "-" info "$hd MiB/s direct"
 	row 6 hbone_MiBps "HBONE 15001 -> mTLS h2 -> 15008, median" "$hh" MiB/s "-" info "$hd MiB/s direct" "$hr MiB/s plain relay"
 	row 6 hbone_pct_of_relay "HBONE / plain relay (one stream)" "$(calc "100 * $hh / $hr" 1)" % ">= 50 %" "$(met "$(fcmp "$(calc "100 * $hh / $hr" 1)" '>=' 50)")" "-" "100 % plain relay"
 	row 6 hbone_pct_of_direct "HBONE / direct" "$(calc "100 * $hh / $hd" 1)" % "-" info "100 % direct"
+	row 6 gcm_floor_MiBps "floor: AES-256-GCM seal + open alone, 16 KiB records" "$gm" MiB/s "-" info
+	row 6 hbone_pct_of_gcm_floor "HBONE / its crypto floor (one stream)" "$(calc "100 * $hh / $gm" 1)" % "report" info "100 % crypto alone"
+	row 6 hbone_cpu_s_per_GiB "daemon CPU per GiB: HBONE (both ends)" "$hcpu" s "report" info "$gcpu s crypto alone" "$pcpu s plain relay"
 	row 6 hbone_setup_fresh_p50_us "setup p50, new HBONE conn (TLS 1.3), $((FRESH_SRCS * FRESH_ADDRS))" "$HB_NEW" us "<= 1000 us" "$(met "$(fcmp "$HB_NEW" '<=' 1000)")" "$TLS_FLOOR us handshake" "$cr us plain relay"
 	row 6 hbone_setup_fresh_p99_us "setup min / p99, new HBONE connection" "$HB_NEWMIN / $HB_NEW99" us "-" info
 	row 6 tls_floor_p50_us "floor: TCP + mutual TLS 1.3 handshake alone, p50" "$TLS_FLOOR" us "-" info "$cd_ us direct"
@@ -1232,6 +1253,7 @@ if want 6; then
 	row 6 connect_hbone_p50_us "setup p50, HBONE pooled connection ($CONNS)" "$ch" us "<= 1000 us" "$(met "$(fcmp "$ch" '<=' 1000)")" "$cd_ us direct" "$cr us plain relay"
 	row 6 connect_hbone_overhead_p50_us "setup overhead p50: HBONE pooled - direct" "$(calc "$ch - $cd_" 1)" us "report" info
 	note "HBONE setup: connect + 1-byte echo, connect() to the byte back; a new connection's includes the TCP and TLS 1.3 handshakes, SETTINGS and the CONNECT (each probe from its own source pod to its own address of pod-b: a pool entry of its own)"
+	note "HBONE crypto floor (gcm-floor.c): the same bytes sealed and opened once with AES-256-GCM (TLS 1.3 records of 16 KiB, through EVP) in one thread, as the daemon's two ends do on one loop; no sockets. Its CPU per GiB beside the daemon's (all its threads, both ends) shows how much of a stream is the cipher: the rest is the three TCP connections' kernel work, copies, TLS records and HTTP/2 frames"
 	note "HBONE handshake floor (tls-floor.c): loopback TCP connect/accept, then both ends of the mutual TLS 1.3 handshake in one thread with the daemon's algorithms (X25519, ECDSA P-256 leaves sent without the root, AES-256-GCM, ALPN h2), then a byte each way; most of it is OpenSSL 3.0's certificate parse and ECDSA, not I/O; what a new connection adds to it (three TCP connects, h2 SETTINGS, the CONNECT, the echo) is what a pooled connection pays"
 	helpers=("${PIDS[@]:npids}")
 	stop_pids "${helpers[@]}"
