@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,14 @@ static void bind_client(struct hconn *c, int fd)
 			 strerror(errno));
 }
 
+/* The upstream connect finished (or failed) already: a pod on this node answers within connect(). */
+static bool connect_done(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && p.revents;
+}
+
 static void connect_upstream(struct hstream *s)
 {
 	struct hconn *c = s->c;
@@ -109,6 +118,11 @@ static void connect_upstream(struct hstream *s)
 	if ((connect(fd, (struct sockaddr *)&s->target, sa_len(&s->target)) < 0 &&
 	     errno != EINPROGRESS) || hstream_watch_connect(s)) {
 		hstream_refuse(s, 503, "upstream connect failed");
+		return;
+	}
+	/* then the 200 leaves with this turn's frames (the SETTINGS), not a turn later */
+	if (connect_done(fd)) {
+		inbound_connected(s);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->connect_due);
