@@ -109,7 +109,9 @@ would use instead (the peer), also measured in the same run:
      beside the new-connection figure its floor, measured in the same run
      (tls-floor.c, $TLS_FLOOR_RUNS times): a loopback TCP connection and the same mutual
      TLS 1.3 handshake (X25519, ECDSA P-256 leaves, AES-256-GCM, ALPN h2)
-     with both ends in one thread, as the daemon plays both. Beside the
+     with both ends in one thread, as the daemon plays both; and, contention-
+     proof, the daemon's CPU per new connection beside the floor's CPU per
+     handshake and the daemon's CPU per pooled connection. Beside the
      stream, its crypto floor (gcm-floor.c): the same bytes sealed and
      opened with AES-256-GCM in 16 KiB records in one thread, and the
      daemon's CPU per GiB beside the cipher's.
@@ -1154,24 +1156,30 @@ hbone_fresh_pods() { # PREFIX: the source pods, the bridge, pod-b's addresses (b
 		ip -n "$B" link set "v$i" master br0 up
 	done
 }
+# sched_ns PID: CPU time of all the process's threads so far, in ns (schedstat)
+sched_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
 hbone_setup() { # PREFIX: time one connection from each source pod to each address
-	local i j ctargets=() n=$((FRESH_SRCS * FRESH_ADDRS))
+	local i j ctargets=() n=$((FRESH_SRCS * FRESH_ADDRS)) s0 s1
 	for ((i = 0; i < FRESH_SRCS; i++)); do
 		for ((j = 0; j < FRESH_ADDRS; j++)); do
 			ctargets+=("new$i.$j,$NSDIR/$1$i,198.18.17.$((10 + j)),5002")
 		done
 	done
 	cmd_note "$BIN/tcpbench" connect --count 1 "new0.0,$NSDIR/${1}0,198.18.17.10,5002" ... "new$((FRESH_SRCS - 1)).$((FRESH_ADDRS - 1)),$NSDIR/$1$((FRESH_SRCS - 1)),198.18.17.$((9 + FRESH_ADDRS)),5002"
+	s0=$(sched_ns "$DPID")
 	"$BIN/tcpbench" connect --count 1 "${ctargets[@]}" >"$TMP/hbone-new.out" || fail "some new HBONE connections failed"
+	s1=$(sched_ns "$DPID")
+	HB_NEW_CPU=$(calc "($s1 - $s0) / 1000 / $n" 1)
 	pick() { awk '$1 == "connect-summary" { print $8 }' "$TMP/hbone-new.out" | sort -n |
 		awk -v q="$1" '{ v[NR] = $1 } END { i = int(NR * q + 0.999999); print NR ? v[i < 1 ? 1 : i] : "nan" }'; }
 	HB_NEW=$(pick 0.5) HB_NEW99=$(pick 0.99) HB_NEWMIN=$(pick 0)
-	say "$n connections, each on a new HBONE connection: min $HB_NEWMIN us, p50 $HB_NEW us, p99 $HB_NEW99 us"
+	say "$n connections, each on a new HBONE connection: min $HB_NEWMIN us, p50 $HB_NEW us, p99 $HB_NEW99 us; daemon CPU $HB_NEW_CPU us per connection"
 	# the floor right after, in the same conditions: the handshake's work alone
 	cmd_note "$BIN/tls-floor" "$TLS_FLOOR_RUNS"
 	"$BIN/tls-floor" "$TLS_FLOOR_RUNS" >"$TMP/tls-floor.out" || fail "tls-floor"
 	sed 's/^/  /' "$TMP/tls-floor.out"
 	TLS_FLOOR=$(field "$TMP/tls-floor.out" tls-floor p50_us)
+	TLS_CPU=$(field "$TMP/tls-floor.out" tls-floor cpu_us)
 }
 
 if want 6; then
@@ -1219,7 +1227,10 @@ if want 6; then
 	gcpu=$(field "$TMP/gcm-floor.out" gcm-floor-summary cpu_s_per_GiB)
 	ctargets=("direct,$NSDIR/$DA,198.18.14.2,5002" "hbone,$NSDIR/$A,198.18.13.2,5002" "relay,$NSDIR/$PA,198.18.16.2,5002")
 	cmd_note "$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}"
+	s0=$(sched_ns "$DPID")
 	"$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}" >"$cout" || fail "some HBONE connections failed"
+	s1=$(sched_ns "$DPID")
+	HB_POOL_CPU=$(calc "($s1 - $s0) / 1000 / $CONNS" 1)
 	sed 's/^/  /' "$cout"
 	hsm() { awk -v n="$1" -v f="$2" '$1 == "stream-summary" && $2 == n { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$out"; }
 	hcm() { awk -v n="$1" '$1 == "connect-summary" && $2 == n { print $8 }' "$cout"; }
@@ -1250,6 +1261,8 @@ if want 6; then
 	row 6 tls_floor_p50_us "floor: TCP + mutual TLS 1.3 handshake alone, p50" "$TLS_FLOOR" us "-" info "$cd_ us direct"
 	row 6 hbone_setup_fresh_vs_floor "new HBONE conn p50 / handshake floor p50" "$(calc "$HB_NEW / $TLS_FLOOR" 2)" x "report" info
 	row 6 hbone_setup_fresh_rest_us "new HBONE conn p50 - handshake floor p50" "$(calc "$HB_NEW - $TLS_FLOOR" 1)" us "report" info "-" "$ch us pooled setup"
+	row 6 hbone_setup_fresh_cpu_us "daemon CPU per new HBONE connection (both ends)" "$HB_NEW_CPU" us "report" info "$TLS_CPU us handshake alone" "$HB_POOL_CPU us per pooled conn"
+	row 6 hbone_setup_fresh_cpu_rest_us "CPU: new conn - handshake alone - pooled conn" "$(calc "$HB_NEW_CPU - $TLS_CPU - $HB_POOL_CPU" 1)" us "report" info
 	row 6 connect_hbone_p50_us "setup p50, HBONE pooled connection ($CONNS)" "$ch" us "<= 1000 us" "$(met "$(fcmp "$ch" '<=' 1000)")" "$cd_ us direct" "$cr us plain relay"
 	row 6 connect_hbone_overhead_p50_us "setup overhead p50: HBONE pooled - direct" "$(calc "$ch - $cd_" 1)" us "report" info
 	note "HBONE setup: connect + 1-byte echo, connect() to the byte back; a new connection's includes the TCP and TLS 1.3 handshakes, SETTINGS and the CONNECT (each probe from its own source pod to its own address of pod-b: a pool entry of its own)"

@@ -92,7 +92,7 @@ static void bind_client(struct hconn *c, int fd)
 			 strerror(errno));
 }
 
-/* The upstream connect finished (or failed) already: a pod on this node answers within connect(). */
+/* The connect finished (or failed) already: a pod on this node answers within connect(). */
 static bool connect_done(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
