@@ -1157,7 +1157,7 @@ hbone_fresh_pods() { # PREFIX: the source pods, the bridge, pod-b's addresses (b
 	done
 }
 # sched_ns PID: CPU time of all the process's threads so far, in ns (schedstat)
-sched_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
+sched_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 hbone_setup() { # PREFIX: time one connection from each source pod to each address
 	local i j ctargets=() n=$((FRESH_SRCS * FRESH_ADDRS)) s0 s1
 	for ((i = 0; i < FRESH_SRCS; i++)); do
