@@ -115,7 +115,12 @@ would use instead (the peer), also measured in the same run:
      beside the new-connection figure its floor, measured in the same run
      (tls-floor.c, $TLS_FLOOR_RUNS times): a loopback TCP connection and the same mutual
      TLS 1.3 handshake (X25519, ECDSA P-256 leaves, AES-256-GCM, ALPN h2)
-     with both ends in one thread, as the daemon plays both.
+     with both ends in one thread, as the daemon plays both; and, contention-
+     proof, the daemon's CPU per new connection beside the floor's CPU per
+     handshake and the daemon's CPU per pooled connection. Beside the
+     stream, its crypto floor (gcm-floor.c): the same bytes sealed and
+     opened with AES-256-GCM in 16 KiB records in one thread, and the
+     daemon's CPU per GiB beside the cipher's.
   7  DNS: UDP queries/s ($DNS_SECONDS s, 16 in flight) and p50 (one at a time) from
      an enrolled pod (--redirect=redirect: UDP/53 to the proxy on 15053),
      forwarded to a fake upstream and answered from the --registry, beside
@@ -138,8 +143,8 @@ Options:
 Network namespaces are named zb<PID>-<letter><n> under $NSDIR and created
 by a small C helper (mknetns.c, built here with $CC -O2 -Wall -Wextra -Werror
 into a temp dir, like the other helpers: spawn-timer.c, tcpbench.c,
-add-floor.c, scale-floor.c, dnsbench.c; tls-floor.c also links OpenSSL,
-relay-floor.c pthreads).
+add-floor.c, scale-floor.c, dnsbench.c; tls-floor.c and gcm-floor.c also
+link OpenSSL, relay-floor.c pthreads).
 Lab links get addresses from 198.18.0.0/15; all traffic stays on loopback or
 in the bench's own netns. Everything is removed on exit, Ctrl-C included
 (BENCH_KEEP_TMP=1 keeps the logs' temp dir).
@@ -484,6 +489,7 @@ for h in mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; do
 done
 "$CC" -O2 -Wall -Wextra -Werror -o "$BIN/tls-floor" "$HERE/tls-floor.c" -lssl -lcrypto
 "$CC" -O2 -Wall -Wextra -Werror -pthread -o "$BIN/relay-floor" "$HERE/relay-floor.c"
+"$CC" -O2 -Wall -Wextra -Werror -o "$BIN/gcm-floor" "$HERE/gcm-floor.c" -lcrypto
 
 # ---- header -----------------------------------------------------------------------
 
@@ -526,7 +532,7 @@ echo "load:     $LOAD (1/5/15 min); busy now: ${BUSY:-nothing else above 5% CPU}
 [[ -z $LOAD_WARNING ]] || echo "WARNING:  $LOAD_WARNING"
 echo "limits:   open files (hard) $NOFILE_HARD ($SYS_RESOURCE); fs.nr_open $(cat /proc/sys/fs/nr_open)"
 echo "binaries: $(short "$ZT"), $(short "$CNI")"
-echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto; relay-floor with -pthread; \$T = $TMP)"
+echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto, gcm-floor with -lcrypto; relay-floor with -pthread; \$T = $TMP)"
 echo "sections: ${ONLY//,/ } (run in the order 1 2 3 5 6 7 4: the scale teardown keeps the kernel busy)"
 
 # ---- 1 + 2: handoff end to end, daemon-side Add ------------------------------------
@@ -1201,24 +1207,30 @@ hbone_fresh_pods() { # PREFIX: the source pods, the bridge, pod-b's addresses (b
 		ip -n "$B" link set "v$i" master br0 up
 	done
 }
+# sched_ns PID: CPU time of all the process's threads so far, in ns (schedstat)
+sched_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 hbone_setup() { # PREFIX: time one connection from each source pod to each address
-	local i j ctargets=() n=$((FRESH_SRCS * FRESH_ADDRS))
+	local i j ctargets=() n=$((FRESH_SRCS * FRESH_ADDRS)) s0 s1
 	for ((i = 0; i < FRESH_SRCS; i++)); do
 		for ((j = 0; j < FRESH_ADDRS; j++)); do
 			ctargets+=("new$i.$j,$NSDIR/$1$i,198.18.17.$((10 + j)),5002")
 		done
 	done
 	cmd_note "$BIN/tcpbench" connect --count 1 "new0.0,$NSDIR/${1}0,198.18.17.10,5002" ... "new$((FRESH_SRCS - 1)).$((FRESH_ADDRS - 1)),$NSDIR/$1$((FRESH_SRCS - 1)),198.18.17.$((9 + FRESH_ADDRS)),5002"
+	s0=$(sched_ns "$DPID")
 	"$BIN/tcpbench" connect --count 1 "${ctargets[@]}" >"$TMP/hbone-new.out" || fail "some new HBONE connections failed"
+	s1=$(sched_ns "$DPID")
+	HB_NEW_CPU=$(calc "($s1 - $s0) / 1000 / $n" 1)
 	pick() { awk '$1 == "connect-summary" { print $8 }' "$TMP/hbone-new.out" | sort -n |
 		awk -v q="$1" '{ v[NR] = $1 } END { i = int(NR * q + 0.999999); print NR ? v[i < 1 ? 1 : i] : "nan" }'; }
 	HB_NEW=$(pick 0.5) HB_NEW99=$(pick 0.99) HB_NEWMIN=$(pick 0)
-	say "$n connections, each on a new HBONE connection: min $HB_NEWMIN us, p50 $HB_NEW us, p99 $HB_NEW99 us"
+	say "$n connections, each on a new HBONE connection: min $HB_NEWMIN us, p50 $HB_NEW us, p99 $HB_NEW99 us; daemon CPU $HB_NEW_CPU us per connection"
 	# the floor right after, in the same conditions: the handshake's work alone
 	cmd_note "$BIN/tls-floor" "$TLS_FLOOR_RUNS"
 	"$BIN/tls-floor" "$TLS_FLOOR_RUNS" >"$TMP/tls-floor.out" || fail "tls-floor"
 	sed 's/^/  /' "$TMP/tls-floor.out"
 	TLS_FLOOR=$(field "$TMP/tls-floor.out" tls-floor p50_us)
+	TLS_CPU=$(field "$TMP/tls-floor.out" tls-floor cpu_us)
 }
 
 if want 6; then
@@ -1254,11 +1266,22 @@ if want 6; then
 	out=$TMP/hbone-stream.out cout=$TMP/hbone-connect.out
 	targets=("direct,$NSDIR/$DA,198.18.14.2,5001" "hbone,$NSDIR/$A,198.18.13.2,5001" "relay,$NSDIR/$PA,198.18.16.2,5001")
 	cmd_note "$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}"
+	read -r hcpu0 pcpu0 <<<"$(cpu_ticks "$DPID" "$PDPID")"
 	"$BIN/tcpbench" stream --bytes "$bytes" --rounds "$RELAY_ROUNDS" "${targets[@]}" >"$out" 2>"$TMP/hbone-stream.err" || true
+	read -r hcpu1 pcpu1 <<<"$(cpu_ticks "$DPID" "$PDPID")"
 	sed 's/^/  /' "$out"
+	# the crypto floor right after, same machine state: seal + open of the same bytes alone
+	cmd_note "$BIN/gcm-floor" "$RELAY_MIB" "$RELAY_ROUNDS"
+	"$BIN/gcm-floor" "$RELAY_MIB" "$RELAY_ROUNDS" >"$TMP/gcm-floor.out" || fail "gcm-floor"
+	sed 's/^/  /' "$TMP/gcm-floor.out"
+	gm=$(field "$TMP/gcm-floor.out" gcm-floor-summary median_MiBps)
+	gcpu=$(field "$TMP/gcm-floor.out" gcm-floor-summary cpu_s_per_GiB)
 	ctargets=("direct,$NSDIR/$DA,198.18.14.2,5002" "hbone,$NSDIR/$A,198.18.13.2,5002" "relay,$NSDIR/$PA,198.18.16.2,5002")
 	cmd_note "$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}"
+	s0=$(sched_ns "$DPID")
 	"$BIN/tcpbench" connect --count "$CONNS" "${ctargets[@]}" >"$cout" || fail "some HBONE connections failed"
+	s1=$(sched_ns "$DPID")
+	HB_POOL_CPU=$(calc "($s1 - $s0) / 1000 / $CONNS" 1)
 	sed 's/^/  /' "$cout"
 	hsm() { awk -v n="$1" -v f="$2" '$1 == "stream-summary" && $2 == n { for (i = 3; i < NF; i++) if ($i == f) print $(i + 1) }' "$out"; }
 	hcm() { awk -v n="$1" '$1 == "connect-summary" && $2 == n { print $8 }' "$cout"; }
@@ -1270,20 +1293,31 @@ if want 6; then
 	((newc == FRESH_SRCS * FRESH_ADDRS)) || fail "the new-connection probes did not all go over HBONE ($newc of $((FRESH_SRCS * FRESH_ADDRS)))"
 	[[ $(hsm hbone failed) == 0 ]] || fail "$(hsm hbone failed) HBONE transfer(s) failed"
 	hd=$(hsm direct median_MiBps) hh=$(hsm hbone median_MiBps) hr=$(hsm relay median_MiBps)
+	# daemon CPU (both ends, all threads) per GiB moved: contention-proof, unlike MiB/s
+	gib=$(calc "$(hsm hbone ok) * $RELAY_MIB / 1024" 4)
+	hcpu=$(calc "($hcpu1 - $hcpu0) / $TICKS / $gib" 3)
+	pgib=$(calc "$(hsm relay ok) * $RELAY_MIB / 1024" 4)
+	pcpu=$(calc "($pcpu1 - $pcpu0) / $TICKS / $pgib" 3)
 	cd_=$(hcm direct) ch=$(hcm hbone) cr=$(hcm relay)
 	row 6 hbone_direct_MiBps "direct (no rules), median of $RELAY_ROUNDS" "$hd" MiB/s "-" info
 	row 6 hbone_relay_MiBps "plain relay 15001 -> 15006, median" "$hr" MiB/s "-" info "$hd MiB/s direct"
 	row 6 hbone_MiBps "HBONE 15001 -> mTLS h2 -> 15008, median" "$hh" MiB/s "-" info "$hd MiB/s direct" "$hr MiB/s plain relay"
 	row 6 hbone_pct_of_relay "HBONE / plain relay (one stream)" "$(calc "100 * $hh / $hr" 1)" % ">= 50 %" "$(met "$(fcmp "$(calc "100 * $hh / $hr" 1)" '>=' 50)")" "-" "100 % plain relay"
 	row 6 hbone_pct_of_direct "HBONE / direct" "$(calc "100 * $hh / $hd" 1)" % "-" info "100 % direct"
+	row 6 gcm_floor_MiBps "floor: AES-256-GCM seal + open alone, 16 KiB records" "$gm" MiB/s "-" info
+	row 6 hbone_pct_of_gcm_floor "HBONE / its crypto floor (one stream)" "$(calc "100 * $hh / $gm" 1)" % "report" info "100 % crypto alone"
+	row 6 hbone_cpu_s_per_GiB "daemon CPU per GiB: HBONE (both ends)" "$hcpu" s "report" info "$gcpu s crypto alone" "$pcpu s plain relay"
 	row 6 hbone_setup_fresh_p50_us "setup p50, new HBONE conn (TLS 1.3), $((FRESH_SRCS * FRESH_ADDRS))" "$HB_NEW" us "<= 1000 us" "$(met "$(fcmp "$HB_NEW" '<=' 1000)")" "$TLS_FLOOR us handshake" "$cr us plain relay"
 	row 6 hbone_setup_fresh_p99_us "setup min / p99, new HBONE connection" "$HB_NEWMIN / $HB_NEW99" us "-" info
 	row 6 tls_floor_p50_us "floor: TCP + mutual TLS 1.3 handshake alone, p50" "$TLS_FLOOR" us "-" info "$cd_ us direct"
 	row 6 hbone_setup_fresh_vs_floor "new HBONE conn p50 / handshake floor p50" "$(calc "$HB_NEW / $TLS_FLOOR" 2)" x "report" info
 	row 6 hbone_setup_fresh_rest_us "new HBONE conn p50 - handshake floor p50" "$(calc "$HB_NEW - $TLS_FLOOR" 1)" us "report" info "-" "$ch us pooled setup"
+	row 6 hbone_setup_fresh_cpu_us "daemon CPU per new HBONE connection (both ends)" "$HB_NEW_CPU" us "report" info "$TLS_CPU us handshake alone" "$HB_POOL_CPU us per pooled conn"
+	row 6 hbone_setup_fresh_cpu_rest_us "CPU: new conn - handshake alone - pooled conn" "$(calc "$HB_NEW_CPU - $TLS_CPU - $HB_POOL_CPU" 1)" us "report" info
 	row 6 connect_hbone_p50_us "setup p50, HBONE pooled connection ($CONNS)" "$ch" us "<= 1000 us" "$(met "$(fcmp "$ch" '<=' 1000)")" "$cd_ us direct" "$cr us plain relay"
 	row 6 connect_hbone_overhead_p50_us "setup overhead p50: HBONE pooled - direct" "$(calc "$ch - $cd_" 1)" us "report" info
 	note "HBONE setup: connect + 1-byte echo, connect() to the byte back; a new connection's includes the TCP and TLS 1.3 handshakes, SETTINGS and the CONNECT (each probe from its own source pod to its own address of pod-b: a pool entry of its own)"
+	note "HBONE crypto floor (gcm-floor.c): the same bytes sealed and opened once with AES-256-GCM (TLS 1.3 records of 16 KiB, through EVP) in one thread, as the daemon's two ends do on one loop; no sockets. Its CPU per GiB beside the daemon's (all its threads, both ends) shows how much of a stream is the cipher: the rest is the three TCP connections' kernel work, copies, TLS records and HTTP/2 frames"
 	note "HBONE handshake floor (tls-floor.c): loopback TCP connect/accept, then both ends of the mutual TLS 1.3 handshake in one thread with the daemon's algorithms (X25519, ECDSA P-256 leaves sent without the root, AES-256-GCM, ALPN h2), then a byte each way; most of it is OpenSSL 3.0's certificate parse and ECDSA, not I/O; what a new connection adds to it (three TCP connects, h2 SETTINGS, the CONNECT, the echo) is what a pooled connection pays"
 	helpers=("${PIDS[@]:npids}")
 	stop_pids "${helpers[@]}"

@@ -149,7 +149,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 
 	if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
 		c->ping_out = false;
-		hconn_timers_changed(c->hb);	/* the next PING is due before the PONG's deadline was */
+		hconn_deadline(c->hb, &c->next_ping);	/* due before the PONG's deadline was */
 		return 0;
 	}
 	if (f->hd.type == NGHTTP2_GOAWAY)
@@ -333,7 +333,7 @@ static int start_h2(struct hconn *c)
 	c->state = HC_H2;
 	clock_gettime(CLOCK_MONOTONIC, &c->next_ping);
 	timespec_add(&c->next_ping, H2_PING_EVERY_MS / 1000.0);
-	hconn_timers_changed(c->hb);
+	hconn_deadline(c->hb, &c->next_ping);
 	return 0;
 }
 
@@ -367,7 +367,8 @@ static void handshake(struct hconn *c)
 	}
 	ret = SSL_do_handshake(c->ssl);
 	err = SSL_get_error(c->ssl, ret);
-	sent = drain_tls(c);
+	/* done: the last flight leaves with the first HTTP/2 frames (hconn_flush), one send */
+	sent = ret == 1 ? 1 : drain_tls(c);
 	if (sent < 0) {
 		c->fail_flag = "CONNECT";
 		hconn_close(c, "connection reset during the TLS handshake");
@@ -475,29 +476,32 @@ static int write_out(struct hconn *c)
 
 /*
  * nghttp2's frames -> c->out (up to 256 KiB) -> SSL_write into the pair ->
- * one send() of many records, until nghttp2 has nothing left or the socket
- * is full. A partial SSL_write leaves the rest in place (same bytes, a larger
- * retry is allowed).
+ * one send() of many records (with whatever TLS left in the pair: the
+ * handshake's last flight), until nghttp2 has nothing left or the socket is
+ * full. A partial SSL_write leaves the rest in place (same bytes, a larger
+ * retry is allowed); c->out and the pair bound what waits for the socket.
  */
 void hconn_flush(struct hconn *c)
 {
+	size_t before;
+	bool more;
 	int sent = 1, rv;
 
 	while (c->state == HC_H2) {
-		sent = drain_tls(c);
-		if (sent <= 0)
-			break;
+		before = c->outlen;
 		rv = nghttp2_session_send(c->h2);
 		if (rv) {
 			hconn_close(c, nghttp2_strerror(rv));
 			return;
 		}
-		if (!c->outlen)
-			break;
-		if (write_out(c) < 0) {
+		more = c->outlen > before;	/* nghttp2 may have more than c->out took */
+		if (c->outlen && write_out(c) < 0) {
 			sent = -1;
 			break;
 		}
+		sent = drain_tls(c);
+		if (sent <= 0 || (!more && !c->outlen))
+			break;
 	}
 	if (c->state != HC_H2)
 		return;
@@ -513,6 +517,7 @@ void hconn_flush(struct hconn *c)
 static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
+	struct timespec hs;
 
 	if (!c) {
 		close(fd);
@@ -525,7 +530,9 @@ static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 	list_add_tail(&hb->conns, &c->link);
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	c->idle_since = c->start;
-	hconn_timers_changed(hb);	/* its handshake's deadline */
+	hs = c->start;
+	timespec_add(&hs, TLS_HANDSHAKE_MS / 1000.0);
+	hconn_deadline(hb, &hs);
 	return c;
 }
 

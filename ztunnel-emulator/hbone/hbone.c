@@ -62,6 +62,7 @@ int hbone_init(struct daemon *d, struct ze_err *e)
 	hb->d = d;
 	list_init(&hb->conns);
 	list_init(&hb->due);
+	hb->timers_none = true;
 	ret = ca_open(&hb->ca, d->cfg.ca_dir, d->cfg.trust_domain, e);
 	if (!ret)
 		ret = tls_server_ctx(&hb->server, &hb->ca, e);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "ca.h"
+#include "clock.h"
 #include "list.h"
 #include "loop.h"
 #include "pods.h"
@@ -38,6 +39,7 @@ struct tcp_series;
 #define POOL_IDLE_MS (5 * 60 * 1000)	/* POOL_UNUSED_RELEASE_TIMEOUT */
 #define H2_PING_EVERY_MS 10000
 #define H2_PONG_WITHIN_MS 20000
+#define TLS_HANDSHAKE_MS 10000	/* a handshake not done by then is dropped */
 
 struct hbone {
 	struct daemon *d;
@@ -47,7 +49,7 @@ struct hbone {
 	struct list_node conns;	/* every HBONE connection */
 	struct loop_timer timer;	/* PINGs, dead peers, upstream connect timeouts */
 	struct timespec timers_due;	/* keepalive.c: no deadline before this (none at all: */
-	bool timers_none, timers_dirty;	/* timers_none) unless one was set since (dirty) */
+	bool timers_none;		/* timers_none); a new one lowers it (hconn_deadline) */
 	struct list_node due;		/* struct hbone_pod: certificates to issue this turn */
 	struct tcp_series *series;	/* metrics.c */
 };
@@ -160,10 +162,16 @@ void hconn_close(struct hconn *c, const char *why);
 /* PINGs, dead peers, slow handshakes and connects: ms to the next (-1 none); run does what is due. */
 long hconn_timers(struct hbone *hb, bool run);
 
-/* A deadline was set (a handshake, a PING, an idle pool entry, a connect): hconn_timers looks again. */
-static inline void hconn_timers_changed(struct hbone *hb)
+/*
+ * A deadline was set (a handshake, a PING, an idle pool entry, a connect):
+ * the connections are walked once the earliest one is due, not at once.
+ */
+static inline void hconn_deadline(struct hbone *hb, const struct timespec *when)
 {
-	hb->timers_dirty = true;
+	if (hb->timers_none || expired(when, &hb->timers_due)) {
+		hb->timers_due = *when;
+		hb->timers_none = false;
+	}
 }
 
 /* stream.c */

@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,14 @@ static void bind_client(struct hconn *c, int fd)
 			 strerror(errno));
 }
 
+/* The connect finished (or failed) already: a pod on this node answers within connect(). */
+static bool connect_done(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && p.revents;
+}
+
 static void connect_upstream(struct hstream *s)
 {
 	struct hconn *c = s->c;
@@ -111,9 +120,14 @@ static void connect_upstream(struct hstream *s)
 		hstream_refuse(s, 503, "upstream connect failed");
 		return;
 	}
+	/* then the 200 leaves with this turn's frames (the SETTINGS), not a turn later */
+	if (connect_done(fd)) {
+		inbound_connected(s);
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &s->connect_due);
 	timespec_add(&s->connect_due, d->cfg.relay_connect_timeout);
-	hconn_timers_changed(s->c->hb);
+	hconn_deadline(s->c->hb, &s->connect_due);
 }
 
 void inbound_request(struct hstream *s)

@@ -13,8 +13,6 @@
 #include "clock.h"
 #include "hbone_int.h"
 
-#define TLS_HANDSHAKE_MS 10000
-
 static long min_ms(long a, long b)
 {
 	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
@@ -97,9 +95,11 @@ static long conn_timer(struct hconn *c, const struct timespec *now, bool run)
 }
 
 /*
- * Walks the connections only when a deadline may be due, or one was set
- * since the last walk: the loop asks every turn (twice), and a walk over
- * many pooled connections is not free.
+ * Walks the connections only when the earliest deadline is due: the loop
+ * asks every turn (twice), a walk over many pooled connections is not free,
+ * and a new deadline only lowers timers_due (hconn_deadline). Asking (run
+ * false) never walks. The walk recomputes the earliest one; a deadline set
+ * during it lowers the result again.
  */
 long hconn_timers(struct hbone *hb, bool run)
 {
@@ -107,19 +107,19 @@ long hconn_timers(struct hbone *hb, bool run)
 	struct timespec now;
 	long best = -1;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!hb->timers_dirty && hb->timers_none)
+	if (hb->timers_none)
 		return -1;
-	if (!hb->timers_dirty && !expired(&hb->timers_due, &now))
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!run || !expired(&hb->timers_due, &now))
 		return ms_until(&hb->timers_due);
-	hb->timers_dirty = false;	/* a deadline set during the walk sets it again */
+	hb->timers_none = true;
 	for (n = hb->conns.next; n != &hb->conns; n = next) {
 		next = n->next;
 		best = min_ms(best, conn_timer(container_of(n, struct hconn, link), &now, run));
 	}
-	hb->timers_none = best < 0;
-	hb->timers_due = now;
-	if (best > 0)
-		timespec_add(&hb->timers_due, best / 1000.0);
+	if (best >= 0) {
+		timespec_add(&now, best / 1000.0);
+		hconn_deadline(hb, &now);
+	}
 	return best;
 }

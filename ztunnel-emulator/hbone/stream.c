@@ -114,8 +114,12 @@ void hstream_free(struct hstream *s)
 	metrics_stream_end(s);
 	list_del(&s->link);
 	if (--s->c->nstreams == 0) {
+		struct timespec idle;
+
 		clock_gettime(CLOCK_MONOTONIC, &s->c->idle_since);
-		hconn_timers_changed(s->c->hb);
+		idle = s->c->idle_since;
+		timespec_add(&idle, POOL_IDLE_MS / 1000.0);
+		hconn_deadline(s->c->hb, &idle);
 	}
 	loop_defer_free(&s->c->hb->d->loop, &s->dead, free_stream);
 }
