@@ -5,14 +5,14 @@
  * (i = 0..N-1, each used once), timed by CLOCK_MONOTONIC:
  *
  *   setns(pod) ; 3 x socket(AF_INET, SOCK_STREAM) ; setns(home) ;
- *   3 x { SO_REUSEADDR, SO_REUSEPORT, bind 127.0.0.1:15008/15006/15001,
+ *   3 x { SO_REUSEPORT, bind 127.0.0.1:15008/15006/15001,
  *         listen(4096), epoll_ctl(ADD) }
  *
  * the syscalls the daemon cannot avoid for the walk-thru listener set. The
  * issue asks for two more things per Add, timed on top as "add-required":
  *
- *   an rtnetlink socket made during the visit, RTM_GETLINK "lo" (the lo
- *   check; the same request nl.c sends through libmnl), its close; and the
+ *   the lo check: SIOCGIFFLAGS "lo" through the first listener, as the
+ *   daemon asks it (common/ifflags.c; scale-floor.c does the same); and the
  *   ack: a 2-byte sendmsg on a SOCK_SEQPACKET pair whose other end a child
  *   process is blocked reading (the client waiting for it).
  *
@@ -56,6 +56,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -64,8 +65,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
@@ -85,33 +86,14 @@ static void report(const char *what, int64_t *t, long n)
 	       (double)t[nearest_rank((size_t)n, 0.5)] / 1e3, (double)t[nearest_rank((size_t)n, 0.99)] / 1e3);
 }
 
-/* RTM_GETLINK for "lo", statistics skipped, no ack: what nl_link_is_up() sends */
-static int lo_query(int nl)
+/* lo's flags through a socket of the pod's netns: how the daemon checks lo (if_is_up) */
+static int lo_check(int fd)
 {
-	struct {
-		struct nlmsghdr h;
-		struct ifinfomsg i;
-		struct rtattr name;
-		char lo[4];
-		struct rtattr mask;
-		uint32_t mask_v;
-	} req;
-	char buf[8192];
+	struct ifreq ifr;
 
-	memset(&req, 0, sizeof(req));
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = RTM_GETLINK;
-	req.h.nlmsg_flags = NLM_F_REQUEST;
-	req.i.ifi_family = AF_UNSPEC;
-	req.name.rta_len = RTA_LENGTH(3);
-	req.name.rta_type = IFLA_IFNAME;
-	memcpy(req.lo, "lo", 3);
-	req.mask.rta_len = RTA_LENGTH(4);
-	req.mask.rta_type = IFLA_EXT_MASK;
-	req.mask_v = RTEXT_FILTER_SKIP_STATS;
-	if (send(nl, &req, sizeof(req), 0) < 0 || recv(nl, buf, sizeof(buf), 0) <= 0)
-		return -1;
-	return ((struct nlmsghdr *)buf)->nlmsg_type == RTM_NEWLINK ? 0 : -1;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, "lo", 3);
+	return ioctl(fd, SIOCGIFFLAGS, &ifr);
 }
 
 /* One listener of a set, and the set: what the daemon makes for each Add of that profile. */
@@ -173,7 +155,6 @@ static int make_listener(const struct lset *set, const struct lspec *l, int fd, 
 	int one = 1, zero = 0;
 
 	if (fd < 0 || (set->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &set->mark, sizeof(set->mark))) ||
-	    (l->type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
 	    (l->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero))) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) || (l->type == SOCK_STREAM && listen(fd, set->backlog)) ||
@@ -241,8 +222,8 @@ static int confirm(int sd, const struct lset *set, const int *s)
 
 /*
  * One Add of a set into nsfd: *floor_ns the kernel work alone (the visit,
- * the sockets, the listeners), *full_ns with the netlink sockets made in
- * the visit, the confirm (ambient), the lo check and the ack. The listeners
+ * the sockets, the listeners), *full_ns with the sock_diag socket made in
+ * the visit and the confirm (ambient), the lo check and the ack. The listeners
  * stay open (kept[0..set->n-1]) as the daemon keeps them.
  */
 static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer, int *kept,
@@ -250,7 +231,7 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 {
 	static const char ack[2] = { 0x0a, 0x00 };
 	int64_t t0, ta, tb, t1;
-	int k, nl, sd = -1;
+	int k, sd = -1;
 
 	t0 = now_ns();
 	if (setns(nsfd, CLONE_NEWNET) < 0)
@@ -258,7 +239,6 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 	for (k = 0; k < set->n; k++)
 		kept[k] = socket(set->l[k].family, set->l[k].type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ta = now_ns();
-	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (set->confirm)
 		sd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
 	tb = now_ns();
@@ -272,10 +252,9 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 		}
 	t1 = now_ns();
 	*floor_ns = t1 - t0 - (tb - ta);
-	if ((set->confirm && (sd < 0 || confirm(sd, set, kept) < 0 || close(sd) < 0)) || nl < 0 ||
-	    lo_query(nl) < 0 || close(nl) < 0 ||
-	    send(peer, ack, sizeof(ack), MSG_DONTWAIT) != (ssize_t)sizeof(ack)) {
-		perror("add-floor: confirm, lo query or ack");
+	if ((set->confirm && (sd < 0 || confirm(sd, set, kept) < 0 || close(sd) < 0)) ||
+	    lo_check(kept[0]) < 0 || send(peer, ack, sizeof(ack), MSG_DONTWAIT) != (ssize_t)sizeof(ack)) {
+		perror("add-floor: confirm, lo check or ack");
 		return -1;
 	}
 	*full_ns = now_ns() - t0;

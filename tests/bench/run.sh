@@ -624,7 +624,7 @@ if want 1; then
 	d=$TMP/h-walkthru.d
 	p50=$(hq "$d" 0.5) p99=$(hq "$d" 0.99)
 	say "the kernel work of a walk-thru Add alone (setns, 3 sockets, setns, options, bind, listen, epoll_ctl), back to back in fresh netns;"
-	say "then with what the issue also asks for each Add: the rtnetlink lo check and the ack to a client blocked reading it:"
+	say "then with what the issue also asks for each Add: the lo check (SIOCGIFFLAGS through a listener, as the daemon) and the ack to a client blocked reading it:"
 	mkns "${PFX}k" "$HANDOFF_RUNS"
 	settle
 	cmd_note "$BIN/add-floor" "$NSDIR" "${PFX}k" "$HANDOFF_RUNS"
