@@ -47,6 +47,10 @@
  *     Timed from outside (spawn-timer), like cni-emulator add; the client
  *     is linked the same way (libc only, dynamic). No ZDS encoding on
  *     either side: that part is ours to count against the floor.
+ *     --serve prints "serve-add us T" per Add: its "add-required" work
+ *     timed inside, from the visit to the ack sent, as the daemon's
+ *     histogram times an Add - the floor of that histogram under the same
+ *     one-shot clients (woken cold, the client exiting after the ack).
  *
  * libc only.
  */
@@ -336,6 +340,9 @@ static int serve(const char *path)
 			perror("add-floor --serve");
 			return 1;
 		}
+		/* its own Add, timed as the daemon's histogram times one: the bench reads these */
+		printf("serve-add us %.1f\n", (double)full / 1e3);
+		fflush(stdout);
 		while (recv(c, b, sizeof(b), 0) > 0)
 			;
 		close(c);
