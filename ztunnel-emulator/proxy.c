@@ -86,14 +86,8 @@ static int listener_options(const struct config *cfg, const struct listener_spec
 
 	if (cfg->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &cfg->mark, sizeof(cfg->mark)) < 0)
 		return -errno;
-	/*
-	 * ztunnel's inpod TCP listeners: with port reuse a tokio TcpSocket
-	 * (no SO_REUSEADDR) gets SO_REUSEPORT, which alone lets a re-added pod
-	 * rebind past its TIME_WAIT sockets (they inherit it); without port
-	 * reuse std's TcpListener::bind sets SO_REUSEADDR (issue 18: 3
-	 * setsockopt() fewer per walk-thru Add)
-	 */
-	if (spec->socktype == SOCK_STREAM && !cfg->port_reuse &&
+	/* SO_REUSEADDR as Go/tokio listeners set it: a re-added pod may rebind at once */
+	if (spec->socktype == SOCK_STREAM &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		return -errno;
 	if (cfg->port_reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # A pod deleted and added again into the same netns binds its listeners at
 # once, though the connections its old listeners accepted (and the daemon
-# closed first) still hold their ports in TIME_WAIT. ztunnel's inpod
-# listeners (issue 18): with port reuse (the default) SO_REUSEPORT alone,
-# which TIME_WAIT sockets inherit; with --no-port-reuse SO_REUSEADDR, as
-# std's TcpListener::bind sets it. The peer is bash's /dev/tcp; ss in the
-# pod says what TIME_WAIT holds.
+# closed first) still hold their ports in TIME_WAIT: SO_REUSEADDR on every
+# TCP listener, with port reuse (the default) or without. The peer is bash's
+# /dev/tcp; ss in the pod says what TIME_WAIT holds. The same past the
+# TIME_WAIT of another program's server on 15008 (as 26-hbone-registry's
+# stand-in for a remote ztunnel), which SO_REUSEPORT alone would not pass.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -50,6 +50,23 @@ readd() {
 
 start_daemon
 readd reuse
+
+# another program's server on 15008 (SO_REUSEADDR, no SO_REUSEPORT): it
+# closes its one connection first and exits, its TIME_WAIT stays
+mk_netns foreign
+spawn ip netns exec "$NS" python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 15008)); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept(); c.close(); s.close()' >"$T_DIR/foreign.out"
+check "foreign: another server listens on 15008" wait_for 10 grep -q listening "$T_DIR/foreign.out"
+check "foreign: a connection to it, closed by the server first" hit "$NS" 15008
+wait "$LAST_PID" || true
+check "foreign: its TIME_WAIT holds 127.0.0.1:15008" wait_for 10 time_wait "$NS" 15008
+run "$CNI" "$SOCK" "$NS"
+is "$RC:$OUT" "0:listeners ready" "foreign: the pod's listeners bind past it"
 stop_daemon
 
 SOCK=$T_DIR/zt2.sock
