@@ -5,7 +5,7 @@
  * (i = 0..N-1, each used once), timed by CLOCK_MONOTONIC:
  *
  *   setns(pod) ; 3 x socket(AF_INET, SOCK_STREAM) ; setns(home) ;
- *   3 x { SO_REUSEPORT, bind 127.0.0.1:15008/15006/15001,
+ *   3 x { SO_REUSEADDR, SO_REUSEPORT, bind 127.0.0.1:15008/15006/15001,
  *         listen(4096), epoll_ctl(ADD) }
  *
  * the syscalls the daemon cannot avoid for the walk-thru listener set. The
@@ -159,6 +159,7 @@ static int make_listener(const struct lset *set, const struct lspec *l, int fd, 
 	int one = 1, zero = 0;
 
 	if (fd < 0 || (set->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &set->mark, sizeof(set->mark))) ||
+	    (l->type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
 	    (l->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero))) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) || (l->type == SOCK_STREAM && listen(fd, set->backlog)) ||

@@ -11,7 +11,7 @@
  * (i < N), timed by CLOCK_MONOTONIC, the Add:
  *
  *   fstat(pod) (its identity) ; setns(pod) ; 3 x socket(AF_INET,
- *   SOCK_STREAM) ; setns(home) ; 3 x { SO_REUSEPORT, bind
+ *   SOCK_STREAM) ; setns(home) ; 3 x { SO_REUSEADDR, SO_REUSEPORT, bind
  *   127.0.0.1:15008/15006/15001, listen(4096), epoll_ctl(ADD) } ;
  *   SIOCGIFFLAGS "lo" on the first listener (the lo check) ; the ack: a
  *   2-byte send on a SOCK_SEQPACKET pair whose other end a child process
@@ -83,7 +83,8 @@ static int listeners(int nsfd, int s[3])
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s[k] };
 
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (s[k] < 0 || setsockopt(s[k], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+		if (s[k] < 0 || setsockopt(s[k], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    setsockopt(s[k], SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
 		    bind(s[k], (struct sockaddr *)&a, sizeof(a)) || listen(s[k], 4096) ||
 		    epoll_ctl(ep, EPOLL_CTL_ADD, s[k], &ev)) {
 			fprintf(stderr, "scale-floor: listener %u: %s\n", ports[k], strerror(errno));
