@@ -461,16 +461,27 @@ static void log_vline(enum log_level level, const char *target, const char *fmt,
 	__attribute__((format(printf, 3, 0)));
 static void log_vline(enum log_level level, const char *target, const char *fmt, va_list ap)
 {
-	char *body, *line;
+	char small[512], *body = small, *line;
+	va_list again;
 	size_t n;
+	int k;
 
 	if (!log_enabled(level, target))
 		return;
-	body = format_body(fmt, ap);
+	/*
+	 * A body that fits is formatted once, on the stack: vasprintf() grows
+	 * its buffer by reallocations (issue 18: a pod Add logs four lines).
+	 */
+	va_copy(again, ap);
+	k = vsnprintf(small, sizeof(small), fmt, again);
+	va_end(again);
+	if (k < 0 || (size_t)k >= sizeof(small))
+		body = format_body(fmt, ap);
 	if (!body)
 		return;
 	line = log_compose(level, target, body, &n);
-	free(body);
+	if (body != small)
+		free(body);
 	if (line)
 		out(line, n);
 	free(line);

@@ -24,6 +24,19 @@ void log_set_layout(enum log_layout l)
 	layout = (int)l;
 }
 
+/* "DATE.uuuuuuZ": the digits by hand, no format engine (issue 18) */
+static void put_stamp(char out[48], const char *date, long us)
+{
+	size_t n = strnlen(date, 26);
+	int i;
+
+	memcpy(out, date, n);
+	out[n] = '.';
+	for (i = 6; i >= 1; i--, us /= 10)
+		out[n + (size_t)i] = (char)('0' + us % 10);
+	memcpy(out + n + 7, "Z", 2);
+}
+
 /*
  * RFC 3339 UTC with microseconds. The date and time up to the second are
  * formatted once per second per thread: a pod Add logs four to eight lines
@@ -42,7 +55,7 @@ static void stamp(char out[48])
 		strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
 		last = ts.tv_sec;
 	}
-	snprintf(out, 48, "%.26s.%06ldZ", s, (ts.tv_nsec / 1000) % 1000000);
+	put_stamp(out, s, (ts.tv_nsec / 1000) % 1000000);
 }
 
 static bool ident_char(char c)

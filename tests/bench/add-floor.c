@@ -11,8 +11,8 @@
  * the syscalls the daemon cannot avoid for the walk-thru listener set. The
  * issue asks for two more things per Add, timed on top as "add-required":
  *
- *   an rtnetlink socket made during the visit, RTM_GETLINK "lo" (the lo
- *   check; the same request nl.c sends through libmnl), its close; and the
+ *   the lo check: SIOCGIFFLAGS "lo" through the first listener, as the
+ *   daemon asks it (common/ifflags.c; scale-floor.c does the same); and the
  *   ack: a 2-byte sendmsg on a SOCK_SEQPACKET pair whose other end a child
  *   process is blocked reading (the client waiting for it).
  *
@@ -47,6 +47,10 @@
  *     Timed from outside (spawn-timer), like cni-emulator add; the client
  *     is linked the same way (libc only, dynamic). No ZDS encoding on
  *     either side: that part is ours to count against the floor.
+ *     --serve prints "serve-add us T" per Add: its "add-required" work
+ *     timed inside, from the visit to the ack sent, as the daemon's
+ *     histogram times an Add - the floor of that histogram under the same
+ *     one-shot clients (woken cold, the client exiting after the ack).
  *
  *   add-floor --lockstep NSDIR PREFIX N
  *     the floor of the snapshot (make bench's row 3): two processes, as
@@ -67,6 +71,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -75,9 +80,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
@@ -97,33 +102,14 @@ static void report(const char *what, int64_t *t, long n)
 	       (double)t[nearest_rank((size_t)n, 0.5)] / 1e3, (double)t[nearest_rank((size_t)n, 0.99)] / 1e3);
 }
 
-/* RTM_GETLINK for "lo", statistics skipped, no ack: what nl_link_is_up() sends */
-static int lo_query(int nl)
+/* lo's flags through a socket of the pod's netns: how the daemon checks lo (if_is_up) */
+static int lo_check(int fd)
 {
-	struct {
-		struct nlmsghdr h;
-		struct ifinfomsg i;
-		struct rtattr name;
-		char lo[4];
-		struct rtattr mask;
-		uint32_t mask_v;
-	} req;
-	char buf[8192];
+	struct ifreq ifr;
 
-	memset(&req, 0, sizeof(req));
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = RTM_GETLINK;
-	req.h.nlmsg_flags = NLM_F_REQUEST;
-	req.i.ifi_family = AF_UNSPEC;
-	req.name.rta_len = RTA_LENGTH(3);
-	req.name.rta_type = IFLA_IFNAME;
-	memcpy(req.lo, "lo", 3);
-	req.mask.rta_len = RTA_LENGTH(4);
-	req.mask.rta_type = IFLA_EXT_MASK;
-	req.mask_v = RTEXT_FILTER_SKIP_STATS;
-	if (send(nl, &req, sizeof(req), 0) < 0 || recv(nl, buf, sizeof(buf), 0) <= 0)
-		return -1;
-	return ((struct nlmsghdr *)buf)->nlmsg_type == RTM_NEWLINK ? 0 : -1;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, "lo", 3);
+	return ioctl(fd, SIOCGIFFLAGS, &ifr);
 }
 
 /* One listener of a set, and the set: what the daemon makes for each Add of that profile. */
@@ -253,8 +239,8 @@ static int confirm(int sd, const struct lset *set, const int *s)
 
 /*
  * One Add of a set into nsfd: *floor_ns the kernel work alone (the visit,
- * the sockets, the listeners), *full_ns with the netlink sockets made in
- * the visit, the confirm (ambient), the lo check and the ack. The listeners
+ * the sockets, the listeners), *full_ns with the sock_diag socket made in
+ * the visit and the confirm (ambient), the lo check and the ack. The listeners
  * stay open (kept[0..set->n-1]) as the daemon keeps them.
  */
 static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer, int *kept,
@@ -262,7 +248,7 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 {
 	static const char ack[2] = { 0x0a, 0x00 };
 	int64_t t0, ta, tb, t1;
-	int k, nl, sd = -1;
+	int k, sd = -1;
 
 	t0 = now_ns();
 	if (setns(nsfd, CLONE_NEWNET) < 0)
@@ -270,7 +256,6 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 	for (k = 0; k < set->n; k++)
 		kept[k] = socket(set->l[k].family, set->l[k].type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ta = now_ns();
-	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (set->confirm)
 		sd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
 	tb = now_ns();
@@ -284,10 +269,9 @@ static int one_add(const struct lset *set, int nsfd, int home, int ep, int peer,
 		}
 	t1 = now_ns();
 	*floor_ns = t1 - t0 - (tb - ta);
-	if ((set->confirm && (sd < 0 || confirm(sd, set, kept) < 0 || close(sd) < 0)) || nl < 0 ||
-	    lo_query(nl) < 0 || close(nl) < 0 ||
-	    send(peer, ack, sizeof(ack), MSG_DONTWAIT) != (ssize_t)sizeof(ack)) {
-		perror("add-floor: confirm, lo query or ack");
+	if ((set->confirm && (sd < 0 || confirm(sd, set, kept) < 0 || close(sd) < 0)) ||
+	    lo_check(kept[0]) < 0 || send(peer, ack, sizeof(ack), MSG_DONTWAIT) != (ssize_t)sizeof(ack)) {
+		perror("add-floor: confirm, lo check or ack");
 		return -1;
 	}
 	*full_ns = now_ns() - t0;
@@ -376,6 +360,9 @@ static int serve(const char *path)
 			perror("add-floor --serve");
 			return 1;
 		}
+		/* its own Add, timed as the daemon's histogram times one: the bench reads these */
+		printf("serve-add us %.1f\n", (double)full / 1e3);
+		fflush(stdout);
 		while (recv(c, b, sizeof(b), 0) > 0)
 			;
 		close(c);

@@ -67,7 +67,9 @@ would use instead (the peer), also measured in the same run:
      (the daemon's own clock), percentiles interpolated linearly within the
      histogram's buckets. Target (walk-thru set): p50 <= 50 us, p99 <= 150 us,
      beside the floor: the kernel work alone in a tight loop (add-floor.c)
-     with the lo check and the ack; the ambient set (--profile ambient)
+     with the lo check and the ack, and the same work timed inside
+     add-floor --serve during section 1's handoff floor (one-shot clients,
+     as the daemon's histogram sees them); the ambient set (--profile ambient)
      <= 2x the walk-thru set, beside the same ratio of the two sets' kernel
      work (add-floor --sets: alternate netns, the confirm included).
   3  snapshot: 'cni-emulator agent' restores $SNAP_PODS pods from a state file and
@@ -608,6 +610,13 @@ handoff_floor() {
 	stop_pids "$pid"
 	forget "$pid"
 }
+# serve_q Q: the Q quantile (nearest rank, us) of add-floor --serve's own Adds in
+# the handoff floor's series, its first WARMUP_RUNS left out (the daemon's series
+# follows a warm-up of as many adds)
+serve_q() {
+	awk -v w="$WARMUP_RUNS" '$1 == "serve-add" && ++n > w { print $3 }' "$TMP/hf-serve.log" | sort -n |
+		awk -v q="$1" '{ v[NR] = $1 } END { if (!NR) { print "nan"; exit } r = int(NR * q + 0.999999); print v[r < 1 ? 1 : r] }'
+}
 wait_sock() { local i; for ((i = 0; i < 100; i++)); do [[ -S $1 ]] && return 0; sleep 0.05; done; fail "no socket $1"; }
 
 # field FILE LINEKEY NAME: the value after NAME on the line starting with LINEKEY
@@ -638,7 +647,7 @@ if want 1; then
 	d=$TMP/h-walkthru.d
 	p50=$(hq "$d" 0.5) p99=$(hq "$d" 0.99)
 	say "the kernel work of a walk-thru Add alone (setns, 3 sockets, setns, options, bind, listen, epoll_ctl), back to back in fresh netns;"
-	say "then with what the issue also asks for each Add: the rtnetlink lo check and the ack to a client blocked reading it:"
+	say "then with what the issue also asks for each Add: the lo check (SIOCGIFFLAGS through a listener, as the daemon) and the ack to a client blocked reading it:"
 	mkns "${PFX}k" "$HANDOFF_RUNS"
 	settle
 	cmd_note "$BIN/add-floor" "$NSDIR" "${PFX}k" "$HANDOFF_RUNS"
@@ -653,6 +662,10 @@ if want 1; then
 	row 2 add_kernel_floor_p50_us "Add's kernel work alone, p50 (tight loop)" "$(field "$TMP/add-floor.out" add-floor p50_us)" us "-" info
 	row 2 add_required_p50_us "+ lo check + ack to a waiting peer, p50" "$(field "$TMP/add-floor.out" add-required p50_us)" us "-" info
 	row 2 add_required_p99_us "+ lo check + ack to a waiting peer, p99" "$(field "$TMP/add-floor.out" add-required p99_us)" us "-" info
+	say "the same work timed inside add-floor --serve during row 1's handoff floor: one Add per one-shot client, woken cold as the daemon is, the client exiting after the ack (fd received -> ack sent, as the histogram):"
+	say "  serve-add n $(awk -v w="$WARMUP_RUNS" '$1 == "serve-add" && ++n > w' "$TMP/hf-serve.log" | wc -l) p50_us $(serve_q 0.5) p99_us $(serve_q 0.99)"
+	row 2 add_serve_floor_p50_us "same, one-shot clients (--serve inside), p50" "$(serve_q 0.5)" us "-" info
+	row 2 add_serve_floor_p99_us "same, one-shot clients (--serve inside), p99" "$(serve_q 0.99)" us "-" info
 fi
 if want 2; then
 	section "2. Daemon-side Add handling, ambient set (--profile ambient)"
