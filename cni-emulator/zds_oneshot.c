@@ -90,11 +90,23 @@ static int recv_step(struct zconn *c, const char *what, size_t *len, struct ze_e
 	return 0;
 }
 
-/* Connects (the daemon's hello is not read yet): 0, or -errno with why in *e. */
-int zconn_connect(struct zconn *c, struct ze_err *e)
+/*
+ * EACCES, with who may connect: its own function (never inlined), so that
+ * the hint's 4 KiB is no part of every connect's stack (issue 18: each
+ * stack page below what exec() touched is a page fault for a one-shot add).
+ */
+static __attribute__((noinline, cold)) int connect_eacces(struct zconn *c, struct ze_err *e)
 {
 	char hint[4400];
 
+	guard_explain_eacces(c->path, hint, sizeof(hint));
+	return ze_fail(e, -EACCES, "%sconnect to %s: %s%s", c->pfx, c->path, strerror(EACCES),
+		       hint);
+}
+
+/* Connects (the daemon's hello is not read yet): 0, or -errno with why in *e. */
+int zconn_connect(struct zconn *c, struct ze_err *e)
+{
 	c->sock = uds_connect(c->path);
 	if (c->sock < 0) {
 		int err = -c->sock;
@@ -105,11 +117,8 @@ int zconn_connect(struct zconn *c, struct ze_err *e)
 		if (err == EPROTOTYPE)
 			return ze_fail(e, -err, "%sconnect to %s: not a ZDS (SOCK_SEQPACKET) socket", c->pfx,
 				       c->path);
-		if (err == EACCES) {
-			guard_explain_eacces(c->path, hint, sizeof(hint));
-			return ze_fail(e, -err, "%sconnect to %s: %s%s", c->pfx, c->path, strerror(err),
-				       hint);
-		}
+		if (err == EACCES)
+			return connect_eacces(c, e);
 		return ze_fail(e, -err, "%sconnect to %s: %s", c->pfx, c->path, strerror(err));
 	}
 	return 0;
