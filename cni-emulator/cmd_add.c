@@ -60,57 +60,81 @@ static void warn_lo_down(const struct pod *p, const struct lo_probe *lo)
 			"are unreachable (fix: ip -n %s link set lo up)", p->where, p->where);
 }
 
+/*
+ * Why an add failed, kept off cmd_add()'s stack: 17 KiB there put every
+ * call below it on stack pages exec() had not touched, each one a page
+ * fault (3 of a plain add's, about 2 us each on the bench VM: issue 18).
+ * Written only on failure; one add per process.
+ */
+static struct {
+	struct ze_err e;
+	char why[8192];
+	char q[1100];
+} add_fail;
+
+/*
+ * --redirect, in istio-cni's order: the rules are in place before ztunnel
+ * hears of the pod; connected first, so the daemon's pid (its netns) is
+ * known before any rule is written. 0, or 1 with the reason printed.
+ */
+static int add_rules(struct zconn *c, const struct pod *p, const struct opts *o,
+		     struct rd_state *added)
+{
+	char *why = add_fail.why;
+	struct ze_err *e = &add_fail.e;
+	int ret;
+
+	ret = pod_refuse_host(p, guard_peer_pid(c->sock), o->given & OPT_ALLOW_HOST, e) ?
+		      cli_err("%s", e->msg) : 0;
+	if (!ret && (c->sigfd = guard_signals()) < 0)
+		ret = cli_err("blocking signals: %s", strerror(-c->sigfd));
+	if (!ret && (ret = rd_apply(p->nsfd, o->variant, o->dns_capture, added, why,
+				    sizeof(add_fail.why))))
+		ret = cli_err("%s: installing the %s rules: %s%s", p->where,
+			      rd_variant_name(o->variant), why, perm_hint(ret));
+	if (ret) {
+		guard_end(c->sigfd);
+		return 1;
+	}
+	print_rules_applied("", p->where, p->nsfd, o, added);
+	return 0;
+}
+
 int cmd_add(const char *socket_path, const char *spec, const struct opts *o)
 {
 	struct zconn c = { .sock = -1, .path = socket_path, .timeout_ms = o->timeout_ms, .pfx = "",
 			   .sigfd = -1 };
-	char why[8192], q[1100];
+	struct ze_err *e = &add_fail.e;
 	struct rd_state added = { 0 };
 	bool redirect = o->given & OPT_REDIRECT;
 	struct zds_str nack;
-	struct ze_err e;
 	struct lo_probe lo = { .up = -1 };
 	struct pod p;
 	int ret, signo;
 
-	if (pod_prepare(&p, spec, o, NULL, why, sizeof(why)))
-		return cli_err("%s", why);
+	if (pod_prepare(&p, spec, o, NULL, add_fail.why, sizeof(add_fail.why)))
+		return cli_err("%s", add_fail.why);
 	lo.nsfd = p.nsfd;
 	c.while_waiting = probe_lo;
 	c.wait_arg = &lo;
-	/* connected first: the daemon's pid (its netns) is known before any rule is written */
-	if (zconn_connect(&c, &e)) {
+	ret = zconn_connect(&c, e) ? cli_err("%s", e->msg) : 0;
+	if (!ret && redirect && add_rules(&c, &p, o, &added))
+		ret = 1;
+	if (ret) {
+		zconn_close(&c);
 		close(p.nsfd);
-		return cli_err("%s", e.msg);
+		return 1;
 	}
-	/* istio-cni's order: the rules are in place before ztunnel hears of the pod */
-	if (redirect) {
-		ret = pod_refuse_host(&p, guard_peer_pid(c.sock), o->given & OPT_ALLOW_HOST, &e) ?
-			      cli_err("%s", e.msg) : 0;
-		if (!ret && (c.sigfd = guard_signals()) < 0)
-			ret = cli_err("blocking signals: %s", strerror(-c.sigfd));
-		if (!ret && (ret = rd_apply(p.nsfd, o->variant, o->dns_capture, &added, why,
-					    sizeof(why))))
-			ret = cli_err("%s: installing the %s rules: %s%s", p.where,
-				      rd_variant_name(o->variant), why, perm_hint(ret));
-		if (ret) {
-			guard_end(c.sigfd);
-			zconn_close(&c);
-			close(p.nsfd);
-			return 1;
-		}
-		print_rules_applied("", p.where, p.nsfd, o, &added);
-	}
-	ret = zconn_hello(&c, &e) ? CALL_NOT_SENT : 0;
+	ret = zconn_hello(&c, e) ? CALL_NOT_SENT : 0;
 	if (!ret && redirect)
 		warn_walkthru(&c);
 	if (!ret)
-		ret = zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack, &e);
+		ret = zconn_call(&c, p.msg, p.len, p.nsfd, "add request", &nack, e);
 	if (ret < 0)
-		cli_err("%s", e.msg);
+		cli_err("%s", e->msg);
 	else if (ret == CALL_NACK)
-		cli_err("pod %s: %.*s", log_quote(q, sizeof(q), p.uid, strlen(p.uid)), (int)nack.len,
-			nack.p);
+		cli_err("pod %s: %.*s", log_quote(add_fail.q, sizeof(add_fail.q), p.uid,
+						  strlen(p.uid)), (int)nack.len, nack.p);
 	else if (ret == 0)
 		printf("listeners ready\n");
 	if (ret == 0)

@@ -403,8 +403,25 @@ static void check_options(const struct verb *v, const struct opts *o)
 		cli_usage_error("empty --netns");
 }
 
+/*
+ * Does any argument look like an option ("-" alone is an operand)? Without
+ * one, getopt_long() would return -1 at once with optind 1, so a plain
+ * 'add SOCKET NETNS' skips it: its code and its getenv("POSIXLY_CORRECT")
+ * were two or three page faults of a one-shot add (issue 18).
+ */
+static bool has_options(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1])
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
+	static char out_buf[BUFSIZ];
 	struct opts o = {
 		.namespace_ = "default",
 		.service_account = "default",
@@ -414,6 +431,7 @@ int main(int argc, char **argv)
 		.dns_capture = true,
 	};
 	const struct verb *v = &verbs[0];
+	bool any_option = has_options(argc, argv);
 	char **pos, why[512];
 	int c, npos;
 	size_t i;
@@ -427,7 +445,7 @@ int main(int argc, char **argv)
 		return agent_main(argc - 1, argv + 1);
 	if (argc > 1 && (!strcmp(argv[1], "enroll") || !strcmp(argv[1], "unenroll")))
 		return cmd_enroll_main(argc - 1, argv + 1, !strcmp(argv[1], "unenroll"));
-	while ((c = getopt_long(argc, argv, "u:N:s:at:hV", long_opts, NULL)) != -1)
+	while (any_option && (c = getopt_long(argc, argv, "u:N:s:at:hV", long_opts, NULL)) != -1)
 		if (parse_option(c, &o))
 			return cli_close_stdout();	/* --help, --version: written, or 1 */
 	pos = argv + optind;
@@ -446,7 +464,12 @@ int main(int argc, char **argv)
 	    socket_arg_problem(pos[0], npos > 1 ? pos[1] : NULL, pos != argv + optind, why,
 			       sizeof(why)))
 		cli_usage_error("%s", why);
-	/* live output when a sync of many pods runs into a pipe */
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	/*
+	 * Live output when a sync of many pods runs into a pipe. The buffer is
+	 * ours: stdio would malloc() one, and a plain add uses no heap
+	 * otherwise (its first use costs brk() twice, getrandom(), an fstat()
+	 * of stdout and two page faults: issue 18).
+	 */
+	setvbuf(stdout, out_buf, _IOLBF, sizeof(out_buf));
 	return v->fn(pos, npos, &o);
 }

@@ -23,6 +23,11 @@
 /*
  * Waits up to the step's timeout for events on the socket, or for a signal
  * when c->sigfd is set: 0 ready, -ETIMEDOUT, -EINTR with c->signo set.
+ * Without a signalfd it is one poll(): the one-shot verbs install no signal
+ * handler, so nothing cuts the wait short (a stop and continue restarts it
+ * with the time left) and the clock is never read. A one-shot add's first
+ * clock read was a page fault (the vDSO's data page) and a libc page more,
+ * for nothing (issue 18).
  */
 static int zconn_wait(struct zconn *c, short events)
 {
@@ -31,8 +36,10 @@ static int zconn_wait(struct zconn *c, short events)
 	long left;
 	int n;
 
-	if (c->sigfd < 0)
-		return 0;	/* uds_*_timeout() wait on their own */
+	if (c->sigfd < 0) {
+		n = poll(pf, 1, c->timeout_ms);
+		return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -58,7 +65,7 @@ static int recv_step(struct zconn *c, const char *what, size_t *len, struct ze_e
 	int ret = zconn_wait(c, POLLIN);
 
 	if (!ret)
-		ret = uds_recv_timeout(c->sock, c->buf, ZDS_MAX_MSG, c->timeout_ms, &m);
+		ret = fdpass_recv(c->sock, c->buf, ZDS_MAX_MSG, MSG_DONTWAIT, &m);
 	if (ret == -EINTR)
 		return ze_fail(e, ret, "%s%s: interrupted by %s while waiting for the %s", c->pfx,
 			       c->path, strsignal(c->signo), what);
@@ -90,11 +97,23 @@ static int recv_step(struct zconn *c, const char *what, size_t *len, struct ze_e
 	return 0;
 }
 
-/* Connects (the daemon's hello is not read yet): 0, or -errno with why in *e. */
-int zconn_connect(struct zconn *c, struct ze_err *e)
+/*
+ * EACCES, with who may connect: its own function (never inlined), so that
+ * the hint's 4 KiB is no part of every connect's stack (issue 18: each
+ * stack page below what exec() touched is a page fault for a one-shot add).
+ */
+static __attribute__((noinline, cold)) int connect_eacces(struct zconn *c, struct ze_err *e)
 {
 	char hint[4400];
 
+	guard_explain_eacces(c->path, hint, sizeof(hint));
+	return ze_fail(e, -EACCES, "%sconnect to %s: %s%s", c->pfx, c->path, strerror(EACCES),
+		       hint);
+}
+
+/* Connects (the daemon's hello is not read yet): 0, or -errno with why in *e. */
+int zconn_connect(struct zconn *c, struct ze_err *e)
+{
 	c->sock = uds_connect(c->path);
 	if (c->sock < 0) {
 		int err = -c->sock;
@@ -105,11 +124,8 @@ int zconn_connect(struct zconn *c, struct ze_err *e)
 		if (err == EPROTOTYPE)
 			return ze_fail(e, -err, "%sconnect to %s: not a ZDS (SOCK_SEQPACKET) socket", c->pfx,
 				       c->path);
-		if (err == EACCES) {
-			guard_explain_eacces(c->path, hint, sizeof(hint));
-			return ze_fail(e, -err, "%sconnect to %s: %s%s", c->pfx, c->path, strerror(err),
-				       hint);
-		}
+		if (err == EACCES)
+			return connect_eacces(c, e);
 		return ze_fail(e, -err, "%sconnect to %s: %s", c->pfx, c->path, strerror(err));
 	}
 	return 0;
@@ -195,10 +211,15 @@ int zconn_call(struct zconn *c, const uint8_t *msg, size_t len, int nsfd, const 
 	struct zds_response resp;
 	const char *why = NULL;
 	size_t n;
-	int ret = zconn_wait(c, POLLOUT);
+	/*
+	 * The socket has room for a request: the wait is for one that does not
+	 * (a syscall less), or for a signal that came before it was sent (--redirect).
+	 */
+	int ret = c->sigfd < 0 ? fdpass_send(c->sock, msg, len, &nsfd, nsfd >= 0, MSG_DONTWAIT) :
+				 -EAGAIN;
 
-	if (!ret)
-		ret = uds_send_timeout(c->sock, msg, len, &nsfd, nsfd >= 0, c->timeout_ms);
+	if (ret == -EAGAIN && !(ret = zconn_wait(c, POLLOUT)))
+		ret = fdpass_send(c->sock, msg, len, &nsfd, nsfd >= 0, MSG_DONTWAIT);
 	if (ret == -EINTR) {
 		ze_fail(e, ret, "%s%s: interrupted by %s before the %s was sent", c->pfx, c->path,
 			strsignal(c->signo), what);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,15 +68,19 @@ void cli_usage_error(const char *fmt, ...)
 
 int cli_guard_stdio(void)
 {
+	/* one poll() finds the closed ones (POLLNVAL), not an fcntl() each (issue 18) */
+	struct pollfd p[3] = { { .fd = 0 }, { .fd = 1 }, { .fd = 2 } };
 	bool closed[3];
 	int fd, nfd, flags;
 
+	if (poll(p, 3, 0) < 0)
+		return -errno;
 	/*
 	 * In order 0, 1, 2: open() returns the lowest free descriptor, so each
 	 * /dev/null lands exactly on the gap being filled.
 	 */
 	for (fd = 0; fd < 3; fd++) {
-		closed[fd] = fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+		closed[fd] = p[fd].revents & POLLNVAL;
 		if (!closed[fd])
 			continue;
 		nfd = open("/dev/null", O_RDWR);
@@ -86,7 +91,9 @@ int cli_guard_stdio(void)
 			return -EBADF;
 		}
 	}
-	stdout_was_closed = closed[1];
+	/* set only when true: a plain run writes nothing there (a page fault less: issue 18) */
+	if (closed[1])
+		stdout_was_closed = true;
 	flags = fcntl(STDOUT_FILENO, F_GETFL);
 	if (closed[2])
 		return 0;	/* nowhere to warn */
