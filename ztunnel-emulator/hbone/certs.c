@@ -101,11 +101,6 @@ void hcert_put(struct hcert *c)
 	}
 }
 
-struct ca_leaf *hcert_leaf(const struct hcert *c)
-{
-	return c ? c->leaf : NULL;
-}
-
 struct ca_leaf *hcert_issue(const struct ca *ca, struct hcert *c, char *why, size_t cap)
 {
 	if (!c->leaf)

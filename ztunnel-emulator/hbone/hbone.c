@@ -6,6 +6,7 @@
  * 15008's accepted connections handed to conn.c, the keepalive timer, and
  * the certificates in config_dump. Never enters a netns. Interface: hbone.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,11 @@ static void issue(struct hbone *hb, struct pod *p)
 {
 	struct hbone_pod *hp = p->hbone;
 	char id[SPIFFE_MAX], why[256];
+	int ret = ca_identity(&hb->ca, p->namespace_, p->service_account, id, sizeof(id));
 
-	if (ca_identity(&hb->ca, p->namespace_, p->service_account, id, sizeof(id))) {
-		no_cert(p, "namespace or service account cannot be part of a SPIFFE identity");
+	if (ret) {
+		no_cert(p, ret == -EINVAL ? "namespace or service account cannot be part of a SPIFFE identity" :
+					    "its SPIFFE identity is too long");
 		return;
 	}
 	hp->cert = hcert_get(&hb->certs, id);

@@ -138,8 +138,8 @@ struct hstream {
 /* What HBONE keeps per pod (struct pod's hbone). */
 #define POD_MAX_ADDRS 8
 struct hbone_pod {
-	struct ca_leaf *leaf;	/* cert's: NULL when not issued yet (on hbone->due), or issuing failed */
-	struct hcert *cert;	/* its identity's, held (NULL: an identity SPIFFE cannot carry) */
+	struct ca_leaf *leaf;	/* cert's; NULL: not issued yet (on hbone->due), or failed */
+	struct hcert *cert;	/* its identity's, held; NULL: none (not looked up yet, or failed) */
 	struct pod *pod;
 	struct list_node due;	/* on hbone->due until issued; next NULL when off it */
 	struct sockaddr_storage addrs[POD_MAX_ADDRS];	/* its interfaces' addresses */
@@ -166,7 +166,6 @@ static inline const char *pod_identity(const struct pod *p)
  */
 struct hcert *hcert_get(struct hcerts *t, const char *identity);
 void hcert_put(struct hcert *c);
-struct ca_leaf *hcert_leaf(const struct hcert *c);
 struct ca_leaf *hcert_issue(const struct ca *ca, struct hcert *c, char *why, size_t cap);
 
 /* conn.c */
