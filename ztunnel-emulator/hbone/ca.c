@@ -5,7 +5,7 @@
  * P-256 with SHA-256, an empty subject, one critical URI SAN
  * spiffe://TD/ns/NS/sa/SA, digitalSignature + keyEncipherment, serverAuth +
  * clientAuth, 24 h (SECRET_TTL's default). Never touches sockets or the
- * daemon. Interface: ca.h.
+ * daemon; which pods share a leaf is hbone/certs.c's. Interface: ca.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -272,26 +272,27 @@ static void leaf_facts(struct ca_leaf *l)
 		l->expiry = timegm(&tm);
 }
 
-struct ca_leaf *ca_issue(const struct ca *ca, const char *ns, const char *sa, char *why,
-			 size_t cap)
+int ca_identity(const struct ca *ca, const char *ns, const char *sa, char *buf, size_t cap)
 {
-	struct ca_leaf *l;
-
 	/* a walk-thru Add may carry no workload info: Kubernetes' defaults stand in */
 	ns = ns && *ns ? ns : "default";
 	sa = sa && *sa ? sa : "default";
-	if (!name_ok(ns) || !name_ok(sa)) {
-		ze_reason(why, cap, -EINVAL,
-			  "namespace or service account cannot be part of a SPIFFE identity");
-		return NULL;
-	}
-	l = calloc(1, sizeof(*l));
+	if (!name_ok(ns) || !name_ok(sa))
+		return -EINVAL;
+	if (snprintf(buf, cap, "spiffe://%s/ns/%s/sa/%s", ca->trust_domain, ns, sa) >= (int)cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+struct ca_leaf *ca_issue(const struct ca *ca, const char *identity, char *why, size_t cap)
+{
+	struct ca_leaf *l = calloc(1, sizeof(*l));
+
 	if (!l) {
 		ze_reason(why, cap, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	snprintf(l->identity, sizeof(l->identity), "spiffe://%s/ns/%s/sa/%s", ca->trust_domain, ns,
-		 sa);
+	snprintf(l->identity, sizeof(l->identity), "%s", identity);
 	l->key = EVP_EC_gen("P-256");
 	l->cert = l->key ? make_leaf(ca, l->key, l->identity) : NULL;
 	if (!l->cert) {

@@ -39,11 +39,12 @@ struct ca_leaf {
 int ca_open(struct ca *ca, const char *dir, const char *trust_domain, struct ze_err *e);
 void ca_close(struct ca *ca);
 /*
- * A new leaf for spiffe://TD/ns/NS/sa/SA ("default" for an empty NS or SA).
- * NULL with why filled (a name a SPIFFE path cannot carry, or OpenSSL failed).
+ * The identity spiffe://TD/ns/NS/sa/SA into buf ("default" for an empty NS
+ * or SA): 0, or -EINVAL for a name a SPIFFE path cannot carry.
  */
-struct ca_leaf *ca_issue(const struct ca *ca, const char *ns, const char *sa, char *why,
-			 size_t cap);
+int ca_identity(const struct ca *ca, const char *ns, const char *sa, char *buf, size_t cap);
+/* A new leaf (a new key) for identity (from ca_identity); NULL with why filled. */
+struct ca_leaf *ca_issue(const struct ca *ca, const char *identity, char *why, size_t cap);
 void ca_leaf_free(struct ca_leaf *l);
 /* The one SPIFFE URI SAN of a certificate into buf: 0, or -ENOENT. */
 int ca_spiffe_of(X509 *cert, char *buf, size_t cap);

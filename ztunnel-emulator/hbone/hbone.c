@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * HBONE's module state on the daemon: the CA opened at start, one
- * certificate per pod, issued in the loop turn of its Add but after the ack
- * (freed at Del), 15008's accepted
- * connections handed to conn.c, the keepalive timer, and the certificates
- * in config_dump. Never enters a netns. Interface: hbone.h.
+ * HBONE's module state on the daemon: the CA opened at start, each pod's
+ * certificate (its identity's, shared: certs.c), found or issued in the loop
+ * turn of its Add but after the ack (freed with the identity's last pod),
+ * 15008's accepted connections handed to conn.c, the keepalive timer, and
+ * the certificates in config_dump. Never enters a netns. Interface: hbone.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +19,37 @@
 #include "json.h"
 #include "log.h"
 
-/* A pod's certificate, or the warning saying why it has none. */
+static void no_cert(const struct pod *p, const char *why)
+{
+	char u[400];
+
+	log_line(LOG_WARN, T_EMU, "pod %s: no HBONE certificate, its 15008 refuses connections: %s",
+		 uid_text(u, sizeof(u), p->uid, p->uid_len), why);
+}
+
+/*
+ * A pod's certificate: its identity's, issued now by the identity's first
+ * pod (ztunnel keys certificates on the identity); or the warning.
+ */
 static void issue(struct hbone *hb, struct pod *p)
 {
-	char why[256], u[400];
+	struct hbone_pod *hp = p->hbone;
+	char id[SPIFFE_MAX], why[256];
+	int ret = ca_identity(&hb->ca, p->namespace_, p->service_account, id, sizeof(id));
 
-	p->hbone->leaf = ca_issue(&hb->ca, p->namespace_, p->service_account, why, sizeof(why));
-	if (!p->hbone->leaf)
-		log_line(LOG_WARN, T_EMU, "pod %s: no HBONE certificate, its 15008 refuses connections: %s",
-			 uid_text(u, sizeof(u), p->uid, p->uid_len), why);
+	if (ret) {
+		no_cert(p, ret == -EINVAL ? "namespace or service account cannot be part of a SPIFFE identity" :
+					    "its SPIFFE identity is too long");
+		return;
+	}
+	hp->cert = hcert_get(&hb->certs, id);
+	if (!hp->cert) {
+		no_cert(p, "out of memory");
+		return;
+	}
+	hp->leaf = hcert_issue(&hb->ca, hp->cert, why, sizeof(why));
+	if (!hp->leaf)
+		no_cert(p, why);
 }
 
 static void issue_due(struct hbone *hb)
@@ -84,13 +107,15 @@ int hbone_init(struct daemon *d, struct ze_err *e)
 void hbone_free(struct daemon *d)
 {
 	struct hbone *hb = d->hbone;
+	struct pod *p;
 
 	if (!hb)
 		return;
 	while (!list_empty(&hb->conns))
 		hconn_close(container_of(hb->conns.next, struct hconn, link), "shutting down");
-	while (!list_empty(&hb->due))	/* the pods outlive hb: they must not point into it */
-		list_del(hb->due.next);
+	/* the pods outlive hb: none may point into it (the due list, the certificates) */
+	for (p = d->pods.head; p; p = p->next)
+		hbone_pod_free(p);
 	SSL_CTX_free(hb->server);
 	SSL_CTX_free(hb->client);
 	ca_close(&hb->ca);
@@ -102,21 +127,19 @@ void hbone_free(struct daemon *d)
 }
 
 /*
- * The certificate is issued after the Add's ack, at the end of the same loop
- * turn (the timer), before anything else is served: a P-256 key and a
- * signature took ~460 us of the ambient Add, and ztunnel does not hold its
- * ack for a certificate either (it fetches them asynchronously).
+ * The certificate is looked up (and, for a new identity, issued) after the
+ * Add's ack, at the end of the same loop turn (the timer), before anything
+ * else is served: a P-256 key and a signature took ~460 us of the ambient
+ * Add, and ztunnel does not hold its ack for a certificate either (it
+ * fetches them asynchronously).
  */
 void hbone_pod_added(struct daemon *d, struct pod *p)
 {
-	char u[400];
-
 	if (!d->hbone || p->hbone)
 		return;
 	p->hbone = calloc(1, sizeof(*p->hbone));
 	if (!p->hbone) {
-		log_line(LOG_WARN, T_EMU, "pod %s: no HBONE certificate, its 15008 refuses connections: %s",
-			 uid_text(u, sizeof(u), p->uid, p->uid_len), "out of memory");
+		no_cert(p, "out of memory");
 		return;
 	}
 	p->hbone->pod = p;
@@ -145,7 +168,7 @@ void hbone_pod_free(struct pod *p)
 		return;
 	if (p->hbone->due.next)
 		list_del(&p->hbone->due);
-	ca_leaf_free(p->hbone->leaf);
+	hcert_put(p->hbone->cert);
 	free(p->hbone);
 	p->hbone = NULL;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hbone.c: HBONE's part of the daemon — the lab CA and per-pod
- * certificates, 15008's mutual-TLS HTTP/2 CONNECT server. The daemon sees
+ * hbone.c: HBONE's part of the daemon — the lab CA and the pods'
+ * certificates (one per identity), 15008's mutual-TLS HTTP/2 CONNECT server. The daemon sees
  * only this header and an opaque handle (layout.md rule 8).
  */
 #ifndef ZT_HBONE_H
@@ -24,9 +24,12 @@ struct pod;
 int hbone_init(struct daemon *d, struct ze_err *e);
 /* Closes every HBONE connection and frees the CA (daemon shutdown). */
 void hbone_free(struct daemon *d);
-/* An Add: the pod's certificate is issued (a failure is logged; 15008 then refuses). */
+/*
+ * An Add: the pod gets its identity's certificate after the ack, in the same
+ * loop turn, issued if new (a failure is logged; 15008 then refuses).
+ */
 void hbone_pod_added(struct daemon *d, struct pod *p);
-/* A Del or drain: the pod's HBONE connections close and its certificate goes. */
+/* A Del or drain: the pod's HBONE connections close (its identity's last pod: the certificate goes). */
 void hbone_pod_drain(struct daemon *d, struct pod *p);
 /* Frees what pod_free() finds still held. */
 void hbone_pod_free(struct pod *p);

@@ -41,6 +41,13 @@ struct tcp_series;
 #define H2_PONG_WITHIN_MS 20000
 #define TLS_HANDSHAKE_MS 10000	/* a handshake not done by then is dropped */
 
+/* certs.c: the certificates by identity (struct hcert is certs.c's) */
+struct hcert;
+struct hcerts {
+	struct hcert **b;	/* NULL when empty */
+	size_t nb, n;
+};
+
 struct hbone {
 	struct daemon *d;
 	size_t nstreams;	/* streams with a TCP side, counted against --max-relays */
@@ -51,6 +58,7 @@ struct hbone {
 	struct timespec timers_due;	/* keepalive.c: no deadline before this (none at all: */
 	bool timers_none;		/* timers_none); a new one lowers it (hconn_deadline) */
 	struct list_node due;		/* struct hbone_pod: certificates to issue this turn */
+	struct hcerts certs;		/* one per identity, shared by its pods */
 	struct tcp_series *series;	/* metrics.c */
 };
 
@@ -132,7 +140,8 @@ struct hstream {
 /* What HBONE keeps per pod (struct pod's hbone). */
 #define POD_MAX_ADDRS 8
 struct hbone_pod {
-	struct ca_leaf *leaf;	/* NULL: not issued yet (on hbone->due), or issuing failed */
+	struct ca_leaf *leaf;	/* cert's; NULL: not issued yet (on hbone->due), or failed */
+	struct hcert *cert;	/* its identity's, held; NULL: none (not looked up yet, or failed) */
 	struct pod *pod;
 	struct list_node due;	/* on hbone->due until issued; next NULL when off it */
 	struct sockaddr_storage addrs[POD_MAX_ADDRS];	/* its interfaces' addresses */
@@ -150,6 +159,16 @@ static inline const char *pod_identity(const struct pod *p)
 {
 	return p->hbone && p->hbone->leaf ? p->hbone->leaf->identity : "";
 }
+
+/*
+ * certs.c. hcert_get: identity's entry, one holder more (made without a
+ * leaf if new); NULL when out of memory. hcert_put: one holder less, the
+ * last frees it with its leaf (NULL: nothing). hcert_issue: the entry's
+ * leaf, issued now if it has none; NULL with why filled.
+ */
+struct hcert *hcert_get(struct hcerts *t, const char *identity);
+void hcert_put(struct hcert *c);
+struct ca_leaf *hcert_issue(const struct ca *ca, struct hcert *c, char *why, size_t cap);
 
 /* conn.c */
 void hconn_start_server(struct hbone *hb, struct pod *p, int fd);
