@@ -666,6 +666,10 @@ if want 1; then
 	say "  serve-add n $(awk -v w="$WARMUP_RUNS" '$1 == "serve-add" && ++n > w' "$TMP/hf-serve.log" | wc -l) p50_us $(serve_q 0.5) p99_us $(serve_q 0.99)"
 	row 2 add_serve_floor_p50_us "same, one-shot clients (--serve inside), p50" "$(serve_q 0.5)" us "-" info
 	row 2 add_serve_floor_p99_us "same, one-shot clients (--serve inside), p99" "$(serve_q 0.99)" us "-" info
+	# ours against the floor taken under the same clients (the tight loop's knows no cold wake-up)
+	sv50=$(calc "$p50 / $(serve_q 0.5)" 2) sv99=$(calc "$p99 / $(serve_q 0.99)" 2)
+	row 2 add_vs_serve_floor_p50 "daemon Add p50 / one-shot floor's p50" "$sv50" x "<= 1.1 (10 % of floor)" "$(met "$(fcmp "$sv50" '<=' 1.1)")"
+	row 2 add_vs_serve_floor_p99 "daemon Add p99 / one-shot floor's p99" "$sv99" x "<= 1.1 (10 % of floor)" "$(met "$(fcmp "$sv99" '<=' 1.1)")"
 fi
 if want 2; then
 	section "2. Daemon-side Add handling, ambient set (--profile ambient)"
