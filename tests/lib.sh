@@ -315,13 +315,15 @@ agent_peer_stop() {
 
 # ---- cni-emulator agent, started by a test
 
-# agent_start ZDS: the agent on ZDS, $CTL and $STATE, logging to $AG_LOG; sets
-# AG_PID once it logs that it listens (returns 1, with its log, if it does not)
-agent_starts() { grep -c "node agent listening" "$AG_LOG" || true; }
+# agent_start ZDS [OPTION...]: the agent on ZDS, $CTL and $STATE (and the
+# options), appending to $AG_LOG; sets AG_PID once it logs that it listens
+# (returns 1, with its log, if it does not)
+agent_starts() { cat "$AG_LOG" 2>/dev/null | grep -c "node agent listening" || true; }	# 0 before the log exists
 agent_start() {
-	local before
+	local before zds=$1
+	shift
 	before=$(agent_starts)
-	spawn "$CNI" agent --zds-socket "$1" --control-socket "$CTL" --state-file "$STATE" >>"$AG_LOG" 2>&1
+	spawn "$CNI" agent --zds-socket "$zds" --control-socket "$CTL" --state-file "$STATE" "$@" >>"$AG_LOG" 2>&1
 	AG_PID=$LAST_PID
 	wait_for 10 eval '[[ $(agent_starts) -gt '"$before"' ]]' || {
 		diag "the agent did not start; its log:" "$(tail -n 20 "$AG_LOG")"

@@ -12,11 +12,10 @@ PEER=$ZE_ROOT/tests/helpers/zds-ztunnel-peer.py
 ZSOCK=$T_DIR/zt.sock
 CTL=$T_DIR/ctl.sock
 AG_LOG=$T_DIR/agent.log
+STATE=$T_DIR/state.json
+WATCH=(--watch --watch-match "$T_PREFIX-w*" --redirect=redirect)
 
-spawn "$CNI" agent --zds-socket "$ZSOCK" --control-socket "$CTL" --state-file "$T_DIR/state.json" \
-	--watch --watch-match "$T_PREFIX-w*" --redirect=redirect >"$AG_LOG" 2>&1
-AG_PID=$LAST_PID
-check "the agent starts with --watch" wait_for 10 grep -q "node agent listening" "$AG_LOG"
+check "the agent starts with --watch" agent_start "$ZSOCK" "${WATCH[@]}"
 : >"$T_DIR/peer.log"
 spawn python3 "$PEER" "$ZSOCK" --log "$T_DIR/peer.log" --check-rules
 check "the fake ztunnel gets its (empty) snapshot" wait_for 10 grep -q '^snapshot_sent' "$T_DIR/peer.log"
@@ -108,9 +107,7 @@ ip netns del "$W3"
 ip netns del "$W2"	# un-enrolled, but a watched name that exists is enrolled again
 mk_netns w4
 W4=$NS
-spawn "$CNI" agent --zds-socket "$ZSOCK" --control-socket "$CTL" --state-file "$T_DIR/state.json" \
-	--watch --watch-match "$T_PREFIX-w*" --redirect=redirect >>"$AG_LOG" 2>&1
-check "the agent starts again" wait_for 10 eval '[[ $(grep -c "node agent listening" "$AG_LOG") == 2 ]]'
+check "the agent starts again" agent_start "$ZSOCK" "${WATCH[@]}"
 check "restart: a watched pod whose netns went while the agent was down is deleted" \
 	wait_for 10 eval "[[ \$(uids) == 'web-0 web-1 $W4' ]]"
 : >"$T_DIR/peer2.log"

@@ -13,19 +13,14 @@
 ZSOCK=$T_DIR/ztunnel.sock
 CTL=$T_DIR/pluginevent.sock
 AG_LOG=$T_DIR/agent.log
+STATE=$T_DIR/agent.state
 touch "$AG_LOG"
 ambient_caps_daemon
 
 # start_agent: the node agent (root in every mode: it only opens netns
 # files); in the --setcap mode the ztunnels run as nobody, who may connect.
 start_agent() {
-	local n
-	n=$(grep -c "node agent listening" "$AG_LOG" || true)
-	spawn "$CNI" agent --zds-socket "$ZSOCK" --control-socket "$CTL" --state-file "$T_DIR/agent.state" \
-		--watch --watch-match "$T_PREFIX-*" >>"$AG_LOG" 2>&1
-	AG_PID=$LAST_PID
-	wait_for 10 eval "[[ \$(grep -c 'node agent listening' \"\$AG_LOG\") -gt $n ]]" ||
-		diag "the agent did not start:" "$(cat "$AG_LOG")"
+	agent_start "$ZSOCK" --watch --watch-match "$T_PREFIX-*" || true
 	[[ -z ${ZE_TEST_SETCAP:-} ]] || chmod 666 "$ZSOCK"
 }
 
