@@ -316,14 +316,14 @@ void zds_out_release(struct zds_out *o)
 	o->len = 0;
 }
 
-/* Writes the head of the queue if it may go: 0, or the -errno of a failed write (not yet told). */
-static int write_head(struct zds_conn *c)
+/* Writes the head of the queue if it may go; a failed write ends the connection (on_close). */
+void zds_conn_pump(struct zds_conn *c)
 {
 	struct zds_out *o;
 	int ret;
 
 	if (c->ev.fd < 0 || c->sent || list_empty(&c->queue) || !c->hello_seen)
-		return 0;
+		return;
 	o = container_of(c->queue.next, struct zds_out, node);
 	ret = fdpass_send(c->ev.fd, o->buf, o->len, &o->fd, o->fd >= 0 ? 1 : 0,
 			  MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -333,23 +333,16 @@ static int write_head(struct zds_conn *c)
 			set_deadline(c);
 		c->writing = true;
 		want_write(c, true);
-		return 0;
+		return;
 	}
 	c->writing = false;
-	if (ret)
-		return ret;
+	if (ret) {
+		c->ops->on_close(c, ZDS_END_WRITE, strerror(-ret));
+		return;
+	}
 	want_write(c, false);
 	c->sent = true;
 	set_deadline(c);	/* for its Ack */
-	return 0;
-}
-
-void zds_conn_pump(struct zds_conn *c)
-{
-	int ret = write_head(c);
-
-	if (ret)
-		c->ops->on_close(c, ZDS_END_WRITE, strerror(-ret));
 }
 
 void zds_conn_send(struct zds_conn *c, struct zds_out *o)
