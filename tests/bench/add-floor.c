@@ -406,6 +406,8 @@ static int lockstep(const char *dir, const char *prefix, long n)
 	    setrlimit(RLIMIT_NOFILE, &rl) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return 1;
 	pid = fork();	/* first: the child does not inherit the agent side's netns fds */
+	if (pid < 0)
+		return 1;
 	if (pid == 0) {
 		close(sv[0]);
 		_exit(lockstep_serve(sv[1], n));
@@ -426,7 +428,7 @@ static int lockstep(const char *dir, const char *prefix, long n)
 		}
 	t1 = now_ns();
 	close(sv[0]);
-	if (pid < 0 || waitpid(pid, &st, 0) < 0 || st != 0)
+	if (waitpid(pid, &st, 0) < 0 || st != 0)
 		return 1;
 	printf("lockstep n %ld ms %.1f pods_per_s %.0f\n", n, (double)(t1 - t0) / 1e6,
 	       (double)n * 1e9 / (double)(t1 - t0));
