@@ -1600,7 +1600,10 @@ HIST_COLS=(handoff_ratio add_p50_us_walkthru add_p99_us_walkthru add_required_p5
 	snapshot_pods_per_s sync_pods_per_s scale_max_pods scale_rss_per_pod_bytes scale_p99_ratio
 	agent_fds_per_pod agent_rss_per_pod_bytes relay_pct_of_direct relay_vs_socat2 relay1_vs_socat
 	hbone_MiBps hbone_pct_of_relay hbone_setup_fresh_p50_us connect_hbone_p50_us
-	dns_fwd_qps dns_reg_qps dns_direct_qps dns_fwd_p50_us)
+	dns_fwd_qps dns_reg_qps dns_direct_qps dns_fwd_p50_us
+	add_p50_us_walkthru_preempt add_p99_us_walkthru_preempt add_vs_serve_floor_p50 add_vs_serve_floor_p99
+	add_ambient_ratio snapshot_vs_floor relay_vs_floor relay_cpu_vs_floor hbone_setup_fresh_vs_floor)
+# (columns are only ever added at the end: the file's older lines leave them empty)
 # history_line: one CSV line per full run (not --quick: its figures are not comparable)
 history_line() {
 	local hdr line k v
@@ -1611,6 +1614,10 @@ history_line() {
 	hdr="date,commit,kernel,cpus,load,sections,met,not_met$(printf ',%s' "${HIST_COLS[@]}")"
 	if [[ ! -s $HIST_OUT ]]; then
 		echo "$hdr" >"$HIST_OUT"
+	elif [[ $hdr == "$(head -n 1 "$HIST_OUT")",* ]]; then
+		# columns added since its last line: a new header, the older lines as they are
+		sed -i "1c\\$hdr" "$HIST_OUT"
+		echo "history: $(short "$HIST_OUT") has new columns at the end; its older lines leave them empty"
 	elif [[ $(head -n 1 "$HIST_OUT") != "$hdr" ]]; then
 		echo "history: $(short "$HIST_OUT") has other columns; not appended (move it aside to start a new one)" >&2
 		return 0
