@@ -92,6 +92,7 @@ like "$(cat "$ZT_LOG")" "Task 'workload proxy manager' complete (" "log: ztunnel
 is "$(listener_count "$A")" 3 "pod a has its three listeners"
 is "$(pod_uids)" "$A " "config_dump (the admin endpoint) lists pod a in the client role"
 is "$(metric workload_manager_active_proxy_count)" 1 "metrics: one active proxy"
+is "$(metric ztunnel_emulator_add_duration_seconds_count)" 1 "metrics: the Add is in the Add histogram in the client role too"
 add_a=$(zds_add_hex "$A" "$A" shop web)
 is "$(pc transcript 1)" "<0801,>$add_a,<0a00,>$(zds_keep_hex ghost),<0a00,>$ZDS_SNAPSHOT_HEX,<0a00" \
 	"wire: Hello, then exactly one Ack 0a00 per request, in order"
