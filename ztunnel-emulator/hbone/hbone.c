@@ -151,10 +151,14 @@ void hbone_pod_drain(struct daemon *d, struct pod *p)
 {
 	if (!d->hbone)
 		return;
-	hhome_close(&d->hbone->main, p, "pod drained");
-	/* its 15008's connections on relay threads: each thread closes them, then the pod goes */
+	/*
+	 * Its 15008's connections on relay threads first (each thread closes
+	 * them and acks, then the pod may go), while the client ends here are
+	 * still open: each side ends for the pod's drain, not for the other's EOF.
+	 */
 	if (p->hbone && __atomic_load_n(&p->hbone->away, __ATOMIC_ACQUIRE))
 		relay_pool_sync_pod(d, p, "pod drained");
+	hhome_close(&d->hbone->main, p, "pod drained");
 	hbone_pod_free(p);
 }
 
