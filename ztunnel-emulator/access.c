@@ -45,7 +45,7 @@ void access_pod_span(char *out, size_t cap, const struct daemon *d, const struct
 
 void access_new_id(char id[33])
 {
-	static unsigned seed;
+	static __thread unsigned seed;	/* HBONE streams start on relay threads too */
 	struct timespec ts;
 	int i;
 

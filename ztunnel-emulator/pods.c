@@ -136,7 +136,7 @@ int pod_insert(struct pod_table *t, struct pod *p)
 	if (t->head)
 		t->head->prev = p;
 	t->head = p;
-	t->count++;
+	__atomic_store_n(&t->count, t->count + 1, __ATOMIC_RELAXED);	/* read by relay threads */
 	return 0;
 }
 
@@ -163,7 +163,7 @@ void pod_remove(struct pod_table *t, struct pod *p)
 	if (p->next)
 		p->next->prev = p->prev;
 	p->prev = p->next = NULL;
-	t->count--;
+	__atomic_store_n(&t->count, t->count - 1, __ATOMIC_RELAXED);
 	/* a quarter full: half the buckets (no thrash, growing waits for full); kept if no memory */
 	if (t->nbuckets > MIN_BUCKETS && t->count < t->nbuckets / 4)
 		rehash(t, t->nbuckets / 2);

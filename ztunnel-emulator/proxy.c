@@ -43,6 +43,14 @@ static void return_home(struct daemon *d)
 	if (ret) {
 		log_line(LOG_ERROR, T_EMU, "failed to return to the daemon's own network namespace: %s; exiting",
 			 strerror(-ret));
+		/*
+		 * A relay thread (an HBONE stream's upstream socket) cannot stop the
+		 * main loop, and must not go on in the pod: it ends the daemon now.
+		 */
+		if (gettid() != getpid()) {
+			log_flush(1);
+			abort();
+		}
 		loop_fail(&d->loop, 1);
 	}
 }

@@ -75,8 +75,9 @@ void relay_retire(struct daemon *d, struct relay *r)
 	if (r->next)
 		r->next->prev = r->prev;
 	hbone_plain_end(r->series, r->up.bytes, r->down.bytes);
-	d->n_relays--;
-	r->pod->n_relays--;
+	/* one writer (this thread), read by relay threads' HBONE streams (relay_over_cap) */
+	__atomic_store_n(&d->n_relays, d->n_relays - 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->pod->n_relays, r->pod->n_relays - 1, __ATOMIC_RELAXED);
 }
 
 /* A relay that never reached a home: ended on the main thread. */
@@ -176,8 +177,10 @@ size_t relay_limits_init(struct daemon *d, size_t fd_limit, size_t fds_used)
 /* Why a new connection of this pod cannot be relayed, or NULL; HBONE streams count as relays. */
 const char *relay_over_cap(const struct daemon *d, const struct pod *p, char *buf, size_t cap)
 {
-	size_t room = relay_room(d, d->pods.count);
-	size_t pod_n = p->n_relays + hbone_streams(d, p), all = d->n_relays + hbone_streams(d, NULL);
+	/* HBONE streams on relay threads ask too: the main thread's counts are read atomically */
+	size_t pods = __atomic_load_n(&d->pods.count, __ATOMIC_RELAXED), room = relay_room(d, pods);
+	size_t pod_n = __atomic_load_n(&p->n_relays, __ATOMIC_RELAXED) + hbone_streams(d, p);
+	size_t all = __atomic_load_n(&d->n_relays, __ATOMIC_RELAXED) + hbone_streams(d, NULL);
 
 	if (pod_n >= d->cfg.max_relays_per_pod)
 		snprintf(buf, cap, "%zu relays for this pod (see --max-relays-per-pod)", pod_n);
@@ -185,7 +188,7 @@ const char *relay_over_cap(const struct daemon *d, const struct pod *p, char *bu
 		snprintf(buf, cap, "%zu relays in all (see --max-relays)", all);
 	else if (all >= room)
 		snprintf(buf, cap, "the open-file limit %zu leaves room for %zu relays next to %zu pods",
-			 d->fd_limit, room, d->pods.count);
+			 d->fd_limit, room, pods);
 	else
 		return NULL;
 	return buf;
@@ -228,8 +231,8 @@ void relay_start(struct daemon *d, struct listener *l, int client_fd)
 	if (r->next)
 		r->next->prev = r;
 	r->pod->relays = r;
-	d->n_relays++;
-	r->pod->n_relays++;
+	__atomic_store_n(&d->n_relays, d->n_relays + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->pod->n_relays, r->pod->n_relays + 1, __ATOMIC_RELAXED);
 }
 
 /* The accepted connections still to start (each home times out its own relays). */

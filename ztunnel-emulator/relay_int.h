@@ -25,6 +25,7 @@
 
 #include "daemon.h"
 #include "loop.h"
+#include "relay_pool.h"
 
 struct relay_end {
 	struct loop_src ev;
@@ -79,6 +80,7 @@ struct relay_home {
 	/* the relay ended (off the home's queues): close it and give it back to the main thread */
 	void (*ended)(struct relay_home *h, struct relay *r, const char *error, bool rst);
 	void *ctx;
+	struct home_guest guest;	/* another module's state on this loop (relay_pool.h) */
 };
 
 /* relay_io.c, on the home's thread */
@@ -108,8 +110,6 @@ struct relay_pool;
  * main home cannot be made: then -errno.
  */
 int relay_pool_setup(struct daemon *d);
-/* The home a newly connecting relay goes to: the least loaded. */
-struct relay_home *relay_pool_pick(struct daemon *d);
 /* Hands r (connect in flight) to h, on h's thread. */
 void relay_pool_hand(struct daemon *d, struct relay_home *h, struct relay *r);
 /* Ends every relay of p wherever it runs; returns once all are retired. */

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct inbox {
 	pthread_mutex_t mu;
 	int efd;		/* readable while something was posted */
 	struct relay *head, *tail;	/* to adopt (to a thread), ended (to main) */
+	struct home_call *calls, *calls_tail;	/* to a thread: work to run there */
 	const struct pod *close_pod;	/* to a thread: end this pod's relays */
 	char close_why[128];
 	bool close_req, stop;
@@ -163,11 +165,14 @@ static void worker_wake(struct loop_src *src, uint32_t events)
 	struct relay_worker *w = src->ctx;
 	const struct pod *close_pod = NULL;
 	char why[sizeof(w->in.close_why)];
+	struct home_call *call, *cnext;
 	struct relay *r, *next;
 	bool stop;
 
 	(void)events;
 	r = inbox_lock_take(&w->in);
+	call = w->in.calls;
+	w->in.calls = w->in.calls_tail = NULL;
 	if (w->in.close_req) {
 		close_pod = w->in.close_pod;
 		memcpy(why, w->in.close_why, sizeof(why));
@@ -180,8 +185,14 @@ static void worker_wake(struct loop_src *src, uint32_t events)
 		next = r->msg_next;
 		relay_home_adopt(&w->home, r);
 	}
+	for (; call; call = cnext) {
+		cnext = call->msg_next;
+		call->fn(call, &w->home);
+	}
 	if (close_pod) {
 		relay_home_close_pod(&w->home, close_pod, why);
+		if (w->home.guest.close_pod)
+			w->home.guest.close_pod(w->home.guest.ctx, close_pod, why);
 		loop_defer_free(&w->loop, &w->ack, post_ack);
 	}
 	if (stop)
@@ -197,6 +208,8 @@ static void *worker_main(void *arg)
 		;
 	if (ret < 0)
 		log_line(LOG_ERROR, T_EMU, "relay thread: epoll_wait: %s", strerror(-ret));
+	if (w->home.guest.stop)
+		w->home.guest.stop(w->home.guest.ctx);
 	loop_run_deferred(&w->loop);
 	return NULL;
 }
@@ -293,19 +306,23 @@ static void ask_close(struct relay_worker *w, const struct pod *p, const char *w
 
 void relay_pool_close_pod(struct daemon *d, struct pod *p, const char *why)
 {
+	relay_home_close_pod(&d->relay_pool->main, p, why);
+	if (p->relays)
+		relay_pool_sync_pod(d, p, why);
+}
+
+void relay_pool_sync_pod(struct daemon *d, struct pod *p, const char *why)
+{
 	struct relay_pool *pool = d->relay_pool;
 	struct pollfd pfd;
 	unsigned i, acks = 0;
 
-	relay_home_close_pod(&pool->main, p, why);
-	if (!p->relays)
-		return;
 	for (i = 0; i < pool->running; i++)
 		ask_close(&pool->w[i], p, why);
 	pfd.fd = pool->in.efd;
 	pfd.events = POLLIN;
 	/* a thread is never blocked on this one: each answers within its current turn */
-	for (;;) {
+	while (pool->running) {
 		acks += main_drain(pool);
 		if (acks >= pool->running)
 			break;
@@ -318,6 +335,46 @@ void relay_pool_close_pod(struct daemon *d, struct pod *p, const char *why)
 		log_flush(1);
 		abort();
 	}
+}
+
+int relay_home_is_main(const struct daemon *d, const struct relay_home *h)
+{
+	return h == &d->relay_pool->main;
+}
+
+struct loop *relay_home_loop(struct relay_home *h)
+{
+	return h->loop;
+}
+
+struct home_guest *relay_home_guest(struct relay_home *h)
+{
+	return &h->guest;
+}
+
+void relay_home_load(struct relay_home *h, int delta)
+{
+	__atomic_add_fetch(&h->count, (size_t)(ptrdiff_t)delta, __ATOMIC_RELAXED);
+}
+
+void relay_pool_call(struct daemon *d, struct relay_home *h, struct home_call *call)
+{
+	struct inbox *in;
+
+	if (relay_home_is_main(d, h)) {
+		call->fn(call, h);
+		return;
+	}
+	in = &container_of(h, struct relay_worker, home)->in;
+	pthread_mutex_lock(&in->mu);
+	call->msg_next = NULL;
+	if (in->calls_tail)
+		in->calls_tail->msg_next = call;
+	else
+		in->calls = call;
+	in->calls_tail = call;
+	pthread_mutex_unlock(&in->mu);
+	inbox_wake(in);
 }
 
 static int worker_init(struct relay_pool *pool, struct relay_worker *w)

@@ -23,13 +23,11 @@
 #include "sockaddr.h"
 #include "sockdiag.h"
 
-static struct log_limit fail_limit = LOG_LIMIT_INIT(10, 5);
-
 static void watch(struct hconn *c, uint32_t events)
 {
 	if (c->ev.fd < 0 || c->events == events)
 		return;
-	loop_modify(&c->hb->d->loop, &c->ev, events);
+	loop_modify(c->home->loop, &c->ev, events);
 	c->events = events;
 }
 
@@ -69,7 +67,7 @@ void hconn_close(struct hconn *c, const char *why)
 	if (why && c->state == HC_TLS && !c->client) {
 		sd_format_addr(&c->remote, src, sizeof(src));
 		sd_format_addr(&c->local, dst, sizeof(dst));
-		log_limited(&fail_limit, LOG_WARN, "access",
+		log_limited(&c->home->fail_limit, LOG_WARN, "access",
 			    "connection failed src.addr=%s dst.addr=%s direction=\"inbound\" error=\"%s\"",
 			    src, dst, why);
 	}
@@ -95,7 +93,8 @@ void hconn_close(struct hconn *c, const char *why)
 	close(c->ev.fd);
 	c->ev.fd = -1;
 	list_del(&c->link);
-	loop_defer_free(&c->hb->d->loop, &c->dead, free_conn);
+	loop_defer_free(c->home->loop, &c->dead, free_conn);
+	hhome_left(c);	/* last: a Del may free the pod from here on */
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------ */
@@ -149,7 +148,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 
 	if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
 		c->ping_out = false;
-		hconn_deadline(c->hb, &c->next_ping);	/* due before the PONG's deadline was */
+		hconn_deadline(c->home, &c->next_ping);	/* due before the PONG's deadline was */
 		return 0;
 	}
 	if (f->hd.type == NGHTTP2_GOAWAY)
@@ -333,7 +332,7 @@ static int start_h2(struct hconn *c)
 	c->state = HC_H2;
 	clock_gettime(CLOCK_MONOTONIC, &c->next_ping);
 	timespec_add(&c->next_ping, H2_PING_EVERY_MS / 1000.0);
-	hconn_deadline(c->hb, &c->next_ping);
+	hconn_deadline(c->home, &c->next_ping);
 	return 0;
 }
 
@@ -513,42 +512,34 @@ void hconn_flush(struct hconn *c)
 	watch(c, EPOLLIN | (sent ? 0 : EPOLLOUT));
 }
 
-/* The parts of a new connection both roles share; NULL when out of memory (fd closed). */
-static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
+/* The parts of a new connection both roles share, on home's loop. */
+static void conn_init(struct hhome *home, struct hconn *c)
 {
-	struct hconn *c = calloc(1, sizeof(*c));
 	struct timespec hs;
 
-	if (!c) {
-		close(fd);
-		return NULL;
-	}
-	c->hb = hb;
-	c->pod = p;
-	c->ev.fd = fd;
+	c->home = home;
 	list_init(&c->streams);
-	list_add_tail(&hb->conns, &c->link);
+	list_add_tail(&home->conns, &c->link);
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	c->idle_since = c->start;
 	hs = c->start;
 	timespec_add(&hs, TLS_HANDSHAKE_MS / 1000.0);
-	hconn_deadline(hb, &hs);
-	return c;
+	hconn_deadline(home, &hs);
 }
 
 static int conn_watch(struct hconn *c, uint32_t events)
 {
 	c->events = events;
-	return loop_watch(&c->hb->d->loop, &c->ev, events, conn_ready, c);
+	return loop_watch(c->home->loop, &c->ev, events, conn_ready, c);
 }
 
-void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
+void hconn_start_server(struct hhome *home, struct hconn *c)
 {
-	struct hconn *c = conn_new(hb, p, fd);
+	struct hbone *hb = c->hb;
+	int fd = c->ev.fd;
 	socklen_t sl;
 
-	if (!c)
-		return;
+	conn_init(home, c);
 	sl = sizeof(c->local);
 	getsockname(fd, (struct sockaddr *)&c->local, &sl);
 	sl = sizeof(c->remote);
@@ -556,7 +547,8 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 	sa_unmap(&c->local);
 	sa_unmap(&c->remote);
 	c->peer.want_td = hb->ca.trust_domain;
-	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd, &c->net);
+	/* the leaf lives as long as the pod, which outlives its connections */
+	c->ssl = tls_new(hb->server, c->pod->hbone->leaf, &c->peer, fd, &c->net);
 	if (!c->ssl || conn_watch(c, EPOLLIN)) {
 		hconn_close(c, "cannot start TLS");
 		return;
@@ -568,10 +560,16 @@ void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,
 				 const struct sockaddr_storage *to, int fd)
 {
-	struct hconn *c = conn_new(hb, src, fd);
+	struct hconn *c = calloc(1, sizeof(*c));
 
-	if (!c)
+	if (!c) {
+		close(fd);
 		return NULL;
+	}
+	c->hb = hb;
+	c->pod = src;
+	c->ev.fd = fd;
+	conn_init(&hb->main, c);
 	c->client = true;
 	c->dst = *dst;
 	c->remote = *to;

@@ -66,13 +66,15 @@ static long timer_next(void *ctx)
 {
 	struct hbone *hb = ctx;
 
-	return list_empty(&hb->due) ? hconn_timers(hb, false) : 0;
+	return list_empty(&hb->due) ? hconn_timers(&hb->main, false) : 0;
 }
 
 static void timer_run(void *ctx)
 {
-	issue_due(ctx);
-	hconn_timers(ctx, true);
+	struct hbone *hb = ctx;
+
+	issue_due(hb);
+	hconn_timers(&hb->main, true);
 }
 
 int hbone_init(struct daemon *d, struct ze_err *e)
@@ -83,9 +85,8 @@ int hbone_init(struct daemon *d, struct ze_err *e)
 	if (!hb)
 		return ze_fail(e, -ENOMEM, "out of memory");
 	hb->d = d;
-	list_init(&hb->conns);
+	hhome_init(&hb->main, hb, &d->loop);
 	list_init(&hb->due);
-	hb->timers_none = true;
 	ret = ca_open(&hb->ca, d->cfg.ca_dir, d->cfg.trust_domain, e);
 	if (!ret)
 		ret = tls_server_ctx(&hb->server, &hb->ca, e);
@@ -97,7 +98,7 @@ int hbone_init(struct daemon *d, struct ze_err *e)
 		free(hb);
 		return ret;
 	}
-	loop_add_timer(&d->loop, &hb->timer, timer_next, timer_run, hb);
+	loop_add_timer(&d->loop, &hb->main.timer, timer_next, timer_run, hb);
 	d->hbone = hb;
 	log_line(LOG_INFO, T_EMU, "HBONE: CA %s/root-cert.pem, trust domain %s", d->cfg.ca_dir,
 		 d->cfg.trust_domain);
@@ -111,8 +112,8 @@ void hbone_free(struct daemon *d)
 
 	if (!hb)
 		return;
-	while (!list_empty(&hb->conns))
-		hconn_close(container_of(hb->conns.next, struct hconn, link), "shutting down");
+	/* the relay threads have ended (relay_pool_stop), closing theirs */
+	hhome_close(&hb->main, NULL, "shutting down");
 	/* the pods outlive hb: none may point into it (the due list, the certificates) */
 	for (p = d->pods.head; p; p = p->next)
 		hbone_pod_free(p);
@@ -121,7 +122,7 @@ void hbone_free(struct daemon *d)
 	ca_close(&hb->ca);
 	metrics_free(hb);
 	/* the connections' memory waits for the loop's deferred frees, which need no hb */
-	list_del(&hb->timer.node);
+	list_del(&hb->main.timer.node);
 	free(hb);
 	d->hbone = NULL;
 }
@@ -148,17 +149,16 @@ void hbone_pod_added(struct daemon *d, struct pod *p)
 
 void hbone_pod_drain(struct daemon *d, struct pod *p)
 {
-	struct list_node *n, *next;
-
 	if (!d->hbone)
 		return;
-	for (n = d->hbone->conns.next; n != &d->hbone->conns; n = next) {
-		struct hconn *c = container_of(n, struct hconn, link);
-
-		next = n->next;
-		if (c->pod == p || c->dst.pod == p)
-			hconn_close(c, "pod drained");
-	}
+	/*
+	 * Its 15008's connections on relay threads first (each thread closes
+	 * them and acks, then the pod may go), while the client ends here are
+	 * still open: each side ends for the pod's drain, not for the other's EOF.
+	 */
+	if (p->hbone && __atomic_load_n(&p->hbone->away, __ATOMIC_ACQUIRE))
+		relay_pool_sync_pod(d, p, "pod drained");
+	hhome_close(&d->hbone->main, p, "pod drained");
 	hbone_pod_free(p);
 }
 
@@ -178,8 +178,8 @@ size_t hbone_streams(const struct daemon *d, const struct pod *p)
 	if (!d->hbone)
 		return 0;
 	if (!p)
-		return d->hbone->nstreams;
-	return p->hbone ? p->hbone->nstreams : 0;
+		return __atomic_load_n(&d->hbone->nstreams, __ATOMIC_RELAXED);
+	return p->hbone ? __atomic_load_n(&p->hbone->nstreams, __ATOMIC_RELAXED) : 0;
 }
 
 void hbone_accept(struct daemon *d, struct listener *l, int fd)
@@ -188,7 +188,7 @@ void hbone_accept(struct daemon *d, struct listener *l, int fd)
 		close(fd);
 		return;
 	}
-	hconn_start_server(d->hbone, l->pod, fd);
+	hhome_accept(d->hbone, l->pod, fd);
 }
 
 void hbone_report_certs(const struct daemon *d, FILE *out)

@@ -16,8 +16,10 @@
 #include <time.h>
 
 #include "ca.h"
+#include "relay_pool.h"
 #include "clock.h"
 #include "list.h"
+#include "log.h"
 #include "loop.h"
 #include "pods.h"
 #include "tls.h"
@@ -48,15 +50,28 @@ struct hcerts {
 	size_t nb, n;
 };
 
-struct hbone {
-	struct daemon *d;
-	size_t nstreams;	/* streams with a TCP side, counted against --max-relays */
-	struct ca ca;
-	SSL_CTX *server, *client;
-	struct list_node conns;	/* every HBONE connection */
+/*
+ * The HBONE connections one loop owns and their deadlines: the main loop's
+ * (every client connection; the server ones without relay threads), or a
+ * relay thread's (the server connections handed to it, home.c). Only that
+ * loop's thread touches a home and its connections.
+ */
+struct hhome {
+	struct hbone *hb;
+	struct loop *loop;
+	struct list_node conns;	/* the connections of this loop */
 	struct loop_timer timer;	/* PINGs, dead peers, upstream connect timeouts */
 	struct timespec timers_due;	/* keepalive.c: no deadline before this (none at all: */
 	bool timers_none;		/* timers_none); a new one lowers it (hconn_deadline) */
+	struct log_limit fail_limit;	/* failed handshakes' access lines */
+};
+
+struct hbone {
+	struct daemon *d;
+	size_t nstreams;	/* streams with a TCP side, counted against --max-relays; atomic */
+	struct ca ca;
+	SSL_CTX *server, *client;
+	struct hhome main;	/* the main loop's connections (its timer also issues certificates) */
 	struct list_node due;		/* struct hbone_pod: certificates to issue this turn */
 	struct hcerts certs;		/* one per identity, shared by its pods */
 	struct tcp_series *series;	/* metrics.c */
@@ -80,6 +95,9 @@ struct hdest {
 struct hconn {
 	struct loop_src ev;
 	struct hbone *hb;
+	struct hhome *home;	/* the loop it runs on */
+	struct relay_home *away;	/* server: the relay thread it was handed to, or NULL */
+	struct home_call call;	/* the hand-over (home.c) */
 	struct pod *pod;	/* the server's pod, or the client's source pod */
 	struct hdest dst;	/* client: the destination */
 	const char *fail_flag;	/* response_flags for its streams if it fails (client) */
@@ -147,7 +165,8 @@ struct hbone_pod {
 	struct sockaddr_storage addrs[POD_MAX_ADDRS];	/* its interfaces' addresses */
 	size_t naddrs;
 	struct timespec fetched;	/* monotonic; addrs are re-read when stale */
-	size_t nstreams;	/* its streams, counted against --max-relays-per-pod */
+	size_t nstreams;	/* its streams, counted against --max-relays-per-pod; atomic */
+	size_t away;	/* its server connections on relay threads; atomic (a Del waits for them) */
 };
 
 static inline const struct ca_leaf *pod_leaf(const struct pod *p)
@@ -171,7 +190,8 @@ void hcert_put(struct hcert *c);
 struct ca_leaf *hcert_issue(const struct ca *ca, struct hcert *c, char *why, size_t cap);
 
 /* conn.c */
-void hconn_start_server(struct hbone *hb, struct pod *p, int fd);
+/* A server connection on fd, accepted on p's 15008, started on home's loop (home's thread). */
+void hconn_start_server(struct hhome *home, struct hconn *c);
 /* A client connection on fd (connecting to *to from src's netns); NULL on failure (fd closed). */
 struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,
 				 const struct sockaddr_storage *to, int fd);
@@ -179,17 +199,26 @@ struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct
 void hconn_flush(struct hconn *c);
 void hconn_close(struct hconn *c, const char *why);
 /* PINGs, dead peers, slow handshakes and connects: ms to the next (-1 none); run does what is due. */
-long hconn_timers(struct hbone *hb, bool run);
+long hconn_timers(struct hhome *h, bool run);
+
+/* home.c */
+void hhome_init(struct hhome *h, struct hbone *hb, struct loop *loop);
+/* Closes the home's connections (of pod p; all with p NULL). */
+void hhome_close(struct hhome *h, const struct pod *p, const char *why);
+/* A connection accepted on p's 15008: to a relay thread's loop, or started here. */
+void hhome_accept(struct hbone *hb, struct pod *p, int fd);
+/* The server connection c leaves the thread it was handed to (the last it touches of its pod). */
+void hhome_left(struct hconn *c);
 
 /*
  * A deadline was set (a handshake, a PING, an idle pool entry, a connect):
  * the connections are walked once the earliest one is due, not at once.
  */
-static inline void hconn_deadline(struct hbone *hb, const struct timespec *when)
+static inline void hconn_deadline(struct hhome *h, const struct timespec *when)
 {
-	if (hb->timers_none || expired(when, &hb->timers_due)) {
-		hb->timers_due = *when;
-		hb->timers_none = false;
+	if (h->timers_none || expired(when, &h->timers_due)) {
+		h->timers_due = *when;
+		h->timers_none = false;
 	}
 }
 

@@ -127,7 +127,7 @@ static void connect_upstream(struct hstream *s)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->connect_due);
 	timespec_add(&s->connect_due, d->cfg.relay_connect_timeout);
-	hconn_deadline(s->c->hb, &s->connect_due);
+	hconn_deadline(s->c->home, &s->connect_due);
 }
 
 void inbound_request(struct hstream *s)

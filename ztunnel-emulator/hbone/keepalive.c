@@ -101,25 +101,25 @@ static long conn_timer(struct hconn *c, const struct timespec *now, bool run)
  * false) never walks. The walk recomputes the earliest one; a deadline set
  * during it lowers the result again.
  */
-long hconn_timers(struct hbone *hb, bool run)
+long hconn_timers(struct hhome *h, bool run)
 {
 	struct list_node *n, *next;
 	struct timespec now;
 	long best = -1;
 
-	if (hb->timers_none)
+	if (h->timers_none)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!run || !expired(&hb->timers_due, &now))
-		return ms_until(&hb->timers_due);
-	hb->timers_none = true;
-	for (n = hb->conns.next; n != &hb->conns; n = next) {
+	if (!run || !expired(&h->timers_due, &now))
+		return ms_until(&h->timers_due);
+	h->timers_none = true;
+	for (n = h->conns.next; n != &h->conns; n = next) {
 		next = n->next;
 		best = min_ms(best, conn_timer(container_of(n, struct hconn, link), &now, run));
 	}
 	if (best >= 0) {
 		timespec_add(&now, best / 1000.0);
-		hconn_deadline(hb, &now);
+		hconn_deadline(h, &now);
 	}
 	return best;
 }

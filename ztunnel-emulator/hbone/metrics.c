@@ -12,6 +12,7 @@
  * hbone_plain_open/end).
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@
 #include "hbone_int.h"
 
 #define MAX_SERIES 4096	/* then new label sets are folded into the last one */
+
+/* The series list and counts: streams end on relay threads too (hbone/home.c). */
+static pthread_mutex_t series_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct tcp_series {
 	char *labels;
@@ -146,9 +150,11 @@ void metrics_failed(struct hbone *hb, const struct tcp_who *w, const char *flags
 	struct tcp_series *t;
 
 	labels_of(w, flags, labels, sizeof(labels));
+	pthread_mutex_lock(&series_mu);
 	t = series_for(hb, labels);
 	if (t)
 		t->failed++;
+	pthread_mutex_unlock(&series_mu);
 }
 
 void metrics_stream_open(struct hstream *s)
@@ -158,9 +164,11 @@ void metrics_stream_open(struct hstream *s)
 
 	who_of(s, &w);
 	labels_of(&w, NULL, labels, sizeof(labels));
+	pthread_mutex_lock(&series_mu);
 	s->series = series_for(s->c->hb, labels);
 	if (s->series)
 		s->series->opened++;
+	pthread_mutex_unlock(&series_mu);
 }
 
 void metrics_stream_end(const struct hstream *s)
@@ -174,9 +182,11 @@ void metrics_stream_end(const struct hstream *s)
 	}
 	if (!t)
 		return;	/* never opened: an early refusal */
+	pthread_mutex_lock(&series_mu);
 	t->closed++;
 	t->received += s->c->client ? s->recv : s->sent;
 	t->sent += s->c->client ? s->sent : s->recv;
+	pthread_mutex_unlock(&series_mu);
 }
 
 /* A label set's series: those of failures in _failed only, the others everywhere else. */
@@ -201,6 +211,8 @@ void hbone_report_metrics(const struct daemon *d, const struct prom *pm)
 
 	if (!hb)
 		return;
+	/* streams on relay threads count into the same series */
+	pthread_mutex_lock(&series_mu);
 	family(pm, hb, "tcp_connections_opened", "The total number of TCP connections opened",
 	       offsetof(struct tcp_series, opened));
 	family(pm, hb, "tcp_connections_closed", "The total number of TCP connections closed",
@@ -211,6 +223,7 @@ void hbone_report_metrics(const struct daemon *d, const struct prom *pm)
 	       offsetof(struct tcp_series, sent));
 	family(pm, hb, "tcp_connections_failed", "The total number of TCP connections that failed (unstable)",
 	       offsetof(struct tcp_series, failed));
+	pthread_mutex_unlock(&series_mu);
 }
 
 struct tcp_series *hbone_plain_open(struct daemon *d, const struct pod *p, bool outbound)
@@ -230,9 +243,11 @@ struct tcp_series *hbone_plain_open(struct daemon *d, const struct pod *p, bool 
 		w.dst_ns = p->namespace_;
 	}
 	labels_of(&w, NULL, labels, sizeof(labels));
+	pthread_mutex_lock(&series_mu);
 	t = series_for(d->hbone, labels);
 	if (t)
 		t->opened++;
+	pthread_mutex_unlock(&series_mu);
 	return t;
 }
 
@@ -240,9 +255,11 @@ void hbone_plain_end(struct tcp_series *t, uint64_t from_client, uint64_t to_cli
 {
 	if (!t)
 		return;
+	pthread_mutex_lock(&series_mu);
 	t->closed++;
 	t->received += from_client;
 	t->sent += to_client;
+	pthread_mutex_unlock(&series_mu);
 }
 
 void metrics_free(struct hbone *hb)

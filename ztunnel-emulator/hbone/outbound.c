@@ -192,7 +192,7 @@ static struct hconn *pooled(struct hbone *hb, struct pod *src, const struct hdes
 {
 	struct list_node *n;
 
-	for (n = hb->conns.next; n != &hb->conns; n = n->next) {
+	for (n = hb->main.conns.next; n != &hb->main.conns; n = n->next) {
 		struct hconn *c = container_of(n, struct hconn, link);
 
 		if (c->client && c->state != HC_CLOSED && !c->goaway && c->pod == src &&

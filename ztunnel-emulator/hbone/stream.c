@@ -105,9 +105,9 @@ void hstream_free(struct hstream *s)
 		close(s->ev.fd);
 	s->ev.fd = -1;
 	if (s->counted) {
-		s->c->hb->nstreams--;
+		__atomic_sub_fetch(&s->c->hb->nstreams, 1, __ATOMIC_RELAXED);
 		if (s->c->pod->hbone)
-			s->c->pod->hbone->nstreams--;
+			__atomic_sub_fetch(&s->c->pod->hbone->nstreams, 1, __ATOMIC_RELAXED);
 		s->counted = false;
 	}
 	log_end(s);
@@ -119,9 +119,9 @@ void hstream_free(struct hstream *s)
 		clock_gettime(CLOCK_MONOTONIC, &s->c->idle_since);
 		idle = s->c->idle_since;
 		timespec_add(&idle, POOL_IDLE_MS / 1000.0);
-		hconn_deadline(s->c->hb, &idle);
+		hconn_deadline(s->c->home, &idle);
 	}
-	loop_defer_free(&s->c->hb->d->loop, &s->dead, free_stream);
+	loop_defer_free(s->c->home->loop, &s->dead, free_stream);
 }
 
 const char *hstream_hold(struct hstream *s, char *why, size_t cap)
@@ -131,8 +131,8 @@ const char *hstream_hold(struct hstream *s, char *why, size_t cap)
 	if (relay_over_cap(c->hb->d, c->pod, why, cap))
 		return why;
 	s->counted = true;
-	c->hb->nstreams++;
-	c->pod->hbone->nstreams++;
+	__atomic_add_fetch(&c->hb->nstreams, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&c->pod->hbone->nstreams, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -143,7 +143,7 @@ void hstream_interest(struct hstream *s)
 
 	if (s->ev.fd < 0 || s->connecting || ev == s->events)
 		return;
-	loop_modify(&s->c->hb->d->loop, &s->ev, ev);
+	loop_modify(s->c->home->loop, &s->ev, ev);
 	s->events = ev;
 }
 
@@ -326,14 +326,14 @@ static void stream_ready(struct loop_src *src, uint32_t events)
 int hstream_watch(struct hstream *s)
 {
 	s->events = 0;
-	return loop_watch(&s->c->hb->d->loop, &s->ev, 0, stream_ready, s);
+	return loop_watch(s->c->home->loop, &s->ev, 0, stream_ready, s);
 }
 
 int hstream_watch_connect(struct hstream *s)
 {
 	s->connecting = true;
 	s->events = EPOLLOUT;
-	return loop_watch(&s->c->hb->d->loop, &s->ev, EPOLLOUT, stream_ready, s);
+	return loop_watch(s->c->home->loop, &s->ev, EPOLLOUT, stream_ready, s);
 }
 
 int hstream_open(struct hstream *s)
