@@ -493,7 +493,14 @@ void hconn_flush(struct hconn *c)
 			hconn_close(c, nghttp2_strerror(rv));
 			return;
 		}
-		more = c->outlen > before;	/* nghttp2 may have more than c->out took */
+		/*
+		 * nghttp2 may have more than c->out took; and when c->out began
+		 * with bytes the pair had no room for, a frame that did not fit
+		 * beside them waits in nghttp2 (WOULDBLOCK) with nothing added:
+		 * once they are out, it goes (else it waited for the next event,
+		 * up to the 10 s PING)
+		 */
+		more = c->outlen > before || (before && nghttp2_session_want_write(c->h2));
 		if (c->outlen && write_out(c) < 0) {
 			sent = -1;
 			break;
