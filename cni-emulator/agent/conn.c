@@ -82,9 +82,11 @@ void zc_drop(struct ztconn *c, const char *why)
 		zmsg_finish(o, why ? why : "ztunnel disconnected");
 	list_del(&c->node);
 	a->nconns--;
-	zds_conn_close(&c->zc);
+	/* istio-cni's handleConn: deleteConn's line, then the close (defers run last
+	 * first), then the caller logs the error it returned; for all but EOF and its
+	 * own shutdown */
 	line_disconnected(c);
-	/* istio-cni's handleConn returns an error for all but EOF and its own shutdown */
+	zds_conn_close(&c->zc);
 	if (why && !a->stopping)
 		line_conn_failed(c, why);
 	loop_defer_free(&a->loop, &c->dead, free_conn);
