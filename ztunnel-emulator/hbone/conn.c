@@ -97,6 +97,16 @@ void hconn_close(struct hconn *c, const char *why)
 	hhome_left(c);	/* last: a Del may free the pod from here on */
 }
 
+void hconn_drop_homeless(struct hconn *c)
+{
+	SSL_free(c->ssl);
+	BIO_free(c->net);
+	close(c->ev.fd);
+	hhome_left(c);
+	free(c->out);
+	free(c);
+}
+
 /* ---- nghttp2 callbacks ------------------------------------------------------ */
 
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
@@ -354,6 +364,27 @@ static const char *connect_failed(struct hconn *c, char *why, size_t cap)
 
 static int read_all(struct hconn *c);
 
+/* TLS is up: HTTP/2 starts on the connection's home. */
+static void handshake_done(struct hconn *c)
+{
+	if (start_h2(c)) {
+		hconn_close(c, "cannot start HTTP/2");
+		return;
+	}
+	if (c->client)
+		outbound_ready(c);
+	/*
+	 * The peer's first frames (its SETTINGS, a CONNECT) may have come
+	 * with its last handshake flight and sit read ahead in OpenSSL's
+	 * buffer, where epoll cannot see them: read them now.
+	 */
+	if (read_all(c) < 0) {
+		hconn_close(c, NULL);
+		return;
+	}
+	hconn_flush(c);
+}
+
 static void handshake(struct hconn *c)
 {
 	char why[256];
@@ -375,22 +406,9 @@ static void handshake(struct hconn *c)
 	}
 
 	if (ret == 1) {
-		if (start_h2(c)) {
-			hconn_close(c, "cannot start HTTP/2");
-			return;
-		}
-		if (c->client)
-			outbound_ready(c);
-		/*
-		 * The peer's first frames (its SETTINGS, a CONNECT) may have come
-		 * with its last handshake flight and sit read ahead in OpenSSL's
-		 * buffer, where epoll cannot see them: read them now.
-		 */
-		if (read_all(c) < 0) {
-			hconn_close(c, NULL);
-			return;
-		}
-		hconn_flush(c);
+		/* a server's streams go to a relay thread; its handshake stayed here */
+		if (c->client || !hhome_hand_over(c))
+			handshake_done(c);
 		return;
 	}
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
@@ -562,6 +580,18 @@ void hconn_start_server(struct hhome *home, struct hconn *c)
 	}
 	SSL_set_accept_state(c->ssl);
 	handshake(c);
+}
+
+void hconn_resume(struct hhome *home, struct hconn *c)
+{
+	c->home = home;
+	list_add_tail(&home->conns, &c->link);
+	c->events = 0;
+	if (conn_watch(c, EPOLLIN)) {
+		hconn_close(c, "cannot watch the connection");
+		return;
+	}
+	handshake_done(c);
 }
 
 struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,

@@ -192,12 +192,16 @@ struct ca_leaf *hcert_issue(const struct ca *ca, struct hcert *c, char *why, siz
 /* conn.c */
 /* A server connection on fd, accepted on p's 15008, started on home's loop (home's thread). */
 void hconn_start_server(struct hhome *home, struct hconn *c);
+/* A server connection whose handshake ended on another loop goes on on home's (home's thread). */
+void hconn_resume(struct hhome *home, struct hconn *c);
 /* A client connection on fd (connecting to *to from src's netns); NULL on failure (fd closed). */
 struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,
 				 const struct sockaddr_storage *to, int fd);
 /* Writes what nghttp2 has queued, watches what is needed, closes a finished connection. */
 void hconn_flush(struct hconn *c);
 void hconn_close(struct hconn *c, const char *why);
+/* A server connection no loop took (out of memory on the way): freed, fd closed. */
+void hconn_drop_homeless(struct hconn *c);
 /* PINGs, dead peers, slow handshakes and connects: ms to the next (-1 none); run does what is due. */
 long hconn_timers(struct hhome *h, bool run);
 
@@ -205,8 +209,13 @@ long hconn_timers(struct hhome *h, bool run);
 void hhome_init(struct hhome *h, struct hbone *hb, struct loop *loop);
 /* Closes the home's connections (of pod p; all with p NULL). */
 void hhome_close(struct hhome *h, const struct pod *p, const char *why);
-/* A connection accepted on p's 15008: to a relay thread's loop, or started here. */
+/* A connection accepted on p's 15008: its TLS handshake starts on the main loop. */
 void hhome_accept(struct hbone *hb, struct pod *p, int fd);
+/*
+ * Main loop, c's handshake just ended: c leaves for the least loaded relay
+ * thread (true; the caller must not touch it again), or stays (false).
+ */
+bool hhome_hand_over(struct hconn *c);
 /* The server connection c leaves the thread it was handed to (the last it touches of its pod). */
 void hhome_left(struct hconn *c);
 

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Where HBONE connections run. The client ones, and every one without relay
- * threads, on the main loop; a connection accepted on a pod's 15008 (the
- * inbound end of the tunnel, with its streams and their upstream sockets)
- * is handed to a relay thread's loop, the least loaded, as relay_pool.c
- * hands plain relays: so the two ends of a pod-to-pod tunnel move their
- * bytes on two CPUs, as ztunnel's worker threads do. A thread keeps its
- * connections in a home of its own (list, deadlines, timer); a Del waits
- * until each thread has closed the pod's connections (hbone_pod_drain).
+ * threads, on the main loop. A connection accepted on a pod's 15008 makes
+ * its TLS handshake there too, then (the inbound end of the tunnel, with
+ * its streams and their upstream sockets) is handed to a relay thread's
+ * loop, the least loaded, as relay_pool.c hands plain relays: so the two
+ * ends of a pod-to-pod tunnel move their bytes on two CPUs, as ztunnel's
+ * worker threads do. A thread keeps its connections in a home of its own
+ * (list, deadlines, timer); a Del waits until each thread has closed the
+ * pod's connections (hbone_pod_drain).
  * Never touches struct daemon's pod table. Interface: hbone_int.h.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -82,25 +84,27 @@ static struct hhome *thread_home(struct hbone *hb, struct relay_home *rh)
 	return h;
 }
 
-/* On the relay thread: the handed connection starts there. */
+/* On the relay thread: the handed connection goes on there. */
 static void adopt(struct home_call *call, struct relay_home *rh)
 {
 	struct hconn *c = container_of(call, struct hconn, call);
 	struct hhome *h = thread_home(c->hb, rh);
 
 	if (!h) {
-		close(c->ev.fd);
-		hhome_left(c);
-		free(c);
+		hconn_drop_homeless(c);
 		return;
 	}
-	hconn_start_server(h, c);
+	hconn_resume(h, c);
 }
 
+/*
+ * The TLS handshake runs on the main loop, beside the client end it talks
+ * to when both pods are here: its flights then cross no thread, and
+ * OpenSSL's locks and caches stay on one CPU. What comes after (HTTP/2, the
+ * streams and their bytes) is the relay thread's.
+ */
 void hhome_accept(struct hbone *hb, struct pod *p, int fd)
 {
-	struct daemon *d = hb->d;
-	struct relay_home *rh = relay_pool_pick(d);
 	struct hconn *c = calloc(1, sizeof(*c));
 
 	if (!c) {
@@ -110,16 +114,30 @@ void hhome_accept(struct hbone *hb, struct pod *p, int fd)
 	c->hb = hb;
 	c->pod = p;
 	c->ev.fd = fd;
-	if (!rh || relay_home_is_main(d, rh)) {
-		hconn_start_server(&hb->main, c);
-		return;
-	}
+	hconn_start_server(&hb->main, c);
+}
+
+bool hhome_hand_over(struct hconn *c)
+{
+	struct daemon *d = c->hb->d;
+	struct relay_home *rh = relay_pool_pick(d);
+
+	if (!rh || relay_home_is_main(d, rh))
+		return false;
+	/*
+	 * Off the main loop: epoll gives an fd one event per wait, and this
+	 * turn's was the one that ended the handshake, so none can follow.
+	 */
+	loop_unwatch(c->home->loop, &c->ev);
+	list_del(&c->link);
+	c->home = NULL;
 	/* the pod outlives it: a Del sees away > 0 and waits for the thread */
 	c->away = rh;
-	__atomic_add_fetch(&p->hbone->away, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&c->pod->hbone->away, 1, __ATOMIC_RELAXED);
 	relay_home_load(rh, 1);
 	c->call.fn = adopt;
 	relay_pool_call(d, rh, &c->call);
+	return true;
 }
 
 void hhome_left(struct hconn *c)
