@@ -97,16 +97,6 @@ void hconn_close(struct hconn *c, const char *why)
 	hhome_left(c);	/* last: a Del may free the pod from here on */
 }
 
-void hconn_drop_homeless(struct hconn *c)
-{
-	SSL_free(c->ssl);
-	BIO_free(c->net);
-	close(c->ev.fd);
-	hhome_left(c);
-	free(c->out);
-	free(c);
-}
-
 /* ---- nghttp2 callbacks ------------------------------------------------------ */
 
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
@@ -406,9 +396,7 @@ static void handshake(struct hconn *c)
 	}
 
 	if (ret == 1) {
-		/* a server's streams go to a relay thread; its handshake stayed here */
-		if (c->client || !hhome_hand_over(c))
-			handshake_done(c);
+		handshake_done(c);
 		return;
 	}
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
@@ -430,6 +418,7 @@ static int read_all(struct hconn *c)
 		n = SSL_read(c->ssl, buf, sizeof(buf));
 		if (n <= 0)
 			break;
+		c->tls_bytes += (unsigned)n;
 		if (nghttp2_session_mem_recv(c->h2, buf, (size_t)n) < 0)
 			return -1;
 		if (c->state != HC_H2)
@@ -486,6 +475,7 @@ static int write_out(struct hconn *c)
 			return -1;
 		}
 		c->outoff += (size_t)w;
+		c->tls_bytes += (unsigned)w;
 	}
 	c->outoff = c->outlen = 0;
 	return 0;
@@ -535,6 +525,8 @@ void hconn_flush(struct hconn *c)
 		return;
 	}
 	watch(c, EPOLLIN | (sent ? 0 : EPOLLOUT));
+	if (c->tls_bytes >= HOME_AFTER_BYTES)
+		hhome_hand_over(c);
 }
 
 /* The parts of a new connection both roles share, on home's loop. */
@@ -582,16 +574,39 @@ void hconn_start_server(struct hhome *home, struct hconn *c)
 	handshake(c);
 }
 
+void hconn_unwatch(struct hconn *c)
+{
+	struct list_node *n;
+
+	loop_unwatch(c->home->loop, &c->ev);
+	list_for_each(n, &c->streams) {
+		struct hstream *s = container_of(n, struct hstream, link);
+
+		if (s->ev.fd >= 0)
+			loop_unwatch(c->home->loop, &s->ev);
+	}
+}
+
 void hconn_resume(struct hhome *home, struct hconn *c)
 {
+	struct list_node *n, *next;
+	struct timespec now;
+
 	c->home = home;
 	list_add_tail(&home->conns, &c->link);
-	c->events = 0;
-	if (conn_watch(c, EPOLLIN)) {
+	if (conn_watch(c, c->events)) {
 		hconn_close(c, "cannot watch the connection");
 		return;
 	}
-	handshake_done(c);
+	for (n = c->streams.next; n != &c->streams; n = next) {
+		next = n->next;
+		hstream_rewatch(container_of(n, struct hstream, link));
+	}
+	/* its deadlines (PING, upstream connects) join the home's at the next walk */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	hconn_deadline(home, &now);
+	/* what the old loop had not read yet: epoll reports it again, OpenSSL's buffer not */
+	conn_ready(&c->ev, 0);
 }
 
 struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,

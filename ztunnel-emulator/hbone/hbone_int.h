@@ -98,6 +98,9 @@ struct hconn {
 	struct hhome *home;	/* the loop it runs on */
 	struct relay_home *away;	/* server: the relay thread it was handed to, or NULL */
 	struct home_call call;	/* the hand-over (home.c) */
+	struct loop_deferred move;	/* ...made at the end of the main loop's turn */
+	bool moving;		/* the hand-over is due this turn */
+	uint64_t tls_bytes;	/* server: bytes through TLS, both ways (HOME_AFTER_BYTES) */
 	struct pod *pod;	/* the server's pod, or the client's source pod */
 	struct hdest dst;	/* client: the destination */
 	const char *fail_flag;	/* response_flags for its streams if it fails (client) */
@@ -192,7 +195,9 @@ struct ca_leaf *hcert_issue(const struct ca *ca, struct hcert *c, char *why, siz
 /* conn.c */
 /* A server connection on fd, accepted on p's 15008, started on home's loop (home's thread). */
 void hconn_start_server(struct hhome *home, struct hconn *c);
-/* A server connection whose handshake ended on another loop goes on on home's (home's thread). */
+/* Takes c and its streams off their loop (c->home's), for a hand-over. */
+void hconn_unwatch(struct hconn *c);
+/* A server connection taken off the main loop goes on on home's (home's thread). */
 void hconn_resume(struct hhome *home, struct hconn *c);
 /* A client connection on fd (connecting to *to from src's netns); NULL on failure (fd closed). */
 struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,
@@ -200,8 +205,6 @@ struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct
 /* Writes what nghttp2 has queued, watches what is needed, closes a finished connection. */
 void hconn_flush(struct hconn *c);
 void hconn_close(struct hconn *c, const char *why);
-/* A server connection no loop took (out of memory on the way): freed, fd closed. */
-void hconn_drop_homeless(struct hconn *c);
 /* PINGs, dead peers, slow handshakes and connects: ms to the next (-1 none); run does what is due. */
 long hconn_timers(struct hhome *h, bool run);
 
@@ -209,13 +212,15 @@ long hconn_timers(struct hhome *h, bool run);
 void hhome_init(struct hhome *h, struct hbone *hb, struct loop *loop);
 /* Closes the home's connections (of pod p; all with p NULL). */
 void hhome_close(struct hhome *h, const struct pod *p, const char *why);
-/* A connection accepted on p's 15008: its TLS handshake starts on the main loop. */
+/* A connection accepted on p's 15008: it starts on the main loop. */
 void hhome_accept(struct hbone *hb, struct pod *p, int fd);
 /*
- * Main loop, c's handshake just ended: c leaves for the least loaded relay
- * thread (true; the caller must not touch it again), or stays (false).
+ * A server connection on the main loop that has carried this much goes to
+ * the least loaded relay thread at the end of the turn (hhome_hand_over):
+ * short ones stay where their client end is.
  */
-bool hhome_hand_over(struct hconn *c);
+#define HOME_AFTER_BYTES (256 * 1024)
+void hhome_hand_over(struct hconn *c);
 /* The server connection c leaves the thread it was handed to (the last it touches of its pod). */
 void hhome_left(struct hconn *c);
 
@@ -235,6 +240,7 @@ static inline void hconn_deadline(struct hhome *h, const struct timespec *when)
 struct hstream *hstream_new(struct hconn *c, int32_t id);
 /* The upstream socket (s->ev.fd) connects: watched until it has. 0 or -errno. */
 int hstream_watch_connect(struct hstream *s);
+int hstream_rewatch(struct hstream *s);
 /* Takes a place under the relay caps (relay_over_cap): NULL, or why not (in why). */
 const char *hstream_hold(struct hstream *s, char *why, size_t cap);
 /* n bytes of rbuf went out in a DATA frame (conn.c's send_data callback). */

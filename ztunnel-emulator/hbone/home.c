@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Where HBONE connections run. The client ones, and every one without relay
- * threads, on the main loop. A connection accepted on a pod's 15008 makes
- * its TLS handshake there too, then (the inbound end of the tunnel, with
- * its streams and their upstream sockets) is handed to a relay thread's
+ * Where HBONE connections run. The client ends, and every connection
+ * without relay threads, on the main loop. A connection accepted on a pod's
+ * 15008 (the inbound end of the tunnel, with its streams and their upstream
+ * sockets) starts there too, beside the client end it talks to when both
+ * pods are here: its TLS flights, CONNECTs and first bytes cross no thread.
+ * Once it has carried HOME_AFTER_BYTES it is handed to a relay thread's
  * loop, the least loaded, as relay_pool.c hands plain relays: so the two
- * ends of a pod-to-pod tunnel move their bytes on two CPUs, as ztunnel's
- * worker threads do. A thread keeps its connections in a home of its own
- * (list, deadlines, timer); a Del waits until each thread has closed the
- * pod's connections (hbone_pod_drain).
+ * ends of a busy pod-to-pod tunnel move their bytes on two CPUs, as
+ * ztunnel's worker threads do. A thread keeps its connections in a home of
+ * its own (list, deadlines, timer); a Del waits until each thread has closed
+ * the pod's connections (hbone_pod_drain).
  * Never touches struct daemon's pod table. Interface: hbone_int.h.
  */
-#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -88,21 +89,19 @@ static struct hhome *thread_home(struct hbone *hb, struct relay_home *rh)
 static void adopt(struct home_call *call, struct relay_home *rh)
 {
 	struct hconn *c = container_of(call, struct hconn, call);
-	struct hhome *h = thread_home(c->hb, rh);
+	struct hhome *h = thread_home(c->hb, rh), spare;
 
 	if (!h) {
-		hconn_drop_homeless(c);
+		/* out of memory: closed on a stand-in home, its memory freed by this loop */
+		hhome_init(&spare, c->hb, relay_home_loop(rh));
+		c->home = &spare;
+		list_add_tail(&spare.conns, &c->link);
+		hconn_close(c, "out of memory");
 		return;
 	}
 	hconn_resume(h, c);
 }
 
-/*
- * The TLS handshake runs on the main loop, beside the client end it talks
- * to when both pods are here: its flights then cross no thread, and
- * OpenSSL's locks and caches stay on one CPU. What comes after (HTTP/2, the
- * streams and their bytes) is the relay thread's.
- */
 void hhome_accept(struct hbone *hb, struct pod *p, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
@@ -117,18 +116,24 @@ void hhome_accept(struct hbone *hb, struct pod *p, int fd)
 	hconn_start_server(&hb->main, c);
 }
 
-bool hhome_hand_over(struct hconn *c)
+/*
+ * The end of the main loop's turn: no event of this turn can name c or its
+ * streams any more, so they leave its epoll and go. A connection closed
+ * meanwhile (a Del, its peer) stays: its free was queued after this.
+ */
+static void move(struct loop_deferred *dd)
 {
+	struct hconn *c = container_of(dd, struct hconn, move);
 	struct daemon *d = c->hb->d;
-	struct relay_home *rh = relay_pool_pick(d);
+	struct relay_home *rh;
 
+	c->moving = false;
+	if (c->state != HC_H2)
+		return;
+	rh = relay_pool_pick(d);
 	if (!rh || relay_home_is_main(d, rh))
-		return false;
-	/*
-	 * Off the main loop: epoll gives an fd one event per wait, and this
-	 * turn's was the one that ended the handshake, so none can follow.
-	 */
-	loop_unwatch(c->home->loop, &c->ev);
+		return;
+	hconn_unwatch(c);
 	list_del(&c->link);
 	c->home = NULL;
 	/* the pod outlives it: a Del sees away > 0 and waits for the thread */
@@ -137,7 +142,14 @@ bool hhome_hand_over(struct hconn *c)
 	relay_home_load(rh, 1);
 	c->call.fn = adopt;
 	relay_pool_call(d, rh, &c->call);
-	return true;
+}
+
+void hhome_hand_over(struct hconn *c)
+{
+	if (c->client || c->moving || c->home != &c->hb->main)
+		return;
+	c->moving = true;
+	loop_defer_free(c->home->loop, &c->move, move);
 }
 
 void hhome_left(struct hconn *c)

@@ -329,6 +329,15 @@ int hstream_watch(struct hstream *s)
 	return loop_watch(s->c->home->loop, &s->ev, 0, stream_ready, s);
 }
 
+/* The TCP side on c's new home, as it was watched on the old one; -1: reset. */
+int hstream_rewatch(struct hstream *s)
+{
+	if (s->ev.fd < 0 || !loop_watch(s->c->home->loop, &s->ev, s->events, stream_ready, s))
+		return 0;
+	reset_stream(s, "cannot watch the upstream");
+	return -1;
+}
+
 int hstream_watch_connect(struct hstream *s)
 {
 	s->connecting = true;
