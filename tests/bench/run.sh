@@ -35,7 +35,7 @@ HANDOFF_RUNS=300   # 1, 2: one-shot adds (>= 200), each into a fresh netns
 WARMUP_RUNS=10     # untimed adds before each timed series
 SYNC_PODS=2000     # 3: pods per sync (the issue: 1,000-2,000)
 SNAP_PODS=4000     # 3: pods in the agent's snapshot to ztunnel-emulator --connect
-SNAP_RUNS=3        # 3: snapshots (one ztunnel connection each), median reported
+SNAP_RUNS=5        # 3: snapshots (one ztunnel connection each), median reported
 SYNC_ROUNDS=3      # 3: syncs, median reported
 SCALE_PODS=10000   # 4: the goal; capped by the daemon's open-file limit
 SCALE_PROBES=400   # 4: add/del cycles measured at each level
