@@ -46,6 +46,7 @@ DNS_SECONDS=3      # 7: seconds of load per path (16 in flight), and 1 s one at 
 FRESH_SRCS=7       # 6: source pods x
 FRESH_ADDRS=7      #    addresses of pod-b = new HBONE connections (each a TLS handshake)
 TLS_FLOOR_RUNS=200 # 6: handshakes timed alone (tls-floor.c), the new connections' floor
+HB_FLOOR_RUNS=200  # 6: new HBONE connections made by hbone-floor.c on the daemon's path
 SOCAT_BUF=1048576  # socat -b: the daemon's splice chunk (its 1 MiB pipe), like for like
 
 usage() {
@@ -122,7 +123,12 @@ would use instead (the peer), also measured in the same run:
      $((FRESH_SRCS * FRESH_ADDRS)) new HBONE connections (TCP + TLS 1.3 handshake each: $FRESH_SRCS source
      pods x $FRESH_ADDRS addresses of pod-b, the pool's key) and on the pooled one;
      beside the new-connection figure its floor, measured in the same run
-     (tls-floor.c, $TLS_FLOOR_RUNS times): a loopback TCP connection and the same mutual
+     (hbone-floor.c, $HB_FLOOR_RUNS times): one thread does, in turn, only what a new
+     connection needs on the daemon's path (two pods with the enrolled pods'
+     rules copied: the app's connect, accept on 15001, a socket made in the
+     source pod to 15008, the handshake, HTTP/2 SETTINGS and the CONNECT, the
+     upstream socket, the byte echoed in DATA frames); the handshake's own
+     floor (tls-floor.c, $TLS_FLOOR_RUNS times): a loopback TCP connection and the same mutual
      TLS 1.3 handshake (X25519, ECDSA P-256 leaves, AES-256-GCM, ALPN h2)
      with both ends in one thread, as the daemon plays both; and, contention-
      proof, the daemon's CPU per new connection beside the floor's CPU per
@@ -153,7 +159,7 @@ Network namespaces are named zb<PID>-<letter><n> under $NSDIR and created
 by a small C helper (mknetns.c, built here with $CC -O2 -Wall -Wextra -Werror
 into a temp dir, like the other helpers: spawn-timer.c, tcpbench.c,
 add-floor.c, scale-floor.c, dnsbench.c; tls-floor.c and gcm-floor.c also
-link OpenSSL, relay-floor.c pthreads).
+link OpenSSL, hbone-floor.c OpenSSL and nghttp2, relay-floor.c pthreads).
 Lab links get addresses from 198.18.0.0/15; all traffic stays on loopback or
 in the bench's own netns. Everything is removed on exit, Ctrl-C included
 (BENCH_KEEP_TMP=1 keeps the logs' temp dir).
@@ -206,7 +212,7 @@ if want 1 || want 2; then ONLY+=,1,2; fi
 ONLY=$(tr ',' '\n' <<<"$ONLY" | sort -un | paste -sd ,)
 if ((QUICK)); then
 	HANDOFF_RUNS=40 WARMUP_RUNS=3 SYNC_PODS=200 SYNC_ROUNDS=2 SNAP_PODS=300 SCALE_PODS=400 SCALE_PROBES=30
-	RELAY_MIB=64 RELAY_ROUNDS=2 CONNS=30 FRESH_SRCS=2 FRESH_ADDRS=5 TLS_FLOOR_RUNS=30 DNS_SECONDS=1
+	RELAY_MIB=64 RELAY_ROUNDS=2 CONNS=30 FRESH_SRCS=2 FRESH_ADDRS=5 TLS_FLOOR_RUNS=30 HB_FLOOR_RUNS=30 DNS_SECONDS=1
 fi
 
 if ((EUID != 0)); then
@@ -502,6 +508,7 @@ for h in mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; do
 done
 "$CC" -O2 -Wall -Wextra -Werror -o "$BIN/tls-floor" "$HERE/tls-floor.c" -lssl -lcrypto
 "$CC" -O2 -Wall -Wextra -Werror -pthread -o "$BIN/relay-floor" "$HERE/relay-floor.c"
+"$CC" -O2 -Wall -Wextra -Werror -o "$BIN/hbone-floor" "$HERE/hbone-floor.c" -lssl -lcrypto -lnghttp2
 "$CC" -O2 -Wall -Wextra -Werror -o "$BIN/gcm-floor" "$HERE/gcm-floor.c" -lcrypto
 
 # ---- header -----------------------------------------------------------------------
@@ -545,7 +552,7 @@ echo "load:     $LOAD (1/5/15 min); busy now: ${BUSY:-nothing else above 5% CPU}
 [[ -z $LOAD_WARNING ]] || echo "WARNING:  $LOAD_WARNING"
 echo "limits:   open files (hard) $NOFILE_HARD ($SYS_RESOURCE); fs.nr_open $(cat /proc/sys/fs/nr_open)"
 echo "binaries: $(short "$ZT"), $(short "$CNI")"
-echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto, gcm-floor with -lcrypto; relay-floor with -pthread; \$T = $TMP)"
+echo "helpers:  built with: $CC -O2 -Wall -Wextra -Werror -o \$T/bin/NAME tests/bench/NAME.c  (NAME: mknetns spawn-timer tcpbench add-floor scale-floor dnsbench; tls-floor with -lssl -lcrypto, hbone-floor with -lssl -lcrypto -lnghttp2, gcm-floor with -lcrypto; relay-floor with -pthread; \$T = $TMP)"
 echo "sections: ${ONLY//,/ } (run in the order 1 2 3 5 6 7 4: the scale teardown keeps the kernel busy)"
 
 # ---- 1 + 2: handoff end to end, daemon-side Add ------------------------------------
@@ -1287,17 +1294,26 @@ hbone_setup() { # PREFIX: time one connection from each source pod to each addre
 	sed 's/^/  /' "$TMP/tls-floor.out"
 	TLS_FLOOR=$(field "$TMP/tls-floor.out" tls-floor p50_us)
 	TLS_CPU=$(field "$TMP/tls-floor.out" tls-floor cpu_us)
+	# and the whole new connection's floor, on the same path (pods with the same rules)
+	cmd_note "$BIN/hbone-floor" "$HB_FLOOR_RUNS" "$NSDIR/$HA" "$NSDIR/$HB" 198.18.24.2 5002
+	"$BIN/hbone-floor" "$HB_FLOOR_RUNS" "$NSDIR/$HA" "$NSDIR/$HB" 198.18.24.2 5002 >"$TMP/hbone-floor.out" ||
+		fail "hbone-floor"
+	sed 's/^/  /' "$TMP/hbone-floor.out"
+	HB_FLOOR=$(field "$TMP/hbone-floor.out" hbone-floor p50_us)
+	HB_FLOOR_CPU=$(field "$TMP/hbone-floor.out" hbone-floor cpu_us)
 }
 
 if want 6; then
 	section "6. HBONE: ${RELAY_MIB} MiB pod to pod over mutual TLS HTTP/2 (15001 -> 15008) vs the plain relay vs direct"
 	r="${PFX}t" sock=$TMP/zt-hbone.sock psock=$TMP/zt-plain.sock
-	A=${r}0 B=${r}1 DA=${r}2 DB=${r}3 PA=${r}4 PB=${r}5
-	mkns "$r" 6
+	A=${r}0 B=${r}1 DA=${r}2 DB=${r}3 PA=${r}4 PB=${r}5 HA=${r}6 HB=${r}7
+	mkns "$r" 8
 	say "$A -> $B: both enrolled (tproxy rules), HBONE between them; $PA -> $PB: the same in a daemon with --no-hbone-outbound (plain relay, 15001 -> 15006); $DA -> $DB: no rules (direct)"
 	veth_pair "$A" "$B" 198.18.13.1 198.18.13.2
 	veth_pair "$DA" "$DB" 198.18.14.1 198.18.14.2
 	veth_pair "$PA" "$PB" 198.18.16.1 198.18.16.2
+	say "$HA -> $HB: the new connection's floor (hbone-floor.c) with $A's and $B's rules copied unchanged"
+	veth_pair "$HA" "$HB" 198.18.24.1 198.18.24.2
 	hbone_fresh_pods "${PFX}n"
 	settle
 	start_daemon plain --profile ambient --ca-dir "$TMP/ca" --no-hbone-outbound "$psock"
@@ -1316,7 +1332,10 @@ if want 6; then
 	bg_run "$TMP/sink-hb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$B" 0.0.0.0 5001 5002
 	bg_run "$TMP/sink-hdb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$DB" 0.0.0.0 5001 5002
 	bg_run "$TMP/sink-hpb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$PB" 0.0.0.0 5001 5002
-	for p in 5001 5002; do wait_port "$B" $p; wait_port "$DB" $p; wait_port "$PB" $p; done
+	pod_rules "$A" "$HA" - -
+	pod_rules "$B" "$HB" - -
+	bg_run "$TMP/sink-hhb.log" "$BIN/tcpbench" sink --netns "$NSDIR/$HB" 0.0.0.0 5001 5002
+	for p in 5001 5002; do wait_port "$B" $p; wait_port "$DB" $p; wait_port "$PB" $p; wait_port "$HB" $p; done
 	hbone_setup "${PFX}n"
 	bytes=$((RELAY_MIB * 1048576))
 	out=$TMP/hbone-stream.out cout=$TMP/hbone-connect.out
@@ -1363,9 +1382,13 @@ if want 6; then
 	row 6 gcm_floor_MiBps "floor: AES-256-GCM seal + open alone, 16 KiB records" "$gm" MiB/s "-" info
 	row 6 hbone_pct_of_gcm_floor "HBONE / its crypto floor (one stream)" "$(calc "100 * $hh / $gm" 1)" % "report" info "100 % crypto alone"
 	row 6 hbone_cpu_s_per_GiB "daemon CPU per GiB: HBONE (both ends)" "$hcpu" s "report" info "$gcpu s crypto alone" "$pcpu s plain relay"
-	row 6 hbone_setup_fresh_p50_us "setup p50, new HBONE conn (TLS 1.3), $((FRESH_SRCS * FRESH_ADDRS))" "$HB_NEW" us "<= 1000 us" "$(met "$(fcmp "$HB_NEW" '<=' 1000)")" "$TLS_FLOOR us handshake" "$cr us plain relay"
+	row 6 hbone_setup_fresh_p50_us "setup p50, new HBONE conn (TLS 1.3), $((FRESH_SRCS * FRESH_ADDRS))" "$HB_NEW" us "<= 1000 us" "$(met "$(fcmp "$HB_NEW" '<=' 1000)")" "$HB_FLOOR us its floor" "$cr us plain relay"
 	row 6 hbone_setup_fresh_p99_us "setup min / p99, new HBONE connection" "$HB_NEWMIN / $HB_NEW99" us "-" info
 	row 6 tls_floor_p50_us "floor: TCP + mutual TLS 1.3 handshake alone, p50" "$TLS_FLOOR" us "-" info "$cd_ us direct"
+	hbf=$(calc "$HB_NEW / $HB_FLOOR" 2)
+	row 6 hbone_floor_p50_us "floor: a whole new HBONE conn, same path, p50" "$HB_FLOOR" us "-" info "$TLS_FLOOR us handshake"
+	row 6 hbone_setup_fresh_vs_hbone_floor "new HBONE conn p50 / its floor's, same path" "$hbf" x "<= 1.1 (10 % of floor)" "$(orfloor hbone_setup_fresh_p50_us "$(fcmp "$hbf" '<=' 1.1)")" "1.00 x (floor)"
+	row 6 hbone_floor_cpu_us "floor's CPU per new HBONE connection" "$HB_FLOOR_CPU" us "-" info "$HB_NEW_CPU us ours"
 	row 6 hbone_setup_fresh_vs_floor "new HBONE conn p50 / handshake floor p50" "$(calc "$HB_NEW / $TLS_FLOOR" 2)" x "report" info
 	row 6 hbone_setup_fresh_rest_us "new HBONE conn p50 - handshake floor p50" "$(calc "$HB_NEW - $TLS_FLOOR" 1)" us "report" info "-" "$ch us pooled setup"
 	row 6 hbone_setup_fresh_cpu_us "daemon CPU per new HBONE connection (both ends)" "$HB_NEW_CPU" us "report" info "$TLS_CPU us handshake alone" "$HB_POOL_CPU us per pooled conn"
@@ -1375,6 +1398,7 @@ if want 6; then
 	note "HBONE setup: connect + 1-byte echo, connect() to the byte back; a new connection's includes the TCP and TLS 1.3 handshakes, SETTINGS and the CONNECT (each probe from its own source pod to its own address of pod-b: a pool entry of its own)"
 	note "HBONE crypto floor (gcm-floor.c): the same bytes sealed and opened once with AES-256-GCM (TLS 1.3 records of 16 KiB, through EVP) in one thread, as the daemon's two ends do on one loop; no sockets. Its CPU per GiB beside the daemon's (all its threads, both ends) shows how much of a stream is the cipher: the rest is the three TCP connections' kernel work, copies, TLS records and HTTP/2 frames"
 	note "HBONE handshake floor (tls-floor.c): loopback TCP connect/accept, then both ends of the mutual TLS 1.3 handshake in one thread with the daemon's algorithms (X25519, ECDSA P-256 leaves sent without the root, AES-256-GCM, ALPN h2), then a byte each way; most of it is OpenSSL 3.0's certificate parse and ECDSA, not I/O; what a new connection adds to it (three TCP connects, h2 SETTINGS, the CONNECT, the echo) is what a pooled connection pays"
+	note "HBONE new-connection floor (hbone-floor.c, $HA -> $HB: $A's and $B's rules copied unchanged, an echo server on $HB's 5002): one thread does, in turn, what a new connection cannot avoid on the daemon's path, timed like the probes (the app's connect() to its byte back): the app's connect from $HA, accept on 15001 (IP_TRANSPARENT, mark 0x539) and its original destination, a socket made in $HA (setns) connected to 15008 in $HB, accept there, tls-floor's mutual TLS 1.3 handshake, HTTP/2 both ends (nghttp2: SETTINGS, the CONNECT, the 200), the upstream socket made in $HB bound to the client's address, the byte to the echo server and back in DATA frames; no epoll, timers, counters, log or threads"
 	helpers=("${PIDS[@]:npids}")
 	stop_pids "${helpers[@]}"
 	forget "${helpers[@]}"
@@ -1591,7 +1615,7 @@ headline() {
 	want 3 && echo "snapshot:  agent -> ztunnel --connect $(f snapshot_pods_per_s) pods/s for $(f snapshot_pods) pods (target >= 20000); one-shot sync $(f sync_pods_per_s) pods/s"
 	want 4 && echo "scale:     $(f scale_max_pods) pods, daemon RSS $(f scale_rss_per_pod_bytes) B/pod, agent RSS $(f agent_rss_per_pod_bytes) B/pod, Add p99 at max / at 10 $(f scale_p99_ratio)x"
 	want 5 && echo "relay:     2 hops $(f relay_pct_of_direct) % of direct, $(f relay_vs_floor)x the relay floor, $(f relay_vs_socat2)x two socats; 1 hop $(f relay1_pct_of_direct) % of direct, $(f relay1_vs_floor)x the floor, $(f relay1_vs_socat)x socat (floor and socat on the same path); CPU per GiB and hop $(f relay_cpu_ms_per_gib) ms"
-	want 6 && echo "HBONE:     $(f hbone_pct_of_relay) % of the plain relay (target >= 50), $(f hbone_pct_of_direct) % of direct; setup p50 $(f hbone_setup_fresh_p50_us) us new connection (TLS 1.3; its handshake alone $(f tls_floor_p50_us) us), $(f connect_hbone_p50_us) us pooled (target <= 1000)"
+	want 6 && echo "HBONE:     $(f hbone_pct_of_relay) % of the plain relay (target >= 50), $(f hbone_pct_of_direct) % of direct; setup p50 $(f hbone_setup_fresh_p50_us) us new connection (TLS 1.3; its floor on the same path $(f hbone_floor_p50_us) us, the handshake alone $(f tls_floor_p50_us) us), $(f connect_hbone_p50_us) us pooled (target <= 1000)"
 	want 7 && echo "DNS:       forwarded $(f dns_fwd_qps) q/s, registry $(f dns_reg_qps) q/s, direct to the upstream $(f dns_direct_qps) q/s; p50 $(f dns_fwd_p50_us) / $(f dns_reg_p50_us) / $(f dns_direct_p50_us) us"
 	return 0
 }
@@ -1602,7 +1626,8 @@ HIST_COLS=(handoff_ratio add_p50_us_walkthru add_p99_us_walkthru add_required_p5
 	hbone_MiBps hbone_pct_of_relay hbone_setup_fresh_p50_us connect_hbone_p50_us
 	dns_fwd_qps dns_reg_qps dns_direct_qps dns_fwd_p50_us
 	add_p50_us_walkthru_preempt add_p99_us_walkthru_preempt add_vs_serve_floor_p50 add_vs_serve_floor_p99
-	add_ambient_ratio snapshot_vs_floor relay_vs_floor relay_cpu_vs_floor hbone_setup_fresh_vs_floor)
+	add_ambient_ratio snapshot_vs_floor relay_vs_floor relay_cpu_vs_floor hbone_setup_fresh_vs_floor
+	hbone_setup_fresh_vs_hbone_floor)
 # (columns are only ever added at the end: the file's older lines leave them empty)
 # history_line: one CSV line per full run (not --quick: its figures are not comparable)
 history_line() {

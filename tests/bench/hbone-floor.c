@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hbone-floor: the work a new HBONE connection cannot avoid on the daemon's
+ * path, and nothing else, to set the daemon's new-connection setup against
+ * (make bench, section 6). One thread plays the app, the source pod's
+ * 15001, the destination pod's 15008 and both ends of the tunnel, each
+ * step called in turn (no epoll, no timers, counters or log), in two pods
+ * whose rules are the enrolled pods' (copied by the bench):
+ *
+ *   the app's connect to DST:PORT from SRC (the rules send it to 15001);
+ *   accept on [::]:15001 (IP_TRANSPARENT, mark 0x539), its original
+ *   destination (SO_ORIGINAL_DST); a socket made in SRC (setns there and
+ *   back), marked, connected to DST:15008 (the rules of DST send it to its
+ *   15008); accept there; the mutual TLS 1.3 handshake of tls-floor.c;
+ *   HTTP/2 both ends (nghttp2: SETTINGS, CONNECT DST:PORT); the server's
+ *   upstream socket made in DST, marked, bound to the client's address
+ *   (IP_TRANSPARENT), connected to DST:PORT (an echo server); the 200;
+ *   the app's byte in a DATA frame to the upstream, its echo back the same
+ *   way to the app. Everything closed, then the next.
+ *
+ *   hbone-floor N SRC_NETNS DST_NETNS DST_ADDR PORT
+ *     prints: hbone-floor n N min_us A p50_us B p99_us C cpu_us D
+ *     (each from the app's connect() to its byte back, as tcpbench connect
+ *     times; D: this process's CPU per connection, the echo server's not)
+ *
+ * Links OpenSSL and nghttp2; does not share code with the daemon.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <nghttp2/nghttp2.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROG "hbone-floor"
+#include "floor-tls.h"
+#include "timing.h"
+
+#define MARK 0x539	/* ztunnel's: the in-pod rules let it through */
+
+/* One end of the tunnel: its TLS, its HTTP/2 session, the one stream's bytes to send. */
+struct end {
+	SSL *ssl;
+	nghttp2_session *h2;
+	int32_t id;		/* the stream */
+	uint8_t out[64];	/* DATA to send (a deferred data source until then) */
+	size_t outlen;
+	int got_headers;	/* client: the 200; server: the CONNECT */
+	uint8_t in[64];		/* DATA received */
+	size_t inlen;
+	int got_data;
+};
+
+static int src_ns, dst_ns, own_ns;
+
+static int in_netns(int ns, int family, int type)
+{
+	int fd;
+
+	if (setns(ns, CLONE_NEWNET) < 0)
+		die("setns into a pod");
+	fd = socket(family, type | SOCK_CLOEXEC, 0);
+	if (setns(own_ns, CLONE_NEWNET) < 0)
+		die("setns back");
+	if (fd < 0)
+		die("socket");
+	return fd;
+}
+
+static void set_int(int fd, int level, int opt, int v)
+{
+	if (setsockopt(fd, level, opt, &v, sizeof(v)) < 0)
+		die("setsockopt");
+}
+
+static int listener(int ns, int port)
+{
+	int fd = in_netns(ns, AF_INET6, SOCK_STREAM);
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+
+	set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	set_int(fd, SOL_SOCKET, SO_MARK, MARK);
+	set_int(fd, SOL_IP, IP_TRANSPARENT, 1);
+	set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 128) < 0)
+		die("cannot listen in a pod");
+	return fd;
+}
+
+/* Where the app's connection was going: SO_ORIGINAL_DST (REDIRECT), else its local address (TPROXY). */
+static void original_dst(int fd, struct sockaddr_in6 *to)
+{
+	struct sockaddr_in v4;
+	socklen_t sl = sizeof(v4);
+
+	if (!getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &v4, &sl))
+		return;
+	sl = sizeof(*to);
+	if (getsockname(fd, (struct sockaddr *)to, &sl) < 0)
+		die("the original destination");
+}
+
+static void wait_for(int fd, short ev)
+{
+	struct pollfd p = { .fd = fd, .events = ev };
+
+	while (poll(&p, 1, 5000) != 1)
+		if (errno != EINTR)
+			die("a socket never became ready");
+}
+
+/* ---- HTTP/2, memory I/O through TLS ------------------------------------------ */
+
+static ssize_t read_out(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+			uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct end *e = ud;
+
+	(void)h2;
+	(void)id;
+	(void)flags;
+	(void)src;
+	if (!e->outlen)
+		return NGHTTP2_ERR_DEFERRED;
+	len = len < e->outlen ? len : e->outlen;
+	memcpy(buf, e->out, len);
+	e->outlen = 0;
+	return (ssize_t)len;
+}
+
+static int on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+	struct end *e = ud;
+
+	(void)h2;
+	if (f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+		e->got_headers = 1;
+		e->id = f->hd.stream_id;
+	}
+	return 0;
+}
+
+static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *d, size_t len,
+		   void *ud)
+{
+	struct end *e = ud;
+
+	(void)h2;
+	(void)flags;
+	(void)id;
+	if (len > sizeof(e->in) - e->inlen)
+		die("more DATA than sent");
+	memcpy(e->in + e->inlen, d, len);
+	e->inlen += len;
+	e->got_data = 1;
+	return 0;
+}
+
+static void session(struct end *e, int server)
+{
+	nghttp2_session_callbacks *cb;
+
+	if (nghttp2_session_callbacks_new(&cb))
+		die("nghttp2");
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+	if ((server ? nghttp2_session_server_new(&e->h2, cb, e) :
+		      nghttp2_session_client_new(&e->h2, cb, e)) ||
+	    nghttp2_submit_settings(e->h2, NGHTTP2_FLAG_NONE, NULL, 0))
+		die("nghttp2 session");
+	nghttp2_session_callbacks_del(cb);
+}
+
+/* What the session has to send, through TLS onto the socket. */
+static void send_all(struct end *e)
+{
+	const uint8_t *d;
+	ssize_t n;
+
+	while ((n = nghttp2_session_mem_send(e->h2, &d)) > 0)
+		if (SSL_write(e->ssl, d, (int)n) != n)
+			die("SSL_write");
+	if (n < 0)
+		die("nghttp2_session_mem_send");
+}
+
+/* Reads what the socket holds into the session, until *until is set (spinning: the peer is us). */
+static void recv_until(struct end *e, const int *until)
+{
+	uint8_t buf[16384];
+	int n;
+
+	while (!*until) {
+		n = SSL_read(e->ssl, buf, sizeof(buf));
+		if (n > 0) {
+			if (nghttp2_session_mem_recv(e->h2, buf, (size_t)n) != n)
+				die("nghttp2_session_mem_recv");
+		} else if (SSL_get_error(e->ssl, n) != SSL_ERROR_WANT_READ) {
+			die("SSL_read");
+		}
+	}
+}
+
+/* A byte into e's stream (its deferred data source), then sent. */
+static void send_byte(struct end *e, uint8_t b)
+{
+	e->out[0] = b;
+	e->outlen = 1;
+	if (nghttp2_session_resume_data(e->h2, e->id))
+		die("nghttp2_session_resume_data");
+	send_all(e);
+}
+
+/* ---- one connection --------------------------------------------------------- */
+
+static int64_t one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_CTX *sc)
+{
+	static const uint8_t key[] = ":authority", method[] = ":method", connect_[] = "CONNECT",
+			     status[] = ":status", ok[] = "200";
+	struct end c = { 0 }, s = { 0 };
+	struct sockaddr_in to = *dst, from = { .sin_family = AF_INET };
+	struct sockaddr_in6 orig, peer;
+	nghttp2_data_provider cdp = { .read_callback = read_out }, sdp = { .read_callback = read_out };
+	char auth[32];
+	nghttp2_nv req[2], resp[1] = { { (uint8_t *)status, (uint8_t *)ok, 7, 3, 0 } };
+	int app = in_netns(src_ns, AF_INET, SOCK_STREAM), pfd, cfd, sfd, ufd, cd = 0, sd = 0;
+	int64_t t0;
+	uint8_t b = 'x';
+
+	nonblock(app);
+	t0 = now_ns();
+	if (connect(app, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS)
+		die("the app's connect");
+	/* 15001: the app's connection and where it was going */
+	if ((pfd = accept4(l1, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		die("accept on 15001");
+	original_dst(pfd, &orig);
+	wait_for(app, POLLOUT);
+	if (write(app, &b, 1) != 1)
+		die("the app's write");
+	/* the tunnel: from the source pod to DST:15008 */
+	cfd = in_netns(src_ns, AF_INET, SOCK_STREAM);
+	set_int(cfd, SOL_SOCKET, SO_MARK, MARK);
+	nonblock(cfd);
+	to.sin_port = htons(15008);
+	if (connect(cfd, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)
+		die("connect to 15008");
+	if ((sfd = accept4(l8, (struct sockaddr *)&peer, &(socklen_t){ sizeof(peer) }, SOCK_CLOEXEC)) < 0)
+		die("accept on 15008");
+	memcpy(&from.sin_addr, &peer.sin6_addr.s6_addr[12], 4);	/* v4-mapped: the source pod's */
+	nonblock(sfd);
+	wait_for(cfd, POLLOUT);
+	c.ssl = SSL_new(cc);
+	s.ssl = SSL_new(sc);
+	if (!c.ssl || !s.ssl || !SSL_set_fd(c.ssl, cfd) || !SSL_set_fd(s.ssl, sfd))
+		die("cannot make the SSL objects");
+	SSL_set_connect_state(c.ssl);
+	SSL_set_accept_state(s.ssl);
+	while (!step(c.ssl, &cd) + !step(s.ssl, &sd))
+		;
+	if (SSL_get_verify_result(c.ssl) != X509_V_OK || SSL_get_verify_result(s.ssl) != X509_V_OK)
+		die("a peer's certificate did not verify");
+	/* HTTP/2: the CONNECT (its body a deferred source), the server's settings */
+	session(&c, 0);
+	session(&s, 1);
+	snprintf(auth, sizeof(auth), "%s:%u", inet_ntoa(dst->sin_addr), ntohs(dst->sin_port));
+	req[0] = (nghttp2_nv){ (uint8_t *)method, (uint8_t *)connect_, 7, 7, 0 };
+	req[1] = (nghttp2_nv){ (uint8_t *)key, (uint8_t *)auth, 10, strlen(auth), 0 };
+	if ((c.id = nghttp2_submit_request(c.h2, NULL, req, 2, &cdp, NULL)) < 0)
+		die("nghttp2_submit_request");
+	send_all(&c);
+	send_all(&s);
+	recv_until(&s, &s.got_headers);
+	/* upstream: made in the destination pod, from the client's address */
+	ufd = in_netns(dst_ns, AF_INET, SOCK_STREAM);
+	set_int(ufd, SOL_SOCKET, SO_MARK, MARK);
+	set_int(ufd, SOL_IP, IP_TRANSPARENT, 1);
+	nonblock(ufd);
+	if (bind(ufd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+	    (connect(ufd, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS))
+		die("the upstream connect");
+	wait_for(ufd, POLLOUT);
+	if (nghttp2_submit_response(s.h2, s.id, resp, 1, &sdp))
+		die("nghttp2_submit_response");
+	send_all(&s);
+	recv_until(&c, &c.got_headers);
+	/* the byte: app -> 15001 -> DATA -> upstream, the echo back the same way */
+	wait_for(pfd, POLLIN);
+	if (read(pfd, &b, 1) != 1)
+		die("read from the app");
+	send_byte(&c, b);
+	recv_until(&s, &s.got_data);
+	if (write(ufd, s.in, 1) != 1)
+		die("write upstream");
+	wait_for(ufd, POLLIN);
+	if (read(ufd, &b, 1) != 1)
+		die("read the echo");
+	send_byte(&s, b);
+	recv_until(&c, &c.got_data);
+	if (write(pfd, c.in, 1) != 1)
+		die("write to the app");
+	wait_for(app, POLLIN);
+	if (read(app, &b, 1) != 1)
+		die("the app's read");
+	t0 = now_ns() - t0;
+	nghttp2_session_del(c.h2);
+	nghttp2_session_del(s.h2);
+	SSL_free(c.ssl);
+	SSL_free(s.ssl);
+	close(app);
+	close(pfd);
+	close(cfd);
+	close(sfd);
+	close(ufd);
+	return t0;
+}
+
+static int open_ns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		die("cannot open a netns");
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc == 6 ? strtol(argv[1], NULL, 10) : 0, i;
+	struct sockaddr_in dst = { .sin_family = AF_INET };
+	EVP_PKEY *rk, *ck, *sk;
+	X509 *root, *cl, *sv;
+	SSL_CTX *sc, *cc;
+	int l1, l8;
+	int64_t *t, c0;
+	struct timespec cpu;
+
+	if (n < 1 || inet_pton(AF_INET, argv[4], &dst.sin_addr) != 1 || atoi(argv[5]) <= 0 ||
+	    !(t = calloc((size_t)n, sizeof(*t)))) {
+		fprintf(stderr, "usage: hbone-floor N SRC_NETNS DST_NETNS DST_ADDR PORT\n");
+		return 2;
+	}
+	dst.sin_port = htons((uint16_t)atoi(argv[5]));
+	own_ns = open_ns("/proc/self/ns/net");
+	src_ns = open_ns(argv[2]);
+	dst_ns = open_ns(argv[3]);
+	rk = p256(), ck = p256(), sk = p256();
+	root = cert(rk, NULL, rk, NULL);
+	cl = cert(ck, root, rk, "URI:spiffe://cluster.local/ns/default/sa/a");
+	sv = cert(sk, root, rk, "URI:spiffe://cluster.local/ns/default/sa/b");
+	sc = ctx(1, root, sv, sk), cc = ctx(0, root, cl, ck);
+	l1 = listener(src_ns, 15001);
+	l8 = listener(dst_ns, 15008);
+	one(l1, l8, &dst, cc, sc);	/* warm-up, untimed */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	c0 = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec;
+	for (i = 0; i < n; i++)
+		t[i] = one(l1, l8, &dst, cc, sc);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	c0 = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec - c0;
+	qsort(t, (size_t)n, sizeof(*t), cmp64);
+	printf("hbone-floor n %ld min_us %.1f p50_us %.1f p99_us %.1f cpu_us %.1f\n", n,
+	       (double)t[0] / 1e3, (double)t[nearest_rank((size_t)n, 0.5)] / 1e3,
+	       (double)t[nearest_rank((size_t)n, 0.99)] / 1e3, (double)c0 / 1e3 / (double)n);
+	return 0;
+}
