@@ -1269,6 +1269,19 @@ hbone_fresh_pods() { # PREFIX: the source pods, the bridge, pod-b's addresses (b
 		ip -n "$1$i" link set eth0 up
 		ip -n "$B" link set "v$i" master br0 up
 	done
+	# Every probe is a pair (source pod, address) seen for the first time, and
+	# would wait for an ARP exchange inside the daemon's connect to 15008 (about
+	# 40 us; the floor's one pair resolves once): the neighbours are set up front
+	cmd_text "ip -n $1\$i neigh replace 198.18.17.\$j lladdr <br0's> dev eth0 nud permanent; ip -n $B neigh replace 198.18.17.\$((100 + i)) lladdr <$1\$i's eth0> dev br0 nud permanent   # each source pod i, address j"
+	local bmac mac j
+	bmac=$(ip -n "$B" -br link show br0 | awk '{ print $3 }')
+	for ((i = 0; i < FRESH_SRCS; i++)); do
+		mac=$(ip -n "$1$i" -br link show eth0 | awk '{ print $3 }')
+		ip -n "$B" neigh replace "198.18.17.$((100 + i))" lladdr "$mac" dev br0 nud permanent
+		for ((j = 0; j < FRESH_ADDRS; j++)); do
+			ip -n "$1$i" neigh replace "198.18.17.$((10 + j))" lladdr "$bmac" dev eth0 nud permanent
+		done
+	done
 }
 # sched_ns PID: CPU time of all the process's threads so far, in ns (schedstat)
 sched_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
