@@ -218,6 +218,20 @@ static void send_byte(struct end *e, uint8_t b)
 	send_all(e);
 }
 
+/* A byte read from fd `in`, sent by tx in a DATA frame, received by rx, written to fd `out`. */
+static void hop(int in, struct end *tx, struct end *rx, int out)
+{
+	uint8_t b;
+
+	wait_for(in, POLLIN);
+	if (read(in, &b, 1) != 1)
+		die("read a socket");
+	send_byte(tx, b);
+	recv_until(rx, &rx->got_data);
+	if (write(out, rx->in, 1) != 1)
+		die("write a socket");
+}
+
 /* ---- one connection --------------------------------------------------------- */
 
 static int64_t one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_CTX *sc)
@@ -292,20 +306,8 @@ static int64_t one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, S
 	send_all(&s);
 	recv_until(&c, &c.got_headers);
 	/* the byte: app -> 15001 -> DATA -> upstream, the echo back the same way */
-	wait_for(pfd, POLLIN);
-	if (read(pfd, &b, 1) != 1)
-		die("read from the app");
-	send_byte(&c, b);
-	recv_until(&s, &s.got_data);
-	if (write(ufd, s.in, 1) != 1)
-		die("write upstream");
-	wait_for(ufd, POLLIN);
-	if (read(ufd, &b, 1) != 1)
-		die("read the echo");
-	send_byte(&s, b);
-	recv_until(&c, &c.got_data);
-	if (write(pfd, c.in, 1) != 1)
-		die("write to the app");
+	hop(pfd, &c, &s, ufd);
+	hop(ufd, &s, &c, pfd);
 	wait_for(app, POLLIN);
 	if (read(app, &b, 1) != 1)
 		die("the app's read");
