@@ -99,7 +99,7 @@ struct hconn {
 	struct relay_home *away;	/* server: the relay thread it was handed to, or NULL */
 	struct home_call call;	/* the hand-over (home.c) */
 	struct loop_deferred move;	/* ...made at the end of the main loop's turn */
-	bool moving;		/* the hand-over is due this turn */
+	bool moving;		/* the hand-over was asked for (once: it moves at most once) */
 	uint64_t tls_bytes;	/* server: bytes through TLS, both ways (HOME_AFTER_BYTES) */
 	struct pod *pod;	/* the server's pod, or the client's source pod */
 	struct hdest dst;	/* client: the destination */

@@ -119,7 +119,8 @@ void hhome_accept(struct hbone *hb, struct pod *p, int fd)
 /*
  * The end of the main loop's turn: no event of this turn can name c or its
  * streams any more, so they leave its epoll and go. A connection closed
- * meanwhile (a Del, its peer) stays: its free was queued after this.
+ * meanwhile (a Del, its peer) stays: its free was queued after this. So
+ * does every one when no relay thread runs (c->moving stays set: no retry).
  */
 static void move(struct loop_deferred *dd)
 {
@@ -127,7 +128,6 @@ static void move(struct loop_deferred *dd)
 	struct daemon *d = c->hb->d;
 	struct relay_home *rh;
 
-	c->moving = false;
 	if (c->state != HC_H2)
 		return;
 	rh = relay_pool_pick(d);
