@@ -529,19 +529,31 @@ void hconn_flush(struct hconn *c)
 		hhome_hand_over(c);
 }
 
-/* The parts of a new connection both roles share, on home's loop. */
-static void conn_init(struct hhome *home, struct hconn *c)
+/*
+ * The parts of a new connection both roles share, on the main loop (a
+ * server's moves later: hhome_hand_over); NULL when out of memory (fd closed).
+ */
+static struct hconn *conn_new(struct hbone *hb, struct pod *p, int fd)
 {
+	struct hconn *c = calloc(1, sizeof(*c));
 	struct timespec hs;
 
-	c->home = home;
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->hb = hb;
+	c->pod = p;
+	c->ev.fd = fd;
+	c->home = &hb->main;
 	list_init(&c->streams);
-	list_add_tail(&home->conns, &c->link);
+	list_add_tail(&c->home->conns, &c->link);
 	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	c->idle_since = c->start;
 	hs = c->start;
 	timespec_add(&hs, TLS_HANDSHAKE_MS / 1000.0);
-	hconn_deadline(home, &hs);
+	hconn_deadline(c->home, &hs);
+	return c;
 }
 
 static int conn_watch(struct hconn *c, uint32_t events)
@@ -550,13 +562,13 @@ static int conn_watch(struct hconn *c, uint32_t events)
 	return loop_watch(c->home->loop, &c->ev, events, conn_ready, c);
 }
 
-void hconn_start_server(struct hhome *home, struct hconn *c)
+void hconn_start_server(struct hbone *hb, struct pod *p, int fd)
 {
-	struct hbone *hb = c->hb;
-	int fd = c->ev.fd;
+	struct hconn *c = conn_new(hb, p, fd);
 	socklen_t sl;
 
-	conn_init(home, c);
+	if (!c)
+		return;
 	sl = sizeof(c->local);
 	getsockname(fd, (struct sockaddr *)&c->local, &sl);
 	sl = sizeof(c->remote);
@@ -565,7 +577,7 @@ void hconn_start_server(struct hhome *home, struct hconn *c)
 	sa_unmap(&c->remote);
 	c->peer.want_td = hb->ca.trust_domain;
 	/* the leaf lives as long as the pod, which outlives its connections */
-	c->ssl = tls_new(hb->server, c->pod->hbone->leaf, &c->peer, fd, &c->net);
+	c->ssl = tls_new(hb->server, p->hbone->leaf, &c->peer, fd, &c->net);
 	if (!c->ssl || conn_watch(c, EPOLLIN)) {
 		hconn_close(c, "cannot start TLS");
 		return;
@@ -612,16 +624,10 @@ void hconn_resume(struct hhome *home, struct hconn *c)
 struct hconn *hconn_start_client(struct hbone *hb, struct pod *src, const struct hdest *dst,
 				 const struct sockaddr_storage *to, int fd)
 {
-	struct hconn *c = calloc(1, sizeof(*c));
+	struct hconn *c = conn_new(hb, src, fd);
 
-	if (!c) {
-		close(fd);
+	if (!c)
 		return NULL;
-	}
-	c->hb = hb;
-	c->pod = src;
-	c->ev.fd = fd;
-	conn_init(&hb->main, c);
 	c->client = true;
 	c->dst = *dst;
 	c->remote = *to;

@@ -188,7 +188,7 @@ void hbone_accept(struct daemon *d, struct listener *l, int fd)
 		close(fd);
 		return;
 	}
-	hhome_accept(d->hbone, l->pod, fd);
+	hconn_start_server(d->hbone, l->pod, fd);
 }
 
 void hbone_report_certs(const struct daemon *d, FILE *out)

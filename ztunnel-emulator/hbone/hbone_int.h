@@ -193,8 +193,8 @@ void hcert_put(struct hcert *c);
 struct ca_leaf *hcert_issue(const struct ca *ca, struct hcert *c, char *why, size_t cap);
 
 /* conn.c */
-/* A server connection on fd, accepted on p's 15008, started on home's loop (home's thread). */
-void hconn_start_server(struct hhome *home, struct hconn *c);
+/* A server connection on fd, accepted on p's 15008, started on the main loop. */
+void hconn_start_server(struct hbone *hb, struct pod *p, int fd);
 /* Takes c and its streams off their loop (c->home's), for a hand-over. */
 void hconn_unwatch(struct hconn *c);
 /* A server connection taken off the main loop goes on on home's (home's thread). */
@@ -212,8 +212,6 @@ long hconn_timers(struct hhome *h, bool run);
 void hhome_init(struct hhome *h, struct hbone *hb, struct loop *loop);
 /* Closes the home's connections (of pod p; all with p NULL). */
 void hhome_close(struct hhome *h, const struct pod *p, const char *why);
-/* A connection accepted on p's 15008: it starts on the main loop. */
-void hhome_accept(struct hbone *hb, struct pod *p, int fd);
 /*
  * A server connection on the main loop that has carried this much goes to
  * the least loaded relay thread at the end of the turn (hhome_hand_over):
@@ -240,6 +238,7 @@ static inline void hconn_deadline(struct hhome *h, const struct timespec *when)
 struct hstream *hstream_new(struct hconn *c, int32_t id);
 /* The upstream socket (s->ev.fd) connects: watched until it has. 0 or -errno. */
 int hstream_watch_connect(struct hstream *s);
+/* The TCP side watched on c's new home as it was on the old one; -1: it failed, the stream reset. */
 int hstream_rewatch(struct hstream *s);
 /* Takes a place under the relay caps (relay_over_cap): NULL, or why not (in why). */
 const char *hstream_hold(struct hstream *s, char *why, size_t cap);

@@ -14,7 +14,6 @@
  * Never touches struct daemon's pod table. Interface: hbone_int.h.
  */
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "daemon.h"
 #include "hbone_int.h"
@@ -100,20 +99,6 @@ static void adopt(struct home_call *call, struct relay_home *rh)
 		return;
 	}
 	hconn_resume(h, c);
-}
-
-void hhome_accept(struct hbone *hb, struct pod *p, int fd)
-{
-	struct hconn *c = calloc(1, sizeof(*c));
-
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->hb = hb;
-	c->pod = p;
-	c->ev.fd = fd;
-	hconn_start_server(&hb->main, c);
 }
 
 /*
