@@ -10,6 +10,7 @@ hold_start() {
 	local ctl=$T_DIR/$1.ctl
 	HOLD_OUT=$T_DIR/$1.out
 	shift
+	ct_forget_resets "$A"	# the resets of an earlier step must not loop a relay
 	mkfifo "$ctl"
 	# opened read-write first, so neither open blocks; the probe does not get fd 7,
 	# so closing it is the probe's EOF. Not through spawn: a background command

@@ -189,6 +189,7 @@ start_daemon --profile ambient --no-hbone-outbound
 for ns in "$A" "$B"; do "$CNI" add --redirect=tproxy "$SOCK" "$ns" >/dev/null; done
 wait_for 10 fds_settled || true
 idle=$(fd_count "$ZT_PID")
+ct_forget_resets "$A"
 out=$(ulimit -n 4096 && ip netns exec "$A" "$PROBE" many -n 1000 -t 60 "$B4" "$PORT" 2>&1) && rc=0 || rc=$?
 resets=$(sed -n 's/.* reset=\([0-9]*\) .*/\1/p' <<<"$out")
 resets=${resets:-0}
