@@ -19,6 +19,7 @@
 #include "hbone/hbone.h"
 #include "listeners.h"
 #include "log.h"
+#include "proxy.h"
 
 void listeners_close(struct pod *p)
 {
@@ -129,6 +130,8 @@ void listener_accept(struct daemon *d, struct listener *l)
 		if (fd < 0)
 			break;
 		l->accepted++;
+		if (d->cfg.relay || l->spec->role == ROLE_DNS)
+			tcp_conn_options(fd, l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT);
 		if (d->cfg.relay && l->spec->role == ROLE_OUTBOUND && hbone_outbound(d, l, fd))
 			continue;	/* to an enrolled pod: over HBONE */
 		if (d->cfg.relay && (l->spec->role == ROLE_OUTBOUND || l->spec->role == ROLE_PLAINTEXT))

@@ -67,6 +67,43 @@ int pod_socket(struct daemon *d, struct pod *p, int family, int type)
 	return ret;
 }
 
+/*
+ * ztunnel sets TCP_NODELAY on every connection it accepts (socket.rs
+ * Listener::accept) or opens (proxy.rs setup_socket), and its SocketConfig's
+ * keepalive on those it opens and those its 15001 and 15006 listeners
+ * accept: first probe after 180 s idle, then every 180 s, 9 unanswered end
+ * it (config.rs defaults; TCP_USER_TIMEOUT is off by default).
+ */
+#define KEEPALIVE_TIME_S 180
+#define KEEPALIVE_INTERVAL_S 180
+#define KEEPALIVE_RETRIES 9
+
+void tcp_conn_options(int fd, bool keepalive)
+{
+	int one = 1, idle = KEEPALIVE_TIME_S, intvl = KEEPALIVE_INTERVAL_S, cnt = KEEPALIVE_RETRIES;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!keepalive)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+int pod_tcp_socket(struct daemon *d, struct pod *p, int family)
+{
+	int fd = pod_socket(d, p, family, SOCK_STREAM);
+
+	if (fd < 0)
+		return fd;
+	/* 0x539: the in-pod rules let ztunnel's own traffic through */
+	if (d->cfg.mark)
+		setsockopt(fd, SOL_SOCKET, SO_MARK, &d->cfg.mark, sizeof(d->cfg.mark));
+	tcp_conn_options(fd, true);
+	return fd;
+}
+
 static void warn_lo_down(const struct daemon *d, const struct pod *p)
 {
 	struct netns_id id;

@@ -128,16 +128,13 @@ static void relay_connect(struct daemon *d, struct relay *r)
 	}
 	relay_log_access(d, r, NULL, true);
 	r->series = hbone_plain_open(d, r->pod, outbound(r));
-	fd = h ? pod_socket(d, r->pod, r->dst.ss_family, SOCK_STREAM) : -ENOSYS;
+	fd = h ? pod_tcp_socket(d, r->pod, r->dst.ss_family) : -ENOSYS;
 	if (fd < 0) {
 		os_text(e, sizeof(e), -fd);
 		end_unhomed(d, r, e, true);
 		return;
 	}
 	r->upstream.ev.fd = fd;
-	/* 0x539: the in-pod rules let ztunnel's own traffic through */
-	if (d->cfg.mark)
-		setsockopt(fd, SOL_SOCKET, SO_MARK, &d->cfg.mark, sizeof(d->cfg.mark));
 	if (!outbound(r) && d->cfg.transparent)
 		bind_client_address(r, fd);
 	if (connect(fd, (struct sockaddr *)&r->dst, sa_len(&r->dst)) < 0 && errno != EINPROGRESS) {

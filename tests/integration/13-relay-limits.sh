@@ -122,6 +122,12 @@ conns=$(config_dump | jq -r --arg u "$A" '.workloadState[$u].connections |
 	[(.outbound | length), (.inbound | length), (.outbound | map(.originalDst) | unique | join(",")),
 	 (.outbound | map(.src | startswith("'"$A4"':")) | all), (.outbound[0].protocol)] | join(" ")')
 is "$conns" "4 0 $B4:$PORT true TCP" "config_dump's workloadState: pod-a's 4 outbound relays (src, originalDst, protocol)"
+# ztunnel's options on both ends of a relay (socket.rs Listener::accept, proxy.rs setup_socket)
+opts=$("$ZE_ROOT/tests/helpers/tcp-opts.py" "$ZT_PID" 2>&1) || true
+n_ok=$(grep -c ' nodelay=1 keepalive=1 idle=180 intvl=180 cnt=9$' <<<"$opts" || true)
+is "$(grep -c . <<<"$opts") $n_ok" "8 8" \
+	"the 4 relays' 8 sockets (accepted on 15001, upstream) have TCP_NODELAY and ztunnel's keepalive (180 s, every 180 s, 9 probes)"
+[[ $n_ok == 8 ]] || diag "$opts"
 hold_stop
 check "... and their fds go when they close" wait_for 5 fds_back_to "$idle"
 

@@ -199,6 +199,13 @@ check "the outbound access line: identities, dst.addr :15008, dst.hbone_addr" wa
 	"INFO access: connection complete src\.addr=$A4:[0-9]+ src\.workload=\"[^\"]*\" src\.namespace=\"web\" src\.identity=\"$ID_A\" dst\.addr=$B4:15008 dst\.hbone_addr=$B4:$PORT .*dst\.identity=\"$ID_B\" direction=\"outbound\" bytes_sent=1048576 bytes_recv=1048576"
 check "the inbound access line names pod-a's identity" wait_for 10 log_has \
 	"INFO access: connection complete src\.addr=$A4:[0-9]+ src\.identity=\"$ID_A\" dst\.addr=$B4:15008 dst\.hbone_addr=$B4:$PORT"
+# the pooled tunnel, both ends: TCP_NODELAY on each, ztunnel's keepalive on the one it opened
+opts=$("$ZE_ROOT/tests/helpers/tcp-opts.py" "$ZT_PID" 2>&1) || true
+matches "$(grep " $B4:15008 nodelay" <<<"$opts" || true)" \
+	"$A4:[0-9]+ $B4:15008 nodelay=1 keepalive=1 idle=180 intvl=180 cnt=9" \
+	"the tunnel pod-a opened to $B4:15008: TCP_NODELAY and ztunnel's keepalive (180 s, every 180 s, 9 probes)"
+matches "$(grep "^$B4:15008 " <<<"$opts" || true)" "$B4:15008 $A4:[0-9]+ nodelay=1 keepalive=0 " \
+	"... and its end accepted on pod-b's 15008: TCP_NODELAY only, as ztunnel's inbound"
 # series NAME REPORTER SRC DST: the value of the istio_tcp NAME series with those labels
 series() {
 	metrics | awk -v n="istio_$1_total{reporter=\"$2\"," -v s="source_principal=\"$3\"" \

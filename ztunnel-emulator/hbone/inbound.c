@@ -104,15 +104,13 @@ static void connect_upstream(struct hstream *s)
 {
 	struct hconn *c = s->c;
 	struct daemon *d = c->hb->d;
-	int fd = pod_socket(d, c->pod, s->target.ss_family, SOCK_STREAM);
+	int fd = pod_tcp_socket(d, c->pod, s->target.ss_family);
 
 	if (fd < 0) {
 		hstream_refuse(s, 503, "cannot make the upstream socket");
 		return;
 	}
 	s->ev.fd = fd;
-	if (d->cfg.mark)
-		setsockopt(fd, SOL_SOCKET, SO_MARK, &d->cfg.mark, sizeof(d->cfg.mark));
 	if (d->cfg.transparent)
 		bind_client(c, fd);
 	if ((connect(fd, (struct sockaddr *)&s->target, sa_len(&s->target)) < 0 &&

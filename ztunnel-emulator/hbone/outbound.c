@@ -207,15 +207,13 @@ static struct hconn *pooled(struct hbone *hb, struct pod *src, const struct hdes
 static struct hconn *dial(struct daemon *d, struct pod *src, const struct hdest *dst,
 			  const struct sockaddr_storage *to)
 {
-	int fd = pod_socket(d, src, to->ss_family, SOCK_STREAM);
+	int fd = pod_tcp_socket(d, src, to->ss_family);
 	socklen_t len = to->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 						    sizeof(struct sockaddr_in);
 
 	if (fd < 0)
 		return NULL;
-	/* 0x539: the source pod's rules let ztunnel's own traffic through; no bind() */
-	if (d->cfg.mark)
-		setsockopt(fd, SOL_SOCKET, SO_MARK, &d->cfg.mark, sizeof(d->cfg.mark));
+	/* marked: the source pod's rules let ztunnel's own traffic through; no bind() */
 	if (connect(fd, (const struct sockaddr *)to, len) < 0 && errno != EINPROGRESS) {
 		close(fd);
 		return NULL;
