@@ -2,14 +2,17 @@
 /*
  * hbone-floor: the work a new HBONE connection cannot avoid on the daemon's
  * path, and nothing else, to set the daemon's new-connection setup against
- * (make bench, section 6). One thread plays the app, the source pod's
- * 15001, the destination pod's 15008 and both ends of the tunnel, each
- * step called in turn (no epoll, no timers, counters or log), in two pods
- * whose rules are the enrolled pods' (copied by the bench):
+ * (make bench, section 6). One thread plays the source pod's 15001, the
+ * destination pod's 15008 and both ends of the tunnel, each step called in
+ * turn (no epoll, no timers, counters or log); the app is a child process,
+ * as the probes' tcpbench is. In two pods whose rules are the enrolled
+ * pods' (copied by the bench), the source pod's link ending in a bridge in
+ * the destination pod, as the probes' do:
  *
  *   the app's connect to DST:PORT from SRC (the rules send it to 15001);
  *   accept on [::]:15001 (IP_TRANSPARENT, mark 0x539), its original
- *   destination (SO_ORIGINAL_DST); a socket made in SRC (setns there and
+ *   destination (SO_ORIGINAL_DST); every socket TCP_NODELAY, as ztunnel's
+ *   (its keepalive changes nothing here); a socket made in SRC (setns there and
  *   back), marked, connected to DST:15008 (the rules of DST send it to its
  *   15008); accept there; the mutual TLS 1.3 handshake of tls-floor.c;
  *   HTTP/2 both ends (nghttp2: SETTINGS, CONNECT DST:PORT); the server's
@@ -21,7 +24,8 @@
  *   hbone-floor N SRC_NETNS DST_NETNS DST_ADDR PORT
  *     prints: hbone-floor n N min_us A p50_us B p99_us C cpu_us D
  *     (each from the app's connect() to its byte back, as tcpbench connect
- *     times; D: this process's CPU per connection, the echo server's not)
+ *     times; D: the proxy's CPU per connection, the app's and the echo
+ *     server's not, as the daemon's is counted)
  *
  * Links OpenSSL and nghttp2; does not share code with the daemon.
  */
@@ -32,11 +36,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netfilter_ipv4.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PROG "hbone-floor"
@@ -232,9 +238,40 @@ static void hop(int in, struct end *tx, struct end *rx, int out)
 		die("write a socket");
 }
 
+/* ---- the app --------------------------------------------------------------- */
+
+/*
+ * The app is a process of its own, as tcpbench is for the daemon's probes:
+ * the proxy is woken by its connection and wakes it with the echo, two
+ * wake-ups no proxy avoids. Per byte on go: connect to dst from SRC, a byte
+ * out and back; the time from connect() to the byte back goes to res.
+ */
+static void app_main(const struct sockaddr_in *dst, int go, int res)
+{
+	uint8_t b = 'x', g;
+	int64_t t;
+	int fd;
+
+	if (setns(src_ns, CLONE_NEWNET) < 0)
+		die("setns to the source pod");
+	while (read(go, &g, 1) == 1) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		t = now_ns();
+		if (fd < 0 || connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) < 0 ||
+		    write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1)
+			die("the app's connect, write or read");
+		t = now_ns() - t;
+		close(fd);
+		if (write(res, &t, sizeof(t)) != (ssize_t)sizeof(t))
+			die("the app's report");
+	}
+	_exit(0);
+}
+
 /* ---- one connection --------------------------------------------------------- */
 
-static int64_t one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_CTX *sc)
+/* The proxy's side of one connection: from the accept on 15001 to the echo written back. */
+static void one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_CTX *sc)
 {
 	static const uint8_t key[] = ":authority", method[] = ":method", connect_[] = "CONNECT",
 			     status[] = ":status", ok[] = "200";
@@ -244,30 +281,24 @@ static int64_t one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, S
 	nghttp2_data_provider cdp = { .read_callback = read_out }, sdp = { .read_callback = read_out };
 	char auth[32];
 	nghttp2_nv req[2], resp[1] = { { (uint8_t *)status, (uint8_t *)ok, 7, 3, 0 } };
-	int app = in_netns(src_ns, AF_INET, SOCK_STREAM), pfd, cfd, sfd, ufd, cd = 0, sd = 0;
-	int64_t t0;
-	uint8_t b = 'x';
+	int pfd, cfd, sfd, ufd, cd = 0, sd = 0;
 
-	nonblock(app);
-	t0 = now_ns();
-	if (connect(app, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS)
-		die("the app's connect");
 	/* 15001: the app's connection and where it was going */
 	if ((pfd = accept4(l1, NULL, NULL, SOCK_CLOEXEC)) < 0)
 		die("accept on 15001");
+	set_int(pfd, IPPROTO_TCP, TCP_NODELAY, 1);	/* as ztunnel, on every connection */
 	original_dst(pfd, &orig);
-	wait_for(app, POLLOUT);
-	if (write(app, &b, 1) != 1)
-		die("the app's write");
 	/* the tunnel: from the source pod to DST:15008 */
 	cfd = in_netns(src_ns, AF_INET, SOCK_STREAM);
 	set_int(cfd, SOL_SOCKET, SO_MARK, MARK);
+	set_int(cfd, IPPROTO_TCP, TCP_NODELAY, 1);
 	nonblock(cfd);
 	to.sin_port = htons(15008);
 	if (connect(cfd, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)
 		die("connect to 15008");
 	if ((sfd = accept4(l8, (struct sockaddr *)&peer, &(socklen_t){ sizeof(peer) }, SOCK_CLOEXEC)) < 0)
 		die("accept on 15008");
+	set_int(sfd, IPPROTO_TCP, TCP_NODELAY, 1);
 	memcpy(&from.sin_addr, &peer.sin6_addr.s6_addr[12], 4);	/* v4-mapped: the source pod's */
 	nonblock(sfd);
 	wait_for(cfd, POLLOUT);
@@ -295,6 +326,7 @@ static int64_t one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, S
 	/* upstream: made in the destination pod, from the client's address */
 	ufd = in_netns(dst_ns, AF_INET, SOCK_STREAM);
 	set_int(ufd, SOL_SOCKET, SO_MARK, MARK);
+	set_int(ufd, IPPROTO_TCP, TCP_NODELAY, 1);
 	set_int(ufd, SOL_IP, IP_TRANSPARENT, 1);
 	nonblock(ufd);
 	if (bind(ufd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
@@ -308,20 +340,14 @@ static int64_t one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, S
 	/* the byte: app -> 15001 -> DATA -> upstream, the echo back the same way */
 	hop(pfd, &c, &s, ufd);
 	hop(ufd, &s, &c, pfd);
-	wait_for(app, POLLIN);
-	if (read(app, &b, 1) != 1)
-		die("the app's read");
-	t0 = now_ns() - t0;
 	nghttp2_session_del(c.h2);
 	nghttp2_session_del(s.h2);
 	SSL_free(c.ssl);
 	SSL_free(s.ssl);
-	close(app);
 	close(pfd);
 	close(cfd);
 	close(sfd);
 	close(ufd);
-	return t0;
 }
 
 static int open_ns(const char *path)
@@ -340,8 +366,9 @@ int main(int argc, char **argv)
 	EVP_PKEY *rk, *ck, *sk;
 	X509 *root, *cl, *sv;
 	SSL_CTX *sc, *cc;
-	int l1, l8;
-	int64_t *t, c0;
+	int l1, l8, go[2], res[2];
+	pid_t app;
+	int64_t *t, c0 = 0;
 	struct timespec cpu;
 
 	if (n < 1 || inet_pton(AF_INET, argv[4], &dst.sin_addr) != 1 || atoi(argv[5]) <= 0 ||
@@ -360,11 +387,27 @@ int main(int argc, char **argv)
 	sc = ctx(1, root, sv, sk), cc = ctx(0, root, cl, ck);
 	l1 = listener(src_ns, 15001);
 	l8 = listener(dst_ns, 15008);
-	one(l1, l8, &dst, cc, sc);	/* warm-up, untimed */
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-	c0 = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec;
-	for (i = 0; i < n; i++)
-		t[i] = one(l1, l8, &dst, cc, sc);
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0 || (app = fork()) < 0)
+		die("cannot start the app");
+	if (!app) {
+		close(go[1]);
+		app_main(&dst, go[0], res[1]);
+	}
+	close(go[0]);
+	close(res[1]);
+	for (i = -1; i < n; i++) {	/* the first a warm-up, untimed */
+		if (i == 0) {
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+			c0 = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec;
+		}
+		if (write(go[1], "g", 1) != 1)
+			die("the app is gone");
+		one(l1, l8, &dst, cc, sc);
+		if (read(res[0], &t[i < 0 ? 0 : i], sizeof(*t)) != (ssize_t)sizeof(*t))
+			die("the app did not report");
+	}
+	close(go[1]);
+	waitpid(app, NULL, 0);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
 	c0 = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec - c0;
 	qsort(t, (size_t)n, sizeof(*t), cmp64);

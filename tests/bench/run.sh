@@ -125,9 +125,11 @@ would use instead (the peer), also measured in the same run:
      beside the new-connection figure its floor, measured in the same run
      (hbone-floor.c, $HB_FLOOR_RUNS times): one thread does, in turn, only what a new
      connection needs on the daemon's path (two pods with the enrolled pods'
-     rules copied: the app's connect, accept on 15001, a socket made in the
-     source pod to 15008, the handshake, HTTP/2 SETTINGS and the CONNECT, the
-     upstream socket, the byte echoed in DATA frames); the handshake's own
+     rules copied, the source pod's link ending in a bridge as the probes'
+     do: accept on 15001, a socket made in the source pod to 15008, the
+     handshake, HTTP/2 SETTINGS and the CONNECT, the upstream socket, the
+     byte echoed in DATA frames), for an app that is a process of its own,
+     as tcpbench is; the handshake's own
      floor (tls-floor.c, $TLS_FLOOR_RUNS times): a loopback TCP connection and the same mutual
      TLS 1.3 handshake (X25519, ECDSA P-256 leaves, AES-256-GCM, ALPN h2)
      with both ends in one thread, as the daemon plays both; and, contention-
@@ -1031,6 +1033,16 @@ pod_rules() {
 		ip -n "$2" -4 route add table 100 $rule
 	done < <(ip -n "$1" -4 route show table 100)
 }
+bridged_pair() { # NS_A NS_B ADDR_A ADDR_B: NS_A's eth0 a port of NS_B's br0, which has ADDR_B
+	cmd_text "ip -n $2 link add br0 type bridge; ip -n $2 link set br0 up; ip -n $2 addr add $4/24 dev br0; ip -n $1 link add eth0 type veth peer name v0 netns $2; ip -n $1 addr add $3/24 dev eth0; ip -n $1 link set eth0 up; ip -n $2 link set v0 master br0 up"
+	ip -n "$2" link add br0 type bridge
+	ip -n "$2" link set br0 up
+	ip -n "$2" addr add "$4/24" dev br0
+	ip -n "$1" link add eth0 type veth peer name v0 netns "$2"
+	ip -n "$1" addr add "$3/24" dev eth0
+	ip -n "$1" link set eth0 up
+	ip -n "$2" link set v0 master br0 up
+}
 veth_pair() { # NS_A NS_B ADDR_A ADDR_B
 	cmd_note ip -n "$1" link add eth0 type veth peer name eth0 netns "$2"
 	ip -n "$1" link add eth0 type veth peer name eth0 netns "$2"
@@ -1325,8 +1337,8 @@ if want 6; then
 	veth_pair "$A" "$B" 198.18.13.1 198.18.13.2
 	veth_pair "$DA" "$DB" 198.18.14.1 198.18.14.2
 	veth_pair "$PA" "$PB" 198.18.16.1 198.18.16.2
-	say "$HA -> $HB: the new connection's floor (hbone-floor.c) with $A's and $B's rules copied unchanged"
-	veth_pair "$HA" "$HB" 198.18.24.1 198.18.24.2
+	say "$HA -> $HB: the new connection's floor (hbone-floor.c) with $A's and $B's rules copied unchanged, $HA's link ending in a bridge in $HB as the probes' source pods' do in $B"
+	bridged_pair "$HA" "$HB" 198.18.24.1 198.18.24.2
 	hbone_fresh_pods "${PFX}n"
 	settle
 	start_daemon plain --profile ambient --ca-dir "$TMP/ca" --no-hbone-outbound "$psock"
@@ -1411,7 +1423,7 @@ if want 6; then
 	note "HBONE setup: connect + 1-byte echo, connect() to the byte back; a new connection's includes the TCP and TLS 1.3 handshakes, SETTINGS and the CONNECT (each probe from its own source pod to its own address of pod-b: a pool entry of its own)"
 	note "HBONE crypto floor (gcm-floor.c): the same bytes sealed and opened once with AES-256-GCM (TLS 1.3 records of 16 KiB, through EVP) in one thread, as the daemon's two ends do on one loop; no sockets. Its CPU per GiB beside the daemon's (all its threads, both ends) shows how much of a stream is the cipher: the rest is the three TCP connections' kernel work, copies, TLS records and HTTP/2 frames"
 	note "HBONE handshake floor (tls-floor.c): loopback TCP connect/accept, then both ends of the mutual TLS 1.3 handshake in one thread with the daemon's algorithms (X25519, ECDSA P-256 leaves sent without the root, AES-256-GCM, ALPN h2), then a byte each way; most of it is OpenSSL 3.0's certificate parse and ECDSA, not I/O; what a new connection adds to it (three TCP connects, h2 SETTINGS, the CONNECT, the echo) is what a pooled connection pays"
-	note "HBONE new-connection floor (hbone-floor.c, $HA -> $HB: $A's and $B's rules copied unchanged, an echo server on $HB's 5002): one thread does, in turn, what a new connection cannot avoid on the daemon's path, timed like the probes (the app's connect() to its byte back): the app's connect from $HA, accept on 15001 (IP_TRANSPARENT, mark 0x539) and its original destination, a socket made in $HA (setns) connected to 15008 in $HB, accept there, tls-floor's mutual TLS 1.3 handshake, HTTP/2 both ends (nghttp2: SETTINGS, the CONNECT, the 200), the upstream socket made in $HB bound to the client's address, the byte to the echo server and back in DATA frames; no epoll, timers, counters, log or threads"
+	note "HBONE new-connection floor (hbone-floor.c, $HA -> $HB: $A's and $B's rules copied unchanged, $HA's link ending in a bridge in $HB as the probes' do in $B, an echo server on $HB's 5002): one thread does, in turn, what a new connection cannot avoid on the daemon's path, timed like the probes (the app's connect() to its byte back; the app a child process, as tcpbench is a process of its own: the two wake-ups, by its connection and by the echo, no proxy avoids): the app's connect from $HA, accept on 15001 (IP_TRANSPARENT, mark 0x539) and its original destination, a socket made in $HA (setns) connected to 15008 in $HB, accept there, tls-floor's mutual TLS 1.3 handshake, HTTP/2 both ends (nghttp2: SETTINGS, the CONNECT, the 200), the upstream socket made in $HB bound to the client's address, the byte to the echo server and back in DATA frames; no epoll, timers, counters, log or threads"
 	helpers=("${PIDS[@]:npids}")
 	stop_pids "${helpers[@]}"
 	forget "${helpers[@]}"
