@@ -109,6 +109,12 @@ $(DNS_TESTS): tests/unit/%: tests/unit/%.c tests/unit/tap.h $(DNS_SRCS) $(DNS_HD
 	$(CC) $(ALL_CFLAGS) -Iztunnel-emulator/dns $(LDFLAGS) -o $@ $< $(DNS_SRCS) $(LIB) \
 		$(LDLIBS_ALL) $(LDNS_LIBS)
 
+# HBONE's TLS output buffer, alone with OpenSSL.
+tests/unit/test_outbio: tests/unit/test_outbio.c tests/unit/tap.h ztunnel-emulator/hbone/outbio.c \
+		ztunnel-emulator/hbone/outbio.h
+	$(CC) $(ALL_CFLAGS) -Iztunnel-emulator/hbone $(LDFLAGS) -o $@ $< ztunnel-emulator/hbone/outbio.c \
+		$(LDLIBS_ALL)
+
 tests/helpers/%: tests/helpers/%.c $(LIB) $(COMMON_HDRS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 

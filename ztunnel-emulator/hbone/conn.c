@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "hbone_int.h"
 #include "log.h"
+#include "outbio.h"
 #include "sockaddr.h"
 #include "sockdiag.h"
 
@@ -39,20 +40,20 @@ static void free_conn(struct loop_deferred *dd)
 	free(c);
 }
 
-/* Sends what TLS wrote into the BIO pair: 1 all sent, 0 the socket is full, -1 it failed. */
+/* Sends what TLS wrote into c->net: 1 all sent, 0 the socket is full, -1 it failed. */
 static int drain_tls(struct hconn *c)
 {
-	char *p;
-	int avail;
+	const char *p;
+	size_t avail;
 	ssize_t n;
 
-	while (c->net && (avail = BIO_nread0(c->net, &p)) > 0) {
-		n = send(c->ev.fd, p, (size_t)avail, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (c->net && (avail = outbio_peek(c->net, &p)) > 0) {
+		n = send(c->ev.fd, p, avail, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -1;
-		BIO_nread(c->net, &p, (int)n);
+		outbio_take(c->net, (size_t)n);
 	}
 	return 1;
 }
@@ -215,18 +216,37 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void 
 	return 0;
 }
 
+/*
+ * Room in c->out for n more bytes: it grows from HB_OUT_FIRST while
+ * frames come, up to HB_OUT_BUF (a new connection's frames need a few
+ * hundred bytes). What fits of n.
+ */
+static size_t out_room(struct hconn *c, size_t n)
+{
+	size_t cap = c->outcap ? c->outcap : HB_OUT_FIRST;
+	uint8_t *b;
+
+	while (cap < c->outlen + n && cap < HB_OUT_BUF)
+		cap *= 2;
+	if (cap > HB_OUT_BUF)
+		cap = HB_OUT_BUF;
+	if (cap > c->outcap && (b = realloc(c->out, cap))) {
+		c->out = b;
+		c->outcap = cap;
+	}
+	return c->outcap - c->outlen < n ? c->outcap - c->outlen : n;
+}
+
 /* nghttp2's output is gathered in c->out and written with one SSL_write. */
 static ssize_t on_send(nghttp2_session *h2, const uint8_t *data, size_t len, int flags, void *ud)
 {
 	struct hconn *c = ud;
-	size_t room = HB_OUT_BUF - c->outlen;
 
 	(void)h2;
 	(void)flags;
-	if (!room)
+	len = out_room(c, len);
+	if (!len)
 		return NGHTTP2_ERR_WOULDBLOCK;
-	if (len > room)
-		len = room;
 	memcpy(c->out + c->outlen, data, len);
 	c->outlen += len;
 	return (ssize_t)len;
@@ -240,7 +260,7 @@ static int on_send_data(nghttp2_session *h2, nghttp2_frame *f, const uint8_t *hd
 	struct hstream *s = src->ptr;
 
 	(void)h2;
-	if (HB_OUT_BUF - c->outlen < 9 + len)
+	if (out_room(c, 9 + len) < 9 + len)
 		return NGHTTP2_ERR_WOULDBLOCK;
 	memcpy(c->out + c->outlen, hd, 9);
 	memcpy(c->out + c->outlen + 9, s->rbuf + s->roff, len);
@@ -250,16 +270,22 @@ static int on_send_data(nghttp2_session *h2, nghttp2_frame *f, const uint8_t *hd
 	return 0;
 }
 
-/* DATA frames as large as the peer allows (ztunnel: 1 MiB), and as one write can take. */
+/*
+ * DATA frames as large as the peer allows (ztunnel: 1 MiB), and as one
+ * write can take, but no larger than what the stream holds: nghttp2 sizes
+ * its frame buffer by this answer, even though the payload is never copied
+ * there (NO_COPY), and 16 KiB does for any frame of a small write.
+ */
 static ssize_t on_data_length(nghttp2_session *h2, uint8_t type, int32_t id, int32_t swin,
 			      int32_t cwin, uint32_t max_frame, void *ud)
 {
+	const struct hstream *s = nghttp2_session_get_stream_user_data(h2, id);
 	ssize_t n = (ssize_t)max_frame;
 
-	(void)h2;
 	(void)type;
-	(void)id;
 	(void)ud;
+	if (s && n > (ssize_t)s->rlen)
+		n = s->rlen ? (ssize_t)s->rlen : 1;	/* 0: the END_STREAM alone */
 	if (n > swin)
 		n = swin;
 	if (n > cwin)
@@ -321,8 +347,7 @@ static int start_h2(struct hconn *c)
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 	};
 
-	c->out = malloc(HB_OUT_BUF);
-	if (!c->out || new_session(c) ||
+	if (new_session(c) ||
 	    (c->client ? nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, civ,
 						 sizeof(civ) / sizeof(civ[0])) :
 			 nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv,
@@ -461,7 +486,7 @@ static void conn_ready(struct loop_src *src, uint32_t events)
 		hconn_flush(c);
 }
 
-/* Encrypts c->out's unwritten bytes into the pair: 0 (all, or the pair is full), -1 failed. */
+/* Encrypts c->out's unwritten bytes into c->net: 0 (all, or c->net is full), -1 failed. */
 static int write_out(struct hconn *c)
 {
 	int w;
@@ -482,11 +507,11 @@ static int write_out(struct hconn *c)
 }
 
 /*
- * nghttp2's frames -> c->out (up to 256 KiB) -> SSL_write into the pair ->
- * one send() of many records (with whatever TLS left in the pair: the
+ * nghttp2's frames -> c->out (up to 256 KiB) -> SSL_write into c->net ->
+ * one send() of many records (with whatever TLS left in c->net: the
  * handshake's last flight), until nghttp2 has nothing left or the socket is
  * full. A partial SSL_write leaves the rest in place (same bytes, a larger
- * retry is allowed); c->out and the pair bound what waits for the socket.
+ * retry is allowed); c->out and c->net bound what waits for the socket.
  */
 void hconn_flush(struct hconn *c)
 {
@@ -503,7 +528,7 @@ void hconn_flush(struct hconn *c)
 		}
 		/*
 		 * nghttp2 may have more than c->out took; and when c->out began
-		 * with bytes the pair had no room for, a frame that did not fit
+		 * with bytes c->net had no room for, a frame that did not fit
 		 * beside them waits in nghttp2 (WOULDBLOCK) with nothing added:
 		 * once they are out, it goes (else it waited for the next event,
 		 * up to the 10 s PING)

@@ -90,7 +90,8 @@ struct hdest {
 	char name[256], namespace_[256];	/* the workload's, for logs and metrics */
 };
 
-#define HB_OUT_BUF (256 * 1024)	/* TLS writes are coalesced up to this */
+#define HB_OUT_FIRST 16384	/* c->out starts here... */
+#define HB_OUT_BUF (256 * 1024)	/* ...and grows to this: TLS writes are coalesced up to it */
 
 struct hconn {
 	struct loop_src ev;
@@ -110,11 +111,11 @@ struct hconn {
 	struct timespec idle_since;	/* client: without streams since */
 	enum hconn_state state;
 	SSL *ssl;
-	BIO *net;		/* the pair's end that TLS's output is sent from */
+	BIO *net;		/* TLS's output, sent from here (outbio.h) */
 	struct tls_peer peer;
 	nghttp2_session *h2;
 	uint8_t *out;		/* frames from nghttp2, written as one TLS write */
-	size_t outlen, outoff;
+	size_t outlen, outoff, outcap;
 	uint32_t events;
 	struct sockaddr_storage local, remote;
 	struct timespec start, next_ping, pong_due;	/* monotonic */

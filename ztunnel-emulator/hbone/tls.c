@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outbio.h"
 #include "tls.h"
 
 static const unsigned char ALPN_H2[] = { 2, 'h', '2' };
@@ -121,20 +122,20 @@ int tls_client_ctx(SSL_CTX **out, const struct ca *ca, struct ze_err *e)
 SSL *tls_new(SSL_CTX *ctx, const struct ca_leaf *leaf, struct tls_peer *peer, int fd, BIO **net)
 {
 	SSL *ssl = SSL_new(ctx);
-	BIO *rbio = BIO_new_socket(fd, BIO_NOCLOSE), *wbio = NULL;
+	BIO *rbio = BIO_new_socket(fd, BIO_NOCLOSE), *wbio = outbio_new(TLS_WBUF);
 
 	*net = NULL;
-	if (!ssl || !rbio || !BIO_new_bio_pair(&wbio, TLS_WBUF, net, 0) ||
-	    !SSL_use_certificate(ssl, leaf->cert) || !SSL_use_PrivateKey(ssl, leaf->key)) {
+	/* the up_ref last: one reference for the SSL, one for *net */
+	if (!ssl || !rbio || !wbio || !SSL_use_certificate(ssl, leaf->cert) ||
+	    !SSL_use_PrivateKey(ssl, leaf->key) || !BIO_up_ref(wbio)) {
 		SSL_free(ssl);
 		BIO_free(rbio);
 		BIO_free(wbio);
-		BIO_free(*net);
-		*net = NULL;
 		ERR_clear_error();
 		return NULL;
 	}
-	/* reads straight from the socket; writes gathered in the pair, sent by the caller */
+	/* reads straight from the socket; writes gathered in wbio, sent by the caller */
+	*net = wbio;
 	SSL_set_bio(ssl, rbio, wbio);
 	SSL_set_app_data(ssl, peer);
 	return ssl;

@@ -30,13 +30,14 @@ struct tls_peer {
 int tls_server_ctx(SSL_CTX **out, const struct ca *ca, struct ze_err *e);
 int tls_client_ctx(SSL_CTX **out, const struct ca *ca, struct ze_err *e);
 #define TLS_RBUF (64 * 1024)	/* read-ahead: records read from the socket at once */
-#define TLS_WBUF (512 * 1024)	/* records written before the caller sends them */
+#define TLS_WBUF (512 * 1024)	/* at most, records written before the caller sends them */
 
 /*
  * A new SSL presenting leaf, checking the peer against *peer (owned by the
- * caller). It reads from fd itself; what it writes goes into a BIO pair
- * whose other end is *net: the caller sends that to fd (BIO_nread0/
- * BIO_nread), so many records leave in one send(). Free *net after the SSL.
+ * caller). It reads from fd itself; what it writes goes into *net (an
+ * outbio.h BIO of at most TLS_WBUF bytes): the caller sends that to fd
+ * (outbio_peek, outbio_take), so many records leave in one send(). Free
+ * *net after the SSL.
  */
 SSL *tls_new(SSL_CTX *ctx, const struct ca_leaf *leaf, struct tls_peer *peer, int fd, BIO **net);
 /* The reason the last TLS call failed, as one line. */
