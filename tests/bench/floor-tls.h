@@ -4,10 +4,11 @@
  * what hbone.md asks of ztunnel's TLS, made with OpenSSL alone (no code of
  * the daemon's): P-256 keys, a root and SPIFFE leaves made at start, and
  * the client and server contexts (TLS 1.3, the two AES-GCM suites, X25519
- * first, the leaf alone on the wire, peers verified against the root, ALPN
- * h2, no tickets, no resumption); a socket made non-blocking with
- * TCP_NODELAY; one in-turn step of a handshake. Header-only, static functions: each
- * helper is still built from its one .c file. The includer defines PROG.
+ * first, the leaf alone on the wire, peers verified against the root and
+ * by their SPIFFE identity, ALPN h2, no tickets, no resumption); a socket
+ * made non-blocking with TCP_NODELAY; one in-turn step of a handshake.
+ * Header-only, static functions: each helper is still built from its one
+ * .c file. The includer defines PROG.
  */
 #ifndef BENCH_FLOOR_TLS_H
 #define BENCH_FLOOR_TLS_H
@@ -20,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 static void die(const char *what)
@@ -76,6 +78,42 @@ static X509 *cert(EVP_PKEY *k, X509 *icert, EVP_PKEY *ikey, const char *uri)
 	return c;
 }
 
+/* the floors' identities: one trust domain, the client's and the server's SPIFFE URIs */
+#define FLOOR_TD "spiffe://cluster.local/"
+#define FLOOR_CLIENT_ID FLOOR_TD "ns/default/sa/a"
+#define FLOOR_SERVER_ID FLOOR_TD "ns/default/sa/b"
+
+/*
+ * The SPIFFE check hbone.md asks of both ends, on the peer's leaf once its
+ * chain verified: a client of the server's trust domain; on the client, the
+ * destination's exact identity.
+ */
+static int spiffe_ok(int ok, X509_STORE_CTX *st)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(st, SSL_get_ex_data_X509_STORE_CTX_idx());
+	int server = ssl && SSL_is_server(ssl), i, found = 0;
+	const char *want = server ? FLOOR_TD : FLOOR_SERVER_ID;
+	size_t wlen = strlen(want);
+	GENERAL_NAMES *names;
+
+	if (!ok || X509_STORE_CTX_get_error_depth(st) != 0)
+		return ok;
+	names = X509_get_ext_d2i(X509_STORE_CTX_get_current_cert(st), NID_subject_alt_name, NULL, NULL);
+	for (i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		const char *u;
+		size_t len;
+
+		if (g->type != GEN_URI)
+			continue;
+		u = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+		len = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		found = server ? len > wlen && !memcmp(u, want, wlen) : len == wlen && !memcmp(u, want, len);
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
@@ -106,11 +144,11 @@ static SSL_CTX *ctx(int server, X509 *root, X509 *leaf, EVP_PKEY *key)
 	/* the leaf alone on the wire: ztunnel sends leaf + intermediates, never the root */
 	SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
 	if (server) {
-		SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, spiffe_ok);
 		SSL_CTX_set_alpn_select_cb(c, alpn_select, NULL);
 		SSL_CTX_set_num_tickets(c, 0);
 	} else {
-		SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify(c, SSL_VERIFY_PEER, spiffe_ok);
 		if (SSL_CTX_set_alpn_protos(c, h2, sizeof(h2)))
 			die("cannot set ALPN");
 	}

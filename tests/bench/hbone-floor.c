@@ -11,15 +11,21 @@
  *
  *   the app's connect to DST:PORT from SRC (the rules send it to 15001);
  *   accept on [::]:15001 (IP_TRANSPARENT, mark 0x539), its original
- *   destination (SO_ORIGINAL_DST); every socket TCP_NODELAY, as ztunnel's
- *   (its keepalive changes nothing here); a socket made in SRC (setns there and
- *   back), marked, connected to DST:15008 (the rules of DST send it to its
- *   15008); accept there; the mutual TLS 1.3 handshake of tls-floor.c;
- *   HTTP/2 both ends (nghttp2: SETTINGS, CONNECT DST:PORT); the server's
- *   upstream socket made in DST, marked, bound to the client's address
- *   (IP_TRANSPARENT), connected to DST:PORT (an echo server); the 200;
- *   the app's byte in a DATA frame to the upstream, its echo back the same
- *   way to the app. Everything closed, then the next.
+ *   destination (SO_ORIGINAL_DST); every socket TCP_NODELAY, and ztunnel's
+ *   keepalive on the sockets it opens and on 15001's; a socket made in SRC
+ *   (setns there and back), marked, connected to DST:15008 (the rules of
+ *   DST send it to its 15008); accept there; the mutual TLS 1.3 handshake
+ *   of tls-floor.c, with its SPIFFE checks; HTTP/2 both ends (nghttp2:
+ *   SETTINGS, CONNECT DST:PORT); the server's upstream socket made in DST,
+ *   marked, bound to the client's address (IP_TRANSPARENT), connected to
+ *   DST:PORT (an echo server); the 200; the app's byte in a DATA frame to
+ *   the upstream, its echo back the same way to the app. The app's and the
+ *   upstream sockets closed; the tunnel (both TLS ends, both HTTP/2
+ *   sessions, both sockets) kept open, as ztunnel's pool keeps a new
+ *   connection (POOL_UNUSED_RELEASE_TIMEOUT, 5 minutes), so that the N
+ *   tunnels are held as the probes' N new connections are in the daemon;
+ *   then the next. (Freeing each tunnel before the next, the handshake's
+ *   CPU was about 90 us lower: the next one reuses warm memory.)
  *
  *   hbone-floor N SRC_NETNS DST_NETNS DST_ADDR PORT
  *     prints: hbone-floor n N min_us A p50_us B p99_us C cpu_us D
@@ -50,6 +56,13 @@
 #include "timing.h"
 
 #define MARK 0x539	/* ztunnel's: the in-pod rules let it through */
+
+/* A tunnel kept open after its stream, as in ztunnel's pool. */
+struct tunnel {
+	SSL *c, *s;
+	nghttp2_session *ch, *sh;
+	int cfd, sfd;
+};
 
 /* One end of the tunnel: its TLS, its HTTP/2 session, the one stream's bytes to send. */
 struct end {
@@ -271,7 +284,17 @@ static void app_main(const struct sockaddr_in *dst, int go, int res)
 /* ---- one connection --------------------------------------------------------- */
 
 /* The proxy's side of one connection: from the accept on 15001 to the echo written back. */
-static void one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_CTX *sc)
+/* ztunnel's keepalive (config.rs): 180 s idle, every 180 s, 9 probes */
+static void keepalive(int fd)
+{
+	set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+	set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, 180);
+	set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, 180);
+	set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, 9);
+}
+
+static void one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_CTX *sc,
+		struct tunnel *keep)
 {
 	static const uint8_t key[] = ":authority", method[] = ":method", connect_[] = "CONNECT",
 			     status[] = ":status", ok[] = "200";
@@ -287,11 +310,13 @@ static void one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_
 	if ((pfd = accept4(l1, NULL, NULL, SOCK_CLOEXEC)) < 0)
 		die("accept on 15001");
 	set_int(pfd, IPPROTO_TCP, TCP_NODELAY, 1);	/* as ztunnel, on every connection */
+	keepalive(pfd);
 	original_dst(pfd, &orig);
 	/* the tunnel: from the source pod to DST:15008 */
 	cfd = in_netns(src_ns, AF_INET, SOCK_STREAM);
 	set_int(cfd, SOL_SOCKET, SO_MARK, MARK);
 	set_int(cfd, IPPROTO_TCP, TCP_NODELAY, 1);
+	keepalive(cfd);
 	nonblock(cfd);
 	to.sin_port = htons(15008);
 	if (connect(cfd, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)
@@ -327,6 +352,7 @@ static void one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_
 	ufd = in_netns(dst_ns, AF_INET, SOCK_STREAM);
 	set_int(ufd, SOL_SOCKET, SO_MARK, MARK);
 	set_int(ufd, IPPROTO_TCP, TCP_NODELAY, 1);
+	keepalive(ufd);
 	set_int(ufd, SOL_IP, IP_TRANSPARENT, 1);
 	nonblock(ufd);
 	if (bind(ufd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
@@ -340,14 +366,19 @@ static void one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_
 	/* the byte: app -> 15001 -> DATA -> upstream, the echo back the same way */
 	hop(pfd, &c, &s, ufd);
 	hop(ufd, &s, &c, pfd);
-	nghttp2_session_del(c.h2);
-	nghttp2_session_del(s.h2);
-	SSL_free(c.ssl);
-	SSL_free(s.ssl);
 	close(pfd);
-	close(cfd);
-	close(sfd);
 	close(ufd);
+	*keep = (struct tunnel){ c.ssl, s.ssl, c.h2, s.h2, cfd, sfd };
+}
+
+static void release(struct tunnel *t)
+{
+	nghttp2_session_del(t->ch);
+	nghttp2_session_del(t->sh);
+	SSL_free(t->c);
+	SSL_free(t->s);
+	close(t->cfd);
+	close(t->sfd);
 }
 
 static int open_ns(const char *path)
@@ -370,9 +401,10 @@ int main(int argc, char **argv)
 	pid_t app;
 	int64_t *t, c0 = 0;
 	struct timespec cpu;
+	struct tunnel *kept;
 
 	if (n < 1 || inet_pton(AF_INET, argv[4], &dst.sin_addr) != 1 || atoi(argv[5]) <= 0 ||
-	    !(t = calloc((size_t)n, sizeof(*t)))) {
+	    !(t = calloc((size_t)n, sizeof(*t))) || !(kept = calloc((size_t)n + 1, sizeof(*kept)))) {
 		fprintf(stderr, "usage: hbone-floor N SRC_NETNS DST_NETNS DST_ADDR PORT\n");
 		return 2;
 	}
@@ -382,8 +414,8 @@ int main(int argc, char **argv)
 	dst_ns = open_ns(argv[3]);
 	rk = p256(), ck = p256(), sk = p256();
 	root = cert(rk, NULL, rk, NULL);
-	cl = cert(ck, root, rk, "URI:spiffe://cluster.local/ns/default/sa/a");
-	sv = cert(sk, root, rk, "URI:spiffe://cluster.local/ns/default/sa/b");
+	cl = cert(ck, root, rk, "URI:" FLOOR_CLIENT_ID);
+	sv = cert(sk, root, rk, "URI:" FLOOR_SERVER_ID);
 	sc = ctx(1, root, sv, sk), cc = ctx(0, root, cl, ck);
 	l1 = listener(src_ns, 15001);
 	l8 = listener(dst_ns, 15008);
@@ -402,14 +434,16 @@ int main(int argc, char **argv)
 		}
 		if (write(go[1], "g", 1) != 1)
 			die("the app is gone");
-		one(l1, l8, &dst, cc, sc);
+		one(l1, l8, &dst, cc, sc, &kept[i + 1]);
 		if (read(res[0], &t[i < 0 ? 0 : i], sizeof(*t)) != (ssize_t)sizeof(*t))
 			die("the app did not report");
 	}
-	close(go[1]);
-	waitpid(app, NULL, 0);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
 	c0 = (int64_t)cpu.tv_sec * 1000000000 + cpu.tv_nsec - c0;
+	close(go[1]);
+	waitpid(app, NULL, 0);
+	for (i = 0; i <= n; i++)
+		release(&kept[i]);
 	qsort(t, (size_t)n, sizeof(*t), cmp64);
 	printf("hbone-floor n %ld min_us %.1f p50_us %.1f p99_us %.1f cpu_us %.1f\n", n,
 	       (double)t[0] / 1e3, (double)t[nearest_rank((size_t)n, 0.5)] / 1e3,

@@ -92,8 +92,8 @@ int main(int argc, char **argv)
 	socklen_t sl = sizeof(sa);
 	EVP_PKEY *rk = p256(), *ck = p256(), *sk = p256();
 	X509 *root = cert(rk, NULL, rk, NULL);
-	X509 *cl = cert(ck, root, rk, "URI:spiffe://cluster.local/ns/default/sa/a");
-	X509 *sv = cert(sk, root, rk, "URI:spiffe://cluster.local/ns/default/sa/b");
+	X509 *cl = cert(ck, root, rk, "URI:" FLOOR_CLIENT_ID);
+	X509 *sv = cert(sk, root, rk, "URI:" FLOOR_SERVER_ID);
 	SSL_CTX *sc = ctx(1, root, sv, sk), *cc = ctx(0, root, cl, ck);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	int64_t *t, c0;
