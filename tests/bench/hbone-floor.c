@@ -27,11 +27,13 @@
  *   then the next. (Freeing each tunnel before the next, the handshake's
  *   CPU was about 90 us lower: the next one reuses warm memory.)
  *
- *   hbone-floor N SRC_NETNS DST_NETNS DST_ADDR PORT
+ *   hbone-floor [--samples] N SRC_NETNS DST_NETNS DST_ADDR PORT
  *     prints: hbone-floor n N min_us A p50_us B p99_us C cpu_us D
  *     (each from the app's connect() to its byte back, as tcpbench connect
  *     times; D: the proxy's CPU per connection, the app's and the echo
- *     server's not, as the daemon's is counted)
+ *     server's not, as the daemon's is counted); with --samples, first a
+ *     line "hbone-floor-sample us T" per connection (the bench runs the
+ *     floor in parts between the probes' and takes the p50 of them all)
  *
  * Links OpenSSL and nghttp2; does not share code with the daemon.
  */
@@ -392,7 +394,8 @@ static int open_ns(const char *path)
 
 int main(int argc, char **argv)
 {
-	long n = argc == 6 ? strtol(argv[1], NULL, 10) : 0, i;
+	int samples = argc > 1 && !strcmp(argv[1], "--samples");
+	long n = argc - samples == 6 ? strtol(argv[1 + samples], NULL, 10) : 0, i;
 	struct sockaddr_in dst = { .sin_family = AF_INET };
 	EVP_PKEY *rk, *ck, *sk;
 	X509 *root, *cl, *sv;
@@ -403,9 +406,10 @@ int main(int argc, char **argv)
 	struct timespec cpu;
 	struct tunnel *kept;
 
+	argv += samples;
 	if (n < 1 || inet_pton(AF_INET, argv[4], &dst.sin_addr) != 1 || atoi(argv[5]) <= 0 ||
 	    !(t = calloc((size_t)n, sizeof(*t))) || !(kept = calloc((size_t)n + 1, sizeof(*kept)))) {
-		fprintf(stderr, "usage: hbone-floor N SRC_NETNS DST_NETNS DST_ADDR PORT\n");
+		fprintf(stderr, "usage: hbone-floor [--samples] N SRC_NETNS DST_NETNS DST_ADDR PORT\n");
 		return 2;
 	}
 	dst.sin_port = htons((uint16_t)atoi(argv[5]));
@@ -444,6 +448,8 @@ int main(int argc, char **argv)
 	waitpid(app, NULL, 0);
 	for (i = 0; i <= n; i++)
 		release(&kept[i]);
+	for (i = 0; samples && i < n; i++)
+		printf("hbone-floor-sample us %.1f\n", (double)t[i] / 1e3);
 	qsort(t, (size_t)n, sizeof(*t), cmp64);
 	printf("hbone-floor n %ld min_us %.1f p50_us %.1f p99_us %.1f cpu_us %.1f\n", n,
 	       (double)t[0] / 1e3, (double)t[nearest_rank((size_t)n, 0.5)] / 1e3,

@@ -123,14 +123,14 @@ would use instead (the peer), also measured in the same run:
      $((FRESH_SRCS * FRESH_ADDRS)) new HBONE connections (TCP + TLS 1.3 handshake each: $FRESH_SRCS source
      pods x $FRESH_ADDRS addresses of pod-b, the pool's key) and on the pooled one;
      beside the new-connection figure its floor, measured in the same run
-     (hbone-floor.c, $HB_FLOOR_RUNS times): one thread does, in turn, only what a new
-     connection needs on the daemon's path (two pods with the enrolled pods'
-     rules copied, the source pod's link ending in a bridge as the probes'
-     do: accept on 15001, a socket made in the source pod to 15008, the
-     handshake with its SPIFFE checks, HTTP/2 SETTINGS and the CONNECT, the
-     upstream socket, the byte echoed in DATA frames, the tunnel kept open
-     as the pool keeps it), for an app that is a process of its own,
-     as tcpbench is; the handshake's own
+     (hbone-floor.c, $HB_FLOOR_RUNS times, in parts between the probes'): one
+     thread does, in turn, only what a new connection needs on the daemon's
+     path (two pods with the enrolled pods' rules copied, the source pod's
+     link ending in a bridge as the probes' do: accept on 15001, a socket
+     made in the source pod to 15008, the handshake with its SPIFFE checks,
+     HTTP/2 SETTINGS and the CONNECT, the upstream socket, the byte echoed
+     in DATA frames, the tunnel kept open as the pool keeps it), for an app
+     that is a process of its own, as tcpbench is; the handshake's own
      floor (tls-floor.c, $TLS_FLOOR_RUNS times): a loopback TCP connection and the same mutual
      TLS 1.3 handshake (X25519, ECDSA P-256 leaves, AES-256-GCM, ALPN h2)
      with both ends in one thread, as the daemon plays both; and, contention-
@@ -1299,34 +1299,46 @@ hbone_fresh_pods() { # PREFIX: the source pods, the bridge, pod-b's addresses (b
 # sched_ns PID: CPU time of all the process's threads so far, in ns (schedstat)
 sched_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 hbone_setup() { # PREFIX: time one connection from each source pod to each address
-	local i j ctargets=() n=$((FRESH_SRCS * FRESH_ADDRS)) s0 s1
+	local i j ctargets=() n=$((FRESH_SRCS * FRESH_ADDRS)) cpu=0 s0 f
+	local per=$(((HB_FLOOR_RUNS + FRESH_SRCS - 1) / FRESH_SRCS))
+	local floor=("$BIN/hbone-floor" --samples "$per" "$NSDIR/$HA" "$NSDIR/$HB" 198.18.24.2 5002)
+	cmd_note "$BIN/tcpbench" connect --count 1 "new\$i.0,$NSDIR/${1}\$i,198.18.17.10,5002" ... "new\$i.$((FRESH_ADDRS - 1)),$NSDIR/${1}\$i,198.18.17.$((9 + FRESH_ADDRS)),5002   # each source pod i"
+	cmd_note "${floor[@]}" "  # between them: source pod 0, floor, floor, source pod 1, source pod 2, floor, ..."
+	: >"$TMP/hbone-new.out"
+	: >"$TMP/hbone-floor.out"
+	# Ours and the floor in turns, ABBA, so that a machine that slows or
+	# speeds up during the section weighs on both alike
 	for ((i = 0; i < FRESH_SRCS; i++)); do
+		ctargets=()
 		for ((j = 0; j < FRESH_ADDRS; j++)); do
 			ctargets+=("new$i.$j,$NSDIR/$1$i,198.18.17.$((10 + j)),5002")
 		done
+		if ((i % 2)); then
+			"${floor[@]}" >>"$TMP/hbone-floor.out" || fail "hbone-floor"
+		fi
+		s0=$(sched_ns "$DPID")
+		"$BIN/tcpbench" connect --count 1 "${ctargets[@]}" >>"$TMP/hbone-new.out" || fail "some new HBONE connections failed"
+		cpu=$(($(sched_ns "$DPID") - s0 + cpu))
+		if ((i % 2 == 0)); then
+			"${floor[@]}" >>"$TMP/hbone-floor.out" || fail "hbone-floor"
+		fi
 	done
-	cmd_note "$BIN/tcpbench" connect --count 1 "new0.0,$NSDIR/${1}0,198.18.17.10,5002" ... "new$((FRESH_SRCS - 1)).$((FRESH_ADDRS - 1)),$NSDIR/$1$((FRESH_SRCS - 1)),198.18.17.$((9 + FRESH_ADDRS)),5002"
-	s0=$(sched_ns "$DPID")
-	"$BIN/tcpbench" connect --count 1 "${ctargets[@]}" >"$TMP/hbone-new.out" || fail "some new HBONE connections failed"
-	s1=$(sched_ns "$DPID")
-	HB_NEW_CPU=$(calc "($s1 - $s0) / 1000 / $n" 1)
-	pick() { awk '$1 == "connect-summary" { print $8 }' "$TMP/hbone-new.out" | sort -n |
-		awk -v q="$1" '{ v[NR] = $1 } END { i = int(NR * q + 0.999999); print NR ? v[i < 1 ? 1 : i] : "nan" }'; }
-	HB_NEW=$(pick 0.5) HB_NEW99=$(pick 0.99) HB_NEWMIN=$(pick 0)
+	HB_NEW_CPU=$(calc "$cpu / 1000 / $n" 1)
+	pick() { sort -n | awk -v q="$1" '{ v[NR] = $1 } END { i = int(NR * q + 0.999999); print NR ? v[i < 1 ? 1 : i] : "nan" }'; }
+	ours() { awk '$1 == "connect-summary" { print $8 }' "$TMP/hbone-new.out" | pick "$1"; }
+	HB_NEW=$(ours 0.5) HB_NEW99=$(ours 0.99) HB_NEWMIN=$(ours 0)
 	say "$n connections, each on a new HBONE connection: min $HB_NEWMIN us, p50 $HB_NEW us, p99 $HB_NEW99 us; daemon CPU $HB_NEW_CPU us per connection"
-	# the floor right after, in the same conditions: the handshake's work alone
+	f=$(grep -c '^hbone-floor n ' "$TMP/hbone-floor.out")
+	grep '^hbone-floor n ' "$TMP/hbone-floor.out" | sed 's/^/  /'
+	HB_FLOOR=$(awk '$1 == "hbone-floor-sample" { print $3 }' "$TMP/hbone-floor.out" | pick 0.5)
+	HB_FLOOR_CPU=$(awk '$1 == "hbone-floor" && $2 == "n" { s += $11; k++ } END { printf "%.1f", s / k }' "$TMP/hbone-floor.out")
+	say "the floor in $f parts of $per: p50 $HB_FLOOR us of all $((f * per)), CPU $HB_FLOOR_CPU us per connection"
+	# and the handshake's work alone, right after
 	cmd_note "$BIN/tls-floor" "$TLS_FLOOR_RUNS"
 	"$BIN/tls-floor" "$TLS_FLOOR_RUNS" >"$TMP/tls-floor.out" || fail "tls-floor"
 	sed 's/^/  /' "$TMP/tls-floor.out"
 	TLS_FLOOR=$(field "$TMP/tls-floor.out" tls-floor p50_us)
 	TLS_CPU=$(field "$TMP/tls-floor.out" tls-floor cpu_us)
-	# and the whole new connection's floor, on the same path (pods with the same rules)
-	cmd_note "$BIN/hbone-floor" "$HB_FLOOR_RUNS" "$NSDIR/$HA" "$NSDIR/$HB" 198.18.24.2 5002
-	"$BIN/hbone-floor" "$HB_FLOOR_RUNS" "$NSDIR/$HA" "$NSDIR/$HB" 198.18.24.2 5002 >"$TMP/hbone-floor.out" ||
-		fail "hbone-floor"
-	sed 's/^/  /' "$TMP/hbone-floor.out"
-	HB_FLOOR=$(field "$TMP/hbone-floor.out" hbone-floor p50_us)
-	HB_FLOOR_CPU=$(field "$TMP/hbone-floor.out" hbone-floor cpu_us)
 }
 
 if want 6; then
@@ -1424,7 +1436,7 @@ if want 6; then
 	note "HBONE setup: connect + 1-byte echo, connect() to the byte back; a new connection's includes the TCP and TLS 1.3 handshakes, SETTINGS and the CONNECT (each probe from its own source pod to its own address of pod-b: a pool entry of its own)"
 	note "HBONE crypto floor (gcm-floor.c): the same bytes sealed and opened once with AES-256-GCM (TLS 1.3 records of 16 KiB, through EVP) in one thread, as the daemon's two ends do on one loop; no sockets. Its CPU per GiB beside the daemon's (all its threads, both ends) shows how much of a stream is the cipher: the rest is the three TCP connections' kernel work, copies, TLS records and HTTP/2 frames"
 	note "HBONE handshake floor (tls-floor.c): loopback TCP connect/accept, then both ends of the mutual TLS 1.3 handshake in one thread with the daemon's algorithms (X25519, ECDSA P-256 leaves sent without the root, AES-256-GCM, ALPN h2) and its SPIFFE checks (the client's trust domain, the server's exact identity), then a byte each way; most of it is OpenSSL 3.0's certificate parse and ECDSA, not I/O; what a new connection adds to it (three TCP connects, h2 SETTINGS, the CONNECT, the echo) is what a pooled connection pays"
-	note "HBONE new-connection floor (hbone-floor.c, $HA -> $HB: $A's and $B's rules copied unchanged, $HA's link ending in a bridge in $HB as the probes' do in $B, an echo server on $HB's 5002): one thread does, in turn, what a new connection cannot avoid on the daemon's path, timed like the probes (the app's connect() to its byte back; the app a child process, as tcpbench is a process of its own: the two wake-ups, by its connection and by the echo, no proxy avoids): the app's connect from $HA, accept on 15001 (IP_TRANSPARENT, mark 0x539) and its original destination, a socket made in $HA (setns) connected to 15008 in $HB, accept there (TCP_NODELAY everywhere, ztunnel's keepalive where ztunnel sets it), tls-floor's mutual TLS 1.3 handshake with its SPIFFE checks, HTTP/2 both ends (nghttp2: SETTINGS, the CONNECT, the 200), the upstream socket made in $HB bound to the client's address, the byte to the echo server and back in DATA frames; the tunnel then kept open, as ztunnel's pool keeps a new connection for 5 minutes, so that its $HB_FLOOR_RUNS tunnels are held as the probes' new connections are in the daemon (freed each before the next, the handshake's CPU was about 90 us lower); no epoll, timers, counters, log or threads"
+	note "HBONE new-connection floor (hbone-floor.c, $HA -> $HB: $A's and $B's rules copied unchanged, $HA's link ending in a bridge in $HB as the probes' do in $B, an echo server on $HB's 5002): one thread does, in turn, what a new connection cannot avoid on the daemon's path, timed like the probes (the app's connect() to its byte back; the app a child process, as tcpbench is a process of its own: the two wake-ups, by its connection and by the echo, no proxy avoids): the app's connect from $HA, accept on 15001 (IP_TRANSPARENT, mark 0x539) and its original destination, a socket made in $HA (setns) connected to 15008 in $HB, accept there (TCP_NODELAY everywhere, ztunnel's keepalive where ztunnel sets it), tls-floor's mutual TLS 1.3 handshake with its SPIFFE checks, HTTP/2 both ends (nghttp2: SETTINGS, the CONNECT, the 200), the upstream socket made in $HB bound to the client's address, the byte to the echo server and back in DATA frames; the tunnel then kept open, as ztunnel's pool keeps a new connection for 5 minutes, so that a run's tunnels are held as the probes' new connections are in the daemon (freed each before the next, the handshake's CPU was about 90 us lower); no epoll, timers, counters, log or threads. It runs in $FRESH_SRCS parts of $(((HB_FLOOR_RUNS + FRESH_SRCS - 1) / FRESH_SRCS)), one beside each source pod's probes, in the order ABBA (probes, floor, floor, probes, ...), and its p50 is that of all its parts' connections: a machine that slows or speeds up during the section weighs on both alike"
 	helpers=("${PIDS[@]:npids}")
 	stop_pids "${helpers[@]}"
 	forget "${helpers[@]}"
