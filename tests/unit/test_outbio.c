@@ -56,6 +56,8 @@ int main(void)
 	is_int(outbio_peek(b, &p), 0, "it starts empty");
 	ok(p == NULL, "...and points nowhere");
 	is_int(BIO_ctrl(b, BIO_CTRL_FLUSH, 0, NULL), 1, "a flush succeeds (the caller sends)");
+	is_int(put(b, 0, 0), 0, "an empty write takes nothing...");
+	ok(!BIO_should_retry(b), "...and is not a retry");
 
 	is_int(put(b, 0, 100), 100, "a small write is taken whole");
 	ok(holds(b, 0, 100), "and waits, in order");

@@ -46,11 +46,14 @@ static size_t room(struct outbio *o, size_t n)
 static int ob_write(BIO *b, const char *data, size_t n, size_t *written)
 {
 	struct outbio *o = BIO_get_data(b);
-	size_t fit = room(o, n);
+	size_t fit;
 
 	BIO_clear_retry_flags(b);
 	*written = 0;
-	if (n && !fit) {
+	if (!n)
+		return 1;	/* nothing to copy, and buf may still be NULL */
+	fit = room(o, n);
+	if (!fit) {
 		BIO_set_retry_write(b);
 		return 0;
 	}
