@@ -111,6 +111,7 @@ $(DNS_TESTS): tests/unit/%: tests/unit/%.c tests/unit/tap.h $(DNS_SRCS) $(DNS_HD
 
 # HBONE's TLS output buffer, alone with OpenSSL.
 tests/unit/test_outbio: tests/unit/test_outbio.c tests/unit/tap.h ztunnel-emulator/hbone/outbio.c \
+		ztunnel-emulator/hbone/grow.h \
 		ztunnel-emulator/hbone/outbio.h
 	$(CC) $(ALL_CFLAGS) -Iztunnel-emulator/hbone $(LDFLAGS) -o $@ $< ztunnel-emulator/hbone/outbio.c \
 		$(LDLIBS_ALL)

@@ -285,7 +285,6 @@ static void app_main(const struct sockaddr_in *dst, int go, int res)
 
 /* ---- one connection --------------------------------------------------------- */
 
-/* The proxy's side of one connection: from the accept on 15001 to the echo written back. */
 /* ztunnel's keepalive (config.rs): 180 s idle, every 180 s, 9 probes */
 static void keepalive(int fd)
 {
@@ -295,6 +294,10 @@ static void keepalive(int fd)
 	set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, 9);
 }
 
+/*
+ * The proxy's side of one connection: from the accept on 15001 to the echo
+ * written back; its tunnel left open in *keep.
+ */
 static void one(int l1, int l8, const struct sockaddr_in *dst, SSL_CTX *cc, SSL_CTX *sc,
 		struct tunnel *keep)
 {

@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "grow.h"
 #include "hbone_int.h"
 #include "log.h"
 #include "outbio.h"
@@ -223,13 +224,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void 
  */
 static size_t out_room(struct hconn *c, size_t n)
 {
-	size_t cap = c->outcap ? c->outcap : HB_OUT_FIRST;
+	size_t cap = grow_cap(c->outcap, c->outlen + n, HB_OUT_FIRST, HB_OUT_BUF);
 	uint8_t *b;
 
-	while (cap < c->outlen + n && cap < HB_OUT_BUF)
-		cap *= 2;
-	if (cap > HB_OUT_BUF)
-		cap = HB_OUT_BUF;
 	if (cap > c->outcap && (b = realloc(c->out, cap))) {
 		c->out = b;
 		c->outcap = cap;

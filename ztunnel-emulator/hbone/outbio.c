@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "outbio.h"
 
 #define OUTBIO_FIRST 16384	/* a handshake flight and a few frames */
@@ -29,16 +30,10 @@ static size_t room(struct outbio *o, size_t n)
 		memmove(o->buf, o->buf + o->off, o->len);
 		o->off = 0;
 	}
-	if (o->len + n > o->cap && o->cap < o->max) {
-		for (cap = o->cap ? o->cap : OUTBIO_FIRST; cap < o->len + n && cap < o->max; cap *= 2)
-			;
-		if (cap > o->max)
-			cap = o->max;
-		b = realloc(o->buf, cap);
-		if (b) {
-			o->buf = b;
-			o->cap = cap;
-		}
+	cap = grow_cap(o->cap, o->len + n, OUTBIO_FIRST, o->max);
+	if (cap > o->cap && (b = realloc(o->buf, cap))) {
+		o->buf = b;
+		o->cap = cap;
 	}
 	return o->cap - o->off - o->len < n ? o->cap - o->off - o->len : n;
 }

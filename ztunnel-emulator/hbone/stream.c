@@ -18,6 +18,7 @@
 #include "access.h"
 #include "clock.h"
 #include "daemon.h"
+#include "grow.h"
 #include "hbone_int.h"
 #include "sockdiag.h"
 
@@ -171,10 +172,8 @@ static int wbuf_room(struct hstream *s, size_t len)
 	if (s->wlen + len <= s->wcap)
 		return 0;
 	/* the stream window bounds it: nothing is consumed before it is written */
-	cap = s->wcap ? s->wcap : 65536;
-	while (cap < s->wlen + len)
-		cap *= 2;
-	if (cap > 2 * (size_t)H2_STREAM_WINDOW || !(b = realloc(s->wbuf, cap)))
+	cap = grow_cap(s->wcap, s->wlen + len, 65536, 2 * (size_t)H2_STREAM_WINDOW);
+	if (cap < s->wlen + len || !(b = realloc(s->wbuf, cap)))
 		return -1;
 	s->wbuf = b;
 	s->wcap = cap;
